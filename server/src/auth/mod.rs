@@ -1,0 +1,259 @@
+//! Authentication and authorisation.
+//!
+//! A request is authenticated by exactly one of: the `opsdeck_session` cookie
+//! (server-side session, [`sessions`]) or an `Authorization: Bearer` API token
+//! ([`tokens`]). Tokens are never read from a query string. The result is a
+//! [`Principal`], resolved at most once per request and cached in the
+//! request's [`RequestSlots`].
+//!
+//! Handlers state the role they need with an extractor, which runs before any
+//! body is parsed: [`Auth<Viewer>`], [`Auth<Operator>`], [`Auth<Admin>`]
+//! (roles are ordered, so `Auth<Operator>` admits admins too), or
+//! [`Authenticated`] for the few routes a user who must still change the
+//! password may use (`/me`, `/me/password`, logout).
+
+pub mod password;
+pub mod routes;
+pub mod sessions;
+pub mod throttle;
+pub mod tokens;
+
+use std::marker::PhantomData;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, Extensions, HeaderMap};
+use base64::Engine;
+use opsdeck_wire::{AuthVia, Role};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "opsdeck_session";
+
+/// The `user_role` Postgres enum. (The wire `Role` cannot implement sqlx's
+/// traits: both are foreign to this crate.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "user_role", rename_all = "lowercase")]
+pub enum DbRole {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl From<DbRole> for Role {
+    fn from(r: DbRole) -> Role {
+        match r {
+            DbRole::Viewer => Role::Viewer,
+            DbRole::Operator => Role::Operator,
+            DbRole::Admin => Role::Admin,
+        }
+    }
+}
+
+impl From<Role> for DbRole {
+    fn from(r: Role) -> DbRole {
+        match r {
+            Role::Viewer => DbRole::Viewer,
+            Role::Operator => DbRole::Operator,
+            Role::Admin => DbRole::Admin,
+        }
+    }
+}
+
+/// Who is making a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: i64,
+    pub username: String,
+    pub display_name: String,
+    /// Effective role (for a token: the lower of the token's and its owner's).
+    pub role: Role,
+    pub must_change_password: bool,
+    pub via: Via,
+}
+
+#[derive(Debug, Clone)]
+pub enum Via {
+    Session { token_hash: Vec<u8> },
+    Token { id: i64, name: String },
+}
+
+impl Principal {
+    pub fn via(&self) -> AuthVia {
+        match self.via {
+            Via::Session { .. } => AuthVia::Session,
+            Via::Token { .. } => AuthVia::Token,
+        }
+    }
+}
+
+/// Per-request slots, inserted by the request-context middleware before any
+/// handler runs and read again after it answered (see `http::audit_requests`).
+#[derive(Debug, Clone, Default)]
+pub struct RequestSlots {
+    pub principal: Arc<OnceLock<Principal>>,
+    /// Set once an audit entry for this request has been committed.
+    pub audited: Arc<AtomicBool>,
+}
+
+impl RequestSlots {
+    pub fn mark_audited(&self) {
+        self.audited.store(true, Ordering::SeqCst);
+    }
+    pub fn is_audited(&self) -> bool {
+        self.audited.load(Ordering::SeqCst)
+    }
+}
+
+/// A role requirement, as a type (see [`Auth`]).
+pub trait MinRole: Send + Sync + 'static {
+    const ROLE: Role;
+}
+pub struct Viewer;
+pub struct Operator;
+pub struct Admin;
+impl MinRole for Viewer {
+    const ROLE: Role = Role::Viewer;
+}
+impl MinRole for Operator {
+    const ROLE: Role = Role::Operator;
+}
+impl MinRole for Admin {
+    const ROLE: Role = Role::Admin;
+}
+
+/// An authenticated caller holding at least role `R`, who has no pending
+/// password change. Rejects with 401 (no or invalid credentials), 403
+/// `password_change_required`, or 403 `forbidden`.
+pub struct Auth<R: MinRole> {
+    pub principal: Principal,
+    _role: PhantomData<R>,
+}
+
+impl<R: MinRole> FromRequestParts<AppState> for Auth<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let principal = authenticate(parts, state).await?;
+        if principal.must_change_password {
+            return Err(ApiError::PasswordChangeRequired);
+        }
+        if principal.role < R::ROLE {
+            return Err(ApiError::forbidden_role(R::ROLE));
+        }
+        Ok(Auth { principal, _role: PhantomData })
+    }
+}
+
+/// Any authenticated caller, even one who must change the password first.
+pub struct Authenticated(pub Principal);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Authenticated(authenticate(parts, state).await?))
+    }
+}
+
+/// Resolves the caller once per request (cached in the request's slots).
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let slots = parts.extensions.get::<RequestSlots>().cloned();
+    if let Some(p) = slots.as_ref().and_then(|s| s.principal.get()) {
+        return Ok(p.clone());
+    }
+    let principal = if let Some(token) = bearer_token(&parts.headers)? {
+        tokens::lookup(&state.pool, token).await?
+    } else if let Some(token) = session_cookie(&parts.headers) {
+        sessions::lookup(&state.pool, &state.settings, &token).await?
+    } else {
+        None
+    };
+    let principal = principal.ok_or(ApiError::Unauthenticated)?;
+    if let Some(s) = slots {
+        let _ = s.principal.set(principal.clone());
+    }
+    Ok(principal)
+}
+
+fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().map_err(|_| ApiError::Unauthenticated)?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(ApiError::Unauthenticated),
+    }
+}
+
+/// The session token from the `Cookie` header(s), if any.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+}
+
+/// Facts about the request that audit entries and login throttling need.
+/// Never fails.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    /// Client address (X-Forwarded-For only when `trust_proxy` is set).
+    pub source: Option<String>,
+    pub user_agent: Option<String>,
+    pub slots: RequestSlots,
+}
+
+impl FromRequestParts<AppState> for RequestCtx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(request_ctx(parts, state.settings.trust_proxy))
+    }
+}
+
+/// The client's address: the first `X-Forwarded-For` entry when the proxy is
+/// trusted, else the TCP peer.
+pub fn source_of(headers: &HeaderMap, extensions: &Extensions, trust_proxy: bool) -> Option<String> {
+    let forwarded = trust_proxy
+        .then(|| headers.get("x-forwarded-for")?.to_str().ok()?.split(',').next()?.trim().parse::<IpAddr>().ok())
+        .flatten();
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    forwarded.or(peer).map(|ip| ip.to_string())
+}
+
+pub fn request_ctx(parts: &Parts, trust_proxy: bool) -> RequestCtx {
+    RequestCtx {
+        source: source_of(&parts.headers, &parts.extensions, trust_proxy),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(300).collect()),
+        slots: parts.extensions.get::<RequestSlots>().cloned().unwrap_or_default(),
+    }
+}
+
+/// A fresh random token: 256 bits, URL-safe base64.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What the database stores instead of a token.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}

@@ -1,0 +1,94 @@
+//! Password hashing (argon2id) and the password policy.
+//!
+//! Parameters are OWASP's minimum for argon2id: 19 MiB memory, 2 iterations,
+//! 1 lane. Hashing runs on the blocking pool so it never stalls the async
+//! workers. The policy: 12 to 128 characters, not the username, and not
+//! among the most common / easily guessed passwords (zxcvbn's frequency
+//! lists: a score below 2 is refused).
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use crate::error::ApiError;
+
+pub const MIN_LEN: usize = 12;
+pub const MAX_LEN: usize = 128;
+
+fn argon2() -> Argon2<'static> {
+    // 19 MiB, t=2, p=1 (OWASP Password Storage Cheat Sheet minimum).
+    let params = Params::new(19 * 1024, 2, 1, None).expect("constant argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Checks the policy; the error message is shown to the user as is.
+pub fn check_policy(password: &str, username: &str) -> Result<(), ApiError> {
+    let len = password.chars().count();
+    if len < MIN_LEN {
+        return Err(ApiError::BadRequest(format!("the password must have at least {MIN_LEN} characters")));
+    }
+    if len > MAX_LEN {
+        return Err(ApiError::BadRequest(format!("the password must have at most {MAX_LEN} characters")));
+    }
+    if password.eq_ignore_ascii_case(username) {
+        return Err(ApiError::BadRequest("the password must not be the username".into()));
+    }
+    let guessable = zxcvbn::zxcvbn(password, &[username, "opsdeck"]);
+    if (guessable.score() as u8) < 2 {
+        return Err(ApiError::BadRequest(
+            "this password is too common or too easy to guess; choose a longer, less predictable one".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Hashes a password (PHC string) on the blocking pool.
+pub async fn hash(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+}
+
+pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Ok(argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("hashing password: {e}"))?
+        .to_string())
+}
+
+/// Verifies a password against a stored hash, on the blocking pool. With no
+/// stored hash (unknown user) it still spends the same work, so response
+/// times do not reveal which usernames exist.
+pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let stored = stored.unwrap_or_else(|| DUMMY_HASH.get_or_init(|| hash_blocking("dummy password for timing").unwrap_or_default()).clone());
+        let parsed = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
+        Ok(argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+    })
+    .await?
+}
+
+static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy() {
+        assert!(check_policy("short", "bob").is_err());
+        assert!(check_policy(&"x".repeat(129), "bob").is_err());
+        assert!(check_policy("password1234", "bob").is_err(), "common password refused");
+        assert!(check_policy("qwertyuiop123", "bob").is_err(), "keyboard walk refused");
+        assert!(check_policy("alice.wonder1", "alice.wonder1").is_err());
+        assert!(check_policy("tangerine-orbit-lamp-42", "bob").is_ok());
+    }
+
+    #[test]
+    fn hash_uses_owasp_parameters_and_verifies() {
+        let h = hash_blocking("tangerine-orbit-lamp-42").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        let parsed = PasswordHash::new(&h).unwrap();
+        assert!(argon2().verify_password(b"tangerine-orbit-lamp-42", &parsed).is_ok());
+        assert!(argon2().verify_password(b"tangerine-orbit-lamp-43", &parsed).is_err());
+    }
+}

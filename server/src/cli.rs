@@ -1,0 +1,234 @@
+//! The `opsdeck` command line.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use opsdeck_wire::Role;
+
+use crate::config::{LogFormat, Settings, SettingsArgs};
+use crate::db::{self, Database};
+
+#[derive(Debug, Parser)]
+#[command(name = "opsdeck", version, about = "Opsdeck: your operations handbook as a control panel.",
+    long_about = "Opsdeck: your operations handbook as a control panel.\n\n\
+    Every setting can be given as a flag, as its environment variable, or in the TOML file named by \
+    OPSDECK_CONFIG (flags win over the environment, which wins over the file). Without DATABASE_URL, \
+    Opsdeck runs its own PostgreSQL cluster in OPSDECK_DATA_DIR.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the panel (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage user accounts. Passwords are read from standard input, never from arguments.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Validate the configuration and print it (secrets hidden).
+    CheckConfig,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (password from stdin).
+    Add {
+        username: String,
+        #[arg(long, value_enum, default_value = "viewer")]
+        role: RoleArg,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Set a user's password (from stdin); ends the user's sessions.
+    Passwd { username: String },
+    /// Disable a user; ends the user's sessions.
+    Disable { username: String },
+    /// List users.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit log's hash chain; exits 1 when an entry was changed or removed.
+    Verify,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Viewer => Role::Viewer,
+            RoleArg::Operator => Role::Operator,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::resolve(&cli.settings) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("opsdeck: configuration error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(settings.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("opsdeck: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), settings)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("opsdeck: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPSDECK_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve => crate::serve::run(settings).await.map(|_| ExitCode::SUCCESS),
+        Command::CheckConfig => check_config(&settings),
+        command => {
+            let database = Database::open(&settings).await?;
+            let result = with_database(command, &database).await;
+            database.close().await;
+            result
+        }
+    }
+}
+
+async fn with_database(command: Command, database: &Database) -> anyhow::Result<ExitCode> {
+    let pool = &database.pool;
+    match command {
+        Command::Migrate => {
+            db::migrate(pool).await?;
+            println!("migrations applied");
+        }
+        Command::User { command } => {
+            db::migrate(pool).await?;
+            match command {
+                UserCommand::Add { username, role, display_name } => {
+                    let password = read_password("Password for the new user: ")?;
+                    let id = crate::users::cli_add(pool, &username, role.into(), display_name.as_deref(), &password).await?;
+                    println!("added user {username} (id {id})");
+                }
+                UserCommand::Passwd { username } => {
+                    let password = read_password(&format!("New password for {username}: "))?;
+                    crate::users::cli_passwd(pool, &username, &password).await?;
+                    println!("password of {username} changed; their sessions ended");
+                }
+                UserCommand::Disable { username } => {
+                    let ended = crate::users::cli_disable(pool, &username).await?;
+                    println!("disabled {username}; {ended} session(s) ended");
+                }
+                UserCommand::List => {
+                    println!("{:<24} {:<9} {:<9} DISPLAY NAME", "USERNAME", "ROLE", "STATE");
+                    for u in crate::users::cli_list(pool).await? {
+                        let state = if u.disabled { "disabled" } else { "active" };
+                        println!("{:<24} {:<9} {:<9} {}", u.username, u.role.as_str(), state, u.display_name);
+                    }
+                }
+            }
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let report = crate::audit::verify(pool).await?;
+            if report.ok {
+                println!("audit log intact: {} entries verified", report.checked);
+            } else {
+                println!(
+                    "AUDIT LOG TAMPERED: {} ({} entries verified before it)",
+                    report.problem.unwrap_or_default(),
+                    report.checked
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Serve | Command::CheckConfig => unreachable!("handled in run"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads one line from stdin; prompts without echo on a terminal.
+fn read_password(prompt: &str) -> anyhow::Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(prompt)?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    };
+    if password.is_empty() {
+        bail!("no password given on standard input");
+    }
+    Ok(password)
+}
+
+fn check_config(s: &Settings) -> anyhow::Result<ExitCode> {
+    let mut problems = Vec::new();
+    println!("listen          = {}", s.listen);
+    println!("data_dir        = {}", s.data_dir.display());
+    println!("database        = {}", if s.database_url.is_some() { "DATABASE_URL (hidden)" } else { "embedded cluster in data_dir" });
+    println!("docker_host     = {}", s.docker_host.as_deref().unwrap_or("unix:///var/run/docker.sock (default)"));
+    println!("admin_password  = {}", if s.admin_password.is_some() { "set (hidden)" } else { "not set (random on first start)" });
+    println!("web_root        = {}", s.web_root.display());
+    println!("public_origin   = {}", s.public_origin.as_deref().unwrap_or("-"));
+    println!("secure_cookies  = {}", s.secure_cookies);
+    println!("trust_proxy     = {}", s.trust_proxy);
+    println!("session_idle    = {} min", s.session_idle.as_secs() / 60);
+    println!("session_max     = {} h", s.session_max.as_secs() / 3600);
+    println!("log_format      = {:?}", s.log_format);
+    if !s.web_root.join("index.html").is_file() {
+        problems.push(format!("web_root {} has no index.html (build the SPA: make frontend)", s.web_root.display()));
+    }
+    if let Some(p) = &s.admin_password {
+        if let Err(e) = crate::auth::password::check_policy(p.expose(), "admin") {
+            problems.push(format!("OPSDECK_ADMIN_PASSWORD: {e}"));
+        }
+    }
+    if problems.is_empty() {
+        println!("configuration OK");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for p in &problems {
+            println!("problem: {p}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}

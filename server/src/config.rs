@@ -1,0 +1,269 @@
+//! Typed configuration.
+//!
+//! Every setting comes from (highest first) a command-line flag, its
+//! environment variable, the optional TOML file (`OPSDECK_CONFIG`), then the
+//! built-in default. [`Settings`] is the resolved, validated result; secrets
+//! are [`Secret`]s, which never print.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Deserialize;
+
+/// A string that must never reach a log line or `Debug` output.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself; call only where it is used, never to print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Settings as flags/environment variables. All optional here: absent values
+/// fall back to the TOML file, then to the defaults in [`Settings::resolve`].
+#[derive(Debug, Clone, Default, Args)]
+pub struct SettingsArgs {
+    /// TOML file with any of the settings below (keys as in the long flag
+    /// names, with `_` for `-`). Flags and environment variables win over it.
+    #[arg(long, env = "OPSDECK_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Address the panel listens on [default: 127.0.0.1:8080].
+    #[arg(long, env = "OPSDECK_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+
+    /// Where Opsdeck keeps its own Postgres cluster and state when no
+    /// DATABASE_URL is given [default: ./.opsdeck].
+    #[arg(long, env = "OPSDECK_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+
+    /// Postgres to use instead of the embedded cluster, e.g.
+    /// postgres://opsdeck:…@db:5432/opsdeck (secret: never printed).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<Secret>,
+
+    /// Directory with the PostgreSQL server binaries (initdb, postgres) for the
+    /// embedded cluster [default: newest /usr/lib/postgresql/*/bin, then PATH].
+    #[arg(long, env = "OPSDECK_PG_BIN", global = true)]
+    pub pg_bin: Option<PathBuf>,
+
+    /// Docker Engine to talk to [default: unix:///var/run/docker.sock].
+    #[arg(long, env = "DOCKER_HOST", global = true)]
+    pub docker_host: Option<String>,
+
+    /// Password for the `admin` account created on first start when there are
+    /// no users; without it a random one is printed once (secret).
+    #[arg(long, env = "OPSDECK_ADMIN_PASSWORD", hide_env_values = true, global = true)]
+    pub admin_password: Option<Secret>,
+
+    /// Directory of the built SPA (trunk's dist) [default: frontend/dist].
+    #[arg(long, env = "OPSDECK_WEB_ROOT", global = true)]
+    pub web_root: Option<PathBuf>,
+
+    /// Public URL of the panel, e.g. https://ops.example.com. Its origin is
+    /// accepted by the CSRF check; an https URL makes cookies Secure.
+    #[arg(long, env = "OPSDECK_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Mark the session cookie Secure even without an https public URL.
+    #[arg(long, env = "OPSDECK_SECURE_COOKIES", global = true)]
+    pub secure_cookies: Option<bool>,
+
+    /// Trust X-Forwarded-For for the client address (only behind your own proxy).
+    #[arg(long, env = "OPSDECK_TRUST_PROXY", global = true)]
+    pub trust_proxy: Option<bool>,
+
+    /// Minutes without a request after which a session ends [default: 480].
+    #[arg(long, env = "OPSDECK_SESSION_IDLE_MINUTES", global = true)]
+    pub session_idle_minutes: Option<u64>,
+
+    /// Hours after login after which a session ends regardless [default: 168].
+    #[arg(long, env = "OPSDECK_SESSION_MAX_HOURS", global = true)]
+    pub session_max_hours: Option<u64>,
+
+    /// Log format: text (default) or json.
+    #[arg(long, env = "OPSDECK_LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The TOML file's shape: the same keys as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<Secret>,
+    pg_bin: Option<PathBuf>,
+    docker_host: Option<String>,
+    admin_password: Option<Secret>,
+    web_root: Option<PathBuf>,
+    public_url: Option<String>,
+    secure_cookies: Option<bool>,
+    trust_proxy: Option<bool>,
+    session_idle_minutes: Option<u64>,
+    session_max_hours: Option<u64>,
+    log_format: Option<LogFormat>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<Secret>,
+    pub pg_bin: Option<PathBuf>,
+    pub docker_host: Option<String>,
+    pub admin_password: Option<Secret>,
+    pub web_root: PathBuf,
+    /// Origin (`scheme://host[:port]`) of the public URL, if configured.
+    pub public_origin: Option<String>,
+    pub secure_cookies: bool,
+    pub trust_proxy: bool,
+    pub session_idle: Duration,
+    pub session_max: Duration,
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Layers flags/env over the TOML file over defaults, and validates.
+    pub fn resolve(args: &SettingsArgs) -> anyhow::Result<Settings> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str::<FileSettings>(&text)
+                    .with_context(|| format!("config file {}", path.display()))?
+            }
+            None => FileSettings::default(),
+        };
+        let public_url = args.public_url.clone().or(file.public_url);
+        let public_origin = public_url.as_deref().map(origin_of).transpose()?;
+        let idle = args.session_idle_minutes.or(file.session_idle_minutes).unwrap_or(480);
+        let max = args.session_max_hours.or(file.session_max_hours).unwrap_or(168);
+        if idle == 0 || max == 0 {
+            bail!("session_idle_minutes and session_max_hours must be at least 1");
+        }
+        let secure_default = public_origin.as_deref().is_some_and(|o| o.starts_with("https://"));
+        Ok(Settings {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(".opsdeck")),
+            database_url: args.database_url.clone().or(file.database_url).filter(|s| !s.expose().is_empty()),
+            pg_bin: args.pg_bin.clone().or(file.pg_bin),
+            docker_host: args.docker_host.clone().or(file.docker_host).filter(|s| !s.is_empty()),
+            admin_password: args.admin_password.clone().or(file.admin_password).filter(|s| !s.expose().is_empty()),
+            web_root: args
+                .web_root
+                .clone()
+                .or(file.web_root)
+                .unwrap_or_else(|| PathBuf::from("frontend/dist")),
+            public_origin,
+            secure_cookies: args.secure_cookies.or(file.secure_cookies).unwrap_or(secure_default),
+            trust_proxy: args.trust_proxy.or(file.trust_proxy).unwrap_or(false),
+            session_idle: Duration::from_secs(idle * 60),
+            session_max: Duration::from_secs(max * 3600),
+            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+        })
+    }
+
+    /// Settings for tests and tools: defaults everywhere, this database.
+    pub fn for_database(url: &str, web_root: &Path) -> Settings {
+        let mut s = Settings::resolve(&SettingsArgs::default()).expect("defaults are valid");
+        s.database_url = Some(Secret::new(url));
+        s.web_root = web_root.to_owned();
+        s
+    }
+}
+
+/// `https://ops.example.com:8443/path` → `https://ops.example.com:8443`.
+fn origin_of(url: &str) -> anyhow::Result<String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .with_context(|| format!("public_url {url:?} is not an absolute URL"))?;
+    if scheme != "http" && scheme != "https" {
+        bail!("public_url {url:?} must start with http:// or https://");
+    }
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() {
+        bail!("public_url {url:?} has no host");
+    }
+    Ok(format!("{scheme}://{}", host.to_ascii_lowercase()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("hunter2hunter2");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        let args = SettingsArgs {
+            database_url: Some(Secret::new("postgres://u:pw-in-url@h/db")),
+            ..Default::default()
+        };
+        let settings = Settings::resolve(&args).unwrap();
+        assert!(!format!("{settings:?}").contains("pw-in-url"));
+    }
+
+    #[test]
+    fn origin_is_scheme_and_host() {
+        assert_eq!(origin_of("https://Ops.Example.com:8443/x?y").unwrap(), "https://ops.example.com:8443");
+        assert!(origin_of("ftp://x").is_err());
+        assert!(origin_of("ops.example.com").is_err());
+    }
+
+    #[test]
+    fn file_is_layered_under_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("opsdeck.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9999\"\npublic_url = \"https://ops.example.com\"\nsession_idle_minutes = 30\n").unwrap();
+        let mut args = SettingsArgs { config: Some(path.clone()), ..Default::default() };
+        let s = Settings::resolve(&args).unwrap();
+        assert_eq!(s.listen.port(), 9999);
+        assert!(s.secure_cookies, "an https public URL makes cookies Secure");
+        assert_eq!(s.session_idle, Duration::from_secs(1800));
+        args.listen = Some("127.0.0.1:7000".parse().unwrap());
+        assert_eq!(Settings::resolve(&args).unwrap().listen.port(), 7000);
+        std::fs::write(&path, "listne = \"x\"\n").unwrap();
+        let err = format!("{:#}", Settings::resolve(&args).unwrap_err());
+        assert!(err.contains("listne"), "unknown keys are named: {err}");
+    }
+}

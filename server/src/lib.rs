@@ -1,0 +1,23 @@
+//! Opsdeck server library.
+//!
+//! `main.rs` only calls [`cli::main`]; the router is built by [`http::app`] from
+//! an [`state::AppState`], so tests can serve it on port 0 without the CLI.
+//! See ARCHITECTURE.md for the code map and the invariants every module keeps.
+
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod docker;
+pub mod embedded_pg;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod openapi;
+pub mod serve;
+pub mod state;
+pub mod users;
+pub mod web;
+
+pub use opsdeck_wire as wire;

@@ -1,0 +1,92 @@
+//! `opsdeck serve`: open the database, migrate, create the first admin if
+//! needed, start background upkeep, serve HTTP until SIGINT/SIGTERM, then
+//! drain requests and stop the embedded Postgres.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::db::{self, Database};
+use crate::state::AppState;
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let database = Database::open(&settings).await?;
+    db::migrate(&database.pool).await?;
+    if let Some(password) = crate::users::ensure_initial_admin(&database.pool, settings.admin_password.as_ref()).await? {
+        print_initial_password(&password);
+    }
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (set OPSDECK_LISTEN)", settings.listen))?;
+    let state = AppState::new(database.pool.clone(), settings);
+    let upkeep = tokio::spawn(upkeep(state.clone()));
+    tracing::info!(
+        address = %format!("http://{}", listener.local_addr()?),
+        ready_in_ms = started.elapsed().as_millis() as u64,
+        "Opsdeck is ready"
+    );
+    let result = serve(listener, state, shutdown_signal()).await;
+    upkeep.abort();
+    database.close().await;
+    result
+}
+
+/// Serves the app on `listener` until `shutdown` completes, then lets
+/// in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = crate::http::app(state);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server")
+}
+
+/// Periodic housekeeping: expired sessions.
+async fn upkeep(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        match crate::auth::sessions::sweep(&state.pool, state.settings.session_idle).await {
+            Ok(n) if n > 0 => tracing::info!(sessions = n, "removed expired sessions"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+fn print_initial_password(password: &str) {
+    // Printed once, to the terminal only: never through the log pipeline.
+    eprintln!();
+    eprintln!("  ┌──────────────────────────────────────────────────────────┐");
+    eprintln!("  │ Opsdeck created the first account.                       │");
+    eprintln!("  │   username: admin                                        │");
+    eprintln!("  │   password: {password:<44} │");
+    eprintln!("  │ It is shown only now; you choose a new one at first login. │");
+    eprintln!("  └──────────────────────────────────────────────────────────┘");
+    eprintln!();
+}

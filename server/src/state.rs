@@ -1,0 +1,22 @@
+//! The one cloneable application state every handler receives.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::config::Settings;
+use crate::web::WebAssets;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+    pub web: Arc<WebAssets>,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, settings: Settings) -> AppState {
+        let web = WebAssets::load(&settings.web_root);
+        AppState { pool, settings: Arc::new(settings), web: Arc::new(web) }
+    }
+}
