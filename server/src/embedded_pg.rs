@@ -144,7 +144,7 @@ impl EmbeddedPg {
                 _ => format!("%{b:02X}"),
             })
             .collect();
-        format!("postgres://{SUPERUSER}@{host}:{PORT}/{database}")
+        format!("postgres://{SUPERUSER}@localhost:{PORT}/{database}?host={host}")
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -1,1 +1,19 @@
-//! Test harness (see tests/e2e).
+//! Opsdeck's end-to-end test harness: real parts, never mocks.
+//!
+//! - [`pg`]: one ephemeral Postgres cluster per test run (the server's own
+//!   embedded-cluster code), a fresh migrated database per test.
+//! - [`server`]: the real router served on a loopback port, with users of
+//!   each role and logged-in HTTP clients.
+//! - [`dockerd`]: a private Docker Engine (bridge none, own socket and data
+//!   root) and busybox images built `FROM scratch`.
+//! - [`browser`]: headless Chromium driven over WebDriver (chromedriver).
+//! - [`require`]: a missing part skips locally but fails under `CI=true`.
+//!
+//! Every helper that starts a process stops it on drop, and processes started
+//! for the whole run die with the test process (`PR_SET_PDEATHSIG`).
+
+pub mod browser;
+pub mod dockerd;
+pub mod pg;
+pub mod require;
+pub mod server;

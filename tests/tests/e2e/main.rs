@@ -1,1 +1,11 @@
+//! The one end-to-end test binary (one binary keeps linking cheap).
+//!
+//! Every test runs against real parts: a real Postgres (a database per test
+//! on one ephemeral cluster), the real router on a loopback port, a private
+//! dockerd, headless Chromium. See `opsdeck_e2e` (tests/src) for the harness.
 
+mod audit;
+mod auth;
+mod embedded_pg;
+mod role_matrix;
+mod util;

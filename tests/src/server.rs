@@ -1,0 +1,156 @@
+//! The real Opsdeck router on a loopback port, backed by a fresh database.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use opsdeck::config::Settings;
+use opsdeck::state::AppState;
+use opsdeck_wire::Role;
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+
+/// Password every test user gets.
+pub const PASSWORD: &str = "tangerine-orbit-lamp-42";
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub pool: PgPool,
+    pub database: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// The SPA build the server serves: `OPSDECK_WEB_ROOT`, else `frontend/dist`.
+pub fn web_root() -> PathBuf {
+    std::env::var_os("OPSDECK_WEB_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../frontend/dist")))
+}
+
+impl TestServer {
+    /// Starts a server on a fresh database with default settings.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server, letting the test adjust the settings first.
+    pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
+        let (database, options) = crate::pg::fresh_database().await;
+        let mut settings = Settings::for_database(&crate::pg::url(&database), &web_root());
+        adjust(&mut settings);
+        let pool = opsdeck::db::pool(options).await.expect("pool");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let state = AppState::new(pool.clone(), settings);
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(opsdeck::serve::serve(listener, state, async {
+            let _ = rx.await;
+        }));
+        TestServer { addr, base: format!("http://{addr}"), pool, database, shutdown: Some(tx), task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Creates an active user with [`PASSWORD`] (no forced password change).
+    pub async fn create_user(&self, username: &str, role: Role) -> i64 {
+        opsdeck::users::cli_add(&self.pool, username, role, None, PASSWORD).await.expect("creating a test user")
+    }
+
+    /// A client with a cookie jar, logged in as `username`.
+    pub async fn login(&self, username: &str) -> Api {
+        let api = Api::new(&self.base);
+        let res = api.post("/api/v1/auth/login", &serde_json::json!({"username": username, "password": PASSWORD})).await;
+        assert_eq!(res.status(), 200, "login as {username} failed: {}", res.text().await.unwrap_or_default());
+        api
+    }
+
+    /// Creates a user of `role` named after it and returns a logged-in client.
+    pub async fn user(&self, role: Role) -> Api {
+        let name = format!("{}-user", role.as_str());
+        self.create_user(&name, role).await;
+        self.login(&name).await
+    }
+
+    /// Stops serving and waits for the server task.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.abort();
+    }
+}
+
+/// An HTTP client for the API: cookie jar, JSON bodies, no redirects.
+#[derive(Clone)]
+pub struct Api {
+    pub client: reqwest::Client,
+    pub base: String,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Api {
+        Self::with_headers(base, HeaderMap::new())
+    }
+
+    pub fn with_headers(base: &str, headers: HeaderMap) -> Api {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .expect("client");
+        Api { client, base: base.to_owned() }
+    }
+
+    /// A client authenticating with `Authorization: Bearer <token>`, no cookies.
+    pub fn with_token(base: &str, token: &str) -> Api {
+        let mut h = HeaderMap::new();
+        h.insert(reqwest::header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).expect("token"));
+        Self::with_headers(base, h)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client.post(format!("{}{path}", self.base)).json(body).send().await.expect("POST")
+    }
+
+    pub async fn patch(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client.patch(format!("{}{path}", self.base)).json(body).send().await.expect("PATCH")
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client
+            .delete(format!("{}{path}", self.base))
+            .header(CONTENT_TYPE, "application/json")
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
+    /// Any method, JSON body.
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client.request(method, format!("{}{path}", self.base)).json(body).send().await.expect("request")
+    }
+
+    pub async fn json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let res = self.get(path).await;
+        assert!(res.status().is_success(), "GET {path}: {}", res.status());
+        res.json().await.expect("JSON body")
+    }
+}

@@ -1,0 +1,107 @@
+//! Every API route × anonymous / viewer / operator / admin → the expected answer.
+//!
+//! The routes are enumerated from the running server's OpenAPI document, which
+//! is generated from the router itself: a route added without a rule here
+//! fails `every_route_has_a_rule`.
+
+use std::collections::BTreeSet;
+
+use opsdeck_e2e::server::{Api, TestServer};
+use opsdeck_wire::Role;
+use reqwest::Method;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Access {
+    Public,
+    /// Any logged-in user, even one who must change the password.
+    Authenticated,
+    Role(Role),
+}
+
+/// The rule for each route. Adding a route means adding its rule here.
+const RULES: &[(&str, &str, Access)] = &[
+    ("POST", "/api/v1/auth/login", Access::Public),
+    ("POST", "/api/v1/auth/logout", Access::Authenticated),
+    ("GET", "/api/v1/me", Access::Authenticated),
+    ("POST", "/api/v1/me/password", Access::Authenticated),
+    ("GET", "/api/v1/users", Access::Role(Role::Admin)),
+    ("POST", "/api/v1/users", Access::Role(Role::Admin)),
+    ("PATCH", "/api/v1/users/{id}", Access::Role(Role::Admin)),
+    ("POST", "/api/v1/users/{id}/password", Access::Role(Role::Admin)),
+    ("DELETE", "/api/v1/users/{id}/sessions", Access::Role(Role::Admin)),
+    ("GET", "/api/v1/tokens", Access::Role(Role::Admin)),
+    ("POST", "/api/v1/tokens", Access::Role(Role::Admin)),
+    ("DELETE", "/api/v1/tokens/{id}", Access::Role(Role::Admin)),
+    ("GET", "/api/v1/audit", Access::Role(Role::Admin)),
+    ("GET", "/api/v1/audit/verify", Access::Role(Role::Admin)),
+];
+
+/// Routes outside the OpenAPI document, all public and read-only.
+const PLAIN_ROUTES: &[&str] = &["/healthz", "/readyz", "/api/v1/openapi.json", "/", "/login"];
+
+async fn routes_in_openapi(server: &TestServer) -> BTreeSet<(String, String)> {
+    let doc: serde_json::Value = Api::new(&server.base).json("/api/v1/openapi.json").await;
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("path item").keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                out.insert((method.to_ascii_uppercase(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_has_a_rule() {
+    let server = TestServer::start().await;
+    let routes = routes_in_openapi(&server).await;
+    let rules: BTreeSet<(String, String)> = RULES.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
+    let missing: Vec<_> = routes.difference(&rules).collect();
+    let stale: Vec<_> = rules.difference(&routes).collect();
+    assert!(missing.is_empty(), "routes without a role rule in role_matrix.rs: {missing:?}");
+    assert!(stale.is_empty(), "rules for routes that no longer exist: {stale:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_refuses_lower_roles() {
+    let server = TestServer::start().await;
+    for role in Role::ALL {
+        server.create_user(&format!("{}-user", role.as_str()), role).await;
+    }
+    let mut checked = 0;
+    for (method, path, access) in RULES {
+        let path = path.replace("{id}", "999999");
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        for caller in [None, Some(Role::Viewer), Some(Role::Operator), Some(Role::Admin)] {
+            // A fresh session per call: some routes (logout, password) end it.
+            let api = match caller {
+                None => Api::new(&server.base),
+                Some(r) => server.login(&format!("{}-user", r.as_str())).await,
+            };
+            let status = api.send(method.clone(), &path, &serde_json::json!({})).await.status().as_u16();
+            let allowed = match (access, caller) {
+                (Access::Public, _) => true,
+                (_, None) => false,
+                (Access::Authenticated, Some(_)) => true,
+                (Access::Role(need), Some(have)) => have >= *need,
+            };
+            let who = caller.map(|r| r.as_str()).unwrap_or("anonymous");
+            if allowed {
+                assert!(
+                    ![401, 403].contains(&status) && status < 500,
+                    "{method} {path} as {who}: expected to be let through, got {status}"
+                );
+            } else {
+                let expected = if caller.is_none() { 401 } else { 403 };
+                assert_eq!(status, expected, "{method} {path} as {who}: expected {expected}, got {status}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, RULES.len() * 4);
+    for path in PLAIN_ROUTES {
+        let status = Api::new(&server.base).get(path).await.status();
+        assert_eq!(status, 200, "GET {path} is public");
+    }
+}
