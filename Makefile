@@ -1,0 +1,64 @@
+# Opsdeck: two commands do all the set-up.
+#   make run    build everything (release) and serve the panel on http://127.0.0.1:8080
+#   make test   install what the tests need and run every test
+#   make bench  run the benchmarks (see BENCHMARKS.md)
+#
+# Build output and tools live outside the clone (OPSDECK_CACHE), so later runs
+# reuse them; everything still works when that directory is empty.
+
+SHELL := /bin/bash
+OPSDECK_CACHE ?= $(HOME)/.cache/opsdeck
+TOOLS := $(OPSDECK_CACHE)/tools
+export PATH := $(TOOLS)/bin:$(HOME)/.cargo/bin:$(PATH)
+export CARGO_TARGET_DIR ?= $(OPSDECK_CACHE)/target
+# Compile-checked SQL uses the committed .sqlx data: no database needed to build.
+export SQLX_OFFLINE ?= true
+
+BIN_RELEASE := $(CARGO_TARGET_DIR)/release/opsdeck
+DIST := frontend/dist/index.html
+FRONTEND_SOURCES := $(shell find frontend/src wire/src static -type f 2>/dev/null) \
+	frontend/index.html frontend/Trunk.toml frontend/Cargo.toml wire/Cargo.toml Cargo.lock
+
+.PHONY: run test bench tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
+
+run: tools $(DIST) server
+	@echo "==> starting Opsdeck (Ctrl-C stops it and its Postgres)"
+	exec $(BIN_RELEASE) serve
+
+tools:
+	@scripts/install-build-tools.sh "$(TOOLS)"
+
+frontend: tools $(DIST)
+
+$(DIST): $(FRONTEND_SOURCES)
+	@echo "==> building the SPA (trunk, release)"
+	cd frontend && trunk build --release
+	@touch $(DIST)
+
+server:
+	cargo build --release -p opsdeck --bin opsdeck
+
+test-deps:
+	@scripts/install-test-deps.sh
+
+test: test-deps tools $(DIST)
+	cargo build -p opsdeck --bin opsdeck
+	cargo test --workspace --exclude opsdeck-frontend -- --test-threads=4
+
+bench: tools $(DIST) server
+	@bench/run.sh
+
+# Regenerates .sqlx (offline query data) against a scratch Postgres; run after
+# changing a query or a migration, and commit the result.
+sqlx-prepare:
+	@scripts/sqlx-prepare.sh "$(TOOLS)"
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo clippy --workspace --exclude opsdeck-frontend --all-targets -- -D warnings
+	cargo clippy -p opsdeck-frontend --target wasm32-unknown-unknown -- -D warnings
+
+clean-cache:
+	rm -rf "$(OPSDECK_CACHE)"
