@@ -1,1 +1,54 @@
-fn main() {}
+//! Opsdeck SPA: a Leptos (CSR) app served by the Opsdeck server at `/`.
+//!
+//! Modules: [`api`] talks JSON to `/api/v1` (same origin, session cookie);
+//! [`session`] holds who is logged in; [`shell`] is the layout every page
+//! after login shares (navigation by role, top bar, theme); [`pages`] the
+//! login, password and placeholder pages; [`admin`] users, API tokens and the
+//! audit log; [`ui`] small shared components (relative time, dialogs, states).
+//!
+//! The server enforces a strict CSP: no inline styles or scripts here.
+
+mod admin;
+mod api;
+mod pages;
+mod session;
+mod shell;
+mod ui;
+
+use leptos::prelude::*;
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::path;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    ui::apply_saved_theme();
+    leptos::mount::mount_to_body(App);
+}
+
+#[component]
+fn App() -> impl IntoView {
+    session::provide();
+    view! {
+        <Router>
+            <Routes fallback=|| view! { <pages::NotFound/> }>
+                <Route path=path!("/login") view=pages::Login/>
+                <Route path=path!("/change-password") view=pages::ChangePassword/>
+                <ParentRoute path=path!("") view=shell::Shell>
+                    <Route path=path!("") view=pages::Dashboard/>
+                    <Route path=path!("services") view=pages::Services/>
+                    <Route path=path!("runbooks") view=pages::Runbooks/>
+                    <Route path=path!("approvals") view=pages::Approvals/>
+                    <Route path=path!("incidents") view=pages::Incidents/>
+                    <Route path=path!("backups") view=pages::Backups/>
+                    <Route path=path!("oncall") view=pages::OnCall/>
+                    <Route path=path!("maintenance") view=pages::Maintenance/>
+                    <Route path=path!("account") view=pages::Account/>
+                    <Route path=path!("admin/users") view=admin::Users/>
+                    <Route path=path!("admin/tokens") view=admin::Tokens/>
+                    <Route path=path!("admin/audit") view=admin::Audit/>
+                    <Route path=path!("*any") view=pages::NotFound/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

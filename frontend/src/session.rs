@@ -1,0 +1,43 @@
+//! Who is logged in, shared through context, loaded from `GET /api/v1/me`.
+
+use leptos::prelude::*;
+use opsdeck_wire::Me;
+
+/// `None` while loading; `Some(None)` when nobody is logged in.
+#[derive(Clone, Copy)]
+pub struct Session(pub RwSignal<Option<Option<Me>>>);
+
+pub fn provide() {
+    let me = RwSignal::new(None);
+    provide_context(Session(me));
+    leptos::task::spawn_local(async move {
+        let result = crate::api::get::<Me>("/api/v1/me").await.ok();
+        me.set(Some(result));
+    });
+}
+
+pub fn use_session() -> Session {
+    expect_context::<Session>()
+}
+
+/// Full navigation (leaves the reactive tree's state behind).
+pub fn go(path: &str) {
+    if let Some(w) = web_sys::window() {
+        let current = w.location().pathname().unwrap_or_default();
+        if current != path {
+            let _ = w.location().set_href(path);
+        }
+    }
+}
+
+/// The session ended on the server: back to the login page, keeping the
+/// place to return to.
+pub fn expired() {
+    if let Some(w) = web_sys::window() {
+        let here = w.location().pathname().unwrap_or_default();
+        if here != "/login" {
+            let next = js_sys::encode_uri_component(&here);
+            let _ = w.location().set_href(&format!("/login?next={next}"));
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The layout every page after login shares: left navigation (only what the
+//! role may use), top bar with the status summary, theme toggle and user
+//! menu. Pages for a role above the user's show an access-denied state.
+
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, A};
+use leptos_router::hooks::use_location;
+use opsdeck_wire::Role;
+
+use crate::session::{go, use_session};
+
+struct NavItem {
+    key: &'static str,
+    href: &'static str,
+    label: &'static str,
+    icon: &'static str,
+    min: Role,
+}
+
+const MAIN_NAV: &[NavItem] = &[
+    NavItem { key: "dashboard", href: "/", label: "Dashboard", icon: "◉", min: Role::Viewer },
+    NavItem { key: "services", href: "/services", label: "Services", icon: "▦", min: Role::Viewer },
+    NavItem { key: "runbooks", href: "/runbooks", label: "Runbooks", icon: "▶", min: Role::Viewer },
+    NavItem { key: "approvals", href: "/approvals", label: "Approvals", icon: "✓", min: Role::Operator },
+    NavItem { key: "incidents", href: "/incidents", label: "Incidents", icon: "!", min: Role::Viewer },
+    NavItem { key: "backups", href: "/backups", label: "Backups", icon: "⛁", min: Role::Viewer },
+    NavItem { key: "oncall", href: "/oncall", label: "On-call", icon: "☎", min: Role::Viewer },
+    NavItem { key: "maintenance", href: "/maintenance", label: "Maintenance", icon: "⚒", min: Role::Viewer },
+];
+
+const ADMIN_NAV: &[NavItem] = &[
+    NavItem { key: "users", href: "/admin/users", label: "Users", icon: "☺", min: Role::Admin },
+    NavItem { key: "tokens", href: "/admin/tokens", label: "API tokens", icon: "⚿", min: Role::Admin },
+    NavItem { key: "audit", href: "/admin/audit", label: "Audit log", icon: "☰", min: Role::Admin },
+];
+
+/// The minimum role a path needs (the API refuses the rest anyway).
+pub fn required_role(path: &str) -> Role {
+    if path.starts_with("/admin") {
+        Role::Admin
+    } else if path.starts_with("/approvals") {
+        Role::Operator
+    } else {
+        Role::Viewer
+    }
+}
+
+fn nav_links(items: &'static [NavItem], role: Role, close: impl Fn() + Copy + 'static) -> impl IntoView {
+    items
+        .iter()
+        .filter(move |i| role >= i.min)
+        .map(move |i| {
+            view! {
+                <A href=i.href attr:class="nav-link" attr:data-testid=format!("nav-{}", i.key) on:click=move |_| close()>
+                    <span class="nav-icon" aria-hidden="true">{i.icon}</span>
+                    <span>{i.label}</span>
+                </A>
+            }
+        })
+        .collect_view()
+}
+
+#[component]
+pub fn Shell() -> impl IntoView {
+    let session = use_session();
+    let location = use_location();
+    let menu_open = RwSignal::new(false);
+
+    Effect::new(move |_| match session.0.get() {
+        Some(None) => {
+            let here = location.pathname.get_untracked();
+            go(&format!("/login?next={}", js_sys::encode_uri_component(&here)));
+        }
+        Some(Some(me)) if me.must_change_password => go("/change-password"),
+        _ => {}
+    });
+
+    let logout = move |_| {
+        leptos::task::spawn_local(async move {
+            let _ = crate::api::post_unit("/api/v1/auth/logout", &serde_json::json!({})).await;
+            go("/login");
+        });
+    };
+
+    move || match session.0.get() {
+        None | Some(None) => view! { <div class="boot"><crate::ui::Loading rows=4/></div> }.into_any(),
+        Some(Some(me)) => {
+            let role = me.role;
+            let close = move || menu_open.set(false);
+            let allowed = move || role >= required_role(&location.pathname.get());
+            view! {
+                <div class="layout" class:menu-open=move || menu_open.get()>
+                    <aside class="sidebar">
+                        <div class="brand"><img src="/favicon.svg" alt="" class="brand-mark"/>"Opsdeck"</div>
+                        <nav aria-label="Main">
+                            {nav_links(MAIN_NAV, role, close)}
+                            {(role >= Role::Admin).then(|| view! {
+                                <div class="nav-group">"Admin"</div>
+                                {nav_links(ADMIN_NAV, role, close)}
+                            })}
+                        </nav>
+                    </aside>
+                    <div class="main">
+                        <header class="topbar">
+                            <button class="btn btn-ghost menu-toggle" aria-label="Menu" on:click=move |_| menu_open.update(|o| *o = !*o)>"☰"</button>
+                            <span class="pill pill-unknown" title="Health checks are not set up yet">
+                                <span aria-hidden="true">"?"</span>" Status: not yet monitored"
+                            </span>
+                            <span class="spacer"></span>
+                            <button class="btn btn-ghost" aria-label="Toggle dark mode" title="Toggle dark mode" on:click=move |_| crate::ui::toggle_theme()>"◐"</button>
+                            <A href="/account" attr:class="btn btn-ghost" attr:title="My account">
+                                {me.username.clone()}" "<span class="role-badge">{role.as_str()}</span>
+                            </A>
+                            <button class="btn" data-testid="logout" on:click=logout>"Log out"</button>
+                        </header>
+                        <main class="content">
+                            <Show when=allowed fallback=|| view! {
+                                <h1>"No access"</h1>
+                                <div class="state state-empty" data-testid="no-access">
+                                    <span class="state-icon" aria-hidden="true">"⊘"</span>
+                                    <div><strong>"You don't have access to this page"</strong>
+                                    <p>"Ask an admin if you need it."</p></div>
+                                </div>
+                            }>
+                                <Outlet/>
+                            </Show>
+                        </main>
+                    </div>
+                </div>
+            }
+            .into_any()
+        }
+    }
+}

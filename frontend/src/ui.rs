@@ -1,0 +1,129 @@
+//! Small shared pieces: theme, relative times, loading/empty/error states,
+//! the confirmation dialog.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+
+const THEME_KEY: &str = "opsdeck-theme";
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+fn root() -> Option<web_sys::Element> {
+    web_sys::window()?.document()?.document_element()
+}
+
+/// Applies the saved theme, else the system preference.
+pub fn apply_saved_theme() {
+    let saved = storage().and_then(|s| s.get_item(THEME_KEY).ok().flatten());
+    let theme = saved.unwrap_or_else(|| {
+        let dark = web_sys::window()
+            .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
+            .is_some_and(|m| m.matches());
+        if dark { "dark".into() } else { "light".into() }
+    });
+    if let Some(r) = root() {
+        let _ = r.set_attribute("data-theme", &theme);
+    }
+}
+
+pub fn toggle_theme() {
+    let Some(r) = root() else { return };
+    let next = if r.get_attribute("data-theme").as_deref() == Some("dark") { "light" } else { "dark" };
+    let _ = r.set_attribute("data-theme", next);
+    if let Some(s) = storage() {
+        let _ = s.set_item(THEME_KEY, next);
+    }
+}
+
+/// "3 min ago", with the exact time on hover.
+#[component]
+pub fn RelTime(at: Option<DateTime<Utc>>) -> impl IntoView {
+    match at {
+        None => view! { <span class="muted">"never"</span> }.into_any(),
+        Some(at) => {
+            let exact = at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+            view! { <time datetime=at.to_rfc3339() title=exact>{relative(at)}</time> }.into_any()
+        }
+    }
+}
+
+pub fn relative(at: DateTime<Utc>) -> String {
+    let now = DateTime::<Utc>::from_timestamp_millis(js_sys::Date::now() as i64).unwrap_or(at);
+    let secs = (now - at).num_seconds();
+    let (n, future) = if secs < 0 { (-secs, true) } else { (secs, false) };
+    let text = match n {
+        0..=44 => return if future { "in a moment".into() } else { "just now".into() },
+        45..=5399 => format!("{} min", (n + 30) / 60),
+        5400..=129_599 => format!("{} h", (n + 1800) / 3600),
+        _ => format!("{} days", (n + 43_200) / 86_400),
+    };
+    if future { format!("in {text}") } else { format!("{text} ago") }
+}
+
+#[component]
+pub fn Loading(#[prop(default = 3)] rows: usize) -> impl IntoView {
+    view! {
+        <div class="skeleton" aria-busy="true" aria-label="Loading">
+            {(0..rows).map(|_| view! { <div class="skeleton-row"></div> }).collect_view()}
+        </div>
+    }
+}
+
+#[component]
+pub fn ErrorState(message: String, #[prop(optional)] retry: Option<Callback<()>>) -> impl IntoView {
+    view! {
+        <div class="state state-error" role="alert">
+            <span class="state-icon" aria-hidden="true">"⚠"</span>
+            <div>
+                <strong>"Something went wrong"</strong>
+                <p>{message}</p>
+                {retry.map(|r| view! { <button class="btn" on:click=move |_| r.run(())>"Try again"</button> })}
+            </div>
+        </div>
+    }
+}
+
+#[component]
+pub fn EmptyState(title: &'static str, children: Children) -> impl IntoView {
+    view! {
+        <div class="state state-empty">
+            <span class="state-icon" aria-hidden="true">"○"</span>
+            <div>
+                <strong>{title}</strong>
+                <div class="state-body">{children()}</div>
+            </div>
+        </div>
+    }
+}
+
+/// A modal confirmation that names its target. `on_confirm` runs on "confirm".
+#[component]
+pub fn Confirm(
+    open: RwSignal<bool>,
+    title: Signal<String>,
+    message: Signal<String>,
+    confirm_label: &'static str,
+    #[prop(default = true)] danger: bool,
+    on_confirm: Callback<()>,
+) -> impl IntoView {
+    view! {
+        <Show when=move || open.get()>
+            <div class="modal-backdrop">
+                <div class="modal" role="dialog" aria-modal="true">
+                    <h2>{move || title.get()}</h2>
+                    <p>{move || message.get()}</p>
+                    <div class="modal-actions">
+                        <button class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
+                        <button
+                            class=if danger { "btn btn-danger" } else { "btn btn-primary" }
+                            data-testid="confirm"
+                            on:click=move |_| { open.set(false); on_confirm.run(()); }
+                        >{confirm_label}</button>
+                    </div>
+                </div>
+            </div>
+        </Show>
+    }
+}
