@@ -5,6 +5,7 @@
 //! dockerd, headless Chromium. See `opsdeck_e2e` (tests/src) for the harness.
 
 mod audit;
+mod docker;
 mod auth;
 mod embedded_pg;
 mod role_matrix;
