@@ -17,7 +17,7 @@ export SQLX_OFFLINE ?= true
 BIN_RELEASE := $(CARGO_TARGET_DIR)/release/opsdeck
 DIST := frontend/dist/index.html
 FRONTEND_SOURCES := $(shell find frontend/src wire/src static -type f 2>/dev/null) \
-	frontend/index.html frontend/Trunk.toml frontend/Cargo.toml wire/Cargo.toml Cargo.lock
+	frontend/index.html frontend/Trunk.toml frontend/Cargo.toml wire/Cargo.toml Cargo.toml Cargo.lock
 
 .PHONY: run test bench tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
 

@@ -7,6 +7,7 @@
 mod audit;
 mod docker;
 mod auth;
+mod browser;
 mod embedded_pg;
 mod role_matrix;
 mod util;
