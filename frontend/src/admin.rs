@@ -2,8 +2,8 @@
 
 use leptos::prelude::*;
 use opsdeck_wire::{
-    ApiToken, AuditPage, AuditVerifyReport, CreateApiTokenRequest, CreateUserRequest, CreatedApiToken, Outcome, Role,
-    UpdateUserRequest, User,
+    ApiToken, AuditPage, AuditVerifyReport, CreateApiTokenRequest, CreateUserRequest,
+    CreatedApiToken, Outcome, Role, UpdateUserRequest, User,
 };
 
 use crate::api::{self, ApiError};
@@ -42,7 +42,11 @@ pub fn Users() -> impl IntoView {
         reload.update(|n| *n += 1);
     };
     let ask = move |title: String, message: String, run: std::sync::Arc<dyn Fn() + Send + Sync>| {
-        pending.set(Some(Pending { title, message, run }));
+        pending.set(Some(Pending {
+            title,
+            message,
+            run,
+        }));
         confirm_open.set(true);
     };
 
@@ -66,7 +70,12 @@ pub fn Users() -> impl IntoView {
                 new_display.set(String::new());
                 new_password.set(String::new());
             }
-            report(r.map(|u| format!("Created {}. They choose their own password at first login.", u.username)));
+            report(r.map(|u| {
+                format!(
+                    "Created {}. They choose their own password at first login.",
+                    u.username
+                )
+            }));
         });
     };
 
@@ -197,10 +206,14 @@ pub fn Users() -> impl IntoView {
 
 #[component]
 fn Notice(notice: RwSignal<Option<Result<String, String>>>) -> impl IntoView {
-    move || notice.get().map(|n| match n {
-        Ok(msg) => view! { <div class="notice notice-ok" role="status">{msg}</div> }.into_any(),
-        Err(msg) => view! { <div class="notice notice-error" role="alert">{msg}</div> }.into_any(),
-    })
+    move || {
+        notice.get().map(|n| match n {
+            Ok(msg) => view! { <div class="notice notice-ok" role="status">{msg}</div> }.into_any(),
+            Err(msg) => {
+                view! { <div class="notice notice-error" role="alert">{msg}</div> }.into_any()
+            }
+        })
+    }
 }
 
 #[component]
@@ -221,7 +234,11 @@ pub fn Tokens() -> impl IntoView {
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let expires = days.get_untracked().trim().parse::<u32>().ok();
-        let req = CreateApiTokenRequest { name: name.get_untracked(), role: role_from(&role.get_untracked()), expires_in_days: expires };
+        let req = CreateApiTokenRequest {
+            name: name.get_untracked(),
+            role: role_from(&role.get_untracked()),
+            expires_in_days: expires,
+        };
         leptos::task::spawn_local(async move {
             match api::post::<_, CreatedApiToken>("/api/v1/tokens", &req).await {
                 Ok(c) => {
@@ -319,7 +336,12 @@ pub fn Audit() -> impl IntoView {
 
     let load = move |append: bool| {
         let mut q = vec!["limit=50".to_string()];
-        for (k, v) in [("actor", actor.get_untracked()), ("action", action.get_untracked()), ("outcome", outcome.get_untracked()), ("q", text.get_untracked())] {
+        for (k, v) in [
+            ("actor", actor.get_untracked()),
+            ("action", action.get_untracked()),
+            ("outcome", outcome.get_untracked()),
+            ("q", text.get_untracked()),
+        ] {
             if !v.is_empty() {
                 q.push(format!("{k}={}", js_sys::encode_uri_component(&v)));
             }
@@ -335,7 +357,11 @@ pub fn Audit() -> impl IntoView {
                 Ok(page) => {
                     next.set(page.next_before);
                     before.set(page.next_before);
-                    if append { pages.update(|p| p.extend(page.entries)) } else { pages.set(page.entries) }
+                    if append {
+                        pages.update(|p| p.extend(page.entries))
+                    } else {
+                        pages.set(page.entries)
+                    }
                     state.set(Ok(false));
                 }
                 Err(e) => state.set(Err(e.message)),

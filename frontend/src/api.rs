@@ -15,7 +15,11 @@ pub struct ApiError {
 
 impl ApiError {
     fn network(e: impl std::fmt::Display) -> ApiError {
-        ApiError { status: 0, code: "network".into(), message: format!("cannot reach the Opsdeck server ({e})") }
+        ApiError {
+            status: 0,
+            code: "network".into(),
+            message: format!("cannot reach the Opsdeck server ({e})"),
+        }
     }
 }
 
@@ -33,8 +37,16 @@ async fn finish(res: Result<Response, gloo_net::Error>) -> Result<Response, ApiE
     let status = res.status();
     let body: Option<opsdeck_wire::ErrorBody> = res.json().await.ok();
     let err = match body {
-        Some(b) => ApiError { status, code: b.error.code, message: b.error.message },
-        None => ApiError { status, code: "http".into(), message: format!("the server answered {status}") },
+        Some(b) => ApiError {
+            status,
+            code: b.error.code,
+            message: b.error.message,
+        },
+        None => ApiError {
+            status,
+            code: "http".into(),
+            message: format!("the server answered {status}"),
+        },
     };
     if status == 401 && err.code == "unauthenticated" {
         crate::session::expired();
@@ -45,15 +57,26 @@ async fn finish(res: Result<Response, gloo_net::Error>) -> Result<Response, ApiE
 }
 
 async fn decode<T: DeserializeOwned>(res: Response) -> Result<T, ApiError> {
-    res.json().await.map_err(|e| ApiError { status: 0, code: "decode".into(), message: format!("unexpected answer: {e}") })
+    res.json().await.map_err(|e| ApiError {
+        status: 0,
+        code: "decode".into(),
+        message: format!("unexpected answer: {e}"),
+    })
 }
 
 pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
     decode(finish(Request::get(path).send().await).await?).await
 }
 
-fn with_body<B: Serialize>(req: RequestBuilder, body: &B) -> Result<gloo_net::http::Request, ApiError> {
-    req.json(body).map_err(|e| ApiError { status: 0, code: "encode".into(), message: e.to_string() })
+fn with_body<B: Serialize>(
+    req: RequestBuilder,
+    body: &B,
+) -> Result<gloo_net::http::Request, ApiError> {
+    req.json(body).map_err(|e| ApiError {
+        status: 0,
+        code: "encode".into(),
+        message: e.to_string(),
+    })
 }
 
 /// POST with a JSON body; the answer is decoded.
@@ -63,7 +86,9 @@ pub async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Re
 
 /// POST with a JSON body; the answer is ignored (204s).
 pub async fn post_unit<B: Serialize>(path: &str, body: &B) -> Result<(), ApiError> {
-    finish(with_body(Request::post(path), body)?.send().await).await.map(|_| ())
+    finish(with_body(Request::post(path), body)?.send().await)
+        .await
+        .map(|_| ())
 }
 
 pub async fn patch<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Result<T, ApiError> {
@@ -71,5 +96,12 @@ pub async fn patch<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> R
 }
 
 pub async fn delete(path: &str) -> Result<(), ApiError> {
-    finish(Request::delete(path).header("Content-Type", "application/json").send().await).await.map(|_| ())
+    finish(
+        Request::delete(path)
+            .header("Content-Type", "application/json")
+            .send()
+            .await,
+    )
+    .await
+    .map(|_| ())
 }

@@ -19,8 +19,14 @@ pub fn Login() -> impl IntoView {
         ev.prevent_default();
         busy.set(true);
         error.set(None);
-        let req = LoginRequest { username: username.get_untracked(), password: password.get_untracked() };
-        let next = query.get_untracked().get("next").filter(|n| n.starts_with('/') && !n.starts_with("//"));
+        let req = LoginRequest {
+            username: username.get_untracked(),
+            password: password.get_untracked(),
+        };
+        let next = query
+            .get_untracked()
+            .get("next")
+            .filter(|n| n.starts_with('/') && !n.starts_with("//"));
         leptos::task::spawn_local(async move {
             match crate::api::post::<_, Me>("/api/v1/auth/login", &req).await {
                 Ok(me) if me.must_change_password => go("/change-password"),
@@ -35,7 +41,7 @@ pub fn Login() -> impl IntoView {
     view! {
         <div class="auth-page">
             <form class="card auth-card" on:submit=submit>
-                <div class="brand brand-lg"><img src="/favicon.svg" alt="" class="brand-mark"/>"Opsdeck"</div>
+                <div class="brand brand-lg"><crate::ui::Logo/>"Opsdeck"</div>
                 <h1>"Sign in"</h1>
                 <label for="username">"Username"</label>
                 <input id="username" name="username" autocomplete="username" required
@@ -60,7 +66,13 @@ pub fn ChangePassword() -> impl IntoView {
     let confirm = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
-    let forced = move || session.0.get().flatten().is_some_and(|m| m.must_change_password);
+    let forced = move || {
+        session
+            .0
+            .get()
+            .flatten()
+            .is_some_and(|m| m.must_change_password)
+    };
     let hint = move || {
         let n = new.get();
         if n.is_empty() {
@@ -81,7 +93,10 @@ pub fn ChangePassword() -> impl IntoView {
         }
         busy.set(true);
         error.set(None);
-        let req = ChangePasswordRequest { current_password: current.get_untracked(), new_password: new.get_untracked() };
+        let req = ChangePasswordRequest {
+            current_password: current.get_untracked(),
+            new_password: new.get_untracked(),
+        };
         leptos::task::spawn_local(async move {
             match crate::api::post_unit("/api/v1/me/password", &req).await {
                 Ok(()) => go("/"),
@@ -161,14 +176,30 @@ coming!(Runbooks, "Runbooks", "No runbooks yet",
     "One-click procedures from your handbook (service down, database connections, weekly maintenance) appear here.");
 coming!(Approvals, "Approvals", "Nothing waits for your approval",
     "Dangerous actions (restores, stopping critical services, prunes, failovers) wait here until a second person approves them.");
-coming!(Incidents, "Incidents", "No incidents",
-    "Incidents, their timelines, SLA timers and post-mortems appear here.");
-coming!(Backups, "Backups", "No backups yet",
-    "The backup catalog, schedules, retention and restore verification appear here.");
-coming!(OnCall, "On-call", "No rotations yet",
-    "Who is on call now and next, contacts and escalation policies appear here.");
-coming!(Maintenance, "Maintenance", "No maintenance planned",
-    "Turn on maintenance mode or schedule windows here; alerts are suppressed while it is active.");
+coming!(
+    Incidents,
+    "Incidents",
+    "No incidents",
+    "Incidents, their timelines, SLA timers and post-mortems appear here."
+);
+coming!(
+    Backups,
+    "Backups",
+    "No backups yet",
+    "The backup catalog, schedules, retention and restore verification appear here."
+);
+coming!(
+    OnCall,
+    "On-call",
+    "No rotations yet",
+    "Who is on call now and next, contacts and escalation policies appear here."
+);
+coming!(
+    Maintenance,
+    "Maintenance",
+    "No maintenance planned",
+    "Turn on maintenance mode or schedule windows here; alerts are suppressed while it is active."
+);
 
 #[component]
 pub fn NotFound() -> impl IntoView {

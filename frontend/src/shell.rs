@@ -18,20 +18,86 @@ struct NavItem {
 }
 
 const MAIN_NAV: &[NavItem] = &[
-    NavItem { key: "dashboard", href: "/", label: "Dashboard", icon: "◉", min: Role::Viewer },
-    NavItem { key: "services", href: "/services", label: "Services", icon: "▦", min: Role::Viewer },
-    NavItem { key: "runbooks", href: "/runbooks", label: "Runbooks", icon: "▶", min: Role::Viewer },
-    NavItem { key: "approvals", href: "/approvals", label: "Approvals", icon: "✓", min: Role::Operator },
-    NavItem { key: "incidents", href: "/incidents", label: "Incidents", icon: "!", min: Role::Viewer },
-    NavItem { key: "backups", href: "/backups", label: "Backups", icon: "⛁", min: Role::Viewer },
-    NavItem { key: "oncall", href: "/oncall", label: "On-call", icon: "☎", min: Role::Viewer },
-    NavItem { key: "maintenance", href: "/maintenance", label: "Maintenance", icon: "⚒", min: Role::Viewer },
+    NavItem {
+        key: "dashboard",
+        href: "/",
+        label: "Dashboard",
+        icon: "◉",
+        min: Role::Viewer,
+    },
+    NavItem {
+        key: "services",
+        href: "/services",
+        label: "Services",
+        icon: "▦",
+        min: Role::Viewer,
+    },
+    NavItem {
+        key: "runbooks",
+        href: "/runbooks",
+        label: "Runbooks",
+        icon: "▶",
+        min: Role::Viewer,
+    },
+    NavItem {
+        key: "approvals",
+        href: "/approvals",
+        label: "Approvals",
+        icon: "✓",
+        min: Role::Operator,
+    },
+    NavItem {
+        key: "incidents",
+        href: "/incidents",
+        label: "Incidents",
+        icon: "!",
+        min: Role::Viewer,
+    },
+    NavItem {
+        key: "backups",
+        href: "/backups",
+        label: "Backups",
+        icon: "⛁",
+        min: Role::Viewer,
+    },
+    NavItem {
+        key: "oncall",
+        href: "/oncall",
+        label: "On-call",
+        icon: "☎",
+        min: Role::Viewer,
+    },
+    NavItem {
+        key: "maintenance",
+        href: "/maintenance",
+        label: "Maintenance",
+        icon: "⚒",
+        min: Role::Viewer,
+    },
 ];
 
 const ADMIN_NAV: &[NavItem] = &[
-    NavItem { key: "users", href: "/admin/users", label: "Users", icon: "☺", min: Role::Admin },
-    NavItem { key: "tokens", href: "/admin/tokens", label: "API tokens", icon: "⚿", min: Role::Admin },
-    NavItem { key: "audit", href: "/admin/audit", label: "Audit log", icon: "☰", min: Role::Admin },
+    NavItem {
+        key: "users",
+        href: "/admin/users",
+        label: "Users",
+        icon: "☺",
+        min: Role::Admin,
+    },
+    NavItem {
+        key: "tokens",
+        href: "/admin/tokens",
+        label: "API tokens",
+        icon: "◇",
+        min: Role::Admin,
+    },
+    NavItem {
+        key: "audit",
+        href: "/admin/audit",
+        label: "Audit log",
+        icon: "☰",
+        min: Role::Admin,
+    },
 ];
 
 /// The minimum role a path needs (the API refuses the rest anyway).
@@ -45,7 +111,11 @@ pub fn required_role(path: &str) -> Role {
     }
 }
 
-fn nav_links(items: &'static [NavItem], role: Role, close: impl Fn() + Copy + 'static) -> impl IntoView {
+fn nav_links(
+    items: &'static [NavItem],
+    role: Role,
+    close: impl Fn() + Copy + 'static,
+) -> impl IntoView {
     items
         .iter()
         .filter(move |i| role >= i.min)
@@ -69,7 +139,10 @@ pub fn Shell() -> impl IntoView {
     Effect::new(move |_| match session.0.get() {
         Some(None) => {
             let here = location.pathname.get_untracked();
-            go(&format!("/login?next={}", js_sys::encode_uri_component(&here)));
+            go(&format!(
+                "/login?next={}",
+                js_sys::encode_uri_component(&here)
+            ));
         }
         Some(Some(me)) if me.must_change_password => go("/change-password"),
         _ => {}
@@ -83,7 +156,9 @@ pub fn Shell() -> impl IntoView {
     };
 
     move || match session.0.get() {
-        None | Some(None) => view! { <div class="boot"><crate::ui::Loading rows=4/></div> }.into_any(),
+        None | Some(None) => {
+            view! { <div class="boot"><crate::ui::Loading rows=4/></div> }.into_any()
+        }
         Some(Some(me)) => {
             let role = me.role;
             let close = move || menu_open.set(false);
@@ -91,7 +166,7 @@ pub fn Shell() -> impl IntoView {
             view! {
                 <div class="layout" class:menu-open=move || menu_open.get()>
                     <aside class="sidebar">
-                        <div class="brand"><img src="/favicon.svg" alt="" class="brand-mark"/>"Opsdeck"</div>
+                        <div class="brand"><crate::ui::Logo/>"Opsdeck"</div>
                         <nav aria-label="Main">
                             {nav_links(MAIN_NAV, role, close)}
                             {(role >= Role::Admin).then(|| view! {

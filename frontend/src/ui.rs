@@ -21,7 +21,11 @@ pub fn apply_saved_theme() {
         let dark = web_sys::window()
             .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
             .is_some_and(|m| m.matches());
-        if dark { "dark".into() } else { "light".into() }
+        if dark {
+            "dark".into()
+        } else {
+            "light".into()
+        }
     });
     if let Some(r) = root() {
         let _ = r.set_attribute("data-theme", &theme);
@@ -30,7 +34,11 @@ pub fn apply_saved_theme() {
 
 pub fn toggle_theme() {
     let Some(r) = root() else { return };
-    let next = if r.get_attribute("data-theme").as_deref() == Some("dark") { "light" } else { "dark" };
+    let next = if r.get_attribute("data-theme").as_deref() == Some("dark") {
+        "light"
+    } else {
+        "dark"
+    };
     let _ = r.set_attribute("data-theme", next);
     if let Some(s) = storage() {
         let _ = s.set_item(THEME_KEY, next);
@@ -52,14 +60,28 @@ pub fn RelTime(at: Option<DateTime<Utc>>) -> impl IntoView {
 pub fn relative(at: DateTime<Utc>) -> String {
     let now = DateTime::<Utc>::from_timestamp_millis(js_sys::Date::now() as i64).unwrap_or(at);
     let secs = (now - at).num_seconds();
-    let (n, future) = if secs < 0 { (-secs, true) } else { (secs, false) };
+    let (n, future) = if secs < 0 {
+        (-secs, true)
+    } else {
+        (secs, false)
+    };
     let text = match n {
-        0..=44 => return if future { "in a moment".into() } else { "just now".into() },
+        0..=44 => {
+            return if future {
+                "in a moment".into()
+            } else {
+                "just now".into()
+            }
+        }
         45..=5399 => format!("{} min", (n + 30) / 60),
         5400..=129_599 => format!("{} h", (n + 1800) / 3600),
         _ => format!("{} days", (n + 43_200) / 86_400),
     };
-    if future { format!("in {text}") } else { format!("{text} ago") }
+    if future {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
 }
 
 #[component]
@@ -125,5 +147,16 @@ pub fn Confirm(
                 </div>
             </div>
         </Show>
+    }
+}
+
+/// The Opsdeck mark (inline SVG: no extra request, no hashed-name lookup).
+#[component]
+pub fn Logo() -> impl IntoView {
+    view! {
+        <svg class="brand-mark" viewBox="0 0 32 32" aria-hidden="true">
+            <rect width="32" height="32" rx="7" fill="#1f6feb"/>
+            <path d="M8 17h4l3-7 4 13 3-6h2" fill="none" stroke="#fff" stroke-width="2.5" stroke-linecap="round" stroke-linejoin="round"/>
+        </svg>
     }
 }

@@ -34,17 +34,31 @@ pub struct Actor {
 
 impl Actor {
     pub fn system(name: &str) -> Actor {
-        Actor { id: None, name: name.to_owned(), kind: "system" }
+        Actor {
+            id: None,
+            name: name.to_owned(),
+            kind: "system",
+        }
     }
     pub fn anonymous() -> Actor {
-        Actor { id: None, name: "anonymous".into(), kind: "anonymous" }
+        Actor {
+            id: None,
+            name: "anonymous".into(),
+            kind: "anonymous",
+        }
     }
     pub fn of(p: &Principal) -> Actor {
         match &p.via {
-            Via::Session { .. } => Actor { id: Some(p.user_id), name: p.username.clone(), kind: "user" },
-            Via::Token { id, name } => {
-                Actor { id: Some(*id), name: format!("token:{name} ({})", p.username), kind: "token" }
-            }
+            Via::Session { .. } => Actor {
+                id: Some(p.user_id),
+                name: p.username.clone(),
+                kind: "user",
+            },
+            Via::Token { id, name } => Actor {
+                id: Some(*id),
+                name: format!("token:{name} ({})", p.username),
+                kind: "token",
+            },
         }
     }
 }
@@ -70,7 +84,15 @@ fn outcome_str(o: Outcome) -> &'static str {
 }
 
 /// Keys whose values never reach the audit log.
-const SECRET_KEYS: &[&str] = &["password", "secret", "token", "api_key", "apikey", "authorization", "cookie"];
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "cookie",
+];
 
 /// Replaces the values of secret-looking keys, at any depth, with `"***"`.
 pub fn mask_secrets(v: &mut Value) {
@@ -121,7 +143,16 @@ impl RequestCtx {
         target: Option<String>,
         params: Value,
     ) -> sqlx::Result<()> {
-        self.audit_as(tx, Actor::of(principal), action, target, params, Outcome::Success, None).await
+        self.audit_as(
+            tx,
+            Actor::of(principal),
+            action,
+            target,
+            params,
+            Outcome::Success,
+            None,
+        )
+        .await
     }
 
     /// Records an entry with an explicit actor and outcome.
@@ -138,7 +169,15 @@ impl RequestCtx {
     ) -> sqlx::Result<()> {
         record(
             tx,
-            NewEntry { actor, action: action.into(), target, params, source: self.source.clone(), outcome, detail },
+            NewEntry {
+                actor,
+                action: action.into(),
+                target,
+                params,
+                source: self.source.clone(),
+                outcome,
+                detail,
+            },
         )
         .await
     }
@@ -166,22 +205,40 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<AuditVerifyReport> {
     let mut checked = 0i64;
     while let Some(row) = rows.try_next().await? {
         let problem = if row.seq != expected_seq {
-            Some(format!("entry {expected_seq} is missing (next present entry is {})", row.seq))
+            Some(format!(
+                "entry {expected_seq} is missing (next present entry is {})",
+                row.seq
+            ))
         } else if row.prev_hash != prev {
-            Some(format!("entry {} does not chain onto entry {} (an entry was removed or reordered)", row.seq, row.seq - 1))
+            Some(format!(
+                "entry {} does not chain onto entry {} (an entry was removed or reordered)",
+                row.seq,
+                row.seq - 1
+            ))
         } else if row.recomputed != row.hash {
-            Some(format!("entry {} was changed after it was written", row.seq))
+            Some(format!(
+                "entry {} was changed after it was written",
+                row.seq
+            ))
         } else {
             None
         };
         if problem.is_some() {
-            return Ok(AuditVerifyReport { ok: false, checked, problem });
+            return Ok(AuditVerifyReport {
+                ok: false,
+                checked,
+                problem,
+            });
         }
         checked += 1;
         expected_seq += 1;
         prev = row.hash;
     }
-    Ok(AuditVerifyReport { ok: true, checked, problem: None })
+    Ok(AuditVerifyReport {
+        ok: true,
+        checked,
+        problem: None,
+    })
 }
 
 /// Filters for `GET /api/v1/audit`.
@@ -202,7 +259,9 @@ pub struct AuditFilter {
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(verify_chain))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(verify_chain))
 }
 
 /// Browse the audit log, newest first.
@@ -216,11 +275,27 @@ async fn list(
 ) -> ApiResult<Json<AuditPage>> {
     let limit = f.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be between 1 and 200".into()));
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 200".into(),
+        ));
     }
     let outcome = f.outcome.map(outcome_str);
-    let action_prefix = f.action.as_deref().map(|a| format!("{}%", a.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
-    let q = f.q.as_deref().filter(|q| !q.is_empty()).map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    let action_prefix = f.action.as_deref().map(|a| {
+        format!(
+            "{}%",
+            a.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    });
+    let q = f.q.as_deref().filter(|q| !q.is_empty()).map(|q| {
+        format!(
+            "%{}%",
+            q.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    });
     let rows = sqlx::query!(
         r#"SELECT seq, at, actor, actor_kind, action, target, params, source, outcome, detail
            FROM audit_log
@@ -260,8 +335,15 @@ async fn list(
             detail: r.detail,
         })
         .collect();
-    let next_before = if more { entries.last().map(|e| e.seq) } else { None };
-    Ok(Json(AuditPage { entries, next_before }))
+    let next_before = if more {
+        entries.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    Ok(Json(AuditPage {
+        entries,
+        next_before,
+    }))
 }
 
 /// Check the hash chain of the whole audit log.
@@ -277,7 +359,12 @@ async fn verify_chain(
 
 /// Builds a JSON object from pairs (for audit parameters).
 pub fn params<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Map<_, _>>())
+    Value::Object(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 #[cfg(test)]
@@ -289,6 +376,9 @@ mod tests {
     fn secrets_are_masked_at_any_depth() {
         let mut v = json!({"username": "bob", "password": "x", "nested": [{"api_token": "t", "ok": 1}], "New_Password": "y"});
         mask_secrets(&mut v);
-        assert_eq!(v, json!({"username": "bob", "password": "***", "nested": [{"api_token": "***", "ok": 1}], "New_Password": "***"}));
+        assert_eq!(
+            v,
+            json!({"username": "bob", "password": "***", "nested": [{"api_token": "***", "ok": 1}], "New_Password": "***"})
+        );
     }
 }

@@ -11,11 +11,15 @@ use crate::config::{LogFormat, Settings, SettingsArgs};
 use crate::db::{self, Database};
 
 #[derive(Debug, Parser)]
-#[command(name = "opsdeck", version, about = "Opsdeck: your operations handbook as a control panel.",
+#[command(
+    name = "opsdeck",
+    version,
+    about = "Opsdeck: your operations handbook as a control panel.",
     long_about = "Opsdeck: your operations handbook as a control panel.\n\n\
     Every setting can be given as a flag, as its environment variable, or in the TOML file named by \
     OPSDECK_CONFIG (flags win over the environment, which wins over the file). Without DATABASE_URL, \
-    Opsdeck runs its own PostgreSQL cluster in OPSDECK_DATA_DIR.")]
+    Opsdeck runs its own PostgreSQL cluster in OPSDECK_DATA_DIR."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: SettingsArgs,
@@ -114,7 +118,9 @@ fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPSDECK_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -144,9 +150,20 @@ async fn with_database(command: Command, database: &Database) -> anyhow::Result<
         Command::User { command } => {
             db::migrate(pool).await?;
             match command {
-                UserCommand::Add { username, role, display_name } => {
+                UserCommand::Add {
+                    username,
+                    role,
+                    display_name,
+                } => {
                     let password = read_password("Password for the new user: ")?;
-                    let id = crate::users::cli_add(pool, &username, role.into(), display_name.as_deref(), &password).await?;
+                    let id = crate::users::cli_add(
+                        pool,
+                        &username,
+                        role.into(),
+                        display_name.as_deref(),
+                        &password,
+                    )
+                    .await?;
                     println!("added user {username} (id {id})");
                 }
                 UserCommand::Passwd { username } => {
@@ -159,15 +176,26 @@ async fn with_database(command: Command, database: &Database) -> anyhow::Result<
                     println!("disabled {username}; {ended} session(s) ended");
                 }
                 UserCommand::List => {
-                    println!("{:<24} {:<9} {:<9} DISPLAY NAME", "USERNAME", "ROLE", "STATE");
+                    println!(
+                        "{:<24} {:<9} {:<9} DISPLAY NAME",
+                        "USERNAME", "ROLE", "STATE"
+                    );
                     for u in crate::users::cli_list(pool).await? {
                         let state = if u.disabled { "disabled" } else { "active" };
-                        println!("{:<24} {:<9} {:<9} {}", u.username, u.role.as_str(), state, u.display_name);
+                        println!(
+                            "{:<24} {:<9} {:<9} {}",
+                            u.username,
+                            u.role.as_str(),
+                            state,
+                            u.display_name
+                        );
                     }
                 }
             }
         }
-        Command::Audit { command: AuditCommand::Verify } => {
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
             let report = crate::audit::verify(pool).await?;
             if report.ok {
                 println!("audit log intact: {} entries verified", report.checked);
@@ -191,7 +219,10 @@ fn read_password(prompt: &str) -> anyhow::Result<String> {
         rpassword::prompt_password(prompt)?
     } else {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
         line.trim_end_matches(['\n', '\r']).to_owned()
     };
     if password.is_empty() {
@@ -204,18 +235,43 @@ fn check_config(s: &Settings) -> anyhow::Result<ExitCode> {
     let mut problems = Vec::new();
     println!("listen          = {}", s.listen);
     println!("data_dir        = {}", s.data_dir.display());
-    println!("database        = {}", if s.database_url.is_some() { "DATABASE_URL (hidden)" } else { "embedded cluster in data_dir" });
-    println!("docker_host     = {}", s.docker_host.as_deref().unwrap_or("unix:///var/run/docker.sock (default)"));
-    println!("admin_password  = {}", if s.admin_password.is_some() { "set (hidden)" } else { "not set (random on first start)" });
+    println!(
+        "database        = {}",
+        if s.database_url.is_some() {
+            "DATABASE_URL (hidden)"
+        } else {
+            "embedded cluster in data_dir"
+        }
+    );
+    println!(
+        "docker_host     = {}",
+        s.docker_host
+            .as_deref()
+            .unwrap_or("unix:///var/run/docker.sock (default)")
+    );
+    println!(
+        "admin_password  = {}",
+        if s.admin_password.is_some() {
+            "set (hidden)"
+        } else {
+            "not set (random on first start)"
+        }
+    );
     println!("web_root        = {}", s.web_root.display());
-    println!("public_origin   = {}", s.public_origin.as_deref().unwrap_or("-"));
+    println!(
+        "public_origin   = {}",
+        s.public_origin.as_deref().unwrap_or("-")
+    );
     println!("secure_cookies  = {}", s.secure_cookies);
     println!("trust_proxy     = {}", s.trust_proxy);
     println!("session_idle    = {} min", s.session_idle.as_secs() / 60);
     println!("session_max     = {} h", s.session_max.as_secs() / 3600);
     println!("log_format      = {:?}", s.log_format);
     if !s.web_root.join("index.html").is_file() {
-        problems.push(format!("web_root {} has no index.html (build the SPA: make frontend)", s.web_root.display()));
+        problems.push(format!(
+            "web_root {} has no index.html (build the SPA: make frontend)",
+            s.web_root.display()
+        ));
     }
     if let Some(p) = &s.admin_password {
         if let Err(e) = crate::auth::password::check_policy(p.expose(), "admin") {

@@ -84,7 +84,12 @@ pub struct SettingsArgs {
 
     /// Password for the `admin` account created on first start when there are
     /// no users; without it a random one is printed once (secret).
-    #[arg(long, env = "OPSDECK_ADMIN_PASSWORD", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "OPSDECK_ADMIN_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
     pub admin_password: Option<Secret>,
 
     /// Directory of the built SPA (trunk's dist) [default: frontend/dist].
@@ -169,12 +174,20 @@ impl Settings {
         };
         let public_url = args.public_url.clone().or(file.public_url);
         let public_origin = public_url.as_deref().map(origin_of).transpose()?;
-        let idle = args.session_idle_minutes.or(file.session_idle_minutes).unwrap_or(480);
-        let max = args.session_max_hours.or(file.session_max_hours).unwrap_or(168);
+        let idle = args
+            .session_idle_minutes
+            .or(file.session_idle_minutes)
+            .unwrap_or(480);
+        let max = args
+            .session_max_hours
+            .or(file.session_max_hours)
+            .unwrap_or(168);
         if idle == 0 || max == 0 {
             bail!("session_idle_minutes and session_max_hours must be at least 1");
         }
-        let secure_default = public_origin.as_deref().is_some_and(|o| o.starts_with("https://"));
+        let secure_default = public_origin
+            .as_deref()
+            .is_some_and(|o| o.starts_with("https://"));
         Ok(Settings {
             listen: args
                 .listen
@@ -185,21 +198,39 @@ impl Settings {
                 .clone()
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(".opsdeck")),
-            database_url: args.database_url.clone().or(file.database_url).filter(|s| !s.expose().is_empty()),
+            database_url: args
+                .database_url
+                .clone()
+                .or(file.database_url)
+                .filter(|s| !s.expose().is_empty()),
             pg_bin: args.pg_bin.clone().or(file.pg_bin),
-            docker_host: args.docker_host.clone().or(file.docker_host).filter(|s| !s.is_empty()),
-            admin_password: args.admin_password.clone().or(file.admin_password).filter(|s| !s.expose().is_empty()),
+            docker_host: args
+                .docker_host
+                .clone()
+                .or(file.docker_host)
+                .filter(|s| !s.is_empty()),
+            admin_password: args
+                .admin_password
+                .clone()
+                .or(file.admin_password)
+                .filter(|s| !s.expose().is_empty()),
             web_root: args
                 .web_root
                 .clone()
                 .or(file.web_root)
                 .unwrap_or_else(|| PathBuf::from("frontend/dist")),
             public_origin,
-            secure_cookies: args.secure_cookies.or(file.secure_cookies).unwrap_or(secure_default),
+            secure_cookies: args
+                .secure_cookies
+                .or(file.secure_cookies)
+                .unwrap_or(secure_default),
             trust_proxy: args.trust_proxy.or(file.trust_proxy).unwrap_or(false),
             session_idle: Duration::from_secs(idle * 60),
             session_max: Duration::from_secs(max * 3600),
-            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
         })
     }
 
@@ -245,7 +276,10 @@ mod tests {
 
     #[test]
     fn origin_is_scheme_and_host() {
-        assert_eq!(origin_of("https://Ops.Example.com:8443/x?y").unwrap(), "https://ops.example.com:8443");
+        assert_eq!(
+            origin_of("https://Ops.Example.com:8443/x?y").unwrap(),
+            "https://ops.example.com:8443"
+        );
         assert!(origin_of("ftp://x").is_err());
         assert!(origin_of("ops.example.com").is_err());
     }
@@ -255,7 +289,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("opsdeck.toml");
         std::fs::write(&path, "listen = \"127.0.0.1:9999\"\npublic_url = \"https://ops.example.com\"\nsession_idle_minutes = 30\n").unwrap();
-        let mut args = SettingsArgs { config: Some(path.clone()), ..Default::default() };
+        let mut args = SettingsArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
         let s = Settings::resolve(&args).unwrap();
         assert_eq!(s.listen.port(), 9999);
         assert!(s.secure_cookies, "an https public URL makes cookies Secure");

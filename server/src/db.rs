@@ -27,7 +27,8 @@ impl Database {
     pub async fn open(settings: &Settings) -> anyhow::Result<Database> {
         let (options, embedded) = match &settings.database_url {
             Some(url) => (
-                PgConnectOptions::from_str(url.expose()).context("DATABASE_URL is not a valid Postgres URL")?,
+                PgConnectOptions::from_str(url.expose())
+                    .context("DATABASE_URL is not a valid Postgres URL")?,
                 None,
             ),
             None => {
@@ -62,17 +63,25 @@ pub async fn pool(options: PgConnectOptions) -> anyhow::Result<PgPool> {
 
 /// Applies pending migrations.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR.run(pool).await.context("applying database migrations")
+    MIGRATOR
+        .run(pool)
+        .await
+        .context("applying database migrations")
 }
 
 /// `None` when the database schema is current, else the reason it is not.
 pub async fn schema_problem(pool: &PgPool) -> Option<String> {
     let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
     let applied: Result<Option<i64>, _> =
-        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success").fetch_one(pool).await;
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await;
     match applied {
         Ok(Some(v)) if v >= latest => None,
-        Ok(v) => Some(format!("migrations not applied (database at {}, code at {latest})", v.unwrap_or(0))),
+        Ok(v) => Some(format!(
+            "migrations not applied (database at {}, code at {latest})",
+            v.unwrap_or(0)
+        )),
         Err(e) => Some(format!("database unreachable: {e}")),
     }
 }

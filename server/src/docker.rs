@@ -26,7 +26,10 @@ pub async fn connect(host: Option<&str>) -> anyhow::Result<Docker> {
         Docker::connect_with_http(&url, TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION)
     }
     .with_context(|| format!("Docker engine at {host}"))?;
-    docker.negotiate_version().await.with_context(|| format!("negotiating the API version with {host}"))
+    docker
+        .negotiate_version()
+        .await
+        .with_context(|| format!("negotiating the API version with {host}"))
 }
 
 /// What Opsdeck shows about an engine.
@@ -37,7 +40,10 @@ pub struct EngineInfo {
 }
 
 pub async fn engine_info(docker: &Docker) -> anyhow::Result<EngineInfo> {
-    let v = docker.version().await.context("asking the engine for its version")?;
+    let v = docker
+        .version()
+        .await
+        .context("asking the engine for its version")?;
     Ok(EngineInfo {
         version: v.version.unwrap_or_default(),
         api_version: v.api_version.unwrap_or_default(),

@@ -75,7 +75,11 @@ impl EmbeddedPg {
 
         if let Some(pid) = live_postmaster(&data_dir) {
             tracing::info!(pid, dir = %data_dir.display(), "attaching to the running embedded Postgres");
-            let mut pg = EmbeddedPg { data_dir, socket_dir, child: None };
+            let mut pg = EmbeddedPg {
+                data_dir,
+                socket_dir,
+                child: None,
+            };
             pg.wait_ready(None).await?;
             pg.ensure_database().await?;
             return Ok(pg);
@@ -98,7 +102,12 @@ impl EmbeddedPg {
             .arg(&socket_dir)
             .arg("-p")
             .arg(PORT.to_string())
-            .args(["-c", "listen_addresses=", "-c", "unix_socket_permissions=0700"])
+            .args([
+                "-c",
+                "listen_addresses=",
+                "-c",
+                "unix_socket_permissions=0700",
+            ])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
@@ -119,7 +128,11 @@ impl EmbeddedPg {
             .spawn()
             .with_context(|| format!("starting {}", bin.join("postgres").display()))?;
         tracing::info!(pid = child.id(), dir = %data_dir.display(), "started embedded Postgres");
-        let mut pg = EmbeddedPg { data_dir, socket_dir, child: Some(child) };
+        let mut pg = EmbeddedPg {
+            data_dir,
+            socket_dir,
+            child: Some(child),
+        };
         if let Err(e) = pg.wait_ready(Some(&log_path)).await {
             pg.stop().await;
             return Err(e);
@@ -140,7 +153,9 @@ impl EmbeddedPg {
             .to_string_lossy()
             .bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
                 _ => format!("%{b:02X}"),
             })
             .collect();
@@ -195,13 +210,16 @@ impl EmbeddedPg {
 
     async fn ensure_database(&self) -> anyhow::Result<()> {
         let mut conn = self.options_for("postgres").connect().await?;
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(DATABASE)
-            .fetch_one(&mut conn)
-            .await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(DATABASE)
+                .fetch_one(&mut conn)
+                .await?;
         if !exists {
             // Identifier is a constant, not input.
-            sqlx::query(&format!("CREATE DATABASE {DATABASE}")).execute(&mut conn).await?;
+            sqlx::query(&format!("CREATE DATABASE {DATABASE}"))
+                .execute(&mut conn)
+                .await?;
         }
         conn.close().await?;
         Ok(())
@@ -211,7 +229,9 @@ impl EmbeddedPg {
     /// it to exit (escalating to SIGQUIT after 30 s). Attached clusters are
     /// left running.
     pub async fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         let pid = Pid::from_raw(child.id() as i32);
         let _ = kill(pid, Signal::SIGINT);
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -300,16 +320,29 @@ fn run_as() -> anyhow::Result<Option<RunAs>> {
              Opsdeck as an unprivileged user, or set DATABASE_URL"
         )
     })?;
-    Ok(Some(RunAs { uid: user.uid, gid: user.gid }))
+    Ok(Some(RunAs {
+        uid: user.uid,
+        gid: user.gid,
+    }))
 }
 
-fn prepare_dirs(root: &Path, data: &Path, run: &Path, run_as: Option<&RunAs>) -> anyhow::Result<()> {
+fn prepare_dirs(
+    root: &Path,
+    data: &Path,
+    run: &Path,
+    run_as: Option<&RunAs>,
+) -> anyhow::Result<()> {
     if root.exists() && !root.is_dir() {
-        bail!("data directory {} exists but is not a directory", root.display());
+        bail!(
+            "data directory {} exists but is not a directory",
+            root.display()
+        );
     }
-    fs::create_dir_all(root).with_context(|| format!("cannot create data directory {}", root.display()))?;
+    fs::create_dir_all(root)
+        .with_context(|| format!("cannot create data directory {}", root.display()))?;
     let probe = root.join(".write-test");
-    fs::write(&probe, b"").with_context(|| format!("data directory {} is not writable", root.display()))?;
+    fs::write(&probe, b"")
+        .with_context(|| format!("data directory {} is not writable", root.display()))?;
     let _ = fs::remove_file(&probe);
     for dir in [data, run] {
         if !dir.exists() {
@@ -321,7 +354,10 @@ fn prepare_dirs(root: &Path, data: &Path, run: &Path, run_as: Option<&RunAs>) ->
         // The cluster's user must own its directories and reach them.
         let meta = fs::metadata(root)?;
         if meta.mode() & 0o001 == 0 {
-            fs::set_permissions(root, fs::Permissions::from_mode((meta.mode() & 0o7777) | 0o711))?;
+            fs::set_permissions(
+                root,
+                fs::Permissions::from_mode((meta.mode() & 0o7777) | 0o711),
+            )?;
         }
         for ancestor in root.ancestors().skip(1) {
             let m = fs::metadata(ancestor)?;
@@ -370,12 +406,21 @@ fn init_cluster(bin: &Path, data: &Path, run_as: Option<&RunAs>) -> anyhow::Resu
     let mut cmd = Command::new(bin.join("initdb"));
     cmd.arg("-D")
         .arg(data)
-        .args(["-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions"])
+        .args([
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-instructions",
+        ])
         .stdin(Stdio::null());
     if let Some(r) = run_as {
         cmd.uid(r.uid.as_raw()).gid(r.gid.as_raw());
     }
-    let out = cmd.output().with_context(|| format!("running {}", bin.join("initdb").display()))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {}", bin.join("initdb").display()))?;
     if !out.status.success() {
         bail!(
             "initdb failed ({}):\n{}{}",
@@ -395,7 +440,9 @@ fn live_postmaster(data: &Path) -> Option<i32> {
     match kill(Pid::from_raw(pid), None) {
         Ok(()) | Err(nix::errno::Errno::EPERM) => {
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            String::from_utf8_lossy(&cmdline).contains("postgres").then_some(pid)
+            String::from_utf8_lossy(&cmdline)
+                .contains("postgres")
+                .then_some(pid)
         }
         Err(_) => None,
     }

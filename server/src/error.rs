@@ -46,9 +46,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) | ApiError::PasswordChangeRequired | ApiError::CsrfRejected(_) => {
-                StatusCode::FORBIDDEN
-            }
+            ApiError::Forbidden(_)
+            | ApiError::PasswordChangeRequired
+            | ApiError::CsrfRejected(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -80,7 +80,12 @@ impl ApiError {
 
 /// The JSON error body for a status, for answers produced outside handlers.
 pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let body = ErrorBody { error: ErrorDetail { code: code.to_owned(), message: message.into() } };
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: code.to_owned(),
+            message: message.into(),
+        },
+    };
     (status, axum::Json(body)).into_response()
 }
 
@@ -108,7 +113,10 @@ impl IntoResponse for ApiError {
 /// Unique-constraint names and what to tell the user when one is violated.
 const UNIQUE_MESSAGES: &[(&str, &str)] = &[
     ("users_username_key", "a user with this username exists"),
-    ("api_tokens_active_name_key", "an active API token with this name exists"),
+    (
+        "api_tokens_active_name_key",
+        "an active API token with this name exists",
+    ),
 ];
 
 impl From<sqlx::Error> for ApiError {

@@ -17,7 +17,19 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// the reason otherwise.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     match crate::db::schema_problem(&state.pool).await {
-        None => (StatusCode::OK, Json(Readiness { ready: true, reason: None })),
-        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { ready: false, reason: Some(reason) })),
+        None => (
+            StatusCode::OK,
+            Json(Readiness {
+                ready: true,
+                reason: None,
+            }),
+        ),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Readiness {
+                ready: false,
+                reason: Some(reason),
+            }),
+        ),
     }
 }

@@ -75,7 +75,10 @@ pub fn app(state: AppState) -> Router {
 }
 
 fn is_mutating(m: &Method) -> bool {
-    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
+    !matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
 }
 
 /// Security headers on every answer.
@@ -86,15 +89,27 @@ async fn security_headers(State(state): State<AppState>, req: Request, next: Nex
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(
         HeaderName::from_static("permissions-policy"),
         HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
     );
-    h.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
+    h.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
     if state.settings.secure_cookies {
-        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
     }
     res
 }
@@ -110,33 +125,54 @@ async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Respon
         return next.run(req).await;
     }
     let headers = req.headers();
-    let bearer_only = headers.contains_key(header::AUTHORIZATION) && auth::session_cookie(headers).is_none();
+    let bearer_only =
+        headers.contains_key(header::AUTHORIZATION) && auth::session_cookie(headers).is_none();
     if bearer_only {
         return next.run(req).await;
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default().to_ascii_lowercase();
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let same_host = origin == format!("http://{host}") || origin == format!("https://{host}");
         let public = state.settings.public_origin.as_deref() == Some(origin.as_str());
         if !(same_host || public) {
             return reject_csrf(&state, &req, "cross-origin request refused").await;
         }
     }
-    if headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site") {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site")
+    {
         return reject_csrf(&state, &req, "cross-site request refused").await;
     }
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
     if !json && !headers.contains_key("x-requested-with") {
-        return reject_csrf(&state, &req, "state-changing requests need Content-Type: application/json").await;
+        return reject_csrf(
+            &state,
+            &req,
+            "state-changing requests need Content-Type: application/json",
+        )
+        .await;
     }
     next.run(req).await
 }
 
-fn reject_csrf(state: &AppState, req: &Request, message: &'static str) -> impl std::future::Future<Output = Response> + Send + 'static {
+fn reject_csrf(
+    state: &AppState,
+    req: &Request,
+    message: &'static str,
+) -> impl std::future::Future<Output = Response> + Send + 'static {
     let entry = NewEntry {
         actor: Actor::anonymous(),
         action: "request.rejected".into(),
@@ -176,12 +212,19 @@ async fn audit_requests(State(state): State<AppState>, mut req: Request, next: N
     let (action, outcome) = if status.is_success() || status.is_redirection() {
         tracing::error!(%target, "mutating request succeeded without an audit entry");
         ("request.unaudited", Outcome::Success)
-    } else if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS) {
+    } else if matches!(
+        status,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
+    ) {
         ("request.denied", Outcome::Denied)
     } else {
         ("request.failed", Outcome::Failure)
     };
-    let actor = slots.principal.get().map(Actor::of).unwrap_or_else(Actor::anonymous);
+    let actor = slots
+        .principal
+        .get()
+        .map(Actor::of)
+        .unwrap_or_else(Actor::anonymous);
     let entry = NewEntry {
         actor,
         action: action.into(),

@@ -32,7 +32,9 @@ impl Modify for Security {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "session",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::auth::SESSION_COOKIE))),
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
         );
         components.add_security_scheme(
             "token",
@@ -53,7 +55,9 @@ pub fn document() -> OpenApi {
 /// `GET /api/v1/openapi.json`.
 pub async fn serve() -> impl IntoResponse {
     static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let json = DOC.get_or_init(|| document().to_pretty_json().unwrap_or_default()).clone();
+    let json = DOC
+        .get_or_init(|| document().to_pretty_json().unwrap_or_default())
+        .clone();
     ([(header::CONTENT_TYPE, "application/json")], json)
 }
 

@@ -17,7 +17,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let started = Instant::now();
     let database = Database::open(&settings).await?;
     db::migrate(&database.pool).await?;
-    if let Some(password) = crate::users::ensure_initial_admin(&database.pool, settings.admin_password.as_ref()).await? {
+    if let Some(password) =
+        crate::users::ensure_initial_admin(&database.pool, settings.admin_password.as_ref()).await?
+    {
         print_initial_password(&password);
     }
     let listener = TcpListener::bind(settings.listen)
@@ -44,10 +46,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = crate::http::app(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server")
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("HTTP server")
 }
 
 /// Periodic housekeeping: expired sessions.

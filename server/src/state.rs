@@ -17,6 +17,10 @@ pub struct AppState {
 impl AppState {
     pub fn new(pool: PgPool, settings: Settings) -> AppState {
         let web = WebAssets::load(&settings.web_root);
-        AppState { pool, settings: Arc::new(settings), web: Arc::new(web) }
+        AppState {
+            pool,
+            settings: Arc::new(settings),
+            web: Arc::new(web),
+        }
     }
 }

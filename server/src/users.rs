@@ -8,7 +8,9 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use opsdeck_wire::{CreateUserRequest, EndedSessions, ResetPasswordRequest, Role, UpdateUserRequest, User};
+use opsdeck_wire::{
+    CreateUserRequest, EndedSessions, ResetPasswordRequest, Role, UpdateUserRequest, User,
+};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -28,7 +30,9 @@ impl Username {
         let s = s.trim();
         let ok = (2..=64).contains(&s.len())
             && s.bytes().enumerate().all(|(i, b)| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && matches!(b, b'.' | b'_' | b'-'))
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || (i > 0 && matches!(b, b'.' | b'_' | b'-'))
             });
         if ok {
             Ok(Username(s.to_owned()))
@@ -46,9 +50,15 @@ impl Username {
 fn display_name(s: Option<&str>, fallback: &str) -> Result<String, ApiError> {
     let s = s.map(str::trim).unwrap_or_default();
     if s.chars().count() > 100 || s.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest("display name must be at most 100 printable characters".into()));
+        return Err(ApiError::BadRequest(
+            "display name must be at most 100 printable characters".into(),
+        ));
     }
-    Ok(if s.is_empty() { fallback.to_owned() } else { s.to_owned() })
+    Ok(if s.is_empty() {
+        fallback.to_owned()
+    } else {
+        s.to_owned()
+    })
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -86,7 +96,10 @@ async fn fetch(conn: &mut PgConnection, id: Option<i64>) -> sqlx::Result<Vec<Use
 }
 
 async fn fetch_one(conn: &mut PgConnection, id: i64) -> ApiResult<User> {
-    fetch(conn, Some(id)).await?.pop().ok_or_else(|| ApiError::NotFound(format!("user {id}")))
+    fetch(conn, Some(id))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::NotFound(format!("user {id}")))
 }
 
 /// List users.
@@ -113,8 +126,14 @@ async fn create(
     let hash = password::hash(req.password).await?;
     let mut tx = state.pool.begin().await?;
     let id = insert(&mut tx, &username, &name, req.role, &hash, true).await?;
-    ctx.audit(&mut tx, &auth.principal, "user.create", Some(format!("user:{}", username.as_str())),
-        json!({"id": id, "role": req.role, "display_name": name})).await?;
+    ctx.audit(
+        &mut tx,
+        &auth.principal,
+        "user.create",
+        Some(format!("user:{}", username.as_str())),
+        json!({"id": id, "role": req.role, "display_name": name}),
+    )
+    .await?;
     let user = fetch_one(&mut tx, id).await?;
     ctx.commit(tx).await?;
     Ok((StatusCode::CREATED, Json(user)))
@@ -149,7 +168,9 @@ async fn ensure_not_last_admin(conn: &mut PgConnection, id: i64) -> ApiResult<()
     .fetch_all(conn)
     .await?;
     if admins == [id] {
-        return Err(ApiError::Conflict("this is the last active admin; make someone else admin first".into()));
+        return Err(ApiError::Conflict(
+            "this is the last active admin; make someone else admin first".into(),
+        ));
     }
     Ok(())
 }
@@ -191,7 +212,11 @@ async fn update(
     )
     .execute(&mut *tx)
     .await?;
-    let ended = if disable { sessions::end_all(&mut tx, id).await? } else { 0 };
+    let ended = if disable {
+        sessions::end_all(&mut tx, id).await?
+    } else {
+        0
+    };
     ctx.audit(&mut tx, &auth.principal, "user.update", Some(format!("user:{}", before.username)),
         json!({"id": id, "display_name": name, "role": req.role, "disabled": req.disabled, "sessions_ended": ended}))
         .await?;
@@ -219,14 +244,25 @@ async fn reset_password(
     let hash = password::hash(req.new_password).await?;
     let mut tx = state.pool.begin().await?;
     let ended = set_password(&mut tx, id, &hash, true).await?;
-    ctx.audit(&mut tx, &auth.principal, "user.password_reset", Some(format!("user:{}", user.username)),
-        json!({"id": id, "sessions_ended": ended})).await?;
+    ctx.audit(
+        &mut tx,
+        &auth.principal,
+        "user.password_reset",
+        Some(format!("user:{}", user.username)),
+        json!({"id": id, "sessions_ended": ended}),
+    )
+    .await?;
     ctx.commit(tx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Stores a new hash and ends all of the user's sessions; returns how many ended.
-async fn set_password(conn: &mut PgConnection, id: i64, hash: &str, must_change: bool) -> sqlx::Result<u64> {
+async fn set_password(
+    conn: &mut PgConnection,
+    id: i64,
+    hash: &str,
+    must_change: bool,
+) -> sqlx::Result<u64> {
     sqlx::query!(
         "UPDATE users SET password_hash = $2, must_change_password = $3, password_changed_at = now() WHERE id = $1",
         id,
@@ -252,8 +288,14 @@ async fn end_sessions(
     let mut tx = state.pool.begin().await?;
     let user = fetch_one(&mut tx, id).await?;
     let ended = sessions::end_all(&mut tx, id).await?;
-    ctx.audit(&mut tx, &auth.principal, "user.sessions_end", Some(format!("user:{}", user.username)),
-        json!({"id": id, "sessions_ended": ended})).await?;
+    ctx.audit(
+        &mut tx,
+        &auth.principal,
+        "user.sessions_end",
+        Some(format!("user:{}", user.username)),
+        json!({"id": id, "sessions_ended": ended}),
+    )
+    .await?;
     ctx.commit(tx).await?;
     Ok(Json(EndedSessions { ended }))
 }
@@ -262,11 +304,18 @@ async fn end_sessions(
 
 /// Creates `admin` when there are no users at all. Returns the generated
 /// password when none was configured (to be printed once).
-pub async fn ensure_initial_admin(pool: &PgPool, configured: Option<&Secret>) -> anyhow::Result<Option<String>> {
+pub async fn ensure_initial_admin(
+    pool: &PgPool,
+    configured: Option<&Secret>,
+) -> anyhow::Result<Option<String>> {
     let mut tx = pool.begin().await?;
     // Several replicas may start at once: one creates the admin.
-    sqlx::query!("SELECT pg_advisory_xact_lock(7262383316112252)").execute(&mut *tx).await?;
-    let any: bool = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM users) AS "any!""#).fetch_one(&mut *tx).await?;
+    sqlx::query!("SELECT pg_advisory_xact_lock(7262383316112252)")
+        .execute(&mut *tx)
+        .await?;
+    let any: bool = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM users) AS "any!""#)
+        .fetch_one(&mut *tx)
+        .await?;
     if any {
         return Ok(None);
     }
@@ -280,7 +329,15 @@ pub async fn ensure_initial_admin(pool: &PgPool, configured: Option<&Secret>) ->
     };
     let hash = password::hash(password.clone()).await?;
     let username = Username("admin".into());
-    let id = insert(&mut tx, &username, "Administrator", Role::Admin, &hash, generated).await?;
+    let id = insert(
+        &mut tx,
+        &username,
+        "Administrator",
+        Role::Admin,
+        &hash,
+        generated,
+    )
+    .await?;
     audit::record(&mut tx, NewEntry {
         actor: Actor::system("opsdeck"),
         action: "user.bootstrap".into(),
@@ -300,36 +357,62 @@ pub fn generate_password() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rngs::OsRng;
-    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..20)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 fn cli_actor() -> Actor {
-    let who = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+    let who = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
     Actor::system(&format!("cli:{who}"))
 }
 
-async fn cli_audit(conn: &mut PgConnection, action: &str, target: &str, params: serde_json::Value) -> sqlx::Result<()> {
-    audit::record(conn, NewEntry {
-        actor: cli_actor(),
-        action: action.into(),
-        target: Some(format!("user:{target}")),
-        params,
-        source: Some("cli".into()),
-        outcome: opsdeck_wire::Outcome::Success,
-        detail: None,
-    })
+async fn cli_audit(
+    conn: &mut PgConnection,
+    action: &str,
+    target: &str,
+    params: serde_json::Value,
+) -> sqlx::Result<()> {
+    audit::record(
+        conn,
+        NewEntry {
+            actor: cli_actor(),
+            action: action.into(),
+            target: Some(format!("user:{target}")),
+            params,
+            source: Some("cli".into()),
+            outcome: opsdeck_wire::Outcome::Success,
+            detail: None,
+        },
+    )
     .await
 }
 
 /// `opsdeck user add`.
-pub async fn cli_add(pool: &PgPool, username: &str, role: Role, name: Option<&str>, pw: &str) -> anyhow::Result<i64> {
+pub async fn cli_add(
+    pool: &PgPool,
+    username: &str,
+    role: Role,
+    name: Option<&str>,
+    pw: &str,
+) -> anyhow::Result<i64> {
     let username = Username::parse(username)?;
     let name = display_name(name, username.as_str())?;
     password::check_policy(pw, username.as_str())?;
     let hash = password::hash(pw.to_owned()).await?;
     let mut tx = pool.begin().await?;
-    let id = insert(&mut tx, &username, &name, role, &hash, false).await.map_err(ApiError::from)?;
-    cli_audit(&mut tx, "user.create", username.as_str(), json!({"id": id, "role": role})).await?;
+    let id = insert(&mut tx, &username, &name, role, &hash, false)
+        .await
+        .map_err(ApiError::from)?;
+    cli_audit(
+        &mut tx,
+        "user.create",
+        username.as_str(),
+        json!({"id": id, "role": role}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -348,7 +431,13 @@ pub async fn cli_passwd(pool: &PgPool, username: &str, pw: &str) -> anyhow::Resu
     let mut tx = pool.begin().await?;
     let id = id_of(&mut tx, username).await?;
     let ended = set_password(&mut tx, id, &hash, false).await?;
-    cli_audit(&mut tx, "user.password_reset", username, json!({"id": id, "sessions_ended": ended})).await?;
+    cli_audit(
+        &mut tx,
+        "user.password_reset",
+        username,
+        json!({"id": id, "sessions_ended": ended}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -358,11 +447,20 @@ pub async fn cli_disable(pool: &PgPool, username: &str) -> anyhow::Result<u64> {
     let mut tx = pool.begin().await?;
     let id = id_of(&mut tx, username).await?;
     ensure_not_last_admin(&mut tx, id).await?;
-    sqlx::query!("UPDATE users SET disabled_at = coalesce(disabled_at, now()) WHERE id = $1", id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE users SET disabled_at = coalesce(disabled_at, now()) WHERE id = $1",
+        id
+    )
+    .execute(&mut *tx)
+    .await?;
     let ended = sessions::end_all(&mut tx, id).await?;
-    cli_audit(&mut tx, "user.update", username, json!({"id": id, "disabled": true, "sessions_ended": ended})).await?;
+    cli_audit(
+        &mut tx,
+        "user.update",
+        username,
+        json!({"id": id, "disabled": true, "sessions_ended": ended}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(ended)
 }

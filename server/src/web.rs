@@ -38,7 +38,10 @@ impl WebAssets {
         if index.is_none() {
             tracing::warn!(web_root = %root.display(), "no index.html in the web root; the SPA is not built");
         }
-        let hashes: Vec<String> = index.as_deref().map(inline_script_hashes).unwrap_or_default();
+        let hashes: Vec<String> = index
+            .as_deref()
+            .map(inline_script_hashes)
+            .unwrap_or_default();
         let script_src = std::iter::once("'self' 'wasm-unsafe-eval'".to_owned())
             .chain(hashes.iter().map(|h| format!("'sha256-{h}'")))
             .collect::<Vec<_>>()
@@ -48,7 +51,11 @@ impl WebAssets {
              connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
              form-action 'self'; frame-ancestors 'none'"
         );
-        WebAssets { root: root.to_owned(), index, csp }
+        WebAssets {
+            root: root.to_owned(),
+            index,
+            csp,
+        }
     }
 
     pub fn is_built(&self) -> bool {
@@ -65,10 +72,14 @@ fn inline_script_hashes(html: &str) -> Vec<String> {
         let Some(tag_end) = rest.find('>') else { break };
         let tag = &rest[..tag_end];
         let body_start = tag_end + 1;
-        let Some(close) = rest[body_start..].find("</script>") else { break };
+        let Some(close) = rest[body_start..].find("</script>") else {
+            break;
+        };
         let body = &rest[body_start..body_start + close];
         if !tag.contains(" src=") && !body.trim().is_empty() {
-            out.push(base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body.as_bytes())));
+            out.push(
+                base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body.as_bytes())),
+            );
         }
         rest = &rest[body_start + close..];
     }
@@ -80,14 +91,18 @@ fn is_hashed(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     let stem = name.split('.').next().unwrap_or(name);
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
-    stem.rsplit_once('-').is_some_and(|(_, h)| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    stem.rsplit_once('-')
+        .is_some_and(|(_, h)| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn index_response(web: &WebAssets) -> Response {
     let body = web.index.clone().unwrap_or_else(|| NOT_BUILT.to_owned());
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],
         body,
@@ -99,10 +114,18 @@ fn index_response(web: &WebAssets) -> Response {
 pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     if path == "/api" || path.starts_with("/api/") {
-        return error_response(StatusCode::NOT_FOUND, "not_found", format!("no API route {path}"));
+        return error_response(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no API route {path}"),
+        );
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "only GET is allowed here");
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "only GET is allowed here",
+        );
     }
     if path != "/" && path != "/index.html" && state.web.is_built() {
         let served = ServeDir::new(&state.web.root)
@@ -111,8 +134,13 @@ pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
             .await;
         let Ok(mut res) = served;
         if res.status().is_success() {
-            let cache = if is_hashed(&path) { "public, max-age=31536000, immutable" } else { "no-cache" };
-            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+            let cache = if is_hashed(&path) {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-cache"
+            };
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
             return res.map(Body::new);
         }
     }
@@ -125,10 +153,12 @@ mod tests {
 
     #[test]
     fn hashes_inline_scripts_only() {
-        let html = r#"<script src="/a.js"></script><script type="module">init('/x.wasm');</script>"#;
+        let html =
+            r#"<script src="/a.js"></script><script type="module">init('/x.wasm');</script>"#;
         let hashes = inline_script_hashes(html);
         assert_eq!(hashes.len(), 1);
-        let expected = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"init('/x.wasm');"));
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"init('/x.wasm');"));
         assert_eq!(hashes[0], expected);
     }
 

@@ -24,20 +24,28 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// `Err(())` only outside CI when Chromium is missing (in CI that panics).
-    pub async fn start() -> Result<Browser, ()> {
+    /// `Err(Skipped)` only outside CI when Chromium is missing (in CI that panics).
+    pub async fn start() -> Result<Browser, require::Skipped> {
         require::part(
             require::have(CHROMIUM) && require::have(CHROMEDRIVER),
             "Chromium and ChromeDriver",
             "apt-get install chromium chromium-driver",
         )?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
         let mut cmd = Command::new(CHROMEDRIVER);
-        cmd.arg(format!("--port={port}")).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             cmd.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)?;
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .map_err(std::io::Error::from)?;
                 nix::unistd::setsid().map_err(std::io::Error::from)?;
                 Ok(())
             });
@@ -59,31 +67,52 @@ impl Browser {
         );
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = loop {
-            let builder = ClientBuilder::rustls().map(|mut b| {
-                b.capabilities(caps.clone());
-                b
-            });
-            match builder.expect("rustls client").connect(&format!("http://127.0.0.1:{port}")).await {
+            // Plain HTTP to chromedriver on loopback: no TLS stack needed.
+            let mut builder =
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+            builder.capabilities(caps.clone());
+            match builder.connect(&format!("http://127.0.0.1:{port}")).await {
                 Ok(c) => break c,
                 Err(e) => {
-                    assert!(Instant::now() < deadline, "cannot start a Chromium session: {e}");
+                    assert!(
+                        Instant::now() < deadline,
+                        "cannot start a Chromium session: {e}"
+                    );
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
         };
-        Ok(Browser { client, driver, _profile: profile })
+        Ok(Browser {
+            client,
+            driver,
+            _profile: profile,
+        })
     }
 
     pub async fn goto(&self, url: &str) {
-        self.client.goto(url).await.unwrap_or_else(|e| panic!("goto {url}: {e}"));
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("goto {url}: {e}"));
     }
 
     /// Waits up to 15 s for an element matching `css`.
     pub async fn wait_for(&self, css: &str) -> Element {
-        match self.client.wait().at_most(Duration::from_secs(15)).for_element(Locator::Css(css)).await {
+        match self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css(css))
+            .await
+        {
             Ok(e) => e,
             Err(e) => {
-                let url = self.client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+                let url = self
+                    .client
+                    .current_url()
+                    .await
+                    .map(|u| u.to_string())
+                    .unwrap_or_default();
                 panic!("no element {css:?} within 15 s at {url}: {e}")
             }
         }
@@ -97,14 +126,22 @@ impl Browser {
             if url.path() == path {
                 return;
             }
-            assert!(Instant::now() < deadline, "expected to arrive at {path}, still at {url}");
+            assert!(
+                Instant::now() < deadline,
+                "expected to arrive at {path}, still at {url}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// Whether any element matches `css` right now.
     pub async fn exists(&self, css: &str) -> bool {
-        !self.client.find_all(Locator::Css(css)).await.expect("find_all").is_empty()
+        !self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .expect("find_all")
+            .is_empty()
     }
 
     pub async fn screenshot(&self, path: &std::path::Path) {

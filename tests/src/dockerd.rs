@@ -28,8 +28,8 @@ const BUSYBOX: &str = "/bin/busybox";
 
 impl PrivateDockerd {
     /// The engine shared by this test process, started on first use.
-    /// `Err(())` only outside CI when a part is missing (in CI that panics).
-    pub fn shared() -> Result<&'static PrivateDockerd, ()> {
+    /// `Err(Skipped)` only outside CI when a part is missing (in CI that panics).
+    pub fn shared() -> Result<&'static PrivateDockerd, require::Skipped> {
         require::part(
             require::have("dockerd") && require::have("docker") && Path::new(BUSYBOX).is_file(),
             "Docker Engine (dockerd, docker CLI) and the static busybox",
@@ -55,7 +55,14 @@ impl PrivateDockerd {
     /// Builds `tag` from scratch with busybox installed (`sh`, `httpd`, `nc`,
     /// `sleep`, …); a no-op when the image exists.
     pub fn build_busybox_image(&self, tag: &str) -> anyhow::Result<()> {
-        if self.cli().args(["image", "inspect", tag]).stdout(Stdio::null()).stderr(Stdio::null()).status()?.success() {
+        if self
+            .cli()
+            .args(["image", "inspect", tag])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?
+            .success()
+        {
             return Ok(());
         }
         let ctx = tempfile::tempdir_in(&self.dir)?;
@@ -64,9 +71,16 @@ impl PrivateDockerd {
             ctx.path().join("Dockerfile"),
             "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
         )?;
-        let out = self.cli().args(["build", "-q", "-t", tag]).arg(ctx.path()).output()?;
+        let out = self
+            .cli()
+            .args(["build", "-q", "-t", tag])
+            .arg(ctx.path())
+            .output()?;
         if !out.status.success() {
-            bail!("docker build {tag} failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "docker build {tag} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(())
     }
@@ -88,7 +102,8 @@ fn start() -> Result<PrivateDockerd, String> {
             }
         })
         .map_err(|e| e.to_string())?;
-    rx.recv().map_err(|_| "the dockerd thread died".to_string())?
+    rx.recv()
+        .map_err(|_| "the dockerd thread died".to_string())?
 }
 
 fn spawn_engine() -> anyhow::Result<PrivateDockerd> {
@@ -100,40 +115,61 @@ fn spawn_engine() -> anyhow::Result<PrivateDockerd> {
     let host = format!("unix://{}", sock.display());
     let log = std::fs::File::create(dir.join("dockerd.log"))?;
     let mut cmd = Command::new("dockerd");
-    cmd.args(["--bridge=none", "--iptables=false", "--ip-forward=false", "--ip-masq=false"])
-        .arg("-H")
-        .arg(&host)
-        .arg("--data-root")
-        .arg(dir.join("data"))
-        .arg("--exec-root")
-        .arg(dir.join("exec"))
-        .arg("--pidfile")
-        .arg(dir.join("docker.pid"))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
+    cmd.args([
+        "--bridge=none",
+        "--iptables=false",
+        "--ip-forward=false",
+        "--ip-masq=false",
+    ])
+    .arg("-H")
+    .arg(&host)
+    .arg("--data-root")
+    .arg(dir.join("data"))
+    .arg("--exec-root")
+    .arg(dir.join("exec"))
+    .arg("--pidfile")
+    .arg(dir.join("docker.pid"))
+    .stdin(Stdio::null())
+    .stdout(log.try_clone()?)
+    .stderr(log);
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).map_err(std::io::Error::from)?;
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                .map_err(std::io::Error::from)?;
             nix::unistd::setsid().map_err(std::io::Error::from)?;
             Ok(())
         });
     }
     let mut child = cmd.spawn().context("starting dockerd")?;
-    let engine = PrivateDockerd { dir: dir.clone(), host };
+    let engine = PrivateDockerd {
+        dir: dir.clone(),
+        host,
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let ok = engine.cli().args(["version"]).stdout(Stdio::null()).stderr(Stdio::null()).status()?.success();
+        let ok = engine
+            .cli()
+            .args(["version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?
+            .success();
         if ok {
             return Ok(engine);
         }
         if let Some(status) = child.try_wait()? {
-            bail!("dockerd exited ({status}): {}", tail(&dir.join("dockerd.log")));
+            bail!(
+                "dockerd exited ({status}): {}",
+                tail(&dir.join("dockerd.log"))
+            );
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            bail!("dockerd not ready in 60 s: {}", tail(&dir.join("dockerd.log")));
+            bail!(
+                "dockerd not ready in 60 s: {}",
+                tail(&dir.join("dockerd.log"))
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }

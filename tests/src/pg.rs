@@ -28,15 +28,20 @@ fn cluster() -> &'static Cluster {
         std::thread::Builder::new()
             .name("test-postgres".into())
             .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
                 rt.block_on(async move {
-                    let dir = std::env::temp_dir().join(format!("opsdeck-test-pg-{}", std::process::id()));
+                    let dir = std::env::temp_dir()
+                        .join(format!("opsdeck-test-pg-{}", std::process::id()));
                     let _ = std::fs::remove_dir_all(&dir);
                     match opsdeck::embedded_pg::EmbeddedPg::start(&dir, None).await {
                         Ok(pg) => {
                             let setup = async {
                                 let mut conn = pg.connect_options().connect().await?;
-                                conn.execute(format!("CREATE DATABASE {TEMPLATE}").as_str()).await?;
+                                conn.execute(format!("CREATE DATABASE {TEMPLATE}").as_str())
+                                    .await?;
                                 conn.close().await?;
                                 let opts = pg.connect_options().database(TEMPLATE);
                                 let pool = opsdeck::db::pool(opts).await?;
@@ -61,7 +66,8 @@ fn cluster() -> &'static Cluster {
                 });
             })
             .expect("spawning the Postgres thread");
-        rx.recv().unwrap_or_else(|_| Err("the Postgres thread died".into()))
+        rx.recv()
+            .unwrap_or_else(|_| Err("the Postgres thread died".into()))
     });
     match result {
         Ok(c) => c,
@@ -72,8 +78,17 @@ fn cluster() -> &'static Cluster {
 /// A fresh, migrated database; returns its name and connection options.
 pub async fn fresh_database() -> (String, PgConnectOptions) {
     let c = cluster();
-    let name = format!("t{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
-    let mut conn = c.options.clone().connect().await.expect("connecting to the test cluster");
+    let name = format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    let mut conn = c
+        .options
+        .clone()
+        .connect()
+        .await
+        .expect("connecting to the test cluster");
     conn.execute(format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}").as_str())
         .await
         .expect("creating a test database");

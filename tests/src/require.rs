@@ -1,9 +1,13 @@
 //! What to do when a real part (a binary, a package) is missing.
 
+/// A test part is missing and the test is skipped (never under `CI=true`).
+#[derive(Debug)]
+pub struct Skipped;
+
 /// `Ok(())` when `available`; otherwise, under `CI=true`, panics with a
 /// message naming the part and how to install it; elsewhere prints that the
-/// test is skipped and returns `Err(())`.
-pub fn part(available: bool, what: &str, install_hint: &str) -> Result<(), ()> {
+/// test is skipped and returns `Err(Skipped)`.
+pub fn part(available: bool, what: &str, install_hint: &str) -> Result<(), Skipped> {
     if available {
         return Ok(());
     }
@@ -12,7 +16,7 @@ pub fn part(available: bool, what: &str, install_hint: &str) -> Result<(), ()> {
         panic!("CI=true forbids skipping: {msg}");
     }
     eprintln!("SKIPPED: {msg}");
-    Err(())
+    Err(Skipped)
 }
 
 /// Whether an executable exists at `path` or on PATH.

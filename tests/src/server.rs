@@ -41,14 +41,23 @@ impl TestServer {
         let mut settings = Settings::for_database(&crate::pg::url(&database), &web_root());
         adjust(&mut settings);
         let pool = opsdeck::db::pool(options).await.expect("pool");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let state = AppState::new(pool.clone(), settings);
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(opsdeck::serve::serve(listener, state, async {
             let _ = rx.await;
         }));
-        TestServer { addr, base: format!("http://{addr}"), pool, database, shutdown: Some(tx), task }
+        TestServer {
+            addr,
+            base: format!("http://{addr}"),
+            pool,
+            database,
+            shutdown: Some(tx),
+            task,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -57,14 +66,26 @@ impl TestServer {
 
     /// Creates an active user with [`PASSWORD`] (no forced password change).
     pub async fn create_user(&self, username: &str, role: Role) -> i64 {
-        opsdeck::users::cli_add(&self.pool, username, role, None, PASSWORD).await.expect("creating a test user")
+        opsdeck::users::cli_add(&self.pool, username, role, None, PASSWORD)
+            .await
+            .expect("creating a test user")
     }
 
     /// A client with a cookie jar, logged in as `username`.
     pub async fn login(&self, username: &str) -> Api {
         let api = Api::new(&self.base);
-        let res = api.post("/api/v1/auth/login", &serde_json::json!({"username": username, "password": PASSWORD})).await;
-        assert_eq!(res.status(), 200, "login as {username} failed: {}", res.text().await.unwrap_or_default());
+        let res = api
+            .post(
+                "/api/v1/auth/login",
+                &serde_json::json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            200,
+            "login as {username} failed: {}",
+            res.text().await.unwrap_or_default()
+        );
         api
     }
 
@@ -112,26 +133,46 @@ impl Api {
             .default_headers(headers)
             .build()
             .expect("client");
-        Api { client, base: base.to_owned() }
+        Api {
+            client,
+            base: base.to_owned(),
+        }
     }
 
     /// A client authenticating with `Authorization: Bearer <token>`, no cookies.
     pub fn with_token(base: &str, token: &str) -> Api {
         let mut h = HeaderMap::new();
-        h.insert(reqwest::header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).expect("token"));
+        h.insert(
+            reqwest::header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).expect("token"),
+        );
         Self::with_headers(base, h)
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.base)).send().await.expect("GET")
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET")
     }
 
     pub async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.client.post(format!("{}{path}", self.base)).json(body).send().await.expect("POST")
+        self.client
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
     }
 
     pub async fn patch(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.client.patch(format!("{}{path}", self.base)).json(body).send().await.expect("PATCH")
+        self.client
+            .patch(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("PATCH")
     }
 
     pub async fn delete(&self, path: &str) -> reqwest::Response {
@@ -144,8 +185,18 @@ impl Api {
     }
 
     /// Any method, JSON body.
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.client.request(method, format!("{}{path}", self.base)).json(body).send().await.expect("request")
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {

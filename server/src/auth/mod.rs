@@ -140,7 +140,10 @@ pub struct Auth<R: MinRole> {
 impl<R: MinRole> FromRequestParts<AppState> for Auth<R> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let principal = authenticate(parts, state).await?;
         if principal.must_change_password {
             return Err(ApiError::PasswordChangeRequired);
@@ -148,7 +151,10 @@ impl<R: MinRole> FromRequestParts<AppState> for Auth<R> {
         if principal.role < R::ROLE {
             return Err(ApiError::forbidden_role(R::ROLE));
         }
-        Ok(Auth { principal, _role: PhantomData })
+        Ok(Auth {
+            principal,
+            _role: PhantomData,
+        })
     }
 }
 
@@ -158,7 +164,10 @@ pub struct Authenticated(pub Principal);
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(Authenticated(authenticate(parts, state).await?))
     }
 }
@@ -184,10 +193,14 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
 }
 
 fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
     let value = value.to_str().map_err(|_| ApiError::Unauthenticated)?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(Some(token.trim()))
         }
         _ => Err(ApiError::Unauthenticated),
@@ -219,18 +232,37 @@ pub struct RequestCtx {
 impl FromRequestParts<AppState> for RequestCtx {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(request_ctx(parts, state.settings.trust_proxy))
     }
 }
 
 /// The client's address: the first `X-Forwarded-For` entry when the proxy is
 /// trusted, else the TCP peer.
-pub fn source_of(headers: &HeaderMap, extensions: &Extensions, trust_proxy: bool) -> Option<String> {
+pub fn source_of(
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    trust_proxy: bool,
+) -> Option<String> {
     let forwarded = trust_proxy
-        .then(|| headers.get("x-forwarded-for")?.to_str().ok()?.split(',').next()?.trim().parse::<IpAddr>().ok())
+        .then(|| {
+            headers
+                .get("x-forwarded-for")?
+                .to_str()
+                .ok()?
+                .split(',')
+                .next()?
+                .trim()
+                .parse::<IpAddr>()
+                .ok()
+        })
         .flatten();
-    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     forwarded.or(peer).map(|ip| ip.to_string())
 }
 
@@ -242,7 +274,11 @@ pub fn request_ctx(parts: &Parts, trust_proxy: bool) -> RequestCtx {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(300).collect()),
-        slots: parts.extensions.get::<RequestSlots>().cloned().unwrap_or_default(),
+        slots: parts
+            .extensions
+            .get::<RequestSlots>()
+            .cloned()
+            .unwrap_or_default(),
     }
 }
 

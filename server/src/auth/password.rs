@@ -25,13 +25,19 @@ fn argon2() -> Argon2<'static> {
 pub fn check_policy(password: &str, username: &str) -> Result<(), ApiError> {
     let len = password.chars().count();
     if len < MIN_LEN {
-        return Err(ApiError::BadRequest(format!("the password must have at least {MIN_LEN} characters")));
+        return Err(ApiError::BadRequest(format!(
+            "the password must have at least {MIN_LEN} characters"
+        )));
     }
     if len > MAX_LEN {
-        return Err(ApiError::BadRequest(format!("the password must have at most {MAX_LEN} characters")));
+        return Err(ApiError::BadRequest(format!(
+            "the password must have at most {MAX_LEN} characters"
+        )));
     }
     if password.eq_ignore_ascii_case(username) {
-        return Err(ApiError::BadRequest("the password must not be the username".into()));
+        return Err(ApiError::BadRequest(
+            "the password must not be the username".into(),
+        ));
     }
     let guessable = zxcvbn::zxcvbn(password, &[username, "opsdeck"]);
     if (guessable.score() as u8) < 2 {
@@ -60,9 +66,16 @@ pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
 /// times do not reveal which usernames exist.
 pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
     tokio::task::spawn_blocking(move || {
-        let stored = stored.unwrap_or_else(|| DUMMY_HASH.get_or_init(|| hash_blocking("dummy password for timing").unwrap_or_default()).clone());
-        let parsed = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
-        Ok(argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+        let stored = stored.unwrap_or_else(|| {
+            DUMMY_HASH
+                .get_or_init(|| hash_blocking("dummy password for timing").unwrap_or_default())
+                .clone()
+        });
+        let parsed = PasswordHash::new(&stored)
+            .map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
+        Ok(argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
     })
     .await?
 }
@@ -77,8 +90,14 @@ mod tests {
     fn policy() {
         assert!(check_policy("short", "bob").is_err());
         assert!(check_policy(&"x".repeat(129), "bob").is_err());
-        assert!(check_policy("password1234", "bob").is_err(), "common password refused");
-        assert!(check_policy("qwertyuiop123", "bob").is_err(), "keyboard walk refused");
+        assert!(
+            check_policy("password1234", "bob").is_err(),
+            "common password refused"
+        );
+        assert!(
+            check_policy("qwertyuiop123", "bob").is_err(),
+            "keyboard walk refused"
+        );
         assert!(check_policy("alice.wonder1", "alice.wonder1").is_err());
         assert!(check_policy("tangerine-orbit-lamp-42", "bob").is_ok());
     }
@@ -88,7 +107,11 @@ mod tests {
         let h = hash_blocking("tangerine-orbit-lamp-42").unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
         let parsed = PasswordHash::new(&h).unwrap();
-        assert!(argon2().verify_password(b"tangerine-orbit-lamp-42", &parsed).is_ok());
-        assert!(argon2().verify_password(b"tangerine-orbit-lamp-43", &parsed).is_err());
+        assert!(argon2()
+            .verify_password(b"tangerine-orbit-lamp-42", &parsed)
+            .is_ok());
+        assert!(argon2()
+            .verify_password(b"tangerine-orbit-lamp-43", &parsed)
+            .is_err());
     }
 }

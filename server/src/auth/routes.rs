@@ -59,8 +59,16 @@ async fn login(
     };
     if let Some(wait) = throttle::blocked_for(&state.pool, &source, &username, known).await? {
         let mut tx = state.pool.begin().await?;
-        ctx.audit_as(&mut tx, Actor::anonymous(), "auth.login", Some(format!("user:{username}")),
-            json!({}), Outcome::Denied, Some("throttled".into())).await?;
+        ctx.audit_as(
+            &mut tx,
+            Actor::anonymous(),
+            "auth.login",
+            Some(format!("user:{username}")),
+            json!({}),
+            Outcome::Denied,
+            Some("throttled".into()),
+        )
+        .await?;
         ctx.commit(tx).await?;
         return Err(ApiError::TooManyAttempts { retry_after: wait });
     }
@@ -75,19 +83,51 @@ async fn login(
                 Some(_) => "wrong password",
             };
             let mut tx = state.pool.begin().await?;
-            ctx.audit_as(&mut tx, Actor::anonymous(), "auth.login", Some(format!("user:{username}")),
-                json!({}), Outcome::Failure, Some(reason.into())).await?;
+            ctx.audit_as(
+                &mut tx,
+                Actor::anonymous(),
+                "auth.login",
+                Some(format!("user:{username}")),
+                json!({}),
+                Outcome::Failure,
+                Some(reason.into()),
+            )
+            .await?;
             ctx.commit(tx).await?;
             return Err(ApiError::InvalidCredentials);
         }
     };
     throttle::record_success(&state.pool, &source, &username, user.id).await?;
     let mut tx = state.pool.begin().await?;
-    let token = sessions::create(&mut tx, &state.settings, user.id, ctx.source.as_deref(), ctx.user_agent.as_deref()).await?;
-    sqlx::query!("UPDATE users SET last_login_at = now() WHERE id = $1", user.id).execute(&mut *tx).await?;
-    let actor = Actor { id: Some(user.id), name: user.username.clone(), kind: "user" };
-    ctx.audit_as(&mut tx, actor, "auth.login", Some(format!("user:{}", user.username)), json!({}),
-        Outcome::Success, None).await?;
+    let token = sessions::create(
+        &mut tx,
+        &state.settings,
+        user.id,
+        ctx.source.as_deref(),
+        ctx.user_agent.as_deref(),
+    )
+    .await?;
+    sqlx::query!(
+        "UPDATE users SET last_login_at = now() WHERE id = $1",
+        user.id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let actor = Actor {
+        id: Some(user.id),
+        name: user.username.clone(),
+        kind: "user",
+    };
+    ctx.audit_as(
+        &mut tx,
+        actor,
+        "auth.login",
+        Some(format!("user:{}", user.username)),
+        json!({}),
+        Outcome::Success,
+        None,
+    )
+    .await?;
     ctx.commit(tx).await?;
     let me = Me {
         id: user.id,
@@ -97,7 +137,13 @@ async fn login(
         must_change_password: user.must_change_password,
         via: opsdeck_wire::AuthVia::Session,
     };
-    Ok((AppendHeaders([(header::SET_COOKIE, sessions::cookie(&state.settings, &token))]), Json(me)))
+    Ok((
+        AppendHeaders([(
+            header::SET_COOKIE,
+            sessions::cookie(&state.settings, &token),
+        )]),
+        Json(me),
+    ))
 }
 
 /// End the current session.
@@ -110,13 +156,25 @@ async fn logout(
     State(state): State<AppState>,
 ) -> ApiResult<impl IntoResponse> {
     let Via::Session { token_hash } = &p.via else {
-        return Err(ApiError::BadRequest("API tokens have no session to end; revoke the token instead".into()));
+        return Err(ApiError::BadRequest(
+            "API tokens have no session to end; revoke the token instead".into(),
+        ));
     };
     let mut tx = state.pool.begin().await?;
     sessions::end(&mut tx, token_hash).await?;
-    ctx.audit(&mut tx, &p, "auth.logout", Some(format!("user:{}", p.username)), json!({})).await?;
+    ctx.audit(
+        &mut tx,
+        &p,
+        "auth.logout",
+        Some(format!("user:{}", p.username)),
+        json!({}),
+    )
+    .await?;
     ctx.commit(tx).await?;
-    Ok((StatusCode::NO_CONTENT, AppendHeaders([(header::SET_COOKIE, sessions::clear_cookie(&state.settings))])))
+    Ok((
+        StatusCode::NO_CONTENT,
+        AppendHeaders([(header::SET_COOKIE, sessions::clear_cookie(&state.settings))]),
+    ))
 }
 
 /// Who am I.
@@ -138,16 +196,24 @@ async fn change_password(
     Json(req): Json<ChangePasswordRequest>,
 ) -> ApiResult<impl IntoResponse> {
     if !matches!(p.via, Via::Session { .. }) {
-        return Err(ApiError::Forbidden("an API token cannot change a password".into()));
+        return Err(ApiError::Forbidden(
+            "an API token cannot change a password".into(),
+        ));
     }
     let stored = sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", p.user_id)
         .fetch_one(&state.pool)
         .await?;
-    if req.current_password.len() > 1024 || !password::verify(req.current_password.clone(), Some(stored)).await? {
-        return Err(ApiError::BadRequest("the current password is not correct".into()));
+    if req.current_password.len() > 1024
+        || !password::verify(req.current_password.clone(), Some(stored)).await?
+    {
+        return Err(ApiError::BadRequest(
+            "the current password is not correct".into(),
+        ));
     }
     if req.new_password == req.current_password {
-        return Err(ApiError::BadRequest("the new password must differ from the current one".into()));
+        return Err(ApiError::BadRequest(
+            "the new password must differ from the current one".into(),
+        ));
     }
     password::check_policy(&req.new_password, &p.username)?;
     let hash = password::hash(req.new_password).await?;
@@ -160,9 +226,28 @@ async fn change_password(
     .execute(&mut *tx)
     .await?;
     let ended = sessions::end_all(&mut tx, p.user_id).await?;
-    let token = sessions::create(&mut tx, &state.settings, p.user_id, ctx.source.as_deref(), ctx.user_agent.as_deref()).await?;
-    ctx.audit(&mut tx, &p, "user.password_change", Some(format!("user:{}", p.username)),
-        json!({"sessions_ended": ended})).await?;
+    let token = sessions::create(
+        &mut tx,
+        &state.settings,
+        p.user_id,
+        ctx.source.as_deref(),
+        ctx.user_agent.as_deref(),
+    )
+    .await?;
+    ctx.audit(
+        &mut tx,
+        &p,
+        "user.password_change",
+        Some(format!("user:{}", p.username)),
+        json!({"sessions_ended": ended}),
+    )
+    .await?;
     ctx.commit(tx).await?;
-    Ok((StatusCode::NO_CONTENT, AppendHeaders([(header::SET_COOKIE, sessions::cookie(&state.settings, &token))])))
+    Ok((
+        StatusCode::NO_CONTENT,
+        AppendHeaders([(
+            header::SET_COOKIE,
+            sessions::cookie(&state.settings, &token),
+        )]),
+    ))
 }

@@ -28,7 +28,8 @@ pub async fn create(
     user_agent: Option<&str>,
 ) -> sqlx::Result<String> {
     let token = random_token();
-    let expires_at = Utc::now() + TimeDelta::from_std(settings.session_max).unwrap_or(TimeDelta::days(7));
+    let expires_at =
+        Utc::now() + TimeDelta::from_std(settings.session_max).unwrap_or(TimeDelta::days(7));
     sqlx::query!(
         "INSERT INTO sessions (token_hash, user_id, expires_at, source, user_agent) VALUES ($1, $2, $3, $4, $5)",
         token_hash(&token),
@@ -43,7 +44,11 @@ pub async fn create(
 }
 
 /// The principal behind a session token, if the session is valid.
-pub async fn lookup(pool: &PgPool, settings: &Settings, token: &str) -> sqlx::Result<Option<Principal>> {
+pub async fn lookup(
+    pool: &PgPool,
+    settings: &Settings,
+    token: &str,
+) -> sqlx::Result<Option<Principal>> {
     let hash = token_hash(token);
     let row = sqlx::query!(
         r#"SELECT s.last_seen_at, s.expires_at, u.id, u.username, u.display_name,
@@ -58,13 +63,18 @@ pub async fn lookup(pool: &PgPool, settings: &Settings, token: &str) -> sqlx::Re
     let now = Utc::now();
     let idle = TimeDelta::from_std(settings.session_idle).unwrap_or(TimeDelta::hours(8));
     if row.expires_at <= now || row.last_seen_at + idle <= now || row.disabled_at.is_some() {
-        sqlx::query!("DELETE FROM sessions WHERE token_hash = $1", &hash).execute(pool).await?;
+        sqlx::query!("DELETE FROM sessions WHERE token_hash = $1", &hash)
+            .execute(pool)
+            .await?;
         return Ok(None);
     }
     if now - row.last_seen_at > TOUCH_EVERY {
-        sqlx::query!("UPDATE sessions SET last_seen_at = now() WHERE token_hash = $1", &hash)
-            .execute(pool)
-            .await?;
+        sqlx::query!(
+            "UPDATE sessions SET last_seen_at = now() WHERE token_hash = $1",
+            &hash
+        )
+        .execute(pool)
+        .await?;
     }
     Ok(Some(Principal {
         user_id: row.id,
@@ -78,18 +88,22 @@ pub async fn lookup(pool: &PgPool, settings: &Settings, token: &str) -> sqlx::Re
 
 /// Ends one session.
 pub async fn end(conn: &mut PgConnection, token_hash: &[u8]) -> sqlx::Result<u64> {
-    Ok(sqlx::query!("DELETE FROM sessions WHERE token_hash = $1", token_hash)
-        .execute(conn)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query!("DELETE FROM sessions WHERE token_hash = $1", token_hash)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
 }
 
 /// Ends every session of a user; returns how many there were.
 pub async fn end_all(conn: &mut PgConnection, user_id: i64) -> sqlx::Result<u64> {
-    Ok(sqlx::query!("DELETE FROM sessions WHERE user_id = $1", user_id)
-        .execute(conn)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query!("DELETE FROM sessions WHERE user_id = $1", user_id)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
 }
 
 /// Deletes expired sessions (the periodic sweep; lookups refuse them anyway).
@@ -111,7 +125,9 @@ pub fn cookie(settings: &Settings, token: &str) -> HeaderValue {
         .same_site(cookie::SameSite::Strict)
         .secure(settings.secure_cookies)
         .path("/")
-        .max_age(cookie::time::Duration::seconds(settings.session_max.as_secs() as i64))
+        .max_age(cookie::time::Duration::seconds(
+            settings.session_max.as_secs() as i64,
+        ))
         .build();
     HeaderValue::from_str(&c.to_string()).expect("cookie text is a valid header value")
 }

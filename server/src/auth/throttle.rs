@@ -27,7 +27,9 @@ fn delay(failures: i32, free: i32, max: Duration) -> Option<Duration> {
     if over <= 0 {
         return None;
     }
-    let secs = 1u64.checked_shl((over - 1).min(20) as u32).unwrap_or(u64::MAX);
+    let secs = 1u64
+        .checked_shl((over - 1).min(20) as u32)
+        .unwrap_or(u64::MAX);
     Some(Duration::from_secs(secs).min(max))
 }
 
@@ -53,9 +55,10 @@ pub async fn blocked_for(
 
 /// Counts a failed attempt against the address and the account.
 pub async fn record_failure(pool: &PgPool, source: &str, username: &str) -> sqlx::Result<()> {
-    for (scope, key, free, max) in
-        [("address", source, ADDRESS_FREE, ADDRESS_MAX), ("account", username, ACCOUNT_FREE, ACCOUNT_MAX)]
-    {
+    for (scope, key, free, max) in [
+        ("address", source, ADDRESS_FREE, ADDRESS_MAX),
+        ("account", username, ACCOUNT_FREE, ACCOUNT_MAX),
+    ] {
         let failures = sqlx::query_scalar!(
             r#"INSERT INTO login_throttle (scope, key, failures, last_failure_at) VALUES ($1, $2, 1, now())
                ON CONFLICT (scope, key) DO UPDATE SET
@@ -83,7 +86,12 @@ pub async fn record_failure(pool: &PgPool, source: &str, username: &str) -> sqlx
 }
 
 /// Clears both counters and remembers the address as one this user uses.
-pub async fn record_success(pool: &PgPool, source: &str, username: &str, user_id: i64) -> sqlx::Result<()> {
+pub async fn record_success(
+    pool: &PgPool,
+    source: &str,
+    username: &str,
+    user_id: i64,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "DELETE FROM login_throttle WHERE (scope = 'address' AND key = $1) OR (scope = 'account' AND key = $2)",
         source,

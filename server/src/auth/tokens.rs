@@ -37,11 +37,19 @@ pub async fn lookup(pool: &PgPool, token: &str) -> sqlx::Result<Option<Principal
     .await?;
     let Some(row) = row else { return Ok(None) };
     let now = Utc::now();
-    if row.revoked_at.is_some() || row.disabled_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
+    if row.revoked_at.is_some()
+        || row.disabled_at.is_some()
+        || row.expires_at.is_some_and(|e| e <= now)
+    {
         return Ok(None);
     }
     if row.last_used_at.is_none_or(|t| now - t > TOUCH_EVERY) {
-        sqlx::query!("UPDATE api_tokens SET last_used_at = now() WHERE id = $1", row.id).execute(pool).await?;
+        sqlx::query!(
+            "UPDATE api_tokens SET last_used_at = now() WHERE id = $1",
+            row.id
+        )
+        .execute(pool)
+        .await?;
     }
     let role = Role::from(row.role).min(Role::from(row.owner_role));
     Ok(Some(Principal {
@@ -50,12 +58,17 @@ pub async fn lookup(pool: &PgPool, token: &str) -> sqlx::Result<Option<Principal
         display_name: row.display_name,
         role,
         must_change_password: false,
-        via: Via::Token { id: row.id, name: row.name },
+        via: Via::Token {
+            id: row.id,
+            name: row.name,
+        },
     }))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(revoke))
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(revoke))
 }
 
 async fn fetch_all(pool: &PgPool, id: Option<i64>) -> sqlx::Result<Vec<ApiToken>> {
@@ -105,14 +118,20 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<CreatedApiToken>)> {
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest("name must be 1 to 100 printable characters".into()));
+        return Err(ApiError::BadRequest(
+            "name must be 1 to 100 printable characters".into(),
+        ));
     }
     if req.role > auth.principal.role {
-        return Err(ApiError::Forbidden("a token cannot have a higher role than its creator".into()));
+        return Err(ApiError::Forbidden(
+            "a token cannot have a higher role than its creator".into(),
+        ));
     }
     let expires_at = match req.expires_in_days {
         Some(0) | Some(3651..) => {
-            return Err(ApiError::BadRequest("expires_in_days must be between 1 and 3650".into()))
+            return Err(ApiError::BadRequest(
+                "expires_in_days must be between 1 and 3650".into(),
+            ))
         }
         Some(d) => Some(Utc::now() + TimeDelta::days(d.into())),
         None => None,
@@ -141,8 +160,17 @@ async fn create(
     )
     .await?;
     ctx.commit(tx).await?;
-    let info = fetch_all(&state.pool, Some(id)).await?.pop().ok_or_else(|| ApiError::NotFound("token".into()))?;
-    Ok((StatusCode::CREATED, Json(CreatedApiToken { token: secret, info })))
+    let info = fetch_all(&state.pool, Some(id))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::NotFound("token".into()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedApiToken {
+            token: secret,
+            info,
+        }),
+    ))
 }
 
 /// Revoke an API token.
@@ -164,8 +192,14 @@ async fn revoke(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| ApiError::NotFound(format!("API token {id}")))?;
-    ctx.audit(&mut tx, &auth.principal, "token.revoke", Some(format!("token:{name}")), json!({"id": id}))
-        .await?;
+    ctx.audit(
+        &mut tx,
+        &auth.principal,
+        "token.revoke",
+        Some(format!("token:{name}")),
+        json!({"id": id}),
+    )
+    .await?;
     ctx.commit(tx).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,7 +13,11 @@ use serde_json::json;
 use crate::util::opsdeck_bin;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running `opsdeck serve`, killed on drop if the test did not stop it.
@@ -26,7 +30,11 @@ struct Opsdeck {
 impl Opsdeck {
     fn start(data_dir: &Path, admin_password: Option<&str>) -> Opsdeck {
         let bin = opsdeck_bin();
-        assert!(bin.is_file(), "{} is missing: build it first (make test does)", bin.display());
+        assert!(
+            bin.is_file(),
+            "{} is missing: build it first (make test does)",
+            bin.display()
+        );
         let port = free_port();
         let mut cmd = Command::new(bin);
         cmd.arg("serve")
@@ -49,7 +57,11 @@ impl Opsdeck {
                 let _ = tx.send(line);
             }
         });
-        Opsdeck { child, base: format!("http://127.0.0.1:{port}"), stderr: rx }
+        Opsdeck {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            stderr: rx,
+        }
     }
 
     async fn wait_ready(&mut self) {
@@ -61,9 +73,16 @@ impl Opsdeck {
                 }
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("opsdeck exited before it was ready ({status}): {}", self.drain().join("\n"));
+                panic!(
+                    "opsdeck exited before it was ready ({status}): {}",
+                    self.drain().join("\n")
+                );
             }
-            assert!(Instant::now() < deadline, "not ready in 90 s: {}", self.drain().join("\n"));
+            assert!(
+                Instant::now() < deadline,
+                "not ready in 90 s: {}",
+                self.drain().join("\n")
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -74,13 +93,20 @@ impl Opsdeck {
 
     /// SIGTERM, then wait for a clean exit.
     fn stop(&mut self) -> std::process::ExitStatus {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "opsdeck did not stop within 60 s of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "opsdeck did not stop within 60 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -94,14 +120,25 @@ impl Drop for Opsdeck {
 }
 
 fn postmaster_running(data_dir: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(data_dir.join("postgres/postmaster.pid")) else { return false };
-    let Some(pid) = text.lines().next().and_then(|l| l.trim().parse::<i32>().ok()) else { return false };
+    let Ok(text) = std::fs::read_to_string(data_dir.join("postgres/postmaster.pid")) else {
+        return false;
+    };
+    let Some(pid) = text
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse::<i32>().ok())
+    else {
+        return false;
+    };
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starts_restarts_keeps_data_and_stops_postgres() {
-    let dir = tempfile::Builder::new().prefix("opsdeck-embedded-").tempdir_in("/tmp").unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("opsdeck-embedded-")
+        .tempdir_in("/tmp")
+        .unwrap();
     let data = dir.path().join("data");
 
     // First start: creates the cluster and an admin with a printed password.
@@ -110,15 +147,32 @@ async fn starts_restarts_keeps_data_and_stops_postgres() {
     let printed = first.drain();
     let password = printed
         .iter()
-        .find_map(|l| l.split("password:").nth(1).map(|p| p.trim().trim_end_matches('│').trim().to_owned()))
+        .find_map(|l| {
+            l.split("password:")
+                .nth(1)
+                .map(|p| p.trim().trim_end_matches('│').trim().to_owned())
+        })
         .unwrap_or_else(|| panic!("no generated password printed: {printed:?}"));
-    assert!(data.join("postgres/PG_VERSION").is_file(), "cluster created in the data directory");
+    assert!(
+        data.join("postgres/PG_VERSION").is_file(),
+        "cluster created in the data directory"
+    );
     let admin = Api::new(&first.base);
-    let res = admin.post("/api/v1/auth/login", &json!({"username": "admin", "password": password})).await;
+    let res = admin
+        .post(
+            "/api/v1/auth/login",
+            &json!({"username": "admin", "password": password}),
+        )
+        .await;
     assert_eq!(res.status(), 200, "the printed password works");
     let me: serde_json::Value = res.json().await.unwrap();
     assert_eq!(me["must_change_password"], true);
-    let res = admin.post("/api/v1/me/password", &json!({"current_password": password, "new_password": "granite-willow-ember-31"})).await;
+    let res = admin
+        .post(
+            "/api/v1/me/password",
+            &json!({"current_password": password, "new_password": "granite-willow-ember-31"}),
+        )
+        .await;
     assert_eq!(res.status(), 204);
     assert!(first.stop().success(), "clean exit on SIGTERM");
     assert!(!postmaster_running(&data), "Postgres stopped with Opsdeck");
@@ -127,17 +181,30 @@ async fn starts_restarts_keeps_data_and_stops_postgres() {
     let mut second = Opsdeck::start(&data, None);
     second.wait_ready().await;
     let res = Api::new(&second.base)
-        .post("/api/v1/auth/login", &json!({"username": "admin", "password": "granite-willow-ember-31"}))
+        .post(
+            "/api/v1/auth/login",
+            &json!({"username": "admin", "password": "granite-willow-ember-31"}),
+        )
         .await;
-    assert_eq!(res.status(), 200, "the changed password survived the restart");
-    assert!(!second.drain().iter().any(|l| l.contains("password:")), "the password is printed only once");
+    assert_eq!(
+        res.status(),
+        200,
+        "the changed password survived the restart"
+    );
+    assert!(
+        !second.drain().iter().any(|l| l.contains("password:")),
+        "the password is printed only once"
+    );
     assert!(second.stop().success());
     assert!(!postmaster_running(&data));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_server_does_not_leave_postgres_behind() {
-    let dir = tempfile::Builder::new().prefix("opsdeck-embedded-").tempdir_in("/tmp").unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("opsdeck-embedded-")
+        .tempdir_in("/tmp")
+        .unwrap();
     let data = dir.path().join("data");
     let mut server = Opsdeck::start(&data, Some("slate-orchid-compass-64"));
     server.wait_ready().await;
@@ -146,7 +213,10 @@ async fn killed_server_does_not_leave_postgres_behind() {
     server.child.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while postmaster_running(&data) {
-        assert!(Instant::now() < deadline, "Postgres outlived a killed Opsdeck by 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "Postgres outlived a killed Opsdeck by 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let mut again = Opsdeck::start(&data, None);
@@ -173,7 +243,10 @@ fn clear_error_when_postgres_binaries_are_missing() {
         ("OPSDECK_DATA_DIR", dir.path().to_str().unwrap()),
         ("OPSDECK_PG_BIN", "/nonexistent/postgresql/bin"),
     ]);
-    assert!(err.contains("PostgreSQL server binaries (initdb, postgres) not found"), "{err}");
+    assert!(
+        err.contains("PostgreSQL server binaries (initdb, postgres) not found"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -5,9 +5,9 @@
 //! dockerd, headless Chromium. See `opsdeck_e2e` (tests/src) for the harness.
 
 mod audit;
-mod docker;
 mod auth;
 mod browser;
+mod docker;
 mod embedded_pg;
 mod role_matrix;
 mod util;

@@ -27,8 +27,16 @@ const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/users", Access::Role(Role::Admin)),
     ("POST", "/api/v1/users", Access::Role(Role::Admin)),
     ("PATCH", "/api/v1/users/{id}", Access::Role(Role::Admin)),
-    ("POST", "/api/v1/users/{id}/password", Access::Role(Role::Admin)),
-    ("DELETE", "/api/v1/users/{id}/sessions", Access::Role(Role::Admin)),
+    (
+        "POST",
+        "/api/v1/users/{id}/password",
+        Access::Role(Role::Admin),
+    ),
+    (
+        "DELETE",
+        "/api/v1/users/{id}/sessions",
+        Access::Role(Role::Admin),
+    ),
     ("GET", "/api/v1/tokens", Access::Role(Role::Admin)),
     ("POST", "/api/v1/tokens", Access::Role(Role::Admin)),
     ("DELETE", "/api/v1/tokens/{id}", Access::Role(Role::Admin)),
@@ -56,30 +64,50 @@ async fn routes_in_openapi(server: &TestServer) -> BTreeSet<(String, String)> {
 async fn every_route_has_a_rule() {
     let server = TestServer::start().await;
     let routes = routes_in_openapi(&server).await;
-    let rules: BTreeSet<(String, String)> = RULES.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
+    let rules: BTreeSet<(String, String)> = RULES
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
     let missing: Vec<_> = routes.difference(&rules).collect();
     let stale: Vec<_> = rules.difference(&routes).collect();
-    assert!(missing.is_empty(), "routes without a role rule in role_matrix.rs: {missing:?}");
-    assert!(stale.is_empty(), "rules for routes that no longer exist: {stale:?}");
+    assert!(
+        missing.is_empty(),
+        "routes without a role rule in role_matrix.rs: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "rules for routes that no longer exist: {stale:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_refuses_lower_roles() {
     let server = TestServer::start().await;
     for role in Role::ALL {
-        server.create_user(&format!("{}-user", role.as_str()), role).await;
+        server
+            .create_user(&format!("{}-user", role.as_str()), role)
+            .await;
     }
     let mut checked = 0;
     for (method, path, access) in RULES {
         let path = path.replace("{id}", "999999");
         let method = Method::from_bytes(method.as_bytes()).expect("method");
-        for caller in [None, Some(Role::Viewer), Some(Role::Operator), Some(Role::Admin)] {
+        for caller in [
+            None,
+            Some(Role::Viewer),
+            Some(Role::Operator),
+            Some(Role::Admin),
+        ] {
             // A fresh session per call: some routes (logout, password) end it.
             let api = match caller {
                 None => Api::new(&server.base),
                 Some(r) => server.login(&format!("{}-user", r.as_str())).await,
             };
-            let status = api.send(method.clone(), &path, &serde_json::json!({})).await.status().as_u16();
+            let status = api
+                .send(method.clone(), &path, &serde_json::json!({}))
+                .await
+                .status()
+                .as_u16();
             let allowed = match (access, caller) {
                 (Access::Public, _) => true,
                 (_, None) => false,
@@ -94,7 +122,10 @@ async fn every_route_refuses_lower_roles() {
                 );
             } else {
                 let expected = if caller.is_none() { 401 } else { 403 };
-                assert_eq!(status, expected, "{method} {path} as {who}: expected {expected}, got {status}");
+                assert_eq!(
+                    status, expected,
+                    "{method} {path} as {who}: expected {expected}, got {status}"
+                );
             }
             checked += 1;
         }

@@ -10,7 +10,10 @@ pub fn opsdeck_bin() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("current exe");
     // target/<profile>/deps/e2e-<hash> → target/<profile>/opsdeck
-    exe.parent().and_then(|d| d.parent()).map(|d| d.join("opsdeck")).expect("target dir")
+    exe.parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("opsdeck"))
+        .expect("target dir")
 }
 
 /// The value of the session cookie in a `Set-Cookie` header.
@@ -22,7 +25,11 @@ pub fn session_cookie_value(res: &reqwest::Response) -> String {
         .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with("opsdeck_session="))
         .expect("a Set-Cookie for opsdeck_session");
-    set["opsdeck_session=".len()..].split(';').next().unwrap_or_default().to_owned()
+    set["opsdeck_session=".len()..]
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// GET `path` sending exactly this session cookie (no jar).
