@@ -7,7 +7,9 @@
 mod audit;
 mod auth;
 mod browser;
+mod cli;
 mod docker;
 mod embedded_pg;
 mod role_matrix;
 mod util;
+mod web;
