@@ -1,72 +1,54 @@
-//! Opsdeck web app: a Leptos (CSR) single-page app, built with trunk and
-//! served by the Opsdeck server at `/` (every non-API path answers
-//! `index.html`, so deep links survive a reload).
+//! Opsdeck SPA: a Leptos (CSR) app served by the Opsdeck server at `/`.
 //!
-//! Modules: [`api`] talks JSON to `/api/v1`; [`session`] knows who is logged
-//! in; [`shell`] is the layout of every page after login; [`pages`] holds the
-//! pages; [`ui`], [`dialog`], [`time`], [`icons`] and [`theme`] are the shared
-//! pieces.
+//! Modules: [`api`] talks JSON to `/api/v1` (same origin, session cookie);
+//! [`session`] holds who is logged in; [`shell`] is the layout every page
+//! after login shares (navigation by role, top bar, theme); [`pages`] the
+//! login, password and placeholder pages; [`admin`] users, API tokens and the
+//! audit log; [`ui`] small shared components (relative time, dialogs, states).
 //!
-//! The server sends a strict Content-Security-Policy: no inline styles, no
-//! inline scripts or event-handler attributes. Styling lives in
-//! `static/app.css`; dynamic styles, if ever needed, go through `style:` (CSSOM).
+//! The server enforces a strict CSP: no inline styles or scripts here.
 
+mod admin;
 mod api;
-mod dialog;
-mod icons;
 mod pages;
 mod session;
 mod shell;
-mod theme;
-mod time;
 mod ui;
 
 use leptos::prelude::*;
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
 
-use pages::{account, audit, auth, overview, tokens, users};
-
 fn main() {
     console_error_panic_hook::set_once();
+    ui::apply_saved_theme();
     leptos::mount::mount_to_body(App);
-    // The placeholder in index.html that shows while the WASM loads.
-    if let Some(boot) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id("boot"))
-    {
-        boot.remove();
-    }
 }
 
 #[component]
 fn App() -> impl IntoView {
-    theme::provide();
-    time::provide();
-    ui::provide_toasts();
     session::provide();
     view! {
         <Router>
-            <Routes fallback=|| view! { <overview::NotFound/> }>
-                <Route path=path!("/login") view=auth::Login/>
-                <Route path=path!("/change-password") view=auth::ChangePassword/>
+            <Routes fallback=|| view! { <pages::NotFound/> }>
+                <Route path=path!("/login") view=pages::Login/>
+                <Route path=path!("/change-password") view=pages::ChangePassword/>
                 <ParentRoute path=path!("") view=shell::Shell>
-                    <Route path=path!("") view=overview::Dashboard/>
-                    <Route path=path!("services") view=overview::Services/>
-                    <Route path=path!("runbooks") view=overview::Runbooks/>
-                    <Route path=path!("approvals") view=overview::Approvals/>
-                    <Route path=path!("incidents") view=overview::Incidents/>
-                    <Route path=path!("backups") view=overview::Backups/>
-                    <Route path=path!("oncall") view=overview::OnCall/>
-                    <Route path=path!("maintenance") view=overview::Maintenance/>
-                    <Route path=path!("account") view=account::Account/>
-                    <Route path=path!("admin/users") view=users::Users/>
-                    <Route path=path!("admin/tokens") view=tokens::Tokens/>
-                    <Route path=path!("admin/audit") view=audit::Audit/>
-                    <Route path=path!("*any") view=overview::NotFound/>
+                    <Route path=path!("") view=pages::Dashboard/>
+                    <Route path=path!("services") view=pages::Services/>
+                    <Route path=path!("runbooks") view=pages::Runbooks/>
+                    <Route path=path!("approvals") view=pages::Approvals/>
+                    <Route path=path!("incidents") view=pages::Incidents/>
+                    <Route path=path!("backups") view=pages::Backups/>
+                    <Route path=path!("oncall") view=pages::OnCall/>
+                    <Route path=path!("maintenance") view=pages::Maintenance/>
+                    <Route path=path!("account") view=pages::Account/>
+                    <Route path=path!("admin/users") view=admin::Users/>
+                    <Route path=path!("admin/tokens") view=admin::Tokens/>
+                    <Route path=path!("admin/audit") view=admin::Audit/>
+                    <Route path=path!("*any") view=pages::NotFound/>
                 </ParentRoute>
             </Routes>
         </Router>
-        <ui::ToastRegion/>
     }
 }
