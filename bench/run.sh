@@ -20,7 +20,7 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null;
 trap cleanup EXIT
 
 now_ms() { date +%s%3N; }
-start_run() {  # starts `make run` in the background, prints ms until /readyz answers 200
+start_run() {  # starts `make run` in the background; sets $pid and $elapsed (ms until /readyz answers 200)
   local t0; t0=$(now_ms)
   OPSDECK_DATA_DIR="$work/data" OPSDECK_LISTEN="127.0.0.1:$port" OPSDECK_ADMIN_PASSWORD="$password" \
     setsid make --no-print-directory run >"$work/run.log" 2>&1 &
@@ -29,13 +29,13 @@ start_run() {  # starts `make run` in the background, prints ms until /readyz an
     kill -0 "$pid" 2>/dev/null || { cat "$work/run.log"; exit 1; }
     sleep 0.05
   done
-  echo $(( $(now_ms) - t0 ))
+  elapsed=$(( $(now_ms) - t0 ))
 }
 stop_run() { kill -TERM -- "-$pid" 2>/dev/null || kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)"
-cold=$(start_run); stop_run
-warm=$(start_run)
+start_run; cold=$elapsed; stop_run
+start_run; warm=$elapsed
 server_pid=$(pgrep -f "release/opsdeck serve" | head -n1)
 sleep 5
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")

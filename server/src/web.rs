@@ -1,6 +1,6 @@
 //! Serving the SPA built by trunk (`frontend/dist`).
 //!
-//! - Files whose names carry trunk's content hash (`name-<16 hex>.ext`) are
+//! - Files whose names carry trunk's content hash (`name-<hex>.ext`) are
 //!   cached for a year (`immutable`); everything else is revalidated.
 //! - Any other GET outside `/api/` answers `index.html`, so deep links survive
 //!   a reload; unknown `/api/` paths answer a JSON 404.
@@ -91,8 +91,10 @@ fn is_hashed(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     let stem = name.split('.').next().unwrap_or(name);
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
-    stem.rsplit_once('-')
-        .is_some_and(|(_, h)| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    // trunk writes the 64-bit hash in hex without leading zeros: up to 16 digits.
+    stem.rsplit_once('-').is_some_and(|(_, h)| {
+        (12..=16).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 fn index_response(web: &WebAssets) -> Response {
@@ -166,6 +168,10 @@ mod tests {
     fn hashed_names() {
         assert!(is_hashed("/opsdeck-frontend-4b1c0f2a9e8d7c6b_bg.wasm"));
         assert!(is_hashed("/app-0123456789abcdef.css"));
+        assert!(
+            is_hashed("/app-acd8870b116b5be.css"),
+            "15 digits: a leading zero dropped"
+        );
         assert!(!is_hashed("/favicon.svg"));
         assert!(!is_hashed("/app-xyz.css"));
     }

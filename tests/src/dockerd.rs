@@ -1,84 +1,163 @@
-//! A private Docker Engine for the tests, one per test process.
+//! A private Docker Engine for the tests.
 //!
-//! `dockerd` runs with no bridge network and no iptables changes, on its own
-//! socket, data root and exec root in a temporary directory, so it touches
-//! nothing else on the machine. It is started on a dedicated thread that
-//! lives as long as the test process and gets SIGTERM when the process exits
-//! (`PR_SET_PDEATHSIG` fires when the spawning thread exits). Test images are
-//! built `FROM scratch` with the static busybox (no registry is reachable).
+//! `dockerd` runs with no bridge network and no iptables or forwarding
+//! changes, on its own socket, data root and exec root in a short temporary
+//! directory (`/tmp/odk-dockerd-<pid>-<n>`: Unix socket paths are limited to
+//! 108 bytes), so it touches nothing else on the machine and several test
+//! processes can each run one. Test images are built `FROM scratch` with
+//! Debian's static busybox, since no registry is reachable.
+//!
+//! # Sharing and lifetime
+//!
+//! [`PrivateDockerd::start`] hands out a handle to one engine shared by every
+//! test of the process that holds a handle at the same time (starting an
+//! engine takes a few seconds); the engine stops when the last handle is
+//! dropped, also when a test panics: its containers are force-removed,
+//! `dockerd` gets SIGTERM (SIGKILL after 20 s, with its `containerd` and
+//! shims), the mounts it leaves under its directory are detached and the
+//! directory is removed. A test that starts after that gets a fresh engine.
+//!
+//! `dockerd` is spawned on a dedicated thread that lives as long as the
+//! engine, because `PR_SET_PDEATHSIG` fires when the *spawning thread* exits:
+//! if the test process dies without unwinding, `dockerd` still gets SIGTERM
+//! and shuts down. Such a death cannot remove the directory; the next
+//! [`PrivateDockerd::start`] removes directories left by test processes that
+//! no longer exist.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
 
 use crate::require;
 
+const BUSYBOX: &str = "/bin/busybox";
+const DIR_PREFIX: &str = "odk-dockerd-";
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A handle to the private engine; see the module docs for its lifetime.
+#[derive(Clone)]
 pub struct PrivateDockerd {
-    dir: PathBuf,
-    host: String,
+    engine: Arc<Engine>,
 }
 
-static ENGINE: OnceLock<Result<PrivateDockerd, String>> = OnceLock::new();
+struct Engine {
+    dir: PathBuf,
+    host: String,
+    /// Serialises image builds (two tests building the same tag).
+    build: Mutex<()>,
+    /// Dropping the sender tells the engine thread to stop `dockerd`.
+    stop: Mutex<Option<mpsc::Sender<()>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
 
-const BUSYBOX: &str = "/bin/busybox";
+/// The engine currently shared by this process, if any handle is alive.
+static SHARED: Mutex<Weak<Engine>> = Mutex::new(Weak::new());
+static NEXT: AtomicU32 = AtomicU32::new(1);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 impl PrivateDockerd {
-    /// The engine shared by this test process, started on first use.
-    /// `Err(Skipped)` only outside CI when a part is missing (in CI that panics).
-    pub fn shared() -> Result<&'static PrivateDockerd, require::Skipped> {
+    /// A handle to this process's private engine, started if none runs
+    /// (blocking, up to 60 s: call it from a multi-thread runtime or a plain
+    /// thread).
+    ///
+    /// `Err(Skipped)` when `dockerd`, the `docker` CLI, the static busybox or
+    /// root privileges are missing, outside CI only (under `CI=true` that
+    /// panics). Panics when the engine does not come up, with the end of its
+    /// log.
+    pub fn start() -> Result<PrivateDockerd, require::Skipped> {
         require::part(
             require::have("dockerd") && require::have("docker") && Path::new(BUSYBOX).is_file(),
-            "Docker Engine (dockerd, docker CLI) and the static busybox",
+            "Docker Engine (dockerd, docker CLI) and the static busybox (/bin/busybox)",
             "apt-get install docker.io busybox-static",
         )?;
-        match ENGINE.get_or_init(start) {
-            Ok(e) => Ok(e),
-            Err(e) => panic!("cannot start the private dockerd: {e}"),
+        require::part(
+            nix::unistd::geteuid().is_root(),
+            "root privileges for the private dockerd",
+            "run the tests as root",
+        )?;
+        let mut shared = lock(&SHARED);
+        if let Some(engine) = shared.upgrade() {
+            return Ok(PrivateDockerd { engine });
         }
+        remove_stale_dirs();
+        let engine = match Engine::start() {
+            Ok(e) => Arc::new(e),
+            Err(e) => panic!("cannot start the private dockerd: {e:#}"),
+        };
+        *shared = Arc::downgrade(&engine);
+        Ok(PrivateDockerd { engine })
     }
 
-    /// `unix:///…/docker.sock`
-    pub fn host(&self) -> &str {
-        &self.host
+    /// `unix:///tmp/odk-dockerd-…/docker.sock`
+    pub fn host(&self) -> String {
+        self.engine.host.clone()
     }
 
-    fn cli(&self) -> Command {
-        let mut c = Command::new("docker");
-        c.arg("-H").arg(&self.host).stdin(Stdio::null());
-        c
+    /// The engine's directory (socket, data root, exec root, `dockerd.log`).
+    pub fn dir(&self) -> &Path {
+        &self.engine.dir
     }
 
-    /// Builds `tag` from scratch with busybox installed (`sh`, `httpd`, `nc`,
-    /// `sleep`, …); a no-op when the image exists.
+    /// A `docker` CLI command talking to this engine (`-H` set, the caller's
+    /// Docker context and config ignored), for tests that need the CLI.
+    pub fn cli(&self) -> Command {
+        cli(&self.engine.dir, &self.engine.host)
+    }
+
+    /// Builds `tag` `FROM scratch` with busybox installed as `/bin/busybox`
+    /// and its applets linked into `/bin` (`sh`, `httpd`, `nc`, `sleep`,
+    /// `tar`, …); a no-op when the image already exists.
     pub fn build_busybox_image(&self, tag: &str) -> anyhow::Result<()> {
-        if self
+        let _one_at_a_time = lock(&self.engine.build);
+        let exists = self
             .cli()
             .args(["image", "inspect", tag])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()?
-            .success()
-        {
+            .status()
+            .context("running docker image inspect")?
+            .success();
+        if exists {
             return Ok(());
         }
-        let ctx = tempfile::tempdir_in(&self.dir)?;
+        let ctx = tempfile::Builder::new()
+            .prefix("build-")
+            .tempdir_in(&self.engine.dir)
+            .context("creating the build context")?;
         std::fs::copy(BUSYBOX, ctx.path().join("busybox")).context("copying busybox")?;
         std::fs::write(
             ctx.path().join("Dockerfile"),
-            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-        )?;
+            "FROM scratch\n\
+             COPY busybox /bin/busybox\n\
+             RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+        )
+        .context("writing the Dockerfile")?;
         let out = self
             .cli()
-            .args(["build", "-q", "-t", tag])
+            // The classic builder: engine 20.10 has it, and it needs no
+            // buildx plugin in whichever docker CLI is installed.
+            .env("DOCKER_BUILDKIT", "0")
+            .args(["build", "--quiet", "--network=none", "--tag", tag])
             .arg(ctx.path())
-            .output()?;
+            .output()
+            .context("running docker build")?;
         if !out.status.success() {
             bail!(
-                "docker build {tag} failed: {}",
+                "docker build {tag} failed ({}): {}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
         }
@@ -86,34 +165,104 @@ impl PrivateDockerd {
     }
 }
 
-fn start() -> Result<PrivateDockerd, String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("test-dockerd".into())
-        .spawn(move || {
-            let result = spawn_engine();
-            let ok = result.is_ok();
-            let _ = tx.send(result.map_err(|e| format!("{e:#}")));
-            if ok {
-                // Keep this thread (the dockerd's PDEATHSIG parent) alive.
-                loop {
-                    std::thread::park();
-                }
-            }
-        })
-        .map_err(|e| e.to_string())?;
-    rx.recv()
-        .map_err(|_| "the dockerd thread died".to_string())?
+/// `docker -H <host>`, isolated from the caller's Docker configuration.
+fn cli(dir: &Path, host: &str) -> Command {
+    let mut c = Command::new("docker");
+    c.env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env("DOCKER_CONFIG", dir.join("cli-config"))
+        .arg("-H")
+        .arg(host)
+        .stdin(Stdio::null());
+    c
 }
 
-fn spawn_engine() -> anyhow::Result<PrivateDockerd> {
-    // Short path: Unix socket paths are limited to 108 bytes.
-    let dir = PathBuf::from(format!("/tmp/odk-dockerd-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let sock = dir.join("docker.sock");
-    let host = format!("unix://{}", sock.display());
-    let log = std::fs::File::create(dir.join("dockerd.log"))?;
+impl Engine {
+    /// Starts `dockerd` on a new thread that stays alive (PDEATHSIG) until
+    /// the engine is dropped, and waits until it answers.
+    fn start() -> anyhow::Result<Engine> {
+        let dir = PathBuf::from(format!(
+            "/tmp/{DIR_PREFIX}{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let host = format!("unix://{}", dir.join("docker.sock").display());
+        let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<()>>();
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let thread = {
+            let (dir, host) = (dir.clone(), host.clone());
+            std::thread::Builder::new()
+                .name("test-dockerd".into())
+                .spawn(move || engine_thread(&dir, &host, ready_tx, stop_rx))
+                .context("spawning the dockerd thread")?
+        };
+        let ready = ready_rx
+            .recv()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the dockerd thread died")));
+        if let Err(e) = ready {
+            // The thread has stopped dockerd and cleaned up already.
+            let _ = thread.join();
+            return Err(e);
+        }
+        Ok(Engine {
+            dir,
+            host,
+            build: Mutex::new(()),
+            stop: Mutex::new(Some(stop_tx)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        drop(lock(&self.stop).take());
+        if let Some(thread) = lock(&self.thread).take() {
+            if thread.join().is_err() {
+                eprintln!("the dockerd thread for {} panicked", self.dir.display());
+            }
+        }
+    }
+}
+
+/// The body of the engine thread: start, report readiness, wait for the
+/// stop request (or the engine being dropped), stop and clean up.
+fn engine_thread(
+    dir: &Path,
+    host: &str,
+    ready: mpsc::Sender<anyhow::Result<()>>,
+    stop: mpsc::Receiver<()>,
+) {
+    let mut child = match spawn_dockerd(dir, host) {
+        Ok(c) => c,
+        Err(e) => {
+            remove_dir(dir);
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    if let Err(e) = wait_ready(dir, host, &mut child) {
+        stop_dockerd(dir, host, &mut child);
+        remove_dir(dir);
+        let _ = ready.send(Err(e));
+        return;
+    }
+    if ready.send(Ok(())).is_err() {
+        stop_dockerd(dir, host, &mut child);
+        remove_dir(dir);
+        return;
+    }
+    // Returns when the engine is dropped (the sender goes away).
+    let _ = stop.recv();
+    stop_dockerd(dir, host, &mut child);
+    remove_dir(dir);
+}
+
+fn spawn_dockerd(dir: &Path, host: &str) -> anyhow::Result<Child> {
+    remove_dir(dir);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log = std::fs::File::create(dir.join("dockerd.log")).context("creating dockerd.log")?;
     let mut cmd = Command::new("dockerd");
     cmd.args([
         "--bridge=none",
@@ -122,52 +271,52 @@ fn spawn_engine() -> anyhow::Result<PrivateDockerd> {
         "--ip-masq=false",
     ])
     .arg("-H")
-    .arg(&host)
+    .arg(host)
     .arg("--data-root")
     .arg(dir.join("data"))
     .arg("--exec-root")
     .arg(dir.join("exec"))
     .arg("--pidfile")
     .arg(dir.join("docker.pid"))
+    .env_remove("DOCKER_HOST")
     .stdin(Stdio::null())
-    .stdout(log.try_clone()?)
+    .stdout(log.try_clone().context("dockerd.log")?)
     .stderr(log);
-    // SAFETY: only async-signal-safe calls between fork and exec.
+    // SAFETY: only async-signal-safe calls (prctl, setsid) between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
-                .map_err(std::io::Error::from)?;
+            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)?;
             nix::unistd::setsid().map_err(std::io::Error::from)?;
             Ok(())
         });
     }
-    let mut child = cmd.spawn().context("starting dockerd")?;
-    let engine = PrivateDockerd {
-        dir: dir.clone(),
-        host,
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
+    cmd.spawn().context("starting dockerd")
+}
+
+fn wait_ready(dir: &Path, host: &str, child: &mut Child) -> anyhow::Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        let ok = engine
-            .cli()
-            .args(["version"])
+        let answered = cli(dir, host)
+            .args(["version", "--format", "{{.Server.Version}}"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()?
+            .status()
+            .context("running docker version")?
             .success();
-        if ok {
-            return Ok(engine);
+        if answered {
+            return Ok(());
         }
-        if let Some(status) = child.try_wait()? {
+        if let Some(status) = child.try_wait().context("waiting for dockerd")? {
             bail!(
-                "dockerd exited ({status}): {}",
+                "dockerd exited ({status}); end of {}:\n{}",
+                dir.join("dockerd.log").display(),
                 tail(&dir.join("dockerd.log"))
             );
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
             bail!(
-                "dockerd not ready in 60 s: {}",
+                "dockerd did not answer on {host} within {} s; end of its log:\n{}",
+                READY_TIMEOUT.as_secs(),
                 tail(&dir.join("dockerd.log"))
             );
         }
@@ -175,8 +324,197 @@ fn spawn_engine() -> anyhow::Result<PrivateDockerd> {
     }
 }
 
+/// Force-removes the engine's containers (dockerd would otherwise give each
+/// 10 s to stop), then SIGTERM, and SIGKILL for dockerd and the processes
+/// it started if it has not exited within 20 s.
+fn stop_dockerd(dir: &Path, host: &str, child: &mut Child) {
+    if matches!(child.try_wait(), Ok(None)) {
+        remove_containers(dir, host);
+    }
+    let pid = Pid::from_raw(child.id() as i32);
+    if matches!(child.try_wait(), Ok(None)) {
+        let _ = kill(pid, Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => return,
+            Ok(None) if Instant::now() > deadline => break,
+            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    eprintln!(
+        "dockerd in {} did not stop within {} s; killing it",
+        dir.display(),
+        STOP_TIMEOUT.as_secs()
+    );
+    // dockerd leads its own process group (setsid); containerd and the
+    // shims have their own, but all name the engine's directory.
+    let _ = killpg(pid, Signal::SIGKILL);
+    let _ = child.kill();
+    let _ = child.wait();
+    kill_processes_naming(dir);
+}
+
+fn remove_containers(dir: &Path, host: &str) {
+    let Ok(out) = cli(dir, host).args(["ps", "--all", "--quiet"]).output() else {
+        return;
+    };
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    let _ = cli(dir, host)
+        .args(["rm", "--force", "--volumes"])
+        .args(&ids)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// SIGKILLs the processes whose command line names `dir` (the engine's
+/// containerd and shims): only this engine's, since the directory is ours.
+fn kill_processes_naming(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&cmdline).contains(&needle) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Detaches the mounts dockerd leaves under `dir` (e.g. `exec/netns/default`,
+/// overlays after a crash), deepest first, then removes the directory.
+/// Failures are reported, never fatal.
+fn remove_dir(dir: &Path) {
+    if !dir.exists() {
+        return;
+    }
+    let mut mounts = mounts_under(dir);
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+    for m in mounts {
+        let ok = Command::new("umount")
+            .arg("--lazy")
+            .arg(&m)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("could not unmount {}", m.display());
+        }
+    }
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        eprintln!("could not remove {}: {e}", dir.display());
+    }
+}
+
+/// Mount points at or below `dir`, from `/proc/self/mountinfo`.
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    info.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .map(PathBuf::from)
+        .filter(|p| p.starts_with(dir))
+        .collect()
+}
+
+/// Mount points in mountinfo escape space, tab, newline and `\` as `\ooo`.
+fn unescape_mountinfo(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
+            let digits = &bytes[i + 1..i + 4];
+            if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
+                let v = digits
+                    .iter()
+                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+                if let Ok(v) = u8::try_from(v) {
+                    out.push(v);
+                    i += 4;
+                    continue;
+                }
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Removes engine directories left by test processes that no longer exist
+/// (killed without unwinding), unless their dockerd is still shutting down.
+fn remove_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir("/tmp") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)) else {
+            continue;
+        };
+        let Some(owner) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{owner}")).exists() {
+            continue;
+        }
+        let dir = entry.path();
+        if dockerd_running(&dir) {
+            continue;
+        }
+        remove_dir(&dir);
+    }
+}
+
+/// Whether the dockerd of the pidfile in `dir` still runs.
+fn dockerd_running(dir: &Path) -> bool {
+    let Some(pid) = std::fs::read_to_string(dir.join("docker.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+    else {
+        return false;
+    };
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&*dir.to_string_lossy()))
+}
+
 fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(10)..].join("\n")
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unescape_mountinfo;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/tmp/a\\040b"), "/tmp/a b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+        assert_eq!(unescape_mountinfo("/end\\"), "/end\\");
+    }
 }

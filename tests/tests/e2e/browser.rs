@@ -1,45 +1,60 @@
-//! The SPA in headless Chromium against the real server: log in, see the
-//! shell, navigate, survive a reload, log out; a viewer sees no admin pages.
+//! The SPA in headless Chromium against the real server: an admin logs in
+//! through the form, navigates, survives a reload on a deep link and logs
+//! out (the session is gone on the server too); a viewer sees no admin or
+//! operator navigation, gets a no-access state on an admin page, and the
+//! API refuses it anyway.
+//!
+//! Screenshots for the docs land in `<workspace>/target/screenshots/`.
+
+use std::path::PathBuf;
 
 use opsdeck_e2e::browser::Browser;
 use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
 use opsdeck_wire::Role;
 
-/// The SPA must be built (`make test` builds it); outside CI a missing build skips.
+/// The SPA must be built (`make frontend`); outside CI a missing build skips.
 fn spa_built() -> bool {
     opsdeck_e2e::require::part(
         web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html)",
+        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
         "make frontend",
     )
     .is_ok()
 }
 
-async fn log_in(b: &Browser, server: &TestServer, username: &str) {
-    b.goto(&server.url("/login")).await;
-    b.wait_for("#username")
-        .await
-        .send_keys(username)
-        .await
-        .unwrap();
-    b.wait_for("#password")
-        .await
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
+fn screenshots() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/screenshots"
+    ))
+}
+
+/// Fills the login form (already open) and submits it.
+async fn submit_login(b: &Browser, username: &str, password: &str) {
+    let user = b.wait_for("#username").await;
+    user.clear().await.expect("clearing #username");
+    user.send_keys(username).await.expect("typing the username");
+    let pass = b.wait_for("#password").await;
+    pass.clear().await.expect("clearing #password");
+    pass.send_keys(password).await.expect("typing the password");
     b.wait_for("button[data-testid=login-submit]")
         .await
         .click()
         .await
-        .unwrap();
+        .expect("clicking Sign in");
 }
 
-fn shots() -> std::path::PathBuf {
-    std::env::temp_dir().join("opsdeck-screenshots")
+/// Opens `/login`, logs in as `username` and waits for the dashboard.
+async fn log_in(b: &Browser, server: &TestServer, username: &str) {
+    b.goto(&server.url("/login")).await;
+    b.wait_for_text("h1", "Sign in").await;
+    submit_login(b, username, PASSWORD).await;
+    b.wait_for_path("/").await;
+    b.wait_for_text("h1", "Dashboard").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_navigate_reload_logout() {
+async fn login_navigate_logout() {
     if !spa_built() {
         return;
     }
@@ -49,83 +64,96 @@ async fn login_navigate_reload_logout() {
         return;
     };
 
-    b.goto(&server.url("/admin/users")).await;
+    b.goto(&server.url("/login")).await;
+    b.wait_for_text("h1", "Sign in").await;
+    b.screenshot(&screenshots().join("login.png")).await;
+
+    // A wrong password: the server's message on the form, still on /login.
+    submit_login(&b, "alice", "not-the-password-9").await;
+    b.wait_for_contains("[data-testid=form-error]", "invalid username or password")
+        .await;
     b.wait_for_path("/login").await;
-    b.screenshot(&shots().join("login.png")).await;
 
-    // Wrong password: an error on the form, still on /login.
-    b.wait_for("#username")
-        .await
-        .send_keys("alice")
-        .await
-        .unwrap();
-    b.wait_for("#password")
-        .await
-        .send_keys("not-the-password-9")
-        .await
-        .unwrap();
-    b.wait_for("button[data-testid=login-submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    let err = b.wait_for("[data-testid=form-error]").await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while err.text().await.unwrap().is_empty() {
+    // The right one: the dashboard, with the admin navigation.
+    submit_login(&b, "alice", PASSWORD).await;
+    b.wait_for_path("/").await;
+    b.wait_for_text("h1", "Dashboard").await;
+    for nav in [
+        "nav-services",
+        "nav-runbooks",
+        "nav-approvals",
+        "nav-incidents",
+        "nav-backups",
+        "nav-oncall",
+        "nav-maintenance",
+        "nav-users",
+        "nav-tokens",
+        "nav-audit",
+    ] {
         assert!(
-            std::time::Instant::now() < deadline,
-            "no error shown for a wrong password"
+            b.exists(&format!("[data-testid={nav}]")).await,
+            "an admin sees {nav}"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(err
-        .text()
-        .await
-        .unwrap()
-        .contains("invalid username or password"));
+    b.screenshot(&screenshots().join("dashboard.png")).await;
 
-    log_in(&b, &server, "alice").await;
-    b.wait_for("[data-testid=nav-dashboard]").await;
-    assert_eq!(b.wait_for("h1").await.text().await.unwrap(), "Dashboard");
-    b.screenshot(&shots().join("dashboard.png")).await;
-
+    // Navigate in the SPA.
     b.wait_for("[data-testid=nav-users]")
         .await
         .click()
         .await
-        .unwrap();
+        .expect("clicking Users");
     b.wait_for_path("/admin/users").await;
-    let table = b.wait_for("[data-testid=users-table]").await;
-    assert!(table.text().await.unwrap().contains("alice"));
-    b.screenshot(&shots().join("users.png")).await;
+    b.wait_for_text("h1", "Users").await;
+    b.wait_for_contains("[data-testid=users-table]", "alice")
+        .await;
 
-    // A deep link survives a reload.
-    b.client.refresh().await.unwrap();
-    b.wait_for("[data-testid=users-table]").await;
+    // The deep link survives a reload, still logged in.
+    b.client.refresh().await.expect("reload");
     b.wait_for_path("/admin/users").await;
+    b.wait_for_text("h1", "Users").await;
+    b.wait_for_contains("[data-testid=users-table]", "alice")
+        .await;
+    assert_eq!(
+        b.fetch_status("/api/v1/me").await,
+        200,
+        "logged in after the reload"
+    );
 
-    b.wait_for("[data-testid=nav-audit]")
+    // Log out: back on the login form, and the old session is dead on the
+    // server (not only forgotten by the browser).
+    let old = b
+        .client
+        .get_named_cookie("opsdeck_session")
         .await
-        .click()
-        .await
-        .unwrap();
-    b.wait_for_path("/admin/audit").await;
-    let audit = b.wait_for("[data-testid=audit-table]").await;
-    assert!(audit.text().await.unwrap().contains("auth.login"));
-
+        .expect("the session cookie while logged in");
     b.wait_for("[data-testid=logout]")
         .await
         .click()
         .await
-        .unwrap();
+        .expect("clicking Log out");
     b.wait_for_path("/login").await;
+    b.wait_for_text("h1", "Sign in").await;
+    assert_eq!(
+        crate::util::get_with_cookie(&server.base, "/api/v1/me", old.value()).await,
+        401,
+        "the logged-out session cookie must no longer authenticate"
+    );
+    assert_eq!(b.fetch_status("/api/v1/me").await, 401);
+    // A deep link now leads to the login form (remembering where to go).
     b.goto(&server.url("/admin/users")).await;
     b.wait_for_path("/login").await;
+    b.wait_for_text("h1", "Sign in").await;
+    assert!(!b.exists("[data-testid=users-table]").await);
+    submit_login(&b, "alice", PASSWORD).await;
+    b.wait_for_path("/admin/users").await;
+    b.wait_for_contains("[data-testid=users-table]", "alice")
+        .await;
     b.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_viewer_sees_no_admin_pages() {
+async fn viewer_does_not_see_admin_pages() {
     if !spa_built() {
         return;
     }
@@ -135,18 +163,38 @@ async fn a_viewer_sees_no_admin_pages() {
         return;
     };
     log_in(&b, &server, "victor").await;
-    b.wait_for("[data-testid=nav-dashboard]").await;
+
+    for shown in [
+        "nav-dashboard",
+        "nav-services",
+        "nav-runbooks",
+        "nav-incidents",
+        "nav-backups",
+        "nav-oncall",
+        "nav-maintenance",
+    ] {
+        assert!(
+            b.exists(&format!("[data-testid={shown}]")).await,
+            "a viewer sees {shown}"
+        );
+    }
     for hidden in ["nav-users", "nav-tokens", "nav-audit", "nav-approvals"] {
         assert!(
             !b.exists(&format!("[data-testid={hidden}]")).await,
             "a viewer must not see {hidden}"
         );
     }
-    assert!(b.exists("[data-testid=nav-incidents]").await);
+
+    // Straight to an admin page: a no-access state, no users table.
     b.goto(&server.url("/admin/users")).await;
     b.wait_for("[data-testid=no-access]").await;
+    b.wait_for_path("/admin/users").await;
+    b.wait_for_text("h1", "No access").await;
     assert!(!b.exists("[data-testid=users-table]").await);
-    // The API refuses anyway.
+
+    // And the API refuses, from the browser's own session and from another.
+    assert_eq!(b.fetch_status("/api/v1/me").await, 200, "still logged in");
+    assert_eq!(b.fetch_status("/api/v1/users").await, 403);
     let api = server.login("victor").await;
     assert_eq!(api.get("/api/v1/users").await.status(), 403);
     b.close().await;
