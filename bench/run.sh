@@ -56,7 +56,7 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"username":"admin","password":"$password"}'
 LUA
-wrk -t2 -c4 -d15s -s "$work/login.lua" "$base/api/v1/auth/login" >"$work/login.txt"
+wrk -t2 -c4 -d15s --latency -s "$work/login.lua" "$base/api/v1/auth/login" >"$work/login.txt"
 
 wasm=$(ls frontend/dist/*.wasm | head -n1)
 raw=$(stat -c %s "$wasm")
