@@ -257,7 +257,7 @@ async fn reset_password(
 }
 
 /// Stores a new hash and ends all of the user's sessions; returns how many ended.
-async fn set_password(
+pub(crate) async fn set_password(
     conn: &mut PgConnection,
     id: i64,
     hash: &str,

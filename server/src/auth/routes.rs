@@ -218,14 +218,7 @@ async fn change_password(
     password::check_policy(&req.new_password, &p.username)?;
     let hash = password::hash(req.new_password).await?;
     let mut tx = state.pool.begin().await?;
-    sqlx::query!(
-        "UPDATE users SET password_hash = $2, must_change_password = FALSE, password_changed_at = now() WHERE id = $1",
-        p.user_id,
-        hash
-    )
-    .execute(&mut *tx)
-    .await?;
-    let ended = sessions::end_all(&mut tx, p.user_id).await?;
+    let ended = crate::users::set_password(&mut tx, p.user_id, &hash, false).await?;
     let token = sessions::create(
         &mut tx,
         &state.settings,
