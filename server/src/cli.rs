@@ -45,6 +45,38 @@ pub enum Command {
     },
     /// Validate the configuration and print it (secrets hidden).
     CheckConfig,
+    /// Import into the inventory.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// Print the whole inventory as YAML (config as code).
+    Export,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import a docker-compose file: services, images, ports, volumes,
+    /// labels and depends_on. Re-imports keep fields edited by hand.
+    Compose {
+        /// The compose file (`-` for standard input).
+        file: std::path::PathBuf,
+        /// Compose project name [default: the file's top-level `name`].
+        #[arg(long)]
+        project: Option<String>,
+        /// Engine the containers run on [default: any engine].
+        #[arg(long)]
+        engine: Option<String>,
+        /// Show the changes without applying them.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Replace the whole inventory with a YAML document (from `opsdeck export`).
+    Inventory {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +225,15 @@ async fn with_database(command: Command, database: &Database) -> anyhow::Result<
                 }
             }
         }
+        Command::Import { command } => {
+            db::migrate(pool).await?;
+            return import(pool, command).await;
+        }
+        Command::Export => {
+            db::migrate(pool).await?;
+            let mut conn = pool.acquire().await?;
+            print!("{}", crate::inventory::plan::export(&mut conn).await?);
+        }
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
@@ -287,4 +328,84 @@ fn check_config(s: &Settings) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::FAILURE)
     }
+}
+
+fn read_input(file: &std::path::Path) -> anyhow::Result<String> {
+    if file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .context("reading standard input")?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
+    }
+}
+
+/// `opsdeck import compose|inventory`: the same plan and apply as the API,
+/// audited as the system actor `cli`.
+async fn import(pool: &sqlx::PgPool, command: ImportCommand) -> anyhow::Result<ExitCode> {
+    use crate::inventory::plan;
+    let (desired, dry_run) = match &command {
+        ImportCommand::Compose {
+            file,
+            project,
+            engine,
+            dry_run,
+        } => {
+            let text = read_input(file)?;
+            let parsed = plan::parse_compose(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let project = plan::project_name(project.as_deref(), &parsed)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let desired =
+                plan::desired_from_compose(&parsed, &project, engine.as_deref(), "compose")
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            (desired, *dry_run)
+        }
+        ImportCommand::Inventory { file, dry_run } => {
+            let text = read_input(file)?;
+            let doc = crate::inventory::yaml::parse(&text)
+                .map_err(|e| anyhow::anyhow!("inventory file: {e}"))?;
+            let desired = plan::desired_from_yaml(&doc).map_err(|e| anyhow::anyhow!("{e}"))?;
+            (desired, *dry_run)
+        }
+    };
+    let action = match command {
+        ImportCommand::Compose { .. } => "inventory.compose",
+        ImportCommand::Inventory { .. } => "inventory.yaml",
+    };
+    let result = plan::run_import(
+        pool,
+        desired,
+        !dry_run,
+        crate::audit::Actor::system("cli"),
+        action,
+        None,
+        None,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for c in &result.changes {
+        let mark = match c.kind {
+            opsdeck_wire::ChangeKind::Add => "+",
+            opsdeck_wire::ChangeKind::Update => "~",
+            opsdeck_wire::ChangeKind::Remove => "-",
+            opsdeck_wire::ChangeKind::Unchanged => "=",
+        };
+        println!("{mark} {}", c.service);
+        for f in &c.fields {
+            println!("    {}: {:?} -> {:?}", f.field, f.old, f.new);
+        }
+        if !c.kept_manual.is_empty() {
+            println!("    kept (edited by hand): {}", c.kept_manual.join(", "));
+        }
+    }
+    println!(
+        "{}",
+        if result.applied {
+            "applied"
+        } else {
+            "dry run: nothing changed"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -37,6 +37,12 @@ pub enum ApiError {
     TooManyAttempts { retry_after: Duration },
     #[error("{0}")]
     Unavailable(String),
+    /// A dangerous action must be repeated with an explicit confirmation.
+    #[error("{0}")]
+    ConfirmationRequired(String),
+    /// A Docker Engine refused or failed a request.
+    #[error("{0}")]
+    EngineError(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -53,6 +59,8 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ConfirmationRequired(_) => StatusCode::PRECONDITION_REQUIRED,
+            ApiError::EngineError(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,6 +77,8 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::TooManyAttempts { .. } => "too_many_attempts",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::ConfirmationRequired(_) => "confirmation_required",
+            ApiError::EngineError(_) => "engine_error",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -117,6 +127,8 @@ const UNIQUE_MESSAGES: &[(&str, &str)] = &[
         "api_tokens_active_name_key",
         "an active API token with this name exists",
     ),
+    ("services_name_key", "a service with this name exists"),
+    ("engines_name_key", "an engine with this name exists"),
 ];
 
 impl From<sqlx::Error> for ApiError {

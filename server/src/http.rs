@@ -41,6 +41,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(auth::tokens::router())
         .merge(crate::users::router())
         .merge(crate::audit::router())
+        .merge(crate::engines::router())
+        .merge(crate::inventory::router())
+        .merge(crate::actions::router())
 }
 
 /// The whole application.

@@ -4,6 +4,7 @@
 //! an [`state::AppState`], so tests can serve it on port 0 without the CLI.
 //! See ARCHITECTURE.md for the code map and the invariants every module keeps.
 
+pub mod actions;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -11,9 +12,11 @@ pub mod config;
 pub mod db;
 pub mod docker;
 pub mod embedded_pg;
+pub mod engines;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod inventory;
 pub mod openapi;
 pub mod serve;
 pub mod state;

@@ -21,6 +21,9 @@ use utoipa::{Modify, OpenApi as _};
         (name = "users", description = "User accounts (admin)"),
         (name = "tokens", description = "API tokens for automation (admin)"),
         (name = "audit", description = "The append-only audit log (admin)"),
+        (name = "engines", description = "Docker Engines: registration, reachability, containers"),
+        (name = "inventory", description = "Services, the dependency graph, imports and discovery"),
+        (name = "actions", description = "Container and stack actions, logs, stats, inspect, exec"),
     )
 )]
 struct ApiDoc;

@@ -22,6 +22,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     {
         print_initial_password(&password);
     }
+    crate::engines::ensure_default(&database.pool, settings.docker_host.as_deref()).await?;
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {} (set OPSDECK_LISTEN)", settings.listen))?;
@@ -38,13 +39,21 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     result
 }
 
-/// Serves the app on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish.
+/// Starts the engine hub, serves the app on `listener` until `shutdown`
+/// completes, then ends live streams and lets in-flight requests finish.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    crate::engines::sync_hub(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the Docker engines: {e}"))?;
+    let hub = state.engines.clone();
+    let shutdown = async move {
+        shutdown.await;
+        hub.close();
+    };
     let app = crate::http::app(state);
     axum::serve(
         listener,
@@ -55,11 +64,18 @@ pub async fn serve(
     .context("HTTP server")
 }
 
-/// Periodic housekeeping: expired sessions.
+/// Periodic housekeeping: expired sessions, actions a crash left running.
 async fn upkeep(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;
+        match crate::actions::close_interrupted(&state.pool).await {
+            Ok(n) if n > 0 => {
+                tracing::warn!(actions = n, "closed actions interrupted by a restart")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "closing interrupted actions failed"),
+        }
         match crate::auth::sessions::sweep(&state.pool, state.settings.session_idle).await {
             Ok(n) if n > 0 => tracing::info!(sessions = n, "removed expired sessions"),
             Ok(_) => {}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::config::Settings;
+use crate::docker::EngineHub;
 use crate::web::WebAssets;
 
 #[derive(Clone)]
@@ -12,6 +13,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub settings: Arc<Settings>,
     pub web: Arc<WebAssets>,
+    /// Docker Engines and their container caches (started by `serve`).
+    pub engines: Arc<EngineHub>,
 }
 
 impl AppState {
@@ -21,6 +24,7 @@ impl AppState {
             pool,
             settings: Arc::new(settings),
             web: Arc::new(web),
+            engines: Arc::new(EngineHub::default()),
         }
     }
 }

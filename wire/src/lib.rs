@@ -22,6 +22,9 @@ macro_rules! wire {
     };
 }
 
+mod inventory;
+pub use inventory::*;
+
 /// A user's role. Roles are ordered: `viewer < operator < admin`; a route that
 /// needs a role accepts every role above it too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

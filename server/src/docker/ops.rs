@@ -1,0 +1,446 @@
+//! Operations on one container: lifecycle actions, logs, one-shot stats,
+//! inspect (secrets masked) and exec of an argv array.
+//!
+//! Every call has a deadline. Nothing here builds shell text: exec passes the
+//! caller's argv to the engine as an array, and the engine runs it without a
+//! shell.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use bollard::models::ContainerStatsResponse;
+use bollard::query_parameters::{
+    InspectContainerOptions, KillContainerOptionsBuilder, LogsOptionsBuilder,
+    RestartContainerOptionsBuilder, StartContainerOptions, StatsOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use bollard::Docker;
+use chrono::Utc;
+use futures::{Stream, StreamExt};
+use opsdeck_wire::{ContainerActionKind, ContainerStats, ExecResult};
+
+use super::EngineConn;
+
+/// Largest captured exec output, per stream.
+pub const EXEC_OUTPUT_LIMIT: usize = 256 * 1024;
+
+/// Signals `kill` accepts (names, as Docker takes them).
+pub const SIGNALS: &[&str] = &[
+    "SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2",
+];
+
+/// Runs one lifecycle action and waits for the engine's answer.
+/// `timeout_secs` is the stop grace period for stop/restart.
+pub async fn act(
+    docker: &Docker,
+    container: &str,
+    action: ContainerActionKind,
+    timeout_secs: u32,
+    signal: &str,
+) -> anyhow::Result<()> {
+    // The engine answers a stop only after the grace period: allow for it.
+    let deadline = super::REQUEST_TIMEOUT + Duration::from_secs(u64::from(timeout_secs));
+    let docker = docker.clone().with_timeout(deadline);
+    let t = i32::try_from(timeout_secs).unwrap_or(i32::MAX);
+    let fut = async {
+        match action {
+            ContainerActionKind::Start => {
+                docker
+                    .start_container(container, None::<StartContainerOptions>)
+                    .await
+            }
+            ContainerActionKind::Stop => {
+                docker
+                    .stop_container(
+                        container,
+                        Some(StopContainerOptionsBuilder::default().t(t).build()),
+                    )
+                    .await
+            }
+            ContainerActionKind::Restart => {
+                docker
+                    .restart_container(
+                        container,
+                        Some(RestartContainerOptionsBuilder::default().t(t).build()),
+                    )
+                    .await
+            }
+            ContainerActionKind::Kill => {
+                docker
+                    .kill_container(
+                        container,
+                        Some(
+                            KillContainerOptionsBuilder::default()
+                                .signal(signal)
+                                .build(),
+                        ),
+                    )
+                    .await
+            }
+            ContainerActionKind::Pause => docker.pause_container(container).await,
+            ContainerActionKind::Unpause => docker.unpause_container(container).await,
+        }
+    };
+    tokio::time::timeout(deadline + Duration::from_secs(1), fut)
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer from the engine within {deadline:?}"))?
+        .map_err(engine_error)
+}
+
+/// A readable message for an engine error (its own text, without the
+/// transport's debug noise).
+pub fn engine_error(e: bollard::errors::Error) -> anyhow::Error {
+    match e {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message,
+        } => anyhow::anyhow!("the engine refused ({status_code}): {message}"),
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// What to read from a container's log.
+#[derive(Debug, Clone)]
+pub struct LogQuery {
+    /// Last lines to show (the engine's `tail`).
+    pub tail: u32,
+    pub timestamps: bool,
+    pub follow: bool,
+}
+
+/// A container's log as a stream of lines (stdout and stderr merged, in the
+/// engine's order). Each item is one line without its newline.
+pub fn log_lines(
+    docker: &Docker,
+    container: &str,
+    q: &LogQuery,
+) -> impl Stream<Item = anyhow::Result<String>> + Send + 'static {
+    let options = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .timestamps(q.timestamps)
+        .follow(q.follow)
+        .tail(&q.tail.to_string())
+        .build();
+    let raw = docker.logs(container, Some(options));
+    let mut pending = String::new();
+    raw.map(move |chunk| -> Vec<anyhow::Result<String>> {
+        match chunk {
+            Err(e) => vec![Err(engine_error(e))],
+            Ok(out) => {
+                let bytes = match out {
+                    LogOutput::StdOut { message }
+                    | LogOutput::StdErr { message }
+                    | LogOutput::Console { message }
+                    | LogOutput::StdIn { message } => message,
+                };
+                pending.push_str(&String::from_utf8_lossy(&bytes));
+                let mut lines = Vec::new();
+                while let Some(pos) = pending.find('\n') {
+                    let line: String = pending.drain(..=pos).collect();
+                    lines.push(Ok(line.trim_end_matches(['\n', '\r']).to_owned()));
+                }
+                lines
+            }
+        }
+    })
+    .flat_map(futures::stream::iter)
+}
+
+/// CPU counters of a previous sample.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSample {
+    pub total: u64,
+    pub system: u64,
+    pub online: u32,
+    pub at: Instant,
+}
+
+fn cpu_sample(s: &ContainerStatsResponse) -> Option<CpuSample> {
+    let cpu = s.cpu_stats.as_ref()?;
+    Some(CpuSample {
+        total: cpu.cpu_usage.as_ref()?.total_usage?,
+        system: cpu.system_cpu_usage?,
+        online: cpu.online_cpus.unwrap_or(1).max(1),
+        at: Instant::now(),
+    })
+}
+
+/// CPU % between two samples, as `docker stats` computes it (100 = one core).
+fn cpu_percent(prev: CpuSample, now: CpuSample) -> Option<f64> {
+    let cpu = now.total.checked_sub(prev.total)? as f64;
+    let sys = now.system.checked_sub(prev.system)? as f64;
+    (sys > 0.0).then(|| cpu / sys * f64::from(now.online) * 100.0)
+}
+
+async fn one_shot(docker: &Docker, container: &str) -> anyhow::Result<ContainerStatsResponse> {
+    let options = StatsOptionsBuilder::default()
+        .stream(false)
+        .one_shot(true)
+        .build();
+    let mut s = docker.stats(container, Some(options));
+    tokio::time::timeout(super::REQUEST_TIMEOUT, s.next())
+        .await
+        .map_err(|_| anyhow::anyhow!("stats of {container}: no answer in time"))?
+        .context("the engine sent no stats")?
+        .map_err(engine_error)
+}
+
+/// Resource figures of one container from the one-shot stats API (no
+/// 1–2 s wait per container). CPU % needs two samples: the previous one is
+/// kept per container; without one (or when it is older than a minute) a
+/// second sample is taken after a short pause.
+pub async fn stats(
+    conn: &EngineConn,
+    docker: &Docker,
+    container: &str,
+    name: &str,
+) -> anyhow::Result<ContainerStats> {
+    let first = one_shot(docker, container).await?;
+    let prev = conn
+        .stats_prev
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(container)
+        .copied()
+        .filter(|p| p.at.elapsed() < Duration::from_secs(60));
+    let (sample, cpu) = match (prev, cpu_sample(&first)) {
+        (Some(p), Some(now)) => (first, cpu_percent(p, now)),
+        (None, Some(a)) => {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let second = one_shot(docker, container).await?;
+            let cpu = cpu_sample(&second).and_then(|b| cpu_percent(a, b));
+            (second, cpu)
+        }
+        (_, None) => (first, None),
+    };
+    if let Some(s) = cpu_sample(&sample) {
+        conn.stats_prev
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(container.to_owned(), s);
+    }
+    let mem = sample.memory_stats.as_ref();
+    // Like `docker stats`: usage minus the page cache.
+    let cache = mem
+        .and_then(|m| m.stats.as_ref())
+        .and_then(|s| s.get("inactive_file").or_else(|| s.get("cache")).copied())
+        .unwrap_or(0);
+    let usage = mem.and_then(|m| m.usage).unwrap_or(0).saturating_sub(cache);
+    let (mut rx, mut tx) = (0, 0);
+    for n in sample.networks.iter().flat_map(|m| m.values()) {
+        rx += n.rx_bytes.unwrap_or(0);
+        tx += n.tx_bytes.unwrap_or(0);
+    }
+    let (mut br, mut bw) = (0, 0);
+    for e in sample
+        .blkio_stats
+        .iter()
+        .flat_map(|b| b.io_service_bytes_recursive.iter().flatten())
+    {
+        match e.op.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("read") => br += e.value.unwrap_or(0),
+            Some("write") => bw += e.value.unwrap_or(0),
+            _ => {}
+        }
+    }
+    Ok(ContainerStats {
+        container: container.to_owned(),
+        name: name.to_owned(),
+        cpu_percent: cpu.map(|c| (c * 100.0).round() / 100.0),
+        memory_bytes: usage,
+        memory_limit_bytes: mem.and_then(|m| m.limit).unwrap_or(0),
+        net_rx_bytes: rx,
+        net_tx_bytes: tx,
+        block_read_bytes: br,
+        block_write_bytes: bw,
+        pids: sample
+            .pids_stats
+            .as_ref()
+            .and_then(|p| p.current)
+            .unwrap_or(0),
+        sampled_at: Utc::now(),
+    })
+}
+
+/// Words in an environment variable's name that mark its value secret.
+const SECRET_WORDS: &[&str] = &[
+    "PASSWORD",
+    "PASSWD",
+    "SECRET",
+    "TOKEN",
+    "KEY",
+    "CREDENTIAL",
+    "PRIVATE",
+    "AUTH",
+];
+
+/// True when an environment variable's name looks secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    SECRET_WORDS.iter().any(|w| upper.contains(w))
+}
+
+/// Masks `NAME=value` entries whose name looks secret.
+pub fn mask_env(env: &mut [String]) {
+    for e in env.iter_mut() {
+        if let Some((name, _)) = e.split_once('=') {
+            if is_secret_name(name) {
+                *e = format!("{name}=***");
+            }
+        }
+    }
+}
+
+/// The engine's inspect document of a container, with secret-looking
+/// environment values masked.
+pub async fn inspect(docker: &Docker, container: &str) -> anyhow::Result<serde_json::Value> {
+    let mut i = tokio::time::timeout(
+        super::REQUEST_TIMEOUT,
+        docker.inspect_container(container, None::<InspectContainerOptions>),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("inspect: no answer in time"))?
+    .map_err(engine_error)?;
+    if let Some(env) = i.config.as_mut().and_then(|c| c.env.as_mut()) {
+        mask_env(env);
+    }
+    serde_json::to_value(i).context("encoding the inspect document")
+}
+
+/// Runs `argv` in the container (no shell, no TTY), capturing output up to
+/// [`EXEC_OUTPUT_LIMIT`] per stream, within `timeout`.
+pub async fn exec(
+    docker: &Docker,
+    container: &str,
+    argv: &[String],
+    timeout: Duration,
+) -> anyhow::Result<ExecResult> {
+    let started = Instant::now();
+    let created = tokio::time::timeout(
+        super::REQUEST_TIMEOUT,
+        docker.create_exec(
+            container,
+            CreateExecOptions::<String> {
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                attach_stdin: Some(false),
+                tty: Some(false),
+                cmd: Some(argv.to_vec()),
+                ..Default::default()
+            },
+        ),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("exec: no answer in time"))?
+    .map_err(engine_error)?;
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let mut truncated = false;
+    let mut timed_out = false;
+    let start = docker
+        .start_exec(
+            &created.id,
+            Some(StartExecOptions {
+                detach: false,
+                tty: false,
+                output_capacity: None,
+            }),
+        )
+        .await
+        .map_err(engine_error)?;
+    if let StartExecResults::Attached { mut output, .. } = start {
+        let collect = async {
+            while let Some(chunk) = output.next().await {
+                let (buf, bytes) = match chunk.map_err(engine_error)? {
+                    LogOutput::StdErr { message } => (&mut stderr, message),
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        (&mut stdout, message)
+                    }
+                    LogOutput::StdIn { .. } => continue,
+                };
+                let room = EXEC_OUTPUT_LIMIT.saturating_sub(buf.len());
+                if bytes.len() > room {
+                    truncated = true;
+                }
+                buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            }
+            anyhow::Ok(())
+        };
+        match tokio::time::timeout(timeout, collect).await {
+            Ok(r) => r?,
+            Err(_) => timed_out = true,
+        }
+    }
+    let exit_code = if timed_out {
+        None
+    } else {
+        tokio::time::timeout(super::REQUEST_TIMEOUT, docker.inspect_exec(&created.id))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|i| i.exit_code)
+    };
+    Ok(ExecResult {
+        container: container.to_owned(),
+        exit_code,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        truncated,
+        timed_out,
+        duration_ms: started.elapsed().as_millis() as i64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_env_values_are_masked() {
+        let mut env = vec![
+            "POSTGRES_PASSWORD=hunter2".to_owned(),
+            "GITEA__security__SECRET_KEY=abc".to_owned(),
+            "API_TOKEN=t".to_owned(),
+            "AWS_ACCESS_KEY_ID=AKIA".to_owned(),
+            "PATH=/usr/bin".to_owned(),
+            "TZ=UTC".to_owned(),
+            "EMPTY".to_owned(),
+        ];
+        mask_env(&mut env);
+        assert_eq!(
+            env,
+            vec![
+                "POSTGRES_PASSWORD=***",
+                "GITEA__security__SECRET_KEY=***",
+                "API_TOKEN=***",
+                "AWS_ACCESS_KEY_ID=***",
+                "PATH=/usr/bin",
+                "TZ=UTC",
+                "EMPTY",
+            ]
+        );
+    }
+
+    #[test]
+    fn cpu_percent_matches_docker_formula() {
+        let at = Instant::now();
+        let prev = CpuSample {
+            total: 1_000,
+            system: 10_000,
+            online: 2,
+            at,
+        };
+        let now = CpuSample {
+            total: 1_500,
+            system: 12_000,
+            online: 2,
+            at,
+        };
+        // 500 / 2000 * 2 cores * 100 = 50 %
+        assert_eq!(cpu_percent(prev, now), Some(50.0));
+        // Counters that went backwards (container restarted) give no figure.
+        assert_eq!(cpu_percent(now, prev), None);
+    }
+}
