@@ -68,6 +68,24 @@ pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
     decode(finish(Request::get(path).send().await).await?).await
 }
 
+/// GET a text answer (logs).
+pub async fn get_text(path: &str) -> Result<String, ApiError> {
+    finish(Request::get(path).send().await)
+        .await?
+        .text()
+        .await
+        .map_err(|e| ApiError {
+            status: 0,
+            code: "decode".into(),
+            message: format!("unexpected answer: {e}"),
+        })
+}
+
+/// A query-string value, percent-encoded.
+pub fn enc(s: &str) -> String {
+    String::from(js_sys::encode_uri_component(s))
+}
+
 fn with_body<B: Serialize>(
     req: RequestBuilder,
     body: &B,

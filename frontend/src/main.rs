@@ -5,14 +5,25 @@
 //! after login shares (navigation by role, top bar, theme); [`pages`] the
 //! login, password and placeholder pages; [`admin`] users, API tokens and the
 //! audit log; [`ui`] small shared components (relative time, dialogs, states).
+//! The inventory: [`services`] (the list), [`service`] (one service: actions,
+//! logs, stats, exec), [`graph`], [`engines`], [`import`] (compose files,
+//! discovered projects, YAML); [`states`] how their states look and [`live`]
+//! the Server-Sent Events that keep them current.
 //!
 //! The server enforces a strict CSP: no inline styles or scripts here.
 
 mod admin;
 mod api;
+mod engines;
+mod graph;
+mod import;
+mod live;
 mod pages;
+mod service;
+mod services;
 mod session;
 mod shell;
+mod states;
 mod ui;
 
 use leptos::prelude::*;
@@ -35,7 +46,11 @@ fn App() -> impl IntoView {
                 <Route path=path!("/change-password") view=pages::ChangePassword/>
                 <ParentRoute path=path!("") view=shell::Shell>
                     <Route path=path!("") view=pages::Dashboard/>
-                    <Route path=path!("services") view=pages::Services/>
+                    <Route path=path!("services") view=services::Services/>
+                    <Route path=path!("services/:id") view=service::ServicePage/>
+                    <Route path=path!("graph") view=graph::Graph/>
+                    <Route path=path!("engines") view=engines::Engines/>
+                    <Route path=path!("inventory") view=import::Import/>
                     <Route path=path!("runbooks") view=pages::Runbooks/>
                     <Route path=path!("approvals") view=pages::Approvals/>
                     <Route path=path!("incidents") view=pages::Incidents/>

@@ -41,3 +41,14 @@ pub fn expired() {
         }
     }
 }
+
+/// The logged-in user's role (pages render only once it is known; viewer
+/// until then).
+pub fn current_role() -> opsdeck_wire::Role {
+    use_session()
+        .0
+        .get_untracked()
+        .flatten()
+        .map(|m| m.role)
+        .unwrap_or(opsdeck_wire::Role::Viewer)
+}

@@ -33,6 +33,20 @@ const MAIN_NAV: &[NavItem] = &[
         min: Role::Viewer,
     },
     NavItem {
+        key: "graph",
+        href: "/graph",
+        label: "Graph",
+        icon: "⋔",
+        min: Role::Viewer,
+    },
+    NavItem {
+        key: "engines",
+        href: "/engines",
+        label: "Engines",
+        icon: "⚙",
+        min: Role::Viewer,
+    },
+    NavItem {
         key: "runbooks",
         href: "/runbooks",
         label: "Runbooks",
@@ -78,6 +92,13 @@ const MAIN_NAV: &[NavItem] = &[
 
 const ADMIN_NAV: &[NavItem] = &[
     NavItem {
+        key: "inventory",
+        href: "/inventory",
+        label: "Inventory import",
+        icon: "⇪",
+        min: Role::Admin,
+    },
+    NavItem {
         key: "users",
         href: "/admin/users",
         label: "Users",
@@ -102,7 +123,7 @@ const ADMIN_NAV: &[NavItem] = &[
 
 /// The minimum role a path needs (the API refuses the rest anyway).
 pub fn required_role(path: &str) -> Role {
-    if path.starts_with("/admin") {
+    if path.starts_with("/admin") || path == "/inventory" || path.starts_with("/inventory/") {
         Role::Admin
     } else if path.starts_with("/approvals") {
         Role::Operator

@@ -94,12 +94,18 @@ pub fn Loading(#[prop(default = 3)] rows: usize) -> impl IntoView {
 }
 
 #[component]
-pub fn ErrorState(message: String, #[prop(optional)] retry: Option<Callback<()>>) -> impl IntoView {
+pub fn ErrorState(
+    message: String,
+    #[prop(optional)] retry: Option<Callback<()>>,
+    /// Defaults to "Something went wrong".
+    #[prop(optional)]
+    title: Option<&'static str>,
+) -> impl IntoView {
     view! {
         <div class="state state-error" role="alert">
             <span class="state-icon" aria-hidden="true">"⚠"</span>
             <div>
-                <strong>"Something went wrong"</strong>
+                <strong>{title.unwrap_or("Something went wrong")}</strong>
                 <p>{message}</p>
                 {retry.map(|r| view! { <button class="btn" on:click=move |_| r.run(())>"Try again"</button> })}
             </div>
@@ -121,6 +127,10 @@ pub fn EmptyState(title: &'static str, children: Children) -> impl IntoView {
 }
 
 /// A modal confirmation that names its target. `on_confirm` runs on "confirm".
+///
+/// With `expected` set, the dialog asks to type that name (input
+/// `confirm-name`) and the confirm button stays disabled until it matches:
+/// for actions that take a critical service away.
 #[component]
 pub fn Confirm(
     open: RwSignal<bool>,
@@ -128,25 +138,102 @@ pub fn Confirm(
     message: Signal<String>,
     confirm_label: &'static str,
     #[prop(default = true)] danger: bool,
+    #[prop(optional, into)] expected: MaybeProp<String>,
     on_confirm: Callback<()>,
 ) -> impl IntoView {
+    let typed = RwSignal::new(String::new());
+    let input = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if open.get() {
+            typed.set(String::new());
+            if let Some(el) = input.get() {
+                let _ = el.focus();
+            }
+        }
+    });
+    let matches = move || match expected.get() {
+        Some(name) => typed.get() == name,
+        None => true,
+    };
+    let confirm = move || {
+        if matches() {
+            open.set(false);
+            on_confirm.run(());
+        }
+    };
     view! {
         <Show when=move || open.get()>
             <div class="modal-backdrop">
-                <div class="modal" role="dialog" aria-modal="true">
+                <div class="modal" role="dialog" aria-modal="true"
+                    on:keydown=move |e| if e.key() == "Escape" { open.set(false) }>
                     <h2>{move || title.get()}</h2>
                     <p>{move || message.get()}</p>
+                    {move || expected.get().map(|name| view! {
+                        <label class="confirm-typed">
+                            <span>"Type "<code>{name.clone()}</code>" to confirm"</span>
+                            <input data-testid="confirm-name" autocomplete="off" spellcheck="false" node_ref=input
+                                prop:value=move || typed.get()
+                                on:input=move |e| typed.set(event_target_value(&e))
+                                on:keydown=move |e| if e.key() == "Enter" { confirm() }/>
+                        </label>
+                    })}
                     <div class="modal-actions">
                         <button class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
                         <button
                             class=if danger { "btn btn-danger" } else { "btn btn-primary" }
                             data-testid="confirm"
-                            on:click=move |_| { open.set(false); on_confirm.run(()); }
+                            disabled=move || !matches()
+                            on:click=move |_| confirm()
                         >{confirm_label}</button>
                     </div>
                 </div>
             </div>
         </Show>
+    }
+}
+
+/// A status pill: colour, icon and word (never colour alone).
+#[component]
+pub fn Pill(
+    /// `ok`, `degraded`, `outage`, `maintenance` or `unknown`.
+    kind: &'static str,
+    icon: &'static str,
+    #[prop(into)] word: String,
+    #[prop(optional, into)] testid: MaybeProp<String>,
+    #[prop(optional, into)] title: MaybeProp<String>,
+) -> impl IntoView {
+    view! {
+        <span class=format!("pill pill-{kind}") data-testid=move || testid.get() title=move || title.get()>
+            <span aria-hidden="true">{icon}</span>" "{word}
+        </span>
+    }
+}
+
+/// Bytes in binary units: `512 B`, `1.5 KiB`, `230 MiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if v < 10.0 {
+        format!("{v:.1} {}", UNITS[unit])
+    } else {
+        format!("{v:.0} {}", UNITS[unit])
+    }
+}
+
+/// A duration in milliseconds: `850 ms`, `2.4 s`, `3 min 5 s`.
+pub fn duration_ms(ms: i64) -> String {
+    match ms {
+        i64::MIN..=999 => format!("{} ms", ms.max(0)),
+        1000..=59_999 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000),
     }
 }
 

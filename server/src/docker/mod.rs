@@ -488,6 +488,9 @@ async fn run_session(
                 if let Some(h) = hub.upgrade() { h.bump(); } else { return Ok(()); }
             }
             _ = ping.tick() => {
+                if hub.upgrade().is_none() {
+                    return Ok(());
+                }
                 tokio::time::timeout(Duration::from_secs(5), docker.ping())
                     .await
                     .map_err(|_| anyhow::anyhow!("the engine stopped answering (ping timed out)"))?

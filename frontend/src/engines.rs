@@ -1,0 +1,195 @@
+//! Docker Engines (`/engines`): which engines Opsdeck watches, whether they
+//! answer, their version and negotiated API, how many containers each has.
+//! Admins add engines (Unix socket or TCP with TLS files on the Opsdeck
+//! host) and remove them. Live through the inventory events, plus a slow
+//! poll for connection state changes.
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use opsdeck_wire::{CreateEngineRequest, Engine, Role};
+
+use crate::api;
+use crate::live::{use_interval, use_inventory_events};
+use crate::services::non_empty;
+use crate::session::current_role;
+use crate::states::EngineStatePill;
+use crate::ui::{Confirm, EmptyState, ErrorState, Loading, RelTime};
+
+#[component]
+pub fn Engines() -> impl IntoView {
+    let role = current_role();
+    let admin = role >= Role::Admin;
+    let reload = RwSignal::new(0u32);
+    use_inventory_events(reload);
+    use_interval(Duration::from_secs(15), move || reload.update(|n| *n += 1));
+    let engines = LocalResource::new(move || {
+        reload.get();
+        api::get::<Vec<Engine>>("/api/v1/engines")
+    });
+    let query = RwSignal::new(String::new());
+    let notice = RwSignal::new(None::<Result<String, String>>);
+    let remove_target = RwSignal::new(None::<(i64, String)>);
+    let confirm_open = RwSignal::new(false);
+
+    let row = move |e: Engine| {
+        let target = (e.id, e.name.clone());
+        view! {
+            <tr data-testid=format!("engine-row-{}", e.name)>
+                <td class="nowrap"><strong>{e.name.clone()}</strong>{e.tls.then(|| view! { <div class="muted small" title="TLS client certificates configured">"TLS"</div> })}</td>
+                <td><code class="wrap-anywhere">{e.endpoint.clone()}</code></td>
+                <td><EngineStatePill state=e.state testid=format!("engine-state-{}", e.name)/></td>
+                <td>{match (&e.version, &e.api_version) {
+                    (None, None) => view! { <span class="muted">"—"</span> }.into_any(),
+                    (v, a) => view! {
+                        <span>{v.clone().unwrap_or_default()}</span>
+                        {a.clone().map(|a| view! { <div class="muted small">"API "{a}</div> })}
+                    }.into_any(),
+                }}</td>
+                <td class="num">{e.containers}</td>
+                <td class="cell-error">{match e.last_error.clone() {
+                    Some(err) => {
+                        let full = err.clone();
+                        view! { <span class="error-text small clamp" title=full>{err}</span> }.into_any()
+                    }
+                    None => view! { <span class="muted">"—"</span> }.into_any(),
+                }}</td>
+                <td><RelTime at=e.last_ok_at/></td>
+                {admin.then(|| view! {
+                    <td><button class="btn btn-small btn-danger" data-testid=format!("engine-remove-{}", e.name)
+                        on:click=move |_| { remove_target.set(Some(target.clone())); confirm_open.set(true); }>"Remove"</button></td>
+                })}
+            </tr>
+        }
+    };
+
+    view! {
+        <div class="page-head">
+            <h1>"Docker Engines"</h1>
+        </div>
+        <p class="lede">"Opsdeck watches these engines' events to know the state of every container."</p>
+        {move || notice.get().map(|n| match n {
+            Ok(m) => view! { <div class="notice notice-ok" role="status">{m}</div> }.into_any(),
+            Err(m) => view! { <div class="notice notice-error" role="alert">{m}</div> }.into_any(),
+        })}
+        <Confirm open=confirm_open
+            title=Signal::derive(move || remove_target.get().map(|(_, n)| format!("Remove engine {n}?")).unwrap_or_default())
+            message=Signal::derive(move || remove_target.get().map(|(_, n)| format!("Opsdeck stops watching {n}: services on it show as unknown or missing. Its containers keep running.")).unwrap_or_default())
+            confirm_label="Remove"
+            on_confirm=Callback::new(move |_| if let Some((id, n)) = remove_target.get_untracked() {
+                leptos::task::spawn_local(async move {
+                    notice.set(Some(api::delete(&format!("/api/v1/engines/{id}")).await.map(|_| format!("Removed {n}.")).map_err(|e| e.message)));
+                    reload.update(|x| *x += 1);
+                });
+            })/>
+        <div class="toolbar">
+            <input class="search" type="search" placeholder="Filter by name or endpoint" aria-label="Filter engines" data-testid="engines-search"
+                prop:value=move || query.get() on:input=move |e| query.set(event_target_value(&e))/>
+        </div>
+        <Transition fallback=|| view! { <Loading rows=3/> }>
+            {move || engines.get().map(|r| match r {
+                Err(e) => view! { <ErrorState message=e.message retry=Callback::new(move |_| reload.update(|n| *n += 1))/> }.into_any(),
+                Ok(list) if list.is_empty() => view! {
+                    <EmptyState title="No Docker Engines yet">
+                        {if admin {
+                            view! { <p>"Add one below, e.g. "<code>"unix:///var/run/docker.sock"</code>" for the engine on this host."</p> }.into_any()
+                        } else {
+                            view! { <p>"An admin adds the engines Opsdeck should watch."</p> }.into_any()
+                        }}
+                    </EmptyState>
+                }.into_any(),
+                Ok(list) => {
+                    let q = query.get().trim().to_lowercase();
+                    let shown: Vec<Engine> = list.into_iter()
+                        .filter(|e| q.is_empty() || e.name.to_lowercase().contains(&q) || e.endpoint.to_lowercase().contains(&q))
+                        .collect();
+                    if shown.is_empty() {
+                        view! { <EmptyState title="No engines match"><p>"Change the filter."</p></EmptyState> }.into_any()
+                    } else {
+                        view! {
+                            <div class="table-wrap"><table class="table" data-testid="engines-table">
+                                <thead><tr>
+                                    <th>"Name"</th><th>"Endpoint"</th><th>"State"</th><th>"Version"</th><th class="num">"Containers"</th>
+                                    <th>"Last error"</th><th>"Last answered"</th>{admin.then(|| view! { <th></th> })}
+                                </tr></thead>
+                                <tbody>{shown.into_iter().map(row).collect_view()}</tbody>
+                            </table></div>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+        {admin.then(|| view! { <AddEngine reload notice/> })}
+    }
+}
+
+#[component]
+fn AddEngine(
+    reload: RwSignal<u32>,
+    notice: RwSignal<Option<Result<String, String>>>,
+) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let endpoint = RwSignal::new(String::new());
+    let ca = RwSignal::new(String::new());
+    let cert = RwSignal::new(String::new());
+    let key = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let req = CreateEngineRequest {
+            name: name.get_untracked().trim().to_string(),
+            endpoint: endpoint.get_untracked().trim().to_string(),
+            tls_ca: non_empty(ca.get_untracked()),
+            tls_cert: non_empty(cert.get_untracked()),
+            tls_key: non_empty(key.get_untracked()),
+        };
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match api::post::<_, Engine>("/api/v1/engines", &req).await {
+                Ok(e) => {
+                    notice.set(Some(Ok(format!("Added {}: connecting…", e.name))));
+                    for s in [name, endpoint, ca, cert, key] {
+                        s.set(String::new());
+                    }
+                    reload.update(|n| *n += 1);
+                }
+                Err(e) => notice.set(Some(Err(e.message))),
+            }
+            busy.set(false);
+        });
+    };
+    let field = |label: &'static str,
+                 sig: RwSignal<String>,
+                 placeholder: &'static str,
+                 testid: &'static str| {
+        view! {
+            <label>{label}
+                <input placeholder=placeholder data-testid=testid
+                    prop:value=move || sig.get() on:input=move |e| sig.set(event_target_value(&e))/>
+            </label>
+        }
+    };
+    view! {
+        <form class="card form-grid" on:submit=submit data-testid="add-engine">
+            <h2>"Add engine"</h2>
+            <label>"Name"
+                <input required maxlength="100" placeholder="e.g. local" data-testid="engine-name"
+                    prop:value=move || name.get() on:input=move |e| name.set(event_target_value(&e))/>
+            </label>
+            <label class="span-2">"Endpoint"
+                <input required placeholder="unix:///var/run/docker.sock or tcp://host:2376" data-testid="engine-endpoint"
+                    prop:value=move || endpoint.get() on:input=move |e| endpoint.set(event_target_value(&e))/>
+            </label>
+            <button class="btn btn-primary" type="submit" data-testid="engine-submit" disabled=move || busy.get()>"Add engine"</button>
+            <details class="span-all">
+                <summary>"TLS client certificates (for tcp://)"</summary>
+                <p class="hint">"Paths on the Opsdeck host of PEM files: all three or none."</p>
+                <div class="form-grid">
+                    {field("CA certificate", ca, "/etc/opsdeck/docker/ca.pem", "engine-tls-ca")}
+                    {field("Client certificate", cert, "/etc/opsdeck/docker/cert.pem", "engine-tls-cert")}
+                    {field("Client key", key, "/etc/opsdeck/docker/key.pem", "engine-tls-key")}
+                </div>
+            </details>
+        </form>
+    }
+}
