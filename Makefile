@@ -17,13 +17,18 @@ export SQLX_OFFLINE ?= true
 BIN_RELEASE := $(CARGO_TARGET_DIR)/release/opsdeck
 DIST := frontend/dist/index.html
 FRONTEND_SOURCES := $(shell find frontend/src wire/src static -type f 2>/dev/null) \
-	frontend/index.html frontend/Trunk.toml frontend/Cargo.toml wire/Cargo.toml Cargo.toml Cargo.lock
+	frontend/index.html frontend/Trunk.toml frontend/Cargo.toml wire/Cargo.toml Cargo.toml Cargo.lock .cargo/config.toml
 
-.PHONY: run test bench tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
+.PHONY: run demo test bench tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
 
 run: tools $(DIST) server
 	@echo "==> starting Opsdeck (Ctrl-C stops it and its Postgres)"
 	exec $(BIN_RELEASE) serve
+
+# A live panel over a busybox stand-in of the MosAIc stack on a private
+# Docker Engine (root; needs docker.io and busybox-static: make test-deps).
+demo: tools $(DIST) server
+	@scripts/demo.sh "$(BIN_RELEASE)"
 
 tools:
 	@scripts/install-build-tools.sh "$(TOOLS)"
@@ -33,6 +38,7 @@ frontend: tools $(DIST)
 $(DIST): $(FRONTEND_SOURCES)
 	@echo "==> building the SPA (trunk, release)"
 	cd frontend && trunk build --release
+	@scripts/precompress.sh frontend/dist
 	@touch $(DIST)
 
 server:

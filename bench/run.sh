@@ -6,6 +6,8 @@
 #   - the same unpaced (maximum throughput)
 #   - login throughput (bounded by argon2id)
 #   - WASM bundle size raw / gzip / brotli as served
+#   - then bench/inventory.sh: the services page over 500 containers, the
+#     state cache's memory, container restart via the API vs `docker restart`
 # Needs: wrk (apt-get install wrk), curl. Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -97,3 +99,6 @@ for r in rows:
     print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} |")
 print(f"\nnon-2xx responses during the load runs: {errs}")
 PY
+
+echo
+bench/inventory.sh

@@ -4,6 +4,7 @@
 #   - the wasm32-unknown-unknown Rust target
 #   - trunk 0.21.14 (0.22 needs a newer rustc than the one we pin to)
 #   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock
+#   - brotli (Debian package, when root) to precompress the SPA
 # Usage: scripts/install-build-tools.sh <tools dir>
 set -euo pipefail
 tools=${1:?usage: install-build-tools.sh <tools dir>}
@@ -30,4 +31,9 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $want\$"; then
   echo "==> installing wasm-bindgen-cli $want (matches Cargo.lock)"
   # Without --locked: the reachable index lacks some versions its lockfile pins.
   cargo install "wasm-bindgen-cli@$want" --root "$tools" --force
+fi
+
+if ! command -v brotli >/dev/null && [ "$(id -u)" -eq 0 ]; then
+  echo "==> installing brotli (precompresses the SPA)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends brotli
 fi

@@ -812,7 +812,11 @@ async fn exec(
     .await?;
     ctx.commit(tx).await?;
     result
-        .map(Json)
+        .map(|mut r| {
+            // The engine is asked by id; answer with the name people read.
+            r.container = c.name.clone();
+            Json(r)
+        })
         .map_err(|e| ApiError::EngineError(format!("{e:#}")))
 }
 

