@@ -133,9 +133,11 @@ fn ServiceView(id: i64) -> impl IntoView {
             <Facts ov all/>
             {(role >= Role::Operator).then(|| view! { <Actions id ov reload/> })}
             <Containers ov/>
-            <Section title="Logs" open=true>
-                <Logs id ov/>
-            </Section>
+            {(role >= Role::Operator).then(|| view! {
+                <Section title="Logs" open=true>
+                    <Logs id ov/>
+                </Section>
+            })}
             <Section title="Stats" open=true>
                 <Stats id/>
             </Section>

@@ -1,6 +1,6 @@
 //! Container and stack actions, logs, stats, inspect and exec on the
-//! containers of a service (operator and above; reading logs and stats is
-//! open to viewers).
+//! containers of a service (operator and above; the activity list and stats
+//! are open to viewers, who see status but not logs or configuration).
 //!
 //! Every action goes through one path: [`gate`] decides whether it may run
 //! now (a stop or kill of a critical-tier service needs the service's name
@@ -587,13 +587,14 @@ pub struct LogParams {
 }
 
 /// Logs of a service's containers: the last lines as text, a download, or
-/// followed live over SSE.
+/// followed live over SSE. Operators and above: logs often carry what a
+/// viewer (a manager reading status) should not see.
 #[utoipa::path(get, path = "/api/v1/services/{id}/logs", tag = "actions",
     params(("id" = i64, Path), LogParams),
     responses((status = 200, content_type = "text/plain", body = String), (status = 404), (status = 503)),
-    security(("session" = ["viewer"]), ("token" = ["viewer"])))]
+    security(("session" = ["operator"]), ("token" = ["operator"])))]
 async fn logs(
-    _auth: Auth<Viewer>,
+    _auth: Auth<Operator>,
     State(state): State<AppState>,
     Path(id): Path<i64>,
     Query(p): Query<LogParams>,

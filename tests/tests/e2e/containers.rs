@@ -513,13 +513,13 @@ async fn logs_exec_stats_inspect_and_other_actions() {
     let container = stack.container("gitea");
 
     // Logs: the tail, a filter, timestamps, a download.
-    let res = viewer
+    let res = operator
         .get(&format!("/api/v1/services/{id}/logs?tail=1000"))
         .await;
     assert_eq!(res.status(), 200);
     let text = res.text().await.expect("logs");
     assert!(text.lines().any(|l| l == "gitea starting"), "{text}");
-    let res = viewer
+    let res = operator
         .get(&format!(
             "/api/v1/services/{id}/logs?tail=1000&filter=STARTING"
         ))
@@ -530,7 +530,7 @@ async fn logs_exec_stats_inspect_and_other_actions() {
         text.lines().all(|l| l.to_lowercase().contains("starting")),
         "{text}"
     );
-    let res = viewer
+    let res = operator
         .get(&format!(
             "/api/v1/services/{id}/logs?tail=1&timestamps=true"
         ))
@@ -541,7 +541,7 @@ async fn logs_exec_stats_inspect_and_other_actions() {
         chrono::DateTime::parse_from_rfc3339(stamp).is_ok(),
         "a timestamp first: {text:?}"
     );
-    let res = viewer
+    let res = operator
         .get(&format!("/api/v1/services/{id}/logs?download=true"))
         .await;
     let disposition = res
@@ -554,13 +554,13 @@ async fn logs_exec_stats_inspect_and_other_actions() {
         disposition.starts_with("attachment;") && disposition.contains("gitea-"),
         "{disposition}"
     );
-    let res = viewer
+    let res = operator
         .get(&format!("/api/v1/services/{id}/logs?tail=20000"))
         .await;
     expect_error(res, 400).await;
 
     // Follow: a line written after subscribing arrives as an SSE `line`.
-    let res = viewer
+    let res = operator
         .get(&format!("/api/v1/services/{id}/logs?follow=true&tail=0"))
         .await;
     assert_eq!(res.status(), 200);
@@ -705,8 +705,11 @@ async fn logs_exec_stats_inspect_and_other_actions() {
         .status
         .starts_with("exited (137)"));
     // Logs of a stopped container still read; exec needs a running one.
-    let res = viewer.get(&format!("/api/v1/services/{id}/logs")).await;
+    let res = operator.get(&format!("/api/v1/services/{id}/logs")).await;
     assert_eq!(res.status(), 200);
+    // Viewers see states, not logs.
+    let res = viewer.get(&format!("/api/v1/services/{id}/logs")).await;
+    assert_eq!(res.status(), 403);
     let res = operator
         .post(
             &format!("/api/v1/services/{id}/exec"),

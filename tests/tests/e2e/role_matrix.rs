@@ -85,7 +85,7 @@ const RULES: &[(&str, &str, Access)] = &[
         Access::Role(Role::Admin),
     ),
     ("GET", "/api/v1/inventory/export", Access::Role(Role::Admin)),
-    // Containers: viewers read activity, logs and stats; operators act.
+    // Containers: viewers read activity and stats; operators read logs and act.
     (
         "POST",
         "/api/v1/services/{id}/actions",
@@ -109,7 +109,7 @@ const RULES: &[(&str, &str, Access)] = &[
     (
         "GET",
         "/api/v1/services/{id}/logs",
-        Access::Role(Role::Viewer),
+        Access::Role(Role::Operator),
     ),
     (
         "GET",
