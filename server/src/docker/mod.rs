@@ -418,7 +418,15 @@ async fn supervise(hub: std::sync::Weak<EngineHub>, conn: Arc<EngineConn>) {
             Ok(()) => "the events stream ended".to_owned(),
             Err(e) => format!("{e:#}"),
         };
-        tracing::warn!(engine = %conn.name, error = %message, "Docker engine unreachable; retrying");
+        // Warn once per outage (and when the reason changes), not every retry.
+        let previous = conn.status();
+        if previous.state != EngineState::Unreachable
+            || previous.last_error.as_deref() != Some(&message)
+        {
+            tracing::warn!(engine = %conn.name, error = %message, "Docker engine unreachable; retrying");
+        } else {
+            tracing::debug!(engine = %conn.name, error = %message, "Docker engine still unreachable");
+        }
         *write(&conn.client) = None;
         conn.set_status(|s| {
             s.state = EngineState::Unreachable;

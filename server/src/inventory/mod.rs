@@ -93,17 +93,12 @@ pub struct ServiceName(String);
 
 impl ServiceName {
     pub fn parse(s: &str) -> Result<ServiceName, String> {
-        let ok = (1..=63).contains(&s.len())
-            && s.bytes().enumerate().all(|(i, b)| {
-                b.is_ascii_lowercase()
-                    || b.is_ascii_digit()
-                    || (i > 0 && matches!(b, b'.' | b'_' | b'-'))
-            });
-        if ok {
+        if compose::is_valid_name(s) {
             Ok(ServiceName(s.to_owned()))
         } else {
             Err(format!(
-                "\"{s}\" is not a valid name: 1 to 63 lowercase letters, digits, and . _ - (not first)"
+                "\"{s}\" is not a valid name: {}",
+                compose::NAME_RULE
             ))
         }
     }
