@@ -715,8 +715,10 @@ pub fn check_graph(
     graph::DepGraph::new(names, edges).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
-/// Replaces the manual dependencies of a service with `requires` (names),
-/// keeping compose edges that are still wanted and dropping the others.
+/// Sets a service's dependencies to exactly `requires` (names of services
+/// in `snapshot`, read before the write: a service never requires itself):
+/// edges no longer wanted go whatever their source, existing ones keep
+/// theirs, new ones are manual.
 async fn set_requires(
     tx: &mut PgConnection,
     snapshot: &Snapshot,
@@ -753,8 +755,8 @@ async fn set_requires(
     Ok(())
 }
 
-/// Validates a manual create/update against the current snapshot: the
-/// engine exists, dependencies exist, the graph stays acyclic.
+/// Validates a manual create/update against the current snapshot: no
+/// self-dependency, dependencies exist, the graph stays acyclic.
 fn check_requires(
     snapshot: &Snapshot,
     name: &str,
@@ -830,7 +832,6 @@ async fn create_service(
     }
     check_requires(&snapshot, name.as_str(), None, &requires)?;
     let id = write_service(&mut tx, None, name.as_str(), &fields, "manual", &[]).await?;
-    let snapshot = Snapshot::load(&mut tx).await?;
     set_requires(&mut tx, &snapshot, id, &requires).await?;
     ctx.audit(
         &mut tx,
@@ -910,7 +911,6 @@ async fn update_service(
     let edited: Vec<String> = edited.into_iter().collect();
     write_service(&mut tx, Some(id), &name, &fields, &row.source, &edited).await?;
     if input.requires.is_some() {
-        let snapshot = Snapshot::load(&mut tx).await?;
         set_requires(&mut tx, &snapshot, id, &requires).await?;
     }
     ctx.audit(
