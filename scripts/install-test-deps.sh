@@ -6,6 +6,7 @@ set -euo pipefail
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v docker >/dev/null || need+=(docker.io)
+command -v openssl >/dev/null || need+=(openssl)
 [ -x /bin/busybox ] && /bin/busybox --help 2>&1 | grep -q 'statically linked' || dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)

@@ -52,11 +52,24 @@ pub struct PrivateDockerd {
 struct Engine {
     dir: PathBuf,
     host: String,
+    tls: TlsEndpoint,
     /// Serialises image builds (two tests building the same tag).
     build: Mutex<()>,
     /// Dropping the sender tells the engine thread to stop `dockerd`.
     stop: Mutex<Option<mpsc::Sender<()>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A TLS listener of the private engine and a client certificate for it,
+/// all PEM files made for this engine by `openssl` (a test CA, a server
+/// certificate for IP 127.0.0.1, a client certificate).
+#[derive(Debug, Clone)]
+pub struct TlsEndpoint {
+    /// `tcp://127.0.0.1:<port>`
+    pub url: String,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// The engine currently shared by this process, if any handle is alive.
@@ -78,9 +91,12 @@ impl PrivateDockerd {
     /// log.
     pub fn start() -> Result<PrivateDockerd, require::Skipped> {
         require::part(
-            require::have("dockerd") && require::have("docker") && Path::new(BUSYBOX).is_file(),
-            "Docker Engine (dockerd, docker CLI) and the static busybox (/bin/busybox)",
-            "apt-get install docker.io busybox-static",
+            require::have("dockerd")
+                && require::have("docker")
+                && require::have("openssl")
+                && Path::new(BUSYBOX).is_file(),
+            "Docker Engine (dockerd, docker CLI), openssl and the static busybox (/bin/busybox)",
+            "apt-get install docker.io openssl busybox-static",
         )?;
         require::part(
             nix::unistd::geteuid().is_root(),
@@ -103,6 +119,12 @@ impl PrivateDockerd {
     /// `unix:///tmp/odk-dockerd-…/docker.sock`
     pub fn host(&self) -> String {
         self.engine.host.clone()
+    }
+
+    /// The engine's second listener: TCP on loopback with mutual TLS
+    /// (`--tlsverify`), and the client certificate that may use it.
+    pub fn tls(&self) -> &TlsEndpoint {
+        &self.engine.tls
     }
 
     /// The engine's directory (socket, data root, exec root, `dockerd.log`).
@@ -188,13 +210,24 @@ impl Engine {
             NEXT.fetch_add(1, Ordering::SeqCst)
         ));
         let host = format!("unix://{}", dir.join("docker.sock").display());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("picking a loopback port for the TLS listener")?
+            .port();
+        let tls_dir = dir.join("tls");
+        let tls = TlsEndpoint {
+            url: format!("tcp://127.0.0.1:{port}"),
+            ca: tls_dir.join("ca.pem"),
+            cert: tls_dir.join("cert.pem"),
+            key: tls_dir.join("key.pem"),
+        };
         let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<()>>();
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let thread = {
-            let (dir, host) = (dir.clone(), host.clone());
+            let (dir, host, tls) = (dir.clone(), host.clone(), tls.clone());
             std::thread::Builder::new()
                 .name("test-dockerd".into())
-                .spawn(move || engine_thread(&dir, &host, ready_tx, stop_rx))
+                .spawn(move || engine_thread(&dir, &host, &tls, ready_tx, stop_rx))
                 .context("spawning the dockerd thread")?
         };
         let ready = ready_rx
@@ -208,6 +241,7 @@ impl Engine {
         Ok(Engine {
             dir,
             host,
+            tls,
             build: Mutex::new(()),
             stop: Mutex::new(Some(stop_tx)),
             thread: Mutex::new(Some(thread)),
@@ -231,10 +265,11 @@ impl Drop for Engine {
 fn engine_thread(
     dir: &Path,
     host: &str,
+    tls: &TlsEndpoint,
     ready: mpsc::Sender<anyhow::Result<()>>,
     stop: mpsc::Receiver<()>,
 ) {
-    let mut child = match spawn_dockerd(dir, host) {
+    let mut child = match spawn_dockerd(dir, host, tls) {
         Ok(c) => c,
         Err(e) => {
             remove_dir(dir);
@@ -259,9 +294,113 @@ fn engine_thread(
     remove_dir(dir);
 }
 
-fn spawn_dockerd(dir: &Path, host: &str) -> anyhow::Result<Child> {
+/// Makes a test CA, a server certificate for 127.0.0.1 and a client
+/// certificate in `dir` with `openssl` (argv arrays; short-lived certs).
+fn make_tls_material(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )?;
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n")?;
+    let steps: &[&[&str]] = &[
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=opsdeck-test-ca",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server-key.pem",
+            "-out",
+            "server.csr",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=opsdeck",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "client.csr",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "client.ext",
+            "-out",
+            "cert.pem",
+        ],
+    ];
+    for args in steps {
+        let out = Command::new("openssl")
+            .args(*args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .context("running openssl (apt-get install openssl)")?;
+        if !out.status.success() {
+            bail!(
+                "openssl {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn spawn_dockerd(dir: &Path, host: &str, tls: &TlsEndpoint) -> anyhow::Result<Child> {
     remove_dir(dir);
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tls_dir = tls.ca.parent().context("TLS directory")?;
+    make_tls_material(tls_dir)?;
     let log = std::fs::File::create(dir.join("dockerd.log")).context("creating dockerd.log")?;
     let mut cmd = Command::new("dockerd");
     cmd.args([
@@ -272,6 +411,17 @@ fn spawn_dockerd(dir: &Path, host: &str) -> anyhow::Result<Child> {
     ])
     .arg("-H")
     .arg(host)
+    // A second listener, TCP on loopback with mutual TLS: TLS applies to
+    // TCP listeners only, the Unix socket stays plain.
+    .arg("-H")
+    .arg(&tls.url)
+    .arg("--tlsverify")
+    .arg("--tlscacert")
+    .arg(&tls.ca)
+    .arg("--tlscert")
+    .arg(tls_dir.join("server.pem"))
+    .arg("--tlskey")
+    .arg(tls_dir.join("server-key.pem"))
     .arg("--data-root")
     .arg(dir.join("data"))
     .arg("--exec-root")

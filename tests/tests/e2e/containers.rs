@@ -948,3 +948,93 @@ async fn an_engine_that_goes_away_fails_fast_and_comes_back() {
     server.stop().await;
     release(engine).await;
 }
+
+/// An engine over TCP with mutual TLS (the private engine's second
+/// listener, `--tlsverify`, certificates made by `openssl` for the run):
+/// registered with the CA, client certificate and key paths it connects,
+/// negotiates and caches the same containers as over the Unix socket; the
+/// same endpoint without the client certificate, or with a wrong CA, stays
+/// unreachable with the reason shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_over_tcp_with_client_certificates() {
+    let Some(engine) = engine().await else { return };
+    let server = TestServer::start().await;
+    let admin = server.user(Role::Admin).await;
+    let tls = engine.tls().clone();
+    let path = |p: &std::path::Path| p.display().to_string();
+    let res = admin
+        .post(
+            "/api/v1/engines",
+            &json!({"name": "tls", "endpoint": tls.url, "tls_ca": path(&tls.ca),
+                    "tls_cert": path(&tls.cert), "tls_key": path(&tls.key)}),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "registering the TLS engine");
+    let registered: Engine = res.json().await.expect("engine");
+    assert!(registered.tls, "the engine is shown as using TLS");
+    register(&admin, "plain", &engine.host()).await;
+    let tls_engine = wait_engine(&admin, "tls", EngineState::Connected).await;
+    let plain = wait_engine(&admin, "plain", EngineState::Connected).await;
+    assert_eq!(tls_engine.version, plain.version, "the same engine");
+    assert!(tls_engine.api_version.is_some());
+    // The same containers through both doors (the count can move while
+    // other tests run; compare the sets a moment apart).
+    let ids = |list: Vec<opsdeck_wire::ContainerInfo>| -> std::collections::BTreeSet<String> {
+        list.into_iter().map(|c| c.id).collect()
+    };
+    poll(
+        WAIT,
+        "the same containers over TLS and the socket",
+        async || {
+            let a = ids(admin
+                .json(&format!("/api/v1/engines/{}/containers", tls_engine.id))
+                .await);
+            let b = ids(admin
+                .json(&format!("/api/v1/engines/{}/containers", plain.id))
+                .await);
+            if a == b {
+                Ok(())
+            } else {
+                Err(format!("tls {} vs socket {}", a.len(), b.len()))
+            }
+        },
+    )
+    .await;
+
+    // No client certificate: the engine refuses the connection.
+    register(&admin, "no-cert", &tls.url).await;
+    let refused = wait_engine(&admin, "no-cert", EngineState::Unreachable).await;
+    assert!(
+        refused.last_error.as_deref().is_some_and(|e| !e.is_empty()),
+        "{refused:?}"
+    );
+    // A CA that did not sign the server's certificate: Opsdeck refuses it.
+    let res = admin
+        .post(
+            "/api/v1/engines",
+            &json!({"name": "wrong-ca", "endpoint": tls.url, "tls_ca": path(&tls.cert),
+                    "tls_cert": path(&tls.cert), "tls_key": path(&tls.key)}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let wrong = wait_engine(&admin, "wrong-ca", EngineState::Unreachable).await;
+    assert!(wrong.last_error.is_some(), "{wrong:?}");
+    // TLS settings are all-or-nothing, and only for tcp://.
+    let res = admin
+        .post(
+            "/api/v1/engines",
+            &json!({"name": "half", "endpoint": tls.url, "tls_ca": path(&tls.ca)}),
+        )
+        .await;
+    expect_error(res, 400).await;
+    let res = admin
+        .post(
+            "/api/v1/engines",
+            &json!({"name": "unix-tls", "endpoint": engine.host(), "tls_ca": path(&tls.ca),
+                    "tls_cert": path(&tls.cert), "tls_key": path(&tls.key)}),
+        )
+        .await;
+    expect_error(res, 400).await;
+    server.stop().await;
+    release(engine).await;
+}
