@@ -410,14 +410,18 @@ impl Snapshot {
 
 /// Index of the hub's containers for mapping services to containers.
 pub struct ContainerIndex {
-    by_compose: HashMap<(String, String), Vec<ContainerInfo>>,
-    by_name: HashMap<String, Vec<ContainerInfo>>,
+    /// Every cached container, copied once.
+    all: Vec<ContainerInfo>,
+    /// Positions in `all` by compose (project, service) and by name.
+    by_compose: HashMap<(String, String), Vec<usize>>,
+    by_name: HashMap<String, Vec<usize>>,
     engine_state: HashMap<String, EngineState>,
 }
 
 impl ContainerIndex {
     pub fn build(hub: &EngineHub) -> ContainerIndex {
         let mut idx = ContainerIndex {
+            all: Vec::new(),
             by_compose: HashMap::new(),
             by_name: HashMap::new(),
             engine_state: HashMap::new(),
@@ -426,16 +430,15 @@ impl ContainerIndex {
             idx.engine_state.insert(e.name.clone(), e.status().state);
             e.with_containers(|cs| {
                 for c in cs.values() {
+                    let at = idx.all.len();
                     if let (Some(p), Some(s)) = (&c.compose_project, &c.compose_service) {
                         idx.by_compose
                             .entry((p.clone(), s.clone()))
                             .or_default()
-                            .push(c.clone());
+                            .push(at);
                     }
-                    idx.by_name
-                        .entry(c.name.clone())
-                        .or_default()
-                        .push(c.clone());
+                    idx.by_name.entry(c.name.clone()).or_default().push(at);
+                    idx.all.push(c.clone());
                 }
             });
         }
@@ -444,25 +447,24 @@ impl ContainerIndex {
 
     /// The containers a service maps to, sorted by name.
     pub fn containers_of(&self, f: &Fields) -> Vec<ContainerInfo> {
-        let mut out: Vec<ContainerInfo> = Vec::new();
+        let mut at: Vec<usize> = Vec::new();
         if let (Some(p), Some(s)) = (&f.compose_project, &f.compose_service) {
             if let Some(v) = self.by_compose.get(&(p.clone(), s.clone())) {
-                out.extend(v.iter().cloned());
+                at.extend(v);
             }
         }
         if let Some(n) = &f.container_name {
-            for c in self.by_name.get(n).into_iter().flatten() {
-                if !out
-                    .iter()
-                    .any(|o| o.id == c.id && o.engine_id == c.engine_id)
-                {
-                    out.push(c.clone());
-                }
-            }
+            at.extend(self.by_name.get(n).into_iter().flatten());
         }
-        if let Some(engine) = &f.engine {
-            out.retain(|c| &c.engine == engine);
-        }
+        // A container matched both ways is one container.
+        at.sort_unstable();
+        at.dedup();
+        let mut out: Vec<ContainerInfo> = at
+            .into_iter()
+            .map(|i| &self.all[i])
+            .filter(|c| f.engine.as_ref().is_none_or(|e| &c.engine == e))
+            .cloned()
+            .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
