@@ -113,6 +113,10 @@ pub async fn patch<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> R
     decode(finish(with_body(Request::patch(path), body)?.send().await).await?).await
 }
 
+pub async fn put<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Result<T, ApiError> {
+    decode(finish(with_body(Request::put(path), body)?.send().await).await?).await
+}
+
 pub async fn delete(path: &str) -> Result<(), ApiError> {
     finish(
         Request::delete(path)

@@ -3,8 +3,10 @@
 //! [`use_inventory_events`] keeps a page current: it listens to
 //! `GET /api/v1/inventory/events` and bumps a reload counter on every
 //! `changed` event (bursts are coalesced), and again after a reconnect (events
-//! may have been missed meanwhile). [`Stream`] is the general handle (used for
-//! following logs). Every stream is closed when the component goes away.
+//! may have been missed meanwhile). [`use_status_events`] follows the status
+//! board (`GET /api/v1/status/events`) and reopens the stream when the server
+//! closes it for good. [`Stream`] is the general handle (used for following
+//! logs). Every stream is closed when the component goes away.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -96,6 +98,17 @@ impl Stream {
             inner.source.close();
         }
     }
+
+    /// The browser gave up on the connection (or it was closed): it will not
+    /// reconnect by itself.
+    pub fn is_closed(&self) -> bool {
+        self.0
+            .try_with_value(|v| {
+                v.as_ref()
+                    .is_none_or(|i| i.source.ready_state() == EventSource::CLOSED)
+            })
+            .unwrap_or(true)
+    }
 }
 
 /// Bumps `reload` whenever the inventory changes (services or container
@@ -141,5 +154,93 @@ pub fn use_interval(every: Duration, tick: impl Fn() + 'static) {
         every,
     ) {
         on_cleanup(move || handle.clear());
+    }
+}
+
+/// What [`use_status_events`] reports.
+pub enum StatusEvent {
+    /// Services whose status changed (event `status`).
+    Change(opsdeck_wire::StatusChange),
+    /// The stream (re)opened, or sent something unreadable: changes may have
+    /// been missed, fetch the whole board again. Also sent on the first open:
+    /// fetching only then misses nothing between the fetch and the
+    /// subscription.
+    Resync,
+    /// The connection broke; the browser retries (or this hook reopens it
+    /// after a pause when the browser gave up).
+    Down,
+}
+
+/// Follows `GET /api/v1/status/events` while the component lives. When the
+/// browser gives up on the stream (the server answered with an error, or
+/// went away for good), it is reopened after 5 s, 10 s, … up to a minute.
+pub fn use_status_events(on: impl Fn(StatusEvent) + 'static) {
+    let on: Rc<dyn Fn(StatusEvent)> = Rc::new(on);
+    let owner = Owner::current();
+    let current = StoredValue::new_local(None::<Stream>);
+    open_status(owner, on, current, 0);
+}
+
+fn open_status(
+    owner: Option<Owner>,
+    on: Rc<dyn Fn(StatusEvent)>,
+    current: StoredValue<Option<Stream>, LocalStorage>,
+    attempt: u32,
+) {
+    let reopen = {
+        let owner = owner.clone();
+        let on = on.clone();
+        move || {
+            let delay = Duration::from_secs((5u64 << attempt.min(4)).min(60));
+            let owner = owner.clone();
+            let on = on.clone();
+            set_timeout(
+                move || {
+                    // The component went away meanwhile.
+                    if current.try_with_value(|_| ()).is_none() {
+                        return;
+                    }
+                    open_status(owner, on, current, attempt + 1);
+                },
+                delay,
+            );
+        }
+    };
+    let handler = {
+        let on = on.clone();
+        let gave_up = Cell::new(false);
+        move |e: StreamEvent| match e {
+            StreamEvent::Message { event, data } if event == "status" => {
+                match serde_json::from_str::<opsdeck_wire::StatusChange>(&data) {
+                    Ok(change) => on(StatusEvent::Change(change)),
+                    Err(_) => on(StatusEvent::Resync),
+                }
+            }
+            StreamEvent::Message { .. } => {}
+            StreamEvent::Open => on(StatusEvent::Resync),
+            StreamEvent::Broken => {
+                on(StatusEvent::Down);
+                let closed = current
+                    .try_with_value(|s| s.as_ref().is_none_or(Stream::is_closed))
+                    .unwrap_or(false);
+                if closed && !gave_up.replace(true) {
+                    if let Some(Some(s)) = current.try_update_value(|s| s.take()) {
+                        s.close();
+                    }
+                    reopen();
+                }
+            }
+        }
+    };
+    let url = "/api/v1/status/events";
+    let stream = match &owner {
+        Some(o) => o.with(|| Stream::open(url, &["status"], handler)),
+        None => Stream::open(url, &["status"], handler),
+    };
+    match stream {
+        Some(s) => {
+            current.try_set_value(Some(s));
+        }
+        None => on(StatusEvent::Down),
     }
 }

@@ -3,7 +3,9 @@
 //! Modules: [`api`] talks JSON to `/api/v1` (same origin, session cookie);
 //! [`session`] holds who is logged in; [`shell`] is the layout every page
 //! after login shares (navigation by role, top bar, theme); [`pages`] the
-//! login, password and placeholder pages; [`admin`] users, API tokens and the
+//! login, password and placeholder pages; [`dashboard`] the status board
+//! (and the status store the top bar shares), [`checks`] health checks,
+//! [`reports`] the daily check report; [`admin`] users, API tokens and the
 //! audit log; [`ui`] small shared components (relative time, dialogs, states).
 //! The inventory: [`services`] (the list), [`service`] (one service: actions,
 //! logs, stats, exec), [`graph`], [`engines`], [`import`] (compose files,
@@ -14,11 +16,14 @@
 
 mod admin;
 mod api;
+mod checks;
+mod dashboard;
 mod engines;
 mod graph;
 mod import;
 mod live;
 mod pages;
+mod reports;
 mod service;
 mod services;
 mod session;
@@ -45,7 +50,9 @@ fn App() -> impl IntoView {
                 <Route path=path!("/login") view=pages::Login/>
                 <Route path=path!("/change-password") view=pages::ChangePassword/>
                 <ParentRoute path=path!("") view=shell::Shell>
-                    <Route path=path!("") view=pages::Dashboard/>
+                    <Route path=path!("") view=dashboard::Dashboard/>
+                    <Route path=path!("checks") view=checks::Checks/>
+                    <Route path=path!("reports") view=reports::Reports/>
                     <Route path=path!("services") view=services::Services/>
                     <Route path=path!("services/:id") view=service::ServicePage/>
                     <Route path=path!("graph") view=graph::Graph/>

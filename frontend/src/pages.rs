@@ -168,8 +168,6 @@ macro_rules! coming {
     };
 }
 
-coming!(Dashboard, "Dashboard", "Nothing is monitored yet",
-    "The live status of every service, grouped by tier, appears here once services and health checks are set up. Start by importing your docker-compose file under Inventory import.");
 coming!(Runbooks, "Runbooks", "No runbooks yet",
     "One-click procedures from your handbook (service down, database connections, weekly maintenance) appear here.");
 coming!(Approvals, "Approvals", "Nothing waits for your approval",

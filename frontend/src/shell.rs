@@ -1,6 +1,6 @@
 //! The layout every page after login shares: left navigation (only what the
-//! role may use), top bar with the status summary, theme toggle and user
-//! menu. Pages for a role above the user's show an access-denied state.
+//! role may use), top bar with the live overall status (from the status
+//! store the shell provides), theme toggle and user menu. Pages for a role above the user's show an access-denied state.
 
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
@@ -23,6 +23,20 @@ const MAIN_NAV: &[NavItem] = &[
         href: "/",
         label: "Dashboard",
         icon: "◉",
+        min: Role::Viewer,
+    },
+    NavItem {
+        key: "checks",
+        href: "/checks",
+        label: "Checks",
+        icon: "♥",
+        min: Role::Viewer,
+    },
+    NavItem {
+        key: "reports",
+        href: "/reports",
+        label: "Reports",
+        icon: "▤",
         min: Role::Viewer,
     },
     NavItem {
@@ -181,6 +195,8 @@ pub fn Shell() -> impl IntoView {
             view! { <div class="boot"><crate::ui::Loading rows=4/></div> }.into_any()
         }
         Some(Some(me)) => {
+            // One status board for the top bar and every page (one stream).
+            crate::dashboard::StatusStore::start();
             let role = me.role;
             let close = move || menu_open.set(false);
             let allowed = move || role >= required_role(&location.pathname.get());
@@ -199,9 +215,7 @@ pub fn Shell() -> impl IntoView {
                     <div class="main">
                         <header class="topbar">
                             <button class="btn btn-ghost menu-toggle" aria-label="Menu" on:click=move |_| menu_open.update(|o| *o = !*o)>"☰"</button>
-                            <span class="pill pill-unknown" title="Health checks are not set up yet">
-                                <span aria-hidden="true">"?"</span>" Status: not yet monitored"
-                            </span>
+                            <crate::dashboard::TopbarStatus/>
                             <span class="spacer"></span>
                             <button class="btn btn-ghost" aria-label="Toggle dark mode" title="Toggle dark mode" on:click=move |_| crate::ui::toggle_theme()>"◐"</button>
                             <A href="/account" attr:class="btn btn-ghost" attr:title="My account">

@@ -1,8 +1,11 @@
-//! How inventory states look: every state is a pill with a colour, an icon
-//! and a word (never colour alone), the same in tables and in the graph.
+//! How inventory and health states look: every state is a pill with a
+//! colour, an icon and a word (never colour alone), the same in tables, on
+//! the dashboard and in the graph.
 
 use leptos::prelude::*;
-use opsdeck_wire::{ActionOutcome, ChangeKind, EngineState, RunState, Tier};
+use opsdeck_wire::{
+    ActionOutcome, ChangeKind, CheckStatus, EngineState, Overall, RunState, ServiceHealth, Tier,
+};
 
 use crate::ui::Pill;
 
@@ -121,5 +124,110 @@ pub fn TierBadge(tier: Tier) -> impl IntoView {
         <span class=format!("tier-badge tier-{}", tier.as_str()) title="Tier">
             {(tier == Tier::Critical).then_some("◆ ")}{tier.as_str()}
         </span>
+    }
+}
+
+/// Pill kind, icon and word of a service's health on the status board.
+pub fn health_pill(h: ServiceHealth) -> (&'static str, &'static str, &'static str) {
+    match h {
+        ServiceHealth::Operational => ("ok", "✓", "operational"),
+        ServiceHealth::Degraded => ("degraded", "▲", "degraded"),
+        ServiceHealth::Down => ("outage", "✕", "down"),
+        ServiceHealth::Impacted => ("impacted", "↯", "impacted"),
+        ServiceHealth::Maintenance => ("maintenance", "⚒", "maintenance"),
+        ServiceHealth::Unknown => ("unknown", "?", "unknown"),
+    }
+}
+
+pub fn health_help(h: ServiceHealth) -> &'static str {
+    match h {
+        ServiceHealth::Operational => "All checks pass.",
+        ServiceHealth::Degraded => "A warning threshold is crossed.",
+        ServiceHealth::Down => "A check fails and no dependency explains it: a root cause.",
+        ServiceHealth::Impacted => {
+            "A dependency is down: this service's own failures are symptoms of it."
+        }
+        ServiceHealth::Maintenance => "Under maintenance: failures are expected.",
+        ServiceHealth::Unknown => "No checks, or none has settled yet.",
+    }
+}
+
+/// Worst first: the order problems are listed in.
+pub const ALL_HEALTH: [ServiceHealth; 6] = [
+    ServiceHealth::Down,
+    ServiceHealth::Impacted,
+    ServiceHealth::Degraded,
+    ServiceHealth::Unknown,
+    ServiceHealth::Maintenance,
+    ServiceHealth::Operational,
+];
+
+/// Position in [`ALL_HEALTH`] (0 = worst).
+pub fn health_rank(h: ServiceHealth) -> usize {
+    ALL_HEALTH.iter().position(|x| *x == h).unwrap_or(0)
+}
+
+/// A health that needs attention.
+pub fn is_health_problem(h: ServiceHealth) -> bool {
+    matches!(
+        h,
+        ServiceHealth::Down | ServiceHealth::Impacted | ServiceHealth::Degraded
+    )
+}
+
+pub fn health_from(s: &str) -> Option<ServiceHealth> {
+    ALL_HEALTH.iter().copied().find(|h| h.as_str() == s)
+}
+
+#[component]
+pub fn HealthPill(
+    health: ServiceHealth,
+    #[prop(optional, into)] testid: MaybeProp<String>,
+) -> impl IntoView {
+    let (kind, icon, word) = health_pill(health);
+    view! { <Pill kind icon word testid=testid title=health_help(health).to_string()/> }
+}
+
+/// Pill kind, icon and word of a check's state.
+pub fn check_status(s: CheckStatus) -> (&'static str, &'static str, &'static str) {
+    match s {
+        CheckStatus::Ok => ("ok", "✓", "ok"),
+        CheckStatus::Warning => ("degraded", "▲", "warning"),
+        CheckStatus::Critical => ("outage", "✕", "critical"),
+        CheckStatus::Unknown => ("unknown", "?", "unknown"),
+    }
+}
+
+pub const ALL_CHECK_STATUSES: [CheckStatus; 4] = [
+    CheckStatus::Critical,
+    CheckStatus::Warning,
+    CheckStatus::Unknown,
+    CheckStatus::Ok,
+];
+
+#[component]
+pub fn CheckStatusPill(
+    status: CheckStatus,
+    #[prop(optional, into)] testid: MaybeProp<String>,
+    #[prop(optional, into)] title: MaybeProp<String>,
+) -> impl IntoView {
+    let (kind, icon, word) = check_status(status);
+    view! { <Pill kind icon word testid=testid title=title/> }
+}
+
+/// Pill kind, icon and words (short, banner) of the board's overall state.
+pub fn overall_state(o: Overall) -> (&'static str, &'static str, &'static str, &'static str) {
+    match o {
+        Overall::Operational => ("ok", "✓", "Operational", "All systems operational"),
+        Overall::Degraded => ("degraded", "▲", "Degraded", "Degraded"),
+        Overall::Outage => ("outage", "✕", "Outage", "Outage"),
+    }
+}
+
+pub fn overall_str(o: Overall) -> &'static str {
+    match o {
+        Overall::Operational => "operational",
+        Overall::Degraded => "degraded",
+        Overall::Outage => "outage",
     }
 }

@@ -158,6 +158,9 @@ pub struct Settings {
     pub session_idle: Duration,
     pub session_max: Duration,
     pub log_format: LogFormat,
+    /// Write the daily check report at its configured time (on by default;
+    /// the test harness turns it off unless a test is about it).
+    pub daily_report: bool,
 }
 
 impl Settings {
@@ -231,6 +234,7 @@ impl Settings {
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
+            daily_report: true,
         })
     }
 

@@ -124,6 +124,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(containers))
 }
 
+/// Every engine as the API shows it.
+pub async fn list_wire(state: &AppState) -> ApiResult<Vec<Engine>> {
+    let rows = rows(&state.pool).await?;
+    Ok(to_wire(state, rows))
+}
+
 fn to_wire(state: &AppState, rows: Vec<EngineRow>) -> Vec<Engine> {
     rows.into_iter()
         .map(|r| {

@@ -44,6 +44,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::engines::router())
         .merge(crate::inventory::router())
         .merge(crate::actions::router())
+        .merge(crate::checks::router())
 }
 
 /// The whole application.
@@ -55,12 +56,20 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(crate::openapi::serve))
         .route("/healthz", get(crate::health::healthz))
         .route("/readyz", get(crate::health::readyz))
+        .route("/status", get(crate::checks::public::page))
+        .route("/status.css", get(crate::checks::public::css))
         .fallback(crate::web::fallback)
         .method_not_allowed_fallback(|| async {
             error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
         })
         .layer(middleware::from_fn_with_state(state.clone(), audit_requests))
         .layer(middleware::from_fn_with_state(state.clone(), csrf))
+        // Heartbeats come from cron jobs with a capability URL: no session,
+        // no CSRF surface, recorded as probe results (see `checks`).
+        .route(
+            "/api/v1/heartbeat/{token}",
+            get(crate::checks::heartbeat).post(crate::checks::heartbeat),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .layer(
             ServiceBuilder::new()

@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod audit;
 pub mod auth;
+pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod db;

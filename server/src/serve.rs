@@ -49,10 +49,27 @@ pub async fn serve(
     crate::engines::sync_hub(&state)
         .await
         .map_err(|e| anyhow::anyhow!("loading the Docker engines: {e}"))?;
+    state
+        .health
+        .start(state.engines.closed())
+        .await
+        .context("starting the health-check engine")?;
+    let mut reports = if state.settings.daily_report {
+        Some(
+            crate::checks::report::start_scheduler(state.clone())
+                .await
+                .context("starting the report scheduler")?,
+        )
+    } else {
+        None
+    };
     let hub = state.engines.clone();
     let shutdown = async move {
         shutdown.await;
         hub.close();
+        if let Some(r) = reports.as_mut() {
+            let _ = r.shutdown().await;
+        }
     };
     let app = crate::http::app(state);
     axum::serve(

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::config::Settings;
+use crate::checks::HealthHub;
 use crate::docker::EngineHub;
 use crate::web::WebAssets;
 
@@ -15,16 +16,21 @@ pub struct AppState {
     pub web: Arc<WebAssets>,
     /// Docker Engines and their container caches (started by `serve`).
     pub engines: Arc<EngineHub>,
+    /// Health checks and the status board (started by `serve`).
+    pub health: Arc<HealthHub>,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, settings: Settings) -> AppState {
         let web = WebAssets::load(&settings.web_root);
+        let engines = Arc::new(EngineHub::default());
+        let health = HealthHub::new(pool.clone(), engines.clone());
         AppState {
             pool,
             settings: Arc::new(settings),
             web: Arc::new(web),
-            engines: Arc::new(EngineHub::default()),
+            engines,
+            health,
         }
     }
 }

@@ -9,6 +9,13 @@
 //! - [`stack`]: a busybox stand-in of the MosAIc stack on the private
 //!   engine (compose labels, health endpoints), and its compose file.
 //! - [`browser`]: headless Chromium driven over WebDriver (chromedriver).
+//! - [`mariadb`]: one MariaDB server per test process, with a check user.
+//! - [`redis`]: Redis servers (one shared, or a test's own) and a raw RESP
+//!   client.
+//! - [`targets`]: misbehaving HTTP/TCP targets whose behaviour a test
+//!   switches at runtime (status, slow, reset, hang, redirect).
+//! - [`tlscert`]: a TLS endpoint with a short-lived (or expired)
+//!   certificate.
 //! - [`require`]: a missing part skips locally but fails under `CI=true`.
 //!
 //! Every helper that starts a process stops it on drop, and processes started
@@ -16,7 +23,11 @@
 
 pub mod browser;
 pub mod dockerd;
+pub mod mariadb;
 pub mod pg;
+pub mod redis;
 pub mod require;
 pub mod server;
 pub mod stack;
+pub mod targets;
+pub mod tlscert;

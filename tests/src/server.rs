@@ -18,6 +18,9 @@ pub struct TestServer {
     pub base: String,
     pub pool: PgPool,
     pub database: String,
+    /// The server's state (its engines and health hub), for tests that
+    /// drive background work directly.
+    pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -39,6 +42,9 @@ impl TestServer {
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
         let (database, options) = crate::pg::fresh_database().await;
         let mut settings = Settings::for_database(&crate::pg::url(&database), &web_root());
+        // Background writers that add audit entries at arbitrary times stay
+        // off unless a test is about them.
+        settings.daily_report = false;
         adjust(&mut settings);
         let pool = opsdeck::db::pool(options).await.expect("pool");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -47,7 +53,7 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let state = AppState::new(pool.clone(), settings);
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(opsdeck::serve::serve(listener, state, async {
+        let task = tokio::spawn(opsdeck::serve::serve(listener, state.clone(), async {
             let _ = rx.await;
         }));
         TestServer {
@@ -55,6 +61,7 @@ impl TestServer {
             base: format!("http://{addr}"),
             pool,
             database,
+            state,
             shutdown: Some(tx),
             task,
         }

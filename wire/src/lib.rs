@@ -22,7 +22,9 @@ macro_rules! wire {
     };
 }
 
+mod health;
 mod inventory;
+pub use health::*;
 pub use inventory::*;
 
 /// A user's role. Roles are ordered: `viewer < operator < admin`; a route that

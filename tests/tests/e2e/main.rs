@@ -7,10 +7,12 @@
 mod audit;
 mod auth;
 mod browser;
+mod checks;
 mod cli;
 mod containers;
 mod docker;
 mod embedded_pg;
+mod harness_parts;
 mod inventory;
 mod inventory_ui;
 mod role_matrix;

@@ -126,10 +126,35 @@ const RULES: &[(&str, &str, Access)] = &[
         "/api/v1/services/{id}/exec",
         Access::Role(Role::Operator),
     ),
+    // Health checks: viewers read, operators change and run, admins tune the engine.
+    ("GET", "/api/v1/checks", Access::Role(Role::Viewer)),
+    ("POST", "/api/v1/checks", Access::Role(Role::Operator)),
+    ("GET", "/api/v1/checks/{id}", Access::Role(Role::Viewer)),
+    ("PATCH", "/api/v1/checks/{id}", Access::Role(Role::Operator)),
+    ("DELETE", "/api/v1/checks/{id}", Access::Role(Role::Operator)),
+    ("POST", "/api/v1/checks/{id}/run", Access::Role(Role::Operator)),
+    ("GET", "/api/v1/checks/{id}/history", Access::Role(Role::Viewer)),
+    ("GET", "/api/v1/checks/engine", Access::Role(Role::Admin)),
+    ("GET", "/api/v1/checks/settings", Access::Role(Role::Admin)),
+    ("PUT", "/api/v1/checks/settings", Access::Role(Role::Admin)),
+    ("GET", "/api/v1/status", Access::Role(Role::Viewer)),
+    ("GET", "/api/v1/status/events", Access::Role(Role::Viewer)),
+    ("PUT", "/api/v1/services/{id}/public", Access::Role(Role::Operator)),
+    ("GET", "/api/v1/reports", Access::Role(Role::Viewer)),
+    ("POST", "/api/v1/reports", Access::Role(Role::Operator)),
+    ("GET", "/api/v1/reports/{id}", Access::Role(Role::Viewer)),
 ];
 
 /// Routes outside the OpenAPI document, all public and read-only.
-const PLAIN_ROUTES: &[&str] = &["/healthz", "/readyz", "/api/v1/openapi.json", "/", "/login"];
+const PLAIN_ROUTES: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/api/v1/openapi.json",
+    "/",
+    "/login",
+    "/status",
+    "/status.css",
+];
 
 async fn routes_in_openapi(server: &TestServer) -> BTreeSet<(String, String)> {
     let doc: serde_json::Value = Api::new(&server.base).json("/api/v1/openapi.json").await;

@@ -1,0 +1,322 @@
+//! The daily check report: the handbooks' morning checklist (containers,
+//! disk, memory, database connections, service health, age of the last
+//! backup), generated from what the engine already knows, stored in
+//! `reports`, viewable in the UI.
+//!
+//! A tokio-cron-scheduler job wakes every minute and writes today's
+//! scheduled report once the configured time (`health_settings.report_time`,
+//! UTC) has passed and none exists yet: a server that was down at report
+//! time catches up when it starts, and the partial unique index on
+//! `reports (day) WHERE trigger = 'schedule'` keeps it to one per day across
+//! instances. Operators can generate one at any time ("Generate now").
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{NaiveTime, Utc};
+use opsdeck_wire::{
+    CheckSpec, CheckStatus, HostCheck, Report, ReportItem, ReportSummary, Resource, ServiceHealth,
+};
+use serde_json::json;
+use sqlx::{PgPool, Row};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::audit::{Actor, NewEntry};
+use crate::auth::{Auth, Operator, RequestCtx, Viewer};
+use crate::error::{ApiError, ApiResult, Json, Path};
+use crate::state::AppState;
+
+use super::engine::metric;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one))
+}
+
+fn item(section: &str, name: impl Into<String>, status: CheckStatus, detail: impl Into<String>) -> ReportItem {
+    ReportItem { section: section.into(), name: name.into(), status, detail: detail.into() }
+}
+
+/// Builds the checklist from the engines' caches, the host and the board.
+pub async fn build(state: &AppState) -> Vec<ReportItem> {
+    let mut items = Vec::new();
+    // The board as of now, not as of the last debounced recomputation.
+    if let Err(e) = state.health.refresh_inventory().await {
+        tracing::warn!(error = %e, "refreshing the board for the report failed");
+    }
+    // 1. Containers, per engine.
+    let engines = state.engines.engines();
+    if engines.is_empty() {
+        items.push(item("containers", "engines", CheckStatus::Unknown, "no Docker engine registered"));
+    }
+    for e in engines {
+        let st = e.status();
+        let (running, total) = e.with_containers(|cs| {
+            (cs.values().filter(|c| c.state == "running").count(), cs.len())
+        });
+        let (status, detail) = match st.state {
+            opsdeck_wire::EngineState::Connected => {
+                let restarting = e.with_containers(|cs| {
+                    cs.values()
+                        .filter(|c| c.state == "restarting" || c.health.as_deref() == Some("unhealthy"))
+                        .map(|c| c.name.clone())
+                        .collect::<Vec<_>>()
+                });
+                if restarting.is_empty() {
+                    (CheckStatus::Ok, format!("{running} of {total} containers running"))
+                } else {
+                    (
+                        CheckStatus::Warning,
+                        format!("{running} of {total} running; unhealthy or restarting: {}", restarting.join(", ")),
+                    )
+                }
+            }
+            _ => (
+                CheckStatus::Critical,
+                format!("engine unreachable: {}", st.last_error.unwrap_or_default()),
+            ),
+        };
+        items.push(item("containers", &e.name, status, detail));
+    }
+    // 2–3. Disk and memory of the Opsdeck host, at the handbook's thresholds.
+    for (section, resource, warn, crit) in [
+        ("disk", Resource::Disk, 80.0, 90.0),
+        ("disk", Resource::Inodes, 80.0, 90.0),
+        ("memory", Resource::Memory, 80.0, 95.0),
+    ] {
+        let c = HostCheck {
+            resource,
+            path: matches!(resource, Resource::Disk | Resource::Inodes).then(|| "/".into()),
+            warning_pct: warn,
+            critical_pct: crit,
+            sustained_s: 0,
+        };
+        let p = state.health.host().probe(&c).await;
+        let name = match resource {
+            Resource::Disk => "/ (space)",
+            Resource::Inodes => "/ (inodes)",
+            _ => "host memory",
+        };
+        items.push(item(section, name, p.status, p.message));
+    }
+    // 4. Database connections: the latest result of each database check.
+    let mut dbs = 0;
+    for (def, status, last) in state.health.latest_metrics() {
+        let detail = match (&def.spec, &last) {
+            (CheckSpec::Postgres(_), Some(r)) => match metric(r, "connections_pct") {
+                Some(p) => format!("connections {p:.0} % of max_connections — {}", r.message),
+                None => r.message.clone(),
+            },
+            (CheckSpec::Mysql(_), Some(r)) => match metric(r, "threads_connected") {
+                Some(t) => format!("Threads_connected {t:.0} — {}", r.message),
+                None => r.message.clone(),
+            },
+            (CheckSpec::Postgres(_) | CheckSpec::Mysql(_), None) => "not probed yet".into(),
+            _ => continue,
+        };
+        dbs += 1;
+        items.push(item("db_connections", def.name.clone(), status, detail));
+    }
+    if dbs == 0 {
+        items.push(item(
+            "db_connections",
+            "databases",
+            CheckStatus::Unknown,
+            "no Postgres or MariaDB check configured",
+        ));
+    }
+    // 5. Service health, from the board.
+    let (_, services) = state.health.statuses();
+    if services.is_empty() {
+        items.push(item("service_health", "services", CheckStatus::Unknown, "no services in the inventory"));
+    }
+    for s in services {
+        let status = match s.health {
+            ServiceHealth::Operational => CheckStatus::Ok,
+            ServiceHealth::Degraded => CheckStatus::Warning,
+            ServiceHealth::Down | ServiceHealth::Impacted => CheckStatus::Critical,
+            ServiceHealth::Maintenance | ServiceHealth::Unknown => CheckStatus::Unknown,
+        };
+        let mut detail = s.health.as_str().to_owned();
+        if !s.impacted_by.is_empty() {
+            detail = format!("impacted by {}", s.impacted_by.join(", "));
+        } else if !s.problems.is_empty() {
+            detail = format!("{detail}: {}", s.problems.join("; "));
+        } else if s.checks == 0 {
+            detail = "no checks".into();
+        }
+        items.push(item("service_health", s.name, status, detail));
+    }
+    // 6. Backups: the backup catalog is its own capability (issue 9).
+    items.push(item(
+        "backups",
+        "last backup",
+        CheckStatus::Unknown,
+        "no backup catalog yet: the age of the last backup appears once backups are recorded",
+    ));
+    items
+}
+
+fn overall(items: &[ReportItem]) -> CheckStatus {
+    items.iter().map(|i| i.status).max().unwrap_or(CheckStatus::Unknown)
+}
+
+/// Generates and stores a report. `None` when a scheduled one for today
+/// already exists.
+pub async fn generate(
+    state: &AppState,
+    trigger: &str,
+    conn: &mut sqlx::PgConnection,
+) -> anyhow::Result<Option<Report>> {
+    let items = build(state).await;
+    let overall = overall(&items);
+    let day = Utc::now().date_naive();
+    let row = sqlx::query(
+        r#"INSERT INTO reports (day, trigger, overall, items) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (day) WHERE trigger = 'schedule' DO NOTHING
+           RETURNING id, generated_at"#,
+    )
+    .bind(day)
+    .bind(trigger)
+    .bind(overall.as_str())
+    .bind(serde_json::to_value(&items)?)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| Report {
+        id: r.get("id"),
+        day,
+        generated_at: r.get("generated_at"),
+        trigger: trigger.into(),
+        overall,
+        items,
+    }))
+}
+
+/// Writes today's scheduled report if its time has passed and it is missing.
+pub async fn scheduled_tick(state: &AppState) -> anyhow::Result<bool> {
+    let settings = super::settings(&state.pool).await?;
+    let at = NaiveTime::parse_from_str(&settings.report_time, "%H:%M")?;
+    let now = Utc::now();
+    if now.time() < at {
+        return Ok(false);
+    }
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM reports WHERE day = $1 AND trigger = 'schedule')",
+    )
+    .bind(now.date_naive())
+    .fetch_one(&state.pool)
+    .await?;
+    if exists {
+        return Ok(false);
+    }
+    let mut tx = state.pool.begin().await?;
+    let Some(report) = generate(state, "schedule", &mut tx).await? else { return Ok(false) };
+    crate::audit::record(
+        &mut tx,
+        NewEntry {
+            actor: Actor::system("scheduler"),
+            action: "report.generate".into(),
+            target: Some(format!("report:{}", report.id)),
+            params: json!({"day": report.day, "trigger": "schedule", "overall": report.overall}),
+            source: None,
+            outcome: opsdeck_wire::Outcome::Success,
+            detail: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(report = report.id, overall = report.overall.as_str(), "daily check report written");
+    Ok(true)
+}
+
+/// Starts the scheduler that writes the daily report.
+pub async fn start_scheduler(state: AppState) -> anyhow::Result<tokio_cron_scheduler::JobScheduler> {
+    use tokio_cron_scheduler::{Job, JobScheduler};
+    let sched = JobScheduler::new().await?;
+    let job = Job::new_async("0 * * * * *", move |_id, _lock| {
+        let state = state.clone();
+        Box::pin(async move {
+            if let Err(e) = scheduled_tick(&state).await {
+                tracing::warn!(error = %e, "daily report tick failed");
+            }
+        })
+    })?;
+    sched.add(job).await?;
+    sched.start().await?;
+    Ok(sched)
+}
+
+async fn summaries(pool: &PgPool) -> sqlx::Result<Vec<ReportSummary>> {
+    let rows = sqlx::query(
+        r#"SELECT id, day, generated_at, trigger, overall,
+                  (SELECT count(*) FROM jsonb_array_elements(items) i
+                   WHERE i->>'status' IN ('warning', 'critical'))::int AS problems
+           FROM reports ORDER BY day DESC, id DESC LIMIT 100"#,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ReportSummary {
+            id: r.get("id"),
+            day: r.get("day"),
+            generated_at: r.get("generated_at"),
+            trigger: r.get("trigger"),
+            overall: CheckStatus::parse(r.get("overall")).unwrap_or_default(),
+            problems: r.get::<i32, _>("problems") as u32,
+        })
+        .collect())
+}
+
+/// The latest 100 reports, newest first.
+#[utoipa::path(get, path = "/api/v1/reports", tag = "reports",
+    responses((status = 200, body = Vec<ReportSummary>)),
+    security(("session" = ["viewer"]), ("token" = ["viewer"])))]
+async fn list(_auth: Auth<Viewer>, State(state): State<AppState>) -> ApiResult<Json<Vec<ReportSummary>>> {
+    Ok(Json(summaries(&state.pool).await?))
+}
+
+/// One report.
+#[utoipa::path(get, path = "/api/v1/reports/{id}", tag = "reports",
+    responses((status = 200, body = Report), (status = 404)),
+    security(("session" = ["viewer"]), ("token" = ["viewer"])))]
+async fn get_one(_auth: Auth<Viewer>, State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Report>> {
+    let r = sqlx::query("SELECT id, day, generated_at, trigger, overall, items FROM reports WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("report {id}")))?;
+    Ok(Json(Report {
+        id: r.get("id"),
+        day: r.get("day"),
+        generated_at: r.get("generated_at"),
+        trigger: r.get("trigger"),
+        overall: CheckStatus::parse(r.get("overall")).unwrap_or_default(),
+        items: serde_json::from_value(r.get("items")).map_err(anyhow::Error::from)?,
+    }))
+}
+
+/// Generate a report now.
+#[utoipa::path(post, path = "/api/v1/reports", tag = "reports",
+    responses((status = 201, body = Report)),
+    security(("session" = ["operator"]), ("token" = ["operator"])))]
+async fn create(
+    auth: Auth<Operator>,
+    ctx: RequestCtx,
+    State(state): State<AppState>,
+) -> ApiResult<(StatusCode, Json<Report>)> {
+    let mut tx = state.pool.begin().await?;
+    let report = generate(&state, &auth.principal.username, &mut tx)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("report not stored")))?;
+    ctx.audit(
+        &mut tx,
+        &auth.principal,
+        "report.generate",
+        Some(format!("report:{}", report.id)),
+        json!({"day": report.day, "overall": report.overall}),
+    )
+    .await?;
+    ctx.commit(tx).await?;
+    Ok((StatusCode::CREATED, Json(report)))
+}
