@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
-use crate::config::Settings;
 use crate::checks::HealthHub;
+use crate::config::Settings;
 use crate::docker::EngineHub;
 use crate::web::WebAssets;
 

@@ -24,7 +24,12 @@ pub struct Damper {
 
 impl Damper {
     pub fn new(status: CheckStatus, since: Option<DateTime<Utc>>) -> Damper {
-        Damper { status, since, streak: 0, streak_worse: false }
+        Damper {
+            status,
+            since,
+            streak: 0,
+            streak_worse: false,
+        }
     }
 
     /// Feeds one result; returns the previous state when the settled state changed.
@@ -90,7 +95,10 @@ impl Sustain {
         if status == CheckStatus::Unknown {
             return (status, None);
         }
-        for (i, level) in [CheckStatus::Warning, CheckStatus::Critical].into_iter().enumerate() {
+        for (i, level) in [CheckStatus::Warning, CheckStatus::Critical]
+            .into_iter()
+            .enumerate()
+        {
             if status >= level {
                 self.over[i].get_or_insert(now);
             } else {
@@ -106,7 +114,11 @@ impl Sustain {
             CheckStatus::Ok
         };
         if effective < status {
-            let level = if status == CheckStatus::Critical { 1 } else { 0 };
+            let level = if status == CheckStatus::Critical {
+                1
+            } else {
+                0
+            };
             (effective, self.over[level].map(|t| now.duration_since(t)))
         } else {
             (effective, None)
@@ -139,14 +151,24 @@ mod tests {
     #[test]
     fn needs_consecutive_failures_to_flip_and_successes_to_recover() {
         let mut d = Damper::new(Ok, None);
-        let got = run(&mut d, &[Critical, Critical, Critical, Ok, Ok, Critical, Ok], 3, 2);
+        let got = run(
+            &mut d,
+            &[Critical, Critical, Critical, Ok, Ok, Critical, Ok],
+            3,
+            2,
+        );
         assert_eq!(got, [Ok, Ok, Critical, Critical, Ok, Ok, Ok]);
     }
 
     #[test]
     fn flapping_never_settles() {
         let mut d = Damper::new(Ok, None);
-        let got = run(&mut d, &[Critical, Ok, Critical, Ok, Critical, Ok, Critical], 2, 2);
+        let got = run(
+            &mut d,
+            &[Critical, Ok, Critical, Ok, Critical, Ok, Critical],
+            2,
+            2,
+        );
         assert!(got.iter().all(|s| *s == Ok), "{got:?}");
     }
 
@@ -163,7 +185,10 @@ mod tests {
     #[test]
     fn unknown_results_are_ignored() {
         let mut d = Damper::new(Ok, None);
-        assert_eq!(run(&mut d, &[Critical, Unknown, Critical], 2, 2), [Ok, Ok, Critical]);
+        assert_eq!(
+            run(&mut d, &[Critical, Unknown, Critical], 2, 2),
+            [Ok, Ok, Critical]
+        );
     }
 
     #[test]
@@ -173,7 +198,10 @@ mod tests {
         let w = Duration::from_secs(300);
         assert_eq!(s.apply(Critical, w, t0).0, Ok);
         assert_eq!(s.apply(Critical, w, t0 + Duration::from_secs(200)).0, Ok);
-        assert_eq!(s.apply(Critical, w, t0 + Duration::from_secs(301)).0, Critical);
+        assert_eq!(
+            s.apply(Critical, w, t0 + Duration::from_secs(301)).0,
+            Critical
+        );
         // Dipping below resets the window.
         assert_eq!(s.apply(Ok, w, t0 + Duration::from_secs(302)).0, Ok);
         assert_eq!(s.apply(Critical, w, t0 + Duration::from_secs(303)).0, Ok);

@@ -253,7 +253,10 @@ impl HealthHub {
 
     // ---------------------------------------------------------------- loading
 
-    async fn load_defs(&self, id: Option<i64>) -> sqlx::Result<Vec<(CheckDef, Damper, Option<ProbeResult>, Option<DateTime<Utc>>)>> {
+    async fn load_defs(
+        &self,
+        id: Option<i64>,
+    ) -> sqlx::Result<Vec<(CheckDef, Damper, Option<ProbeResult>, Option<DateTime<Utc>>)>> {
         let rows = sqlx::query(
             r#"SELECT id, service_id, name, spec, secret, heartbeat_token, interval_s, timeout_ms,
                       fail_after, recover_after, enabled, status, status_since, last_result,
@@ -359,7 +362,14 @@ impl HealthHub {
                         uptime_day: None,
                     },
                 };
-                write(&self.checks).insert(id, Arc::new(CheckRt { def, generation, rt: Mutex::new(rt) }));
+                write(&self.checks).insert(
+                    id,
+                    Arc::new(CheckRt {
+                        def,
+                        generation,
+                        rt: Mutex::new(rt),
+                    }),
+                );
                 let _ = self.schedule_tx.send((id, generation));
             }
         }
@@ -375,7 +385,10 @@ impl HealthHub {
             .await?;
         let mut requires: HashMap<i64, Vec<i64>> = HashMap::new();
         for e in &snap.edges {
-            requires.entry(e.service_id).or_default().push(e.requires_id);
+            requires
+                .entry(e.service_id)
+                .or_default()
+                .push(e.requires_id);
         }
         let services = snap
             .services
@@ -387,12 +400,25 @@ impl HealthHub {
                 requires: requires.remove(&s.id).unwrap_or_default(),
             })
             .collect();
-        let fields = snap.services.into_iter().map(|s| (s.id, s.fields)).collect();
+        let fields = snap
+            .services
+            .into_iter()
+            .map(|s| (s.id, s.fields))
+            .collect();
         let public = public
             .into_iter()
-            .map(|r| (r.get::<i64, _>("id"), (r.get("public_status"), r.get("public_name"))))
+            .map(|r| {
+                (
+                    r.get::<i64, _>("id"),
+                    (r.get("public_status"), r.get("public_name")),
+                )
+            })
             .collect();
-        *write(&self.catalog) = Catalog { services, public, fields };
+        *write(&self.catalog) = Catalog {
+            services,
+            public,
+            fields,
+        };
         // Checks of deleted services went with them (ON DELETE CASCADE).
         let known: std::collections::HashSet<i64> =
             read(&self.catalog).services.iter().map(|s| s.id).collect();
@@ -508,7 +534,9 @@ impl HealthHub {
     }
 
     async fn run_scheduled(self: Arc<Self>, check: Arc<CheckRt>, due: tokio::time::Instant) {
-        let Ok(_permit) = self.permits.clone().acquire_owned().await else { return };
+        let Ok(_permit) = self.permits.clone().acquire_owned().await else {
+            return;
+        };
         let lag = tokio::time::Instant::now().saturating_duration_since(due);
         {
             let mut lags = lock(&self.stats.lags);
@@ -554,8 +582,11 @@ impl HealthHub {
             _ => 0,
         };
         if window > 0 {
-            let (status, held) =
-                lock(&check.rt).sustain.apply(p.status, Duration::from_secs(window as u64), started);
+            let (status, held) = lock(&check.rt).sustain.apply(
+                p.status,
+                Duration::from_secs(window as u64),
+                started,
+            );
             if status < p.status {
                 p.message = format!(
                     "{} (for {} s of the {} s it must last)",
@@ -609,12 +640,16 @@ impl HealthHub {
         let now = Instant::now();
         let restarts: i64 = {
             let mut rt = lock(&check.rt);
-            rt.restarts.retain(|id, _| containers.iter().any(|c| &c.id == id));
+            rt.restarts
+                .retain(|id, _| containers.iter().any(|c| &c.id == id));
             containers
                 .iter()
                 .map(|c| {
                     let samples = rt.restarts.entry(c.id.clone()).or_default();
-                    while samples.front().is_some_and(|(t, _)| now.duration_since(*t) > RESTART_WINDOW) {
+                    while samples
+                        .front()
+                        .is_some_and(|(t, _)| now.duration_since(*t) > RESTART_WINDOW)
+                    {
                         samples.pop_front();
                     }
                     samples.push_back((now, c.restart_count));
@@ -644,9 +679,14 @@ impl HealthHub {
         }
         let mut worst: Option<(f64, String)> = None;
         for ci in &containers {
-            let Some(conn) = self.engines.get(ci.engine_id) else { continue };
+            let Some(conn) = self.engines.get(ci.engine_id) else {
+                continue;
+            };
             let Ok(docker) = conn.client() else {
-                return Probe::new(CheckStatus::Unknown, format!("engine {} unreachable", ci.engine));
+                return Probe::new(
+                    CheckStatus::Unknown,
+                    format!("engine {} unreachable", ci.engine),
+                );
             };
             let stats = match crate::docker::ops::stats(&conn, &docker, &ci.id, &ci.name).await {
                 Ok(s) => s,
@@ -668,7 +708,11 @@ impl HealthHub {
         let Some((v, name)) = worst else {
             return Probe::new(CheckStatus::Unknown, "no reading yet");
         };
-        let what = if c.resource == opsdeck_wire::Resource::Cpu { "cpu" } else { "memory" };
+        let what = if c.resource == opsdeck_wire::Resource::Cpu {
+            "cpu"
+        } else {
+            "memory"
+        };
         let status = probe::grade_above(v, c.warning_pct, c.critical_pct);
         Probe::new(status, format!("{name}: {what} {v:.1} %")).metric(&format!("{what}_pct"), v)
     }
@@ -702,7 +746,8 @@ impl HealthHub {
         let changed = {
             let mut rt = lock(&check.rt);
             rt.last = Some(result.clone());
-            rt.damper.observe(result.status, def.fail_after, def.recover_after, result.at)
+            rt.damper
+                .observe(result.status, def.fail_after, def.recover_after, result.at)
         };
         if result.status != CheckStatus::Unknown {
             lock(&self.rollups)
@@ -711,7 +756,11 @@ impl HealthHub {
                 .add(result.status, result.latency_ms);
         }
         if let Some(from) = changed {
-            let _ = self.changes_tx.send(Change { check_id: def.id, from, result: result.clone() });
+            let _ = self.changes_tx.send(Change {
+                check_id: def.id,
+                from,
+                result: result.clone(),
+            });
         }
         result
     }
@@ -780,8 +829,14 @@ impl HealthHub {
         let current = minute_of(Utc::now());
         let done: Vec<((i64, i64), Acc)> = {
             let mut map = lock(&self.rollups);
-            let keys: Vec<_> = map.keys().filter(|(_, m)| all || *m < current).copied().collect();
-            keys.into_iter().filter_map(|k| map.remove(&k).map(|a| (k, a))).collect()
+            let keys: Vec<_> = map
+                .keys()
+                .filter(|(_, m)| all || *m < current)
+                .copied()
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| map.remove(&k).map(|a| (k, a)))
+                .collect()
         };
         if done.is_empty() {
             return Ok(0);
@@ -799,7 +854,11 @@ impl HealthHub {
         }
         let mut cols = RollupCols::default();
         for ((id, minute), a) in &done {
-            cols.push(*id, DateTime::from_timestamp(minute * 60, 0).unwrap_or_default(), a);
+            cols.push(
+                *id,
+                DateTime::from_timestamp(minute * 60, 0).unwrap_or_default(),
+                a,
+            );
         }
         let mut tx = self.pool.begin().await?;
         for table in ["check_rollups_minute", "check_rollups_hour"] {
@@ -908,7 +967,9 @@ impl HealthHub {
         loop {
             // A few seconds past each minute, so the minute is complete.
             let now = Utc::now();
-            let next = (now + TimeDelta::minutes(1)).duration_trunc(TimeDelta::minutes(1)).unwrap_or(now)
+            let next = (now + TimeDelta::minutes(1))
+                .duration_trunc(TimeDelta::minutes(1))
+                .unwrap_or(now)
                 + TimeDelta::seconds(2);
             tokio::time::sleep((next - now).to_std().unwrap_or(Duration::from_secs(60))).await;
             if !self.is_leader() {
@@ -924,7 +985,9 @@ impl HealthHub {
             self.mark_dirty();
             if last_retention.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
                 match super::prune(&self.pool).await {
-                    Ok(n) if n > 0 => tracing::info!(rows = n, "pruned old check rollups and events"),
+                    Ok(n) if n > 0 => {
+                        tracing::info!(rows = n, "pruned old check rollups and events")
+                    }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "pruning check history failed"),
                 }
@@ -963,7 +1026,9 @@ impl HealthHub {
         let mut views = Vec::with_capacity(checks.len());
         let mut per_service: HashMap<i64, Vec<Arc<CheckRt>>> = HashMap::new();
         for c in checks.values() {
-            let Some(sid) = c.def.service_id else { continue };
+            let Some(sid) = c.def.service_id else {
+                continue;
+            };
             per_service.entry(sid).or_default().push(c.clone());
             if !c.def.enabled {
                 continue;
@@ -974,7 +1039,11 @@ impl HealthHub {
                 name: c.def.name.clone(),
                 status: rt.damper.status,
                 since: rt.damper.since,
-                message: rt.last.as_ref().map(|l| l.message.clone()).unwrap_or_default(),
+                message: rt
+                    .last
+                    .as_ref()
+                    .map(|l| l.message.clone())
+                    .unwrap_or_default(),
             });
         }
         drop(checks);
@@ -998,7 +1067,11 @@ impl HealthHub {
                     problems: h.problems.clone(),
                     checks: h.checks,
                     sparkline: spark,
-                    uptime: Uptime { day: uptime, week: None, month: None },
+                    uptime: Uptime {
+                        day: uptime,
+                        week: None,
+                        month: None,
+                    },
                     public,
                     public_name,
                 },
@@ -1028,7 +1101,11 @@ impl HealthHub {
         }
         board.version += 1;
         let overall = status::overall(board.statuses.values().map(|s| (s.tier, s.health)));
-        let event = StatusChange { version: board.version, overall, services: changed };
+        let event = StatusChange {
+            version: board.version,
+            overall,
+            services: changed,
+        };
         drop(board);
         if let Ok(json) = serde_json::to_vec(&event) {
             let _ = self.events.send(Bytes::from(json));
@@ -1044,7 +1121,11 @@ impl HealthHub {
     pub fn statuses(&self) -> (u64, Vec<ServiceStatus>) {
         let board = read(&self.board);
         let mut v: Vec<ServiceStatus> = board.statuses.values().cloned().collect();
-        v.sort_by(|a, b| tier_rank(a.tier).cmp(&tier_rank(b.tier)).then_with(|| a.name.cmp(&b.name)));
+        v.sort_by(|a, b| {
+            tier_rank(a.tier)
+                .cmp(&tier_rank(b.tier))
+                .then_with(|| a.name.cmp(&b.name))
+        });
         (board.version, v)
     }
 
@@ -1107,10 +1188,23 @@ impl HealthHub {
     // ---------------------------------------------------------------- views
 
     /// A check as the API shows it, with its live state.
-    pub fn check_view(&self, id: i64) -> Option<(CheckDef, CheckStatus, Option<DateTime<Utc>>, Option<ProbeResult>)> {
+    pub fn check_view(
+        &self,
+        id: i64,
+    ) -> Option<(
+        CheckDef,
+        CheckStatus,
+        Option<DateTime<Utc>>,
+        Option<ProbeResult>,
+    )> {
         let c = read(&self.checks).get(&id).cloned()?;
         let rt = lock(&c.rt);
-        Some((c.def.clone(), rt.damper.status, rt.damper.since, rt.last.clone()))
+        Some((
+            c.def.clone(),
+            rt.damper.status,
+            rt.damper.since,
+            rt.last.clone(),
+        ))
     }
 
     pub fn fill(&self, check: &mut Check) {
@@ -1280,10 +1374,18 @@ pub fn container_grade(
         R::Unmapped => Probe::new(CheckStatus::Unknown, "the service maps to no container"),
     };
     if restarts > 0 {
-        let grade = probe::grade_above(restarts as f64, c.restarts_warning as f64, c.restarts_critical as f64);
-        p = p.at_least(grade, format!("{restarts} restarts in 10 min (restart loop)"));
+        let grade = probe::grade_above(
+            restarts as f64,
+            c.restarts_warning as f64,
+            c.restarts_critical as f64,
+        );
+        p = p.at_least(
+            grade,
+            format!("{restarts} restarts in 10 min (restart loop)"),
+        );
     }
-    p.metric("running", running as f64).metric("restarts_10m", restarts as f64)
+    p.metric("running", running as f64)
+        .metric("restarts_10m", restarts as f64)
 }
 
 /// Grades a heartbeat check: no ping within period + grace (since the last
@@ -1299,7 +1401,10 @@ pub fn heartbeat_probe(
         Some(t) => {
             let age = (now - t).num_seconds().max(0);
             let p = if now - t > allowed {
-                Probe::critical(format!("no ping for {age} s (expected every {} s + {} s grace)", c.period_s, c.grace_s))
+                Probe::critical(format!(
+                    "no ping for {age} s (expected every {} s + {} s grace)",
+                    c.period_s, c.grace_s
+                ))
             } else {
                 Probe::ok(format!("last ping {age} s ago"))
             };
@@ -1318,7 +1423,11 @@ pub async fn connect(pool: &PgPool) -> sqlx::Result<PgConnection> {
 
 /// A metric's value in a probe result.
 pub fn metric(result: &ProbeResult, name: &str) -> Option<f64> {
-    result.metrics.iter().find(|m: &&Metric| m.name == name).map(|m| m.value)
+    result
+        .metrics
+        .iter()
+        .find(|m: &&Metric| m.name == name)
+        .map(|m| m.value)
 }
 
 #[cfg(test)]
@@ -1328,15 +1437,30 @@ mod tests {
 
     #[test]
     fn heartbeat_grades_by_period_and_grace() {
-        let c = HeartbeatCheck { period_s: 60, grace_s: 30 };
+        let c = HeartbeatCheck {
+            period_s: 60,
+            grace_s: 30,
+        };
         let created = Utc::now() - TimeDelta::seconds(200);
         let now = Utc::now();
-        assert_eq!(heartbeat_probe(&c, None, now, now).status, CheckStatus::Unknown);
-        assert_eq!(heartbeat_probe(&c, None, created, now).status, CheckStatus::Critical);
+        assert_eq!(
+            heartbeat_probe(&c, None, now, now).status,
+            CheckStatus::Unknown
+        );
+        assert_eq!(
+            heartbeat_probe(&c, None, created, now).status,
+            CheckStatus::Critical
+        );
         let recent = now - TimeDelta::seconds(80);
-        assert_eq!(heartbeat_probe(&c, Some(recent), created, now).status, CheckStatus::Ok);
+        assert_eq!(
+            heartbeat_probe(&c, Some(recent), created, now).status,
+            CheckStatus::Ok
+        );
         let late = now - TimeDelta::seconds(91);
-        assert_eq!(heartbeat_probe(&c, Some(late), created, now).status, CheckStatus::Critical);
+        assert_eq!(
+            heartbeat_probe(&c, Some(late), created, now).status,
+            CheckStatus::Critical
+        );
     }
 
     #[test]
@@ -1348,7 +1472,10 @@ mod tests {
             assert!(off < interval);
             buckets[off.as_secs() as usize] += 1;
         }
-        assert!(buckets.iter().all(|b| (800..1200).contains(b)), "{buckets:?}");
+        assert!(
+            buckets.iter().all(|b| (800..1200).contains(b)),
+            "{buckets:?}"
+        );
     }
 
     #[test]
@@ -1358,6 +1485,9 @@ mod tests {
         a.add(CheckStatus::Critical, None);
         a.add(CheckStatus::Warning, Some(30.0));
         assert_eq!((a.probes, a.ok, a.warning, a.critical), (3, 1, 1, 1));
-        assert_eq!((a.lat_min, a.lat_max, a.lat_sum, a.lat_count), (Some(10.0), Some(30.0), 40.0, 2));
+        assert_eq!(
+            (a.lat_min, a.lat_max, a.lat_sum, a.lat_count),
+            (Some(10.0), Some(30.0), 40.0, 2)
+        );
     }
 }

@@ -81,7 +81,10 @@ fn check_pct(field: &str, warning: f64, critical: f64, max: f64) -> Result<(), S
         return Err(bad(field, format!("thresholds must be within 0–{max}")));
     }
     if warning >= critical {
-        return Err(bad(field, "the warning threshold must be below the critical one"));
+        return Err(bad(
+            field,
+            "the warning threshold must be below the critical one",
+        ));
     }
     Ok(())
 }
@@ -105,19 +108,16 @@ fn check_host(host: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Parses a database URL of one of `schemes`; refuses passwords in it.
-fn check_db_url(url: &str, schemes: &[&str]) -> Result<(), String> {
-    let u = reqwest::Url::parse(url).map_err(|e| bad("url", e))?;
-    if !schemes.contains(&u.scheme()) {
-        return Err(bad("url", format!("the scheme must be one of {}", schemes.join(", "))));
-    }
-    if u.host_str().is_none_or(str::is_empty) {
-        return Err(bad("url", "a host is required"));
-    }
-    if u.password().is_some() {
-        return Err(bad("url", "put the password in the password field, not in the URL"));
-    }
-    Ok(())
+/// The same URL rules the probes apply (scheme, host, no password, no Unix
+/// socket, known parameters only), so a bad URL is refused when saved.
+fn check_db_url(url: &str, kind: &str) -> Result<(), String> {
+    use probe::sql;
+    let r = match kind {
+        "postgres" => sql::check_url(url, &["postgres", "postgresql"], sql::PG_PARAMS).map(drop),
+        "mysql" => sql::check_url(url, &["mysql", "mariadb"], sql::MY_PARAMS).map(drop),
+        _ => probe::redis::connection_info(url, None).map(drop),
+    };
+    r.map_err(|e| bad("url", e))
 }
 
 /// Checks a spec and normalises it (trims text).
@@ -125,7 +125,9 @@ pub fn validate_spec(spec: &mut CheckSpec) -> Result<(), String> {
     match spec {
         CheckSpec::Container(c) => {
             if c.restarts_warning == 0 || c.restarts_warning >= c.restarts_critical {
-                return Err("restarts_warning/restarts_critical: need 0 < warning < critical".into());
+                return Err(
+                    "restarts_warning/restarts_critical: need 0 < warning < critical".into(),
+                );
             }
         }
         CheckSpec::Http(c) => validate_http(c)?,
@@ -139,8 +141,13 @@ pub fn validate_spec(spec: &mut CheckSpec) -> Result<(), String> {
         }
         CheckSpec::Postgres(c) => {
             c.url = c.url.trim().to_owned();
-            check_db_url(&c.url, &["postgres", "postgresql"])?;
-            check_pct("connections", c.connections_warning_pct, c.connections_critical_pct, 100.0)?;
+            check_db_url(&c.url, "postgres")?;
+            check_pct(
+                "connections",
+                c.connections_warning_pct,
+                c.connections_critical_pct,
+                100.0,
+            )?;
             if let Some(h) = c.cache_hit_warning_pct {
                 if !(0.0..=100.0).contains(&h) {
                     return Err(bad("cache_hit_warning_pct", "0–100"));
@@ -154,14 +161,14 @@ pub fn validate_spec(spec: &mut CheckSpec) -> Result<(), String> {
         }
         CheckSpec::Mysql(c) => {
             c.url = c.url.trim().to_owned();
-            check_db_url(&c.url, &["mysql", "mariadb"])?;
+            check_db_url(&c.url, "mysql")?;
             if c.threads_warning == 0 || c.threads_warning >= c.threads_critical {
                 return Err("threads: need 0 < warning < critical".into());
             }
         }
         CheckSpec::Redis(c) => {
             c.url = c.url.trim().to_owned();
-            check_db_url(&c.url, &["redis", "rediss"])?;
+            check_db_url(&c.url, "redis")?;
             check_pct("memory", c.memory_warning_pct, c.memory_critical_pct, 100.0)?;
         }
         CheckSpec::Tls(c) => {
@@ -194,7 +201,11 @@ pub fn validate_spec(spec: &mut CheckSpec) -> Result<(), String> {
                 return Err(bad("resource", "cpu or memory"));
             }
             // CPU is a percent of one core: several cores exceed 100.
-            let max = if c.resource == Resource::Cpu { 10_000.0 } else { 100.0 };
+            let max = if c.resource == Resource::Cpu {
+                10_000.0
+            } else {
+                100.0
+            };
             check_pct("container", c.warning_pct, c.critical_pct, max)?;
             if c.sustained_s > 86_400 {
                 return Err(bad("sustained_s", "at most 86400"));
@@ -262,7 +273,9 @@ struct Valid {
 fn validate_def(v: &mut Valid) -> ApiResult<()> {
     v.name = v.name.trim().to_owned();
     if v.name.is_empty() || v.name.chars().count() > 100 || v.name.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest("name: 1–100 characters, no control characters".into()));
+        return Err(ApiError::BadRequest(
+            "name: 1–100 characters, no control characters".into(),
+        ));
     }
     validate_spec(&mut v.spec).map_err(ApiError::BadRequest)?;
     if !(5..=86_400).contains(&v.interval_s) {
@@ -276,12 +289,18 @@ fn validate_def(v: &mut Valid) -> ApiResult<()> {
             "timeout_ms: must not exceed the interval (probes of one check never overlap)".into(),
         ));
     }
-    for (f, n) in [("fail_after", v.fail_after), ("recover_after", v.recover_after)] {
+    for (f, n) in [
+        ("fail_after", v.fail_after),
+        ("recover_after", v.recover_after),
+    ] {
         if !(1..=20).contains(&n) {
             return Err(ApiError::BadRequest(format!("{f}: 1–20")));
         }
     }
-    let needs_service = matches!(v.spec, CheckSpec::Container(_) | CheckSpec::ContainerResources(_));
+    let needs_service = matches!(
+        v.spec,
+        CheckSpec::Container(_) | CheckSpec::ContainerResources(_)
+    );
     if needs_service && v.service_id.is_none() {
         return Err(ApiError::BadRequest(format!(
             "service_id: a {} check belongs to a service",
@@ -409,7 +428,9 @@ async fn list(
     Query(q): Query<ListParams>,
 ) -> ApiResult<Json<Vec<Check>>> {
     let show = auth.principal.role >= opsdeck_wire::Role::Operator;
-    Ok(Json(load(&state.pool, &state.health, q.service_id, show).await?))
+    Ok(Json(
+        load(&state.pool, &state.health, q.service_id, show).await?,
+    ))
 }
 
 /// One check.
@@ -458,13 +479,15 @@ async fn create(
         service_id: input.service_id,
         name: input.name.unwrap_or_default(),
         interval_s: input.interval_s.unwrap_or(DEFAULT_INTERVAL_S),
-        timeout_ms: input
-            .timeout_ms
-            .unwrap_or(DEFAULT_TIMEOUT_MS.min(input.interval_s.unwrap_or(DEFAULT_INTERVAL_S) * 1000)),
+        timeout_ms: input.timeout_ms.unwrap_or(
+            DEFAULT_TIMEOUT_MS.min(input.interval_s.unwrap_or(DEFAULT_INTERVAL_S) * 1000),
+        ),
         fail_after: input.fail_after.unwrap_or(one),
-        recover_after: input
-            .recover_after
-            .unwrap_or(if heartbeat { 1 } else { DEFAULT_RECOVER_AFTER }),
+        recover_after: input.recover_after.unwrap_or(if heartbeat {
+            1
+        } else {
+            DEFAULT_RECOVER_AFTER
+        }),
         enabled: input.enabled.unwrap_or(true),
         spec,
     };
@@ -501,8 +524,14 @@ async fn create(
     let mut params = audit_params(&v);
     params["id"] = json!(id);
     params["password_set"] = json!(password.is_some());
-    ctx.audit(&mut tx, &auth.principal, "check.create", Some(format!("check:{id}")), params)
-        .await?;
+    ctx.audit(
+        &mut tx,
+        &auth.principal,
+        "check.create",
+        Some(format!("check:{id}")),
+        params,
+    )
+    .await?;
     ctx.commit(tx).await?;
     state.health.reload_check(id).await?;
     Ok((StatusCode::CREATED, Json(load_one(&state, id, true).await?)))
@@ -537,7 +566,9 @@ async fn update(
         }
     }
     if input.service_id.is_some() && input.service_id != cur.service_id {
-        return Err(ApiError::BadRequest("service_id: a check cannot move to another service".into()));
+        return Err(ApiError::BadRequest(
+            "service_id: a check cannot move to another service".into(),
+        ));
     }
     let mut v = Valid {
         service_id: cur.service_id,
@@ -575,8 +606,14 @@ async fn update(
     if let Some(p) = &password {
         params["password_set"] = json!(p.is_some());
     }
-    ctx.audit(&mut tx, &auth.principal, "check.update", Some(format!("check:{id}")), params)
-        .await?;
+    ctx.audit(
+        &mut tx,
+        &auth.principal,
+        "check.update",
+        Some(format!("check:{id}")),
+        params,
+    )
+    .await?;
     ctx.commit(tx).await?;
     state.health.reload_check(id).await?;
     Ok(Json(load_one(&state, id, true).await?))
@@ -593,13 +630,20 @@ async fn delete(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
-    let name: Option<String> = sqlx::query_scalar("DELETE FROM checks WHERE id = $1 RETURNING name")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let name: Option<String> =
+        sqlx::query_scalar("DELETE FROM checks WHERE id = $1 RETURNING name")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
     let name = name.ok_or_else(|| ApiError::NotFound(format!("check {id}")))?;
-    ctx.audit(&mut tx, &auth.principal, "check.delete", Some(format!("check:{id}")), json!({"name": name}))
-        .await?;
+    ctx.audit(
+        &mut tx,
+        &auth.principal,
+        "check.delete",
+        Some(format!("check:{id}")),
+        json!({"name": name}),
+    )
+    .await?;
     ctx.commit(tx).await?;
     state.health.reload_check(id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -653,7 +697,11 @@ async fn history(
         "day" => ("check_rollups_minute", 1, "minute"),
         "week" => ("check_rollups_hour", 7, "hour"),
         "month" => ("check_rollups_hour", 30, "hour"),
-        other => return Err(ApiError::BadRequest(format!("range: day, week or month, not {other:?}"))),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "range: day, week or month, not {other:?}"
+            )))
+        }
     };
     let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM checks WHERE id = $1")
         .bind(id)
@@ -708,7 +756,13 @@ async fn history(
     })
     .collect();
     let uptime = uptime_of(&state.pool, id).await?;
-    Ok(Json(CheckHistory { check_id: id, resolution: resolution.into(), rollups, events, uptime }))
+    Ok(Json(CheckHistory {
+        check_id: id,
+        resolution: resolution.into(),
+        rollups,
+        events,
+        uptime,
+    }))
 }
 
 /// Uptime over 24 h / 7 d / 30 d from the hourly rollups.
@@ -728,9 +782,15 @@ pub async fn uptime_of(pool: &PgPool, id: i64) -> sqlx::Result<Uptime> {
     let pct = |g: &str, t: &str| -> Option<f64> {
         let total: Option<f64> = r.get(t);
         let good: Option<f64> = r.get(g);
-        total.filter(|t| *t > 0.0).map(|t| 100.0 * good.unwrap_or(0.0) / t)
+        total
+            .filter(|t| *t > 0.0)
+            .map(|t| 100.0 * good.unwrap_or(0.0) / t)
     };
-    Ok(Uptime { day: pct("g1", "t1"), week: pct("g7", "t7"), month: pct("g30", "t30") })
+    Ok(Uptime {
+        day: pct("g1", "t1"),
+        week: pct("g7", "t7"),
+        month: pct("g30", "t30"),
+    })
 }
 
 /// Figures of the check engine.
@@ -759,7 +819,10 @@ pub async fn settings(pool: &PgPool) -> sqlx::Result<HealthSettings> {
 #[utoipa::path(get, path = "/api/v1/checks/settings", tag = "checks",
     responses((status = 200, body = HealthSettings)),
     security(("session" = ["admin"]), ("token" = ["admin"])))]
-async fn get_settings(_auth: Auth<Admin>, State(state): State<AppState>) -> ApiResult<Json<HealthSettings>> {
+async fn get_settings(
+    _auth: Auth<Admin>,
+    State(state): State<AppState>,
+) -> ApiResult<Json<HealthSettings>> {
     Ok(Json(settings(&state.pool).await?))
 }
 
@@ -776,13 +839,20 @@ async fn put_settings(
     if !(1..=31).contains(&s.minute_retention_days) {
         return Err(ApiError::BadRequest("minute_retention_days: 1–31".into()));
     }
-    for (f, v) in [("hour_retention_days", s.hour_retention_days), ("event_retention_days", s.event_retention_days)] {
+    for (f, v) in [
+        ("hour_retention_days", s.hour_retention_days),
+        ("event_retention_days", s.event_retention_days),
+    ] {
         if !(7..=3660).contains(&v) {
             return Err(ApiError::BadRequest(format!("{f}: 7–3660")));
         }
     }
-    if chrono::NaiveTime::parse_from_str(&s.report_time, "%H:%M").is_err() || s.report_time.len() != 5 {
-        return Err(ApiError::BadRequest("report_time: HH:MM (24 h, UTC)".into()));
+    if chrono::NaiveTime::parse_from_str(&s.report_time, "%H:%M").is_err()
+        || s.report_time.len() != 5
+    {
+        return Err(ApiError::BadRequest(
+            "report_time: HH:MM (24 h, UTC)".into(),
+        ));
     }
     let mut tx = state.pool.begin().await?;
     sqlx::query(
@@ -795,8 +865,14 @@ async fn put_settings(
     .bind(&s.report_time)
     .execute(&mut *tx)
     .await?;
-    ctx.audit(&mut tx, &auth.principal, "health.settings", None, serde_json::to_value(&s).map_err(anyhow::Error::from)?)
-        .await?;
+    ctx.audit(
+        &mut tx,
+        &auth.principal,
+        "health.settings",
+        None,
+        serde_json::to_value(&s).map_err(anyhow::Error::from)?,
+    )
+    .await?;
     ctx.commit(tx).await?;
     Ok(Json(settings(&state.pool).await?))
 }
@@ -811,7 +887,11 @@ pub async fn prune(pool: &PgPool) -> sqlx::Result<u64> {
         ("check_events", "at", s.event_retention_days),
     ] {
         let sql = format!("DELETE FROM {table} WHERE {col} < now() - make_interval(days => $1)");
-        n += sqlx::query(&sql).bind(days as i32).execute(pool).await?.rows_affected();
+        n += sqlx::query(&sql)
+            .bind(days as i32)
+            .execute(pool)
+            .await?
+            .rows_affected();
     }
     Ok(n)
 }
@@ -823,7 +903,8 @@ pub async fn prune(pool: &PgPool) -> sqlx::Result<u64> {
     responses((status = 200, body = StatusBoard)),
     security(("session" = ["viewer"]), ("token" = ["viewer"])))]
 async fn board(_auth: Auth<Viewer>, State(state): State<AppState>) -> ApiResult<Response> {
-    let json = |b: axum::body::Bytes| ([(header::CONTENT_TYPE, "application/json")], b).into_response();
+    let json =
+        |b: axum::body::Bytes| ([(header::CONTENT_TYPE, "application/json")], b).into_response();
     if let Some(b) = state.health.cached_board() {
         return Ok(json(b));
     }
@@ -892,7 +973,9 @@ async fn set_public(
         .as_ref()
         .is_some_and(|n| n.chars().count() > 80 || n.chars().any(char::is_control))
     {
-        return Err(ApiError::BadRequest("public_name: at most 80 characters".into()));
+        return Err(ApiError::BadRequest(
+            "public_name: at most 80 characters".into(),
+        ));
     }
     let mut tx = state.pool.begin().await?;
     let found: Option<String> = sqlx::query_scalar(
@@ -928,7 +1011,11 @@ pub async fn heartbeat(
     State(state): State<AppState>,
     axum::extract::Path(token): axum::extract::Path<String>,
 ) -> Response {
-    if token.len() > 128 || !token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if token.len() > 128
+        || !token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return (StatusCode::NOT_FOUND, "unknown heartbeat\n").into_response();
     }
     match state.health.heartbeat(&token).await {

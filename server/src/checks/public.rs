@@ -74,7 +74,12 @@ pub async fn page(State(state): State<AppState>) -> Response {
             .into_iter()
             .map(|(name, h, up)| {
                 let (class, text) = public_state(h);
-                PublicService { name, class, text, uptime: up.map(|u| format!("{u:.2} %")) }
+                PublicService {
+                    name,
+                    class,
+                    text,
+                    uptime: up.map(|u| format!("{u:.2} %")),
+                }
             })
             .collect(),
         updated: chrono::Utc::now().format("%Y-%m-%d %H:%M").to_string(),

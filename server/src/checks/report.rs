@@ -33,8 +33,18 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_one))
 }
 
-fn item(section: &str, name: impl Into<String>, status: CheckStatus, detail: impl Into<String>) -> ReportItem {
-    ReportItem { section: section.into(), name: name.into(), status, detail: detail.into() }
+fn item(
+    section: &str,
+    name: impl Into<String>,
+    status: CheckStatus,
+    detail: impl Into<String>,
+) -> ReportItem {
+    ReportItem {
+        section: section.into(),
+        name: name.into(),
+        status,
+        detail: detail.into(),
+    }
 }
 
 /// Builds the checklist from the engines' caches, the host and the board.
@@ -47,27 +57,43 @@ pub async fn build(state: &AppState) -> Vec<ReportItem> {
     // 1. Containers, per engine.
     let engines = state.engines.engines();
     if engines.is_empty() {
-        items.push(item("containers", "engines", CheckStatus::Unknown, "no Docker engine registered"));
+        items.push(item(
+            "containers",
+            "engines",
+            CheckStatus::Unknown,
+            "no Docker engine registered",
+        ));
     }
     for e in engines {
         let st = e.status();
         let (running, total) = e.with_containers(|cs| {
-            (cs.values().filter(|c| c.state == "running").count(), cs.len())
+            (
+                cs.values().filter(|c| c.state == "running").count(),
+                cs.len(),
+            )
         });
         let (status, detail) = match st.state {
             opsdeck_wire::EngineState::Connected => {
                 let restarting = e.with_containers(|cs| {
                     cs.values()
-                        .filter(|c| c.state == "restarting" || c.health.as_deref() == Some("unhealthy"))
+                        .filter(|c| {
+                            c.state == "restarting" || c.health.as_deref() == Some("unhealthy")
+                        })
                         .map(|c| c.name.clone())
                         .collect::<Vec<_>>()
                 });
                 if restarting.is_empty() {
-                    (CheckStatus::Ok, format!("{running} of {total} containers running"))
+                    (
+                        CheckStatus::Ok,
+                        format!("{running} of {total} containers running"),
+                    )
                 } else {
                     (
                         CheckStatus::Warning,
-                        format!("{running} of {total} running; unhealthy or restarting: {}", restarting.join(", ")),
+                        format!(
+                            "{running} of {total} running; unhealthy or restarting: {}",
+                            restarting.join(", ")
+                        ),
                     )
                 }
             }
@@ -128,7 +154,12 @@ pub async fn build(state: &AppState) -> Vec<ReportItem> {
     // 5. Service health, from the board.
     let (_, services) = state.health.statuses();
     if services.is_empty() {
-        items.push(item("service_health", "services", CheckStatus::Unknown, "no services in the inventory"));
+        items.push(item(
+            "service_health",
+            "services",
+            CheckStatus::Unknown,
+            "no services in the inventory",
+        ));
     }
     for s in services {
         let status = match s.health {
@@ -158,7 +189,11 @@ pub async fn build(state: &AppState) -> Vec<ReportItem> {
 }
 
 fn overall(items: &[ReportItem]) -> CheckStatus {
-    items.iter().map(|i| i.status).max().unwrap_or(CheckStatus::Unknown)
+    items
+        .iter()
+        .map(|i| i.status)
+        .max()
+        .unwrap_or(CheckStatus::Unknown)
 }
 
 /// Generates and stores a report. `None` when a scheduled one for today
@@ -210,7 +245,9 @@ pub async fn scheduled_tick(state: &AppState) -> anyhow::Result<bool> {
         return Ok(false);
     }
     let mut tx = state.pool.begin().await?;
-    let Some(report) = generate(state, "schedule", &mut tx).await? else { return Ok(false) };
+    let Some(report) = generate(state, "schedule", &mut tx).await? else {
+        return Ok(false);
+    };
     crate::audit::record(
         &mut tx,
         NewEntry {
@@ -225,12 +262,18 @@ pub async fn scheduled_tick(state: &AppState) -> anyhow::Result<bool> {
     )
     .await?;
     tx.commit().await?;
-    tracing::info!(report = report.id, overall = report.overall.as_str(), "daily check report written");
+    tracing::info!(
+        report = report.id,
+        overall = report.overall.as_str(),
+        "daily check report written"
+    );
     Ok(true)
 }
 
 /// Starts the scheduler that writes the daily report.
-pub async fn start_scheduler(state: AppState) -> anyhow::Result<tokio_cron_scheduler::JobScheduler> {
+pub async fn start_scheduler(
+    state: AppState,
+) -> anyhow::Result<tokio_cron_scheduler::JobScheduler> {
     use tokio_cron_scheduler::{Job, JobScheduler};
     let sched = JobScheduler::new().await?;
     let job = Job::new_async("0 * * * * *", move |_id, _lock| {
@@ -272,7 +315,10 @@ async fn summaries(pool: &PgPool) -> sqlx::Result<Vec<ReportSummary>> {
 #[utoipa::path(get, path = "/api/v1/reports", tag = "reports",
     responses((status = 200, body = Vec<ReportSummary>)),
     security(("session" = ["viewer"]), ("token" = ["viewer"])))]
-async fn list(_auth: Auth<Viewer>, State(state): State<AppState>) -> ApiResult<Json<Vec<ReportSummary>>> {
+async fn list(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<ReportSummary>>> {
     Ok(Json(summaries(&state.pool).await?))
 }
 
@@ -280,12 +326,18 @@ async fn list(_auth: Auth<Viewer>, State(state): State<AppState>) -> ApiResult<J
 #[utoipa::path(get, path = "/api/v1/reports/{id}", tag = "reports",
     responses((status = 200, body = Report), (status = 404)),
     security(("session" = ["viewer"]), ("token" = ["viewer"])))]
-async fn get_one(_auth: Auth<Viewer>, State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Report>> {
-    let r = sqlx::query("SELECT id, day, generated_at, trigger, overall, items FROM reports WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&state.pool)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("report {id}")))?;
+async fn get_one(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Report>> {
+    let r = sqlx::query(
+        "SELECT id, day, generated_at, trigger, overall, items FROM reports WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("report {id}")))?;
     Ok(Json(Report {
         id: r.get("id"),
         day: r.get("day"),

@@ -111,10 +111,10 @@ pub fn compute(services: &[SvcInfo], checks: &[CheckView]) -> HashMap<i64, Healt
     services
         .iter()
         .map(|s| {
-            let (status, n, since, problems) = own
-                .get(&s.id)
-                .cloned()
-                .unwrap_or((CheckStatus::Unknown, 0, None, Vec::new()));
+            let (status, n, since, problems) =
+                own.get(&s.id)
+                    .cloned()
+                    .unwrap_or((CheckStatus::Unknown, 0, None, Vec::new()));
             let below = roots.remove(&s.id).unwrap_or_default();
             let health = if !below.is_empty() {
                 ServiceHealth::Impacted
@@ -132,11 +132,23 @@ pub fn compute(services: &[SvcInfo], checks: &[CheckView]) -> HashMap<i64, Healt
                 .collect();
             impacted_by.sort();
             let since = if health == ServiceHealth::Impacted {
-                below.iter().filter_map(|id| own.get(id).and_then(|o| o.2)).max()
+                below
+                    .iter()
+                    .filter_map(|id| own.get(id).and_then(|o| o.2))
+                    .max()
             } else {
                 since
             };
-            (s.id, Health { health, impacted_by, problems, checks: n, since })
+            (
+                s.id,
+                Health {
+                    health,
+                    impacted_by,
+                    problems,
+                    checks: n,
+                    since,
+                },
+            )
         })
         .collect()
 }
@@ -161,7 +173,12 @@ mod tests {
     use super::*;
 
     fn svc(id: i64, name: &str, tier: Tier, requires: &[i64]) -> SvcInfo {
-        SvcInfo { id, name: name.into(), tier, requires: requires.to_vec() }
+        SvcInfo {
+            id,
+            name: name.into(),
+            tier,
+            requires: requires.to_vec(),
+        }
     }
     fn chk(service_id: i64, status: CheckStatus) -> CheckView {
         CheckView {
@@ -220,7 +237,11 @@ mod tests {
 
     #[test]
     fn own_state_is_the_worst_check() {
-        let checks = vec![chk(3, CheckStatus::Ok), chk(3, CheckStatus::Warning), chk(5, CheckStatus::Unknown)];
+        let checks = vec![
+            chk(3, CheckStatus::Ok),
+            chk(3, CheckStatus::Warning),
+            chk(5, CheckStatus::Unknown),
+        ];
         let h = compute(&stack(), &checks);
         assert_eq!(h[&3].health, ServiceHealth::Degraded);
         assert_eq!(h[&3].checks, 2);

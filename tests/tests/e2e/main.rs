@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod browser;
 mod checks;
+mod checks_containers;
 mod cli;
 mod containers;
 mod docker;

@@ -15,8 +15,8 @@ use opsdeck_wire::{CheckStatus, Metric};
 pub mod host;
 pub mod http;
 pub mod net;
-pub mod sql;
 pub mod redis;
+pub mod sql;
 
 /// What one probe found.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +32,12 @@ pub struct Probe {
 
 impl Probe {
     pub fn new(status: CheckStatus, message: impl Into<String>) -> Probe {
-        Probe { status, latency_ms: None, message: message.into(), metrics: Vec::new() }
+        Probe {
+            status,
+            latency_ms: None,
+            message: message.into(),
+            metrics: Vec::new(),
+        }
     }
     pub fn ok(message: impl Into<String>) -> Probe {
         Probe::new(CheckStatus::Ok, message)
@@ -43,11 +48,17 @@ impl Probe {
     pub fn latency(mut self, elapsed: Duration) -> Probe {
         let ms = elapsed.as_secs_f64() * 1000.0;
         self.latency_ms = Some(ms);
-        self.metrics.push(Metric { name: "latency_ms".into(), value: ms });
+        self.metrics.push(Metric {
+            name: "latency_ms".into(),
+            value: ms,
+        });
         self
     }
     pub fn metric(mut self, name: &str, value: f64) -> Probe {
-        self.metrics.push(Metric { name: name.into(), value });
+        self.metrics.push(Metric {
+            name: name.into(),
+            value,
+        });
         self
     }
     /// Raises the status to at least `status` (never lowers it).

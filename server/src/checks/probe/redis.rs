@@ -68,7 +68,10 @@ pub async fn redis(c: &RedisCheck, password: Option<&str>, timeout: Duration) ->
 }
 
 /// Validates the URL and adds the password.
-fn connection_info(raw: &str, password: Option<&str>) -> Result<redis::ConnectionInfo, String> {
+pub(crate) fn connection_info(
+    raw: &str,
+    password: Option<&str>,
+) -> Result<redis::ConnectionInfo, String> {
     let url = Url::parse(raw.trim()).map_err(|e| format!("invalid URL: {e}"))?;
     match url.scheme() {
         "redis" | "valkey" => {}

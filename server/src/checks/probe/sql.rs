@@ -52,7 +52,7 @@ use super::{grade_above, Probe};
 const APP_NAME: &str = "opsdeck-healthcheck";
 
 /// URL parameters a Postgres check may use.
-const PG_PARAMS: &[&str] = &[
+pub(crate) const PG_PARAMS: &[&str] = &[
     "sslmode",
     "ssl-mode",
     "sslrootcert",
@@ -63,7 +63,7 @@ const PG_PARAMS: &[&str] = &[
 ];
 
 /// URL parameters a MySQL check may use.
-const MY_PARAMS: &[&str] = &[
+pub(crate) const MY_PARAMS: &[&str] = &[
     "sslmode",
     "ssl-mode",
     "sslca",
@@ -320,7 +320,7 @@ async fn text_value(conn: &mut MySqlConnection, sql: &str, col: usize) -> Result
 }
 
 /// Checks scheme, host, credentials and parameters of a database URL.
-fn check_url(raw: &str, schemes: &[&str], params: &[&str]) -> Result<Url, String> {
+pub(crate) fn check_url(raw: &str, schemes: &[&str], params: &[&str]) -> Result<Url, String> {
     let url = Url::parse(raw.trim()).map_err(|e| format!("invalid URL: {e}"))?;
     if !schemes.contains(&url.scheme()) {
         return Err(format!(
