@@ -960,7 +960,7 @@ async fn daily_report_on_schedule_and_on_demand() {
     add(
         &op,
         json!({"name": "pg", "interval_s": DAY, "timeout_ms": 5000,
-                    "spec": {"kind": "postgres", "url": opsdeck_e2e::pg::url(&server.database)}}),
+                    "spec": {"kind": "postgres", "url": format!("postgres://opsdeck@127.0.0.1:{}/{}", pg_over_tcp().await, server.database)}}),
     )
     .await;
 
