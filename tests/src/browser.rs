@@ -176,6 +176,15 @@ impl Browser {
         }
     }
 
+    /// Runs a script in the page and returns its string result (`return …;`).
+    pub async fn execute(&self, script: &str) -> String {
+        match self.client.execute(script, vec![]).await {
+            Ok(serde_json::Value::String(s)) => s,
+            Ok(other) => other.to_string(),
+            Err(e) => panic!("script in the browser: {e}"),
+        }
+    }
+
     /// Runs `fetch(path)` in the page (same origin, the page's cookies) and
     /// returns the HTTP status.
     pub async fn fetch_status(&self, path: &str) -> u16 {

@@ -17,5 +17,6 @@ mod harness_parts;
 mod inventory;
 mod inventory_ui;
 mod role_matrix;
+mod status_ui;
 mod util;
 mod web;
