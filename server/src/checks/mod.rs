@@ -1027,3 +1027,128 @@ pub async fn heartbeat(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opsdeck_wire::{HostCheck, MysqlCheck, PostgresCheck, RedisCheck};
+
+    fn http(url: &str) -> CheckSpec {
+        serde_json::from_value(json!({"kind": "http", "url": url})).unwrap()
+    }
+
+    #[test]
+    fn http_defaults_come_from_the_handbook() {
+        let CheckSpec::Http(h) = http("https://git.example.com/api/healthz") else {
+            unreachable!()
+        };
+        assert_eq!((h.warning_ms, h.critical_ms), (1000, 3000));
+        assert!(h.tls_verify);
+        assert_eq!(h.max_redirects, 0);
+    }
+
+    #[test]
+    fn only_http_and_https_urls() {
+        for ok in ["http://127.0.0.1:8080/health", " https://example.com "] {
+            let mut s = http(ok);
+            assert!(validate_spec(&mut s).is_ok(), "{ok}");
+        }
+        for bad_url in [
+            "file:///etc/passwd",
+            "ftp://x/",
+            "data:text/plain,hi",
+            "gopher://h/",
+            "http://",
+        ] {
+            let mut s = http(bad_url);
+            let e = validate_spec(&mut s).unwrap_err();
+            assert!(e.starts_with("url:"), "{bad_url}: {e}");
+        }
+    }
+
+    #[test]
+    fn database_urls_follow_the_probes_rules() {
+        let pg = |url: &str| {
+            CheckSpec::Postgres(PostgresCheck {
+                url: url.into(),
+                connections_warning_pct: 80.0,
+                connections_critical_pct: 95.0,
+                cache_hit_warning_pct: None,
+                replication_lag_warning_s: 30.0,
+                replication_lag_critical_s: 300.0,
+            })
+        };
+        assert!(validate_spec(&mut pg("postgres://app@db:5432/app")).is_ok());
+        for bad_url in [
+            "postgres://app:pw@db/app",
+            "postgres://app@db/app?password=pw",
+            "postgres://app@db/app?host=/run/postgresql",
+            "mysql://app@db/app",
+        ] {
+            assert!(validate_spec(&mut pg(bad_url)).is_err(), "{bad_url}");
+        }
+        let mut my = CheckSpec::Mysql(MysqlCheck {
+            url: "mysql://root@127.0.0.1:3306/".into(),
+            threads_warning: 180,
+            threads_critical: 140,
+        });
+        assert!(validate_spec(&mut my).unwrap_err().starts_with("threads"));
+        let mut rd = CheckSpec::Redis(RedisCheck {
+            url: "rediss://cache:6379/0".into(),
+            memory_warning_pct: 80.0,
+            memory_critical_pct: 95.0,
+            memory_warning_mb: None,
+        });
+        assert!(
+            validate_spec(&mut rd).is_err(),
+            "TLS Redis is not supported"
+        );
+    }
+
+    #[test]
+    fn thresholds_must_be_ordered_and_in_range() {
+        let host = |w: f64, c: f64| {
+            CheckSpec::Host(HostCheck {
+                resource: Resource::Disk,
+                path: None,
+                warning_pct: w,
+                critical_pct: c,
+                sustained_s: 0,
+            })
+        };
+        let mut ok = host(80.0, 90.0);
+        assert!(validate_spec(&mut ok).is_ok());
+        let CheckSpec::Host(h) = ok else {
+            unreachable!()
+        };
+        assert_eq!(h.path.as_deref(), Some("/"), "disk defaults to /");
+        assert!(validate_spec(&mut host(90.0, 80.0)).is_err());
+        assert!(validate_spec(&mut host(80.0, 101.0)).is_err());
+        assert!(validate_spec(&mut host(f64::NAN, 90.0)).is_err());
+    }
+
+    #[test]
+    fn timeouts_never_exceed_the_interval() {
+        let mut v = Valid {
+            service_id: None,
+            name: "web".into(),
+            spec: http("http://127.0.0.1/"),
+            interval_s: 5,
+            timeout_ms: 5001,
+            fail_after: 2,
+            recover_after: 2,
+            enabled: true,
+        };
+        assert!(validate_def(&mut v).is_err());
+        v.timeout_ms = 5000;
+        assert!(validate_def(&mut v).is_ok());
+        v.interval_s = 4;
+        assert!(validate_def(&mut v).is_err());
+        v.interval_s = 5;
+        v.spec = serde_json::from_value(json!({"kind": "container"})).unwrap();
+        assert!(
+            validate_def(&mut v).is_err(),
+            "container checks need a service"
+        );
+    }
+}
