@@ -278,7 +278,11 @@ pub fn CheckTable(
         let run_name = c.name.clone();
         let del_name = c.name.clone();
         let last_at = c.last.as_ref().map(|l| l.at);
-        let message = c.last.as_ref().map(|l| l.message.clone()).unwrap_or_default();
+        let message = c
+            .last
+            .as_ref()
+            .map(|l| l.message.clone())
+            .unwrap_or_default();
         let latency = latency_text(c.last.as_ref().and_then(|l| l.latency_ms));
         let target = target_of(&c.spec);
         view! {
@@ -292,7 +296,7 @@ pub fn CheckTable(
                         {name.clone()}
                     </button>
                     {(!c.enabled).then(|| view! { <span class="edited" title="Paused: not probed">"paused"</span> })}
-                    <div class="muted small clamp-1 wrap-anywhere" title=target.clone()>{target.clone()}</div>
+                    <div class="muted small check-target" title=target.clone()>{target.clone()}</div>
                 </td>
                 {show_service.then(|| match (c.service_id, c.service.clone()) {
                     (Some(sid), name) => view! {
@@ -507,7 +511,8 @@ impl Fields {
         f.recover_after.set(c.recover_after.to_string());
         f.enabled.set(c.enabled);
         let set = |sig: RwSignal<String>, v: String| sig.set(v);
-        let opt = |sig: RwSignal<String>, v: &Option<String>| sig.set(v.clone().unwrap_or_default());
+        let opt =
+            |sig: RwSignal<String>, v: &Option<String>| sig.set(v.clone().unwrap_or_default());
         match &c.spec {
             CheckSpec::Container(x) => {
                 set(f.restarts_warning, x.restarts_warning.to_string());
@@ -539,14 +544,26 @@ impl Fields {
             }
             CheckSpec::Postgres(x) => {
                 set(f.url, x.url.clone());
-                set(f.connections_warning_pct, num_text(x.connections_warning_pct));
-                set(f.connections_critical_pct, num_text(x.connections_critical_pct));
+                set(
+                    f.connections_warning_pct,
+                    num_text(x.connections_warning_pct),
+                );
+                set(
+                    f.connections_critical_pct,
+                    num_text(x.connections_critical_pct),
+                );
                 set(
                     f.cache_hit_warning_pct,
                     x.cache_hit_warning_pct.map(num_text).unwrap_or_default(),
                 );
-                set(f.replication_lag_warning_s, num_text(x.replication_lag_warning_s));
-                set(f.replication_lag_critical_s, num_text(x.replication_lag_critical_s));
+                set(
+                    f.replication_lag_warning_s,
+                    num_text(x.replication_lag_warning_s),
+                );
+                set(
+                    f.replication_lag_critical_s,
+                    num_text(x.replication_lag_critical_s),
+                );
             }
             CheckSpec::Mysql(x) => {
                 set(f.url, x.url.clone());
@@ -559,7 +576,9 @@ impl Fields {
                 set(f.memory_critical_pct, num_text(x.memory_critical_pct));
                 set(
                     f.memory_warning_mb,
-                    x.memory_warning_mb.map(|v| v.to_string()).unwrap_or_default(),
+                    x.memory_warning_mb
+                        .map(|v| v.to_string())
+                        .unwrap_or_default(),
                 );
             }
             CheckSpec::Tls(x) => {
@@ -656,12 +675,7 @@ fn build_spec(f: &Fields) -> Result<CheckSpec, FieldError> {
             {
                 match part.parse::<u16>() {
                     Ok(code) if (100..=599).contains(&code) => expect_status.push(code),
-                    _ => {
-                        return Err((
-                            "expect_status",
-                            format!("Not an HTTP status code: {part}"),
-                        ))
-                    }
+                    _ => return Err(("expect_status", format!("Not an HTTP status code: {part}"))),
                 }
             }
             CheckSpec::Http(HttpCheck {
@@ -691,7 +705,10 @@ fn build_spec(f: &Fields) -> Result<CheckSpec, FieldError> {
             connections_warning_pct: num(f.connections_warning_pct, "connections_warning_pct")?,
             connections_critical_pct: num(f.connections_critical_pct, "connections_critical_pct")?,
             cache_hit_warning_pct: opt_num(f.cache_hit_warning_pct, "cache_hit_warning_pct")?,
-            replication_lag_warning_s: num(f.replication_lag_warning_s, "replication_lag_warning_s")?,
+            replication_lag_warning_s: num(
+                f.replication_lag_warning_s,
+                "replication_lag_warning_s",
+            )?,
             replication_lag_critical_s: num(
                 f.replication_lag_critical_s,
                 "replication_lag_critical_s",
@@ -777,8 +794,20 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
             "memory_critical_pct",
             "memory_warning_mb",
         ],
-        "tls" => &["host", "port", "server_name", "warning_days", "critical_days"],
-        "host" => &["resource", "path", "warning_pct", "critical_pct", "sustained_s"],
+        "tls" => &[
+            "host",
+            "port",
+            "server_name",
+            "warning_days",
+            "critical_days",
+        ],
+        "host" => &[
+            "resource",
+            "path",
+            "warning_pct",
+            "critical_pct",
+            "sustained_s",
+        ],
         "container_resources" => &["resource", "warning_pct", "critical_pct", "sustained_s"],
         "heartbeat" => &["period_s", "grace_s"],
         _ => &[],
@@ -804,6 +833,15 @@ fn field_of(message: &str, kind: &str) -> Option<&'static str> {
         return None;
     }
     let last = head.rsplit(['.', '/']).next()?;
+    // Threshold pairs the server names as a whole: under the critical one.
+    let last = match (kind, last) {
+        ("postgres", "connections") => "connections_critical_pct",
+        ("postgres", "replication_lag") => "replication_lag_critical_s",
+        ("mysql", "threads") => "threads_critical",
+        ("redis", "memory") => "memory_critical_pct",
+        ("host", "host") | ("container_resources", "container") => "critical_pct",
+        (_, other) => other,
+    };
     COMMON_KEYS
         .iter()
         .chain(kind_keys(kind))
@@ -1053,8 +1091,19 @@ pub fn CheckForm(
                     on_saved.run(c);
                 }
                 Err(e) => {
+                    // Under the field it names, without the field's name.
                     let key = field_of(&e.message, &kind);
-                    error.try_set(Some((key, e.message)));
+                    let message = match (key, e.message.split_once(':')) {
+                        (Some(_), Some((_, rest))) if !rest.trim().is_empty() => {
+                            let rest = rest.trim();
+                            let mut c = rest.chars();
+                            c.next()
+                                .map(|f| f.to_uppercase().chain(c).collect())
+                                .unwrap_or_default()
+                        }
+                        _ => e.message,
+                    };
+                    error.try_set(Some((key, message)));
                 }
             }
         });
@@ -1178,9 +1227,15 @@ fn history_chart(h: &CheckHistory, range: &str) -> AnyView {
         let x0 = x(t);
         let w = (x(t + bucket) - x0).max(1.0);
         let (class, what) = if r.critical > 0 {
-            ("chart-fail", format!("{} failed of {}", r.critical, r.probes))
+            (
+                "chart-fail",
+                format!("{} failed of {}", r.critical, r.probes),
+            )
         } else {
-            ("chart-warn", format!("{} warnings of {}", r.warning, r.probes))
+            (
+                "chart-warn",
+                format!("{} warnings of {}", r.warning, r.probes),
+            )
         };
         let title = format!("{}: {what}", r.at.format("%Y-%m-%d %H:%M UTC"));
         marks.push(view! {
@@ -1319,9 +1374,7 @@ pub fn CheckHistoryView(check: Check, on_close: Callback<()>) -> impl IntoView {
     let history = LocalResource::new(move || {
         reload.get();
         let r = range.get();
-        async move {
-            api::get::<CheckHistory>(&format!("/api/v1/checks/{id}/history?range={r}")).await
-        }
+        async move { api::get::<CheckHistory>(&format!("/api/v1/checks/{id}/history?range={r}")).await }
     });
     use_interval(Duration::from_secs(60), move || {
         reload.try_update(|n| *n += 1);

@@ -16,21 +16,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use leptos::prelude::*;
-use opsdeck_wire::{
-    Check, Engine, Overall, Role, ServiceStatus, StatusBoard, StatusChange, Tier,
-};
+use opsdeck_wire::{Check, Engine, Overall, Role, ServiceStatus, StatusBoard, StatusChange, Tier};
 
 use crate::api::{self, ApiError};
 use crate::live::{use_inventory_events, use_status_events, StatusEvent};
 use crate::session::current_role;
 use crate::states::{
-    health_from, health_pill, health_rank, is_health_problem, overall_state, overall_str,
-    tier_label, CheckStatusPill, EngineStatePill, HealthPill, ALL_HEALTH,
+    health_from, health_help, health_pill, health_rank, is_health_problem, overall_state,
+    overall_str, tier_label, CheckStatusPill, EngineStatePill, ALL_HEALTH,
 };
 use crate::ui::{duration_ms, EmptyState, ErrorState, Loading, Pill, RelTime};
 
-/// Rows shown per tier before "Show all" (problems come first).
-const PAGE: usize = 500;
+/// Rows rendered per tier at once; the rest follow in steps of as many,
+/// one step per frame, so the first rows (problems first) show at once even
+/// with thousands of services.
+const STEP: usize = 200;
 
 /// One service on the board. `rev` is unique and changes whenever the
 /// service's status is replaced: rows are keyed and compared by it.
@@ -238,7 +238,9 @@ impl StatusStore {
         };
         let unchanged = self
             .services
-            .try_with_untracked(|v| v.len() == rows.len() && v.iter().zip(&rows).all(|(a, b)| a == b))
+            .try_with_untracked(|v| {
+                v.len() == rows.len() && v.iter().zip(&rows).all(|(a, b)| a == b)
+            })
             .unwrap_or(false);
         if !unchanged {
             self.services.set(rows);
@@ -301,7 +303,11 @@ impl StatusStore {
                 }
             }
             let differs = services
-                .try_with_untracked(|v| changed.iter().any(|(at, s)| v.get(*at).is_none_or(|r| *r.s != *s)))
+                .try_with_untracked(|v| {
+                    changed
+                        .iter()
+                        .any(|(at, s)| v.get(*at).is_none_or(|r| *r.s != *s))
+                })
                 .unwrap_or(false);
             if !differs {
                 return;
@@ -403,45 +409,33 @@ pub fn sparkline(points: &[Option<f64>]) -> AnyView {
         }
     };
     let y = |v: f64| H - PAD - (v / max) * (H - 2.0 * PAD);
-    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
-    let mut cur: Vec<(f64, f64)> = Vec::new();
+    // One path for the whole line (one element per row, thousands of rows):
+    // a move at each gap; a lone point is a dot (a zero-length segment with
+    // round caps).
+    let mut d = String::with_capacity(points.len() * 12);
+    let mut pen_down = false;
     for (i, p) in points.iter().enumerate() {
         match p {
-            Some(v) => cur.push((x(i), y(*v))),
-            None if !cur.is_empty() => runs.push(std::mem::take(&mut cur)),
-            None => {}
+            Some(v) => {
+                let cmd = if pen_down { 'L' } else { 'M' };
+                d.push_str(&format!("{cmd}{:.1} {:.1}", x(i), y(*v)));
+                let alone = !pen_down && points.get(i + 1).is_none_or(Option::is_none);
+                if alone {
+                    d.push_str("h0.01");
+                }
+                pen_down = true;
+            }
+            None => pen_down = false,
         }
-    }
-    if !cur.is_empty() {
-        runs.push(cur);
     }
     let label = format!(
         "Latency, last {n} minutes: average {}, highest {}",
         duration_ms(avg.round() as i64),
         duration_ms(max.round() as i64)
     );
-    let shapes = runs
-        .into_iter()
-        .map(|run| {
-            if run.len() == 1 {
-                let (cx, cy) = run[0];
-                view! { <circle class="spark-dot" cx=format!("{cx:.1}") cy=format!("{cy:.1}") r="1.5"/> }
-                    .into_any()
-            } else {
-                let pts = run
-                    .iter()
-                    .map(|(a, b)| format!("{a:.1},{b:.1}"))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                view! { <polyline class="spark-line" points=pts/> }.into_any()
-            }
-        })
-        .collect_view();
-    let title = label.clone();
     view! {
         <svg class="spark" viewBox="0 0 100 24" width="100" height="24" role="img" aria-label=label>
-            <title>{title}</title>
-            {shapes}
+            <path class="spark-line" d=d/>
         </svg>
     }
     .into_any()
@@ -561,6 +555,10 @@ pub fn Dashboard() -> impl IntoView {
 fn Board(store: StatusStore, role: Role) -> impl IntoView {
     let query = RwSignal::new(String::new());
     let filter = RwSignal::new("all".to_string());
+    // Bumped when the search or the filter changes: the tier groups render
+    // their rows in steps again.
+    let epoch = RwSignal::new(0u64);
+    let bump = move || epoch.update(|e| *e += 1);
     let monitored = store.monitored();
     let has_services = Memo::new(move |_| store.services.with(|v| !v.is_empty()));
 
@@ -589,7 +587,6 @@ fn Board(store: StatusStore, role: Role) -> impl IntoView {
         rows
     });
 
-
     view! {
         <Banner store monitored/>
         {move || store.stale.get().map(|m| view! {
@@ -617,9 +614,9 @@ fn Board(store: StatusStore, role: Role) -> impl IntoView {
             <div class="toolbar">
                 <input class="search" type="search" placeholder="Search services" aria-label="Search services"
                     data-testid="dashboard-search"
-                    prop:value=move || query.get() on:input=move |e| query.set(event_target_value(&e))/>
+                    prop:value=move || query.get() on:input=move |e| { bump(); query.set(event_target_value(&e)); }/>
                 <select aria-label="Health filter" data-testid="dashboard-filter"
-                    on:change=move |e| filter.set(event_target_value(&e))>
+                    on:change=move |e| { bump(); filter.set(event_target_value(&e)); }>
                     <option value="all" prop:selected=move || filter.get() == "all">"All services"</option>
                     <option value="problems" prop:selected=move || filter.get() == "problems">"Problems only"</option>
                     {ALL_HEALTH.iter().map(|h| {
@@ -636,14 +633,14 @@ fn Board(store: StatusStore, role: Role) -> impl IntoView {
             <Show when=move || filtered.with(Vec::is_empty)>
                 <EmptyState title="No services match">
                     <p>"Change the search, or show all services."</p>
-                    <button class="btn" on:click=move |_| { query.set(String::new()); filter.set("all".into()); }>"Show all"</button>
+                    <button class="btn" on:click=move |_| { bump(); query.set(String::new()); filter.set("all".into()); }>"Show all"</button>
                 </EmptyState>
             </Show>
             {Tier::ALL.into_iter().map(|tier| {
                 let rows = Memo::new(move |_| {
                     filtered.with(|v| v.iter().filter(|r| r.s.tier == tier).cloned().collect::<Vec<_>>())
                 });
-                view! { <TierGroup tier rows/> }
+                view! { <TierGroup tier rows epoch/> }
             }).collect_view()}
         </Show>
         <HostChecks store/>
@@ -710,8 +707,35 @@ fn EngineStrip(store: StatusStore) -> impl IntoView {
 }
 
 #[component]
-fn TierGroup(tier: Tier, rows: Memo<Vec<Row>>) -> impl IntoView {
-    let limit = RwSignal::new(PAGE);
+fn TierGroup(tier: Tier, rows: Memo<Vec<Row>>, epoch: RwSignal<u64>) -> impl IntoView {
+    // (epoch, rows to render): a new search or filter starts from one step.
+    let steps = RwSignal::new((0u64, STEP));
+    let limit = move || {
+        let e = epoch.get();
+        steps.with(|(se, n)| if *se == e { *n } else { STEP })
+    };
+    // Render the rest in steps, letting the browser paint in between.
+    Effect::new(move |_| {
+        if rows.with(Vec::len) > limit() {
+            request_animation_frame(move || {
+                set_timeout(
+                    move || {
+                        let Some(e) = epoch.try_get_untracked() else {
+                            return;
+                        };
+                        steps.try_update(|(se, n)| {
+                            if *se != e {
+                                *se = e;
+                                *n = STEP;
+                            }
+                            *n += STEP;
+                        });
+                    },
+                    Duration::ZERO,
+                )
+            });
+        }
+    });
     let problems = Memo::new(move |_| {
         rows.with(|v| v.iter().filter(|r| is_health_problem(r.s.health)).count())
     });
@@ -726,20 +750,13 @@ fn TierGroup(tier: Tier, rows: Memo<Vec<Row>>) -> impl IntoView {
                     }}
                 </h2>
                 <ul class="health-list">
-                    <For each=move || rows.with(|v| v.iter().take(limit.get()).cloned().collect::<Vec<_>>())
+                    <For each=move || { let l = limit(); rows.with(|v| v.iter().take(l).cloned().collect::<Vec<_>>()) }
                         key=|r: &Row| r.rev
                         children=service_row/>
                 </ul>
-                {move || {
-                    let n = rows.with(Vec::len);
-                    let l = limit.get();
-                    (n > l).then(|| view! {
-                        <div class="btn-row more-row">
-                            <span class="muted small">{format!("{l} of {n} shown (problems first).")}</span>
-                            <button class="btn" data-testid=format!("show-all-{}", tier.as_str()) on:click=move |_| limit.set(usize::MAX)>{format!("Show all {n}")}</button>
-                        </div>
-                    })
-                }}
+                {move || (rows.with(Vec::len) > limit()).then(|| view! {
+                    <p class="muted small more-row" role="status">"Showing more…"</p>
+                })}
             </section>
         </Show>
     }
@@ -747,7 +764,7 @@ fn TierGroup(tier: Tier, rows: Memo<Vec<Row>>) -> impl IntoView {
 
 fn service_row(r: Row) -> impl IntoView {
     let s = r.s;
-    let (kind, _, _) = health_pill(s.health);
+    let (kind, icon, word) = health_pill(s.health);
     let problems = s.problems.len();
     let shown: Vec<String> = s.problems.iter().take(2).cloned().collect();
     let all_problems = s.problems.join("\n");
@@ -756,7 +773,10 @@ fn service_row(r: Row) -> impl IntoView {
             <div class="hr-main">
                 <a class="strong-link" href=format!("/services/{}", s.service_id)>{s.name.clone()}</a>
                 <div class="hr-state">
-                    <HealthPill health=s.health/>
+                    // The pill without a component (no reactive props): rows are many.
+                    <span class=format!("pill pill-{kind}") title=health_help(s.health)>
+                        <span aria-hidden="true">{icon}</span>" "{word}
+                    </span>
                     {s.since.map(|at| view! { <span class="muted small">"since "<RelTime at=Some(at)/></span> })}
                 </div>
             </div>
@@ -772,7 +792,7 @@ fn service_row(r: Row) -> impl IntoView {
                 })}
                 {(s.checks == 0).then(|| view! { <span class="muted small">"no checks"</span> })}
             </div>
-            <div class="hr-spark">{sparkline(&s.sparkline)}</div>
+            <div class="hr-spark" title="Latency, last 30 minutes">{sparkline(&s.sparkline)}</div>
             <div class="hr-uptime" title="Uptime, last 24 hours">
                 <strong>{uptime_text(s.uptime.day)}</strong>
                 <span class="muted small">"24 h"</span>

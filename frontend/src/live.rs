@@ -161,8 +161,9 @@ pub fn use_interval(every: Duration, tick: impl Fn() + 'static) {
 pub enum StatusEvent {
     /// Services whose status changed (event `status`).
     Change(opsdeck_wire::StatusChange),
-    /// The stream (re)opened, or sent something unreadable: changes may have
-    /// been missed, fetch the whole board again. Also sent on the first open:
+    /// The stream (re)opened, the server said `resync` (this client fell
+    /// behind), or sent something unreadable: changes may have been missed,
+    /// fetch the whole board again. Also sent on the first open:
     /// fetching only then misses nothing between the fetch and the
     /// subscription.
     Resync,
@@ -216,6 +217,8 @@ fn open_status(
                     Err(_) => on(StatusEvent::Resync),
                 }
             }
+            // The server dropped changes for this client (it fell behind).
+            StreamEvent::Message { event, .. } if event == "resync" => on(StatusEvent::Resync),
             StreamEvent::Message { .. } => {}
             StreamEvent::Open => on(StatusEvent::Resync),
             StreamEvent::Broken => {
@@ -234,8 +237,8 @@ fn open_status(
     };
     let url = "/api/v1/status/events";
     let stream = match &owner {
-        Some(o) => o.with(|| Stream::open(url, &["status"], handler)),
-        None => Stream::open(url, &["status"], handler),
+        Some(o) => o.with(|| Stream::open(url, &["status", "resync"], handler)),
+        None => Stream::open(url, &["status", "resync"], handler),
     };
     match stream {
         Some(s) => {

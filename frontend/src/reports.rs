@@ -136,14 +136,16 @@ pub fn Reports() -> impl IntoView {
             None => view! { <Loading rows=4/> }.into_any(),
             Some(Err(e)) => view! { <ErrorState message=e.message retry=Callback::new(move |_| reload.update(|n| *n += 1))/> }.into_any(),
             Some(Ok(v)) if v.is_empty() => view! {
-                <EmptyState title="No reports yet">
-                    <p>"A report is written every day at the time an admin sets on the Checks page"
-                    {(role >= Role::Operator).then_some("; or generate one now")}"."</p>
-                </EmptyState>
+                <div data-testid="report-list" data-count="0">
+                    <EmptyState title="No reports yet">
+                        <p>"A report is written every day at the time an admin sets on the Checks page"
+                        {(role >= Role::Operator).then_some("; or generate one now")}"."</p>
+                    </EmptyState>
+                </div>
             }.into_any(),
-            Some(Ok(v)) => view! {
+            Some(Ok(v)) => { let count = v.len().to_string(); view! {
                 <div class="reports-layout">
-                    <div class="table-wrap"><table class="table" data-testid="report-list">
+                    <div class="table-wrap" data-testid="report-list" data-count=count><table class="table">
                         <thead><tr><th>"Day"</th><th>"Overall"</th><th class="num">"Problems"</th><th>"Trigger"</th><th>"Generated"</th></tr></thead>
                         <tbody>{v.into_iter().map(|s| {
                             let id = s.id;
@@ -161,7 +163,7 @@ pub fn Reports() -> impl IntoView {
                     </table></div>
                     <ReportView id=current fresh/>
                 </div>
-            }.into_any(),
+            }.into_any() }
         }}
     }
 }

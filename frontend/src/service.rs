@@ -1467,7 +1467,9 @@ fn PublicStatus(id: i64, entry: Memo<Option<crate::dashboard::Row>>) -> impl Int
         busy.set(true);
         notice.set(None);
         leptos::task::spawn_local(async move {
-            match api::put::<_, ServiceStatus>(&format!("/api/v1/services/{id}/public"), &input).await {
+            match api::put::<_, ServiceStatus>(&format!("/api/v1/services/{id}/public"), &input)
+                .await
+            {
                 Ok(s) => {
                     let shown = s.public;
                     if store.replace(vec![s]) {
@@ -1500,7 +1502,7 @@ fn PublicStatus(id: i64, entry: Memo<Option<crate::dashboard::Row>>) -> impl Int
                             "Show on the public status page"
                         </label>
                         <input type="text" aria-label="Public name" placeholder="Public name (the service name by default)" data-testid="public-name"
-                            maxlength="100" disabled=move || !public.get()
+                            maxlength="80" disabled=move || !public.get()
                             prop:value=move || name.get() on:input=move |e| { dirty.set(true); name.set(event_target_value(&e)); }/>
                         <button class="btn" type="submit" data-testid="public-save" disabled=move || busy.get()>"Save"</button>
                         <a href="/status" target="_blank" rel="external noopener">"Open the public page "<span aria-hidden="true">"↗"</span></a>
