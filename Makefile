@@ -52,6 +52,7 @@ test: test-deps tools $(DIST)
 	cargo test --workspace --exclude opsdeck-frontend -- --test-threads=4
 
 bench: tools $(DIST) server
+	cargo build --release -p opsdeck-e2e --bin bench-target
 	@bench/run.sh
 
 # Regenerates .sqlx (offline query data) against a scratch Postgres; run after

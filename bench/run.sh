@@ -8,6 +8,10 @@
 #   - WASM bundle size raw / gzip / brotli as served
 #   - then bench/inventory.sh: the services page over 500 containers, the
 #     state cache's memory, container restart via the API vs `docker restart`
+#   - then bench/health.sh: 10,000 HTTP checks (CPU, RSS, lag, database
+#     writes), the dashboard over 5,000 services (API, first render in
+#     headless Chromium, 1,000 SSE clients), the handbook's curl loop vs an
+#     Opsdeck round
 # Needs: wrk (apt-get install wrk), curl. Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -102,3 +106,6 @@ PY
 
 echo
 bench/inventory.sh
+
+echo
+bench/health.sh

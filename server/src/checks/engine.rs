@@ -129,6 +129,15 @@ struct Change {
     result: ProbeResult,
 }
 
+/// What the status stream pushes to every client.
+#[derive(Debug, Clone)]
+pub enum Push {
+    /// A `StatusChange`, serialised once for all clients.
+    Change(Bytes),
+    /// Sparklines and uptime moved on (once a minute): refetch the board.
+    Refresh,
+}
+
 /// The service side of the board: inventory facts the status model needs.
 #[derive(Default)]
 struct Catalog {
@@ -170,7 +179,7 @@ pub struct HealthHub {
     board: RwLock<BoardCache>,
     board_dirty: Notify,
     inventory_dirty: AtomicBool,
-    events: broadcast::Sender<Bytes>,
+    events: broadcast::Sender<Push>,
     leader: AtomicBool,
     permits: Arc<Semaphore>,
     stats: Stats,
@@ -983,6 +992,7 @@ impl HealthHub {
                 tracing::warn!(error = %e, "refreshing uptime failed");
             }
             self.mark_dirty();
+            let _ = self.events.send(Push::Refresh);
             if last_retention.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
                 match super::prune(&self.pool).await {
                     Ok(n) if n > 0 => {
@@ -1108,12 +1118,22 @@ impl HealthHub {
         };
         drop(board);
         if let Ok(json) = serde_json::to_vec(&event) {
-            let _ = self.events.send(Bytes::from(json));
+            let _ = self.events.send(Push::Change(Bytes::from(json)));
         }
     }
 
+    /// Re-reads sparklines and 24-hour uptime from the rollups (start-up
+    /// does the same) and rebuilds the board.
+    pub async fn reload_history(&self) -> anyhow::Result<()> {
+        self.load_sparklines().await?;
+        self.refresh_uptime().await?;
+        self.recompute_board();
+        let _ = self.events.send(Push::Refresh);
+        Ok(())
+    }
+
     /// Receives every status change, pre-serialised (`StatusChange`).
-    pub fn subscribe(&self) -> broadcast::Receiver<Bytes> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Push> {
         self.events.subscribe()
     }
 

@@ -930,7 +930,8 @@ async fn board(_auth: Auth<Viewer>, State(state): State<AppState>) -> ApiResult<
 }
 
 /// Live status changes: SSE `status` events (data: StatusChange JSON) as
-/// services change; `resync` when this client fell behind (refetch the board).
+/// services change; `resync` when this client fell behind, and once a
+/// minute when sparklines and uptime moved on (refetch the board).
 #[utoipa::path(get, path = "/api/v1/status/events", tag = "status",
     responses((status = 200, description = "text/event-stream of `status` events")),
     security(("session" = ["viewer"]), ("token" = ["viewer"])))]
@@ -942,9 +943,10 @@ async fn events(
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         use tokio::sync::broadcast::error::RecvError;
         let ev = match rx.recv().await {
-            Ok(bytes) => Event::default()
+            Ok(engine::Push::Change(bytes)) => Event::default()
                 .event("status")
                 .data(String::from_utf8_lossy(&bytes).into_owned()),
+            Ok(engine::Push::Refresh) => Event::default().event("resync").data("minute"),
             Err(RecvError::Lagged(_)) => Event::default().event("resync").data("lagged"),
             Err(RecvError::Closed) => return None,
         };
