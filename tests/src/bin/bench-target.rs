@@ -58,7 +58,9 @@ fn opts(args: &[String]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut it = args.iter();
     while let Some(k) = it.next() {
-        let Some(name) = k.strip_prefix("--") else { usage() };
+        let Some(name) = k.strip_prefix("--") else {
+            usage()
+        };
         let Some(v) = it.next() else { usage() };
         out.push((name.to_owned(), v.clone()));
     }
@@ -66,7 +68,10 @@ fn opts(args: &[String]) -> Vec<(String, String)> {
 }
 
 fn one<'a>(o: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    o.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    o.iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn num<T: std::str::FromStr>(o: &[(String, String)], name: &str, default: T) -> T {
@@ -85,7 +90,9 @@ async fn serve(args: &[String]) {
     let hits = Arc::new(AtomicU64::new(0));
     let mut listeners = Vec::with_capacity(ports);
     for _ in 0..ports {
-        let l = TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");
+        let l = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding a loopback port");
         println!("{}", l.local_addr().expect("the port").port());
         listeners.push(l);
     }
@@ -143,7 +150,9 @@ async fn connection(mut s: TcpStream, hits: Arc<AtomicU64>, default_delay: u64) 
         let mut body_len = 0usize;
         let mut close = version == "HTTP/1.0";
         for h in lines {
-            let Some((k, v)) = h.split_once(':') else { continue };
+            let Some((k, v)) = h.split_once(':') else {
+                continue;
+            };
             let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_ascii_lowercase());
             if k == "content-length" {
                 body_len = v.parse().unwrap_or(0);
@@ -170,7 +179,11 @@ async fn connection(mut s: TcpStream, hits: Arc<AtomicU64>, default_delay: u64) 
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
-        let body = if path == "/__hits" { format!("{n}\n") } else { "ok\n".to_owned() };
+        let body = if path == "/__hits" {
+            format!("{n}\n")
+        } else {
+            "ok\n".to_owned()
+        };
         let resp = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n{body}",
             body.len(),
@@ -186,13 +199,26 @@ async fn connection(mut s: TcpStream, hits: Arc<AtomicU64>, default_delay: u64) 
 
 async fn sse(args: &[String]) {
     let o = opts(args);
-    let addr: SocketAddr = one(&o, "addr").unwrap_or_else(|| usage()).parse().unwrap_or_else(|_| usage());
-    let path = one(&o, "path").unwrap_or("/api/v1/status/events").to_owned();
+    let addr: SocketAddr = one(&o, "addr")
+        .unwrap_or_else(|| usage())
+        .parse()
+        .unwrap_or_else(|_| usage());
+    let path = one(&o, "path")
+        .unwrap_or("/api/v1/status/events")
+        .to_owned();
     let token = one(&o, "token").unwrap_or_else(|| usage()).to_owned();
     let clients: usize = num(&o, "clients", 1000);
     let timeout = Duration::from_secs(num(&o, "timeout-s", 30));
-    let triggers: Vec<String> = o.iter().filter(|(k, _)| k == "trigger").map(|(_, v)| v.clone()).collect();
-    let matches: Vec<String> = o.iter().filter(|(k, _)| k == "match").map(|(_, v)| v.clone()).collect();
+    let triggers: Vec<String> = o
+        .iter()
+        .filter(|(k, _)| k == "trigger")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let matches: Vec<String> = o
+        .iter()
+        .filter(|(k, _)| k == "match")
+        .map(|(_, v)| v.clone())
+        .collect();
     if triggers.is_empty() || triggers.len() != matches.len() {
         usage();
     }
@@ -203,7 +229,12 @@ async fn sse(args: &[String]) {
     // At most 100 connects at once (the listen backlog is finite).
     let connects = Arc::new(tokio::sync::Semaphore::new(100));
     for _ in 0..clients {
-        let (ready_tx, got_tx, matches, connects) = (ready_tx.clone(), got_tx.clone(), matches.clone(), connects.clone());
+        let (ready_tx, got_tx, matches, connects) = (
+            ready_tx.clone(),
+            got_tx.clone(),
+            matches.clone(),
+            connects.clone(),
+        );
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
         );
@@ -271,7 +302,11 @@ async fn sse(args: &[String]) {
     }
     let connect_ms = t.elapsed().as_secs_f64() * 1000.0;
     if !errors.is_empty() {
-        eprintln!("bench-target sse: {} of {clients} clients failed, first: {}", errors.len(), errors[0]);
+        eprintln!(
+            "bench-target sse: {} of {clients} clients failed, first: {}",
+            errors.len(),
+            errors[0]
+        );
     }
     if ready < clients {
         eprintln!("bench-target sse: only {ready} of {clients} clients connected");
@@ -283,7 +318,7 @@ async fn sse(args: &[String]) {
     for (trial, trigger) in triggers.iter().enumerate() {
         let t0 = Instant::now();
         let trigger_ms = match get(addr, trigger).await {
-            Ok(status) if status == 200 => t0.elapsed().as_secs_f64() * 1000.0,
+            Ok(200) => t0.elapsed().as_secs_f64() * 1000.0,
             Ok(status) => {
                 eprintln!("bench-target sse: GET {trigger} answered {status}");
                 std::process::exit(1);
@@ -297,7 +332,9 @@ async fn sse(args: &[String]) {
         let deadline = tokio::time::Instant::now() + timeout;
         while delays.len() < clients {
             match tokio::time::timeout_at(deadline, got_rx.recv()).await {
-                Ok(Some((i, at))) if i == trial => delays.push(at.saturating_duration_since(t0).as_secs_f64() * 1000.0),
+                Ok(Some((i, at))) if i == trial => {
+                    delays.push(at.saturating_duration_since(t0).as_secs_f64() * 1000.0)
+                }
                 Ok(Some(_)) => {}
                 Ok(None) | Err(_) => break,
             }
@@ -319,7 +356,10 @@ async fn sse(args: &[String]) {
         });
         println!("{out}");
         if delays.len() < clients {
-            eprintln!("bench-target sse: only {} of {clients} clients got the event within {timeout:?}", delays.len());
+            eprintln!(
+                "bench-target sse: only {} of {clients} clients got the event within {timeout:?}",
+                delays.len()
+            );
             std::process::exit(1);
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -342,5 +382,9 @@ async fn get(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
         buf.extend_from_slice(&chunk[..n]);
     }
     let line = String::from_utf8_lossy(&buf);
-    Ok(line.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0))
+    Ok(line
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0))
 }
