@@ -176,6 +176,28 @@ impl Browser {
         }
     }
 
+    /// Fills the login form (already open) and submits it.
+    pub async fn submit_login(&self, username: &str, password: &str) {
+        let user = self.wait_for("#username").await;
+        user.clear().await.expect("clearing #username");
+        user.send_keys(username).await.expect("typing the username");
+        let pass = self.wait_for("#password").await;
+        pass.clear().await.expect("clearing #password");
+        pass.send_keys(password).await.expect("typing the password");
+        self.wait_for("button[data-testid=login-submit]")
+            .await
+            .click()
+            .await
+            .expect("clicking Sign in");
+    }
+
+    /// Opens `login_url`, signs in and waits for the dashboard's path.
+    pub async fn sign_in(&self, login_url: &str, username: &str, password: &str) {
+        self.goto(login_url).await;
+        self.submit_login(username, password).await;
+        self.wait_for_path("/").await;
+    }
+
     /// Runs a script in the page and returns its string result (`return …;`).
     pub async fn execute(&self, script: &str) -> String {
         match self.client.execute(script, vec![]).await {

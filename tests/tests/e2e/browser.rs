@@ -31,17 +31,7 @@ fn screenshots() -> PathBuf {
 
 /// Fills the login form (already open) and submits it.
 async fn submit_login(b: &Browser, username: &str, password: &str) {
-    let user = b.wait_for("#username").await;
-    user.clear().await.expect("clearing #username");
-    user.send_keys(username).await.expect("typing the username");
-    let pass = b.wait_for("#password").await;
-    pass.clear().await.expect("clearing #password");
-    pass.send_keys(password).await.expect("typing the password");
-    b.wait_for("button[data-testid=login-submit]")
-        .await
-        .click()
-        .await
-        .expect("clicking Sign in");
+    b.submit_login(username, password).await;
 }
 
 /// Opens `/login`, logs in as `username` and waits for the dashboard.

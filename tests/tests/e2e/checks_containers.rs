@@ -5,28 +5,14 @@
 
 use std::time::Duration;
 
-use opsdeck_e2e::dockerd::PrivateDockerd;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::Stack;
 use opsdeck_wire::{Check, CheckStatus, ProbeResult, Role, Service, ServiceHealth, StatusBoard};
 use serde_json::json;
 
-use crate::util::{ok_json, poll};
+use crate::util::{engine, ok_json, poll, release};
 
 const DAY: u32 = 86_400;
-
-async fn engine() -> Option<PrivateDockerd> {
-    tokio::task::spawn_blocking(PrivateDockerd::start)
-        .await
-        .expect("starting the engine")
-        .ok()
-}
-
-async fn release(engine: PrivateDockerd) {
-    tokio::task::spawn_blocking(move || drop(engine))
-        .await
-        .expect("releasing the engine");
-}
 
 async fn run(api: &Api, id: i64) -> ProbeResult {
     ok_json(

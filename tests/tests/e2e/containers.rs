@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use bollard::query_parameters::EventsOptionsBuilder;
 use futures::StreamExt;
-use opsdeck_e2e::dockerd::PrivateDockerd;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::{ServiceSpec, Stack, DOCS, MOSAIC, SECRET_ENV, SECRET_VALUE, SHOP};
 use opsdeck_wire::{
@@ -22,24 +21,9 @@ use serde_json::json;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
-use crate::util::{error_code, expect_error, ok_json, poll, sse_until};
+use crate::util::{engine, error_code, expect_error, ok_json, poll, release, sse_until};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// The shared private engine, or `None` when the test is skipped.
-async fn engine() -> Option<PrivateDockerd> {
-    tokio::task::spawn_blocking(PrivateDockerd::start)
-        .await
-        .expect("starting the engine")
-        .ok()
-}
-
-/// Stopping the engine blocks (up to 20 s): not on a runtime worker.
-async fn release(engine: PrivateDockerd) {
-    tokio::task::spawn_blocking(move || drop(engine))
-        .await
-        .expect("releasing the engine");
-}
 
 async fn register(admin: &Api, name: &str, endpoint: &str) -> Engine {
     let res = admin

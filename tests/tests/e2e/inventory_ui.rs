@@ -99,23 +99,7 @@ async fn inventory_pages_live_actions_graph_engines() {
         return;
     };
     b.set_window_size(1400, 900).await;
-    b.goto(&server.url("/login")).await;
-    b.wait_for("#username")
-        .await
-        .send_keys("alice")
-        .await
-        .expect("username");
-    b.wait_for("#password")
-        .await
-        .send_keys(PASSWORD)
-        .await
-        .expect("password");
-    b.wait_for("button[data-testid=login-submit]")
-        .await
-        .click()
-        .await
-        .expect("sign in");
-    b.wait_for_path("/").await;
+    b.sign_in(&server.url("/login"), "alice", PASSWORD).await;
 
     // Services, grouped by tier, all running.
     b.wait_for("[data-testid=nav-services]")

@@ -135,23 +135,7 @@ async fn dashboard_follows_status_changes_live() {
         return;
     };
     b.set_window_size(1400, 900).await;
-    b.goto(&server.url("/login")).await;
-    b.wait_for("#username")
-        .await
-        .send_keys("alice")
-        .await
-        .expect("username");
-    b.wait_for("#password")
-        .await
-        .send_keys(PASSWORD)
-        .await
-        .expect("password");
-    b.wait_for("button[data-testid=login-submit]")
-        .await
-        .click()
-        .await
-        .expect("sign in");
-    b.wait_for_path("/").await;
+    b.sign_in(&server.url("/login"), "alice", PASSWORD).await;
 
     // The dashboard: every service operational, the banner says so.
     for (name, _, _) in &stack {

@@ -138,3 +138,18 @@ pub async fn poll<T>(
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
+
+/// The shared private engine, or `None` when the test is skipped.
+pub async fn engine() -> Option<opsdeck_e2e::dockerd::PrivateDockerd> {
+    tokio::task::spawn_blocking(opsdeck_e2e::dockerd::PrivateDockerd::start)
+        .await
+        .expect("starting the engine")
+        .ok()
+}
+
+/// Stopping the engine blocks (up to 20 s): not on a runtime worker.
+pub async fn release(engine: opsdeck_e2e::dockerd::PrivateDockerd) {
+    tokio::task::spawn_blocking(move || drop(engine))
+        .await
+        .expect("releasing the engine");
+}
