@@ -61,11 +61,6 @@ impl Damper {
         (self.streak >= need).then(|| self.settle(seen, at))
     }
 
-    /// Consecutive results so far against the settled state.
-    pub fn streak(&self) -> u32 {
-        self.streak
-    }
-
     fn settle(&mut self, to: CheckStatus, at: DateTime<Utc>) -> CheckStatus {
         let from = self.status;
         self.status = to;

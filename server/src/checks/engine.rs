@@ -38,7 +38,7 @@ use opsdeck_wire::{
     Check, CheckEngineStats, CheckSpec, CheckStatus, Metric, ProbeResult, ServiceStatus,
     StatusChange, Tier, Uptime,
 };
-use sqlx::{Connection, PgConnection, PgPool, Row};
+use sqlx::{PgPool, Row};
 use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
 
 use super::damping::{Damper, Sustain};
@@ -85,6 +85,24 @@ struct Runtime {
     /// Average latency per minute, newest last (sparkline).
     spark: VecDeque<(i64, Option<f64>)>,
     uptime_day: Option<f64>,
+}
+
+impl Runtime {
+    fn new(
+        damper: Damper,
+        last: Option<ProbeResult>,
+        last_heartbeat: Option<DateTime<Utc>>,
+    ) -> Runtime {
+        Runtime {
+            damper,
+            last,
+            sustain: Sustain::default(),
+            restarts: HashMap::new(),
+            last_heartbeat,
+            spark: VecDeque::new(),
+            uptime_day: None,
+        }
+    }
 }
 
 struct CheckRt {
@@ -320,15 +338,7 @@ impl HealthHub {
                 Arc::new(CheckRt {
                     def,
                     generation,
-                    rt: Mutex::new(Runtime {
-                        damper,
-                        last,
-                        sustain: Sustain::default(),
-                        restarts: HashMap::new(),
-                        last_heartbeat: hb,
-                        spark: VecDeque::new(),
-                        uptime_day: None,
-                    }),
+                    rt: Mutex::new(Runtime::new(damper, last, hb)),
                 }),
             );
             let _ = self.schedule_tx.send((id, generation));
@@ -361,15 +371,7 @@ impl HealthHub {
                             uptime_day: r.uptime_day,
                         }
                     }
-                    None => Runtime {
-                        damper,
-                        last,
-                        sustain: Sustain::default(),
-                        restarts: HashMap::new(),
-                        last_heartbeat: hb,
-                        spark: VecDeque::new(),
-                        uptime_day: None,
-                    },
+                    None => Runtime::new(damper, last, hb),
                 };
                 write(&self.checks).insert(
                     id,
@@ -857,7 +859,7 @@ impl HealthHub {
                 if let Some(c) = checks.get(id) {
                     let avg = (acc.lat_count > 0).then(|| acc.lat_sum / acc.lat_count as f64);
                     let mut rt = lock(&c.rt);
-                    push_spark(&mut rt.spark, *minute, avg, acc);
+                    push_spark(&mut rt.spark, *minute, avg);
                 }
             }
         }
@@ -918,8 +920,7 @@ impl HealthHub {
 
     async fn load_sparklines(&self) -> anyhow::Result<()> {
         let rows = sqlx::query(
-            r#"SELECT check_id, bucket, probes, ok, warning, critical, latency_min, latency_max,
-                      latency_sum, latency_count
+            r#"SELECT check_id, bucket, latency_sum, latency_count
                FROM check_rollups_minute WHERE bucket > now() - make_interval(mins => $1)
                ORDER BY bucket"#,
         )
@@ -933,18 +934,8 @@ impl HealthHub {
             let at: DateTime<Utc> = r.get("bucket");
             let count: i32 = r.get("latency_count");
             let sum: f64 = r.get("latency_sum");
-            let acc = Acc {
-                probes: r.get("probes"),
-                ok: r.get("ok"),
-                warning: r.get("warning"),
-                critical: r.get("critical"),
-                lat_min: r.get("latency_min"),
-                lat_max: r.get("latency_max"),
-                lat_sum: sum,
-                lat_count: count,
-            };
             let avg = (count > 0).then(|| sum / count as f64);
-            push_spark(&mut lock(&c.rt).spark, minute_of(at), avg, &acc);
+            push_spark(&mut lock(&c.rt).spark, minute_of(at), avg);
         }
         Ok(())
     }
@@ -1207,26 +1198,6 @@ impl HealthHub {
 
     // ---------------------------------------------------------------- views
 
-    /// A check as the API shows it, with its live state.
-    pub fn check_view(
-        &self,
-        id: i64,
-    ) -> Option<(
-        CheckDef,
-        CheckStatus,
-        Option<DateTime<Utc>>,
-        Option<ProbeResult>,
-    )> {
-        let c = read(&self.checks).get(&id).cloned()?;
-        let rt = lock(&c.rt);
-        Some((
-            c.def.clone(),
-            rt.damper.status,
-            rt.damper.since,
-            rt.last.clone(),
-        ))
-    }
-
     pub fn fill(&self, check: &mut Check) {
         if let Some(c) = read(&self.checks).get(&check.id).cloned() {
             let rt = lock(&c.rt);
@@ -1270,10 +1241,6 @@ impl HealthHub {
         }
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     /// Host check sampler (the daily report reads disk and memory).
     pub fn host(&self) -> &HostSampler {
         &self.host
@@ -1288,7 +1255,7 @@ fn tier_rank(t: Tier) -> u8 {
     }
 }
 
-fn push_spark(spark: &mut VecDeque<(i64, Option<f64>)>, minute: i64, avg: Option<f64>, _acc: &Acc) {
+fn push_spark(spark: &mut VecDeque<(i64, Option<f64>)>, minute: i64, avg: Option<f64>) {
     match spark.iter_mut().find(|(m, _)| *m == minute) {
         Some(e) => {
             if avg.is_some() {
@@ -1433,12 +1400,6 @@ pub fn heartbeat_probe(
         None if now - created > allowed => Probe::critical("never pinged"),
         None => Probe::new(CheckStatus::Unknown, "waiting for the first ping"),
     }
-}
-
-/// Connects a dedicated connection (for tests that need a second session).
-pub async fn connect(pool: &PgPool) -> sqlx::Result<PgConnection> {
-    let opts = pool.connect_options();
-    PgConnection::connect_with(&opts).await
 }
 
 /// A metric's value in a probe result.
