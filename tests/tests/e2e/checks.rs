@@ -74,6 +74,19 @@ fn http(name: &str, url: &str, extra: Value) -> Value {
            "fail_after": 1, "recover_after": 1})
 }
 
+/// `PUT /api/v1/checks/settings` with these retention days and report time.
+async fn put_settings(
+    api: &Api,
+    minute_days: u32,
+    hour_days: u32,
+    report_time: &str,
+) -> reqwest::Response {
+    let body = json!({"minute_retention_days": minute_days, "hour_retention_days": hour_days,
+                      "event_retention_days": 400, "report_time": report_time});
+    api.send(reqwest::Method::PUT, "/api/v1/checks/settings", &body)
+        .await
+}
+
 async fn service(admin: &Api, name: &str, tier: &str, requires: &[&str]) -> Service {
     ok_json(
         admin
@@ -521,15 +534,7 @@ async fn rollups_uptime_and_retention() {
         .execute(&server.pool)
         .await
         .unwrap();
-    let s = json!({"minute_retention_days": 2, "hour_retention_days": 30,
-                   "event_retention_days": 400, "report_time": "06:30"});
-    ok_json::<Value>(
-        admin
-            .send(reqwest::Method::PUT, "/api/v1/checks/settings", &s)
-            .await,
-        "settings",
-    )
-    .await;
+    ok_json::<Value>(put_settings(&admin, 2, 30, "06:30").await, "settings").await;
     let pruned = opsdeck::checks::prune(&server.pool).await.unwrap();
     assert_eq!(pruned, 2);
     let left: (i64,) =
@@ -539,24 +544,8 @@ async fn rollups_uptime_and_retention() {
             .await
             .unwrap();
     assert!(left.0 >= 1, "recent minutes kept");
-    let bad = json!({"minute_retention_days": 0, "hour_retention_days": 30,
-                     "event_retention_days": 400, "report_time": "06:30"});
-    expect_error(
-        admin
-            .send(reqwest::Method::PUT, "/api/v1/checks/settings", &bad)
-            .await,
-        400,
-    )
-    .await;
-    let bad = json!({"minute_retention_days": 2, "hour_retention_days": 30,
-                     "event_retention_days": 400, "report_time": "25:00"});
-    expect_error(
-        admin
-            .send(reqwest::Method::PUT, "/api/v1/checks/settings", &bad)
-            .await,
-        400,
-    )
-    .await;
+    expect_error(put_settings(&admin, 0, 30, "06:30").await, 400).await;
+    expect_error(put_settings(&admin, 2, 30, "25:00").await, 400).await;
 }
 
 /// The test cluster listens on a Unix socket only, and Postgres checks
@@ -991,15 +980,7 @@ async fn daily_report_on_schedule_and_on_demand() {
 
     // The schedule: a report time already passed today writes today's
     // report at the next minute tick, once.
-    let s = json!({"minute_retention_days": 2, "hour_retention_days": 400,
-                   "event_retention_days": 400, "report_time": "00:00"});
-    ok_json::<Value>(
-        admin
-            .send(reqwest::Method::PUT, "/api/v1/checks/settings", &s)
-            .await,
-        "settings",
-    )
-    .await;
+    ok_json::<Value>(put_settings(&admin, 2, 400, "00:00").await, "settings").await;
     let list = poll(Duration::from_secs(75), "scheduled report", async || {
         let list: Vec<ReportSummary> = viewer.json("/api/v1/reports").await;
         list.iter()
