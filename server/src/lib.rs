@@ -19,6 +19,7 @@ pub mod health;
 pub mod http;
 pub mod inventory;
 pub mod openapi;
+pub mod runbooks;
 pub mod serve;
 pub mod state;
 pub mod users;

@@ -24,8 +24,10 @@ macro_rules! wire {
 
 mod health;
 mod inventory;
+mod runbooks;
 pub use health::*;
 pub use inventory::*;
+pub use runbooks::*;
 
 /// A user's role. Roles are ordered: `viewer < operator < admin`; a route that
 /// needs a role accepts every role above it too.

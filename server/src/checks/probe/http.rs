@@ -161,7 +161,7 @@ fn unfollowed_redirect(location: &str) -> String {
 }
 
 /// Parses the URL and refuses anything but http(s).
-fn parse_url(raw: &str) -> Result<Url, String> {
+pub(crate) fn parse_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw.trim()).map_err(|e| format!("invalid URL: {e}"))?;
     match url.scheme() {
         "http" | "https" => {}

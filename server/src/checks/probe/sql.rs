@@ -352,7 +352,7 @@ pub(crate) fn check_url(raw: &str, schemes: &[&str], params: &[&str]) -> Result<
     Ok(url)
 }
 
-pub(super) fn pg_options(raw: &str, password: Option<&str>) -> Result<PgConnectOptions, String> {
+pub(crate) fn pg_options(raw: &str, password: Option<&str>) -> Result<PgConnectOptions, String> {
     let url = check_url(raw, &["postgres", "postgresql"], PG_PARAMS)?;
     let opts = PgConnectOptions::from_str(url.as_str())
         .map_err(|e| one_line(&format!("invalid URL: {}", describe_sqlx(&e))))?;
@@ -364,7 +364,7 @@ pub(super) fn pg_options(raw: &str, password: Option<&str>) -> Result<PgConnectO
         .disable_statement_logging())
 }
 
-pub(super) fn mysql_options(
+pub(crate) fn mysql_options(
     raw: &str,
     password: Option<&str>,
 ) -> Result<MySqlConnectOptions, String> {
@@ -378,7 +378,7 @@ pub(super) fn mysql_options(
 }
 
 /// One line for a database error.
-fn describe_sqlx(e: &sqlx::Error) -> String {
+pub(crate) fn describe_sqlx(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Io(io) => describe_io(io),
         sqlx::Error::Database(db) => {
@@ -402,7 +402,7 @@ fn describe_sqlx(e: &sqlx::Error) -> String {
 }
 
 /// Last resort: a message must never show the password.
-fn scrub(msg: String, password: Option<&str>) -> String {
+pub(crate) fn scrub(msg: String, password: Option<&str>) -> String {
     match password {
         Some(p) if !p.is_empty() && msg.contains(p) => msg.replace(p, "***"),
         _ => msg,

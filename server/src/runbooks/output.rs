@@ -1,0 +1,103 @@
+//! A step's output: lines a step writes while it runs, bounded in size and
+//! visibly truncated, read by the engine to store and stream.
+
+use std::sync::Mutex;
+
+/// Most bytes of output kept per step.
+pub const OUTPUT_LIMIT: usize = 64 * 1024;
+
+#[derive(Default)]
+pub struct Output {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    text: String,
+    dropped: usize,
+    /// Bumped on every write; the engine flushes when it changed.
+    version: u64,
+}
+
+impl Output {
+    pub fn new() -> Output {
+        Output::default()
+    }
+
+    /// Appends one line (a newline is added).
+    pub fn line(&self, s: impl AsRef<str>) {
+        let s = s.as_ref();
+        let mut i = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        i.version += 1;
+        let room = OUTPUT_LIMIT.saturating_sub(i.text.len());
+        if room == 0 {
+            i.dropped += s.len() + 1;
+            return;
+        }
+        if s.len() < room {
+            i.text.push_str(s);
+            i.text.push('\n');
+        } else {
+            let mut cut = room;
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            i.text.push_str(&s[..cut]);
+            i.dropped += s.len() - cut + 1;
+        }
+    }
+
+    /// Appends a block of text line by line.
+    pub fn text(&self, s: &str) {
+        for l in s.lines() {
+            self.line(l);
+        }
+    }
+
+    /// The output so far, with a visible marker when some was dropped, and
+    /// whether it was truncated.
+    pub fn snapshot(&self) -> (String, bool, u64) {
+        let i = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if i.dropped > 0 {
+            (
+                format!(
+                    "{}\n[… {} more bytes of output truncated]\n",
+                    i.text.trim_end_matches('\n'),
+                    i.dropped
+                ),
+                true,
+                i.version,
+            )
+        } else {
+            (i.text.clone(), false, i.version)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_bounded_and_says_so() {
+        let o = Output::new();
+        o.line("hello");
+        assert_eq!(o.snapshot().0, "hello\n");
+        assert!(!o.snapshot().1);
+        let big = "x".repeat(OUTPUT_LIMIT);
+        o.line(&big);
+        o.line("more");
+        let (text, truncated, _) = o.snapshot();
+        assert!(truncated);
+        assert!(text.len() <= OUTPUT_LIMIT + 64, "{}", text.len());
+        assert!(text.contains("more bytes of output truncated"));
+    }
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        let o = Output::new();
+        o.line("é".repeat(OUTPUT_LIMIT));
+        let (text, truncated, _) = o.snapshot();
+        assert!(truncated && text.is_char_boundary(text.len()));
+    }
+}
