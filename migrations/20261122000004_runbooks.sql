@@ -56,6 +56,8 @@ CREATE TABLE runs (
     incident         text,
     requested_by     text NOT NULL,
     requested_by_id  bigint REFERENCES users (id) ON DELETE SET NULL,
+    -- Audit actor kind of the requester: user, token or system (schedules).
+    requested_kind   text NOT NULL DEFAULT 'user',
     schedule_id      bigint REFERENCES schedules (id) ON DELETE SET NULL,
     parent_run_id    bigint REFERENCES runs (id) ON DELETE SET NULL,
     parent_step      integer,
@@ -63,7 +65,7 @@ CREATE TABLE runs (
     next_step        integer NOT NULL DEFAULT 0,
     outputs          jsonb NOT NULL DEFAULT '{}',
     cancel_requested boolean NOT NULL DEFAULT false,
-    lease_owner      uuid,
+    lease_owner      text,
     lease_until      timestamptz,
     error            text,
     closed_by        text,
@@ -169,7 +171,7 @@ CREATE TABLE schedule_ticks (
     schedule_id  bigint NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,
     tick_at      timestamptz NOT NULL,
     run_id       bigint REFERENCES runs (id) ON DELETE SET NULL,
-    claimed_by   uuid NOT NULL,
+    claimed_by   text NOT NULL,
     outcome      text NOT NULL DEFAULT 'started',
     claimed_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (schedule_id, tick_at)

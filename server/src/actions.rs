@@ -33,7 +33,7 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::audit::Actor;
-use crate::auth::{Auth, Operator, Principal, RequestCtx, Viewer};
+use crate::auth::{Auth, Operator, RequestCtx, Viewer};
 use crate::docker::{ops, EngineConn};
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::inventory::{overview, Snapshot};
@@ -98,23 +98,26 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A service with its containers, or 404.
-struct Target {
-    id: i64,
-    name: String,
-    tier: Tier,
-    project: Option<String>,
-    containers: Vec<ContainerInfo>,
+pub struct Target {
+    pub id: i64,
+    pub name: String,
+    pub tier: Tier,
+    pub project: Option<String>,
+    pub containers: Vec<ContainerInfo>,
 }
 
-async fn target(state: &AppState, id: i64) -> ApiResult<Target> {
+async fn target(state: &AppState, id: Option<i64>, name: Option<&str>) -> ApiResult<Target> {
     let mut conn = state.pool.acquire().await?;
     let snapshot = Snapshot::load(&mut conn).await?;
     let o = overview(&snapshot, &state.engines)
         .into_iter()
-        .find(|o| o.service.id == id)
-        .ok_or_else(|| ApiError::NotFound(format!("service {id}")))?;
+        .find(|o| Some(o.service.id) == id || Some(o.service.name.as_str()) == name)
+        .ok_or_else(|| match name {
+            Some(n) => ApiError::NotFound(format!("service \"{n}\"")),
+            None => ApiError::NotFound(format!("service {}", id.unwrap_or_default())),
+        })?;
     Ok(Target {
-        id,
+        id: o.service.id,
         name: o.service.name,
         tier: o.service.tier,
         project: o.service.compose_project,
@@ -122,14 +125,14 @@ async fn target(state: &AppState, id: i64) -> ApiResult<Target> {
     })
 }
 
-fn no_containers(name: &str) -> ApiError {
+pub fn no_containers(name: &str) -> ApiError {
     ApiError::Conflict(format!(
         "service \"{name}\" maps to no container on a reachable engine"
     ))
 }
 
 /// The engine of a container, connected, or a clear 503.
-fn engine_of(
+pub fn engine_of(
     state: &AppState,
     c: &ContainerInfo,
 ) -> ApiResult<(std::sync::Arc<EngineConn>, bollard::Docker)> {
@@ -150,9 +153,8 @@ async fn begin(
     service_id: Option<i64>,
     project: Option<&str>,
     params: &serde_json::Value,
-    principal: &Principal,
+    actor: &Actor,
 ) -> ApiResult<i64> {
-    let actor = Actor::of(principal);
     Ok(sqlx::query_scalar!(
         r#"INSERT INTO container_actions (kind, target, service_id, compose_project, params, actor, actor_id)
            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"#,
@@ -172,8 +174,7 @@ async fn begin(
 #[allow(clippy::too_many_arguments)]
 async fn finish(
     state: &AppState,
-    ctx: &RequestCtx,
-    principal: &Principal,
+    by: &Invoker<'_>,
     id: i64,
     kind: &str,
     target: &str,
@@ -207,11 +208,10 @@ async fn finish(
     )
     .execute(&mut *tx)
     .await?;
-    ctx.audit_as(
-        &mut tx,
-        Actor::of(principal),
+    by.audit(
+        tx,
         kind,
-        Some(target.to_owned()),
+        target,
         json!({"action_id": id, "params": params, "steps": steps.len()}),
         if error.is_none() {
             Outcome::Success
@@ -221,7 +221,6 @@ async fn finish(
         error.clone(),
     )
     .await?;
-    ctx.commit(tx).await?;
     state.engines.bump();
     let record = load_records(&state.pool, Filter::Id(id), 1)
         .await?
@@ -283,6 +282,88 @@ async fn service_action(
     Path(id): Path<i64>,
     Json(req): Json<ContainerActionRequest>,
 ) -> ApiResult<Json<ActionRecord>> {
+    let t = target(&state, Some(id), None).await?;
+    let kind = format!("container.{}", req.action.as_str());
+    check_gate(&ActionSubject {
+        kind: &kind,
+        name: &t.name,
+        disrupts_critical: t.tier == Tier::Critical && req.action.is_disruptive(),
+        confirm: req.confirm.as_deref(),
+    })?;
+    let by = Invoker {
+        actor: Actor::of(&auth.principal),
+        ctx: Some(&ctx),
+    };
+    Ok(Json(run_service_action(&state, &by, t, &req).await?))
+}
+
+/// Who runs an action: a request (audited with its source, marking the
+/// request audited) or a runbook step (audited as the run's requester).
+pub struct Invoker<'a> {
+    pub actor: Actor,
+    pub ctx: Option<&'a RequestCtx>,
+}
+
+impl Invoker<'_> {
+    /// Writes the audit entry on `tx` and commits.
+    async fn audit(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        kind: &str,
+        target: &str,
+        params: serde_json::Value,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) -> ApiResult<()> {
+        match self.ctx {
+            Some(ctx) => {
+                ctx.audit_as(
+                    &mut tx,
+                    self.actor.clone(),
+                    kind,
+                    Some(target.to_owned()),
+                    params,
+                    outcome,
+                    detail,
+                )
+                .await?;
+                ctx.commit(tx).await
+            }
+            None => {
+                crate::audit::record(
+                    &mut tx,
+                    crate::audit::NewEntry {
+                        actor: self.actor.clone(),
+                        action: kind.to_owned(),
+                        target: Some(target.to_owned()),
+                        params,
+                        source: None,
+                        outcome,
+                        detail,
+                    },
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A service's containers for an action, by id or by name.
+pub async fn service_target(state: &AppState, name: &str) -> ApiResult<Target> {
+    target(state, None, Some(name)).await
+}
+
+/// Runs a container action on every container of the service (the gate has
+/// been passed by the caller). Writes the `running` row first and finishes
+/// it with the audit entry.
+pub async fn run_service_action(
+    state: &AppState,
+    by: &Invoker<'_>,
+    t: Target,
+    req: &ContainerActionRequest,
+) -> ApiResult<ActionRecord> {
     let timeout = stop_secs(req.timeout_secs)?;
     let signal = req
         .signal
@@ -295,20 +376,13 @@ async fn service_action(
             ops::SIGNALS.join(", ")
         )));
     }
-    let t = target(&state, id).await?;
     let kind = format!("container.{}", req.action.as_str());
-    check_gate(&ActionSubject {
-        kind: &kind,
-        name: &t.name,
-        disrupts_critical: t.tier == Tier::Critical && req.action.is_disruptive(),
-        confirm: req.confirm.as_deref(),
-    })?;
     if t.containers.is_empty() {
         return Err(no_containers(&t.name));
     }
     // Fail fast, before recording anything, when an engine is down.
     for c in &t.containers {
-        engine_of(&state, c)?;
+        engine_of(state, c)?;
     }
     let mut params = json!({"action": req.action, "containers": t.containers.iter().map(|c| &c.name).collect::<Vec<_>>()});
     if matches!(
@@ -327,27 +401,25 @@ async fn service_action(
         Some(t.id),
         t.project.as_deref(),
         &params,
-        &auth.principal,
+        &by.actor,
     )
     .await?;
     let steps: Vec<ActionStep> = futures::future::join_all(
         t.containers
             .iter()
-            .map(|c| step(&state, Some(&t.name), c, req.action, timeout, &signal)),
+            .map(|c| step(state, Some(&t.name), c, req.action, timeout, &signal)),
     )
     .await;
-    let record = finish(
-        &state,
-        &ctx,
-        &auth.principal,
+    finish(
+        state,
+        by,
         action_id,
         &kind,
         &format!("service:{}", t.name),
         params,
         &steps,
     )
-    .await?;
-    Ok(Json(record))
+    .await
 }
 
 /// Start, stop or restart every service of a compose project in dependency
@@ -364,6 +436,25 @@ async fn stack_action(
     Path(project): Path<String>,
     Json(req): Json<StackActionRequest>,
 ) -> ApiResult<Json<ActionRecord>> {
+    let by = Invoker {
+        actor: Actor::of(&auth.principal),
+        ctx: Some(&ctx),
+    };
+    Ok(Json(run_stack_action(&state, &by, &project, &req, true).await?))
+}
+
+/// Runs a stack action in dependency order. `gated`: apply the typed
+/// confirmation for critical-tier stacks (runbook steps are gated by
+/// approval policies instead).
+pub async fn run_stack_action(
+    state: &AppState,
+    by: &Invoker<'_>,
+    project: &str,
+    req: &StackActionRequest,
+    gated: bool,
+) -> ApiResult<ActionRecord> {
+    let state = state.clone();
+    let project = project.to_owned();
     let timeout = stop_secs(req.timeout_secs)?;
     let mut conn = state.pool.acquire().await?;
     let snapshot = Snapshot::load(&mut conn).await?;
@@ -377,12 +468,14 @@ async fn stack_action(
     }
     let kind = format!("stack.{}", req.action.as_str());
     let critical = services.iter().any(|o| o.service.tier == Tier::Critical);
-    check_gate(&ActionSubject {
-        kind: &kind,
-        name: &project,
-        disrupts_critical: critical && req.action != StackActionKind::Start,
-        confirm: req.confirm.as_deref(),
-    })?;
+    if gated {
+        check_gate(&ActionSubject {
+            kind: &kind,
+            name: &project,
+            disrupts_critical: critical && req.action != StackActionKind::Start,
+            confirm: req.confirm.as_deref(),
+        })?;
+    }
     for o in &services {
         for c in &o.containers {
             engine_of(&state, c)?;
@@ -423,7 +516,7 @@ async fn stack_action(
         None,
         Some(&project),
         &params,
-        &auth.principal,
+        &by.actor,
     )
     .await?;
     let mut steps = Vec::new();
@@ -458,18 +551,16 @@ async fn stack_action(
         }
         steps.extend(results);
     }
-    let record = finish(
+    finish(
         &state,
-        &ctx,
-        &auth.principal,
+        by,
         action_id,
         &kind,
         &target_name,
         params,
         &steps,
     )
-    .await?;
-    Ok(Json(record))
+    .await
 }
 
 /// Which actions to list.
@@ -603,7 +694,7 @@ async fn logs(
     if tail > 10_000 {
         return Err(ApiError::BadRequest("tail: at most 10000".into()));
     }
-    let t = target(&state, id).await?;
+    let t = target(&state, Some(id), None).await?;
     let containers: Vec<ContainerInfo> = t
         .containers
         .into_iter()
@@ -701,7 +792,7 @@ async fn stats(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Vec<ContainerStats>>> {
-    let t = target(&state, id).await?;
+    let t = target(&state, Some(id), None).await?;
     let running: Vec<&ContainerInfo> = t
         .containers
         .iter()
@@ -735,7 +826,7 @@ async fn inspect(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Vec<serde_json::Value>>> {
-    let t = target(&state, id).await?;
+    let t = target(&state, Some(id), None).await?;
     let mut out = Vec::new();
     for c in &t.containers {
         let (_, docker) = engine_of(&state, c)?;
@@ -775,7 +866,7 @@ async fn exec(
     if !(1..=300).contains(&timeout) {
         return Err(ApiError::BadRequest("timeout_secs: 1 to 300".into()));
     }
-    let t = target(&state, id).await?;
+    let t = target(&state, Some(id), None).await?;
     let c = match &req.container {
         Some(n) => t.containers.iter().find(|c| &c.name == n || &c.id == n),
         None => t.containers.iter().find(|c| c.state == "running"),

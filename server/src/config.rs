@@ -120,6 +120,11 @@ pub struct SettingsArgs {
     /// Log format: text (default) or json.
     #[arg(long, env = "OPSDECK_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,
+
+    /// Seconds a server holds a runbook run without renewing its lease; a
+    /// run whose server stopped turns `interrupted` after this [default: 20].
+    #[arg(long, env = "OPSDECK_RUN_LEASE_SECS", global = true)]
+    pub run_lease_secs: Option<u64>,
 }
 
 /// The TOML file's shape: the same keys as the flags.
@@ -139,6 +144,7 @@ struct FileSettings {
     session_idle_minutes: Option<u64>,
     session_max_hours: Option<u64>,
     log_format: Option<LogFormat>,
+    run_lease_secs: Option<u64>,
 }
 
 /// Resolved settings.
@@ -161,6 +167,10 @@ pub struct Settings {
     /// Write the daily check report at its configured time (on by default;
     /// the test harness turns it off unless a test is about it).
     pub daily_report: bool,
+    /// Lease of a runbook run (renewed every third of it).
+    pub run_lease: Duration,
+    /// Run the schedule ticker (tests of other features may turn it off).
+    pub schedules: bool,
 }
 
 impl Settings {
@@ -185,6 +195,10 @@ impl Settings {
             .session_max_hours
             .or(file.session_max_hours)
             .unwrap_or(168);
+        let lease = args.run_lease_secs.or(file.run_lease_secs).unwrap_or(20);
+        if !(3..=600).contains(&lease) {
+            bail!("run_lease_secs must be between 3 and 600");
+        }
         if idle == 0 || max == 0 {
             bail!("session_idle_minutes and session_max_hours must be at least 1");
         }
@@ -235,6 +249,8 @@ impl Settings {
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
             daily_report: true,
+            run_lease: Duration::from_secs(lease),
+            schedules: true,
         })
     }
 

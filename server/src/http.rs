@@ -45,6 +45,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::inventory::router())
         .merge(crate::actions::router())
         .merge(crate::checks::router())
+        .merge(crate::runbooks::api::router())
+        .merge(crate::runbooks::approvals::router())
+        .merge(crate::runbooks::schedules::router())
 }
 
 /// The whole application.

@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod runbooks;
 pub mod serve;
 pub mod state;
+pub mod timeline;
 pub mod users;
 pub mod web;
 

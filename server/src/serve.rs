@@ -54,6 +54,22 @@ pub async fn serve(
         .start(state.engines.closed())
         .await
         .context("starting the health-check engine")?;
+    let seeded = crate::runbooks::builtins::seed(&state.pool)
+        .await
+        .context("adding the built-in runbooks")?;
+    if seeded > 0 {
+        tracing::info!(runbooks = seeded, "added built-in runbooks");
+    }
+    state.runs.start(state.clone(), state.engines.closed());
+    let mut schedules = if state.settings.schedules {
+        Some(
+            crate::runbooks::schedules::start(state.clone())
+                .await
+                .context("starting the runbook schedules")?,
+        )
+    } else {
+        None
+    };
     let mut reports = if state.settings.daily_report {
         Some(
             crate::checks::report::start_scheduler(state.clone())
@@ -69,6 +85,9 @@ pub async fn serve(
         hub.close();
         if let Some(r) = reports.as_mut() {
             let _ = r.shutdown().await;
+        }
+        if let Some(s) = schedules.as_mut() {
+            let _ = s.shutdown().await;
         }
     };
     let app = crate::http::app(state);

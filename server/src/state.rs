@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use crate::checks::HealthHub;
 use crate::config::Settings;
 use crate::docker::EngineHub;
+use crate::runbooks::RunEngine;
 use crate::web::WebAssets;
 
 #[derive(Clone)]
@@ -18,6 +19,8 @@ pub struct AppState {
     pub engines: Arc<EngineHub>,
     /// Health checks and the status board (started by `serve`).
     pub health: Arc<HealthHub>,
+    /// Runbook runs: claim, lease, execute (started by `serve`).
+    pub runs: Arc<RunEngine>,
 }
 
 impl AppState {
@@ -25,12 +28,14 @@ impl AppState {
         let web = WebAssets::load(&settings.web_root);
         let engines = Arc::new(EngineHub::default());
         let health = HealthHub::new(pool.clone(), engines.clone());
+        let runs = RunEngine::new(pool.clone(), settings.run_lease);
         AppState {
             pool,
             settings: Arc::new(settings),
             web: Arc::new(web),
             engines,
             health,
+            runs,
         }
     }
 }

@@ -10,6 +10,8 @@
 //!   engine (compose labels, health endpoints), and its compose file.
 //! - [`browser`]: headless Chromium driven over WebDriver (chromedriver).
 //! - [`mariadb`]: one MariaDB server per test process, with a check user.
+//! - [`process`]: a real `opsdeck serve` process on a given database
+//!   (several servers on one database, kill mid-work).
 //! - [`redis`]: Redis servers (one shared, or a test's own) and a raw RESP
 //!   client.
 //! - [`targets`]: misbehaving HTTP/TCP targets whose behaviour a test
@@ -25,6 +27,7 @@ pub mod browser;
 pub mod dockerd;
 pub mod mariadb;
 pub mod pg;
+pub mod process;
 pub mod redis;
 pub mod require;
 pub mod server;

@@ -444,3 +444,192 @@ mod tests {
         assert_eq!(cpu_percent(now, prev), None);
     }
 }
+
+/// What a prune removed.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Pruned {
+    pub deleted: Vec<String>,
+    pub reclaimed_bytes: i64,
+}
+
+/// Removes unused `images` (every image no container uses, like
+/// `docker image prune -a`), `volumes`, stopped `containers` or unused
+/// `networks`.
+pub async fn prune(docker: &Docker, what: &str) -> anyhow::Result<Pruned> {
+    use bollard::query_parameters::{
+        PruneContainersOptions, PruneImagesOptions, PruneNetworksOptions, PruneVolumesOptions,
+    };
+    use std::collections::HashMap;
+    let deadline = Duration::from_secs(300);
+    let late = || anyhow::anyhow!("prune {what}: no answer in time");
+    Ok(match what {
+        "images" => {
+            let mut filters = HashMap::new();
+            filters.insert("dangling".to_owned(), vec!["false".to_owned()]);
+            let r = tokio::time::timeout(
+                deadline,
+                docker.prune_images(Some(PruneImagesOptions {
+                    filters: Some(filters),
+                })),
+            )
+            .await
+            .map_err(|_| late())?
+            .map_err(engine_error)?;
+            Pruned {
+                deleted: r
+                    .images_deleted
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|i| i.deleted.or(i.untagged))
+                    .collect(),
+                reclaimed_bytes: r.space_reclaimed.unwrap_or(0),
+            }
+        }
+        "volumes" => {
+            // Since API 1.42 only anonymous volumes are pruned unless asked.
+            let mut filters = HashMap::new();
+            filters.insert("all".to_owned(), vec!["true".to_owned()]);
+            let r = tokio::time::timeout(
+                deadline,
+                docker.prune_volumes(Some(PruneVolumesOptions {
+                    filters: Some(filters),
+                })),
+            )
+            .await
+            .map_err(|_| late())?
+            .map_err(engine_error)?;
+            Pruned {
+                deleted: r.volumes_deleted.unwrap_or_default(),
+                reclaimed_bytes: r.space_reclaimed.unwrap_or(0),
+            }
+        }
+        "containers" => {
+            let r = tokio::time::timeout(
+                deadline,
+                docker.prune_containers(None::<PruneContainersOptions>),
+            )
+            .await
+            .map_err(|_| late())?
+            .map_err(engine_error)?;
+            Pruned {
+                deleted: r.containers_deleted.unwrap_or_default(),
+                reclaimed_bytes: r.space_reclaimed.unwrap_or(0),
+            }
+        }
+        "networks" => {
+            let r = tokio::time::timeout(deadline, docker.prune_networks(None::<PruneNetworksOptions>))
+                .await
+                .map_err(|_| late())?
+                .map_err(engine_error)?;
+            Pruned {
+                deleted: r.networks_deleted.unwrap_or_default(),
+                reclaimed_bytes: 0,
+            }
+        }
+        other => anyhow::bail!("cannot prune \"{other}\": images, volumes, containers or networks"),
+    })
+}
+
+/// Creates and starts one more replica of a compose service: a copy of
+/// `template`'s configuration (image, command, environment, labels, host
+/// configuration, networks with their aliases) named `name`, with the
+/// compose container number set to `number`. Returns the new container's id.
+pub async fn clone_replica(
+    docker: &Docker,
+    template: &str,
+    name: &str,
+    number: u32,
+) -> anyhow::Result<String> {
+    use bollard::models::{ContainerCreateBody, EndpointSettings, NetworkingConfig};
+    use bollard::query_parameters::CreateContainerOptions;
+    let i = tokio::time::timeout(
+        super::REQUEST_TIMEOUT,
+        docker.inspect_container(template, None::<InspectContainerOptions>),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("inspect: no answer in time"))?
+    .map_err(engine_error)?;
+    let c = i.config.unwrap_or_default();
+    let mut labels = c.labels.unwrap_or_default();
+    labels.insert(
+        "com.docker.compose.container-number".into(),
+        number.to_string(),
+    );
+    let endpoints = i
+        .network_settings
+        .and_then(|n| n.networks)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(net, e)| {
+            (
+                net,
+                EndpointSettings {
+                    aliases: e.aliases,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let body = ContainerCreateBody {
+        image: c.image,
+        env: c.env,
+        cmd: c.cmd,
+        entrypoint: c.entrypoint,
+        working_dir: c.working_dir,
+        user: c.user,
+        labels: Some(labels),
+        exposed_ports: c.exposed_ports,
+        healthcheck: c.healthcheck,
+        stop_signal: c.stop_signal,
+        host_config: i.host_config,
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(endpoints),
+        }),
+        ..Default::default()
+    };
+    let created = tokio::time::timeout(
+        super::REQUEST_TIMEOUT,
+        docker.create_container(
+            Some(CreateContainerOptions {
+                name: Some(name.to_owned()),
+                ..Default::default()
+            }),
+            body,
+        ),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("create: no answer in time"))?
+    .map_err(engine_error)?;
+    tokio::time::timeout(
+        super::REQUEST_TIMEOUT,
+        docker.start_container(&created.id, None::<StartContainerOptions>),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("start: no answer in time"))?
+    .map_err(engine_error)?;
+    Ok(created.id)
+}
+
+/// Stops (grace `timeout_secs`) and removes a container.
+pub async fn stop_and_remove(
+    docker: &Docker,
+    container: &str,
+    timeout_secs: u32,
+) -> anyhow::Result<()> {
+    use bollard::query_parameters::RemoveContainerOptions;
+    let _ = act(docker, container, ContainerActionKind::Stop, timeout_secs, "SIGKILL").await;
+    tokio::time::timeout(
+        super::REQUEST_TIMEOUT,
+        docker.remove_container(
+            container,
+            Some(RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        ),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("remove: no answer in time"))?
+    .map_err(engine_error)?;
+    Ok(())
+}

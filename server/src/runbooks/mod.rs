@@ -2,11 +2,25 @@
 //!
 //! - [`def`]: definitions validated at the boundary, typed parameters,
 //!   templating, YAML, the approval binding.
+//! - [`engine`]: runs as leased jobs (claim, heartbeat, reap, park), the
+//!   step loop, failure policies, rollback, approvals gates.
+//! - [`steps`]: executing and describing each step kind.
 //! - [`output`]: bounded step output.
 //! - [`dbops`]: the database catalogue (Postgres, MariaDB/MySQL).
+//! - [`notify`]: the notification/escalation hook.
+//! - [`api`]: runbooks and runs routes; [`approvals`]: votes and policies;
+//!   [`schedules`]: cron schedules claimed per tick.
 //! - [`builtins`]: the handbooks' procedures shipped as editable runbooks.
 
+pub mod api;
+pub mod approvals;
 pub mod builtins;
 pub mod dbops;
 pub mod def;
+pub mod engine;
+pub mod notify;
 pub mod output;
+pub mod schedules;
+pub mod steps;
+
+pub use engine::RunEngine;

@@ -17,6 +17,8 @@ mod harness_parts;
 mod inventory;
 mod inventory_ui;
 mod role_matrix;
+mod runbooks;
+mod runbooks_db;
 mod status_ui;
 mod util;
 mod web;

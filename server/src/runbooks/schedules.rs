@@ -1,0 +1,942 @@
+//! Cron schedules: a runbook with parameters, started by the clock.
+//!
+//! **Expressions.** A schedule's `cron` has 5 fields (`minute hour
+//! day-of-month month day-of-week`) or 6 with **seconds first** (`second
+//! minute hour …`), or a nickname (`@hourly`, `@daily`, `@weekly`,
+//! `@monthly`, `@yearly`); no year field. Parsing and the time arithmetic
+//! are croner's (POSIX day-of-month/day-of-week OR, `L`, `#`, `W`, names of
+//! days and months). An expression that never fires (`0 0 30 2 *`) is
+//! refused. The time zone is an IANA name (`Europe/Berlin`), stored in its
+//! canonical spelling; occurrences are computed on that zone's wall clock,
+//! so `0 22 * * 3` in `Europe/Berlin` is 21:00 UTC in winter and 20:00 UTC
+//! in summer. Across a DST change croner's rules apply: a fixed time in the
+//! skipped hour runs right after the gap, one in the repeated hour runs once.
+//!
+//! **Ticking.** Every server process runs [`start`]: a tokio-cron-scheduler
+//! job every second that calls [`tick`] (an overlapping tick is skipped).
+//! `schedules.checked_until` means "every occurrence up to here is settled".
+//! For each enabled schedule, [`due`] computes the occurrences in
+//! `(checked_until, now]` (whole seconds). None: nothing is written. Else the
+//! schedule row is locked (`FOR UPDATE SKIP LOCKED`: a process that finds it
+//! locked leaves it to the one holding it), re-read, and in one transaction:
+//!
+//! * the latest occurrence is claimed by inserting `(schedule_id, tick_at)`
+//!   into `schedule_ticks` (`ON CONFLICT DO NOTHING`); only the process
+//!   whose insert returned a row goes on, so each tick has at most one run
+//!   whatever the number of processes;
+//! * the run is queued with [`engine::enqueue`] (a savepoint) as the system
+//!   actor `schedule:<name>`, with `schedule_id` set and the reason
+//!   `scheduled: <name> (<cron> <tz>) tick <time>`; the tick row gets its
+//!   `run_id`, an audit entry `schedule.run` is written;
+//! * `checked_until` moves to `now` (never backwards: `greatest`).
+//!
+//! Only the latest occurrence of a window is ever run: a window normally
+//! holds one occurrence (the ticker runs every second); several means ticks
+//! were missed (no server ran, or a process stalled).
+//!
+//! **Missed ticks.** An occurrence is on time while it is at most
+//! [`GRACE`] (60 s) old. `skip`: the latest occurrence runs only when it is on
+//! time; older ones are forgotten (`checked_until` just advances, no tick
+//! rows). `catch_up`: the latest occurrence runs even when late — one run for
+//! all missed ticks — and the run's reason says `catch-up for N missed
+//! ticks`. A new schedule, a schedule being enabled again, or a changed
+//! timetable (cron or zone) starts with `checked_until = now()`: no catch-up
+//! for time before it existed or while it was off.
+//!
+//! **Refused runs.** When `enqueue` refuses (409: the runbook is already
+//! running for that target; 400: the parameters no longer fit the runbook's
+//! current definition or the inventory; 404) the tick is still settled: its
+//! row says `skipped: <reason>`, an audit entry `schedule.run` with outcome
+//! failure names it, and the next tick tries again. Database errors roll the
+//! transaction back (nothing claimed) and the tick is retried a second
+//! later. One schedule's failure never stops the others (logged, next).
+//!
+//! **API.** `GET /api/v1/schedules` (viewer) lists schedules with their next
+//! five runs, last tick and last run; `GET /api/v1/schedules/preview`
+//! (viewer) previews an expression; `POST` (201), `PUT /{id}`, `DELETE /{id}`
+//! (204) are admin-only, validated at the boundary (name 1–100 characters
+//! and unique, cron, zone, runbook, parameters against the runbook's current
+//! definition and the inventory) and audited as
+//! `schedule.create|update|delete`. Parameters are stored as written (the
+//! runbook's defaults apply when a run is queued).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use chrono_tz::Tz;
+use croner::parser::{CronParser, Seconds, Year};
+use croner::Cron;
+use opsdeck_wire::{
+    CronPreview, MissedPolicy, Outcome, RunStatus, RunbookDef, Schedule, ScheduleWrite,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::{PgConnection, Row};
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::def;
+use super::engine::{self, NewRun};
+use crate::audit::{self, Actor, NewEntry};
+use crate::auth::{Admin, Auth, RequestCtx, Viewer};
+use crate::error::{ApiError, ApiResult, Json, Path, Query};
+use crate::state::AppState;
+
+/// How late an occurrence may be and still count as on time.
+pub const GRACE: TimeDelta = TimeDelta::seconds(60);
+/// Occurrences counted in one window at most (for the catch-up note).
+const COUNT_LIMIT: u64 = 10_000;
+/// Upcoming runs shown per schedule and in previews.
+const NEXT_RUNS: usize = 5;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(preview))
+        .routes(routes!(get_one, update, delete))
+}
+
+// ------------------------------------------------------------------ timetable
+
+/// A parsed cron expression with its field count.
+#[derive(Debug, Clone)]
+pub struct Timetable {
+    pub cron: Cron,
+    pub tz: Tz,
+    /// The expression has a seconds field.
+    pub seconds: bool,
+}
+
+/// Parses a cron expression: 5 fields, 6 with seconds first, or a nickname.
+/// The message names the field (`cron: …`).
+pub fn parse_cron(expr: &str) -> Result<(Cron, bool), String> {
+    let expr = expr.trim();
+    if expr.is_empty() {
+        return Err("cron: required".into());
+    }
+    if expr.len() > 200 {
+        return Err("cron: at most 200 characters".into());
+    }
+    let fields = expr.split_whitespace().count();
+    let nickname = expr.starts_with('@');
+    if nickname {
+        let known = [
+            "@yearly",
+            "@annually",
+            "@monthly",
+            "@weekly",
+            "@daily",
+            "@midnight",
+            "@hourly",
+        ];
+        if fields != 1 || !known.contains(&expr.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "cron: unknown nickname \"{expr}\" (use @hourly, @daily, @weekly, @monthly or @yearly)"
+            ));
+        }
+    } else if fields != 5 && fields != 6 {
+        return Err(format!(
+            "cron: expected 5 fields (minute hour day-of-month month day-of-week) \
+             or 6 with seconds first, got {fields}"
+        ));
+    }
+    let parser = CronParser::builder()
+        .seconds(if fields == 6 {
+            Seconds::Required
+        } else {
+            Seconds::Disallowed
+        })
+        .year(Year::Disallowed)
+        .build();
+    let cron = parser
+        .parse(expr)
+        .map_err(|e| format!("cron: \"{expr}\" does not parse: {e}"))?;
+    // An expression that can never match (31 February) is a mistake.
+    if cron
+        .find_next_occurrence(&Utc::now(), false)
+        .is_err()
+    {
+        return Err(format!("cron: \"{expr}\" never fires"));
+    }
+    Ok((cron, fields == 6))
+}
+
+/// Parses an IANA time zone name; the message names the field.
+pub fn parse_tz(name: &str) -> Result<Tz, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("timezone: required (an IANA name such as Europe/Berlin, or UTC)".into());
+    }
+    name.parse::<Tz>().map_err(|_| {
+        format!("timezone: unknown time zone \"{name}\" (use an IANA name such as Europe/Berlin)")
+    })
+}
+
+impl Timetable {
+    pub fn new(cron: &str, tz: &str) -> Result<Timetable, String> {
+        let (cron, seconds) = parse_cron(cron)?;
+        let tz = parse_tz(tz)?;
+        Ok(Timetable { cron, tz, seconds })
+    }
+
+    /// The first occurrence strictly after `after` (whole seconds).
+    ///
+    /// Not croner's iterator: it steps one second too far after each match
+    /// and so skips every other second of `* * * * * *`. In a repeated DST
+    /// hour croner answers the first pass of a wall-clock time; occurrences
+    /// earlier than `after` are stepped over, so each wall-clock time of the
+    /// repeated hour runs once.
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let after = after.trunc_subsecs(0);
+        let mut cur = after.with_timezone(&self.tz);
+        // At most an hour of seconds to step over in a repeated hour.
+        for _ in 0..4000 {
+            let n = self.cron.find_next_occurrence(&cur, false).ok()?;
+            let u = n.with_timezone(&Utc);
+            if u > after {
+                return Some(u);
+            }
+            cur = n;
+        }
+        None
+    }
+
+    /// The next `n` occurrences strictly after `after`, in UTC.
+    pub fn next(&self, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+        let mut out = Vec::with_capacity(n);
+        let mut cur = after;
+        while out.len() < n {
+            match self.next_after(cur) {
+                Some(at) => {
+                    out.push(at);
+                    cur = at;
+                }
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// `Wed 2026-11-25 22:00 Europe/Berlin` (seconds when the expression
+    /// has them).
+    pub fn local(&self, at: DateTime<Utc>) -> String {
+        let fmt = if self.seconds {
+            "%a %Y-%m-%d %H:%M:%S"
+        } else {
+            "%a %Y-%m-%d %H:%M"
+        };
+        format!("{} {}", at.with_timezone(&self.tz).format(fmt), self.tz.name())
+    }
+}
+
+/// The occurrences of a window `(checked_until, now]`, whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// The latest occurrence.
+    pub latest: DateTime<Utc>,
+    /// Occurrences in the window (at most [`COUNT_LIMIT`]).
+    pub count: u64,
+}
+
+/// The occurrences of `t` in `(checked_until, now]`, or `None`.
+pub fn due(t: &Timetable, checked_until: DateTime<Utc>, now: DateTime<Utc>) -> Option<Window> {
+    let from = checked_until.trunc_subsecs(0);
+    let to = now.trunc_subsecs(0);
+    if to <= from {
+        return None;
+    }
+    let latest = t
+        .cron
+        .find_previous_occurrence(&to.with_timezone(&t.tz), true)
+        .ok()?
+        .with_timezone(&Utc);
+    if latest <= from || latest > to {
+        return None;
+    }
+    let mut count = 0;
+    let mut cur = from;
+    while count < COUNT_LIMIT {
+        match t.next_after(cur) {
+            Some(at) if at <= to => {
+                count += 1;
+                cur = at;
+            }
+            _ => break,
+        }
+    }
+    Some(Window {
+        latest,
+        count: count.max(1),
+    })
+}
+
+/// What a due window leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Run for `tick`; `missed` occurrences before it (or it) were late.
+    Run { tick: DateTime<Utc>, missed: u64 },
+    /// Nothing runs (policy `skip`, nothing on time); `missed` are dropped.
+    Skip { missed: u64 },
+}
+
+/// Applies the missed-ticks policy to a window.
+pub fn decide(policy: MissedPolicy, w: Window, now: DateTime<Utc>) -> Decision {
+    let on_time = now.trunc_subsecs(0) - w.latest <= GRACE;
+    let missed = w.count - u64::from(on_time);
+    if on_time || policy == MissedPolicy::CatchUp {
+        Decision::Run {
+            tick: w.latest,
+            missed,
+        }
+    } else {
+        Decision::Skip { missed }
+    }
+}
+
+fn missed_str(m: MissedPolicy) -> &'static str {
+    match m {
+        MissedPolicy::Skip => "skip",
+        MissedPolicy::CatchUp => "catch_up",
+    }
+}
+
+fn parse_missed(s: &str) -> MissedPolicy {
+    if s == "catch_up" {
+        MissedPolicy::CatchUp
+    } else {
+        MissedPolicy::Skip
+    }
+}
+
+// --------------------------------------------------------------------- ticker
+
+/// Starts the per-second job that runs [`tick`].
+pub async fn start(state: AppState) -> anyhow::Result<tokio_cron_scheduler::JobScheduler> {
+    use tokio_cron_scheduler::{Job, JobScheduler};
+    let sched = JobScheduler::new().await?;
+    let busy = Arc::new(tokio::sync::Mutex::new(()));
+    let job = Job::new_async("* * * * * *", move |_id, _lock| {
+        let state = state.clone();
+        let busy = busy.clone();
+        Box::pin(async move {
+            // A tick still running (slow database) makes this one a no-op.
+            let Ok(_guard) = busy.try_lock() else {
+                return;
+            };
+            if let Err(e) = tick(&state, Utc::now()).await {
+                tracing::warn!(error = format!("{e:#}"), "schedule tick failed");
+            }
+        })
+    })?;
+    sched.add(job).await?;
+    sched.start().await?;
+    Ok(sched)
+}
+
+/// A schedule as the ticker reads it.
+struct Due {
+    id: i64,
+    name: String,
+    cron: String,
+    timezone: String,
+    missed: MissedPolicy,
+    checked_until: DateTime<Utc>,
+    runbook_id: i64,
+    params: BTreeMap<String, Value>,
+}
+
+fn due_row(r: &sqlx::postgres::PgRow) -> Due {
+    Due {
+        id: r.get("id"),
+        name: r.get("name"),
+        cron: r.get("cron"),
+        timezone: r.get("timezone"),
+        missed: parse_missed(r.get("missed")),
+        checked_until: r.get("checked_until"),
+        runbook_id: r.get("runbook_id"),
+        params: serde_json::from_value(r.get("params")).unwrap_or_default(),
+    }
+}
+
+const DUE_COLUMNS: &str =
+    "id, name, cron, timezone, missed, checked_until, runbook_id, params";
+
+/// Settles every enabled schedule's occurrences up to `now`; returns the
+/// number of runs this call queued. Safe to call from any number of
+/// processes at once (see the module documentation).
+pub async fn tick(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<u32> {
+    let rows = sqlx::query(&format!(
+        "SELECT {DUE_COLUMNS} FROM schedules WHERE enabled AND checked_until < $1 ORDER BY id"
+    ))
+    .bind(now)
+    .fetch_all(&state.pool)
+    .await?;
+    let mut started = 0;
+    for row in rows {
+        let s = due_row(&row);
+        // Cheap check without locks: most schedules are not due.
+        let t = match Timetable::new(&s.cron, &s.timezone) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(schedule = %s.name, error = %e, "schedule cannot be evaluated");
+                continue;
+            }
+        };
+        if due(&t, s.checked_until, now).is_none() {
+            continue;
+        }
+        match settle(state, s.id, now).await {
+            Ok(Some(run)) => {
+                started += 1;
+                state.runs.changed(run).await;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(schedule = %s.name, error = format!("{e:#}"), "schedule tick failed")
+            }
+        }
+    }
+    Ok(started)
+}
+
+/// Settles one schedule under its row lock; returns the queued run.
+async fn settle(state: &AppState, id: i64, now: DateTime<Utc>) -> anyhow::Result<Option<i64>> {
+    let mut tx = state.pool.begin().await?;
+    let row = sqlx::query(&format!(
+        "SELECT {DUE_COLUMNS} FROM schedules WHERE id = $1 AND enabled FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    // Gone, disabled, or another process holds it right now.
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let s = due_row(&row);
+    let t = Timetable::new(&s.cron, &s.timezone).map_err(anyhow::Error::msg)?;
+    let Some(window) = due(&t, s.checked_until, now) else {
+        return Ok(None);
+    };
+    let decision = decide(s.missed, window, now);
+    let mut run = None;
+    if let Decision::Run { tick, missed } = decision {
+        run = claim(state, &mut tx, &s, &t, tick, missed).await?;
+    } else if let Decision::Skip { missed } = decision {
+        tracing::info!(
+            schedule = %s.name,
+            missed,
+            latest = %window.latest,
+            "missed schedule ticks skipped (policy skip)"
+        );
+    }
+    sqlx::query("UPDATE schedules SET checked_until = greatest(checked_until, $2) WHERE id = $1")
+        .bind(s.id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(run)
+}
+
+/// Claims `tick` and queues its run on `tx`. `None` when another process
+/// claimed it or the run was refused (the tick then says why).
+async fn claim(
+    state: &AppState,
+    tx: &mut PgConnection,
+    s: &Due,
+    t: &Timetable,
+    tick: DateTime<Utc>,
+    missed: u64,
+) -> anyhow::Result<Option<i64>> {
+    let claimed: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "INSERT INTO schedule_ticks (schedule_id, tick_at, claimed_by) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING RETURNING tick_at",
+    )
+    .bind(s.id)
+    .bind(tick)
+    .bind(state.runs.owner())
+    .fetch_optional(&mut *tx)
+    .await?;
+    if claimed.is_none() {
+        return Ok(None);
+    }
+    let mut reason = format!(
+        "scheduled: {} ({} {}) tick {}",
+        s.name,
+        s.cron.trim(),
+        t.tz.name(),
+        tick.format("%Y-%m-%d %H:%M:%SZ")
+    );
+    if s.missed == MissedPolicy::CatchUp && missed > 0 {
+        let n = if missed >= COUNT_LIMIT {
+            format!("{missed}+")
+        } else {
+            missed.to_string()
+        };
+        reason.push_str(&format!(
+            "; catch-up for {n} missed tick{}",
+            if missed == 1 { "" } else { "s" }
+        ));
+    }
+    let actor = Actor::system(&format!("schedule:{}", s.name));
+    let queued = engine::enqueue(
+        state,
+        &mut *tx,
+        NewRun {
+            runbook_id: s.runbook_id,
+            params: s.params.clone(),
+            reason: reason.clone(),
+            incident: None,
+            requested_by: actor.clone(),
+            requested_by_user: None,
+            schedule_id: Some(s.id),
+            parent: None,
+        },
+    )
+    .await;
+    let (run, outcome, detail) = match queued {
+        Ok(run) => (Some(run), "started".to_owned(), None),
+        Err(e) => match refusal(&e) {
+            Some(why) => (None, format!("skipped: {why}"), Some(why)),
+            // The database failed: nothing is claimed, the next tick retries.
+            None => return Err(anyhow::anyhow!("queuing the run: {e}")),
+        },
+    };
+    sqlx::query(
+        "UPDATE schedule_ticks SET run_id = $3, outcome = $4 WHERE schedule_id = $1 AND tick_at = $2",
+    )
+    .bind(s.id)
+    .bind(tick)
+    .bind(run)
+    .bind(&outcome)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        tx,
+        NewEntry {
+            actor,
+            action: "schedule.run".into(),
+            target: Some(match run {
+                Some(r) => format!("run:{r}"),
+                None => format!("schedule:{}", s.id),
+            }),
+            params: json!({
+                "schedule": s.name,
+                "schedule_id": s.id,
+                "runbook_id": s.runbook_id,
+                "tick": tick,
+                "missed": missed,
+                "reason": reason,
+            }),
+            source: None,
+            outcome: if run.is_some() {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            },
+            detail: detail.clone(),
+        },
+    )
+    .await?;
+    match (&run, &detail) {
+        (Some(r), _) => tracing::info!(schedule = %s.name, run = r, %tick, "scheduled run queued"),
+        (None, Some(why)) => {
+            tracing::warn!(schedule = %s.name, %tick, reason = %why, "scheduled run refused")
+        }
+        _ => {}
+    }
+    Ok(run)
+}
+
+/// A refusal that settles the tick (as opposed to a database failure that
+/// should be retried).
+fn refusal(e: &ApiError) -> Option<String> {
+    match e {
+        ApiError::Unavailable(_) => None,
+        ApiError::Internal(inner) if inner.downcast_ref::<sqlx::Error>().is_some() => None,
+        ApiError::Internal(inner) => Some(format!("{inner:#}")),
+        other => Some(other.to_string()),
+    }
+}
+
+// ------------------------------------------------------------------------ API
+
+const SELECT: &str = r#"
+    SELECT s.id, s.runbook_id, b.name AS runbook, s.name, s.cron, s.timezone, s.params,
+           s.enabled, s.missed, t.tick_at, lr.run_id, r.status AS run_status
+    FROM schedules s
+    JOIN runbooks b ON b.id = s.runbook_id
+    LEFT JOIN LATERAL (SELECT tick_at FROM schedule_ticks
+                       WHERE schedule_id = s.id ORDER BY tick_at DESC LIMIT 1) t ON true
+    LEFT JOIN LATERAL (SELECT run_id FROM schedule_ticks
+                       WHERE schedule_id = s.id AND run_id IS NOT NULL
+                       ORDER BY tick_at DESC LIMIT 1) lr ON true
+    LEFT JOIN runs r ON r.id = lr.run_id"#;
+
+fn to_wire(r: &sqlx::postgres::PgRow, now: DateTime<Utc>) -> Schedule {
+    let cron: String = r.get("cron");
+    let timezone: String = r.get("timezone");
+    let enabled: bool = r.get("enabled");
+    let next_runs = match (enabled, Timetable::new(&cron, &timezone)) {
+        (true, Ok(t)) => t.next(now, NEXT_RUNS),
+        _ => Vec::new(),
+    };
+    Schedule {
+        id: r.get("id"),
+        runbook_id: r.get("runbook_id"),
+        runbook: r.get("runbook"),
+        name: r.get("name"),
+        cron,
+        timezone,
+        params: serde_json::from_value(r.get("params")).unwrap_or_default(),
+        enabled,
+        missed: parse_missed(r.get("missed")),
+        next_runs,
+        last_tick_at: r.get("tick_at"),
+        last_run_id: r.get("run_id"),
+        last_run_status: r
+            .get::<Option<String>, _>("run_status")
+            .as_deref()
+            .and_then(RunStatus::parse),
+    }
+}
+
+async fn load_one(conn: &mut PgConnection, id: i64) -> ApiResult<Schedule> {
+    let row = sqlx::query(&format!("{SELECT} WHERE s.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("schedule {id}")))?;
+    Ok(to_wire(&row, Utc::now()))
+}
+
+/// A write, checked: trimmed name, canonical zone.
+struct Checked {
+    name: String,
+    cron: String,
+    timezone: String,
+}
+
+/// Validates a write at the boundary; messages name the field.
+async fn check(state: &AppState, conn: &mut PgConnection, w: &ScheduleWrite) -> ApiResult<Checked> {
+    let name = w.name.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > 100 {
+        return Err(ApiError::BadRequest("name: 1–100 characters".into()));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(
+            "name: no control characters".into(),
+        ));
+    }
+    let t = Timetable::new(&w.cron, &w.timezone).map_err(ApiError::BadRequest)?;
+    let definition: Option<Value> = sqlx::query_scalar(
+        "SELECT v.definition FROM runbooks b
+         JOIN runbook_versions v ON v.runbook_id = b.id AND v.version = b.current_version
+         WHERE b.id = $1",
+    )
+    .bind(w.runbook_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let definition = definition.ok_or_else(|| {
+        ApiError::BadRequest(format!("runbook_id: no runbook with id {}", w.runbook_id))
+    })?;
+    let def: RunbookDef = serde_json::from_value(definition)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored runbook definition: {e}")))?;
+    let world = engine::load_world(state, conn).await?;
+    def::check_params(&def, &w.params, &world)
+        .map_err(|e| ApiError::BadRequest(format!("params: {e}")))?;
+    Ok(Checked {
+        name: name.to_owned(),
+        cron: w.cron.split_whitespace().collect::<Vec<_>>().join(" "),
+        timezone: t.tz.name().to_owned(),
+    })
+}
+
+/// The unique name → 409 (the shared table of constraint messages does not
+/// know schedules).
+fn unique_name(e: sqlx::Error) -> ApiError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.constraint() == Some("schedules_name_key") {
+            return ApiError::Conflict("a schedule with this name exists".into());
+        }
+    }
+    e.into()
+}
+
+fn audit_params(w: &ScheduleWrite, c: &Checked) -> Value {
+    json!({
+        "name": c.name,
+        "runbook_id": w.runbook_id,
+        "cron": c.cron,
+        "timezone": c.timezone,
+        "params": w.params,
+        "enabled": w.enabled,
+        "missed": missed_str(w.missed),
+    })
+}
+
+/// Schedules with their next runs, last tick and last run.
+#[utoipa::path(get, path = "/api/v1/schedules", tag = "schedules",
+    responses((status = 200, body = Vec<Schedule>)),
+    security(("session" = ["viewer"]), ("token" = ["viewer"])))]
+async fn list(_auth: Auth<Viewer>, State(state): State<AppState>) -> ApiResult<Json<Vec<Schedule>>> {
+    let rows = sqlx::query(&format!("{SELECT} ORDER BY s.name"))
+        .fetch_all(&state.pool)
+        .await?;
+    let now = Utc::now();
+    Ok(Json(rows.iter().map(|r| to_wire(r, now)).collect()))
+}
+
+/// One schedule.
+#[utoipa::path(get, path = "/api/v1/schedules/{id}", tag = "schedules",
+    responses((status = 200, body = Schedule), (status = 404)),
+    security(("session" = ["viewer"]), ("token" = ["viewer"])))]
+async fn get_one(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Schedule>> {
+    let mut conn = state.pool.acquire().await?;
+    Ok(Json(load_one(&mut conn, id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PreviewParams {
+    /// Cron expression: 5 fields, or 6 with seconds first.
+    pub cron: String,
+    /// IANA time zone (default UTC).
+    pub timezone: Option<String>,
+}
+
+/// The next runs of a cron expression in a time zone.
+#[utoipa::path(get, path = "/api/v1/schedules/preview", tag = "schedules", params(PreviewParams),
+    responses((status = 200, body = CronPreview), (status = 400)),
+    security(("session" = ["viewer"]), ("token" = ["viewer"])))]
+async fn preview(
+    _auth: Auth<Viewer>,
+    Query(q): Query<PreviewParams>,
+) -> ApiResult<Json<CronPreview>> {
+    let t = Timetable::new(&q.cron, q.timezone.as_deref().unwrap_or("UTC"))
+        .map_err(ApiError::BadRequest)?;
+    let next_runs = t.next(Utc::now(), NEXT_RUNS);
+    let local = next_runs.iter().map(|&d| t.local(d)).collect();
+    Ok(Json(CronPreview { next_runs, local }))
+}
+
+/// Create a schedule (its first tick is the first occurrence after now).
+#[utoipa::path(post, path = "/api/v1/schedules", tag = "schedules", request_body = ScheduleWrite,
+    responses((status = 201, body = Schedule), (status = 400), (status = 409)),
+    security(("session" = ["admin"]), ("token" = ["admin"])))]
+async fn create(
+    auth: Auth<Admin>,
+    ctx: RequestCtx,
+    State(state): State<AppState>,
+    Json(w): Json<ScheduleWrite>,
+) -> ApiResult<(StatusCode, Json<Schedule>)> {
+    let mut tx = state.pool.begin().await?;
+    let c = check(&state, &mut tx, &w).await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO schedules (runbook_id, name, cron, timezone, params, enabled, missed,
+                                checked_until, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8) RETURNING id",
+    )
+    .bind(w.runbook_id)
+    .bind(&c.name)
+    .bind(&c.cron)
+    .bind(&c.timezone)
+    .bind(serde_json::to_value(&w.params).unwrap_or_default())
+    .bind(w.enabled)
+    .bind(missed_str(w.missed))
+    .bind(&auth.principal.username)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(unique_name)?;
+    ctx.audit(
+        &mut tx,
+        &auth.principal,
+        "schedule.create",
+        Some(format!("schedule:{id}")),
+        audit_params(&w, &c),
+    )
+    .await?;
+    let s = load_one(&mut tx, id).await?;
+    ctx.commit(tx).await?;
+    Ok((StatusCode::CREATED, Json(s)))
+}
+
+/// Replace a schedule. Enabling it, or changing its cron or zone, starts
+/// its timetable now (no catch-up for the time before).
+#[utoipa::path(put, path = "/api/v1/schedules/{id}", tag = "schedules", request_body = ScheduleWrite,
+    responses((status = 200, body = Schedule), (status = 400), (status = 404), (status = 409)),
+    security(("session" = ["admin"]), ("token" = ["admin"])))]
+async fn update(
+    auth: Auth<Admin>,
+    ctx: RequestCtx,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Json(w): Json<ScheduleWrite>,
+) -> ApiResult<Json<Schedule>> {
+    let mut tx = state.pool.begin().await?;
+    let cur = sqlx::query("SELECT enabled, cron, timezone FROM schedules WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("schedule {id}")))?;
+    let c = check(&state, &mut tx, &w).await?;
+    let restart = !cur.get::<bool, _>("enabled")
+        || cur.get::<String, _>("cron") != c.cron
+        || cur.get::<String, _>("timezone") != c.timezone;
+    sqlx::query(
+        "UPDATE schedules SET runbook_id = $2, name = $3, cron = $4, timezone = $5, params = $6,
+                enabled = $7, missed = $8, updated_at = now(),
+                checked_until = CASE WHEN $9 THEN now() ELSE checked_until END
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(w.runbook_id)
+    .bind(&c.name)
+    .bind(&c.cron)
+    .bind(&c.timezone)
+    .bind(serde_json::to_value(&w.params).unwrap_or_default())
+    .bind(w.enabled)
+    .bind(missed_str(w.missed))
+    .bind(restart)
+    .execute(&mut *tx)
+    .await
+    .map_err(unique_name)?;
+    ctx.audit(
+        &mut tx,
+        &auth.principal,
+        "schedule.update",
+        Some(format!("schedule:{id}")),
+        audit_params(&w, &c),
+    )
+    .await?;
+    let s = load_one(&mut tx, id).await?;
+    ctx.commit(tx).await?;
+    Ok(Json(s))
+}
+
+/// Delete a schedule (its runs stay, without the link).
+#[utoipa::path(delete, path = "/api/v1/schedules/{id}", tag = "schedules",
+    responses((status = 204), (status = 404)),
+    security(("session" = ["admin"]), ("token" = ["admin"])))]
+async fn delete(
+    auth: Auth<Admin>,
+    ctx: RequestCtx,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    let mut tx = state.pool.begin().await?;
+    let name: Option<String> =
+        sqlx::query_scalar("DELETE FROM schedules WHERE id = $1 RETURNING name")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let name = name.ok_or_else(|| ApiError::NotFound(format!("schedule {id}")))?;
+    ctx.audit(
+        &mut tx,
+        &auth.principal,
+        "schedule.delete",
+        Some(format!("schedule:{id}")),
+        json!({"name": name}),
+    )
+    .await?;
+    ctx.commit(tx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn five_and_six_fields() {
+        assert!(!parse_cron("0 22 * * 3").unwrap().1);
+        assert!(parse_cron("*/10 * * * * *").unwrap().1);
+        assert!(parse_cron("@daily").is_ok());
+        for bad in ["", "* * * *", "* * * * * * *", "61 * * * *", "@often", "0 0 30 2 *"] {
+            let e = parse_cron(bad).unwrap_err();
+            assert!(e.starts_with("cron:"), "{bad}: {e}");
+        }
+        assert!(parse_tz("Europe/Berlin").is_ok());
+        assert!(parse_tz("Mars/Olympus").unwrap_err().starts_with("timezone:"));
+    }
+
+    #[test]
+    fn berlin_wednesdays() {
+        let t = Timetable::new("0 22 * * 3", "Europe/Berlin").unwrap();
+        let next = t.next(utc("2026-11-20T00:00:00Z"), 3);
+        assert_eq!(next[0], utc("2026-11-25T21:00:00Z"));
+        assert_eq!(next[1], utc("2026-12-02T21:00:00Z"));
+        assert_eq!(t.local(next[0]), "Wed 2026-11-25 22:00 Europe/Berlin");
+        // Summer time: 20:00 UTC.
+        let summer = t.next(utc("2026-07-01T00:00:00Z"), 1);
+        assert_eq!(summer[0], utc("2026-07-01T20:00:00Z"));
+    }
+
+    #[test]
+    fn windows() {
+        let t = Timetable::new("*/5 * * * *", "UTC").unwrap();
+        let cu = utc("2026-01-01T00:00:30Z");
+        assert_eq!(due(&t, cu, utc("2026-01-01T00:04:59.9Z")), None);
+        let w = due(&t, cu, utc("2026-01-01T00:05:00.2Z")).unwrap();
+        assert_eq!(w.latest, utc("2026-01-01T00:05:00Z"));
+        assert_eq!(w.count, 1);
+        // Exclusive at the start.
+        assert_eq!(due(&t, utc("2026-01-01T00:05:00.5Z"), utc("2026-01-01T00:06:00Z")), None);
+        // An hour down: 12 occurrences, the latest 00:35 + 25 s late.
+        let now = utc("2026-01-01T01:00:25Z");
+        let w = due(&t, utc("2026-01-01T00:01:00Z"), now).unwrap();
+        assert_eq!(w.latest, utc("2026-01-01T01:00:00Z"));
+        assert_eq!(w.count, 12);
+        assert_eq!(
+            decide(MissedPolicy::Skip, w, now),
+            Decision::Run { tick: w.latest, missed: 11 }
+        );
+        let late = utc("2026-01-01T01:03:00Z");
+        assert_eq!(decide(MissedPolicy::Skip, w, late), Decision::Skip { missed: 12 });
+        assert_eq!(
+            decide(MissedPolicy::CatchUp, w, late),
+            Decision::Run { tick: w.latest, missed: 12 }
+        );
+        // Seconds, sub-second now.
+        let s = Timetable::new("* * * * * *", "UTC").unwrap();
+        let w = due(&s, utc("2026-01-01T00:00:00.5Z"), utc("2026-01-01T00:00:03.7Z")).unwrap();
+        assert_eq!(w.latest, utc("2026-01-01T00:00:03Z"));
+        assert_eq!(w.count, 3);
+        assert_eq!(
+            s.next(utc("2026-01-01T00:00:00.5Z"), 3),
+            [1, 2, 3].map(|x| Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, x).unwrap())
+        );
+    }
+
+    #[test]
+    fn dst_changes() {
+        // Spring forward in Berlin (2026-03-29, 02:00 → 03:00): 02:30 is
+        // skipped wall-clock time; the job runs right after the gap.
+        let t = Timetable::new("30 2 * * *", "Europe/Berlin").unwrap();
+        let next = t.next(utc("2026-03-28T12:00:00Z"), 2);
+        assert_eq!(next[0], utc("2026-03-29T01:00:00Z"));
+        assert_eq!(next[1], utc("2026-03-30T00:30:00Z"));
+        // Fall back (2026-10-25, 03:00 → 02:00): 02:30 happens twice, runs once.
+        let next = t.next(utc("2026-10-24T12:00:00Z"), 2);
+        assert_eq!(next[0], utc("2026-10-25T00:30:00Z"));
+        assert_eq!(next[1], utc("2026-10-26T01:30:00Z"));
+        // Every 20 minutes through the repeated hour: increasing, no loop.
+        let t = Timetable::new("*/20 * * * *", "Europe/Berlin").unwrap();
+        let next = t.next(utc("2026-10-24T23:50:00Z"), 8);
+        assert!(next.windows(2).all(|w| w[0] < w[1]), "{next:?}");
+        let w = due(&t, utc("2026-10-24T23:50:00Z"), utc("2026-10-25T03:00:00Z")).unwrap();
+        assert_eq!(w.latest, utc("2026-10-25T03:00:00Z"));
+    }
+}
