@@ -143,6 +143,44 @@ const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/reports", Access::Role(Role::Viewer)),
     ("POST", "/api/v1/reports", Access::Role(Role::Operator)),
     ("GET", "/api/v1/reports/{id}", Access::Role(Role::Viewer)),
+    // Runbooks: viewers read, operators run, admins define.
+    ("GET", "/api/v1/runbooks", Access::Role(Role::Viewer)),
+    ("POST", "/api/v1/runbooks", Access::Role(Role::Admin)),
+    ("POST", "/api/v1/runbooks/import", Access::Role(Role::Admin)),
+    ("GET", "/api/v1/runbooks/{id}", Access::Role(Role::Viewer)),
+    ("PUT", "/api/v1/runbooks/{id}", Access::Role(Role::Admin)),
+    ("DELETE", "/api/v1/runbooks/{id}", Access::Role(Role::Admin)),
+    ("GET", "/api/v1/runbooks/{id}/versions", Access::Role(Role::Viewer)),
+    ("GET", "/api/v1/runbooks/{id}/export", Access::Role(Role::Viewer)),
+    ("POST", "/api/v1/runbooks/{id}/runs", Access::Role(Role::Operator)),
+    ("POST", "/api/v1/runbooks/{id}/dry-run", Access::Role(Role::Operator)),
+    ("GET", "/api/v1/runs", Access::Role(Role::Viewer)),
+    ("GET", "/api/v1/runs/{id}", Access::Role(Role::Viewer)),
+    ("GET", "/api/v1/runs/{id}/events", Access::Role(Role::Viewer)),
+    ("POST", "/api/v1/runs/{id}/cancel", Access::Role(Role::Operator)),
+    ("POST", "/api/v1/runs/{id}/resume", Access::Role(Role::Operator)),
+    ("POST", "/api/v1/runs/{id}/rerun", Access::Role(Role::Operator)),
+    ("POST", "/api/v1/runs/{id}/close", Access::Role(Role::Operator)),
+    (
+        "POST",
+        "/api/v1/runs/{id}/steps/{idx}/complete",
+        Access::Role(Role::Operator),
+    ),
+    // Approvals: operators vote; the badge count is for everyone.
+    ("GET", "/api/v1/approvals", Access::Role(Role::Operator)),
+    ("GET", "/api/v1/approvals/count", Access::Role(Role::Viewer)),
+    ("POST", "/api/v1/approvals/{id}/approve", Access::Role(Role::Operator)),
+    ("POST", "/api/v1/approvals/{id}/deny", Access::Role(Role::Operator)),
+    ("GET", "/api/v1/approval-policies", Access::Role(Role::Viewer)),
+    ("PUT", "/api/v1/approval-policies/{kind}", Access::Role(Role::Admin)),
+    ("DELETE", "/api/v1/approval-policies/{kind}", Access::Role(Role::Admin)),
+    // Schedules: viewers read, admins write.
+    ("GET", "/api/v1/schedules", Access::Role(Role::Viewer)),
+    ("POST", "/api/v1/schedules", Access::Role(Role::Admin)),
+    ("GET", "/api/v1/schedules/preview", Access::Role(Role::Viewer)),
+    ("GET", "/api/v1/schedules/{id}", Access::Role(Role::Viewer)),
+    ("PUT", "/api/v1/schedules/{id}", Access::Role(Role::Admin)),
+    ("DELETE", "/api/v1/schedules/{id}", Access::Role(Role::Admin)),
 ];
 
 /// Routes outside the OpenAPI document, all public and read-only.
@@ -199,7 +237,11 @@ async fn every_route_refuses_lower_roles() {
     }
     let mut checked = 0;
     for (method, path, access) in RULES {
-        let path = path.replace("{id}", "999999").replace("{project}", "nope");
+        let path = path
+            .replace("{id}", "999999")
+            .replace("{idx}", "999999")
+            .replace("{project}", "nope")
+            .replace("{kind}", "nope");
         let method = Method::from_bytes(method.as_bytes()).expect("method");
         for caller in [
             None,
