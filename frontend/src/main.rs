@@ -11,11 +11,15 @@
 //! logs, stats, exec), [`graph`], [`engines`], [`import`] (compose files,
 //! discovered projects, YAML); [`states`] how their states look and [`live`]
 //! the Server-Sent Events that keep them current.
+//! Runbooks: [`runbooks`] (the list, the run dialog, the YAML editor),
+//! [`runs`] (history and the live run page), [`approvals`] (the inbox, the
+//! navigation badge, policies) and [`schedules`].
 //!
 //! The server enforces a strict CSP: no inline styles or scripts here.
 
 mod admin;
 mod api;
+mod approvals;
 mod checks;
 mod dashboard;
 mod engines;
@@ -24,6 +28,9 @@ mod import;
 mod live;
 mod pages;
 mod reports;
+mod runbooks;
+mod runs;
+mod schedules;
 mod service;
 mod services;
 mod session;
@@ -58,8 +65,13 @@ fn App() -> impl IntoView {
                     <Route path=path!("graph") view=graph::Graph/>
                     <Route path=path!("engines") view=engines::Engines/>
                     <Route path=path!("inventory") view=import::Import/>
-                    <Route path=path!("runbooks") view=pages::Runbooks/>
-                    <Route path=path!("approvals") view=pages::Approvals/>
+                    <Route path=path!("runbooks") view=runbooks::Runbooks/>
+                    <Route path=path!("runbooks/new") view=runbooks::RunbookNew/>
+                    <Route path=path!("runbooks/:id/edit") view=runbooks::RunbookEditPage/>
+                    <Route path=path!("runs") view=runs::Runs/>
+                    <Route path=path!("runs/:id") view=runs::RunPage/>
+                    <Route path=path!("approvals") view=approvals::Approvals/>
+                    <Route path=path!("schedules") view=schedules::Schedules/>
                     <Route path=path!("incidents") view=pages::Incidents/>
                     <Route path=path!("backups") view=pages::Backups/>
                     <Route path=path!("oncall") view=pages::OnCall/>

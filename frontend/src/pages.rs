@@ -168,10 +168,6 @@ macro_rules! coming {
     };
 }
 
-coming!(Runbooks, "Runbooks", "No runbooks yet",
-    "One-click procedures from your handbook (service down, database connections, weekly maintenance) appear here.");
-coming!(Approvals, "Approvals", "Nothing waits for your approval",
-    "Dangerous actions (restores, stopping critical services, prunes, failovers) wait here until a second person approves them.");
 coming!(
     Incidents,
     "Incidents",

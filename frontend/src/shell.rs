@@ -68,11 +68,25 @@ const MAIN_NAV: &[NavItem] = &[
         min: Role::Viewer,
     },
     NavItem {
+        key: "runs",
+        href: "/runs",
+        label: "Runs",
+        icon: "≡",
+        min: Role::Viewer,
+    },
+    NavItem {
         key: "approvals",
         href: "/approvals",
         label: "Approvals",
         icon: "✓",
         min: Role::Operator,
+    },
+    NavItem {
+        key: "schedules",
+        href: "/schedules",
+        label: "Schedules",
+        icon: "◷",
+        min: Role::Viewer,
     },
     NavItem {
         key: "incidents",
@@ -137,7 +151,12 @@ const ADMIN_NAV: &[NavItem] = &[
 
 /// The minimum role a path needs (the API refuses the rest anyway).
 pub fn required_role(path: &str) -> Role {
-    if path.starts_with("/admin") || path == "/inventory" || path.starts_with("/inventory/") {
+    if path.starts_with("/admin")
+        || path == "/inventory"
+        || path.starts_with("/inventory/")
+        || path == "/runbooks/new"
+        || (path.starts_with("/runbooks/") && path.ends_with("/edit"))
+    {
         Role::Admin
     } else if path.starts_with("/approvals") {
         Role::Operator
@@ -159,6 +178,7 @@ fn nav_links(
                 <A href=i.href attr:class="nav-link" attr:data-testid=format!("nav-{}", i.key) on:click=move |_| close()>
                     <span class="nav-icon" aria-hidden="true">{i.icon}</span>
                     <span>{i.label}</span>
+                    {(i.key == "approvals").then(|| view! { <crate::approvals::ApprovalsBadge/> })}
                 </A>
             }
         })
@@ -198,6 +218,10 @@ pub fn Shell() -> impl IntoView {
             // One status board for the top bar and every page (one stream).
             crate::dashboard::StatusStore::start();
             let role = me.role;
+            // The approvals badge in the navigation (those who may vote).
+            if role >= Role::Operator {
+                crate::approvals::ApprovalBadge::start();
+            }
             let close = move || menu_open.set(false);
             let allowed = move || role >= required_role(&location.pathname.get());
             view! {

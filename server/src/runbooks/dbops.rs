@@ -697,6 +697,9 @@ async fn cache_hit_ratio(conn: &mut PgConnection, out: &Output) -> Result<Value,
     Ok(json!({"cache_hit_pct": pct, "blks_hit": hit, "blks_read": read}))
 }
 
+/// calls, total ms, mean ms, rows, query.
+type TopRow = (i64, f64, f64, i64, Option<String>);
+
 async fn top_queries(conn: &mut PgConnection, limit: u32, out: &Output) -> Result<Value, String> {
     let installed: Option<i32> =
         sqlx::query_scalar("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
@@ -721,7 +724,7 @@ async fn top_queries(conn: &mut PgConnection, limit: u32, out: &Output) -> Resul
            left(query, $2) \
          FROM pg_stat_statements ORDER BY total_time DESC LIMIT $1"
     };
-    let rows: Result<Vec<(i64, f64, f64, i64, Option<String>)>, sqlx::Error> = sqlx::query_as(sql)
+    let rows: Result<Vec<TopRow>, sqlx::Error> = sqlx::query_as(sql)
         .bind(i64::from(limit))
         .bind(TOP_QUERY_CHARS)
         .fetch_all(&mut *conn)

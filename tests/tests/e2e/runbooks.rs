@@ -444,3 +444,122 @@ async fn a_dry_run_shows_each_step_and_changes_nothing() {
     let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM runs").fetch_one(&s.pool).await.unwrap();
     assert_eq!(runs, 0);
 }
+
+const LONG: &str = r#"
+name: long
+title: A long middle step
+steps:
+  - name: before
+    kind: sleep
+    duration: 10ms
+  - name: middle
+    kind: sleep
+    duration: 6s
+  - name: after
+    kind: sleep
+    duration: 10ms
+"#;
+
+/// A real `opsdeck serve` process killed with SIGKILL in the middle of a
+/// step: after restart the run is `interrupted` (the lease ran out), the
+/// finished step stays succeeded, the killed one is interrupted, nothing
+/// after it ran; resuming completes it; the audit chain is intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_leaves_the_run_interrupted_and_resume_completes_it() {
+    use opsdeck_e2e::process::OpsdeckProcess;
+    let (database, options) = opsdeck_e2e::pg::fresh_database().await;
+    let url = opsdeck_e2e::pg::url(&database);
+    let pool = opsdeck::db::pool(options).await.expect("pool");
+    opsdeck::users::cli_add(&pool, "ops", Role::Admin, None, opsdeck_e2e::server::PASSWORD)
+        .await
+        .expect("user");
+    let env = [("OPSDECK_RUN_LEASE_SECS", "3")];
+    let login = |base: String| async move {
+        let api = Api::new(&base);
+        let res = api
+            .post(
+                "/api/v1/auth/login",
+                &json!({"username": "ops", "password": opsdeck_e2e::server::PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        api
+    };
+    let first = OpsdeckProcess::start(&url, &env).await;
+    first.wait_ready().await;
+    let api = login(first.base().to_owned()).await;
+    let rb = create(&api, LONG).await;
+    let run = start(&api, rb.id, json!({})).await;
+    let id = run.summary.id;
+    wait_run(&api, id, "the middle step running", |r| {
+        r.steps[1].status == StepStatus::Running
+    })
+    .await;
+    first.kill().await;
+    // Nothing is marked done by the kill itself.
+    let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "running", "the row still says running until the lease runs out");
+    let second = OpsdeckProcess::start(&url, &env).await;
+    second.wait_ready().await;
+    let api = login(second.base().to_owned()).await;
+    let interrupted = wait_status(&api, id, RunStatus::Interrupted).await;
+    assert_eq!(interrupted.steps[0].status, StepStatus::Succeeded);
+    assert_eq!(interrupted.steps[1].status, StepStatus::Interrupted);
+    assert_eq!(interrupted.steps[2].status, StepStatus::Pending, "nothing after the kill ran");
+    assert!(interrupted.timeline.iter().any(|e| e.kind == "run.interrupted"));
+    let _: Run = ok_json(api.post(&format!("/api/v1/runs/{id}/resume"), &json!({})).await, "resume").await;
+    let done = wait_status(&api, id, RunStatus::Succeeded).await;
+    assert!(done.steps.iter().all(|s| s.status == StepStatus::Succeeded), "{:?}", done.steps);
+    let audit: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log ORDER BY seq")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    for a in ["run.start", "run.interrupted", "run.resume", "run.succeeded"] {
+        assert!(audit.iter().any(|x| x == a), "audit lacks {a}: {audit:?}");
+    }
+    let report = opsdeck::audit::verify(&pool).await.expect("verify");
+    assert!(report.ok, "audit chain intact: {report:?}");
+    second.stop().await;
+}
+
+/// A lease that runs out (here: forced into the past) turns the run
+/// interrupted; the process that held it stops without overwriting that;
+/// an operator closes it, after which it cannot be resumed.
+#[tokio::test]
+async fn a_lost_lease_interrupts_the_run_and_an_operator_closes_it() {
+    let s = TestServer::start_with(|c| c.run_lease = Duration::from_secs(3)).await;
+    let admin = s.user(Role::Admin).await;
+    let rb = create(&admin, LONG).await;
+    let run = start(&admin, rb.id, json!({})).await;
+    let id = run.summary.id;
+    wait_run(&admin, id, "middle running", |r| r.steps[1].status == StepStatus::Running).await;
+    // As if another process had held it and died: the lease is not ours
+    // and has run out.
+    sqlx::query(
+        "UPDATE runs SET lease_owner = 'a-dead-process', lease_until = now() - interval '1 minute' WHERE id = $1",
+    )
+        .bind(id)
+        .execute(&s.pool)
+        .await
+        .unwrap();
+    let interrupted = wait_status(&admin, id, RunStatus::Interrupted).await;
+    assert_eq!(interrupted.steps[1].status, StepStatus::Interrupted);
+    // The old holder's sleep ends after 6 s; it must not mark anything done.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let later: Run = admin.json(&format!("/api/v1/runs/{id}")).await;
+    assert_eq!(later.summary.status, RunStatus::Interrupted);
+    assert_eq!(later.steps[1].status, StepStatus::Interrupted);
+    assert_eq!(later.steps[2].status, StepStatus::Pending);
+    let closed: Run = ok_json(
+        admin.post(&format!("/api/v1/runs/{id}/close"), &json!({"note": "done by hand"})).await,
+        "close",
+    )
+    .await;
+    assert!(closed.closed_by.is_some());
+    expect_error(admin.post(&format!("/api/v1/runs/{id}/resume"), &json!({})).await, 409).await;
+    expect_error(admin.post(&format!("/api/v1/runs/{id}/close"), &json!({})).await, 409).await;
+}
