@@ -155,10 +155,7 @@ pub fn parse_cron(expr: &str) -> Result<(Cron, bool), String> {
         .parse(expr)
         .map_err(|e| format!("cron: \"{expr}\" does not parse: {e}"))?;
     // An expression that can never match (31 February) is a mistake.
-    if cron
-        .find_next_occurrence(&Utc::now(), false)
-        .is_err()
-    {
+    if cron.find_next_occurrence(&Utc::now(), false).is_err() {
         return Err(format!("cron: \"{expr}\" never fires"));
     }
     Ok((cron, fields == 6))
@@ -228,7 +225,11 @@ impl Timetable {
         } else {
             "%a %Y-%m-%d %H:%M"
         };
-        format!("{} {}", at.with_timezone(&self.tz).format(fmt), self.tz.name())
+        format!(
+            "{} {}",
+            at.with_timezone(&self.tz).format(fmt),
+            self.tz.name()
+        )
     }
 }
 
@@ -361,8 +362,7 @@ fn due_row(r: &sqlx::postgres::PgRow) -> Due {
     }
 }
 
-const DUE_COLUMNS: &str =
-    "id, name, cron, timezone, missed, checked_until, runbook_id, params";
+const DUE_COLUMNS: &str = "id, name, cron, timezone, missed, checked_until, runbook_id, params";
 
 /// Settles every enabled schedule's occurrences up to `now`; returns the
 /// number of runs this call queued. Safe to call from any number of
@@ -628,9 +628,7 @@ async fn check(state: &AppState, conn: &mut PgConnection, w: &ScheduleWrite) -> 
         return Err(ApiError::BadRequest("name: 1–100 characters".into()));
     }
     if name.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest(
-            "name: no control characters".into(),
-        ));
+        return Err(ApiError::BadRequest("name: no control characters".into()));
     }
     let t = Timetable::new(&w.cron, &w.timezone).map_err(ApiError::BadRequest)?;
     let definition: Option<Value> = sqlx::query_scalar(
@@ -683,7 +681,10 @@ fn audit_params(w: &ScheduleWrite, c: &Checked) -> Value {
 #[utoipa::path(get, path = "/api/v1/schedules", tag = "schedules",
     responses((status = 200, body = Vec<Schedule>)),
     security(("session" = ["viewer"]), ("token" = ["viewer"])))]
-async fn list(_auth: Auth<Viewer>, State(state): State<AppState>) -> ApiResult<Json<Vec<Schedule>>> {
+async fn list(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<Schedule>>> {
     let rows = sqlx::query(&format!("{SELECT} ORDER BY s.name"))
         .fetch_all(&state.pool)
         .await?;
@@ -864,12 +865,21 @@ mod tests {
         assert!(!parse_cron("0 22 * * 3").unwrap().1);
         assert!(parse_cron("*/10 * * * * *").unwrap().1);
         assert!(parse_cron("@daily").is_ok());
-        for bad in ["", "* * * *", "* * * * * * *", "61 * * * *", "@often", "0 0 30 2 *"] {
+        for bad in [
+            "",
+            "* * * *",
+            "* * * * * * *",
+            "61 * * * *",
+            "@often",
+            "0 0 30 2 *",
+        ] {
             let e = parse_cron(bad).unwrap_err();
             assert!(e.starts_with("cron:"), "{bad}: {e}");
         }
         assert!(parse_tz("Europe/Berlin").is_ok());
-        assert!(parse_tz("Mars/Olympus").unwrap_err().starts_with("timezone:"));
+        assert!(parse_tz("Mars/Olympus")
+            .unwrap_err()
+            .starts_with("timezone:"));
     }
 
     #[test]
@@ -893,7 +903,14 @@ mod tests {
         assert_eq!(w.latest, utc("2026-01-01T00:05:00Z"));
         assert_eq!(w.count, 1);
         // Exclusive at the start.
-        assert_eq!(due(&t, utc("2026-01-01T00:05:00.5Z"), utc("2026-01-01T00:06:00Z")), None);
+        assert_eq!(
+            due(
+                &t,
+                utc("2026-01-01T00:05:00.5Z"),
+                utc("2026-01-01T00:06:00Z")
+            ),
+            None
+        );
         // An hour down: 12 occurrences, the latest 00:35 + 25 s late.
         let now = utc("2026-01-01T01:00:25Z");
         let w = due(&t, utc("2026-01-01T00:01:00Z"), now).unwrap();
@@ -901,17 +918,31 @@ mod tests {
         assert_eq!(w.count, 12);
         assert_eq!(
             decide(MissedPolicy::Skip, w, now),
-            Decision::Run { tick: w.latest, missed: 11 }
+            Decision::Run {
+                tick: w.latest,
+                missed: 11
+            }
         );
         let late = utc("2026-01-01T01:03:00Z");
-        assert_eq!(decide(MissedPolicy::Skip, w, late), Decision::Skip { missed: 12 });
+        assert_eq!(
+            decide(MissedPolicy::Skip, w, late),
+            Decision::Skip { missed: 12 }
+        );
         assert_eq!(
             decide(MissedPolicy::CatchUp, w, late),
-            Decision::Run { tick: w.latest, missed: 12 }
+            Decision::Run {
+                tick: w.latest,
+                missed: 12
+            }
         );
         // Seconds, sub-second now.
         let s = Timetable::new("* * * * * *", "UTC").unwrap();
-        let w = due(&s, utc("2026-01-01T00:00:00.5Z"), utc("2026-01-01T00:00:03.7Z")).unwrap();
+        let w = due(
+            &s,
+            utc("2026-01-01T00:00:00.5Z"),
+            utc("2026-01-01T00:00:03.7Z"),
+        )
+        .unwrap();
         assert_eq!(w.latest, utc("2026-01-01T00:00:03Z"));
         assert_eq!(w.count, 3);
         assert_eq!(
