@@ -91,6 +91,11 @@ pub async fn ensure_default(pool: &PgPool, docker_host: Option<&str>) -> anyhow:
         return Ok(());
     }
     let mut tx = pool.begin().await?;
+    // Two servers starting on a fresh database at once: the second waits
+    // here and then sees the first one's row.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('opsdeck.engines.default'))")
+        .execute(&mut *tx)
+        .await?;
     let added = sqlx::query_scalar!(
         r#"INSERT INTO engines (name, endpoint)
            SELECT 'local', $1 WHERE NOT EXISTS (SELECT 1 FROM engines) RETURNING id"#,

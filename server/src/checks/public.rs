@@ -51,7 +51,7 @@ pub async fn page(State(state): State<AppState>) -> Response {
         .filter(|s| s.public)
         .map(|s| (s.public_name.unwrap_or(s.name), s.health, s.uptime.day))
         .collect();
-    services.sort_by(|a, b| a.0.to_lowercase().cmp(&b.0.to_lowercase()));
+    services.sort_by_key(|a| a.0.to_lowercase());
     let worst = services
         .iter()
         .map(|(_, h, _)| public_state(*h).0)

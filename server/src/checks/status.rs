@@ -55,7 +55,8 @@ pub struct Health {
 /// Computes every service's health. `services` must form an acyclic graph
 /// (the inventory guarantees it); a cycle would only be cut, not looped on.
 pub fn compute(services: &[SvcInfo], checks: &[CheckView]) -> HashMap<i64, Health> {
-    let mut own: HashMap<i64, (CheckStatus, u32, Option<DateTime<Utc>>, Vec<String>)> =
+    type Own = (CheckStatus, u32, Option<DateTime<Utc>>, Vec<String>);
+    let mut own: HashMap<i64, Own> =
         HashMap::with_capacity(services.len());
     for c in checks {
         let e = own

@@ -932,7 +932,8 @@ impl RunEngine {
     /// parent is queued again.
     async fn notify_parent(&self, _state: &AppState, child: i64) {
         let r: Result<(), sqlx::Error> = async {
-            let row: Option<(Option<i64>, Option<i32>, String, Option<String>)> = sqlx::query_as(
+            type ChildRow = (Option<i64>, Option<i32>, String, Option<String>);
+            let row: Option<ChildRow> = sqlx::query_as(
                 "SELECT parent_run_id, parent_step, status, error FROM runs WHERE id = $1",
             )
             .bind(child)

@@ -563,3 +563,39 @@ async fn a_lost_lease_interrupts_the_run_and_an_operator_closes_it() {
     expect_error(admin.post(&format!("/api/v1/runs/{id}/resume"), &json!({})).await, 409).await;
     expect_error(admin.post(&format!("/api/v1/runs/{id}/close"), &json!({})).await, 409).await;
 }
+
+/// Built-ins are seeded once, also by two servers starting at once, and an
+/// edited or deleted built-in is never overwritten (only a missing one is
+/// added back).
+#[tokio::test]
+async fn built_in_runbooks_are_seeded_once_and_never_overwritten() {
+    use opsdeck::runbooks::builtins;
+    let (_database, options) = opsdeck_e2e::pg::fresh_database().await;
+    let pool = opsdeck::db::pool(options).await.expect("pool");
+    let n = builtins::all().len() as u64;
+    assert!(n >= 11, "the handbooks' procedures: {n}");
+    let (a, b) = tokio::join!(builtins::seed(&pool), builtins::seed(&pool));
+    assert_eq!(a.unwrap() + b.unwrap(), n, "each added exactly once");
+    assert_eq!(builtins::seed(&pool).await.unwrap(), 0, "never twice");
+    let (versions, builtin): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM runbook_versions), (SELECT count(*) FROM runbooks WHERE builtin)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((versions as u64, builtin as u64), (n, n));
+    sqlx::query("UPDATE runbooks SET current_version = 2 WHERE name = 'service-down'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM runbooks WHERE name = 'db-locks-report'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(builtins::seed(&pool).await.unwrap(), 1, "only the missing one");
+    let v: i32 = sqlx::query_scalar("SELECT current_version FROM runbooks WHERE name = 'service-down'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(v, 2, "an edited built-in is left alone");
+}
