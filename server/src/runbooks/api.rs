@@ -125,6 +125,32 @@ async fn insert_version(
     Ok(())
 }
 
+/// Stores a new version, audits `action` and commits; the saved runbook.
+#[allow(clippy::too_many_arguments)]
+async fn save_version(
+    ctx: &RequestCtx,
+    p: &Principal,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    id: i64,
+    version: i32,
+    def: &RunbookDef,
+    yaml: &str,
+    action: &str,
+) -> ApiResult<Runbook> {
+    insert_version(&mut tx, id, version, def, yaml, &p.username).await?;
+    ctx.audit(
+        &mut tx,
+        p,
+        action,
+        Some(format!("runbook:{}", def.name)),
+        json!({"version": version, "steps": def.steps.len()}),
+    )
+    .await?;
+    let rb = load_runbook(&mut tx, id).await?;
+    ctx.commit(tx).await?;
+    Ok(rb)
+}
+
 fn run_summary(r: &sqlx::postgres::PgRow) -> ApiResult<RunSummary> {
     let status: String = r.get("status");
     Ok(RunSummary {
@@ -236,17 +262,7 @@ async fn create_runbook(
             def.name
         ))
     })?;
-    insert_version(&mut tx, id, 1, &def, &yaml, &auth.principal.username).await?;
-    ctx.audit(
-        &mut tx,
-        &auth.principal,
-        "runbook.create",
-        Some(format!("runbook:{}", def.name)),
-        json!({"version": 1, "steps": def.steps.len()}),
-    )
-    .await?;
-    let rb = load_runbook(&mut tx, id).await?;
-    ctx.commit(tx).await?;
+    let rb = save_version(&ctx, &auth.principal, tx, id, 1, &def, &yaml, "runbook.create").await?;
     Ok((StatusCode::CREATED, Json(rb)))
 }
 
@@ -282,18 +298,9 @@ async fn import_runbook(
             .fetch_one(&mut *tx)
             .await?
     };
-    insert_version(&mut tx, id, version, &def, &yaml, &auth.principal.username).await?;
-    ctx.audit(
-        &mut tx,
-        &auth.principal,
-        "runbook.import",
-        Some(format!("runbook:{}", def.name)),
-        json!({"version": version}),
-    )
-    .await?;
-    let rb = load_runbook(&mut tx, id).await?;
-    ctx.commit(tx).await?;
-    Ok(Json(rb))
+    save_version(&ctx, &auth.principal, tx, id, version, &def, &yaml, "runbook.import")
+        .await
+        .map(Json)
 }
 
 /// A runbook's current definition.
@@ -343,18 +350,9 @@ async fn update_runbook(
             def.name
         )));
     }
-    insert_version(&mut tx, id, version, &def, &yaml, &auth.principal.username).await?;
-    ctx.audit(
-        &mut tx,
-        &auth.principal,
-        "runbook.update",
-        Some(format!("runbook:{}", def.name)),
-        json!({"version": version}),
-    )
-    .await?;
-    let rb = load_runbook(&mut tx, id).await?;
-    ctx.commit(tx).await?;
-    Ok(Json(rb))
+    save_version(&ctx, &auth.principal, tx, id, version, &def, &yaml, "runbook.update")
+        .await
+        .map(Json)
 }
 
 /// Delete a runbook that has never run (runs keep their history).
