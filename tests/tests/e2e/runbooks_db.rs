@@ -797,3 +797,86 @@ async fn mariadb_process_list_and_threads() {
     assert_eq!(e, "cannot connect: authentication failed");
     mine.close().await.ok();
 }
+
+/// Database steps through the engine: the built-in "Database connection
+/// issues" runbook on the test cluster, and a table name given as a
+/// parameter that tries SQL injection: the step refuses it and nothing is
+/// dropped, after an `approval` step approved by a second operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_steps_run_through_the_engine() {
+    use crate::runbooks::{create, start, wait_status};
+    use opsdeck_wire::{Approval, Run, RunStatus, RunbookSummary, StepStatus};
+    let s = TestServer::start().await;
+    let admin = s.user(Role::Admin).await;
+    let socket = opsdeck_e2e::pg::cluster_dir().join("run/.s.PGSQL.5432");
+    let url = format!(
+        "postgres://opsdeck@127.0.0.1:{}/{}",
+        tcp_to(socket).await,
+        s.database
+    );
+    database_service(&admin, "appdb", json!({"kind": "postgres", "url": url}), None).await;
+    let list: Vec<RunbookSummary> = admin.json("/api/v1/runbooks").await;
+    let issues = list.iter().find(|r| r.name == "db-connection-issues").unwrap();
+    let run = start(&admin, issues.id, json!({"database": "appdb"})).await;
+    let done = wait_status(&admin, run.summary.id, RunStatus::Succeeded).await;
+    let counts = done.steps.iter().find(|s| s.kind == "database").unwrap();
+    assert!(counts.result["total"].as_i64().unwrap_or(0) >= 1, "{:?}", counts.result);
+    assert!(done.steps.iter().any(|s| s.result.get("terminated").is_some()), "{:?}", done.steps);
+
+    sqlx::query("CREATE TABLE orders (id int)").execute(&s.pool).await.unwrap();
+    let rb = create(
+        &admin,
+        r#"
+name: vacuum-one
+title: Vacuum one table
+params:
+  - name: database
+    type: database
+  - name: table
+    type: text
+steps:
+  - name: ok
+    kind: approval
+    message: "vacuum {{params.table}}"
+  - name: vacuum
+    kind: database
+    database: "{{params.database}}"
+    op: vacuum_analyze
+    table: "{{params.table}}"
+"#,
+    )
+    .await;
+    let requester = s.user(Role::Operator).await;
+    s.create_user("second", Role::Operator).await;
+    let second = s.login("second").await;
+    for (table, ok) in [("orders; DROP TABLE orders", false), ("orders", true)] {
+        let run = start(&requester, rb.id, json!({"database": "appdb", "table": table})).await;
+        let id = run.summary.id;
+        let ap: Approval = crate::util::poll(std::time::Duration::from_secs(30), "approval", async || {
+            let r: Run = requester.json(&format!("/api/v1/runs/{id}")).await;
+            r.approvals.into_iter().next().ok_or_else(|| format!("{:?}", r.summary.status))
+        })
+        .await;
+        assert_eq!(ap.step, Some(0), "an approval step gates step 1");
+        let _: Approval = ok_json(
+            second
+                .post(&format!("/api/v1/approvals/{}/approve", ap.id), &json!({"binding": ap.binding}))
+                .await,
+            "approve",
+        )
+        .await;
+        let want = if ok { RunStatus::Succeeded } else { RunStatus::Failed };
+        let r = wait_status(&requester, id, want).await;
+        assert_eq!(r.steps[0].status, StepStatus::Succeeded);
+        assert!(r.steps[0].output.contains("second"), "{}", r.steps[0].output);
+        if !ok {
+            let e = r.steps[1].error.clone().unwrap_or_default();
+            assert!(e.contains("table"), "{e}");
+        }
+    }
+    let still: bool = sqlx::query_scalar("SELECT to_regclass('orders') IS NOT NULL")
+        .fetch_one(&s.pool)
+        .await
+        .unwrap();
+    assert!(still, "the injection attempt dropped nothing");
+}
