@@ -12,6 +12,9 @@
 #     writes), the dashboard over 5,000 services (API, first render in
 #     headless Chromium, 1,000 SSE clients), the handbook's curl loop vs an
 #     Opsdeck round
+#   - then bench/runbooks.sh: 1,000 queued runs of a 3-step runbook
+#     (throughput, request → first step start), the handbook's "Service
+#     down" bash procedure vs the service-down runbook on one container
 # Needs: wrk (apt-get install wrk), curl. Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -109,3 +112,6 @@ bench/inventory.sh
 
 echo
 bench/health.sh
+
+echo
+bench/runbooks.sh

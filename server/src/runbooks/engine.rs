@@ -1226,7 +1226,10 @@ impl RunEngine {
         if n == 0 {
             return Ok(());
         }
-        audit::record(
+        // Steps that change something are audited; every step is on the
+        // run's timeline either way.
+        if steps::changes_something(&step.action) {
+            audit::record(
             &mut tx,
             audit::NewEntry {
                 actor: run.actor.clone(),
@@ -1243,6 +1246,7 @@ impl RunEngine {
             },
         )
         .await?;
+        }
         let message = match &error {
             None => format!("Step {} ({}) succeeded", idx + 1, step.name),
             Some(e) => format!("Step {} ({}) failed: {e}", idx + 1, step.name),

@@ -745,6 +745,32 @@ pub async fn describe(state: &AppState, action: &StepAction) -> String {
     }
 }
 
+/// Whether a step changes something (and so gets its own audit entry):
+/// container and stack actions, scale, exec, prune, HTTP requests other than
+/// GET/HEAD, and the database operations that terminate, vacuum, reindex or
+/// promote. Reading steps (status, logs, checks, waits, reports) are on the
+/// run's timeline only; manual ticks and approvals are audited by their API.
+pub fn changes_something(action: &StepAction) -> bool {
+    use opsdeck_wire::DbOp;
+    match action {
+        StepAction::Container { .. }
+        | StepAction::Stack { .. }
+        | StepAction::Scale { .. }
+        | StepAction::Exec { .. }
+        | StepAction::Prune { .. } => true,
+        StepAction::Http { method, .. } => !matches!(method.as_str(), "GET" | "HEAD"),
+        StepAction::Database { op, .. } => matches!(
+            op,
+            DbOp::TerminateIdle
+                | DbOp::TerminateActive
+                | DbOp::VacuumAnalyze
+                | DbOp::Reindex
+                | DbOp::Promote
+        ),
+        _ => false,
+    }
+}
+
 /// The action kind an approval policy can name for this (rendered) step:
 /// `container.stop.critical` (stop, kill or restart of a critical-tier
 /// service), `stack.stop`, `prune`, `exec`, `scale`, `database.promote`,
