@@ -3,15 +3,19 @@
 //! state, host checks, search and a health filter; and the status pill of the
 //! top bar.
 //!
-//! Both read one [`StatusStore`], provided by the shell: it fetches
-//! `GET /api/v1/status` once the status stream is open (and again after a
-//! reconnect), then applies the `status` events of
-//! `GET /api/v1/status/events` in place, by service. Each service row is
+//! Both read one [`StatusStore`], provided at the app root (with the
+//! session): the only `GET /api/v1/status/events` connection of the
+//! document, open while a component uses the store (the top bar does as long
+//! as somebody is logged in; see `live.rs` for the connection budget). It
+//! fetches `GET /api/v1/status` once the status stream is open (and again
+//! after a reconnect), then applies the `status` events in place, by
+//! service. Each service row is
 //! keyed by a revision that changes only when that service's status does, so
 //! a change re-renders only the rows it touches, even with thousands of
 //! services.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +23,7 @@ use leptos::prelude::*;
 use opsdeck_wire::{Check, Engine, Overall, Role, ServiceStatus, StatusBoard, StatusChange, Tier};
 
 use crate::api::{self, ApiError};
-use crate::live::{use_inventory_events, use_status_events, StatusEvent};
+use crate::live::{follow_status, use_inventory_events, Shared, StatusEvent};
 use crate::session::current_role;
 use crate::states::{
     health_from, health_help, health_pill, health_rank, is_health_problem, overall_state,
@@ -66,8 +70,8 @@ struct Inner {
     pending: Vec<StatusChange>,
 }
 
-/// The status board, shared by the top bar, the dashboard and the service
-/// page.
+/// The status board, shared by the top bar, the dashboard, the checks and
+/// the service pages.
 #[derive(Clone, Copy)]
 pub struct StatusStore {
     pub phase: RwSignal<Phase>,
@@ -83,6 +87,8 @@ pub struct StatusStore {
     /// The status stream is open.
     pub live: RwSignal<bool>,
     inner: StoredValue<Inner, LocalStorage>,
+    /// The status stream, open while the store has users.
+    feed: StoredValue<Option<Rc<Shared>>, LocalStorage>,
 }
 
 fn set_if_changed<T: PartialEq + Send + Sync + 'static>(sig: RwSignal<T>, value: T) {
@@ -107,14 +113,20 @@ fn index_of(rows: &[Row]) -> HashMap<i64, usize> {
         .collect()
 }
 
+/// The status store, counting the calling component as a user (the status
+/// stream is open while it has users).
 pub fn use_status_store() -> StatusStore {
-    expect_context::<StatusStore>()
+    let store = expect_context::<StatusStore>();
+    if let Some(feed) = store.feed.get_value() {
+        feed.acquire();
+    }
+    store
 }
 
 impl StatusStore {
-    /// Creates the store, provides it as context and starts following the
-    /// status stream. Called once by the shell, after login.
-    pub fn start() -> StatusStore {
+    /// Creates the store and provides it as context. Called once, at the app
+    /// root; the stream opens with the first user ([`use_status_store`]).
+    pub fn provide() -> StatusStore {
         let store = StatusStore {
             phase: RwSignal::new(Phase::Loading),
             stale: RwSignal::new(None),
@@ -125,31 +137,38 @@ impl StatusStore {
             version: RwSignal::new(0),
             live: RwSignal::new(false),
             inner: StoredValue::new_local(Inner::default()),
+            feed: StoredValue::new_local(None),
         };
-        provide_context(store);
-        use_status_events(move |e| match e {
-            StatusEvent::Change(c) => store.apply(c),
-            StatusEvent::Resync => {
-                set_if_changed(store.live, true);
-                store.fetch();
-            }
-            StatusEvent::Down => {
-                set_if_changed(store.live, false);
-                if store.never_fetched() {
-                    store.fetch();
-                }
-            }
-        });
-        // The stream may be slow to open (or never open): do not wait for it
-        // to show something.
-        set_timeout(
+        let feed = Shared::new(
             move || {
-                if store.never_fetched() {
-                    store.fetch();
-                }
+                // The stream may be slow to open (or never open): do not
+                // wait for it to show something.
+                set_timeout(
+                    move || {
+                        if store.never_fetched() {
+                            store.fetch();
+                        }
+                    },
+                    Duration::from_millis(1500),
+                );
+                follow_status(move |e| match e {
+                    StatusEvent::Change(c) => store.apply(c),
+                    StatusEvent::Resync => {
+                        set_if_changed(store.live, true);
+                        store.fetch();
+                    }
+                    StatusEvent::Down => {
+                        set_if_changed(store.live, false);
+                        if store.never_fetched() {
+                            store.fetch();
+                        }
+                    }
+                })
             },
-            Duration::from_millis(1500),
+            move || set_if_changed(store.live, false),
         );
+        store.feed.set_value(Some(feed));
+        provide_context(store);
         store
     }
 

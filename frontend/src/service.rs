@@ -746,7 +746,14 @@ fn Logs(id: i64, ov: Memo<Option<ServiceOverview>>) -> impl IntoView {
                 scroll_down();
             }
         };
+        let reopened = Cell::new(false);
         let on = move |e: StreamEvent| match e {
+            // Reopened (the page came back from the back/forward cache): the
+            // server sends the tail again.
+            StreamEvent::Open if reopened.replace(true) => {
+                buffer.borrow_mut().clear();
+                lines.try_set(Vec::new());
+            }
             StreamEvent::Message { event, data } if event == "line" => {
                 buffer.borrow_mut().push(data);
                 if !scheduled.replace(true) {

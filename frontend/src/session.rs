@@ -7,9 +7,12 @@ use opsdeck_wire::Me;
 #[derive(Clone, Copy)]
 pub struct Session(pub RwSignal<Option<Option<Me>>>);
 
+/// Provides the session and, at the app root with it, the status store (one
+/// status stream for the whole document; see `live.rs`).
 pub fn provide() {
     let me = RwSignal::new(None);
     provide_context(Session(me));
+    crate::dashboard::StatusStore::provide();
     leptos::task::spawn_local(async move {
         let result = crate::api::get::<Me>("/api/v1/me").await.ok();
         me.set(Some(result));
@@ -20,19 +23,23 @@ pub fn use_session() -> Session {
     expect_context::<Session>()
 }
 
-/// Full navigation (leaves the reactive tree's state behind).
+/// Full navigation (leaves the reactive tree's state behind). Every live
+/// stream is closed first: the browser may keep a page it leaves (and its
+/// connections) for a while.
 pub fn go(path: &str) {
     if let Some(w) = web_sys::window() {
         let current = w.location().pathname().unwrap_or_default();
         if current != path {
+            crate::live::close_all();
             let _ = w.location().set_href(path);
         }
     }
 }
 
-/// The session ended on the server: back to the login page, keeping the
-/// place to return to.
+/// The session ended on the server: every live stream closed, back to the
+/// login page, keeping the place to return to.
 pub fn expired() {
+    crate::live::close_all();
     if let Some(w) = web_sys::window() {
         let here = w.location().pathname().unwrap_or_default();
         if here != "/login" {

@@ -1,6 +1,6 @@
 //! The layout every page after login shares: left navigation (only what the
 //! role may use), top bar with the live overall status (from the status
-//! store the shell provides), theme toggle and user menu. Pages for a role above the user's show an access-denied state.
+//! store provided at the app root), theme toggle and user menu. Pages for a role above the user's show an access-denied state.
 
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
@@ -204,6 +204,9 @@ pub fn Shell() -> impl IntoView {
     });
 
     let logout = move |_| {
+        // Every live stream closes now, before the login page shows (and
+        // frees its connection for the logout request).
+        crate::live::close_all();
         leptos::task::spawn_local(async move {
             let _ = crate::api::post_unit("/api/v1/auth/logout", &serde_json::json!({})).await;
             go("/login");
@@ -215,8 +218,6 @@ pub fn Shell() -> impl IntoView {
             view! { <div class="boot"><crate::ui::Loading rows=4/></div> }.into_any()
         }
         Some(Some(me)) => {
-            // One status board for the top bar and every page (one stream).
-            crate::dashboard::StatusStore::start();
             let role = me.role;
             // The approvals badge in the navigation (those who may vote).
             if role >= Role::Operator {

@@ -953,25 +953,7 @@ async fn events(
         Some((Ok(ev), rx))
     });
     let stream = futures::StreamExt::take_until(stream, state.engines.closed());
-    let guard = SseDiag::new("status");
-    let stream = futures::StreamExt::inspect(stream, move |_| { let _g = &guard; });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-}
-
-pub static SSE_OPEN: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-pub struct SseDiag(&'static str);
-impl SseDiag {
-    pub fn new(k: &'static str) -> SseDiag {
-        let n = SSE_OPEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        eprintln!("SSEDIAG open {k} -> {n} open");
-        SseDiag(k)
-    }
-}
-impl Drop for SseDiag {
-    fn drop(&mut self) {
-        let n = SSE_OPEN.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) - 1;
-        eprintln!("SSEDIAG close {} -> {n} open", self.0);
-    }
 }
 
 /// Show a service on the public status page, or hide it.

@@ -1104,8 +1104,6 @@ async fn events(
         ))
     });
     let stream = futures::StreamExt::take_until(stream, state.engines.closed());
-    let guard = crate::checks::SseDiag::new("inventory");
-    let stream = futures::StreamExt::inspect(stream, move |_| { let _g = &guard; });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 

@@ -750,8 +750,6 @@ async fn run_events(
             }
         }
     });
-    let guard = crate::checks::SseDiag::new("run");
-    let stream = futures::StreamExt::inspect(stream, move |_| { let _g = &guard; });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
