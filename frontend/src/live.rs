@@ -578,17 +578,21 @@ pub enum StatusEvent {
 /// Follows `GET /api/v1/status/events` until stopped. Only the status store
 /// calls it (one connection per document).
 pub fn follow_status(on: impl Fn(StatusEvent) + 'static) -> Follow {
-    Follow::start("/api/v1/status/events", &["status", "resync"], move |e| match e {
-        StreamEvent::Message { event, data } if event == "status" => {
-            match serde_json::from_str::<opsdeck_wire::StatusChange>(&data) {
-                Ok(change) => on(StatusEvent::Change(change)),
-                Err(_) => on(StatusEvent::Resync),
+    Follow::start(
+        "/api/v1/status/events",
+        &["status", "resync"],
+        move |e| match e {
+            StreamEvent::Message { event, data } if event == "status" => {
+                match serde_json::from_str::<opsdeck_wire::StatusChange>(&data) {
+                    Ok(change) => on(StatusEvent::Change(change)),
+                    Err(_) => on(StatusEvent::Resync),
+                }
             }
-        }
-        // The server dropped changes for this client (it fell behind).
-        StreamEvent::Message { event, .. } if event == "resync" => on(StatusEvent::Resync),
-        StreamEvent::Message { .. } => {}
-        StreamEvent::Open => on(StatusEvent::Resync),
-        StreamEvent::Broken => on(StatusEvent::Down),
-    })
+            // The server dropped changes for this client (it fell behind).
+            StreamEvent::Message { event, .. } if event == "resync" => on(StatusEvent::Resync),
+            StreamEvent::Message { .. } => {}
+            StreamEvent::Open => on(StatusEvent::Resync),
+            StreamEvent::Broken => on(StatusEvent::Down),
+        },
+    )
 }

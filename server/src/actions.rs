@@ -440,7 +440,9 @@ async fn stack_action(
         actor: Actor::of(&auth.principal),
         ctx: Some(&ctx),
     };
-    Ok(Json(run_stack_action(&state, &by, &project, &req, true).await?))
+    Ok(Json(
+        run_stack_action(&state, &by, &project, &req, true).await?,
+    ))
 }
 
 /// Runs a stack action in dependency order. `gated`: apply the typed
@@ -551,16 +553,7 @@ pub async fn run_stack_action(
         }
         steps.extend(results);
     }
-    finish(
-        &state,
-        by,
-        action_id,
-        &kind,
-        &target_name,
-        params,
-        &steps,
-    )
-    .await
+    finish(&state, by, action_id, &kind, &target_name, params, &steps).await
 }
 
 /// Which actions to list.

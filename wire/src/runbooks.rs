@@ -215,12 +215,21 @@ pub enum OnFailure {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StepAction {
     /// start/stop/restart/kill/pause/unpause the containers of a service.
-    Container { service: String, action: String },
+    Container {
+        service: String,
+        action: String,
+    },
     /// start/stop/restart a compose project in dependency order.
-    Stack { project: String, action: String },
+    Stack {
+        project: String,
+        action: String,
+    },
     /// Scale a compose service to `replicas` containers (clones or removes
     /// containers of the service's compose project).
-    Scale { service: String, replicas: String },
+    Scale {
+        service: String,
+        replicas: String,
+    },
     /// Run an argv array in a running container of the service (no shell).
     Exec {
         service: String,
@@ -235,7 +244,9 @@ pub enum StepAction {
         lines: u32,
     },
     /// The service's health as the status board sees it.
-    Status { service: String },
+    Status {
+        service: String,
+    },
     /// A database action from the built-in catalogue.
     Database {
         /// A service with a Postgres or MariaDB/MySQL check.
@@ -271,8 +282,12 @@ pub enum StepAction {
         check_kind: Option<String>,
     },
     /// Waits until the service is operational on the board (step timeout).
-    WaitHealthy { service: String },
-    Sleep { duration: String },
+    WaitHealthy {
+        service: String,
+    },
+    Sleep {
+        duration: String,
+    },
     /// Removes unused images, volumes, containers or networks on an engine.
     Prune {
         what: String,
@@ -280,7 +295,9 @@ pub enum StepAction {
         engine: Option<String>,
     },
     /// An operator ticks it off, with an optional note.
-    Manual { instructions: String },
+    Manual {
+        instructions: String,
+    },
     /// Waits for approvals (the step's `approval` policy, or one approval).
     Approval {
         #[serde(default, skip_serializing_if = "String::is_empty")]

@@ -56,8 +56,7 @@ pub struct Health {
 /// (the inventory guarantees it); a cycle would only be cut, not looped on.
 pub fn compute(services: &[SvcInfo], checks: &[CheckView]) -> HashMap<i64, Health> {
     type Own = (CheckStatus, u32, Option<DateTime<Utc>>, Vec<String>);
-    let mut own: HashMap<i64, Own> =
-        HashMap::with_capacity(services.len());
+    let mut own: HashMap<i64, Own> = HashMap::with_capacity(services.len());
     for c in checks {
         let e = own
             .entry(c.service_id)

@@ -517,10 +517,13 @@ pub async fn prune(docker: &Docker, what: &str) -> anyhow::Result<Pruned> {
             }
         }
         "networks" => {
-            let r = tokio::time::timeout(deadline, docker.prune_networks(None::<PruneNetworksOptions>))
-                .await
-                .map_err(|_| late())?
-                .map_err(engine_error)?;
+            let r = tokio::time::timeout(
+                deadline,
+                docker.prune_networks(None::<PruneNetworksOptions>),
+            )
+            .await
+            .map_err(|_| late())?
+            .map_err(engine_error)?;
             Pruned {
                 deleted: r.networks_deleted.unwrap_or_default(),
                 reclaimed_bytes: 0,
@@ -617,7 +620,14 @@ pub async fn stop_and_remove(
     timeout_secs: u32,
 ) -> anyhow::Result<()> {
     use bollard::query_parameters::RemoveContainerOptions;
-    let _ = act(docker, container, ContainerActionKind::Stop, timeout_secs, "SIGKILL").await;
+    let _ = act(
+        docker,
+        container,
+        ContainerActionKind::Stop,
+        timeout_secs,
+        "SIGKILL",
+    )
+    .await;
     tokio::time::timeout(
         super::REQUEST_TIMEOUT,
         docker.remove_container(

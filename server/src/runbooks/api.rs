@@ -262,7 +262,17 @@ async fn create_runbook(
             def.name
         ))
     })?;
-    let rb = save_version(&ctx, &auth.principal, tx, id, 1, &def, &yaml, "runbook.create").await?;
+    let rb = save_version(
+        &ctx,
+        &auth.principal,
+        tx,
+        id,
+        1,
+        &def,
+        &yaml,
+        "runbook.create",
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(rb)))
 }
 
@@ -298,9 +308,18 @@ async fn import_runbook(
             .fetch_one(&mut *tx)
             .await?
     };
-    save_version(&ctx, &auth.principal, tx, id, version, &def, &yaml, "runbook.import")
-        .await
-        .map(Json)
+    save_version(
+        &ctx,
+        &auth.principal,
+        tx,
+        id,
+        version,
+        &def,
+        &yaml,
+        "runbook.import",
+    )
+    .await
+    .map(Json)
 }
 
 /// A runbook's current definition.
@@ -350,9 +369,18 @@ async fn update_runbook(
             def.name
         )));
     }
-    save_version(&ctx, &auth.principal, tx, id, version, &def, &yaml, "runbook.update")
-        .await
-        .map(Json)
+    save_version(
+        &ctx,
+        &auth.principal,
+        tx,
+        id,
+        version,
+        &def,
+        &yaml,
+        "runbook.update",
+    )
+    .await
+    .map(Json)
 }
 
 /// Delete a runbook that has never run (runs keep their history).
@@ -460,7 +488,10 @@ async fn export(
     let (name, yaml) = row.ok_or_else(|| ApiError::NotFound(format!("runbook {id}")))?;
     Ok((
         [
-            (header::CONTENT_TYPE, "application/yaml; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_TYPE,
+                "application/yaml; charset=utf-8".to_owned(),
+            ),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{name}.yaml\""),
@@ -672,7 +703,8 @@ async fn list_runs(
     if let Some(s) = &f.status {
         if RunStatus::parse(s).is_none() {
             return Err(ApiError::BadRequest(
-                "status: queued, running, waiting, succeeded, failed, cancelled or interrupted".into(),
+                "status: queued, running, waiting, succeeded, failed, cancelled or interrupted"
+                    .into(),
             ));
         }
     }
@@ -723,7 +755,11 @@ async fn run_events(
         tokio::pin!(closed);
         let mut last = serde_json::to_string(&first).unwrap_or_default();
         let mut active = first.summary.status.is_active();
-        if tx.send(Event::default().event("run").data(last.clone())).await.is_err() {
+        if tx
+            .send(Event::default().event("run").data(last.clone()))
+            .await
+            .is_err()
+        {
             return;
         }
         while active {
@@ -744,7 +780,11 @@ async fn run_events(
             let json = serde_json::to_string(&run).unwrap_or_default();
             if json != last {
                 last = json;
-                if tx.send(Event::default().event("run").data(last.clone())).await.is_err() {
+                if tx
+                    .send(Event::default().event("run").data(last.clone()))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -761,9 +801,10 @@ where
 {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     tokio::spawn(f(tx));
-    futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|e| (Ok(e), rx))
-    })
+    futures::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+    )
 }
 
 async fn run_row(conn: &mut PgConnection, id: i64) -> ApiResult<(RunStatus, Option<String>)> {
@@ -815,10 +856,16 @@ async fn cancel_run(
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            timeline::append(&mut tx, "run", id, "run.cancelled", Some(&actor), None, &format!(
-                "Cancelled by {}",
-                p.username
-            ), json!({}))
+            timeline::append(
+                &mut tx,
+                "run",
+                id,
+                "run.cancelled",
+                Some(&actor),
+                None,
+                &format!("Cancelled by {}", p.username),
+                json!({}),
+            )
             .await?;
         }
         RunStatus::Running => {
@@ -826,10 +873,19 @@ async fn cancel_run(
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            timeline::append(&mut tx, "run", id, "run.cancel_requested", Some(&actor), None, &format!(
-                "Cancel requested by {}; the current step is stopped",
-                p.username
-            ), json!({}))
+            timeline::append(
+                &mut tx,
+                "run",
+                id,
+                "run.cancel_requested",
+                Some(&actor),
+                None,
+                &format!(
+                    "Cancel requested by {}; the current step is stopped",
+                    p.username
+                ),
+                json!({}),
+            )
             .await?;
         }
         other => {
@@ -839,8 +895,14 @@ async fn cancel_run(
             )))
         }
     }
-    ctx.audit(&mut tx, p, "run.cancel", Some(format!("run:{id}")), json!({"was": status.as_str()}))
-        .await?;
+    ctx.audit(
+        &mut tx,
+        p,
+        "run.cancel",
+        Some(format!("run:{id}")),
+        json!({"was": status.as_str()}),
+    )
+    .await?;
     ctx.commit(tx).await?;
     state.runs.cancel_local(id);
     state.runs.changed(id).await;
@@ -909,14 +971,25 @@ async fn resume_run(
         return Err(e.into());
     }
     let actor = Actor::of(p);
-    timeline::append(&mut tx, "run", id, "run.resumed", Some(&actor), Some(from), &format!(
-        "Resumed by {} from step {}",
-        p.username,
-        from + 1
-    ), json!({}))
+    timeline::append(
+        &mut tx,
+        "run",
+        id,
+        "run.resumed",
+        Some(&actor),
+        Some(from),
+        &format!("Resumed by {} from step {}", p.username, from + 1),
+        json!({}),
+    )
     .await?;
-    ctx.audit(&mut tx, p, "run.resume", Some(format!("run:{id}")), json!({"from_step": from}))
-        .await?;
+    ctx.audit(
+        &mut tx,
+        p,
+        "run.resume",
+        Some(format!("run:{id}")),
+        json!({"from_step": from}),
+    )
+    .await?;
     ctx.commit(tx).await?;
     state.runs.changed(id).await;
     Ok(Json(load_run(&state, id, Some(p)).await?))
@@ -974,7 +1047,11 @@ async fn close_run(
         return Err(ApiError::Conflict(format!(
             "run {id} is {}{}; only an open interrupted run can be closed",
             status.as_str(),
-            if closed.is_some() { " and already closed" } else { "" }
+            if closed.is_some() {
+                " and already closed"
+            } else {
+                ""
+            }
         )));
     }
     sqlx::query("UPDATE runs SET closed_by = $2 WHERE id = $1")
@@ -984,14 +1061,33 @@ async fn close_run(
         .await?;
     let actor = Actor::of(p);
     let note = req.note.trim();
-    timeline::append(&mut tx, "run", id, "run.closed", Some(&actor), None, &format!(
-        "Closed by {} without resuming{}",
-        p.username,
-        if note.is_empty() { String::new() } else { format!(": {note}") }
-    ), json!({}))
+    timeline::append(
+        &mut tx,
+        "run",
+        id,
+        "run.closed",
+        Some(&actor),
+        None,
+        &format!(
+            "Closed by {} without resuming{}",
+            p.username,
+            if note.is_empty() {
+                String::new()
+            } else {
+                format!(": {note}")
+            }
+        ),
+        json!({}),
+    )
     .await?;
-    ctx.audit(&mut tx, p, "run.close", Some(format!("run:{id}")), json!({"note": note}))
-        .await?;
+    ctx.audit(
+        &mut tx,
+        p,
+        "run.close",
+        Some(format!("run:{id}")),
+        json!({"note": note}),
+    )
+    .await?;
     ctx.commit(tx).await?;
     state.runs.changed(id).await;
     Ok(Json(load_run(&state, id, Some(p)).await?))
@@ -1043,7 +1139,11 @@ async fn complete_step(
     .bind(format!(
         "ticked off by {}{}\n",
         p.username,
-        if note.is_empty() { String::new() } else { format!(": {note}") }
+        if note.is_empty() {
+            String::new()
+        } else {
+            format!(": {note}")
+        }
     ))
     .execute(&mut *tx)
     .await?;
@@ -1052,15 +1152,34 @@ async fn complete_step(
         .execute(&mut *tx)
         .await?;
     let actor = Actor::of(p);
-    timeline::append(&mut tx, "run", id, "step.ticked", Some(&actor), Some(idx), &format!(
-        "Step {} ({name}) ticked off by {}{}",
-        idx + 1,
-        p.username,
-        if note.is_empty() { String::new() } else { format!(": {note}") }
-    ), json!({}))
+    timeline::append(
+        &mut tx,
+        "run",
+        id,
+        "step.ticked",
+        Some(&actor),
+        Some(idx),
+        &format!(
+            "Step {} ({name}) ticked off by {}{}",
+            idx + 1,
+            p.username,
+            if note.is_empty() {
+                String::new()
+            } else {
+                format!(": {note}")
+            }
+        ),
+        json!({}),
+    )
     .await?;
-    ctx.audit(&mut tx, p, "run.step.complete", Some(format!("run:{id}")), json!({"step": idx, "note": note}))
-        .await?;
+    ctx.audit(
+        &mut tx,
+        p,
+        "run.step.complete",
+        Some(format!("run:{id}")),
+        json!({"step": idx, "note": note}),
+    )
+    .await?;
     ctx.commit(tx).await?;
     state.runs.changed(id).await;
     Ok(Json(load_run(&state, id, Some(p)).await?))

@@ -20,8 +20,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::State;
 use opsdeck_wire::{
-    ActionPolicy, Approval, ApprovalCount, ApprovalPolicy, ApprovalStatus, ApprovalVote, Role,
-    Vote,
+    ActionPolicy, Approval, ApprovalCount, ApprovalPolicy, ApprovalStatus, ApprovalVote, Role, Vote,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -55,7 +54,8 @@ fn role_of(s: &str) -> Option<Role> {
     }
 }
 
-const SELECT: &str = "SELECT a.id, a.run_id, a.step, a.binding, a.subject, a.required, a.roles, a.status,
+const SELECT: &str =
+    "SELECT a.id, a.run_id, a.step, a.binding, a.subject, a.required, a.roles, a.status,
         a.created_at, a.expires_at, a.requested_by_id, r.params, r.version, r.requested_by,
         b.name AS runbook, s.name AS step_name
      FROM approvals a JOIN runs r ON r.id = a.run_id JOIN runbooks b ON b.id = r.runbook_id
@@ -96,7 +96,8 @@ async fn to_wire(
         .iter()
         .filter_map(|s| role_of(s))
         .collect();
-    let status = ApprovalStatus::parse(r.get::<&str, _>("status")).unwrap_or(ApprovalStatus::Pending);
+    let status =
+        ApprovalStatus::parse(r.get::<&str, _>("status")).unwrap_or(ApprovalStatus::Pending);
     let expires_at: chrono::DateTime<chrono::Utc> = r.get("expires_at");
     let requester: Option<i64> = r.get("requested_by_id");
     let can_vote = me.is_some_and(|p| {
@@ -185,7 +186,10 @@ async fn list(
 #[utoipa::path(get, path = "/api/v1/approvals/count", tag = "approvals",
     responses((status = 200, body = ApprovalCount)),
     security(("session" = ["viewer"]), ("token" = ["viewer"])))]
-async fn count(auth: Auth<Viewer>, State(state): State<AppState>) -> ApiResult<Json<ApprovalCount>> {
+async fn count(
+    auth: Auth<Viewer>,
+    State(state): State<AppState>,
+) -> ApiResult<Json<ApprovalCount>> {
     let p = &auth.principal;
     let pending: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM approvals a
@@ -241,7 +245,9 @@ async fn vote(
 ) -> ApiResult<Json<Approval>> {
     let reason = v.reason.trim().to_owned();
     if reason.len() > 2000 {
-        return Err(ApiError::BadRequest("reason: at most 2000 characters".into()));
+        return Err(ApiError::BadRequest(
+            "reason: at most 2000 characters".into(),
+        ));
     }
     if !approve && reason.is_empty() {
         return Err(ApiError::BadRequest("reason: say why you deny it".into()));
@@ -262,7 +268,9 @@ async fn vote(
     let actor = Actor::of(p);
     let target = Some(format!("run:{run}"));
     if status != "pending" {
-        return Err(ApiError::Conflict(format!("approval {id} is already {status}")));
+        return Err(ApiError::Conflict(format!(
+            "approval {id} is already {status}"
+        )));
     }
     if row.get::<bool, _>("expired") {
         // Record the expiry now rather than waiting for the reaper.
@@ -272,12 +280,25 @@ async fn vote(
             .await?;
         let msg = format!("approval #{id} expired before enough approvals");
         fail_parked(&mut tx, run, step, &msg).await?;
-        timeline::append(&mut tx, "run", run, "approval.expired", None, step, &msg, json!({}))
-            .await?;
+        timeline::append(
+            &mut tx,
+            "run",
+            run,
+            "approval.expired",
+            None,
+            step,
+            &msg,
+            json!({}),
+        )
+        .await?;
         ctx.audit_as(
             &mut tx,
             actor,
-            if approve { "approval.approve" } else { "approval.deny" },
+            if approve {
+                "approval.approve"
+            } else {
+                "approval.deny"
+            },
             target,
             json!({"approval": id}),
             opsdeck_wire::Outcome::Denied,
@@ -320,7 +341,9 @@ async fn vote(
     .await?
     .rows_affected();
     if inserted == 0 {
-        return Err(ApiError::Conflict("you have already voted on this request".into()));
+        return Err(ApiError::Conflict(
+            "you have already voted on this request".into(),
+        ));
     }
     let why = if reason.is_empty() {
         String::new()
@@ -336,21 +359,31 @@ async fn vote(
         .fetch_one(&mut *tx)
         .await?;
         let required: i32 = row.get("required");
-        timeline::append(&mut tx, "run", run, "approval.approved", Some(&actor), step, &format!(
-            "Approved by {} ({yes} of {required}){why}",
-            p.username
-        ), json!({"approval": id}))
+        timeline::append(
+            &mut tx,
+            "run",
+            run,
+            "approval.approved",
+            Some(&actor),
+            step,
+            &format!("Approved by {} ({yes} of {required}){why}", p.username),
+            json!({"approval": id}),
+        )
         .await?;
         if yes >= i64::from(required) {
-            sqlx::query("UPDATE approvals SET status = 'approved', decided_at = now() WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            requeued = sqlx::query("UPDATE runs SET status = 'queued' WHERE id = $1 AND status = 'waiting'")
-                .bind(run)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
+            sqlx::query(
+                "UPDATE approvals SET status = 'approved', decided_at = now() WHERE id = $1",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            requeued = sqlx::query(
+                "UPDATE runs SET status = 'queued' WHERE id = $1 AND status = 'waiting'",
+            )
+            .bind(run)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
                 > 0;
         }
     } else {
@@ -360,16 +393,26 @@ async fn vote(
             .await?;
         let msg = format!("denied by {}{why}", p.username);
         fail_parked(&mut tx, run, step, &msg).await?;
-        timeline::append(&mut tx, "run", run, "approval.denied", Some(&actor), step, &format!(
-            "Denied by {}{why}; the run stops",
-            p.username
-        ), json!({"approval": id}))
+        timeline::append(
+            &mut tx,
+            "run",
+            run,
+            "approval.denied",
+            Some(&actor),
+            step,
+            &format!("Denied by {}{why}; the run stops", p.username),
+            json!({"approval": id}),
+        )
         .await?;
     }
     ctx.audit(
         &mut tx,
         p,
-        if approve { "approval.approve" } else { "approval.deny" },
+        if approve {
+            "approval.approve"
+        } else {
+            "approval.deny"
+        },
         target,
         json!({"approval": id, "reason": reason}),
     )

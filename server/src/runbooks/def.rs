@@ -467,7 +467,9 @@ pub fn validate(def: &RunbookDef) -> Result<(), String> {
         return Err("steps: at least one".into());
     }
     if def.steps.len() + def.rollback.len() > MAX_STEPS {
-        return Err(format!("steps: at most {MAX_STEPS} with the rollback steps"));
+        return Err(format!(
+            "steps: at most {MAX_STEPS} with the rollback steps"
+        ));
     }
     if let Some(p) = &def.approval {
         check_policy(p).map_err(|e| format!("approval: {e}"))?;
@@ -492,13 +494,15 @@ pub fn validate(def: &RunbookDef) -> Result<(), String> {
         }
     }
     for (i, s) in def.rollback.iter().enumerate() {
-        check_step(s, &earlier, &params)
-            .map_err(|e| format!("rollback[{i}] ({}): {e}", s.name))?;
+        check_step(s, &earlier, &params).map_err(|e| format!("rollback[{i}] ({}): {e}", s.name))?;
         if !earlier.insert(s.name.as_str()) {
             return Err(format!("rollback[{i}] ({}): name used twice", s.name));
         }
         if matches!(s.on_failure, opsdeck_wire::OnFailure::Rollback) {
-            return Err(format!("rollback[{i}] ({}): a rollback step cannot roll back", s.name));
+            return Err(format!(
+                "rollback[{i}] ({}): a rollback step cannot roll back",
+                s.name
+            ));
         }
     }
     Ok(())
@@ -814,10 +818,12 @@ rollback:
 
     #[test]
     fn templates_substitute_values_only() {
-        let params: BTreeMap<String, Value> =
-            [("service".to_owned(), Value::from("api"))].into();
+        let params: BTreeMap<String, Value> = [("service".to_owned(), Value::from("api"))].into();
         let mut steps = serde_json::Map::new();
-        steps.insert("status".into(), serde_json::json!({"health": "down", "n": 3}));
+        steps.insert(
+            "status".into(),
+            serde_json::json!({"health": "down", "n": 3}),
+        );
         let scope = Scope {
             params: &params,
             steps: &steps,
@@ -837,7 +843,10 @@ rollback:
             steps: &steps,
             lenient: false,
         };
-        assert_eq!(render("{{params.service}}", &scope).unwrap(), "{{params.x}}");
+        assert_eq!(
+            render("{{params.service}}", &scope).unwrap(),
+            "{{params.x}}"
+        );
     }
 
     #[test]

@@ -243,7 +243,12 @@ impl RunEngine {
             if let Err(e) = engine.drive(&state, id, &handle).await {
                 tracing::error!(run = id, error = %e, "run failed inside the engine");
                 let _ = engine
-                    .finish(&state, id, RunStatus::Failed, Some(format!("engine error: {e}")))
+                    .finish(
+                        &state,
+                        id,
+                        RunStatus::Failed,
+                        Some(format!("engine error: {e}")),
+                    )
                     .await;
             }
             lock(&engine.handles).remove(&id);
@@ -394,16 +399,25 @@ impl RunEngine {
             return Ok(());
         };
         let def = &run.def;
-        self.event(id, "run.started", None, None, &format!(
-            "Started{} at step {} of {}",
-            if run.next_step > 0 { " again" } else { "" },
-            run.next_step + 1,
-            def.steps.len()
-        ))
+        self.event(
+            id,
+            "run.started",
+            None,
+            None,
+            &format!(
+                "Started{} at step {} of {}",
+                if run.next_step > 0 { " again" } else { "" },
+                run.next_step + 1,
+                def.steps.len()
+            ),
+        )
         .await?;
         if run.next_step == 0 {
             if let Some(policy) = &def.approval {
-                if !self.approved(state, &run, None, policy, "the runbook").await? {
+                if !self
+                    .approved(state, &run, None, policy, "the runbook")
+                    .await?
+                {
                     return Ok(());
                 }
             }
@@ -430,7 +444,10 @@ impl RunEngine {
                 Some(StepStatus::Failed) => {
                     // A child run failed while this run was parked.
                     let err = self.step_error(id, idx).await?;
-                    match self.on_failure(state, &run, step, idx, &err, &mut outputs).await? {
+                    match self
+                        .on_failure(state, &run, step, idx, &err, &mut outputs)
+                        .await?
+                    {
                         Flow::Next => {
                             i += 1;
                             self.set_next(id, i as i32, &outputs).await?;
@@ -451,8 +468,12 @@ impl RunEngine {
                 Err(e) => {
                     self.step_begin(id, idx).await?;
                     let msg = format!("cannot fill in the step: {e}");
-                    self.step_end(&run, idx, step, Err(msg.clone()), &Output::new()).await?;
-                    match self.on_failure(state, &run, step, idx, &msg, &mut outputs).await? {
+                    self.step_end(&run, idx, step, Err(msg.clone()), &Output::new())
+                        .await?;
+                    match self
+                        .on_failure(state, &run, step, idx, &msg, &mut outputs)
+                        .await?
+                    {
                         Flow::Next => {
                             i += 1;
                             self.set_next(id, i as i32, &outputs).await?;
@@ -493,13 +514,15 @@ impl RunEngine {
                     let by = self.approvers(id, Some(idx)).await?;
                     let out = Output::new();
                     out.line(format!("approved by {}", by.join(", ")));
-                    Ok(json!({"approved_by": by}))
-                        .map(|v| (v, out))
+                    Ok(json!({"approved_by": by})).map(|v| (v, out))
                 }
                 StepAction::Manual { instructions } => {
-                    self.park(id, idx, "step.waiting", &format!(
-                        "Waiting for an operator to tick off: {instructions}"
-                    ))
+                    self.park(
+                        id,
+                        idx,
+                        "step.waiting",
+                        &format!("Waiting for an operator to tick off: {instructions}"),
+                    )
                     .await?;
                     return Ok(());
                 }
@@ -513,7 +536,10 @@ impl RunEngine {
                     let delivered = super::notify::send(state, id, severity, message).await?;
                     out.line(format!("[{severity}] {message}"));
                     out.line(&delivered);
-                    Ok((json!({"severity": severity, "message": message, "delivery": delivered}), out))
+                    Ok((
+                        json!({"severity": severity, "message": message, "delivery": delivered}),
+                        out,
+                    ))
                 }
                 a => {
                     if !self.step_begin(id, idx).await? {
@@ -538,7 +564,10 @@ impl RunEngine {
                     i += 1;
                     self.set_next(id, i as i32, &outputs).await?;
                 }
-                Err(e) => match self.on_failure(state, &run, step, idx, &e, &mut outputs).await? {
+                Err(e) => match self
+                    .on_failure(state, &run, step, idx, &e, &mut outputs)
+                    .await?
+                {
                     Flow::Next => {
                         i += 1;
                         self.set_next(id, i as i32, &outputs).await?;
@@ -624,27 +653,37 @@ impl RunEngine {
         let failed = format!("step {} ({}) failed: {error}", idx + 1, step.name);
         match step.on_failure {
             OnFailure::Continue => {
-                self.event(run.id, "step.continue", Some(idx), None, &format!(
-                    "{failed}; continuing (on_failure: continue)"
-                ))
+                self.event(
+                    run.id,
+                    "step.continue",
+                    Some(idx),
+                    None,
+                    &format!("{failed}; continuing (on_failure: continue)"),
+                )
                 .await?;
                 Ok(Flow::Next)
             }
             OnFailure::Stop => {
-                self.finish(state, run.id, RunStatus::Failed, Some(failed)).await?;
+                self.finish(state, run.id, RunStatus::Failed, Some(failed))
+                    .await?;
                 Ok(Flow::End)
             }
             OnFailure::Escalate => {
                 let how = super::notify::escalate(state, run.id, &run.runbook, &failed).await?;
-                self.event(run.id, "escalation", Some(idx), None, &how).await?;
-                self.finish(state, run.id, RunStatus::Failed, Some(failed)).await?;
+                self.event(run.id, "escalation", Some(idx), None, &how)
+                    .await?;
+                self.finish(state, run.id, RunStatus::Failed, Some(failed))
+                    .await?;
                 Ok(Flow::End)
             }
             OnFailure::Rollback => {
                 self.rollback(state, run, outputs).await?;
-                self.finish(state, run.id, RunStatus::Failed, Some(format!(
-                    "{failed}; rolled back"
-                )))
+                self.finish(
+                    state,
+                    run.id,
+                    RunStatus::Failed,
+                    Some(format!("{failed}; rolled back")),
+                )
                 .await?;
                 Ok(Flow::End)
             }
@@ -660,10 +699,13 @@ impl RunEngine {
         outputs: &mut serde_json::Map<String, Value>,
     ) -> anyhow::Result<()> {
         let base = run.def.steps.len() as i32;
-        self.event(run.id, "rollback.started", None, None, &format!(
-            "Rolling back: {} step(s)",
-            run.def.rollback.len()
-        ))
+        self.event(
+            run.id,
+            "rollback.started",
+            None,
+            None,
+            &format!("Rolling back: {} step(s)", run.def.rollback.len()),
+        )
         .await?;
         for (j, step) in run.def.rollback.iter().enumerate() {
             let idx = base + j as i32;
@@ -823,8 +865,17 @@ impl RunEngine {
                 .await?;
         }
         if let Some(m) = message {
-            timeline::append(&mut tx, "run", id, "approval.requested", None, step, m, json!({}))
-                .await?;
+            timeline::append(
+                &mut tx,
+                "run",
+                id,
+                "approval.requested",
+                None,
+                step,
+                m,
+                json!({}),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -854,7 +905,17 @@ impl RunEngine {
         .bind(idx)
         .execute(&mut *tx)
         .await?;
-        timeline::append(&mut tx, "run", id, kind, None, Some(idx), message, json!({})).await?;
+        timeline::append(
+            &mut tx,
+            "run",
+            id,
+            kind,
+            None,
+            Some(idx),
+            message,
+            json!({}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -895,9 +956,12 @@ impl RunEngine {
         drop(conn);
         match child {
             Ok(child) => {
-                self.park(run.id, idx, "step.child", &format!(
-                    "Started runbook {runbook} as run #{child}; waiting for it"
-                ))
+                self.park(
+                    run.id,
+                    idx,
+                    "step.child",
+                    &format!("Started runbook {runbook} as run #{child}; waiting for it"),
+                )
                 .await?;
                 self.changed(child).await;
             }
@@ -905,7 +969,8 @@ impl RunEngine {
                 self.step_begin(run.id, idx).await?;
                 let msg = format!("cannot start runbook {runbook}: {e}");
                 let step = &run.def.steps[idx as usize];
-                self.step_end(run, idx, step, Err(msg.clone()), &Output::new()).await?;
+                self.step_end(run, idx, step, Err(msg.clone()), &Output::new())
+                    .await?;
                 let mut outputs = run.outputs.clone();
                 if let Flow::Next = self
                     .on_failure(state, run, step, idx, &msg, &mut outputs)
@@ -955,7 +1020,10 @@ impl RunEngine {
             .bind(if ok {
                 None
             } else {
-                Some(format!("run #{child} {status}: {}", error.unwrap_or_default()))
+                Some(format!(
+                    "run #{child} {status}: {}",
+                    error.unwrap_or_default()
+                ))
             })
             .execute(&mut *tx)
             .await?;
@@ -1017,8 +1085,13 @@ impl RunEngine {
             .execute(&self.pool)
             .await?;
         }
-        self.finish(state, run.id, RunStatus::Cancelled, Some("cancelled by an operator".into()))
-            .await
+        self.finish(
+            state,
+            run.id,
+            RunStatus::Cancelled,
+            Some("cancelled by an operator".into()),
+        )
+        .await
     }
 
     /// Ends a claimed run: status, pending steps skipped, audit, timeline.
@@ -1062,8 +1135,17 @@ impl RunEngine {
             (s, Some(e)) => format!("{}: {e}", capitalise(s.as_str())),
             (s, None) => capitalise(s.as_str()),
         };
-        timeline::append(&mut tx, "run", id, &format!("run.{}", status.as_str()), None, None, &message, json!({}))
-            .await?;
+        timeline::append(
+            &mut tx,
+            "run",
+            id,
+            &format!("run.{}", status.as_str()),
+            None,
+            None,
+            &message,
+            json!({}),
+        )
+        .await?;
         audit::record(
             &mut tx,
             audit::NewEntry {
@@ -1181,10 +1263,16 @@ impl RunEngine {
             .bind(idx)
             .fetch_one(&mut *tx)
             .await?;
-        timeline::append(&mut tx, "run", id, "step.started", None, Some(idx), &format!(
-            "Step {}: {name}",
-            idx + 1
-        ), json!({}))
+        timeline::append(
+            &mut tx,
+            "run",
+            id,
+            "step.started",
+            None,
+            Some(idx),
+            &format!("Step {}: {name}", idx + 1),
+            json!({}),
+        )
         .await?;
         tx.commit().await?;
         self.changed(id).await;
@@ -1230,29 +1318,38 @@ impl RunEngine {
         // run's timeline either way.
         if steps::changes_something(&step.action) {
             audit::record(
-            &mut tx,
-            audit::NewEntry {
-                actor: run.actor.clone(),
-                action: format!("run.step.{}", step.action.kind()),
-                target: Some(format!("run:{}", run.id)),
-                params: json!({"runbook": run.runbook, "step": step.name, "idx": idx}),
-                source: None,
-                outcome: if error.is_none() {
-                    opsdeck_wire::Outcome::Success
-                } else {
-                    opsdeck_wire::Outcome::Failure
+                &mut tx,
+                audit::NewEntry {
+                    actor: run.actor.clone(),
+                    action: format!("run.step.{}", step.action.kind()),
+                    target: Some(format!("run:{}", run.id)),
+                    params: json!({"runbook": run.runbook, "step": step.name, "idx": idx}),
+                    source: None,
+                    outcome: if error.is_none() {
+                        opsdeck_wire::Outcome::Success
+                    } else {
+                        opsdeck_wire::Outcome::Failure
+                    },
+                    detail: error.clone(),
                 },
-                detail: error.clone(),
-            },
-        )
-        .await?;
+            )
+            .await?;
         }
         let message = match &error {
             None => format!("Step {} ({}) succeeded", idx + 1, step.name),
             Some(e) => format!("Step {} ({}) failed: {e}", idx + 1, step.name),
         };
-        timeline::append(&mut tx, "run", run.id, &format!("step.{status}"), None, Some(idx), &message, json!({}))
-            .await?;
+        timeline::append(
+            &mut tx,
+            "run",
+            run.id,
+            &format!("step.{status}"),
+            None,
+            Some(idx),
+            &message,
+            json!({}),
+        )
+        .await?;
         tx.commit().await?;
         self.changed(run.id).await;
         Ok(())
@@ -1264,13 +1361,15 @@ impl RunEngine {
         next: i32,
         outputs: &serde_json::Map<String, Value>,
     ) -> sqlx::Result<()> {
-        sqlx::query("UPDATE runs SET next_step = $3, outputs = $4 WHERE id = $1 AND lease_owner = $2")
-            .bind(id)
-            .bind(&self.owner)
-            .bind(next)
-            .bind(Value::Object(outputs.clone()))
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE runs SET next_step = $3, outputs = $4 WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(&self.owner)
+        .bind(next)
+        .bind(Value::Object(outputs.clone()))
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -1536,7 +1635,10 @@ pub async fn enqueue(state: &AppState, conn: &mut PgConnection, new: NewRun) -> 
         "run.queued",
         Some(&new.requested_by),
         None,
-        &format!("Queued by {} (version {version}){why}", new.requested_by.name),
+        &format!(
+            "Queued by {} (version {version}){why}",
+            new.requested_by.name
+        ),
         json!({"params": params}),
     )
     .await?;

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use opsdeck_wire::{
-    CheckStatus, ContainerActionKind, ContainerActionRequest, ContainerInfo,
-    HttpCheck, HttpMethod, ServiceHealth, StackActionKind, StackActionRequest, StepAction,
+    CheckStatus, ContainerActionKind, ContainerActionRequest, ContainerInfo, HttpCheck, HttpMethod,
+    ServiceHealth, StackActionKind, StackActionRequest, StepAction,
 };
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -137,7 +137,8 @@ pub async fn execute(cx: &StepCx<'_>, action: &StepAction) -> StepResult {
         StepAction::WaitHealthy { service } => wait_healthy(cx, service).await,
         StepAction::Sleep { duration } => {
             let d = parse_duration(duration)?;
-            cx.out.line(format!("sleeping {}", humantime::format_duration(d)));
+            cx.out
+                .line(format!("sleeping {}", humantime::format_duration(d)));
             tokio::time::sleep(d).await;
             Ok(json!({"slept_secs": d.as_secs_f64()}))
         }
@@ -179,7 +180,10 @@ async fn container(cx: &StepCx<'_>, service: &str, action: &str) -> StepResult {
             s.container,
             if s.ok { "ok" } else { "failed" },
             s.duration_ms,
-            s.error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default()
+            s.error
+                .as_deref()
+                .map(|e| format!(" — {e}"))
+                .unwrap_or_default()
         ));
     }
     let containers: Vec<&str> = record.steps.iter().map(|s| s.container.as_str()).collect();
@@ -215,7 +219,10 @@ async fn stack(cx: &StepCx<'_>, project: &str, action: &str) -> StepResult {
             s.service.as_deref().unwrap_or("-"),
             s.container,
             if s.ok { "ok" } else { "failed" },
-            s.error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default()
+            s.error
+                .as_deref()
+                .map(|e| format!(" — {e}"))
+                .unwrap_or_default()
         ));
     }
     match record.error {
@@ -302,7 +309,8 @@ async fn exec(
     }
     .ok_or_else(|| format!("service \"{service}\" has no running container"))?;
     let (_, docker) = actions::engine_of(cx.state, c).map_err(|e| e.to_string())?;
-    cx.out.line(format!("$ {} (in {})", shell_quote(argv), c.name));
+    cx.out
+        .line(format!("$ {} (in {})", shell_quote(argv), c.name));
     let r = ops::exec(&docker, &c.id, argv, cx.timeout)
         .await
         .map_err(|e| format!("{e:#}"))?;
@@ -510,16 +518,21 @@ async fn run_checks(
         .iter()
         .map(|r| (r.get("id"), r.get("name"), r.get("service")))
         .collect();
-    let results = futures::stream::iter(checks.into_iter().map(|(id, name, svc)| async move {
-        (name, svc, cx.state.health.run_now(id).await)
-    }))
+    let results = futures::stream::iter(
+        checks
+            .into_iter()
+            .map(|(id, name, svc)| async move { (name, svc, cx.state.health.run_now(id).await) }),
+    )
     .buffered(16)
     .collect::<Vec<_>>()
     .await;
     for (name, svc, r) in results {
         let (status, msg) = match r {
             Some(r) => (r.status, r.message),
-            None => (CheckStatus::Unknown, "not loaded by the health engine".into()),
+            None => (
+                CheckStatus::Unknown,
+                "not loaded by the health engine".into(),
+            ),
         };
         match status {
             CheckStatus::Ok => tally.ok += 1,
@@ -555,7 +568,10 @@ async fn wait_healthy(cx: &StepCx<'_>, service: &str) -> StepResult {
                         "{} {}{}",
                         c.name,
                         c.state,
-                        c.health.as_deref().map(|h| format!("/{h}")).unwrap_or_default()
+                        c.health
+                            .as_deref()
+                            .map(|h| format!("/{h}"))
+                            .unwrap_or_default()
                     )
                 })
                 .collect::<Vec<_>>()
@@ -565,15 +581,7 @@ async fn wait_healthy(cx: &StepCx<'_>, service: &str) -> StepResult {
         let mut checks_line = String::new();
         if running {
             let quiet = Output::new();
-            let tally = run_checks(
-                &StepCx {
-                    out: &quiet,
-                    ..*cx
-                },
-                Some(service),
-                None,
-            )
-            .await?;
+            let tally = run_checks(&StepCx { out: &quiet, ..*cx }, Some(service), None).await?;
             checks_ok = tally.critical == 0 && tally.unknown == 0;
             if tally.total() > 0 {
                 checks_line = format!(
@@ -584,10 +592,8 @@ async fn wait_healthy(cx: &StepCx<'_>, service: &str) -> StepResult {
         }
         let line = format!("{containers}{checks_line}");
         if line != last {
-            cx.out.line(format!(
-                "[{:>4}s] {line}",
-                started.elapsed().as_secs()
-            ));
+            cx.out
+                .line(format!("[{:>4}s] {line}", started.elapsed().as_secs()));
             last = line;
         }
         if running && checks_ok {
@@ -713,9 +719,9 @@ pub async fn describe(state: &AppState, action: &StepAction) -> String {
                 .unwrap_or_default(),
             service.as_deref().unwrap_or("every service")
         ),
-        StepAction::WaitHealthy { service } => format!(
-            "wait until {service}'s containers run and its checks pass"
-        ),
+        StepAction::WaitHealthy { service } => {
+            format!("wait until {service}'s containers run and its checks pass")
+        }
         StepAction::Sleep { duration } => format!("wait {duration}"),
         StepAction::Prune { what, engine } => format!(
             "remove unused {what} on {}",

@@ -814,16 +814,38 @@ async fn database_steps_run_through_the_engine() {
         tcp_to(socket).await,
         s.database
     );
-    database_service(&admin, "appdb", json!({"kind": "postgres", "url": url}), None).await;
+    database_service(
+        &admin,
+        "appdb",
+        json!({"kind": "postgres", "url": url}),
+        None,
+    )
+    .await;
     let list: Vec<RunbookSummary> = admin.json("/api/v1/runbooks").await;
-    let issues = list.iter().find(|r| r.name == "db-connection-issues").unwrap();
+    let issues = list
+        .iter()
+        .find(|r| r.name == "db-connection-issues")
+        .unwrap();
     let run = start(&admin, issues.id, json!({"database": "appdb"})).await;
     let done = wait_status(&admin, run.summary.id, RunStatus::Succeeded).await;
     let counts = done.steps.iter().find(|s| s.kind == "database").unwrap();
-    assert!(counts.result["total"].as_i64().unwrap_or(0) >= 1, "{:?}", counts.result);
-    assert!(done.steps.iter().any(|s| s.result.get("terminated").is_some()), "{:?}", done.steps);
+    assert!(
+        counts.result["total"].as_i64().unwrap_or(0) >= 1,
+        "{:?}",
+        counts.result
+    );
+    assert!(
+        done.steps
+            .iter()
+            .any(|s| s.result.get("terminated").is_some()),
+        "{:?}",
+        done.steps
+    );
 
-    sqlx::query("CREATE TABLE orders (id int)").execute(&s.pool).await.unwrap();
+    sqlx::query("CREATE TABLE orders (id int)")
+        .execute(&s.pool)
+        .await
+        .unwrap();
     let rb = create(
         &admin,
         r#"
@@ -850,25 +872,45 @@ steps:
     s.create_user("second", Role::Operator).await;
     let second = s.login("second").await;
     for (table, ok) in [("orders; DROP TABLE orders", false), ("orders", true)] {
-        let run = start(&requester, rb.id, json!({"database": "appdb", "table": table})).await;
-        let id = run.summary.id;
-        let ap: Approval = crate::util::poll(std::time::Duration::from_secs(30), "approval", async || {
-            let r: Run = requester.json(&format!("/api/v1/runs/{id}")).await;
-            r.approvals.into_iter().next().ok_or_else(|| format!("{:?}", r.summary.status))
-        })
+        let run = start(
+            &requester,
+            rb.id,
+            json!({"database": "appdb", "table": table}),
+        )
         .await;
+        let id = run.summary.id;
+        let ap: Approval =
+            crate::util::poll(std::time::Duration::from_secs(30), "approval", async || {
+                let r: Run = requester.json(&format!("/api/v1/runs/{id}")).await;
+                r.approvals
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| format!("{:?}", r.summary.status))
+            })
+            .await;
         assert_eq!(ap.step, Some(0), "an approval step gates step 1");
         let _: Approval = ok_json(
             second
-                .post(&format!("/api/v1/approvals/{}/approve", ap.id), &json!({"binding": ap.binding}))
+                .post(
+                    &format!("/api/v1/approvals/{}/approve", ap.id),
+                    &json!({"binding": ap.binding}),
+                )
                 .await,
             "approve",
         )
         .await;
-        let want = if ok { RunStatus::Succeeded } else { RunStatus::Failed };
+        let want = if ok {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Failed
+        };
         let r = wait_status(&requester, id, want).await;
         assert_eq!(r.steps[0].status, StepStatus::Succeeded);
-        assert!(r.steps[0].output.contains("second"), "{}", r.steps[0].output);
+        assert!(
+            r.steps[0].output.contains("second"),
+            "{}",
+            r.steps[0].output
+        );
         if !ok {
             let e = r.steps[1].error.clone().unwrap_or_default();
             assert!(e.contains("table"), "{e}");

@@ -14,7 +14,10 @@ use opsdeck_wire::Role;
 use crate::runbooks::create;
 
 fn screenshots() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/screenshots"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/screenshots"
+    ))
 }
 
 const UI: &str = r#"
@@ -85,7 +88,8 @@ async fn start_a_runbook_with_one_click_and_approve_it_as_a_second_user() {
         .await
         .expect("clicking Start");
     // The run page: waiting for approval; the requester cannot approve.
-    b.wait_for("[data-testid=run-status][data-status=waiting]").await;
+    b.wait_for("[data-testid=run-status][data-status=waiting]")
+        .await;
     let url = b.current_url().await;
     let path = url
         .split_once("/runs/")
@@ -96,7 +100,8 @@ async fn start_a_runbook_with_one_click_and_approve_it_as_a_second_user() {
         !b.exists("[data-testid=approve]").await,
         "the requester is offered no Approve button"
     );
-    b.screenshot(&screenshots().join("run-waiting-approval.png")).await;
+    b.screenshot(&screenshots().join("run-waiting-approval.png"))
+        .await;
     // Bob signs in: the badge counts the request; he approves on the run page.
     b.wait_for("[data-testid=logout]")
         .await
@@ -122,11 +127,14 @@ async fn start_a_runbook_with_one_click_and_approve_it_as_a_second_user() {
     // The output arrives live: no reload from here on.
     b.wait_for_contains("[data-testid=step-output-0]", "restarting for team")
         .await;
-    b.wait_for("[data-testid=run-status][data-status=succeeded]").await;
+    b.wait_for("[data-testid=run-status][data-status=succeeded]")
+        .await;
     b.wait_for_contains("[data-testid=step-output-2]", "all done for team")
         .await;
-    b.wait_for("[data-testid=run-step-2][data-status=succeeded]").await;
-    b.wait_for_contains("[data-testid=run-timeline]", "Approved by bob").await;
+    b.wait_for("[data-testid=run-step-2][data-status=succeeded]")
+        .await;
+    b.wait_for_contains("[data-testid=run-timeline]", "Approved by bob")
+        .await;
     b.screenshot(&screenshots().join("run-succeeded.png")).await;
     b.close().await;
 }
