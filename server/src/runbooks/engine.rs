@@ -493,7 +493,13 @@ impl RunEngine {
                     expires: "1h".into(),
                 }),
                 (None, a) => match steps::policy_kind(state, a).await {
-                    Some(kind) => action_policy(&self.pool, &kind).await?,
+                    Some(kind) => match action_policy(&self.pool, &kind).await? {
+                        // The runbook's own approval, already given for
+                        // these parameters, covers it when it was at least
+                        // as strict: no second request for the same act.
+                        Some(p) if self.covered_by_run_approval(&run, &p).await? => None,
+                        other => other,
+                    },
                     None => None,
                 },
             };
@@ -879,6 +885,29 @@ impl RunEngine {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Whether the run's granted runbook-level approval is at least as strict
+    /// as `p` (as many approvals or more, from roles `p` accepts).
+    async fn covered_by_run_approval(
+        &self,
+        run: &Claimed,
+        p: &ApprovalPolicy,
+    ) -> sqlx::Result<bool> {
+        let row: Option<(i32, Vec<String>)> = sqlx::query_as(
+            "SELECT required, roles FROM approvals
+             WHERE run_id = $1 AND step IS NULL AND binding = $2 AND status = 'approved'",
+        )
+        .bind(run.id)
+        .bind(&run.binding)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some_and(|(required, roles)| {
+            required as u32 >= p.required
+                && roles
+                    .iter()
+                    .all(|r| p.roles.iter().any(|q| q.as_str() == r))
+        }))
     }
 
     /// Parks the run on step `idx` (manual step or child run).

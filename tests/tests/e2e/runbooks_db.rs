@@ -922,3 +922,159 @@ steps:
         .unwrap();
     assert!(still, "the injection attempt dropped nothing");
 }
+
+/// A valid value for a parameter of a built-in, on this test's inventory.
+fn sample(p: &opsdeck_wire::ParamDef) -> Value {
+    use opsdeck_wire::ParamKind;
+    if let Some(d) = &p.default {
+        return d.clone();
+    }
+    match &p.kind {
+        ParamKind::Service | ParamKind::Database => json!("appdb"),
+        ParamKind::Container => json!("none"),
+        ParamKind::Integer { min, .. } => json!(min.unwrap_or(1)),
+        ParamKind::Choice { options } => json!(options[0]),
+        ParamKind::Duration { min, .. } => json!(min.clone().unwrap_or_else(|| "5m".into())),
+        ParamKind::Text { .. } => json!("/var/log"),
+    }
+}
+
+/// Every built-in runbook dry-runs with every step filled in; the
+/// read-only ones and the failover (approved by an admin, refused by a
+/// primary, escalated) run for real against the test cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_built_in_plans_and_the_read_only_ones_run() {
+    use crate::runbooks::{start, wait_status};
+    use opsdeck_wire::{Approval, DryRun, Run, RunStatus, RunbookSummary, StepStatus};
+    let s = TestServer::start().await;
+    let admin = s.user(Role::Admin).await;
+    let socket = opsdeck_e2e::pg::cluster_dir().join("run/.s.PGSQL.5432");
+    let url = format!(
+        "postgres://opsdeck@127.0.0.1:{}/{}",
+        tcp_to(socket).await,
+        s.database
+    );
+    database_service(
+        &admin,
+        "appdb",
+        json!({"kind": "postgres", "url": url}),
+        None,
+    )
+    .await;
+    let list: Vec<RunbookSummary> = admin.json("/api/v1/runbooks").await;
+    assert!(list.iter().filter(|r| r.builtin).count() >= 11);
+    let params_of = |r: &RunbookSummary| -> Value {
+        Value::Object(
+            r.params
+                .iter()
+                .map(|p| (p.name.clone(), sample(p)))
+                .collect(),
+        )
+    };
+    for r in list.iter().filter(|r| r.builtin) {
+        let plan: DryRun = ok_json(
+            admin
+                .post(
+                    &format!("/api/v1/runbooks/{}/dry-run", r.id),
+                    &json!({"params": params_of(r)}),
+                )
+                .await,
+            &format!("dry run of {}", r.name),
+        )
+        .await;
+        assert_eq!(plan.steps.len(), r.steps, "{}", r.name);
+        for st in &plan.steps {
+            assert!(
+                !st.description.contains("cannot fill in"),
+                "{}: {st:?}",
+                r.name
+            );
+        }
+    }
+    let by = |name: &str| list.iter().find(|r| r.name == name).unwrap();
+    // Read-only and report runbooks run to the end.
+    for name in [
+        "db-locks-report",
+        "daily-health-check",
+        "certificate-expiry-check",
+        "db-pool-exhaustion",
+    ] {
+        let r = by(name);
+        let run = start(&admin, r.id, params_of(r)).await;
+        let done = wait_status(&admin, run.summary.id, RunStatus::Succeeded).await;
+        assert!(
+            done.steps
+                .iter()
+                .all(|s| matches!(s.status, StepStatus::Succeeded | StepStatus::Failed)),
+            "{name}: every step ran: {:?}",
+            done.steps
+                .iter()
+                .map(|s| (&s.name, s.status))
+                .collect::<Vec<_>>()
+        );
+    }
+    // Failover: an admin other than the requester approves; the test
+    // cluster is a primary, so promote refuses and the run escalates.
+    s.create_user("boss", Role::Admin).await;
+    let boss = s.login("boss").await;
+    let operator = s.user(Role::Operator).await;
+    let f = by("database-failover");
+    let run = start(&operator, f.id, params_of(f)).await;
+    let id = run.summary.id;
+    let ap: Approval = crate::util::poll(
+        std::time::Duration::from_secs(30),
+        "failover approval",
+        async || {
+            let r: Run = operator.json(&format!("/api/v1/runs/{id}")).await;
+            r.approvals
+                .into_iter()
+                .next()
+                .ok_or_else(|| format!("{:?}", r.summary.status))
+        },
+    )
+    .await;
+    // Operators cannot approve a failover: the policy names admins.
+    let other_op = {
+        s.create_user("op2", Role::Operator).await;
+        s.login("op2").await
+    };
+    let msg = crate::util::expect_error(
+        other_op
+            .post(
+                &format!("/api/v1/approvals/{}/approve", ap.id),
+                &json!({"binding": ap.binding}),
+            )
+            .await,
+        403,
+    )
+    .await;
+    assert!(msg.contains("admin"), "{msg}");
+    let _: Approval = ok_json(
+        boss.post(
+            &format!("/api/v1/approvals/{}/approve", ap.id),
+            &json!({"binding": ap.binding}),
+        )
+        .await,
+        "approve failover",
+    )
+    .await;
+    let failed = wait_status(&operator, id, RunStatus::Failed).await;
+    let promote = failed
+        .steps
+        .iter()
+        .find(|s| s.name.contains("promote"))
+        .expect("a promote step");
+    assert!(
+        promote
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("not a standby"),
+        "{:?}",
+        promote.error
+    );
+    assert!(
+        failed.timeline.iter().any(|e| e.kind == "escalation"),
+        "escalated"
+    );
+}
