@@ -552,8 +552,11 @@ impl RunEngine {
                         return Ok(()); // lease lost
                     }
                     let out = Output::new();
-                    let r = self.run_step(state, &run, idx, step, a, &out, h).await;
-                    r.map(|v| (v, out))
+                    match self.run_step(state, &run, idx, step, a, &out, h).await {
+                        Ok(v) => Ok((v, out)),
+                        Err(Fail::Failed(m)) => Err(StepErr::Failed(m, out)),
+                        Err(Fail::Stopped) => Err(StepErr::Stopped(out)),
+                    }
                 }
             };
             let (result, out) = match result {
@@ -597,7 +600,7 @@ impl RunEngine {
         action: &StepAction,
         out: &Output,
         h: &Handle,
-    ) -> Result<Value, StepErr> {
+    ) -> Result<Value, Fail> {
         let timeout = def::step_timeout(step);
         let cx = StepCx {
             state,
@@ -614,16 +617,16 @@ impl RunEngine {
         loop {
             tokio::select! {
                 r = &mut fut => {
-                    return r.map_err(|e| StepErr::Failed(e, Output::take(out)));
+                    return r.map_err(Fail::Failed);
                 }
                 _ = &mut deadline => {
-                    return Err(StepErr::Failed(
-                        format!("timed out after {}", humantime::format_duration(timeout)),
-                        Output::take(out),
-                    ));
+                    return Err(Fail::Failed(format!(
+                        "timed out after {}",
+                        humantime::format_duration(timeout)
+                    )));
                 }
                 _ = h.token.cancelled() => {
-                    return Err(StepErr::Stopped(Output::take(out)));
+                    return Err(Fail::Stopped);
                 }
                 _ = tick.tick() => {
                     let (text, truncated, version) = out.snapshot();
@@ -1503,19 +1506,16 @@ enum Flow {
     End,
 }
 
+/// How a step ended early, with the output it wrote.
 enum StepErr {
     Failed(String, Output),
     Stopped(Output),
 }
 
-impl Output {
-    /// Moves the output out (for returning it with an error).
-    fn take(out: &Output) -> Output {
-        let (text, _, _) = out.snapshot();
-        let o = Output::new();
-        o.text(&text);
-        o
-    }
+/// How `run_step` ended early (the caller owns the output).
+enum Fail {
+    Failed(String),
+    Stopped,
 }
 
 /// A claimed run, loaded.
