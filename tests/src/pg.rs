@@ -22,6 +22,28 @@ static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
 static NEXT: AtomicU32 = AtomicU32::new(1);
 const TEMPLATE: &str = "opsdeck_template";
 
+/// Removes the cluster directories of earlier test runs whose process is
+/// gone (the cluster dies with its test process; its files stay behind and
+/// fill the disk over many local runs).
+fn remove_stale_clusters() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("opsdeck-test-pg-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 fn cluster() -> &'static Cluster {
     let result = CLUSTER.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -33,6 +55,7 @@ fn cluster() -> &'static Cluster {
                     .build()
                     .expect("runtime");
                 rt.block_on(async move {
+                    remove_stale_clusters();
                     let dir = std::env::temp_dir()
                         .join(format!("opsdeck-test-pg-{}", std::process::id()));
                     let _ = std::fs::remove_dir_all(&dir);

@@ -350,7 +350,6 @@ async fn vote(
     } else {
         format!(": {reason}")
     };
-    let mut requeued = false;
     if approve {
         let yes: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM approval_votes WHERE approval_id = $1 AND approve",
@@ -377,14 +376,10 @@ async fn vote(
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            requeued = sqlx::query(
-                "UPDATE runs SET status = 'queued' WHERE id = $1 AND status = 'waiting'",
-            )
-            .bind(run)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                > 0;
+            sqlx::query("UPDATE runs SET status = 'queued' WHERE id = $1 AND status = 'waiting'")
+                .bind(run)
+                .execute(&mut *tx)
+                .await?;
         }
     } else {
         sqlx::query("UPDATE approvals SET status = 'denied', decided_at = now() WHERE id = $1")
@@ -419,7 +414,6 @@ async fn vote(
     .await?;
     ctx.commit(tx).await?;
     state.runs.changed(run).await;
-    let _ = requeued;
     let mut conn = state.pool.acquire().await?;
     let row = sqlx::query(&format!("{SELECT} WHERE a.id = $1"))
         .bind(id)

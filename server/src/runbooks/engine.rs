@@ -148,7 +148,7 @@ impl RunEngine {
         }
         tokio::spawn(self.clone().claim_loop(state.clone(), stop.clone()));
         tokio::spawn(self.clone().heartbeat_loop(stop.clone()));
-        tokio::spawn(self.clone().reap_loop(state.clone(), stop.clone()));
+        tokio::spawn(self.clone().reap_loop(stop.clone()));
         tokio::spawn(self.clone().listen_loop(stop));
     }
 
@@ -243,12 +243,7 @@ impl RunEngine {
             if let Err(e) = engine.drive(&state, id, &handle).await {
                 tracing::error!(run = id, error = %e, "run failed inside the engine");
                 let _ = engine
-                    .finish(
-                        &state,
-                        id,
-                        RunStatus::Failed,
-                        Some(format!("engine error: {e}")),
-                    )
+                    .finish(id, RunStatus::Failed, Some(format!("engine error: {e}")))
                     .await;
             }
             lock(&engine.handles).remove(&id);
@@ -296,9 +291,9 @@ impl RunEngine {
         }
     }
 
-    async fn reap_loop(self: Arc<Self>, state: AppState, stop: CancellationToken) {
+    async fn reap_loop(self: Arc<Self>, stop: CancellationToken) {
         loop {
-            if let Err(e) = self.reap(&state).await {
+            if let Err(e) = self.reap().await {
                 tracing::warn!(error = %e, "runs: reaping failed");
             }
             tokio::select! {
@@ -310,7 +305,7 @@ impl RunEngine {
 
     /// Turns runs whose lease ran out into `interrupted`, and expires
     /// approvals past their deadline (their runs fail).
-    pub async fn reap(&self, state: &AppState) -> sqlx::Result<()> {
+    pub async fn reap(&self) -> sqlx::Result<()> {
         let mut tx = self.pool.begin().await?;
         let dead: Vec<(i64, String)> = sqlx::query_as(
             "UPDATE runs SET status = 'interrupted', lease_owner = NULL, lease_until = NULL,
@@ -382,11 +377,11 @@ impl RunEngine {
         tx.commit().await?;
         for (id, _) in dead {
             self.changed(id).await;
-            self.notify_parent(state, id).await;
+            self.notify_parent(id).await;
         }
         for id in failed {
             self.changed(id).await;
-            self.notify_parent(state, id).await;
+            self.notify_parent(id).await;
         }
         Ok(())
     }
@@ -414,10 +409,7 @@ impl RunEngine {
         .await?;
         if run.next_step == 0 {
             if let Some(policy) = &def.approval {
-                if !self
-                    .approved(state, &run, None, policy, "the runbook")
-                    .await?
-                {
+                if !self.approved(&run, None, policy, "the runbook").await? {
                     return Ok(());
                 }
             }
@@ -429,7 +421,7 @@ impl RunEngine {
             let step = &def.steps[i];
             let idx = i as i32;
             if h.token.is_cancelled() {
-                return self.stopped(state, &run, h, None).await;
+                return self.stopped(&run, h, None).await;
             }
             match statuses.get(&idx).map(|(s, _)| *s) {
                 // Ticked manual steps and finished child runs.
@@ -510,7 +502,7 @@ impl RunEngine {
                     step.name,
                     steps::describe(state, &action).await
                 );
-                if !self.approved(state, &run, Some(idx), p, &subject).await? {
+                if !self.approved(&run, Some(idx), p, &subject).await? {
                     return Ok(());
                 }
             }
@@ -563,7 +555,7 @@ impl RunEngine {
                 Ok((v, out)) => (Ok(v), out),
                 Err(StepErr::Failed(msg, out)) => (Err(msg), out),
                 Err(StepErr::Stopped(out)) => {
-                    return self.stopped(state, &run, h, Some((idx, out))).await;
+                    return self.stopped(&run, h, Some((idx, out))).await;
                 }
             };
             self.step_end(&run, idx, step, result.clone(), &out).await?;
@@ -585,7 +577,7 @@ impl RunEngine {
                 },
             }
         }
-        self.finish(state, id, RunStatus::Succeeded, None).await?;
+        self.finish(id, RunStatus::Succeeded, None).await?;
         Ok(())
     }
 
@@ -673,22 +665,19 @@ impl RunEngine {
                 Ok(Flow::Next)
             }
             OnFailure::Stop => {
-                self.finish(state, run.id, RunStatus::Failed, Some(failed))
-                    .await?;
+                self.finish(run.id, RunStatus::Failed, Some(failed)).await?;
                 Ok(Flow::End)
             }
             OnFailure::Escalate => {
                 let how = super::notify::escalate(state, run.id, &run.runbook, &failed).await?;
                 self.event(run.id, "escalation", Some(idx), None, &how)
                     .await?;
-                self.finish(state, run.id, RunStatus::Failed, Some(failed))
-                    .await?;
+                self.finish(run.id, RunStatus::Failed, Some(failed)).await?;
                 Ok(Flow::End)
             }
             OnFailure::Rollback => {
                 self.rollback(state, run, outputs).await?;
                 self.finish(
-                    state,
                     run.id,
                     RunStatus::Failed,
                     Some(format!("{failed}; rolled back")),
@@ -789,7 +778,6 @@ impl RunEngine {
     /// none and parks the run; returns `true` when it may proceed.
     async fn approved(
         &self,
-        state: &AppState,
         run: &Claimed,
         step: Option<i32>,
         policy: &ApprovalPolicy,
@@ -832,7 +820,6 @@ impl RunEngine {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        let _ = state;
         self.park_for_approval(
             run.id,
             step,
@@ -1027,7 +1014,7 @@ impl RunEngine {
 
     /// When a child run ends, its parent's step gets the outcome and the
     /// parent is queued again.
-    async fn notify_parent(&self, _state: &AppState, child: i64) {
+    async fn notify_parent(&self, child: i64) {
         let r: Result<(), sqlx::Error> = async {
             type ChildRow = (Option<i64>, Option<i32>, String, Option<String>);
             let row: Option<ChildRow> = sqlx::query_as(
@@ -1094,7 +1081,6 @@ impl RunEngine {
     /// A cancel or a lost lease stopped the task.
     async fn stopped(
         &self,
-        state: &AppState,
         run: &Claimed,
         h: &Handle,
         step: Option<(i32, Output)>,
@@ -1118,7 +1104,6 @@ impl RunEngine {
             .await?;
         }
         self.finish(
-            state,
             run.id,
             RunStatus::Cancelled,
             Some("cancelled by an operator".into()),
@@ -1129,7 +1114,6 @@ impl RunEngine {
     /// Ends a claimed run: status, pending steps skipped, audit, timeline.
     async fn finish(
         &self,
-        state: &AppState,
         id: i64,
         status: RunStatus,
         error: Option<String>,
@@ -1197,7 +1181,7 @@ impl RunEngine {
         .await?;
         tx.commit().await?;
         self.changed(id).await;
-        self.notify_parent(state, id).await;
+        self.notify_parent(id).await;
         Ok(())
     }
 
