@@ -89,7 +89,7 @@ pub async fn execute(cx: &StepCx<'_>, action: &StepAction) -> StepResult {
             container,
         } => exec(cx, service, argv, container.as_deref()).await,
         StepAction::Logs { service, lines } => logs(cx, service, *lines).await,
-        StepAction::Status { service } => status(cx, service),
+        StepAction::Status { service } => status(cx, service).await,
         StepAction::Database {
             database,
             op,
@@ -397,12 +397,24 @@ fn health_str(h: ServiceHealth) -> &'static str {
     }
 }
 
-fn status(cx: &StepCx<'_>, service: &str) -> StepResult {
+async fn status(cx: &StepCx<'_>, service: &str) -> StepResult {
     let (_, statuses) = cx.state.health.statuses();
-    let s = statuses
-        .into_iter()
-        .find(|s| s.name == service)
-        .ok_or_else(|| format!("no service \"{service}\" on the status board"))?;
+    let Some(s) = statuses.into_iter().find(|s| s.name == service) else {
+        // A service added a moment ago is in the inventory before the board
+        // has been recomputed: report it as not yet known.
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM services WHERE name = $1)")
+                .bind(service)
+                .fetch_one(&cx.state.pool)
+                .await
+                .map_err(|e| format!("reading services: {e}"))?;
+        if !exists {
+            return Err(format!("no service \"{service}\" in the inventory"));
+        }
+        cx.out
+            .line(format!("{service}: unknown (not on the status board yet)"));
+        return Ok(json!({"health": "unknown", "impacted_by": [], "problems": [], "since": null}));
+    };
     cx.out.line(format!(
         "{}: {}{}",
         s.name,

@@ -928,6 +928,20 @@ async fn a_prune_step_waits_for_the_prune_policy_then_removes_stopped_containers
         )
         .await;
     assert_eq!(res.status(), 201, "registering the relayed engine");
+    // The engine's supervisor connects in the background: wait for it, as
+    // an operator would see it connected on the Engines page.
+    crate::util::poll(
+        Duration::from_secs(30),
+        "the relayed engine connected",
+        async || {
+            let engines: Vec<opsdeck_wire::Engine> = admin.json("/api/v1/engines").await;
+            match engines.iter().find(|e| e.name == "scoped") {
+                Some(e) if e.state == opsdeck_wire::EngineState::Connected => Ok(()),
+                other => Err(format!("{:?}", other.map(|e| e.state))),
+            }
+        },
+    )
+    .await;
     let rb = create(&admin, PRUNE).await;
     let run = start(&requester, rb.id, json!({})).await;
 
