@@ -820,6 +820,46 @@ async fn run_row(conn: &mut PgConnection, id: i64) -> ApiResult<(RunStatus, Opti
     ))
 }
 
+/// `": note"`, or nothing for an empty note.
+fn with_note(note: &str) -> String {
+    if note.is_empty() {
+        String::new()
+    } else {
+        format!(": {note}")
+    }
+}
+
+/// Ends an operator's act on a run: its timeline event and audit entry on
+/// `tx`, commit, the live update; answers with the run.
+#[allow(clippy::too_many_arguments)]
+async fn record_act(
+    state: &AppState,
+    ctx: &RequestCtx,
+    p: &Principal,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    id: i64,
+    step: Option<i32>,
+    (event, message): (&str, String),
+    (action, params): (&str, Value),
+) -> ApiResult<Json<Run>> {
+    timeline::append(
+        &mut tx,
+        "run",
+        id,
+        event,
+        Some(&Actor::of(p)),
+        step,
+        &message,
+        json!({}),
+    )
+    .await?;
+    ctx.audit(&mut tx, p, action, Some(format!("run:{id}")), params)
+        .await?;
+    ctx.commit(tx).await?;
+    state.runs.changed(id).await;
+    Ok(Json(load_run(state, id, Some(p)).await?))
+}
+
 /// Cancel a run: a queued or waiting run ends at once; a running one stops
 /// at its current step.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = i64, Path)),
@@ -834,8 +874,7 @@ async fn cancel_run(
     let p = &auth.principal;
     let mut tx = state.pool.begin().await?;
     let (status, _) = run_row(&mut tx, id).await?;
-    let actor = Actor::of(p);
-    match status {
+    let event = match status {
         RunStatus::Queued | RunStatus::Waiting => {
             sqlx::query(
                 "UPDATE runs SET status = 'cancelled', finished_at = now(), error = $2 WHERE id = $1",
@@ -856,37 +895,20 @@ async fn cancel_run(
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            timeline::append(
-                &mut tx,
-                "run",
-                id,
-                "run.cancelled",
-                Some(&actor),
-                None,
-                &format!("Cancelled by {}", p.username),
-                json!({}),
-            )
-            .await?;
+            ("run.cancelled", format!("Cancelled by {}", p.username))
         }
         RunStatus::Running => {
             sqlx::query("UPDATE runs SET cancel_requested = true WHERE id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            timeline::append(
-                &mut tx,
-                "run",
-                id,
+            (
                 "run.cancel_requested",
-                Some(&actor),
-                None,
-                &format!(
+                format!(
                     "Cancel requested by {}; the current step is stopped",
                     p.username
                 ),
-                json!({}),
             )
-            .await?;
         }
         other => {
             return Err(ApiError::Conflict(format!(
@@ -894,19 +916,21 @@ async fn cancel_run(
                 other.as_str()
             )))
         }
-    }
-    ctx.audit(
-        &mut tx,
-        p,
-        "run.cancel",
-        Some(format!("run:{id}")),
-        json!({"was": status.as_str()}),
-    )
-    .await?;
-    ctx.commit(tx).await?;
+    };
+    // A run held by this process stops at once; elsewhere at its next
+    // heartbeat.
     state.runs.cancel_local(id);
-    state.runs.changed(id).await;
-    Ok(Json(load_run(&state, id, Some(p)).await?))
+    record_act(
+        &state,
+        &ctx,
+        p,
+        tx,
+        id,
+        None,
+        event,
+        ("run.cancel", json!({"was": status.as_str()})),
+    )
+    .await
 }
 
 /// Resume a failed or interrupted run from the first main step that did not
@@ -970,29 +994,20 @@ async fn resume_run(
         }
         return Err(e.into());
     }
-    let actor = Actor::of(p);
-    timeline::append(
-        &mut tx,
-        "run",
-        id,
-        "run.resumed",
-        Some(&actor),
-        Some(from),
-        &format!("Resumed by {} from step {}", p.username, from + 1),
-        json!({}),
-    )
-    .await?;
-    ctx.audit(
-        &mut tx,
+    record_act(
+        &state,
+        &ctx,
         p,
-        "run.resume",
-        Some(format!("run:{id}")),
-        json!({"from_step": from}),
+        tx,
+        id,
+        Some(from),
+        (
+            "run.resumed",
+            format!("Resumed by {} from step {}", p.username, from + 1),
+        ),
+        ("run.resume", json!({"from_step": from})),
     )
-    .await?;
-    ctx.commit(tx).await?;
-    state.runs.changed(id).await;
-    Ok(Json(load_run(&state, id, Some(p)).await?))
+    .await
 }
 
 /// Start the same runbook again with the same parameters (current version).
@@ -1059,38 +1074,25 @@ async fn close_run(
         .bind(&p.username)
         .execute(&mut *tx)
         .await?;
-    let actor = Actor::of(p);
     let note = req.note.trim();
-    timeline::append(
-        &mut tx,
-        "run",
-        id,
-        "run.closed",
-        Some(&actor),
-        None,
-        &format!(
-            "Closed by {} without resuming{}",
-            p.username,
-            if note.is_empty() {
-                String::new()
-            } else {
-                format!(": {note}")
-            }
-        ),
-        json!({}),
-    )
-    .await?;
-    ctx.audit(
-        &mut tx,
+    record_act(
+        &state,
+        &ctx,
         p,
-        "run.close",
-        Some(format!("run:{id}")),
-        json!({"note": note}),
+        tx,
+        id,
+        None,
+        (
+            "run.closed",
+            format!(
+                "Closed by {} without resuming{}",
+                p.username,
+                with_note(note)
+            ),
+        ),
+        ("run.close", json!({"note": note})),
     )
-    .await?;
-    ctx.commit(tx).await?;
-    state.runs.changed(id).await;
-    Ok(Json(load_run(&state, id, Some(p)).await?))
+    .await
 }
 
 /// Tick off a manual step the run is waiting on.
@@ -1139,11 +1141,7 @@ async fn complete_step(
     .bind(format!(
         "ticked off by {}{}\n",
         p.username,
-        if note.is_empty() {
-            String::new()
-        } else {
-            format!(": {note}")
-        }
+        with_note(&note)
     ))
     .execute(&mut *tx)
     .await?;
@@ -1151,36 +1149,23 @@ async fn complete_step(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    let actor = Actor::of(p);
-    timeline::append(
-        &mut tx,
-        "run",
-        id,
-        "step.ticked",
-        Some(&actor),
-        Some(idx),
-        &format!(
-            "Step {} ({name}) ticked off by {}{}",
-            idx + 1,
-            p.username,
-            if note.is_empty() {
-                String::new()
-            } else {
-                format!(": {note}")
-            }
-        ),
-        json!({}),
-    )
-    .await?;
-    ctx.audit(
-        &mut tx,
+    record_act(
+        &state,
+        &ctx,
         p,
-        "run.step.complete",
-        Some(format!("run:{id}")),
-        json!({"step": idx, "note": note}),
+        tx,
+        id,
+        Some(idx),
+        (
+            "step.ticked",
+            format!(
+                "Step {} ({name}) ticked off by {}{}",
+                idx + 1,
+                p.username,
+                with_note(&note)
+            ),
+        ),
+        ("run.step.complete", json!({"step": idx, "note": note})),
     )
-    .await?;
-    ctx.commit(tx).await?;
-    state.runs.changed(id).await;
-    Ok(Json(load_run(&state, id, Some(p)).await?))
+    .await
 }
