@@ -49,6 +49,24 @@ async fn database_service(admin: &Api, name: &str, spec: Value, password: Option
     .await;
 }
 
+/// The service `appdb` with a Postgres check on this test's database of
+/// the shared test cluster (over a loopback TCP relay).
+async fn appdb_on_test_cluster(s: &TestServer, admin: &Api) {
+    let socket = opsdeck_e2e::pg::cluster_dir().join("run/.s.PGSQL.5432");
+    let url = format!(
+        "postgres://opsdeck@127.0.0.1:{}/{}",
+        tcp_to(socket).await,
+        s.database
+    );
+    database_service(
+        admin,
+        "appdb",
+        json!({"kind": "postgres", "url": url}),
+        None,
+    )
+    .await;
+}
+
 /// Postgres checks refuse Unix sockets and the clusters listen on sockets
 /// only: a loopback TCP port forwarding to `socket`.
 async fn tcp_to(socket: PathBuf) -> u16 {
@@ -141,19 +159,7 @@ async fn index_file(pool: &sqlx::PgPool) -> i64 {
 async fn postgres_catalogue_on_the_test_cluster() {
     let s = TestServer::start().await;
     let admin = s.user(Role::Admin).await;
-    let socket = opsdeck_e2e::pg::cluster_dir().join("run/.s.PGSQL.5432");
-    let url = format!(
-        "postgres://opsdeck@127.0.0.1:{}/{}",
-        tcp_to(socket).await,
-        s.database
-    );
-    database_service(
-        &admin,
-        "appdb",
-        json!({"kind": "postgres", "url": url}),
-        None,
-    )
-    .await;
+    appdb_on_test_cluster(&s, &admin).await;
 
     // Lookup and family errors, before any connection.
     assert_eq!(
@@ -808,19 +814,7 @@ async fn database_steps_run_through_the_engine() {
     use opsdeck_wire::{Approval, Run, RunStatus, RunbookSummary, StepStatus};
     let s = TestServer::start().await;
     let admin = s.user(Role::Admin).await;
-    let socket = opsdeck_e2e::pg::cluster_dir().join("run/.s.PGSQL.5432");
-    let url = format!(
-        "postgres://opsdeck@127.0.0.1:{}/{}",
-        tcp_to(socket).await,
-        s.database
-    );
-    database_service(
-        &admin,
-        "appdb",
-        json!({"kind": "postgres", "url": url}),
-        None,
-    )
-    .await;
+    appdb_on_test_cluster(&s, &admin).await;
     let list: Vec<RunbookSummary> = admin.json("/api/v1/runbooks").await;
     let issues = list
         .iter()
@@ -948,19 +942,7 @@ async fn every_built_in_plans_and_the_read_only_ones_run() {
     use opsdeck_wire::{Approval, DryRun, Run, RunStatus, RunbookSummary, StepStatus};
     let s = TestServer::start().await;
     let admin = s.user(Role::Admin).await;
-    let socket = opsdeck_e2e::pg::cluster_dir().join("run/.s.PGSQL.5432");
-    let url = format!(
-        "postgres://opsdeck@127.0.0.1:{}/{}",
-        tcp_to(socket).await,
-        s.database
-    );
-    database_service(
-        &admin,
-        "appdb",
-        json!({"kind": "postgres", "url": url}),
-        None,
-    )
-    .await;
+    appdb_on_test_cluster(&s, &admin).await;
     let list: Vec<RunbookSummary> = admin.json("/api/v1/runbooks").await;
     assert!(list.iter().filter(|r| r.builtin).count() >= 11);
     let params_of = |r: &RunbookSummary| -> Value {
