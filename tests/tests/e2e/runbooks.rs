@@ -482,8 +482,9 @@ steps:
     duration: 10ms
 "#;
 
-async fn pending_approval(api: &Api, run: i64) -> Approval {
-    poll(Duration::from_secs(30), "an approval request", async || {
+/// Waits for the run's pending approval request.
+pub async fn pending_approval(api: &Api, run: i64) -> Approval {
+    poll(Duration::from_secs(60), "an approval request", async || {
         let r: Run = api.json(&format!("/api/v1/runs/{run}")).await;
         r.approvals
             .into_iter()

@@ -33,7 +33,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
-use crate::runbooks::{create, start, wait_run, wait_status};
+use crate::runbooks::{create, pending_approval, start, wait_run, wait_status};
 use crate::util::{engine, ok_json, poll, release};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -161,17 +161,6 @@ fn step<'a>(run: &'a Run, name: &str) -> &'a opsdeck_wire::RunStep {
         .iter()
         .find(|s| s.name == name)
         .unwrap_or_else(|| panic!("run {} has no step {name}", run.summary.id))
-}
-
-async fn pending_approval(api: &Api, run: i64) -> Approval {
-    poll(WAIT, "an approval request", async || {
-        let r: Run = api.json(&format!("/api/v1/runs/{run}")).await;
-        r.approvals
-            .into_iter()
-            .find(|a| a.status == ApprovalStatus::Pending)
-            .ok_or_else(|| format!("status {:?}", r.summary.status))
-    })
-    .await
 }
 
 async fn add_check(api: &Api, service_id: i64, name: &str, spec: Value) -> Check {

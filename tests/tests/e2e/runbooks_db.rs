@@ -810,8 +810,8 @@ async fn mariadb_process_list_and_threads() {
 /// dropped, after an `approval` step approved by a second operator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_steps_run_through_the_engine() {
-    use crate::runbooks::{create, start, wait_status};
-    use opsdeck_wire::{Approval, Run, RunStatus, RunbookSummary, StepStatus};
+    use crate::runbooks::{create, pending_approval, start, wait_status};
+    use opsdeck_wire::{Approval, RunStatus, RunbookSummary, StepStatus};
     let s = TestServer::start().await;
     let admin = s.user(Role::Admin).await;
     appdb_on_test_cluster(&s, &admin).await;
@@ -873,15 +873,7 @@ steps:
         )
         .await;
         let id = run.summary.id;
-        let ap: Approval =
-            crate::util::poll(std::time::Duration::from_secs(30), "approval", async || {
-                let r: Run = requester.json(&format!("/api/v1/runs/{id}")).await;
-                r.approvals
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| format!("{:?}", r.summary.status))
-            })
-            .await;
+        let ap = pending_approval(&requester, id).await;
         assert_eq!(ap.step, Some(0), "an approval step gates step 1");
         let _: Approval = ok_json(
             second
@@ -938,8 +930,8 @@ fn sample(p: &opsdeck_wire::ParamDef) -> Value {
 /// primary, escalated) run for real against the test cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_built_in_plans_and_the_read_only_ones_run() {
-    use crate::runbooks::{start, wait_status};
-    use opsdeck_wire::{Approval, DryRun, Run, RunStatus, RunbookSummary, StepStatus};
+    use crate::runbooks::{pending_approval, start, wait_status};
+    use opsdeck_wire::{Approval, DryRun, RunStatus, RunbookSummary, StepStatus};
     let s = TestServer::start().await;
     let admin = s.user(Role::Admin).await;
     appdb_on_test_cluster(&s, &admin).await;
@@ -1003,18 +995,7 @@ async fn every_built_in_plans_and_the_read_only_ones_run() {
     let f = by("database-failover");
     let run = start(&operator, f.id, params_of(f)).await;
     let id = run.summary.id;
-    let ap: Approval = crate::util::poll(
-        std::time::Duration::from_secs(30),
-        "failover approval",
-        async || {
-            let r: Run = operator.json(&format!("/api/v1/runs/{id}")).await;
-            r.approvals
-                .into_iter()
-                .next()
-                .ok_or_else(|| format!("{:?}", r.summary.status))
-        },
-    )
-    .await;
+    let ap = pending_approval(&operator, id).await;
     // Operators cannot approve a failover: the policy names admins.
     let other_op = {
         s.create_user("op2", Role::Operator).await;
