@@ -20,11 +20,14 @@
 mod admin;
 mod api;
 mod approvals;
+mod channels;
 mod checks;
+mod contacts;
 mod dashboard;
 mod engines;
 mod graph;
 mod import;
+mod incidents;
 mod live;
 mod pages;
 mod reports;
@@ -72,11 +75,16 @@ fn App() -> impl IntoView {
                     <Route path=path!("runs/:id") view=runs::RunPage/>
                     <Route path=path!("approvals") view=approvals::Approvals/>
                     <Route path=path!("schedules") view=schedules::Schedules/>
-                    <Route path=path!("incidents") view=pages::Incidents/>
+                    <Route path=path!("incidents") view=incidents::Incidents/>
+                    <Route path=path!("incidents/:id") view=incidents::IncidentPage/>
+                    <Route path=path!("incidents/:id/postmortem") view=incidents::PostmortemPage/>
+                    <Route path=path!("reports/incidents") view=incidents::IncidentReports/>
                     <Route path=path!("backups") view=pages::Backups/>
-                    <Route path=path!("oncall") view=pages::OnCall/>
+                    <Route path=path!("oncall") view=contacts::OnCallPage/>
                     <Route path=path!("maintenance") view=pages::Maintenance/>
                     <Route path=path!("account") view=pages::Account/>
+                    <Route path=path!("admin/contacts") view=contacts::ContactsAdmin/>
+                    <Route path=path!("admin/channels") view=channels::Channels/>
                     <Route path=path!("admin/users") view=admin::Users/>
                     <Route path=path!("admin/tokens") view=admin::Tokens/>
                     <Route path=path!("admin/audit") view=admin::Audit/>

@@ -169,22 +169,10 @@ macro_rules! coming {
 }
 
 coming!(
-    Incidents,
-    "Incidents",
-    "No incidents",
-    "Incidents, their timelines, SLA timers and post-mortems appear here."
-);
-coming!(
     Backups,
     "Backups",
     "No backups yet",
     "The backup catalog, schedules, retention and restore verification appear here."
-);
-coming!(
-    OnCall,
-    "On-call",
-    "No rotations yet",
-    "Who is on call now and next, contacts and escalation policies appear here."
 );
 coming!(
     Maintenance,

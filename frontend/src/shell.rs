@@ -127,6 +127,20 @@ const ADMIN_NAV: &[NavItem] = &[
         min: Role::Admin,
     },
     NavItem {
+        key: "contacts",
+        href: "/admin/contacts",
+        label: "Contacts & escalation",
+        icon: "☏",
+        min: Role::Admin,
+    },
+    NavItem {
+        key: "channels",
+        href: "/admin/channels",
+        label: "Notification channels",
+        icon: "✉",
+        min: Role::Admin,
+    },
+    NavItem {
         key: "users",
         href: "/admin/users",
         label: "Users",

@@ -171,6 +171,9 @@ pub struct Settings {
     pub run_lease: Duration,
     /// Run the schedule ticker (tests of other features may turn it off).
     pub schedules: bool,
+    /// Run the escalation ticker (tests drive `incidents::escalation::tick`
+    /// with their own clock instead).
+    pub escalations: bool,
 }
 
 impl Settings {
@@ -251,6 +254,7 @@ impl Settings {
             daily_report: true,
             run_lease: Duration::from_secs(lease),
             schedules: true,
+            escalations: true,
         })
     }
 

@@ -48,6 +48,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::runbooks::api::router())
         .merge(crate::runbooks::approvals::router())
         .merge(crate::runbooks::schedules::router())
+        .merge(crate::incidents::router())
+        .merge(crate::oncall::router())
+        .merge(crate::notify::router())
 }
 
 /// The whole application.

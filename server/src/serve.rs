@@ -61,6 +61,13 @@ pub async fn serve(
         tracing::info!(runbooks = seeded, "added built-in runbooks");
     }
     state.runs.start(state.clone(), state.engines.closed());
+    state
+        .incidents
+        .start(state.pool.clone(), state.engines.closed());
+    crate::notify::start(state.clone(), state.engines.closed());
+    if state.settings.escalations {
+        crate::incidents::escalation::start(state.clone(), state.engines.closed());
+    }
     let mut schedules = if state.settings.schedules {
         Some(
             crate::runbooks::schedules::start(state.clone())

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use crate::checks::HealthHub;
 use crate::config::Settings;
 use crate::docker::EngineHub;
+use crate::incidents::IncidentHub;
 use crate::runbooks::RunEngine;
 use crate::web::WebAssets;
 
@@ -21,6 +22,8 @@ pub struct AppState {
     pub health: Arc<HealthHub>,
     /// Runbook runs: claim, lease, execute (started by `serve`).
     pub runs: Arc<RunEngine>,
+    /// Live incident changes (started by `serve`).
+    pub incidents: Arc<IncidentHub>,
 }
 
 impl AppState {
@@ -36,6 +39,7 @@ impl AppState {
             engines,
             health,
             runs,
+            incidents: Arc::new(IncidentHub::default()),
         }
     }
 }

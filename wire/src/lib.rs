@@ -23,9 +23,11 @@ macro_rules! wire {
 }
 
 mod health;
+mod incidents;
 mod inventory;
 mod runbooks;
 pub use health::*;
+pub use incidents::*;
 pub use inventory::*;
 pub use runbooks::*;
 

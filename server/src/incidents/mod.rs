@@ -1,0 +1,98 @@
+//! Incidents: records with a severity, a status life cycle, SLA timers and an
+//! append-only timeline; opened by people, by health checks (root causes),
+//! by Alertmanager and by failed backups; escalated by [`escalation`].
+
+pub mod escalation;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgConnection;
+use tokio::sync::broadcast;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+/// Postgres NOTIFY channel of incident changes (payload: the incident id).
+pub const CHANNEL: &str = "opsdeck_incidents";
+
+/// Live incident changes in this process (own writes and other processes'
+/// notifications).
+pub struct IncidentHub {
+    changes: broadcast::Sender<i64>,
+}
+
+impl Default for IncidentHub {
+    fn default() -> Self {
+        IncidentHub {
+            changes: broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl IncidentHub {
+    /// Incident ids that changed; live views refetch them.
+    pub fn subscribe(&self) -> broadcast::Receiver<i64> {
+        self.changes.subscribe()
+    }
+
+    /// Follows `LISTEN opsdeck_incidents` until `closed` completes.
+    pub fn start(
+        self: &Arc<Self>,
+        pool: sqlx::PgPool,
+        closed: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            tokio::pin!(closed);
+            loop {
+                let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "incidents: cannot LISTEN; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                            _ = &mut closed => return,
+                        }
+                    }
+                };
+                if listener.listen(CHANNEL).await.is_err() {
+                    continue;
+                }
+                loop {
+                    tokio::select! {
+                        _ = &mut closed => return,
+                        n = listener.recv() => match n {
+                            Ok(n) => {
+                                if let Ok(id) = n.payload().parse::<i64>() {
+                                    let _ = hub.changes.send(id);
+                                }
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Marks an incident changed: bumps `updated_at` and queues a NOTIFY that
+/// Postgres delivers to every process (this one included) when the
+/// surrounding transaction commits. Call it in the transaction of the change.
+pub async fn touch(conn: &mut PgConnection, incident_id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE incidents SET updated_at = now() WHERE id = $1")
+        .bind(incident_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(incident_id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}
