@@ -208,6 +208,20 @@ async fn finish(
     )
     .execute(&mut *tx)
     .await?;
+    // An action on a service with an open incident shows on its timeline.
+    let service: Option<i64> =
+        sqlx::query_scalar("SELECT service_id FROM container_actions WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if let Some(service) = service {
+        let summary = format!(
+            "{kind} on {target} by {}: {}",
+            by.actor.name,
+            error.as_deref().unwrap_or(outcome)
+        );
+        crate::incidents::model::link_action(&mut tx, id, service, &summary).await?;
+    }
     by.audit(
         tx,
         kind,

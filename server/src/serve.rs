@@ -68,6 +68,7 @@ pub async fn serve(
     if state.settings.escalations {
         crate::incidents::escalation::start(state.clone(), state.engines.closed());
     }
+    crate::incidents::detect::start(state.clone(), state.engines.closed());
     let mut schedules = if state.settings.schedules {
         Some(
             crate::runbooks::schedules::start(state.clone())

@@ -1,8 +1,308 @@
-//! The escalation engine (filled in by the incidents work).
+//! The escalation engine: unacknowledged incidents page the next level of
+//! their escalation policy when its delay (counted from the trigger time)
+//! has passed; SLA milestones that pass their due time unmet are marked
+//! breached once.
+//!
+//! **Durable and exactly once.** The state is two columns of `incidents`:
+//! `escalation_level` (the next level) and `next_escalation_at` (when it is
+//! due; NULL = nothing due). Every process runs [`start`], a ticker calling
+//! [`tick`] every second (and at once when this process opens an incident).
+//! A tick locks due incidents with `FOR UPDATE SKIP LOCKED` and, in one
+//! transaction per incident, resolves the level's people
+//! ([`crate::oncall::level_recipients`]), queues their messages in the
+//! outbox ([`crate::notify::enqueue_escalation`], itself unique per
+//! (incident, level, channel, person)), appends the timeline event and the
+//! audit entry, and moves `escalation_level`/`next_escalation_at` on. A
+//! process killed in the middle rolls back and the level is still due, so a
+//! restart continues where it stopped, and two processes never fire the
+//! same level. Acknowledging sets `next_escalation_at` NULL in its own
+//! transaction (and cancels unsent messages), so escalation stops.
+//!
+//! **Time.** [`tick`] takes `now` as a parameter and compares with it, never
+//! with the database clock, so tests drive escalation with their own clock
+//! (`OPSDECK` settings `escalations = false` turns the ticker off).
 
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use opsdeck_wire::Severity;
+use serde_json::json;
+use sqlx::{PgConnection, Row};
+use tokio::sync::Notify;
+
+use crate::audit::{self, Actor, NewEntry};
+use crate::notify::{self, IncidentMessage};
 use crate::state::AppState;
+use crate::timeline;
+use opsdeck_wire::Outcome;
 
-/// Starts the escalation ticker. Ends when `closed` completes.
+use super::model;
+use super::touch;
+
+/// How many due incidents one tick handles per round.
+const BATCH: i64 = 20;
+
+fn waker() -> &'static Notify {
+    static WAKE: OnceLock<Notify> = OnceLock::new();
+    WAKE.get_or_init(Notify::new)
+}
+
+/// Asks this process's ticker to run now (an incident was opened here).
+pub fn wake() {
+    waker().notify_one();
+}
+
+/// Starts the ticker. Ends when `closed` completes.
 pub fn start(state: AppState, closed: impl std::future::Future<Output = ()> + Send + 'static) {
-    let _ = (state, closed);
+    tokio::spawn(async move {
+        tokio::pin!(closed);
+        loop {
+            if let Err(e) = tick(&state, Utc::now()).await {
+                tracing::warn!(error = %format!("{e:#}"), "escalation tick failed");
+            }
+            tokio::select! {
+                _ = &mut closed => return,
+                _ = waker().notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    });
+}
+
+/// What one tick did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    /// (incident id, level) fired.
+    pub fired: Vec<(i64, i32)>,
+    /// (incident id, milestone) marked breached.
+    pub breaches: Vec<(i64, String)>,
+}
+
+/// Fires every escalation level due at `now` and marks SLA breaches.
+pub async fn tick(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<TickReport> {
+    let mut report = TickReport::default();
+    loop {
+        let mut tx = state.pool.begin().await?;
+        let due: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM incidents
+             WHERE next_escalation_at <= $1 AND status = 'triggered'
+             ORDER BY next_escalation_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(now)
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        if due.is_empty() {
+            break;
+        }
+        for id in &due {
+            if let Some(level) = fire(&mut tx, *id, now).await? {
+                report.fired.push((*id, level));
+            }
+        }
+        tx.commit().await?;
+        if (due.len() as i64) < BATCH {
+            break;
+        }
+    }
+    report.breaches = mark_breaches(state, now).await?;
+    Ok(report)
+}
+
+/// Fires the due level of incident `id` (locked by the caller). Returns the
+/// level fired, or `None` when the policy had no such level (exhausted).
+async fn fire(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> anyhow::Result<Option<i32>> {
+    let r = sqlx::query(
+        "SELECT title, severity, status, summary, escalation_policy_id, escalation_level,
+                triggered_at,
+                coalesce((SELECT string_agg(s.name, ', ' ORDER BY s.name)
+                          FROM incident_services x JOIN services s ON s.id = x.service_id
+                          WHERE x.incident_id = incidents.id), '') AS services
+         FROM incidents WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let level: i32 = r.get("escalation_level");
+    let triggered: DateTime<Utc> = r.get("triggered_at");
+    let Some(policy) = r.get::<Option<i64>, _>("escalation_policy_id") else {
+        sqlx::query("UPDATE incidents SET next_escalation_at = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        return Ok(None);
+    };
+    let actor = Actor::system("escalation");
+    let Some(people) = crate::oncall::level_recipients(conn, policy, level, now).await? else {
+        sqlx::query("UPDATE incidents SET next_escalation_at = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        timeline::append(
+            conn,
+            "incident",
+            id,
+            "escalation_exhausted",
+            Some(&actor),
+            None,
+            &format!("Escalation policy exhausted after level {level}; nobody else to page"),
+            json!({ "level": level }),
+        )
+        .await?;
+        touch(conn, id).await?;
+        return Ok(None);
+    };
+    let severity = Severity::from_level(r.get("severity")).unwrap_or(Severity::P4);
+    let title: String = r.get("title");
+    let services: String = r.get("services");
+    let summary: String = r.get("summary");
+    let mut body = format!(
+        "{} incident #{id}: {title}\nStatus: triggered, not acknowledged for {}\n",
+        severity.as_str(),
+        crate::incidents::report::human_secs((now - triggered).num_seconds().max(0) as f64)
+    );
+    if !services.is_empty() {
+        body.push_str(&format!("Services: {services}\n"));
+    }
+    if !summary.is_empty() {
+        body.push_str(&format!("\n{summary}\n"));
+    }
+    let msg = IncidentMessage {
+        incident_id: id,
+        severity,
+        title: format!("[{}] #{id} {title}", severity.as_str()),
+        body,
+    };
+    let queued = notify::enqueue_escalation(conn, &msg, level, &people).await?;
+    // The next level, due `delay` after the trigger (not after this level).
+    let next: Option<i32> = sqlx::query_scalar(
+        "SELECT delay_secs FROM escalation_levels WHERE policy_id = $1 AND level = $2",
+    )
+    .bind(policy)
+    .bind(level + 1)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let next_at = next.map(|d| triggered + ChronoDuration::seconds(i64::from(d)));
+    sqlx::query(
+        "UPDATE incidents SET escalation_level = $2, next_escalation_at = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(level + 1)
+    .bind(next_at)
+    .execute(&mut *conn)
+    .await?;
+    let who = if people.is_empty() {
+        "nobody (no one reachable on this level)".to_owned()
+    } else {
+        people
+            .iter()
+            .map(|p| {
+                if p.via == "person" {
+                    p.name.clone()
+                } else {
+                    format!("{} ({})", p.name, p.via)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let message = format!(
+        "Escalated to level {}: {who}; {} message{} queued",
+        level + 1,
+        queued.len(),
+        if queued.len() == 1 { "" } else { "s" }
+    );
+    timeline::append(
+        conn,
+        "incident",
+        id,
+        "escalated",
+        Some(&actor),
+        None,
+        &message,
+        json!({ "level": level, "people": people.iter().map(|p| p.person_id).collect::<Vec<_>>(),
+                "notifications": queued }),
+    )
+    .await?;
+    audit::record(
+        conn,
+        NewEntry {
+            actor,
+            action: "incident.escalate".into(),
+            target: Some(format!("incident:{id}")),
+            params: json!({ "level": level, "policy_id": policy, "notifications": queued.len() }),
+            source: None,
+            outcome: Outcome::Success,
+            detail: None,
+        },
+    )
+    .await?;
+    touch(conn, id).await?;
+    Ok(Some(level))
+}
+
+/// Marks each SLA milestone of an unfinished incident that is due and unmet
+/// as breached, once (`sla_breaches`), with a timeline event.
+async fn mark_breaches(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<Vec<(i64, String)>> {
+    let mut tx = state.pool.begin().await?;
+    let targets = model::targets(&mut tx).await?;
+    let rows = sqlx::query(&format!(
+        "{} WHERE i.status IN ('triggered', 'acknowledged', 'mitigated')
+              OR (i.status = 'resolved' AND NOT 'postmortem' = ANY (i.sla_breaches)
+                  AND i.severity IN (SELECT severity FROM sla_targets WHERE postmortem_secs IS NOT NULL))
+           FOR UPDATE OF i SKIP LOCKED",
+        model::SELECT
+    ))
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let breaches: Vec<String> = r.get("sla_breaches");
+        let inc = model::with_sla(model::from_row(&r)?, &targets, now);
+        for t in &inc.sla {
+            if !t.breached || t.met_at.is_some() || breaches.contains(&t.milestone) {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE incidents SET sla_breaches = array_append(sla_breaches, $2) WHERE id = $1",
+            )
+            .bind(inc.id)
+            .bind(&t.milestone)
+            .execute(&mut *tx)
+            .await?;
+            let label = milestone_label(&t.milestone);
+            timeline::append(
+                &mut tx,
+                "incident",
+                inc.id,
+                "sla_breach",
+                Some(&Actor::system("sla")),
+                None,
+                &format!(
+                    "SLA breached: {label} target of {} for {} passed at {}",
+                    crate::incidents::report::human_secs(t.target_secs as f64),
+                    inc.severity.as_str(),
+                    t.due_at.format("%H:%M:%S UTC")
+                ),
+                json!({ "milestone": t.milestone, "due_at": t.due_at }),
+            )
+            .await?;
+            touch(&mut tx, inc.id).await?;
+            out.push((inc.id, t.milestone.clone()));
+        }
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+pub fn milestone_label(m: &str) -> &'static str {
+    match m {
+        "ack" => "acknowledge",
+        "diagnose" => "diagnose",
+        "mitigate" => "mitigate",
+        "resolve" => "resolve",
+        "postmortem" => "post-mortem",
+        _ => "milestone",
+    }
 }

@@ -1,8 +1,34 @@
 //! Incidents: records with a severity, a status life cycle, SLA timers and an
-//! append-only timeline; opened by people, by health checks (root causes),
-//! by Alertmanager and by failed backups; escalated by [`escalation`].
+//! append-only timeline; opened by people, by health checks (root causes,
+//! [`detect`]), by Alertmanager and by failed backups or escalated runbooks;
+//! escalated by [`escalation`]; reported on by [`report`].
+//!
+//! **Life cycle.** `triggered → acknowledged → mitigated → resolved →
+//! postmortem_done`. Acknowledging stops escalation (queued, unsent messages
+//! are cancelled); mitigating or resolving an unacknowledged incident
+//! acknowledges it too (someone is clearly on it); `reopen` takes a resolved
+//! incident back to `acknowledged` (no new paging: whoever reopens it is on
+//! it). `diagnose` marks the root cause known (the handbook's "diagnose <
+//! 15 min" milestone) without changing the status.
+//!
+//! **One open incident per cause.** Automatic sources pass a `dedup_key`
+//! (`health:<service id>`, `alertmanager:<fingerprint>`, `runbook:<name>`);
+//! a partial unique index allows one open incident per key, so two processes
+//! (or a flapping check) never open two.
+//!
+//! **Every change** appends to the incident's timeline (`timeline_events`,
+//! append-only) and writes an audit entry in the same transaction, then
+//! [`touch`]es the incident: Postgres delivers the NOTIFY on commit to every
+//! process, whose [`IncidentHub`] feeds the live views.
 
+pub mod api;
+pub mod detect;
 pub mod escalation;
+pub mod model;
+pub mod postmortem;
+pub mod report;
+
+pub use model::{acknowledge_via_link, link_run, open, Opening};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,5 +120,5 @@ pub async fn touch(conn: &mut PgConnection, incident_id: i64) -> sqlx::Result<()
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    api::router()
 }

@@ -1655,6 +1655,19 @@ pub async fn enqueue(state: &AppState, conn: &mut PgConnection, new: NewRun) -> 
         json!({"params": params}),
     )
     .await?;
+    // Work taken during an incident shows on its timeline (child runs are
+    // part of their parent's).
+    if new.parent.is_none() {
+        crate::incidents::link_run(
+            &mut tx,
+            id,
+            new.incident.as_deref(),
+            &target,
+            &name,
+            &new.requested_by.name,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(id)
 }

@@ -1,0 +1,460 @@
+//! Automatic incidents: from the status board (dependency-aware health) and
+//! from Prometheus Alertmanager.
+//!
+//! **Health.** Only the health lease holder ([`HealthHub::is_leader`]) acts,
+//! on every board change and every 10 s:
+//! * a **down** service (a root cause: its own critical check fails and no
+//!   dependency explains it) opens — or finds — the incident keyed
+//!   `health:<service id>`; severity from its tier (critical P1, application
+//!   P2, support P3); the first event names the failing checks and values;
+//! * an **impacted** service is attached to its root causes' incidents as a
+//!   `symptom` (a timeline event, never a new incident);
+//! * a root service that is operational or degraded again marks its open
+//!   incident **recovered**: with `on_recovery = propose` (default) the
+//!   timeline says so and the page offers "resolve"; with `resolve` it is
+//!   resolved by the `health` actor. Going down again clears the mark.
+//!
+//! Every write is idempotent (dedup key, `ON CONFLICT`, `WHERE recovered_at
+//! IS NULL`), so a lease handover that makes two processes act once each
+//! changes nothing twice.
+//!
+//! **Alertmanager.** Each alert is keyed by its fingerprint
+//! (`alertmanager:<fingerprint>`): firing opens or finds the incident,
+//! resolved marks it recovered (same policy as health).
+//!
+//! [`HealthHub::is_leader`]: crate::checks::HealthHub::is_leader
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use opsdeck_wire::{
+    AlertmanagerAlert, AlertmanagerResult, ServiceHealth, ServiceStatus, Severity, Tier,
+};
+use serde_json::json;
+use sqlx::PgConnection;
+
+use crate::audit::Actor;
+use crate::checks::engine::Push;
+use crate::state::AppState;
+use crate::timeline;
+
+use super::model::{self, Act, Opening, PolicyChoice};
+use super::touch;
+
+/// Starts the detector. Ends when `closed` completes.
+pub fn start(state: AppState, closed: impl std::future::Future<Output = ()> + Send + 'static) {
+    tokio::spawn(async move {
+        tokio::pin!(closed);
+        let mut rx = state.health.subscribe();
+        loop {
+            tokio::select! {
+                _ = &mut closed => return,
+                m = rx.recv() => match m {
+                    Ok(Push::Change(_)) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Ok(Push::Refresh) => continue,
+                    Err(_) => return,
+                },
+                _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            }
+            if !state.health.is_leader() {
+                continue;
+            }
+            let (_, statuses) = state.health.statuses();
+            if let Err(e) = reconcile(&state, &statuses, Utc::now()).await {
+                tracing::warn!(error = %format!("{e:#}"), "incident detection failed");
+            }
+        }
+    });
+}
+
+fn severity_of(tier: Tier) -> Severity {
+    match tier {
+        Tier::Critical => Severity::P1,
+        Tier::Application => Severity::P2,
+        Tier::Support => Severity::P3,
+    }
+}
+
+struct Policy {
+    auto_open: bool,
+    resolve_on_recovery: bool,
+}
+
+async fn policy(conn: &mut PgConnection) -> sqlx::Result<Policy> {
+    let (auto_open, on_recovery): (bool, String) =
+        sqlx::query_as("SELECT auto_open, on_recovery FROM incident_settings")
+            .fetch_one(conn)
+            .await?;
+    Ok(Policy {
+        auto_open,
+        resolve_on_recovery: on_recovery == "resolve",
+    })
+}
+
+/// Brings incidents in line with the board (see the module doc).
+pub async fn reconcile(
+    state: &AppState,
+    statuses: &[ServiceStatus],
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let actor = Actor::system("health");
+    let mut conn = state.pool.acquire().await?;
+    let pol = policy(&mut conn).await?;
+    drop(conn);
+    let by_name: HashMap<&str, &ServiceStatus> =
+        statuses.iter().map(|s| (s.name.as_str(), s)).collect();
+    // Root causes.
+    for s in statuses.iter().filter(|s| s.health == ServiceHealth::Down) {
+        let mut tx = state.pool.begin().await?;
+        let key = format!("health:{}", s.service_id);
+        let existing: Option<(i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT id, recovered_at FROM incidents WHERE dedup_key = $1
+               AND status IN ('triggered', 'acknowledged', 'mitigated')",
+        )
+        .bind(&key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match existing {
+            Some((id, Some(_))) => {
+                sqlx::query("UPDATE incidents SET recovered_at = NULL WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                timeline::append(
+                    &mut tx,
+                    "incident",
+                    id,
+                    "detected",
+                    Some(&actor),
+                    None,
+                    &format!("{} is down again: {}", s.name, s.problems.join("; ")),
+                    json!({ "problems": s.problems }),
+                )
+                .await?;
+                touch(&mut tx, id).await?;
+            }
+            Some(_) => {}
+            None if pol.auto_open => {
+                let severity = severity_of(s.tier);
+                model::open(
+                    &mut tx,
+                    Opening {
+                        title: format!("{} is down", s.name),
+                        severity,
+                        source: "health",
+                        dedup_key: Some(key),
+                        summary: String::new(),
+                        services: vec![(s.service_id, "root")],
+                        commander_id: None,
+                        policy: PolicyChoice::Default,
+                        actor: actor.clone(),
+                        first_event: (
+                            "detected".into(),
+                            format!(
+                                "Detected by health checks: {} is down ({} tier) — {}",
+                                s.name,
+                                s.tier.as_str(),
+                                if s.problems.is_empty() {
+                                    "critical".to_owned()
+                                } else {
+                                    s.problems.join("; ")
+                                }
+                            ),
+                            json!({ "service_id": s.service_id, "problems": s.problems, "since": s.since }),
+                        ),
+                        now,
+                    },
+                )
+                .await?;
+            }
+            None => {}
+        }
+        tx.commit().await?;
+    }
+    // Symptoms attach to their root causes' incidents.
+    for s in statuses
+        .iter()
+        .filter(|s| s.health == ServiceHealth::Impacted)
+    {
+        for root in &s.impacted_by {
+            let Some(r) = by_name.get(root.as_str()) else {
+                continue;
+            };
+            let mut tx = state.pool.begin().await?;
+            let inserted: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO incident_services (incident_id, service_id, role)
+                 SELECT id, $2, 'symptom' FROM incidents
+                 WHERE dedup_key = $1 AND status IN ('triggered', 'acknowledged', 'mitigated')
+                 ON CONFLICT DO NOTHING RETURNING incident_id",
+            )
+            .bind(format!("health:{}", r.service_id))
+            .bind(s.service_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(id) = inserted {
+                let detail = if s.problems.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {}", s.problems.join("; "))
+                };
+                timeline::append(
+                    &mut tx,
+                    "incident",
+                    id,
+                    "symptom",
+                    Some(&actor),
+                    None,
+                    &format!(
+                        "{} is impacted by {root} (symptom, not a new incident){detail}",
+                        s.name
+                    ),
+                    json!({ "service_id": s.service_id, "problems": s.problems }),
+                )
+                .await?;
+                touch(&mut tx, id).await?;
+            }
+            tx.commit().await?;
+        }
+    }
+    // Recovery of root causes.
+    let open: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, dedup_key FROM incidents
+         WHERE source = 'health' AND recovered_at IS NULL
+           AND status IN ('triggered', 'acknowledged', 'mitigated')",
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    let by_id: HashMap<i64, &ServiceStatus> = statuses.iter().map(|s| (s.service_id, s)).collect();
+    for (id, key) in open {
+        let Some(sid) = key
+            .strip_prefix("health:")
+            .and_then(|x| x.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let Some(s) = by_id.get(&sid) else { continue };
+        if !matches!(
+            s.health,
+            ServiceHealth::Operational | ServiceHealth::Degraded
+        ) {
+            continue;
+        }
+        let mut tx = state.pool.begin().await?;
+        recovered(
+            &mut tx,
+            id,
+            &pol,
+            &actor,
+            &format!(
+                "Health checks recovered: {} is {}",
+                s.name,
+                s.health.as_str()
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// Marks an open incident recovered (once), or resolves it by policy.
+async fn recovered(
+    conn: &mut PgConnection,
+    id: i64,
+    pol: &Policy,
+    actor: &Actor,
+    message: &str,
+) -> anyhow::Result<()> {
+    let marked: Option<i64> = sqlx::query_scalar(
+        "UPDATE incidents SET recovered_at = now() WHERE id = $1 AND recovered_at IS NULL
+           AND status IN ('triggered', 'acknowledged', 'mitigated') RETURNING id",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if marked.is_none() {
+        return Ok(());
+    }
+    if pol.resolve_on_recovery {
+        model::apply(conn, id, Act::Resolve, actor, message, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("resolving incident {id}: {e}"))?;
+    } else {
+        timeline::append(
+            conn,
+            "incident",
+            id,
+            "recovered",
+            Some(actor),
+            None,
+            &format!("{message}; resolve the incident when the cause is understood"),
+            json!({}),
+        )
+        .await?;
+        touch(conn, id).await?;
+    }
+    Ok(())
+}
+
+/// Alertmanager's `severity` (or `priority`) label → severity.
+pub fn alert_severity(labels: &BTreeMap<String, String>) -> Severity {
+    let v = labels
+        .get("priority")
+        .or_else(|| labels.get("severity"))
+        .map(|s| s.to_ascii_lowercase())
+        .unwrap_or_default();
+    match v.as_str() {
+        "p1" | "critical" | "page" | "emergency" => Severity::P1,
+        "p2" | "high" | "error" | "major" => Severity::P2,
+        "p4" | "info" | "low" | "none" => Severity::P4,
+        _ => Severity::P3,
+    }
+}
+
+/// Handles one Alertmanager alert in the caller's transaction. Returns the
+/// incident id and whether it was opened by this alert.
+pub async fn alert(
+    conn: &mut PgConnection,
+    a: &AlertmanagerAlert,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<(i64, bool)>> {
+    let key = format!("alertmanager:{}", a.fingerprint);
+    let name = a
+        .labels
+        .get("alertname")
+        .cloned()
+        .unwrap_or_else(|| "alert".into());
+    if a.status == "resolved" {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM incidents WHERE dedup_key = $1
+               AND status IN ('triggered', 'acknowledged', 'mitigated')",
+        )
+        .bind(&key)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(id) = id else { return Ok(None) };
+        let pol = policy(conn).await?;
+        recovered(
+            conn,
+            id,
+            &pol,
+            actor,
+            &format!("Alertmanager: {name} resolved"),
+        )
+        .await?;
+        return Ok(Some((id, false)));
+    }
+    // Services named by the usual labels.
+    let mut services = Vec::new();
+    for label in ["service", "job", "container", "compose_service"] {
+        if let Some(v) = a.labels.get(label) {
+            let id: Option<i64> = sqlx::query_scalar("SELECT id FROM services WHERE name = $1")
+                .bind(v)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(id) = id {
+                if !services.iter().any(|(s, _)| *s == id) {
+                    services.push((id, "affected"));
+                }
+            }
+        }
+    }
+    let title: String = a
+        .annotations
+        .get("summary")
+        .cloned()
+        .unwrap_or_else(|| name.clone())
+        .chars()
+        .take(200)
+        .collect();
+    let description = a
+        .annotations
+        .get("description")
+        .cloned()
+        .unwrap_or_default();
+    let pol = policy(conn).await?;
+    if !pol.auto_open {
+        return Ok(None);
+    }
+    let (id, created) = model::open(
+        conn,
+        Opening {
+            title: if title.trim().is_empty() {
+                "Alert".into()
+            } else {
+                title
+            },
+            severity: alert_severity(&a.labels),
+            source: "alertmanager",
+            dedup_key: Some(key),
+            summary: description.clone(),
+            services,
+            commander_id: None,
+            policy: PolicyChoice::Default,
+            actor: actor.clone(),
+            first_event: (
+                "alert".into(),
+                format!(
+                    "Alertmanager: {name} firing{}{}",
+                    a.starts_at
+                        .map(|t| format!(" since {}", t.format("%Y-%m-%d %H:%M:%S UTC")))
+                        .unwrap_or_default(),
+                    if description.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" — {description}")
+                    }
+                ),
+                json!({ "labels": a.labels, "fingerprint": a.fingerprint,
+                        "generator_url": a.generator_url }),
+            ),
+            now,
+        },
+    )
+    .await?;
+    if !created {
+        let cleared: Option<i64> = sqlx::query_scalar(
+            "UPDATE incidents SET recovered_at = NULL WHERE id = $1 AND recovered_at IS NOT NULL
+             RETURNING id",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if cleared.is_some() {
+            timeline::append(
+                conn,
+                "incident",
+                id,
+                "alert",
+                Some(actor),
+                None,
+                &format!("Alertmanager: {name} firing again"),
+                json!({ "fingerprint": a.fingerprint }),
+            )
+            .await?;
+            touch(conn, id).await?;
+        }
+    }
+    Ok(Some((id, created)))
+}
+
+/// The result of a webhook call.
+pub fn result(outcomes: &[(i64, bool)]) -> AlertmanagerResult {
+    let mut r = AlertmanagerResult {
+        opened: Vec::new(),
+        updated: Vec::new(),
+    };
+    for &(id, created) in outcomes {
+        let list = if created {
+            &mut r.opened
+        } else {
+            &mut r.updated
+        };
+        if !list.contains(&id) {
+            list.push(id);
+        }
+    }
+    r
+}
