@@ -2,7 +2,7 @@
 # Installs the real parts the tests drive (Debian packages), only when
 # missing: Docker Engine, busybox-static (test images), Chromium and
 # ChromeDriver, the PostgreSQL server binaries, MariaDB and Redis (health
-# checks).
+# checks), Python's aiosmtpd (the SMTP sink of the notification tests).
 set -euo pipefail
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
@@ -14,6 +14,9 @@ command -v openssl >/dev/null || need+=(openssl)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v mariadbd >/dev/null || command -v mysqld >/dev/null || [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ] || need+=(mariadb-server)
 command -v redis-server >/dev/null || need+=(redis-server)
+# Debian's package installs for /usr/bin/python3 (a python3 earlier on PATH,
+# e.g. pyenv's, does not see it; tests/src/smtp.rs tries both).
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
 if [ ${#need[@]} -gt 0 ]; then
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   echo "==> installing test dependencies: ${need[*]}"

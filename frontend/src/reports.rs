@@ -121,6 +121,7 @@ pub fn Reports() -> impl IntoView {
         <div class="page-head">
             <h1>"Daily reports"</h1>
             <span class="spacer"></span>
+            <a class="btn" href="/reports/incidents" data-testid="incident-reports-link">"▤ Incident reports"</a>
             {(role >= Role::Operator).then(|| view! {
                 <button class="btn btn-primary" data-testid="report-generate" disabled=move || busy.get() on:click=generate>
                     {move || if busy.get() { "Generating…" } else { "Generate now" }}

@@ -125,6 +125,12 @@ pub struct SettingsArgs {
     /// run whose server stopped turns `interrupted` after this [default: 20].
     #[arg(long, env = "OPSDECK_RUN_LEASE_SECS", global = true)]
     pub run_lease_secs: Option<u64>,
+
+    /// Let notification channels reach link-local addresses (169.254.0.0/16,
+    /// fe80::/10) and cloud metadata services; refused by default (SSRF).
+    /// A server setting only, never changeable through the API.
+    #[arg(long, env = "OPSDECK_NOTIFY_ALLOW_LINK_LOCAL", global = true)]
+    pub notify_allow_link_local: Option<bool>,
 }
 
 /// The TOML file's shape: the same keys as the flags.
@@ -145,6 +151,7 @@ struct FileSettings {
     session_max_hours: Option<u64>,
     log_format: Option<LogFormat>,
     run_lease_secs: Option<u64>,
+    notify_allow_link_local: Option<bool>,
 }
 
 /// Resolved settings.
@@ -174,6 +181,9 @@ pub struct Settings {
     /// Run the escalation ticker (tests drive `incidents::escalation::tick`
     /// with their own clock instead).
     pub escalations: bool,
+    /// Notification targets may be link-local / cloud metadata addresses
+    /// (see `notify::guard`); off by default.
+    pub notify_allow_link_local: bool,
 }
 
 impl Settings {
@@ -255,6 +265,10 @@ impl Settings {
             run_lease: Duration::from_secs(lease),
             schedules: true,
             escalations: true,
+            notify_allow_link_local: args
+                .notify_allow_link_local
+                .or(file.notify_allow_link_local)
+                .unwrap_or(false),
         })
     }
 

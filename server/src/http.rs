@@ -76,6 +76,13 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/heartbeat/{token}",
             get(crate::checks::heartbeat).post(crate::checks::heartbeat),
         )
+        // Acknowledge links are capability URLs opened from e-mail and chat:
+        // no session, GET shows a confirmation, the form POSTs without a
+        // cookie (see `notify::acklink`).
+        .route(
+            "/ack/{token}",
+            get(crate::notify::acklink::page).post(crate::notify::acklink::confirm),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .layer(
             ServiceBuilder::new()

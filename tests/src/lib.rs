@@ -18,6 +18,9 @@
 //!   switches at runtime (status, slow, reset, hang, redirect).
 //! - [`tlscert`]: a TLS endpoint with a short-lived (or expired)
 //!   certificate.
+//! - [`receiver`]: an in-process webhook receiver recording requests, with
+//!   a switchable answer status.
+//! - [`smtp`]: a real SMTP sink (aiosmtpd) whose maildir the test reads.
 //! - [`require`]: a missing part skips locally but fails under `CI=true`.
 //!
 //! Every helper that starts a process stops it on drop, and processes started
@@ -28,9 +31,11 @@ pub mod dockerd;
 pub mod mariadb;
 pub mod pg;
 pub mod process;
+pub mod receiver;
 pub mod redis;
 pub mod require;
 pub mod server;
+pub mod smtp;
 pub mod stack;
 pub mod targets;
 pub mod tlscert;

@@ -1,11 +1,58 @@
 //! Contacts and on-call: people, teams, rotations (daily/weekly handoffs at
 //! a local time, overrides), escalation policies, and who is on call.
+//!
+//! **Layout.** [`rotation`] is the pure rotation math (handoffs on local
+//! dates, DST, overrides; unit-tested); [`validate`] checks input at the
+//! boundary; [`people`] (people and teams), [`rotations`] (rotations,
+//! overrides, `GET /api/v1/oncall`) and [`policies`] (escalation policies)
+//! are the API. This file holds what other modules call:
+//! [`level_recipients`], [`levels`], and the loaders the API shares.
+//!
+//! **Roles.** Everyone (viewer and up) reads everything, contact details
+//! included: "who is on call now, and how do I reach them" is the point of
+//! the page. Only admins write. Every write is audited in its transaction
+//! (`person.create|update|delete`, `team.…`, `rotation.…`,
+//! `rotation.override.create|delete`, `escalation_policy.…`); audit params
+//! carry names and settings, never phone numbers or e-mail addresses
+//! (contact details are personal data; the audit log is kept forever).
+//!
+//! **Escalation never silently loses a level.** Deleting a person, team or
+//! rotation cascades to rotation members and escalation targets; a team
+//! update can empty a team. Every such write takes the advisory lock
+//! `hashtext('opsdeck.oncall')` and compares, inside its transaction, the
+//! "broken" conditions before and after the change: a rotation without
+//! members, or an escalation level none of whose targets reaches anyone (a
+//! person, a rotation with members, a team with members). A change that
+//! creates a new one is refused with 409 naming it (`cannot delete person
+//! "Alice": rotation "Primary" would have no members`). Policy writes are
+//! validated directly (a level whose targets are all empty teams is a 400).
+//!
+//! **Levels** are stored 0-based in list order (`escalation_levels.level` =
+//! index in `EscalationPolicy.levels`); messages about a stored level say
+//! `L1`, `L2` … like the handbook. A policy has 1–10 levels, delays in
+//! seconds from the trigger, the first ≥ 0, non-decreasing, at most 7 days;
+//! 1–20 distinct targets per level. One policy at most is the default:
+//! saving one with `is_default` unsets the previous default in the same
+//! transaction (the partial unique index catches a concurrent race as 409).
 
-use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+pub mod people;
+pub mod policies;
+pub mod rotation;
+pub mod rotations;
+pub mod validate;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
+use chrono_tz::Tz;
+use opsdeck_wire::{OnCall, OnCallShift, PersonRef};
+use sqlx::{PgConnection, Row};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+
+pub use rotation::{on_call, shift_at, Handoff, OverrideSpec, RotationSpec, Shift};
 
 /// A person an escalation level reaches, with how they were reached.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,10 +76,339 @@ pub async fn level_recipients(
     level: i32,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<Vec<Recipient>>> {
-    let _ = (conn, policy_id, level, now);
-    todo!("oncall::level_recipients")
+    let exists: Option<i32> = sqlx::query_scalar(
+        "SELECT level FROM escalation_levels WHERE policy_id = $1 AND level = $2",
+    )
+    .bind(policy_id)
+    .bind(level)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let targets = sqlx::query(
+        "SELECT t.person_id, t.rotation_id, t.team_id, r.name AS rotation, tm.name AS team
+         FROM escalation_targets t
+         LEFT JOIN rotations r ON r.id = t.rotation_id
+         LEFT JOIN teams tm ON tm.id = t.team_id
+         WHERE t.policy_id = $1 AND t.level = $2 ORDER BY t.id",
+    )
+    .bind(policy_id)
+    .bind(level)
+    .fetch_all(&mut *conn)
+    .await?;
+    // (person, via) in target order, before deduplication.
+    let mut reached: Vec<(i64, String)> = Vec::new();
+    for t in &targets {
+        if let Some(p) = t.get::<Option<i64>, _>("person_id") {
+            reached.push((p, "person".into()));
+        } else if let Some(r) = t.get::<Option<i64>, _>("rotation_id") {
+            let name: String = t.get("rotation");
+            let specs = rotation_specs(&mut *conn, Some(&[r])).await?;
+            let overrides = overrides_of(&mut *conn, &[r], now).await?;
+            if let Some(spec) = specs.first() {
+                let o = overrides.get(&r).map(Vec::as_slice).unwrap_or_default();
+                if let Some(s) = shift_at(&spec.spec, o, now) {
+                    reached.push((s.person_id, format!("rotation {name}")));
+                }
+            }
+        } else if let Some(team) = t.get::<Option<i64>, _>("team_id") {
+            let name: String = t.get("team");
+            let members: Vec<i64> = sqlx::query_scalar(
+                "SELECT p.id FROM team_members m JOIN people p ON p.id = m.person_id
+                 WHERE m.team_id = $1 ORDER BY p.name, p.id",
+            )
+            .bind(team)
+            .fetch_all(&mut *conn)
+            .await?;
+            reached.extend(members.into_iter().map(|p| (p, format!("team {name}"))));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    reached.retain(|(p, _)| seen.insert(*p));
+    let ids: Vec<i64> = reached.iter().map(|(p, _)| *p).collect();
+    let rows =
+        sqlx::query("SELECT id, name, email, phone, chat_handle FROM people WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut people: HashMap<i64, sqlx::postgres::PgRow> =
+        rows.into_iter().map(|r| (r.get("id"), r)).collect();
+    Ok(Some(
+        reached
+            .into_iter()
+            .filter_map(|(id, via)| {
+                let r = people.remove(&id)?;
+                Some(Recipient {
+                    person_id: id,
+                    name: r.get("name"),
+                    email: r.get("email"),
+                    phone: r.get("phone"),
+                    chat_handle: r.get("chat_handle"),
+                    via,
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// The levels of a policy as `(level, delay_secs)`, ordered by level
+/// (empty when the policy does not exist).
+pub async fn levels(conn: &mut PgConnection, policy_id: i64) -> sqlx::Result<Vec<(i32, i64)>> {
+    let rows: Vec<(i32, i32)> = sqlx::query_as(
+        "SELECT level, delay_secs FROM escalation_levels WHERE policy_id = $1 ORDER BY level",
+    )
+    .bind(policy_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(l, d)| (l, i64::from(d))).collect())
+}
+
+/// Who is on call now and next for every rotation, by rotation name.
+pub async fn who_is_on_call(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<OnCall>> {
+    let specs = rotation_specs(&mut *conn, None).await?;
+    let ids: Vec<i64> = specs.iter().map(|s| s.id).collect();
+    let overrides = overrides_of(&mut *conn, &ids, now).await?;
+    let mut shifts = Vec::with_capacity(specs.len());
+    let mut people_ids = BTreeSet::new();
+    for s in &specs {
+        let o = overrides.get(&s.id).map(Vec::as_slice).unwrap_or_default();
+        let (cur, next) = on_call(&s.spec, o, now);
+        people_ids.extend(cur.iter().chain(next.iter()).map(|x| x.person_id));
+        shifts.push((s.id, s.name.clone(), cur, next));
+    }
+    let ids: Vec<i64> = people_ids.into_iter().collect();
+    let rows: Vec<(i64, String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT id, name, phone, email FROM people WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    let people: HashMap<i64, (String, Option<String>, Option<String>)> = rows
+        .into_iter()
+        .map(|(id, n, p, e)| (id, (n, p, e)))
+        .collect();
+    let wire = |s: Option<Shift>| {
+        let s = s?;
+        let (name, phone, email) = people.get(&s.person_id)?.clone();
+        Some(OnCallShift {
+            person: PersonRef {
+                id: s.person_id,
+                name,
+            },
+            phone,
+            email,
+            from: s.from,
+            until: s.until,
+            is_override: s.override_id.is_some(),
+        })
+    };
+    Ok(shifts
+        .into_iter()
+        .map(|(id, name, cur, next)| OnCall {
+            rotation_id: id,
+            rotation: name,
+            current: wire(cur),
+            next: wire(next),
+        })
+        .collect())
+}
+
+/// A rotation row with its math.
+#[derive(Debug, Clone)]
+pub(crate) struct LoadedRotation {
+    pub id: i64,
+    pub name: String,
+    pub team_id: Option<i64>,
+    pub handoff: String,
+    pub handoff_time: NaiveTime,
+    pub handoff_weekday: Option<i16>,
+    pub time_zone: String,
+    pub starts_on: NaiveDate,
+    /// Members in turn order.
+    pub members: Vec<PersonRef>,
+    pub spec: RotationSpec,
+}
+
+/// Rotations (all, or these ids) by name, with members in turn order.
+pub(crate) async fn rotation_specs(
+    conn: &mut PgConnection,
+    ids: Option<&[i64]>,
+) -> sqlx::Result<Vec<LoadedRotation>> {
+    let rows = sqlx::query(
+        "SELECT id, name, team_id, handoff, handoff_time, handoff_weekday, time_zone, starts_on
+         FROM rotations WHERE $1::bigint[] IS NULL OR id = ANY($1) ORDER BY name",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.get("id")).collect();
+    let members: Vec<(i64, i64, String)> = sqlx::query_as(
+        "SELECT m.rotation_id, p.id, p.name FROM rotation_members m
+         JOIN people p ON p.id = m.person_id
+         WHERE m.rotation_id = ANY($1) ORDER BY m.rotation_id, m.position",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut by_rotation: BTreeMap<i64, Vec<PersonRef>> = BTreeMap::new();
+    for (r, id, name) in members {
+        by_rotation
+            .entry(r)
+            .or_default()
+            .push(PersonRef { id, name });
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let id: i64 = r.get("id");
+            let name: String = r.get("name");
+            let handoff: String = r.get("handoff");
+            let weekday: Option<i16> = r.get("handoff_weekday");
+            let time_zone: String = r.get("time_zone");
+            let handoff_time: NaiveTime = r.get("handoff_time");
+            let starts_on: NaiveDate = r.get("starts_on");
+            let members = by_rotation.remove(&id).unwrap_or_default();
+            let tz = time_zone.parse::<Tz>().unwrap_or_else(|_| {
+                tracing::warn!(rotation = %name, zone = %time_zone, "unknown stored time zone; using UTC");
+                Tz::UTC
+            });
+            let kind = match weekday.map(validate::weekday_of) {
+                Some(Ok(w)) if handoff == "weekly" => Handoff::Weekly(w),
+                _ => Handoff::Daily,
+            };
+            LoadedRotation {
+                spec: RotationSpec {
+                    handoff: kind,
+                    handoff_time,
+                    tz,
+                    starts_on,
+                    members: members.iter().map(|m| m.id).collect(),
+                },
+                id,
+                name,
+                team_id: r.get("team_id"),
+                handoff,
+                handoff_time,
+                handoff_weekday: weekday,
+                time_zone,
+                starts_on,
+                members,
+            }
+        })
+        .collect())
+}
+
+/// Overrides that can matter at `now` (ending after `now` minus a bit more
+/// than the longest override), per rotation, oldest first.
+pub(crate) async fn overrides_of(
+    conn: &mut PgConnection,
+    rotation_ids: &[i64],
+    now: DateTime<Utc>,
+) -> sqlx::Result<BTreeMap<i64, Vec<OverrideSpec>>> {
+    /// rotation, id, person, starts_at, ends_at.
+    type Row = (i64, i64, i64, DateTime<Utc>, DateTime<Utc>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT rotation_id, id, person_id, starts_at, ends_at FROM rotation_overrides
+         WHERE rotation_id = ANY($1) AND ends_at > $2 ORDER BY id",
+    )
+    .bind(rotation_ids)
+    .bind(now - TimeDelta::days(400))
+    .fetch_all(conn)
+    .await?;
+    let mut out: BTreeMap<i64, Vec<OverrideSpec>> = BTreeMap::new();
+    for (r, id, person_id, starts_at, ends_at) in rows {
+        out.entry(r).or_default().push(OverrideSpec {
+            id,
+            person_id,
+            starts_at,
+            ends_at,
+        });
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------------------ shared helpers
+
+/// Serialises the writes that can break a rotation or an escalation level.
+pub(crate) async fn lock(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('opsdeck.oncall'))")
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// What is broken now: rotations without members, levels reaching nobody.
+pub(crate) async fn broken(conn: &mut PgConnection) -> sqlx::Result<BTreeSet<String>> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        r#"SELECT format('rotation "%s" would have no members', r.name)
+           FROM rotations r
+           WHERE NOT EXISTS (SELECT 1 FROM rotation_members m WHERE m.rotation_id = r.id)
+           UNION ALL
+           SELECT format('L%s of escalation policy "%s" would reach nobody', l.level + 1, p.name)
+           FROM escalation_levels l JOIN escalation_policies p ON p.id = l.policy_id
+           WHERE NOT EXISTS (
+               SELECT 1 FROM escalation_targets t
+               WHERE t.policy_id = l.policy_id AND t.level = l.level
+                 AND (t.person_id IS NOT NULL
+                      OR EXISTS (SELECT 1 FROM rotation_members m WHERE m.rotation_id = t.rotation_id)
+                      OR EXISTS (SELECT 1 FROM team_members tm WHERE tm.team_id = t.team_id)))"#,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Refuses (409) when the change made on `conn` broke something that was
+/// fine in `before` (see the module documentation).
+pub(crate) async fn still_intact(
+    conn: &mut PgConnection,
+    before: &BTreeSet<String>,
+    what: &str,
+) -> ApiResult<()> {
+    let after = broken(conn).await?;
+    let new: Vec<&String> = after.difference(before).collect();
+    if new.is_empty() {
+        return Ok(());
+    }
+    let list = new
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(ApiError::Conflict(format!("cannot {what}: {list}")))
+}
+
+/// Unique names (and the one-default index) → 409.
+pub(crate) fn unique(e: sqlx::Error) -> ApiError {
+    if let sqlx::Error::Database(db) = &e {
+        let msg = match db.constraint() {
+            Some("people_name_key") => Some("a person with this name exists"),
+            Some("people_user_id_key") => {
+                Some("user_id: this Opsdeck user is already linked to another person")
+            }
+            Some("teams_name_key") => Some("a team with this name exists"),
+            Some("rotations_name_key") => Some("a rotation with this name exists"),
+            Some("escalation_policies_name_key") => {
+                Some("an escalation policy with this name exists")
+            }
+            Some("escalation_policies_one_default") => {
+                Some("another policy was made the default at the same time; try again")
+            }
+            _ => None,
+        };
+        if let Some(m) = msg {
+            return ApiError::Conflict(m.into());
+        }
+    }
+    e.into()
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(people::router())
+        .merge(rotations::router())
+        .merge(policies::router())
 }

@@ -1,1 +1,275 @@
-//! (in progress)
+//! Incidents in headless Chromium: an operator sees an incident declared
+//! through the API appear in the list live, opens it, acknowledges it (the
+//! status pill changes), adds a note (it appears on the timeline), then a
+//! second operator's note added through the API arrives live (SSE, no
+//! reload); resolves it, starts the post-mortem, sees the report. A viewer
+//! sees the incident but no action.
+//!
+//! Screenshots land in `<workspace>/target/screenshots/`.
+
+use std::path::PathBuf;
+
+use opsdeck_e2e::browser::Browser;
+use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
+use opsdeck_wire::{Incident, Role, Service};
+use serde_json::json;
+
+use crate::util::ok_json;
+
+fn screenshots() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/screenshots"
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_acknowledges_and_notes_an_incident_live() {
+    let spa = opsdeck_e2e::require::part(
+        web_root().join("index.html").is_file(),
+        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
+        "make frontend",
+    );
+    if spa.is_err() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let admin = server.user(Role::Admin).await;
+    server.create_user("alice", Role::Operator).await;
+    server.create_user("bob", Role::Operator).await;
+    server.create_user("vera", Role::Viewer).await;
+    let bob = server.login("bob").await;
+    let mut ids = Vec::new();
+    for name in ["gitea", "postgres"] {
+        let svc: Service = ok_json(
+            admin
+                .post(
+                    "/api/v1/services",
+                    &json!({"name": name, "tier": "critical"}),
+                )
+                .await,
+            "service",
+        )
+        .await;
+        ids.push(svc.id);
+    }
+    let older: Incident = ok_json(
+        bob.post(
+            "/api/v1/incidents",
+            &json!({"title": "Wiki pages load slowly", "severity": "P3",
+                    "summary": "Pages take 8 s to render.", "services": []}),
+        )
+        .await,
+        "incident",
+    )
+    .await;
+
+    let Ok(b) = Browser::start().await else {
+        return;
+    };
+    b.set_window_size(1400, 1000).await;
+    b.sign_in(&server.url("/login"), "alice", PASSWORD).await;
+    b.goto(&server.url("/incidents")).await;
+    b.wait_for(&format!(
+        "[data-testid=incident-row-{}][data-status=triggered]",
+        older.id
+    ))
+    .await;
+    assert!(
+        b.exists("[data-testid=declare-incident]").await,
+        "an operator can declare an incident"
+    );
+
+    // Declared through the API by somebody else: it appears without a reload.
+    let marker: String = b
+        .execute("window.__opsdeck_marker = 'same page'; return window.__opsdeck_marker;")
+        .await;
+    assert_eq!(marker, "same page");
+    let inc: Incident = ok_json(
+        bob.post(
+            "/api/v1/incidents",
+            &json!({"title": "Git hosting answers 502", "severity": "P1",
+                    "summary": "Pushes fail; the web UI answers 502 Bad Gateway.",
+                    "services": ids}),
+        )
+        .await,
+        "incident",
+    )
+    .await;
+    let row = format!("[data-testid=incident-row-{}]", inc.id);
+    b.wait_for(&row).await;
+    b.wait_for_contains(&row, "Git hosting answers 502").await;
+    let still: String = b
+        .execute("return window.__opsdeck_marker || 'reloaded';")
+        .await;
+    assert_eq!(
+        still, "same page",
+        "the new incident arrived without a reload"
+    );
+    b.screenshot(&screenshots().join("incidents-list.png"))
+        .await;
+
+    // The incident page: acknowledge, then a note.
+    b.wait_for(&format!("{row} a[href='/incidents/{}']", inc.id))
+        .await
+        .click()
+        .await
+        .expect("opening the incident");
+    b.wait_for_path(&format!("/incidents/{}", inc.id)).await;
+    b.wait_for("[data-testid=incident-status][data-status=triggered]")
+        .await;
+    b.wait_for("[data-testid=incident-severity][data-severity=P1]")
+        .await;
+    b.wait_for("[data-testid=sla-ack]").await;
+    b.wait_for("[data-testid=timeline-event]").await;
+    b.wait_for("[data-testid=ack-incident]")
+        .await
+        .click()
+        .await
+        .expect("clicking Acknowledge");
+    b.wait_for("[data-testid=incident-status][data-status=acknowledged]")
+        .await;
+    b.wait_for("[data-testid=timeline-event][data-kind=acknowledged]")
+        .await;
+    assert!(
+        !b.exists("[data-testid=ack-incident]").await,
+        "Acknowledge is gone once acknowledged"
+    );
+    b.wait_for("[data-testid=resolve-incident]").await;
+    b.wait_for("[data-testid=sla-ack][data-state=met]").await;
+    let marker: String = b
+        .execute("window.__opsdeck_marker = 'same page'; return window.__opsdeck_marker;")
+        .await;
+    assert_eq!(marker, "same page");
+    b.wait_for("[data-testid=note-input]")
+        .await
+        .send_keys("Disk on db01 is full; freeing space.")
+        .await
+        .expect("typing the note");
+    b.wait_for("[data-testid=add-note]")
+        .await
+        .click()
+        .await
+        .expect("clicking Add note");
+    b.wait_for_contains(
+        "[data-testid=timeline-event][data-kind=note]",
+        "Disk on db01 is full; freeing space.",
+    )
+    .await;
+
+    // Another operator's note arrives live.
+    let res = bob
+        .post(
+            &format!("/api/v1/incidents/{}/notes", inc.id),
+            &json!({"text": "Rotated the WAL archive; postgres is starting."}),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        201,
+        "bob's note: {}",
+        res.text().await.unwrap_or_default()
+    );
+    b.wait_for_contains(
+        "[data-testid=timeline-event][data-kind=note]",
+        "Rotated the WAL archive; postgres is starting.",
+    )
+    .await;
+    let still: String = b
+        .execute("return window.__opsdeck_marker || 'reloaded';")
+        .await;
+    assert_eq!(still, "same page", "bob's note arrived without a reload");
+    b.wait_for("[data-testid=postmortem-link]").await;
+    b.screenshot(&screenshots().join("incident.png")).await;
+
+    // Resolve (it asks first), then the post-mortem template and the report.
+    b.wait_for("[data-testid=resolve-incident]")
+        .await
+        .click()
+        .await
+        .expect("clicking Resolve");
+    b.wait_for("[data-testid=act-note]")
+        .await
+        .send_keys("Freed 40 GB on db01.")
+        .await
+        .expect("typing the resolve note");
+    b.wait_for("[data-testid=act-confirm]")
+        .await
+        .click()
+        .await
+        .expect("confirming Resolve");
+    b.wait_for("[data-testid=incident-status][data-status=resolved]")
+        .await;
+    b.wait_for("[data-testid=reopen-incident]").await;
+    b.wait_for_contains(
+        "[data-testid=timeline-event][data-kind=resolved]",
+        "Freed 40 GB on db01.",
+    )
+    .await;
+    b.wait_for("[data-testid=postmortem-link]")
+        .await
+        .click()
+        .await
+        .expect("opening the post-mortem");
+    b.wait_for_path(&format!("/incidents/{}/postmortem", inc.id))
+        .await;
+    b.wait_for("[data-testid=pm-template]").await;
+    b.wait_for("[data-testid=pm-summary]")
+        .await
+        .send_keys("Postgres stopped: its disk was full.")
+        .await
+        .expect("typing the summary");
+    b.wait_for("[data-testid=pm-save]")
+        .await
+        .click()
+        .await
+        .expect("saving the post-mortem");
+    b.wait_for("[data-testid=pm-saved]").await;
+    b.screenshot(&screenshots().join("incident-postmortem.png"))
+        .await;
+    b.goto(&server.url("/reports/incidents?days=7")).await;
+    b.wait_for_text("[data-testid=report-total]", "2").await;
+    b.screenshot(&screenshots().join("incident-reports.png"))
+        .await;
+
+    // A viewer sees the incident and its timeline, and no action.
+    b.wait_for("[data-testid=logout]")
+        .await
+        .click()
+        .await
+        .expect("logging out");
+    b.wait_for_path("/login").await;
+    b.submit_login("vera", PASSWORD).await;
+    b.wait_for_path("/").await;
+    b.goto(&server.url(&format!("/incidents/{}", inc.id))).await;
+    b.wait_for("[data-testid=incident-status][data-status=resolved]")
+        .await;
+    b.wait_for_contains("[data-testid=incident-timeline]", "Rotated the WAL archive")
+        .await;
+    for action in [
+        "ack-incident",
+        "diagnose-incident",
+        "mitigate-incident",
+        "resolve-incident",
+        "reopen-incident",
+        "postmortem-done",
+        "change-severity",
+        "take-command",
+        "edit-summary",
+        "add-service",
+        "note-input",
+        "add-note",
+    ] {
+        assert!(
+            !b.exists(&format!("[data-testid={action}]")).await,
+            "a viewer is offered {action}"
+        );
+    }
+    b.goto(&server.url("/incidents")).await;
+    b.wait_for(&row).await;
+    assert!(
+        !b.exists("[data-testid=declare-incident]").await,
+        "a viewer cannot declare an incident"
+    );
+    b.close().await;
+}

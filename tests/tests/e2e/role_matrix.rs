@@ -261,6 +261,175 @@ const RULES: &[(&str, &str, Access)] = &[
         "/api/v1/schedules/{id}",
         Access::Role(Role::Admin),
     ),
+    ("GET", "/api/v1/incidents", Access::Role(Role::Viewer)),
+    ("POST", "/api/v1/incidents", Access::Role(Role::Operator)),
+    (
+        "GET",
+        "/api/v1/incidents/events",
+        Access::Role(Role::Viewer),
+    ),
+    ("GET", "/api/v1/incidents/{id}", Access::Role(Role::Viewer)),
+    (
+        "PATCH",
+        "/api/v1/incidents/{id}",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "GET",
+        "/api/v1/incidents/{id}/events",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/acknowledge",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/diagnose",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/mitigate",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/resolve",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/reopen",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/postmortem/done",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/notes",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/log-excerpt",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/services",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "GET",
+        "/api/v1/incidents/{id}/postmortem",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "PUT",
+        "/api/v1/incidents/{id}/postmortem",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "GET",
+        "/api/v1/incidents/{id}/postmortem/markdown",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "GET",
+        "/api/v1/incident-settings",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "PUT",
+        "/api/v1/incident-settings",
+        Access::Role(Role::Admin),
+    ),
+    (
+        "POST",
+        "/api/v1/integrations/alertmanager",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "GET",
+        "/api/v1/reports/incidents",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "GET",
+        "/api/v1/reports/incidents/csv",
+        Access::Role(Role::Viewer),
+    ),
+    ("GET", "/api/v1/people", Access::Role(Role::Viewer)),
+    ("POST", "/api/v1/people", Access::Role(Role::Admin)),
+    ("GET", "/api/v1/people/{id}", Access::Role(Role::Viewer)),
+    ("PUT", "/api/v1/people/{id}", Access::Role(Role::Admin)),
+    ("DELETE", "/api/v1/people/{id}", Access::Role(Role::Admin)),
+    ("GET", "/api/v1/teams", Access::Role(Role::Viewer)),
+    ("POST", "/api/v1/teams", Access::Role(Role::Admin)),
+    ("GET", "/api/v1/teams/{id}", Access::Role(Role::Viewer)),
+    ("PUT", "/api/v1/teams/{id}", Access::Role(Role::Admin)),
+    ("DELETE", "/api/v1/teams/{id}", Access::Role(Role::Admin)),
+    ("GET", "/api/v1/rotations", Access::Role(Role::Viewer)),
+    ("POST", "/api/v1/rotations", Access::Role(Role::Admin)),
+    ("GET", "/api/v1/rotations/{id}", Access::Role(Role::Viewer)),
+    ("PUT", "/api/v1/rotations/{id}", Access::Role(Role::Admin)),
+    (
+        "DELETE",
+        "/api/v1/rotations/{id}",
+        Access::Role(Role::Admin),
+    ),
+    (
+        "POST",
+        "/api/v1/rotations/{id}/overrides",
+        Access::Role(Role::Admin),
+    ),
+    (
+        "DELETE",
+        "/api/v1/rotations/{id}/overrides/{override_id}",
+        Access::Role(Role::Admin),
+    ),
+    ("GET", "/api/v1/oncall", Access::Role(Role::Viewer)),
+    (
+        "GET",
+        "/api/v1/escalation-policies",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "POST",
+        "/api/v1/escalation-policies",
+        Access::Role(Role::Admin),
+    ),
+    (
+        "GET",
+        "/api/v1/escalation-policies/{id}",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "PUT",
+        "/api/v1/escalation-policies/{id}",
+        Access::Role(Role::Admin),
+    ),
+    (
+        "DELETE",
+        "/api/v1/escalation-policies/{id}",
+        Access::Role(Role::Admin),
+    ),
+    ("GET", "/api/v1/channels", Access::Role(Role::Admin)),
+    ("POST", "/api/v1/channels", Access::Role(Role::Admin)),
+    ("GET", "/api/v1/channels/{id}", Access::Role(Role::Admin)),
+    ("PUT", "/api/v1/channels/{id}", Access::Role(Role::Admin)),
+    ("DELETE", "/api/v1/channels/{id}", Access::Role(Role::Admin)),
+    (
+        "POST",
+        "/api/v1/channels/{id}/test",
+        Access::Role(Role::Admin),
+    ),
+    ("GET", "/api/v1/notifications", Access::Role(Role::Viewer)),
 ];
 
 /// Routes outside the OpenAPI document, all public and read-only.
@@ -320,6 +489,7 @@ async fn every_route_refuses_lower_roles() {
         let path = path
             .replace("{id}", "999999")
             .replace("{idx}", "999999")
+            .replace("{override_id}", "999999")
             .replace("{project}", "nope")
             .replace("{kind}", "nope");
         let method = Method::from_bytes(method.as_bytes()).expect("method");

@@ -1036,8 +1036,25 @@ async fn every_built_in_plans_and_the_read_only_ones_run() {
         "{:?}",
         promote.error
     );
+    let escalation = failed
+        .timeline
+        .iter()
+        .find(|e| e.kind == "escalation")
+        .expect("escalated");
+    // Escalation opens an incident linked to the run.
     assert!(
-        failed.timeline.iter().any(|e| e.kind == "escalation"),
-        "escalated"
+        escalation.message.contains("opened incident #"),
+        "{}",
+        escalation.message
     );
+    let (source, linked): (String, Option<i64>) = sqlx::query_as(
+        "SELECT i.source, r.incident_id FROM runs r JOIN incidents i ON i.id = r.incident_id
+         WHERE r.id = $1",
+    )
+    .bind(id)
+    .fetch_one(&s.pool)
+    .await
+    .expect("an incident linked to the run");
+    assert_eq!(source, "runbook");
+    assert!(linked.is_some());
 }

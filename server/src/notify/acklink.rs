@@ -1,0 +1,605 @@
+//! Acknowledge links: signed, expiring, single-use capability URLs in
+//! escalation messages (`<public base>/ack/<token>`).
+//!
+//! **Minting** (when an escalation message is sent, in its own committed
+//! transaction so the link works as soon as the message arrives): a random
+//! 16-byte nonce; a row in `ack_links` with the incident, the notification,
+//! the person, `sha256(nonce)` and `expires_at = now() +
+//! incident_settings.ack_link_ttl_secs` (whole seconds). The token is
+//! `<id>.<expires unix>.<nonce b64url>.<sig b64url>` with `sig =
+//! HMAC-SHA256(key, "<id>.<expires unix>.<nonce b64url>")`. The key is the
+//! `server_keys` row `ack_links`: 32 random bytes made on first use (`INSERT
+//! … ON CONFLICT DO NOTHING`, then read back, so concurrent processes agree
+//! on one key). A retried message gets a fresh link; each is single-use.
+//!
+//! **Checking** a token: four parts, the signature verified in constant
+//! time (`Mac::verify_slice`), the embedded expiry in the future, then the
+//! row: same nonce hash, `expires_at` in the future, `used_at` empty. A
+//! malformed or tampered token (any character of id, expiry, nonce or
+//! signature changed) is *invalid* (400); a past expiry (embedded or
+//! stored) is *expired* (410); a consumed link is *used* (410). Every answer
+//! is a small server-rendered page (askama `ack.html`, styled by the public
+//! status page's stylesheet), no JSON, no session needed.
+//!
+//! **GET never acknowledges**: mail scanners and chat unfurlers fetch links.
+//! It shows the incident (title, severity, status) and a form that POSTs to
+//! the same URL. **POST** checks again and then, in one transaction,
+//! consumes the link (`UPDATE … SET used_at = now() WHERE id = $1 AND
+//! used_at IS NULL AND expires_at > now() AND nonce_hash = $2`: two
+//! concurrent POSTs cannot both win) and acknowledges the incident when it
+//! is still `triggered` (timeline, audit entry, escalation stopped, live
+//! update). A link for an incident someone else already acknowledged is
+//! consumed and says so. The routes live outside the session and CSRF
+//! middleware (like heartbeats): the 128-bit nonce is the credential, and a
+//! cross-site form cannot forge a token it does not know.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use opsdeck_wire::{Outcome, Severity};
+use rand::RngCore;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, Row};
+
+use crate::audit::{self, Actor, NewEntry};
+use crate::state::AppState;
+
+/// `server_keys.name` of the HMAC key.
+pub const KEY_NAME: &str = "ack_links";
+/// Longest token accepted (a real one is about 90 characters).
+const MAX_TOKEN: usize = 256;
+
+/// The HMAC key, made on first use (every process reads the same row).
+pub async fn server_key(conn: &mut PgConnection) -> sqlx::Result<Vec<u8>> {
+    let existing: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT key FROM server_keys WHERE name = $1")
+            .bind(KEY_NAME)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(k) = existing {
+        return Ok(k);
+    }
+    let mut key = vec![0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    sqlx::query("INSERT INTO server_keys (name, key) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(KEY_NAME)
+        .bind(&key)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_scalar("SELECT key FROM server_keys WHERE name = $1")
+        .bind(KEY_NAME)
+        .fetch_one(&mut *conn)
+        .await
+}
+
+fn mac(key: &[u8]) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length")
+}
+
+/// A minted link.
+#[derive(Debug, Clone)]
+pub struct Minted {
+    pub id: i64,
+    pub token: String,
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Mints a link for `incident_id` (see the module documentation). `base`
+/// is the panel's public base URL without a trailing slash.
+pub async fn mint(
+    conn: &mut PgConnection,
+    base: &str,
+    incident_id: i64,
+    notification_id: Option<i64>,
+    person_id: Option<i64>,
+    person_name: Option<&str>,
+) -> sqlx::Result<Minted> {
+    let key = server_key(conn).await?;
+    let mut nonce = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let nonce_hash = Sha256::digest(nonce).to_vec();
+    let row = sqlx::query(
+        "INSERT INTO ack_links (incident_id, notification_id, person_id, person_name, nonce_hash, expires_at)
+         VALUES ($1, $2, $3, $4, $5,
+                 date_trunc('second', now()) + make_interval(secs => coalesce(
+                     (SELECT ack_link_ttl_secs FROM incident_settings LIMIT 1), 86400)))
+         RETURNING id, expires_at",
+    )
+    .bind(incident_id)
+    .bind(notification_id)
+    .bind(person_id)
+    .bind(person_name)
+    .bind(&nonce_hash)
+    .fetch_one(&mut *conn)
+    .await?;
+    let id: i64 = row.get("id");
+    let expires_at: DateTime<Utc> = row.get("expires_at");
+    let payload = format!("{id}.{}.{}", expires_at.timestamp(), B64.encode(nonce));
+    let mut m = mac(&key);
+    m.update(payload.as_bytes());
+    let sig = B64.encode(m.finalize().into_bytes());
+    let token = format!("{payload}.{sig}");
+    Ok(Minted {
+        id,
+        url: format!("{}/ack/{token}", base.trim_end_matches('/')),
+        token,
+        expires_at,
+    })
+}
+
+/// A token whose signature verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    pub id: i64,
+    pub expires: i64,
+    pub nonce_hash: Vec<u8>,
+}
+
+/// Parses a token and verifies its signature; `None` for anything
+/// malformed or tampered with.
+pub fn verify_signature(token: &str, key: &[u8]) -> Option<Signed> {
+    if token.len() > MAX_TOKEN {
+        return None;
+    }
+    let parts: Vec<&str> = token.split('.').collect();
+    let [id, expires, nonce, sig] = parts[..] else {
+        return None;
+    };
+    let sig = B64.decode(sig).ok()?;
+    let mut m = mac(key);
+    m.update(format!("{id}.{expires}.{nonce}").as_bytes());
+    m.verify_slice(&sig).ok()?;
+    let nonce = B64.decode(nonce).ok()?;
+    if nonce.len() != 16 {
+        return None;
+    }
+    Some(Signed {
+        id: id.parse().ok()?,
+        expires: expires.parse().ok()?,
+        nonce_hash: Sha256::digest(&nonce).to_vec(),
+    })
+}
+
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The incident as the pages show it.
+#[derive(Debug, Clone)]
+pub struct IncidentView {
+    pub id: i64,
+    pub title: String,
+    pub severity: String,
+    pub severity_meaning: String,
+    pub severity_class: &'static str,
+    pub status: String,
+    pub acknowledged_by: Option<String>,
+}
+
+/// What a token stands for.
+#[derive(Debug, Clone)]
+pub enum LinkState {
+    Invalid,
+    Expired(Option<IncidentView>),
+    Used(Option<IncidentView>),
+    Valid {
+        signed: Signed,
+        incident: IncidentView,
+        /// Who the link was for (the person, or the channel's name).
+        who: String,
+    },
+}
+
+fn incident_view(r: &sqlx::postgres::PgRow) -> IncidentView {
+    let severity = Severity::from_level(r.get("severity")).unwrap_or(Severity::P1);
+    IncidentView {
+        id: r.get("incident_id"),
+        title: r.get("title"),
+        severity: severity.as_str().to_owned(),
+        severity_meaning: severity.meaning().to_owned(),
+        severity_class: match severity {
+            Severity::P1 | Severity::P2 => "bad",
+            Severity::P3 => "warn",
+            Severity::P4 => "none",
+        },
+        status: r.get::<String, _>("status").replace('_', " "),
+        acknowledged_by: r.get("acknowledged_by"),
+    }
+}
+
+/// Judges a token against the key and the stored link.
+pub async fn check(conn: &mut PgConnection, token: &str) -> sqlx::Result<LinkState> {
+    let key = server_key(conn).await?;
+    let Some(signed) = verify_signature(token, &key) else {
+        return Ok(LinkState::Invalid);
+    };
+    let row = sqlx::query(
+        "SELECT l.incident_id, l.nonce_hash, l.used_at, l.expires_at <= now() AS expired,
+                coalesce(l.person_name, 'a recipient of ' || n.channel_name, 'an acknowledge link') AS who,
+                i.title, i.severity, i.status, i.acknowledged_by
+         FROM ack_links l
+         JOIN incidents i ON i.id = l.incident_id
+         LEFT JOIN notifications n ON n.id = l.notification_id
+         WHERE l.id = $1",
+    )
+    .bind(signed.id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(LinkState::Invalid);
+    };
+    let stored: Vec<u8> = row.get("nonce_hash");
+    if !same(&stored, &signed.nonce_hash) {
+        return Ok(LinkState::Invalid);
+    }
+    let incident = incident_view(&row);
+    if row.get::<Option<DateTime<Utc>>, _>("used_at").is_some() {
+        return Ok(LinkState::Used(Some(incident)));
+    }
+    if row.get::<bool, _>("expired") || signed.expires <= Utc::now().timestamp() {
+        return Ok(LinkState::Expired(Some(incident)));
+    }
+    Ok(LinkState::Valid {
+        signed,
+        who: row.get("who"),
+        incident,
+    })
+}
+
+// ---------------------------------------------------------------------- pages
+
+#[derive(Template)]
+#[template(path = "ack.html")]
+struct AckPage {
+    heading: String,
+    class: &'static str,
+    state: &'static str,
+    message: String,
+    incident: Option<IncidentView>,
+    action: Option<String>,
+    footer: &'static str,
+}
+
+const FOOTER: &str =
+    "Opsdeck acknowledge link · each link works once and expires; log in to Opsdeck for more.";
+
+fn render(status: StatusCode, page: AckPage) -> Response {
+    match page.render() {
+        Ok(html) => (
+            status,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering the acknowledge page failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page unavailable").into_response()
+        }
+    }
+}
+
+fn refused_page(state: &LinkState) -> Response {
+    let (status, heading, tag, message, incident) = match state {
+        LinkState::Expired(i) => (
+            StatusCode::GONE,
+            "Link expired",
+            "expired",
+            "This acknowledge link has expired. Acknowledge the incident in Opsdeck instead.",
+            i.clone(),
+        ),
+        LinkState::Used(i) => (
+            StatusCode::GONE,
+            "Link already used",
+            "used",
+            "This acknowledge link was already used; each link works once.",
+            i.clone(),
+        ),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            "Invalid link",
+            "invalid",
+            "This acknowledge link is not valid (it may have been cut off or changed). Acknowledge the incident in Opsdeck instead.",
+            None,
+        ),
+    };
+    render(
+        status,
+        AckPage {
+            heading: heading.into(),
+            class: if tag == "invalid" { "bad" } else { "none" },
+            state: tag,
+            message: message.into(),
+            incident,
+            action: None,
+            footer: FOOTER,
+        },
+    )
+}
+
+fn failure_page() -> Response {
+    render(
+        StatusCode::SERVICE_UNAVAILABLE,
+        AckPage {
+            heading: "Try again".into(),
+            class: "warn",
+            state: "error",
+            message: "Opsdeck cannot check this link right now (its database is unavailable). Try again in a moment.".into(),
+            incident: None,
+            action: None,
+            footer: FOOTER,
+        },
+    )
+}
+
+fn token_ok(token: &str) -> bool {
+    token.len() <= MAX_TOKEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// `GET /ack/{token}`: the confirmation page (never acknowledges).
+pub async fn page(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Response {
+    if !token_ok(&token) {
+        return refused_page(&LinkState::Invalid);
+    }
+    let checked = async {
+        let mut conn = state.pool.acquire().await?;
+        check(&mut conn, &token).await
+    }
+    .await;
+    match checked {
+        Ok(LinkState::Valid { incident, who, .. }) => {
+            let open = incident.status == "triggered";
+            let message = if open {
+                format!(
+                    "Acknowledge this incident as {who}? Escalation stops once it is acknowledged."
+                )
+            } else {
+                format!(
+                    "This incident is already {}; there is nothing to acknowledge.",
+                    incident.status
+                )
+            };
+            render(
+                StatusCode::OK,
+                AckPage {
+                    heading: "Acknowledge incident".into(),
+                    class: if open { "warn" } else { "ok" },
+                    state: if open { "confirm" } else { "not_triggered" },
+                    message,
+                    incident: Some(incident),
+                    action: open.then(|| format!("/ack/{token}")),
+                    footer: FOOTER,
+                },
+            )
+        }
+        Ok(other) => refused_page(&other),
+        Err(e) => {
+            tracing::warn!(error = %e, "checking an acknowledge link failed");
+            failure_page()
+        }
+    }
+}
+
+/// `POST /ack/{token}` (the confirmation form): consumes the link and
+/// acknowledges the incident.
+pub async fn confirm(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Response {
+    if !token_ok(&token) {
+        return refused_page(&LinkState::Invalid);
+    }
+    match consume(&state, &token).await {
+        Ok(Consumed::Refused(s)) => refused_page(&s),
+        Ok(Consumed::Done {
+            incident,
+            acknowledged,
+            who,
+        }) => {
+            let message = if acknowledged {
+                format!("Acknowledged by {who}. Escalation has stopped.")
+            } else {
+                match &incident.acknowledged_by {
+                    Some(by) if incident.status == "acknowledged" => {
+                        format!("Already acknowledged by {by}; nothing changed.")
+                    }
+                    _ => format!(
+                        "This incident is already {}; nothing changed.",
+                        incident.status
+                    ),
+                }
+            };
+            render(
+                StatusCode::OK,
+                AckPage {
+                    heading: if acknowledged {
+                        "Incident acknowledged".into()
+                    } else {
+                        "Nothing to acknowledge".into()
+                    },
+                    class: "ok",
+                    state: if acknowledged {
+                        "acknowledged"
+                    } else {
+                        "not_triggered"
+                    },
+                    message,
+                    incident: Some(incident),
+                    action: None,
+                    footer: FOOTER,
+                },
+            )
+        }
+        Err(e) => {
+            tracing::warn!(error = format!("{e:#}"), "acknowledging by link failed");
+            failure_page()
+        }
+    }
+}
+
+enum Consumed {
+    Refused(LinkState),
+    Done {
+        incident: IncidentView,
+        acknowledged: bool,
+        who: String,
+    },
+}
+
+async fn consume(state: &AppState, token: &str) -> anyhow::Result<Consumed> {
+    let mut tx = state.pool.begin().await?;
+    let (signed, who) = match check(&mut tx, token).await? {
+        LinkState::Valid { signed, who, .. } => (signed, who),
+        other => return Ok(Consumed::Refused(other)),
+    };
+    let row = sqlx::query(
+        "UPDATE ack_links SET used_at = now()
+         WHERE id = $1 AND used_at IS NULL AND expires_at > now() AND nonce_hash = $2
+         RETURNING incident_id",
+    )
+    .bind(signed.id)
+    .bind(&signed.nonce_hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        // Another request consumed it (or it expired) in between.
+        drop(tx);
+        let mut conn = state.pool.acquire().await?;
+        let now = check(&mut conn, token).await?;
+        return Ok(Consumed::Refused(match now {
+            LinkState::Valid { incident, .. } => LinkState::Used(Some(incident)),
+            other => other,
+        }));
+    };
+    let incident_id: i64 = row.get("incident_id");
+    let acknowledged = acknowledge_via_link(&mut tx, incident_id, &who).await?;
+    let r = sqlx::query(
+        "SELECT id AS incident_id, title, severity, status, acknowledged_by FROM incidents WHERE id = $1",
+    )
+    .bind(incident_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let incident = incident_view(&r);
+    tx.commit().await?;
+    Ok(Consumed::Done {
+        incident,
+        acknowledged,
+        who,
+    })
+}
+
+/// PLACEHOLDER until `crate::incidents::acknowledge_via_link` exists (the
+/// incidents work adds it; then this calls it): acknowledges a triggered
+/// incident on `conn` (status, escalation stopped, timeline, audit, live
+/// update); `false` when it was not `triggered`.
+///
+/// The audit actor is `system` named `ack_link:<who>`: `audit_log`'s
+/// CHECK allows only user, token, system and anonymous actor kinds.
+async fn acknowledge_via_link(
+    conn: &mut PgConnection,
+    incident_id: i64,
+    person_name: &str,
+) -> anyhow::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE incidents SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2,
+                              next_escalation_at = NULL, updated_at = now()
+         WHERE id = $1 AND status = 'triggered' RETURNING id",
+    )
+    .bind(incident_id)
+    .bind(person_name)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if done.is_none() {
+        return Ok(false);
+    }
+    let actor = Actor::system(&format!("ack_link:{person_name}"));
+    crate::timeline::append(
+        conn,
+        "incident",
+        incident_id,
+        "incident.acknowledged",
+        Some(&actor),
+        None,
+        &format!("Acknowledged by {person_name} with an acknowledge link"),
+        json!({"via": "ack_link", "by": person_name}),
+    )
+    .await?;
+    audit::record(
+        conn,
+        NewEntry {
+            actor,
+            action: "incident.acknowledge".into(),
+            target: Some(format!("incident:{incident_id}")),
+            params: json!({"via": "ack_link", "by": person_name}),
+            source: None,
+            outcome: Outcome::Success,
+            detail: None,
+        },
+    )
+    .await?;
+    crate::incidents::touch(conn, incident_id).await?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(key: &[u8], id: i64, expires: i64, nonce: &[u8; 16]) -> String {
+        let payload = format!("{id}.{expires}.{}", B64.encode(nonce));
+        let mut m = mac(key);
+        m.update(payload.as_bytes());
+        format!("{payload}.{}", B64.encode(m.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn signatures_verify_and_tampering_fails() {
+        let key = [7u8; 32];
+        let t = token(&key, 42, 1_900_000_000, &[1; 16]);
+        let s = verify_signature(&t, &key).expect("valid");
+        assert_eq!(s.id, 42);
+        assert_eq!(s.expires, 1_900_000_000);
+        assert_eq!(s.nonce_hash, Sha256::digest([1u8; 16]).to_vec());
+        // Another key.
+        assert!(verify_signature(&t, &[8u8; 32]).is_none());
+        // Any single character changed.
+        for i in 0..t.len() {
+            let mut b = t.clone().into_bytes();
+            if b[i] == b'.' {
+                continue;
+            }
+            b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+            let changed = String::from_utf8(b).unwrap();
+            if changed == t {
+                continue;
+            }
+            assert!(
+                verify_signature(&changed, &key).is_none(),
+                "position {i}: {changed}"
+            );
+        }
+        // Another expiry with the old signature.
+        let parts: Vec<&str> = t.split('.').collect();
+        let moved = format!("{}.{}.{}.{}", parts[0], 1_999_999_999, parts[2], parts[3]);
+        assert!(verify_signature(&moved, &key).is_none());
+        // Malformed.
+        for bad in ["", "1.2.3", "a.b.c.d", "1.2.3.4.5", &"x".repeat(300)] {
+            assert!(verify_signature(bad, &key).is_none(), "{bad}");
+        }
+    }
+}
