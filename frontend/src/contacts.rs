@@ -33,7 +33,7 @@ use crate::ui::{relative, Confirm, EmptyState, ErrorState, Loading};
 /// The browser's offset from UTC at `at`, in minutes (local − UTC).
 fn local_offset_minutes(at: DateTime<Utc>) -> i64 {
     let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
-        at.timestamp_millis() as f64,
+        at.timestamp_millis() as f64
     ));
     -(d.get_timezone_offset() as i64)
 }
@@ -146,10 +146,41 @@ fn delay_text(secs: i64) -> String {
     }
 }
 
+/// The API names a level by its index (`levels[1].targets[0]: …`); the form
+/// shows levels as L1, L2 …: `L2, target 1: …`.
+fn level_message(msg: &str) -> String {
+    let parse = || -> Option<String> {
+        let rest = msg.strip_prefix("levels[")?;
+        let (n, rest) = rest.split_once(']')?;
+        let n: usize = n.parse().ok()?;
+        let mut out = format!("L{}", n + 1);
+        let rest = if let Some(r) = rest.strip_prefix(".targets[") {
+            let (m, r) = r.split_once(']')?;
+            let m: usize = m.parse().ok()?;
+            out.push_str(&format!(", target {}", m + 1));
+            r
+        } else if let Some(r) = rest.strip_prefix(".targets") {
+            out.push_str(" targets");
+            r
+        } else if let Some(r) = rest.strip_prefix(".delay_secs") {
+            out.push_str(" delay (seconds)");
+            r
+        } else {
+            rest
+        };
+        Some(out + rest)
+    };
+    parse().unwrap_or_else(|| msg.to_string())
+}
+
 fn notice_view(n: Option<Result<String, String>>, testid: &'static str) -> impl IntoView {
     n.map(|n| match n {
-        Ok(m) => view! { <div class="notice notice-ok" role="status" data-testid=testid>{m}</div> }.into_any(),
-        Err(m) => view! { <div class="notice notice-error" role="alert" data-testid=testid>{m}</div> }.into_any(),
+        Ok(m) => view! { <div class="notice notice-ok" role="status" data-testid=testid>{m}</div> }
+            .into_any(),
+        Err(m) => {
+            view! { <div class="notice notice-error" role="alert" data-testid=testid>{m}</div> }
+                .into_any()
+        }
     })
 }
 
@@ -299,7 +330,14 @@ impl Ctx {
     }
 
     /// Asks, then deletes `path` and reports `done` (or the refusal).
-    fn delete(&self, title: String, message: String, path: String, done: String, after: impl Fn() + Send + Sync + 'static) {
+    fn delete(
+        &self,
+        title: String,
+        message: String,
+        path: String,
+        done: String,
+        after: impl Fn() + Send + Sync + 'static,
+    ) {
         let ctx = *self;
         let after = Arc::new(after);
         self.ask(title, message, move || {
@@ -464,9 +502,8 @@ fn PersonForm(
     };
     let editing = existing.as_ref().map(|p| p.id);
     let user_id = existing.as_ref().and_then(|p| p.user_id);
-    let field = |f: fn(&Person) -> String| {
-        RwSignal::new(existing.as_ref().map(f).unwrap_or_default())
-    };
+    let field =
+        |f: fn(&Person) -> String| RwSignal::new(existing.as_ref().map(f).unwrap_or_default());
     let name = field(|p| p.name.clone());
     let title = field(|p| p.title.clone());
     let email = field(|p| p.email.clone().unwrap_or_default());
@@ -494,7 +531,11 @@ fn PersonForm(
             };
             busy.try_set(false);
             match r {
-                Ok(p) => on_saved.run(format!("{} {}.", if editing.is_some() { "Saved" } else { "Added" }, p.name)),
+                Ok(p) => on_saved.run(format!(
+                    "{} {}.",
+                    if editing.is_some() { "Saved" } else { "Added" },
+                    p.name
+                )),
                 Err(e) => {
                     error.try_set(Some(e.message));
                 }
@@ -549,7 +590,7 @@ fn TeamsTab(ctx: Ctx) -> impl IntoView {
                 <td>{if t.members.is_empty() {
                     view! { <span class="muted">"no members"</span> }.into_any()
                 } else {
-                    view! { <ul class="chips">{t.members.iter().map(|m| view! { <li>{m.name.clone()}</li> }).collect_view()}</ul> }.into_any()
+                    view! { <span>{t.members.iter().map(|m| m.name.clone()).collect::<Vec<_>>().join(", ")}</span> }.into_any()
                 }}</td>
                 <td><div class="actions">
                     <button class="btn btn-small" data-testid=format!("team-edit-{name}")
@@ -612,7 +653,12 @@ fn TeamForm(
         Editing::Edit(t) => Some(t.clone()),
     };
     let editing = existing.as_ref().map(|t| t.id);
-    let name = RwSignal::new(existing.as_ref().map(|t| t.name.clone()).unwrap_or_default());
+    let name = RwSignal::new(
+        existing
+            .as_ref()
+            .map(|t| t.name.clone())
+            .unwrap_or_default(),
+    );
     let description = RwSignal::new(
         existing
             .as_ref()
@@ -643,7 +689,11 @@ fn TeamForm(
             };
             busy.try_set(false);
             match r {
-                Ok(t) => on_saved.run(format!("{} team {}.", if editing.is_some() { "Saved" } else { "Added" }, t.name)),
+                Ok(t) => on_saved.run(format!(
+                    "{} team {}.",
+                    if editing.is_some() { "Saved" } else { "Added" },
+                    t.name
+                )),
                 Err(e) => {
                     error.try_set(Some(e.message));
                 }
@@ -874,7 +924,11 @@ fn OverrideForm(
             .await;
             busy.try_set(false);
             match r {
-                Ok(o) => on_saved.run(format!("{} covers from {}.", o.person.name, local_text(o.starts_at))),
+                Ok(o) => on_saved.run(format!(
+                    "{} covers from {}.",
+                    o.person.name,
+                    local_text(o.starts_at)
+                )),
                 Err(e) => {
                     error.try_set(Some(e.message));
                 }
@@ -922,9 +976,15 @@ fn RotationForm(
     let e = existing.as_ref();
     let name = RwSignal::new(e.map(|r| r.name.clone()).unwrap_or_default());
     let team_id = RwSignal::new(e.and_then(|r| r.team_id));
-    let handoff = RwSignal::new(e.map(|r| r.handoff.clone()).unwrap_or_else(|| "weekly".into()));
+    let handoff = RwSignal::new(
+        e.map(|r| r.handoff.clone())
+            .unwrap_or_else(|| "weekly".into()),
+    );
     let weekday = RwSignal::new(e.and_then(|r| r.handoff_weekday).unwrap_or(1));
-    let time = RwSignal::new(e.map(|r| r.handoff_time.clone()).unwrap_or_else(|| "09:00".into()));
+    let time = RwSignal::new(
+        e.map(|r| r.handoff_time.clone())
+            .unwrap_or_else(|| "09:00".into()),
+    );
     let zone = RwSignal::new(
         e.map(|r| r.time_zone.clone())
             .or_else(browser_timezone)
@@ -973,12 +1033,18 @@ fn RotationForm(
         error.set(None);
         leptos::task::spawn_local(async move {
             let r = match editing {
-                Some(id) => api::put::<_, Rotation>(&format!("/api/v1/rotations/{id}"), &body).await,
+                Some(id) => {
+                    api::put::<_, Rotation>(&format!("/api/v1/rotations/{id}"), &body).await
+                }
                 None => api::post::<_, Rotation>("/api/v1/rotations", &body).await,
             };
             busy.try_set(false);
             match r {
-                Ok(r) => on_saved.run(format!("{} rotation {}.", if editing.is_some() { "Saved" } else { "Added" }, r.name)),
+                Ok(r) => on_saved.run(format!(
+                    "{} rotation {}.",
+                    if editing.is_some() { "Saved" } else { "Added" },
+                    r.name
+                )),
                 Err(e) => {
                     error.try_set(Some(e.message));
                 }
@@ -1091,7 +1157,11 @@ fn RotationForm(
 type Choice = (&'static str, i64, String);
 
 fn target_label(t: &EscalationTarget) -> String {
-    format!("{} {}", t.kind, t.name.clone().unwrap_or_else(|| format!("#{}", t.id)))
+    format!(
+        "{} {}",
+        t.kind,
+        t.name.clone().unwrap_or_else(|| format!("#{}", t.id))
+    )
 }
 
 #[component]
@@ -1270,7 +1340,10 @@ fn PolicyForm(
         for (i, l) in levels.get_untracked().iter().enumerate() {
             let text = l.minutes.get_untracked();
             let Ok(m) = text.trim().parse::<f64>() else {
-                error.set(Some(format!("L{}: the delay is a number of minutes", i + 1)));
+                error.set(Some(format!(
+                    "L{}: the delay is a number of minutes",
+                    i + 1
+                )));
                 return;
             };
             out.push(EscalationLevel {
@@ -1279,7 +1352,11 @@ fn PolicyForm(
                     .targets
                     .get_untracked()
                     .into_iter()
-                    .map(|(kind, id)| EscalationTarget { kind, id, name: None })
+                    .map(|(kind, id)| EscalationTarget {
+                        kind,
+                        id,
+                        name: None,
+                    })
                     .collect(),
             });
         }
@@ -1294,15 +1371,25 @@ fn PolicyForm(
         leptos::task::spawn_local(async move {
             let r = match editing {
                 Some(id) => {
-                    api::put::<_, EscalationPolicy>(&format!("/api/v1/escalation-policies/{id}"), &body).await
+                    api::put::<_, EscalationPolicy>(
+                        &format!("/api/v1/escalation-policies/{id}"),
+                        &body,
+                    )
+                    .await
                 }
-                None => api::post::<_, EscalationPolicy>("/api/v1/escalation-policies", &body).await,
+                None => {
+                    api::post::<_, EscalationPolicy>("/api/v1/escalation-policies", &body).await
+                }
             };
             busy.try_set(false);
             match r {
-                Ok(p) => on_saved.run(format!("{} escalation policy {}.", if editing.is_some() { "Saved" } else { "Added" }, p.name)),
+                Ok(p) => on_saved.run(format!(
+                    "{} escalation policy {}.",
+                    if editing.is_some() { "Saved" } else { "Added" },
+                    p.name
+                )),
                 Err(e) => {
-                    error.try_set(Some(e.message));
+                    error.try_set(Some(level_message(&e.message)));
                 }
             }
         });
@@ -1327,7 +1414,12 @@ fn PolicyForm(
     let level_row = move |l: LevelDraft| {
         let key = l.key;
         let index = move || levels.with(|v| v.iter().position(|x| x.key == key).unwrap_or(0));
-        let LevelDraft { minutes, targets, pick, .. } = l;
+        let LevelDraft {
+            minutes,
+            targets,
+            pick,
+            ..
+        } = l;
         view! {
             <li class="level-edit" data-testid=move || format!("level-{}", index())>
                 <div class="level-head">

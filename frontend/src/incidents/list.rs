@@ -328,6 +328,12 @@ fn IncidentTable(
                 </tbody>
             </table>
         </div>
+        {move || state.with(|s| match s {
+            Some(Ok(l)) if l.total > l.items.len() as i64 => Some(view! {
+                <p class="muted small more-row">{format!("Showing the newest {} of {}; narrow the filters to find older ones.", l.items.len(), l.total)}</p>
+            }),
+            _ => None,
+        })}
     }
 }
 

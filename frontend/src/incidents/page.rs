@@ -535,7 +535,7 @@ fn IncidentView(id: i64) -> impl IntoView {
             <Show when=move || dialog.get().is_some()>
                 {move || dialog.get().map(|a| view! {
                     <div class="modal-backdrop">
-                        <div class="modal" role="dialog" aria-modal="true" data-testid="act-dialog"
+                        <div class="modal incident-dialog" role="dialog" aria-modal="true" data-testid="act-dialog"
                             on:keydown=move |e| if e.key() == "Escape" { dialog.set(None) }>
                             <h2>{a.title}</h2>
                             <p>{a.message}</p>
@@ -557,7 +557,7 @@ fn IncidentView(id: i64) -> impl IntoView {
             </Show>
             <Show when=move || sev_open.get()>
                 <div class="modal-backdrop">
-                    <div class="modal" role="dialog" aria-modal="true" data-testid="severity-dialog"
+                    <div class="modal incident-dialog" role="dialog" aria-modal="true" data-testid="severity-dialog"
                         on:keydown=move |e| if e.key() == "Escape" { sev_open.set(false) }>
                         <h2>"Change severity"</h2>
                         <p class="muted">"The new severity's SLA targets and notification channels apply from now on."</p>

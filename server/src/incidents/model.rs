@@ -482,10 +482,12 @@ pub async fn acknowledge_via_link(
     incident_id: i64,
     person_name: &str,
 ) -> anyhow::Result<bool> {
+    // The audit log knows user, token, system and anonymous actors: a link
+    // from a notification acts as the system on the recipient's behalf.
     let actor = Actor {
         id: None,
-        name: person_name.to_owned(),
-        kind: "ack_link",
+        name: format!("{person_name} (ack link)"),
+        kind: "system",
     };
     match apply(
         conn,

@@ -41,13 +41,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use opsdeck_wire::{Outcome, Severity};
+use opsdeck_wire::Severity;
 use rand::RngCore;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, Row};
 
-use crate::audit::{self, Actor, NewEntry};
 use crate::state::AppState;
 
 /// `server_keys.name` of the HMAC key.
@@ -487,7 +485,7 @@ async fn consume(state: &AppState, token: &str) -> anyhow::Result<Consumed> {
         }));
     };
     let incident_id: i64 = row.get("incident_id");
-    let acknowledged = acknowledge_via_link(&mut tx, incident_id, &who).await?;
+    let acknowledged = crate::incidents::acknowledge_via_link(&mut tx, incident_id, &who).await?;
     let r = sqlx::query(
         "SELECT id AS incident_id, title, severity, status, acknowledged_by FROM incidents WHERE id = $1",
     )
@@ -501,59 +499,6 @@ async fn consume(state: &AppState, token: &str) -> anyhow::Result<Consumed> {
         acknowledged,
         who,
     })
-}
-
-/// PLACEHOLDER until `crate::incidents::acknowledge_via_link` exists (the
-/// incidents work adds it; then this calls it): acknowledges a triggered
-/// incident on `conn` (status, escalation stopped, timeline, audit, live
-/// update); `false` when it was not `triggered`.
-///
-/// The audit actor is `system` named `ack_link:<who>`: `audit_log`'s
-/// CHECK allows only user, token, system and anonymous actor kinds.
-async fn acknowledge_via_link(
-    conn: &mut PgConnection,
-    incident_id: i64,
-    person_name: &str,
-) -> anyhow::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE incidents SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2,
-                              next_escalation_at = NULL, updated_at = now()
-         WHERE id = $1 AND status = 'triggered' RETURNING id",
-    )
-    .bind(incident_id)
-    .bind(person_name)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if done.is_none() {
-        return Ok(false);
-    }
-    let actor = Actor::system(&format!("ack_link:{person_name}"));
-    crate::timeline::append(
-        conn,
-        "incident",
-        incident_id,
-        "incident.acknowledged",
-        Some(&actor),
-        None,
-        &format!("Acknowledged by {person_name} with an acknowledge link"),
-        json!({"via": "ack_link", "by": person_name}),
-    )
-    .await?;
-    audit::record(
-        conn,
-        NewEntry {
-            actor,
-            action: "incident.acknowledge".into(),
-            target: Some(format!("incident:{incident_id}")),
-            params: json!({"via": "ack_link", "by": person_name}),
-            source: None,
-            outcome: Outcome::Success,
-            detail: None,
-        },
-    )
-    .await?;
-    crate::incidents::touch(conn, incident_id).await?;
-    Ok(true)
 }
 
 #[cfg(test)]

@@ -38,10 +38,12 @@
 //! **What is not sent.** A row whose channel was deleted, disabled, or
 //! changed kind since it was queued is `cancelled` with the reason (no
 //! attempt). A refusal by the SSRF guard or an unusable configuration (bad
-//! sender address) fails the row at once: retrying cannot help. Nothing else
-//! is skipped: an escalation message whose incident was acknowledged or
-//! resolved after the step was queued is still sent (it was due when the
-//! step ran; its acknowledge link then says there is nothing to do).
+//! sender address) fails the row at once: retrying cannot help. The outbox
+//! skips nothing else: a message it has claimed is sent even when its
+//! incident was acknowledged or resolved since the step was queued (it was
+//! due when the step ran; its acknowledge link then says there is nothing
+//! to do). Acknowledging an incident cancels its escalation rows that are
+//! still queued and not leased (`incidents::model::stop_escalation`).
 //!
 //! **Runbook notifications** go to webhook, Slack and Teams channels whose
 //! rules take the step's severity; e-mail and SMS channels address people,

@@ -33,12 +33,11 @@ pub fn backoff(attempt: i32) -> Option<Duration> {
 
 fn secs_text(d: Duration) -> String {
     let s = d.as_secs();
-    if s < 60 {
-        format!("{s} s")
-    } else if s % 60 == 0 {
-        format!("{} min", s / 60)
-    } else {
-        format!("{} min {} s", s / 60, s % 60)
+    let (min, sec) = (s / 60, s % 60);
+    match (min, sec) {
+        (0, _) => format!("{s} s"),
+        (_, 0) => format!("{min} min"),
+        _ => format!("{min} min {sec} s"),
     }
 }
 

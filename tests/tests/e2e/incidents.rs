@@ -635,7 +635,9 @@ async fn reports_count_mtta_mttr_and_breaches_and_export_csv() {
     // P1 acknowledged after 10 min (ack breached), resolved after 3 h
     // (resolve breached); P3 still open, not acknowledged after 3 days
     // (ack 1 h breached, resolve 3 d just breached by the minute).
-    let rows: [(&str, i16, i64, Option<i64>, Option<i64>); 3] = [
+    // (title, severity, minutes after t0, ack after s, resolved after s)
+    type Row<'a> = (&'a str, i16, i64, Option<i64>, Option<i64>);
+    let rows: [Row; 3] = [
         ("=cmd|' /C calc'!A0", 1, 0, Some(120), Some(3600)),
         ("disk full, again", 1, 60, Some(600), Some(10_800)),
         ("slow search", 3, 120, None, None),

@@ -214,9 +214,10 @@ async fn operator_acknowledges_and_notes_an_incident_live() {
     b.wait_for_path(&format!("/incidents/{}/postmortem", inc.id))
         .await;
     b.wait_for("[data-testid=pm-template]").await;
-    b.wait_for("[data-testid=pm-summary]")
-        .await
-        .send_keys("Postgres stopped: its disk was full.")
+    let summary = b.wait_for("[data-testid=pm-summary]").await;
+    summary.clear().await.expect("clearing the summary");
+    summary
+        .send_keys("Postgres stopped: its disk on db01 was full; Git hosting answered 502.")
         .await
         .expect("typing the summary");
     b.wait_for("[data-testid=pm-save]")
@@ -265,8 +266,14 @@ async fn operator_acknowledges_and_notes_an_incident_live() {
             "a viewer is offered {action}"
         );
     }
-    b.goto(&server.url("/incidents")).await;
-    b.wait_for(&row).await;
+    // Resolved: listed under closed (and all), not under open.
+    b.goto(&server.url("/incidents?status=closed")).await;
+    b.wait_for(&format!("{row}[data-status=resolved]")).await;
+    assert!(
+        !b.exists(&format!("[data-testid=incident-row-{}]", older.id))
+            .await,
+        "the open incident is not listed under closed"
+    );
     assert!(
         !b.exists("[data-testid=declare-incident]").await,
         "a viewer cannot declare an incident"
