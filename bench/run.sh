@@ -115,3 +115,6 @@ bench/health.sh
 
 echo
 bench/runbooks.sh
+
+echo
+bench/incidents.sh

@@ -438,6 +438,7 @@ async fn create(
     )
     .await?;
     ctx.commit(tx).await?;
+    super::escalation::wake();
     let mut conn = state.pool.acquire().await?;
     Ok((StatusCode::CREATED, Json(model::load(&mut conn, id).await?)))
 }
@@ -1196,6 +1197,9 @@ async fn alertmanager(
     )
     .await?;
     ctx.commit(tx).await?;
+    if !result.opened.is_empty() {
+        super::escalation::wake();
+    }
     Ok(Json(result))
 }
 

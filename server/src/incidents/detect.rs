@@ -106,6 +106,7 @@ pub async fn reconcile(
         statuses.iter().map(|s| (s.name.as_str(), s)).collect();
     // Root causes.
     for s in statuses.iter().filter(|s| s.health == ServiceHealth::Down) {
+        let mut opened = false;
         let mut tx = state.pool.begin().await?;
         let key = format!("health:{}", s.service_id);
         let existing: Option<(i64, Option<DateTime<Utc>>)> = sqlx::query_as(
@@ -136,6 +137,7 @@ pub async fn reconcile(
             }
             Some(_) => {}
             None if pol.auto_open => {
+                opened = true;
                 let severity = severity_of(s.tier);
                 model::open(
                     &mut tx,
@@ -171,6 +173,9 @@ pub async fn reconcile(
             None => {}
         }
         tx.commit().await?;
+        if opened {
+            super::escalation::wake();
+        }
     }
     // Symptoms attach to their root causes' incidents.
     for s in statuses

@@ -102,6 +102,8 @@ pub async fn tick(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<TickRe
             }
         }
         tx.commit().await?;
+        // Now the queued messages are visible to the sender.
+        notify::wake();
         if (due.len() as i64) < BATCH {
             break;
         }

@@ -205,7 +205,8 @@ pub struct Opening {
 }
 
 /// Opens an incident in the caller's transaction, or finds the open one with
-/// the same `dedup_key`. Returns `(id, created)`. A created incident has its
+/// the same `dedup_key`. Returns `(id, created)`; after committing a created
+/// incident, call [`super::escalation::wake`] so its first level fires now. A created incident has its
 /// timeline's first event and an audit entry; its first escalation level is
 /// due at `triggered_at + delay(level 0)`.
 pub async fn open(conn: &mut PgConnection, o: Opening) -> sqlx::Result<(i64, bool)> {
@@ -301,7 +302,8 @@ pub async fn open(conn: &mut PgConnection, o: Opening) -> sqlx::Result<(i64, boo
     )
     .await?;
     touch(conn, id).await?;
-    super::escalation::wake();
+    // The caller calls `escalation::wake()` after committing: a tick before
+    // the commit would not see the new incident.
     Ok((id, true))
 }
 

@@ -218,9 +218,8 @@ pub async fn enqueue_escalation(
             ids.extend(id);
         }
     }
-    if !ids.is_empty() {
-        wake();
-    }
+    // The caller wakes the sender after committing (a claim before the
+    // commit would not see these rows).
     Ok(ids)
 }
 
@@ -268,9 +267,7 @@ pub async fn enqueue_runbook(
             kind: ch.kind,
         });
     }
-    if !queued.is_empty() {
-        wake();
-    }
+    // The caller wakes the sender after committing.
     Ok(queued)
 }
 

@@ -174,6 +174,9 @@ pub async fn escalate(
         crate::incidents::touch(&mut tx, id).await?;
     }
     tx.commit().await?;
+    if created {
+        crate::incidents::escalation::wake();
+    }
     tracing::warn!(run = run_id, runbook, incident = id, "runbook escalation");
     Ok(if created {
         format!(
