@@ -37,7 +37,9 @@ impl Severity {
     }
 
     pub fn from_level(n: i16) -> Option<Severity> {
-        Severity::ALL.get(usize::try_from(n).ok()?.checked_sub(1)?).copied()
+        Severity::ALL
+            .get(usize::try_from(n).ok()?.checked_sub(1)?)
+            .copied()
     }
 
     /// What the level means, as the handbooks say it.

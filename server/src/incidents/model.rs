@@ -214,10 +214,14 @@ pub async fn open(conn: &mut PgConnection, o: Opening) -> sqlx::Result<(i64, boo
         PolicyChoice::Nobody => None,
         PolicyChoice::Policy(id) => Some(id),
         PolicyChoice::Default => {
-            sqlx::query_scalar("SELECT default_policy_id FROM incident_settings")
-                .fetch_optional(&mut *conn)
-                .await?
-                .flatten()
+            // The incident settings' choice, else the policy flagged default
+            // on the Contacts & escalation page.
+            sqlx::query_scalar(
+                "SELECT coalesce((SELECT default_policy_id FROM incident_settings),
+                                 (SELECT id FROM escalation_policies WHERE is_default))",
+            )
+            .fetch_one(&mut *conn)
+            .await?
         }
     };
     let first_delay: Option<i32> = match policy_id {

@@ -1251,7 +1251,10 @@ async fn an_acknowledge_link_confirms_on_get_and_acknowledges_once_on_post() {
     assert!(html.contains("Jane Smith"));
     assert_eq!(
         incident_status(&s.pool, id).await,
-        ("acknowledged".to_owned(), Some("Jane Smith (ack link)".to_owned()))
+        (
+            "acknowledged".to_owned(),
+            Some("Jane Smith (ack link)".to_owned())
+        )
     );
     let events = timeline(&s.pool, "incident", id, "%acknowledged%").await;
     assert_eq!(events.len(), 1, "{events:?}");
