@@ -6,8 +6,10 @@
 //! **Durable and exactly once.** The state is two columns of `incidents`:
 //! `escalation_level` (the next level) and `next_escalation_at` (when it is
 //! due; NULL = nothing due). Every process runs [`start`], a ticker calling
-//! [`tick`] every second (and at once when this process opens an incident).
-//! A tick locks due incidents with `FOR UPDATE SKIP LOCKED` and, in one
+//! [`tick`] every second (at once when this process opens an incident, and
+//! after 100 ms when a due incident was skipped because another transaction
+//! held its row).
+//! A tick locks due incidents with `FOR NO KEY UPDATE SKIP LOCKED` and, in one
 //! transaction per incident, resolves the level's people
 //! ([`crate::oncall::level_recipients`]), queues their messages in the
 //! outbox ([`crate::notify::enqueue_escalation`], itself unique per
@@ -58,13 +60,18 @@ pub fn start(state: AppState, closed: impl std::future::Future<Output = ()> + Se
     tokio::spawn(async move {
         tokio::pin!(closed);
         loop {
-            if let Err(e) = tick(&state, Utc::now()).await {
-                tracing::warn!(error = %format!("{e:#}"), "escalation tick failed");
-            }
+            let pause = match tick(&state, Utc::now()).await {
+                Ok(r) if r.deferred => Duration::from_millis(100),
+                Ok(_) => Duration::from_secs(1),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "escalation tick failed");
+                    Duration::from_secs(1)
+                }
+            };
             tokio::select! {
                 _ = &mut closed => return,
                 _ = waker().notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
     });
@@ -77,6 +84,9 @@ pub struct TickReport {
     pub fired: Vec<(i64, i32)>,
     /// (incident id, milestone) marked breached.
     pub breaches: Vec<(i64, String)>,
+    /// Due incidents were left for the next tick (locked by another
+    /// transaction, or more than one level due).
+    pub deferred: bool,
 }
 
 /// Fires every escalation level due at `now` and marks SLA breaches.
@@ -87,7 +97,7 @@ pub async fn tick(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<TickRe
         let due: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM incidents
              WHERE next_escalation_at <= $1 AND status = 'triggered'
-             ORDER BY next_escalation_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+             ORDER BY next_escalation_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED",
         )
         .bind(now)
         .bind(BATCH)
@@ -109,6 +119,15 @@ pub async fn tick(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<TickRe
         }
     }
     report.breaches = mark_breaches(state, now).await?;
+    // Due incidents another transaction held (a symptom being attached, a
+    // delivery being recorded) were skipped: the ticker comes back soon.
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM incidents WHERE next_escalation_at <= $1 AND status = 'triggered'",
+    )
+    .bind(now)
+    .fetch_one(&state.pool)
+    .await?;
+    report.deferred = left > 0;
     Ok(report)
 }
 
