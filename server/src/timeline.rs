@@ -9,7 +9,7 @@ use sqlx::{PgConnection, Row};
 
 use crate::audit::Actor;
 
-/// Appends one event.
+/// Appends one event; returns it as stored.
 #[allow(clippy::too_many_arguments)]
 pub async fn append(
     conn: &mut PgConnection,
@@ -20,10 +20,10 @@ pub async fn append(
     step: Option<i32>,
     message: &str,
     data: Value,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<TimelineEvent> {
+    let (id, at): (i64, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
         "INSERT INTO timeline_events (subject_type, subject_id, kind, actor, actor_id, step, message, data)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, at",
     )
     .bind(subject_type)
     .bind(subject_id)
@@ -33,9 +33,16 @@ pub async fn append(
     .bind(step)
     .bind(message)
     .bind(data)
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(())
+    Ok(TimelineEvent {
+        id,
+        at,
+        kind: kind.to_owned(),
+        actor: actor.map(|a| a.name.clone()),
+        message: message.to_owned(),
+        step,
+    })
 }
 
 /// A subject's events, oldest first.

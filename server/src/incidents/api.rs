@@ -706,38 +706,47 @@ async fn add_note(
     if text.is_empty() {
         return Err(ApiError::BadRequest("text: a note cannot be empty".into()));
     }
+    let event = add_event(
+        &state,
+        &ctx,
+        &auth.principal,
+        id,
+        ("note", text.clone(), json!({})),
+        ("incident.note", json!({ "length": text.chars().count() })),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(event)))
+}
+
+/// Appends a person's event to an incident's timeline with its audit entry,
+/// commits, and returns the event.
+async fn add_event(
+    state: &AppState,
+    ctx: &RequestCtx,
+    p: &Principal,
+    id: i64,
+    (kind, message, data): (&str, String, serde_json::Value),
+    (action, params): (&str, serde_json::Value),
+) -> ApiResult<TimelineEvent> {
     let mut tx = state.pool.begin().await?;
     model::load(&mut tx, id).await?;
-    let actor = Actor::of(&auth.principal);
-    timeline::append(
+    let actor = Actor::of(p);
+    let event = timeline::append(
         &mut tx,
         "incident",
         id,
-        "note",
+        kind,
         Some(&actor),
         None,
-        &text,
-        json!({}),
+        &message,
+        data,
     )
     .await?;
     touch(&mut tx, id).await?;
-    ctx.audit(
-        &mut tx,
-        &auth.principal,
-        "incident.note",
-        Some(format!("incident:{id}")),
-        json!({ "length": text.chars().count() }),
-    )
-    .await?;
+    ctx.audit(&mut tx, p, action, Some(format!("incident:{id}")), params)
+        .await?;
     ctx.commit(tx).await?;
-    let mut conn = state.pool.acquire().await?;
-    let event = timeline::list(&mut conn, "incident", id)
-        .await?
-        .into_iter()
-        .rev()
-        .find(|e| e.kind == "note")
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("note not found after insert")))?;
-    Ok((StatusCode::CREATED, Json(event)))
+    Ok(event)
 }
 
 /// Keep the last lines of a service's container logs on the timeline.
@@ -805,40 +814,26 @@ async fn log_excerpt(
         }
         text = format!("(earlier lines cut)\n{}", &text[cut..]);
     }
-    let mut tx = state.pool.begin().await?;
-    let actor = Actor::of(&auth.principal);
-    timeline::append(
-        &mut tx,
-        "incident",
-        id,
-        "log",
-        Some(&actor),
-        None,
-        &format!(
-            "Logs of {name} (last {} lines):\n{}",
-            r.lines,
-            text.trim_end()
-        ),
-        json!({ "service_id": r.service_id, "lines": r.lines }),
-    )
-    .await?;
-    touch(&mut tx, id).await?;
-    ctx.audit(
-        &mut tx,
+    let event = add_event(
+        &state,
+        &ctx,
         &auth.principal,
-        "incident.log_excerpt",
-        Some(format!("incident:{id}")),
-        json!({ "service": name, "lines": r.lines }),
+        id,
+        (
+            "log",
+            format!(
+                "Logs of {name} (last {} lines):\n{}",
+                r.lines,
+                text.trim_end()
+            ),
+            json!({ "service_id": r.service_id, "lines": r.lines }),
+        ),
+        (
+            "incident.log_excerpt",
+            json!({ "service": name, "lines": r.lines }),
+        ),
     )
     .await?;
-    ctx.commit(tx).await?;
-    let mut conn = state.pool.acquire().await?;
-    let event = timeline::list(&mut conn, "incident", id)
-        .await?
-        .into_iter()
-        .rev()
-        .find(|e| e.kind == "log")
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("log excerpt not found after insert")))?;
     Ok((StatusCode::CREATED, Json(event)))
 }
 
