@@ -15,6 +15,9 @@
 #   - then bench/runbooks.sh: 1,000 queued runs of a 3-step runbook
 #     (throughput, request → first step start), the handbook's "Service
 #     down" bash procedure vs the service-down runbook on one container
+#   - then bench/incidents.sh: on the demo stack, a container killed → the
+#     first notification at a webhook receiver (p50/p99 vs check interval
+#     + 2 s), with the split probe → incident → queued → delivered
 # Needs: wrk (apt-get install wrk), curl. Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
