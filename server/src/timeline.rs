@@ -1,5 +1,5 @@
-//! The one timeline model: append-only events about a subject (a run today;
-//! incidents, backups and maintenance windows later), in `timeline_events`.
+//! The one timeline model: append-only events about a subject (runs and
+//! incidents today; backups and maintenance windows later), in `timeline_events`.
 //! A trigger refuses UPDATE and DELETE. Written in the same transaction as
 //! the change they describe.
 
