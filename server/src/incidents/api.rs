@@ -458,11 +458,12 @@ async fn patch(
 ) -> ApiResult<Json<Incident>> {
     let actor = Actor::of(&auth.principal);
     let mut tx = state.pool.begin().await?;
-    let cur = model::load(&mut tx, id).await?;
+    // Lock first, then read: concurrent edits describe what they changed.
     sqlx::query("SELECT 1 FROM incidents WHERE id = $1 FOR UPDATE")
         .bind(id)
         .execute(&mut *tx)
         .await?;
+    let cur = model::load(&mut tx, id).await?;
     let reason = check_text("reason", &p.reason, 1000)?;
     let because = if reason.is_empty() {
         String::new()

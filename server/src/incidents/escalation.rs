@@ -266,32 +266,40 @@ async fn fire(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> anyhow::R
 /// Marks each SLA milestone of an unfinished incident that is due and unmet
 /// as breached, once (`sla_breaches`), with a timeline event.
 async fn mark_breaches(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<Vec<(i64, String)>> {
-    let mut tx = state.pool.begin().await?;
-    let targets = model::targets(&mut tx).await?;
+    // Read without locks (this runs every second in every process); each
+    // breach is then claimed by a conditional UPDATE, which only one
+    // process's transaction can win.
+    let mut conn = state.pool.acquire().await?;
+    let targets = model::targets(&mut conn).await?;
     let rows = sqlx::query(&format!(
         "{} WHERE i.status IN ('triggered', 'acknowledged', 'mitigated')
               OR (i.status = 'resolved' AND NOT 'postmortem' = ANY (i.sla_breaches)
-                  AND i.severity IN (SELECT severity FROM sla_targets WHERE postmortem_secs IS NOT NULL))
-           FOR UPDATE OF i SKIP LOCKED",
+                  AND i.severity IN (SELECT severity FROM sla_targets WHERE postmortem_secs IS NOT NULL))",
         model::SELECT
     ))
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
+    drop(conn);
     let mut out = Vec::new();
     for r in rows {
-        let breaches: Vec<String> = r.get("sla_breaches");
+        let marked: Vec<String> = r.get("sla_breaches");
         let inc = model::with_sla(model::from_row(&r)?, &targets, now);
         for t in &inc.sla {
-            if !t.breached || t.met_at.is_some() || breaches.contains(&t.milestone) {
+            if !t.breached || t.met_at.is_some() || marked.contains(&t.milestone) {
                 continue;
             }
-            sqlx::query(
-                "UPDATE incidents SET sla_breaches = array_append(sla_breaches, $2) WHERE id = $1",
+            let mut tx = state.pool.begin().await?;
+            let won: Option<i64> = sqlx::query_scalar(
+                "UPDATE incidents SET sla_breaches = array_append(sla_breaches, $2)
+                 WHERE id = $1 AND NOT $2 = ANY (sla_breaches) RETURNING id",
             )
             .bind(inc.id)
             .bind(&t.milestone)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
+            if won.is_none() {
+                continue;
+            }
             let label = milestone_label(&t.milestone);
             timeline::append(
                 &mut tx,
@@ -310,10 +318,10 @@ async fn mark_breaches(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<V
             )
             .await?;
             touch(&mut tx, inc.id).await?;
+            tx.commit().await?;
             out.push((inc.id, t.milestone.clone()));
         }
     }
-    tx.commit().await?;
     Ok(out)
 }
 
