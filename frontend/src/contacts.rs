@@ -413,6 +413,55 @@ enum Editing<T> {
     Edit(T),
 }
 
+/// What a create-or-save form needs to send its record.
+struct Save {
+    /// `/api/v1/people`: POST there to add, PUT `…/{id}` to save.
+    collection: &'static str,
+    editing: Option<i64>,
+    /// Before the name in the notice: "" (people), "team ", "rotation ", ….
+    what: &'static str,
+    busy: RwSignal<bool>,
+    error: RwSignal<Option<String>>,
+    /// How the API's error message is shown in the form.
+    message: fn(&str) -> String,
+    on_saved: Callback<String>,
+}
+
+impl Save {
+    /// Adds or saves `body`; reports "Added/Saved <what><name>." through
+    /// `on_saved`, or the API's error in the form.
+    fn send<B, T>(self, body: B, name_of: fn(&T) -> String)
+    where
+        B: serde::Serialize + 'static,
+        T: serde::de::DeserializeOwned + 'static,
+    {
+        self.busy.set(true);
+        self.error.set(None);
+        leptos::task::spawn_local(async move {
+            let r = match self.editing {
+                Some(id) => api::put::<_, T>(&format!("{}/{id}", self.collection), &body).await,
+                None => api::post::<_, T>(self.collection, &body).await,
+            };
+            self.busy.try_set(false);
+            match r {
+                Ok(saved) => self.on_saved.run(format!(
+                    "{} {}{}.",
+                    if self.editing.is_some() {
+                        "Saved"
+                    } else {
+                        "Added"
+                    },
+                    self.what,
+                    name_of(&saved)
+                )),
+                Err(e) => {
+                    self.error.try_set(Some((self.message)(&e.message)));
+                }
+            }
+        });
+    }
+}
+
 fn form_error(error: RwSignal<Option<String>>, testid: &'static str) -> impl IntoView {
     move || {
         error.get().map(
@@ -522,25 +571,16 @@ fn PersonForm(
             chat_handle: opt(chat.get_untracked()),
             user_id,
         };
-        busy.set(true);
-        error.set(None);
-        leptos::task::spawn_local(async move {
-            let r = match editing {
-                Some(id) => api::put::<_, Person>(&format!("/api/v1/people/{id}"), &body).await,
-                None => api::post::<_, Person>("/api/v1/people", &body).await,
-            };
-            busy.try_set(false);
-            match r {
-                Ok(p) => on_saved.run(format!(
-                    "{} {}.",
-                    if editing.is_some() { "Saved" } else { "Added" },
-                    p.name
-                )),
-                Err(e) => {
-                    error.try_set(Some(e.message));
-                }
-            }
-        });
+        Save {
+            collection: "/api/v1/people",
+            editing,
+            what: "",
+            busy,
+            error,
+            message: str::to_owned,
+            on_saved,
+        }
+        .send(body, |p: &Person| p.name.clone());
     };
     view! {
         <form class="card form-grid" on:submit=submit data-testid="person-form">
@@ -680,25 +720,16 @@ fn TeamForm(
             description: description.get_untracked().trim().to_string(),
             members: members.get_untracked(),
         };
-        busy.set(true);
-        error.set(None);
-        leptos::task::spawn_local(async move {
-            let r = match editing {
-                Some(id) => api::put::<_, Team>(&format!("/api/v1/teams/{id}"), &body).await,
-                None => api::post::<_, Team>("/api/v1/teams", &body).await,
-            };
-            busy.try_set(false);
-            match r {
-                Ok(t) => on_saved.run(format!(
-                    "{} team {}.",
-                    if editing.is_some() { "Saved" } else { "Added" },
-                    t.name
-                )),
-                Err(e) => {
-                    error.try_set(Some(e.message));
-                }
-            }
-        });
+        Save {
+            collection: "/api/v1/teams",
+            editing,
+            what: "team ",
+            busy,
+            error,
+            message: str::to_owned,
+            on_saved,
+        }
+        .send(body, |t: &Team| t.name.clone());
     };
     view! {
         <form class="card form-grid" on:submit=submit data-testid="team-form">
@@ -1029,27 +1060,16 @@ fn RotationForm(
             starts_on: starts,
             members: members.get_untracked(),
         };
-        busy.set(true);
-        error.set(None);
-        leptos::task::spawn_local(async move {
-            let r = match editing {
-                Some(id) => {
-                    api::put::<_, Rotation>(&format!("/api/v1/rotations/{id}"), &body).await
-                }
-                None => api::post::<_, Rotation>("/api/v1/rotations", &body).await,
-            };
-            busy.try_set(false);
-            match r {
-                Ok(r) => on_saved.run(format!(
-                    "{} rotation {}.",
-                    if editing.is_some() { "Saved" } else { "Added" },
-                    r.name
-                )),
-                Err(e) => {
-                    error.try_set(Some(e.message));
-                }
-            }
-        });
+        Save {
+            collection: "/api/v1/rotations",
+            editing,
+            what: "rotation ",
+            busy,
+            error,
+            message: str::to_owned,
+            on_saved,
+        }
+        .send(body, |r: &Rotation| r.name.clone());
     };
     let browser_tz = browser_timezone().filter(|t| t != "UTC");
     let move_member = move |i: usize, up: bool| {
@@ -1366,33 +1386,16 @@ fn PolicyForm(
             is_default: is_default.get_untracked(),
             levels: out,
         };
-        busy.set(true);
-        error.set(None);
-        leptos::task::spawn_local(async move {
-            let r = match editing {
-                Some(id) => {
-                    api::put::<_, EscalationPolicy>(
-                        &format!("/api/v1/escalation-policies/{id}"),
-                        &body,
-                    )
-                    .await
-                }
-                None => {
-                    api::post::<_, EscalationPolicy>("/api/v1/escalation-policies", &body).await
-                }
-            };
-            busy.try_set(false);
-            match r {
-                Ok(p) => on_saved.run(format!(
-                    "{} escalation policy {}.",
-                    if editing.is_some() { "Saved" } else { "Added" },
-                    p.name
-                )),
-                Err(e) => {
-                    error.try_set(Some(level_message(&e.message)));
-                }
-            }
-        });
+        Save {
+            collection: "/api/v1/escalation-policies",
+            editing,
+            what: "escalation policy ",
+            busy,
+            error,
+            message: level_message,
+            on_saved,
+        }
+        .send(body, |p: &EscalationPolicy| p.name.clone());
     };
     let options = move || {
         choices.with_value(|c| {
