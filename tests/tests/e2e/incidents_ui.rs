@@ -280,3 +280,53 @@ async fn operator_acknowledges_and_notes_an_incident_live() {
     );
     b.close().await;
 }
+
+/// The contacts admin in the browser: adding a person through the form
+/// reports "Added <name>." and lists them; adding the same name again shows
+/// the API's refusal in the form and adds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_adds_a_person_and_sees_a_duplicate_refused() {
+    let spa = opsdeck_e2e::require::part(
+        web_root().join("index.html").is_file(),
+        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
+        "make frontend",
+    );
+    if spa.is_err() {
+        return;
+    }
+    let server = TestServer::start().await;
+    server.create_user("ada", Role::Admin).await;
+    let Ok(b) = Browser::start().await else {
+        return;
+    };
+    b.set_window_size(1400, 1000).await;
+    b.sign_in(&server.url("/login"), "ada", PASSWORD).await;
+    b.goto(&server.url("/admin/contacts")).await;
+    for attempt in 0..2 {
+        b.wait_for("[data-testid=add-person]")
+            .await
+            .click()
+            .await
+            .expect("clicking Add person");
+        b.wait_for("[data-testid=person-name]")
+            .await
+            .send_keys("Grace Hopper")
+            .await
+            .expect("typing the name");
+        b.wait_for("[data-testid=save-person]")
+            .await
+            .click()
+            .await
+            .expect("saving");
+        if attempt == 0 {
+            b.wait_for_contains("[data-testid=contacts-notice]", "Added Grace Hopper.")
+                .await;
+        } else {
+            b.wait_for_contains("[data-testid=person-form] [role=alert]", "exists")
+                .await;
+        }
+    }
+    let people: Vec<opsdeck_wire::Person> = server.login("ada").await.json("/api/v1/people").await;
+    assert_eq!(people.len(), 1, "{people:#?}");
+    b.close().await;
+}
