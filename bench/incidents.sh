@@ -72,75 +72,39 @@ cd "$(dirname "$0")/.."
 rounds=${BENCH_ROUNDS:-20}
 interval=${BENCH_CHECK_INTERVAL:-10}
 victim=${BENCH_VICTIM:-postgres}
-bin=${OPSDECK_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/opsdeck/target}/release/opsdeck}
 compose_file=docker/demo/mosaic.compose.yml
 project=mosaic
 image=opsdeck-bench/busybox:1
 password="bench-orchid-compass-64"
+engine_dir=/tmp/odk-bench-inc-dockerd
+bench_name=incidents
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bin=${OPSDECK_BIN:-$(bench_default_bin)}
 
-die() { echo "bench/incidents: $*" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || die "needs root (it starts a private dockerd)"
-for tool in python3 curl psql setsid; do
-  command -v "$tool" >/dev/null || die "$tool is missing (apt-get install python3 curl postgresql-client, or make test-deps)"
-done
-for tool in dockerd docker; do
-  command -v "$tool" >/dev/null || die "$tool is missing (apt-get install docker.io, or make test-deps)"
-done
-[ -x /bin/busybox ] || die "/bin/busybox is missing: apt-get install busybox-static"
+bench_engine_needs "needs root (it starts a private dockerd)"
+bench_need "apt-get install python3 curl postgresql-client, or make test-deps" python3 curl psql setsid
 [ -x "$bin" ] || die "no opsdeck binary at $bin (make bench builds it; or set OPSDECK_BIN)"
 [ -f "$compose_file" ] || die "$compose_file is missing"
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
 [[ "$interval" =~ ^[0-9]+$ ]] && [ "$interval" -ge 5 ] || die "BENCH_CHECK_INTERVAL must be a whole number of seconds, at least 5 (Opsdeck's minimum)"
 
-engine_dir=/tmp/odk-bench-inc-dockerd
-host="unix://$engine_dir/docker.sock"
 work=$(mktemp -d /tmp/opsdeck-bench-inc.XXXXXX)
 chmod 755 "$work"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-hook_port=$(free_port)
+port=$(bench_free_port)
+hook_port=$(bench_free_port)
 base="http://127.0.0.1:$port"
-server_pid=""
-dockerd_pid=""
 hook_pid=""
 
-docker_cli() {
-  env -u DOCKER_HOST -u DOCKER_CONTEXT -u DOCKER_TLS_VERIFY DOCKER_CONFIG="$engine_dir/cli-config" \
-    docker -H "$host" "$@"
-}
-unmount_leftovers() {
-  local m
-  while read -r m; do
-    umount --lazy "$m" 2>/dev/null || true
-  done < <(awk -v d="$engine_dir" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r)
-}
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  bench_server_stop
   if [ -n "$hook_pid" ]; then
     kill -TERM "$hook_pid" 2>/dev/null || true
     wait "$hook_pid" 2>/dev/null || true
   fi
-  if [ -n "$dockerd_pid" ] && kill -0 "$dockerd_pid" 2>/dev/null; then
-    local ids
-    mapfile -t ids < <(docker_cli ps --all --quiet 2>/dev/null || true)
-    [ ${#ids[@]} -eq 0 ] || docker_cli rm --force --volumes "${ids[@]}" >/dev/null 2>&1 || true
-    kill -TERM "$dockerd_pid" 2>/dev/null || true
-    for _ in $(seq 1 300); do
-      kill -0 "$dockerd_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$dockerd_pid" 2>/dev/null || true
-    wait "$dockerd_pid" 2>/dev/null || true
-  fi
-  if [ -n "$dockerd_pid" ]; then
-    unmount_leftovers
-    rm -rf "$engine_dir"
-  fi
+  bench_dockerd_stop
   if [ "$status" -ne 0 ] && [ -f "$work/opsdeck.log" ]; then
     echo "bench/incidents: last lines of the server log:" >&2
     tail -n 15 "$work/opsdeck.log" >&2 || true
@@ -152,37 +116,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "== incidents bench: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== incidents bench: $(bench_machine)"
 
 # ------------------------------------------------------------ the engine
-if [ -f "$engine_dir/docker.pid" ]; then
-  old=$(cat "$engine_dir/docker.pid" 2>/dev/null || true)
-  if [ -n "$old" ] && tr '\0' ' ' <"/proc/$old/cmdline" 2>/dev/null | grep -q "$engine_dir"; then
-    die "another incidents bench engine runs (pid $old)"
-  fi
-fi
-unmount_leftovers
-rm -rf "$engine_dir"
-mkdir -p "$engine_dir"
-setsid dockerd --bridge=none --iptables=false --ip-forward=false --ip-masq=false \
-  -H "$host" --data-root "$engine_dir/data" --exec-root "$engine_dir/exec" \
-  --pidfile "$engine_dir/docker.pid" </dev/null >"$work/dockerd.log" 2>&1 &
-dockerd_pid=$!
-for i in $(seq 1 300); do
-  docker_cli version --format '{{.Server.Version}}' >/dev/null 2>&1 && break
-  kill -0 "$dockerd_pid" 2>/dev/null || { tail -n 20 "$work/dockerd.log" >&2; die "dockerd exited"; }
-  [ "$i" -lt 300 ] || die "dockerd did not answer within 60 s"
-  sleep 0.2
-done
-engine_version=$(docker_cli version --format '{{.Server.Version}}')
-ctx="$engine_dir/build"
-mkdir -p "$ctx"
-cp /bin/busybox "$ctx/busybox"
-printf '%s\n' 'FROM scratch' 'COPY busybox /bin/busybox' 'RUN ["/bin/busybox", "--install", "-s", "/bin"]' >"$ctx/Dockerfile"
-if ! out=$(DOCKER_BUILDKIT=0 docker_cli build --quiet --network=none --tag "$image" "$ctx" 2>&1); then
-  echo "$out" >&2
-  die "building $image failed"
-fi
+bench_dockerd_start
 
 # ------------------------------------------------------------ the webhook receiver
 cat >"$work/receiver.py" <<'PY'
@@ -219,16 +156,7 @@ hook_pid=$!
 
 # ------------------------------------------------------------ Opsdeck
 data="$work/data"
-DOCKER_HOST=none OPSDECK_DATA_DIR="$data" OPSDECK_LISTEN="127.0.0.1:$port" \
-  OPSDECK_ADMIN_PASSWORD="$password" OPSDECK_LOG=warn \
-  "$bin" serve >>"$work/opsdeck.log" 2>&1 &
-server_pid=$!
-for i in $(seq 1 600); do
-  curl -fs "$base/readyz" >/dev/null 2>&1 && break
-  kill -0 "$server_pid" 2>/dev/null || { tail -n 30 "$work/opsdeck.log" >&2; server_pid=""; die "opsdeck exited"; }
-  [ "$i" -lt 600 ] || die "opsdeck not ready within 60 s"
-  sleep 0.1
-done
+bench_server_start "$data"
 kill -0 "$hook_pid" 2>/dev/null || { cat "$work/receiver.log" >&2; hook_pid=""; die "the webhook receiver exited"; }
 
 echo "   demo stack ($compose_file, engine $engine_version), victim $victim, container check every $interval s (fail_after 1), $rounds rounds; $(cut -d' ' -f1 /proc/loadavg | sed 's/^/load average /')"

@@ -18,6 +18,11 @@
 #   - then bench/incidents.sh: on the demo stack, a container killed → the
 #     first notification at a webhook receiver (p50/p99 vs check interval
 #     + 2 s), with the split probe → incident → queued → delivered
+#   - then bench/backups.sh: a ~2 GB Postgres database (pgbench scale 70 +
+#     a log table; cached between runs): pg_dump > /dev/null, the handbook's
+#     pg_dump | gzip, Opsdeck's backup through the API (zstd levels 1 and 3)
+#     and pg_dump | zstd side by side; restore of Opsdeck's backup vs
+#     gunzip | psql
 # Needs: wrk (apt-get install wrk), curl. Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -121,3 +126,6 @@ bench/runbooks.sh
 
 echo
 bench/incidents.sh
+
+echo
+bench/backups.sh

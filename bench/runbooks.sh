@@ -47,64 +47,31 @@ rounds=${BENCH_ROUNDS:-5}
 app_start=${BENCH_APP_START_S:-2}
 scenarios=${BENCH_SCENARIOS:-crashed hung}
 parts=${BENCH_PARTS:-Q D}
-bin=${OPSDECK_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/opsdeck/target}/release/opsdeck}
 image=opsdeck-bench/busybox:1
 password="bench-orchid-compass-64"
+engine_dir=/tmp/odk-bench-rb-dockerd
+bench_name=runbooks
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bin=${OPSDECK_BIN:-$(bench_default_bin)}
 
-die() { echo "bench/runbooks: $*" >&2; exit 1; }
-for tool in python3 curl psql setsid; do
-  command -v "$tool" >/dev/null || die "$tool is missing (apt-get install python3 curl postgresql-client, or make test-deps)"
-done
+bench_need "apt-get install python3 curl postgresql-client, or make test-deps" python3 curl psql setsid
 [ -x "$bin" ] || die "no opsdeck binary at $bin (make bench builds it; or set OPSDECK_BIN)"
 if [[ " $parts " == *" D "* ]]; then
-  [ "$(id -u)" -eq 0 ] || die "part D needs root (it starts a private dockerd); BENCH_PARTS=Q skips it"
-  for tool in dockerd docker; do
-    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install docker.io, or make test-deps)"
-  done
-  [ -x /bin/busybox ] || die "/bin/busybox is missing: apt-get install busybox-static"
+  bench_engine_needs "part D needs root (it starts a private dockerd); BENCH_PARTS=Q skips it"
 fi
 
-engine_dir=/tmp/odk-bench-rb-dockerd
-host="unix://$engine_dir/docker.sock"
 work=$(mktemp -d /tmp/opsdeck-bench-rb.XXXXXX)
 chmod 755 "$work"
 mkdir -p "$work/results"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(bench_free_port)
 base="http://127.0.0.1:$port"
-server_pid=""
-dockerd_pid=""
 
-docker_cli() {
-  env -u DOCKER_HOST -u DOCKER_CONTEXT -u DOCKER_TLS_VERIFY DOCKER_CONFIG="$engine_dir/cli-config" \
-    docker -H "$host" "$@"
-}
-unmount_leftovers() {
-  local m
-  while read -r m; do
-    umount --lazy "$m" 2>/dev/null || true
-  done < <(awk -v d="$engine_dir" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r)
-}
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  if [ -n "$dockerd_pid" ] && kill -0 "$dockerd_pid" 2>/dev/null; then
-    docker_cli rm --force sd-web-1 >/dev/null 2>&1 || true
-    kill -TERM "$dockerd_pid" 2>/dev/null || true
-    for _ in $(seq 1 300); do
-      kill -0 "$dockerd_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$dockerd_pid" 2>/dev/null || true
-    wait "$dockerd_pid" 2>/dev/null || true
-  fi
-  if [ -n "$dockerd_pid" ]; then
-    unmount_leftovers
-    rm -rf "$engine_dir"
-  fi
+  bench_server_stop
+  bench_dockerd_stop
   rm -rf "$work"
   exit "$status"
 }
@@ -112,26 +79,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-start_server() {  # data dir; sets $server_pid once /readyz answers
-  DOCKER_HOST=none OPSDECK_DATA_DIR="$1" OPSDECK_LISTEN="127.0.0.1:$port" \
-    OPSDECK_ADMIN_PASSWORD="$password" OPSDECK_LOG=warn \
-    "$bin" serve >>"$work/opsdeck.log" 2>&1 &
-  server_pid=$!
-  for i in $(seq 1 600); do
-    curl -fs "$base/readyz" >/dev/null 2>&1 && return 0
-    kill -0 "$server_pid" 2>/dev/null || { tail -n 30 "$work/opsdeck.log" >&2; die "opsdeck exited"; }
-    [ "$i" -lt 600 ] || die "opsdeck not ready within 60 s"
-    sleep 0.1
-  done
-}
-stop_server() {  # the server stops its embedded Postgres on the way out
-  kill -TERM "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
-}
-load() { echo "load average $(cut -d' ' -f1 /proc/loadavg)"; }
+start_server() { bench_server_start "$@"; }
+stop_server() { bench_server_stop; }
+load() { bench_load; }
 
-echo "== runbooks bench: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== runbooks bench: $(bench_machine)"
 
 # Shared Python: the API client, percentiles, /proc readers.
 cat >"$work/benchlib.py" <<'PY'
@@ -403,35 +355,8 @@ fi
 
 # ---------------------------------------------------------- D. service down
 if [[ " $parts " == *" D "* ]]; then
-  if [ -f "$engine_dir/docker.pid" ]; then
-    old=$(cat "$engine_dir/docker.pid" 2>/dev/null || true)
-    if [ -n "$old" ] && tr '\0' ' ' <"/proc/$old/cmdline" 2>/dev/null | grep -q "$engine_dir"; then
-      die "another runbooks bench engine runs (pid $old)"
-    fi
-  fi
-  unmount_leftovers
-  rm -rf "$engine_dir"
-  mkdir -p "$engine_dir"
-  setsid dockerd --bridge=none --iptables=false --ip-forward=false --ip-masq=false \
-    -H "$host" --data-root "$engine_dir/data" --exec-root "$engine_dir/exec" \
-    --pidfile "$engine_dir/docker.pid" </dev/null >"$work/dockerd.log" 2>&1 &
-  dockerd_pid=$!
-  for i in $(seq 1 300); do
-    docker_cli version --format '{{.Server.Version}}' >/dev/null 2>&1 && break
-    kill -0 "$dockerd_pid" 2>/dev/null || { tail -n 20 "$work/dockerd.log" >&2; die "dockerd exited"; }
-    [ "$i" -lt 300 ] || die "dockerd did not answer within 60 s"
-    sleep 0.2
-  done
-  engine_version=$(docker_cli version --format '{{.Server.Version}}')
-  ctx="$engine_dir/build"
-  mkdir -p "$ctx"
-  cp /bin/busybox "$ctx/busybox"
-  printf '%s\n' 'FROM scratch' 'COPY busybox /bin/busybox' 'RUN ["/bin/busybox", "--install", "-s", "/bin"]' >"$ctx/Dockerfile"
-  if ! out=$(DOCKER_BUILDKIT=0 docker_cli build --quiet --network=none --tag "$image" "$ctx" 2>&1); then
-    echo "$out" >&2
-    die "building $image failed"
-  fi
-  app_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  bench_dockerd_start
+  app_port=$(bench_free_port)
   # The service: busybox httpd serving /health after a start-up delay (read
   # from /startup in the container at each start), under a shell as PID 1
   # (which ignores SIGTERM, as a hung process would).

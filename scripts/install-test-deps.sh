@@ -2,7 +2,9 @@
 # Installs the real parts the tests drive (Debian packages), only when
 # missing: Docker Engine, busybox-static (test images), Chromium and
 # ChromeDriver, the PostgreSQL server binaries, MariaDB and Redis (health
-# checks), Python's aiosmtpd (the SMTP sink of the notification tests).
+# checks), Python's aiosmtpd (the SMTP sink of the notification tests);
+# then moto's S3 server (PyPI moto[server], pinned) in a venv under
+# ~/.cache/opsdeck/tools/moto for the S3 backup tests (tests/src/s3.rs).
 set -euo pipefail
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
@@ -17,6 +19,9 @@ command -v redis-server >/dev/null || need+=(redis-server)
 # Debian's package installs for /usr/bin/python3 (a python3 earlier on PATH,
 # e.g. pyenv's, does not see it; tests/src/smtp.rs tries both).
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
+# The S3 test server's venv (below) needs venv with ensurepip (Debian splits
+# it into python3-venv).
+/usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   echo "==> installing test dependencies: ${need[*]}"
@@ -26,4 +31,19 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+# The test S3 server: PyPI is reachable where GitHub-hosted MinIO builds are
+# not. A venv of its own (no root needed, nothing else on the system sees
+# it); reinstalled only when the pinned version is missing.
+MOTO_VERSION=5.2.5
+MOTO_VENV="${HOME}/.cache/opsdeck/tools/moto"
+if ! "$MOTO_VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('moto') != '$MOTO_VERSION')" 2>/dev/null \
+   || [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
+  echo "==> installing moto[server]==$MOTO_VERSION into $MOTO_VENV"
+  py=python3
+  /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null && py=/usr/bin/python3
+  rm -rf "$MOTO_VENV"
+  "$py" -m venv "$MOTO_VENV"
+  "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi

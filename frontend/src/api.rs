@@ -102,6 +102,17 @@ pub async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Re
     decode(finish(with_body(Request::post(path), body)?.send().await).await?).await
 }
 
+/// POST with a JSON body; the answer's status code with its decoded body
+/// (where 200 and 202 mean different things).
+pub async fn post_status<B: Serialize, T: DeserializeOwned>(
+    path: &str,
+    body: &B,
+) -> Result<(u16, T), ApiError> {
+    let res = finish(with_body(Request::post(path), body)?.send().await).await?;
+    let status = res.status();
+    Ok((status, decode(res).await?))
+}
+
 /// POST with a JSON body; the answer is ignored (204s).
 pub async fn post_unit<B: Serialize>(path: &str, body: &B) -> Result<(), ApiError> {
     finish(with_body(Request::post(path), body)?.send().await)
@@ -115,6 +126,23 @@ pub async fn patch<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> R
 
 pub async fn put<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Result<T, ApiError> {
     decode(finish(with_body(Request::put(path), body)?.send().await).await?).await
+}
+
+/// DELETE that either happens (204: `None`) or is started as something to
+/// follow (202 with a body: `Some`).
+pub async fn delete_or_started<T: DeserializeOwned>(path: &str) -> Result<Option<T>, ApiError> {
+    let res = finish(
+        Request::delete(path)
+            .header("Content-Type", "application/json")
+            .send()
+            .await,
+    )
+    .await?;
+    if res.status() == 202 {
+        Ok(Some(decode(res).await?))
+    } else {
+        Ok(None)
+    }
 }
 
 pub async fn delete(path: &str) -> Result<(), ApiError> {

@@ -380,14 +380,16 @@ pub fn Approvals() -> impl IntoView {
 
 /// Action kinds the server knows policies for (suggestions; others are
 /// accepted as typed).
-const ACTION_KINDS: [&str; 7] = [
+const ACTION_KINDS: [&str; 9] = [
     "container.stop.critical",
     "prune",
     "database.promote",
     "database.terminate",
+    "database.maintenance",
     "exec",
     "scale",
     "stack.stop",
+    "maintenance.enable",
 ];
 
 #[component]

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use leptos::prelude::*;
 use opsdeck_wire::{
     EscalationLevel, EscalationPolicy, EscalationPolicyInput, EscalationTarget, OnCall,
@@ -24,55 +24,12 @@ use opsdeck_wire::{
 };
 
 use crate::api::{self, ApiError};
+use crate::clock::{local, local_input, local_text, now, parse_local_input};
 use crate::live::use_interval;
 use crate::session::current_role;
 use crate::ui::{relative, Confirm, EmptyState, ErrorState, Loading};
 
 // ------------------------------------------------------------------ helpers
-
-/// The browser's offset from UTC at `at`, in minutes (local − UTC).
-fn local_offset_minutes(at: DateTime<Utc>) -> i64 {
-    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
-        at.timestamp_millis() as f64
-    ));
-    -(d.get_timezone_offset() as i64)
-}
-
-/// `at` on the browser's wall clock.
-fn local(at: DateTime<Utc>) -> NaiveDateTime {
-    at.naive_utc() + TimeDelta::minutes(local_offset_minutes(at))
-}
-
-/// `Tue 24 Nov 09:30` in the browser's time zone.
-fn local_text(at: DateTime<Utc>) -> String {
-    local(at).format("%a %d %b %H:%M").to_string()
-}
-
-/// A `datetime-local` input's value for `at`.
-fn local_input(at: DateTime<Utc>) -> String {
-    local(at).format("%Y-%m-%dT%H:%M").to_string()
-}
-
-/// A `datetime-local` input's value as an instant (the browser's zone).
-fn parse_local_input(s: &str) -> Option<DateTime<Utc>> {
-    let t = NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M").ok()?;
-    let d = js_sys::Date::new_with_year_month_day_hr_min(
-        u32::try_from(t.year()).ok()?,
-        t.month0() as i32,
-        t.day() as i32,
-        t.hour() as i32,
-        t.minute() as i32,
-    );
-    let ms = d.get_time();
-    if ms.is_nan() {
-        return None;
-    }
-    DateTime::from_timestamp_millis(ms as i64)
-}
-
-fn now() -> DateTime<Utc> {
-    DateTime::<Utc>::from_timestamp_millis(js_sys::Date::now() as i64).unwrap_or_default()
-}
 
 /// The browser's IANA time zone, when it tells.
 fn browser_timezone() -> Option<String> {

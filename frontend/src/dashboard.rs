@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use leptos::prelude::*;
-use opsdeck_wire::{Check, Engine, Overall, Role, ServiceStatus, StatusBoard, StatusChange, Tier};
+use opsdeck_wire::{
+    Check, Engine, MaintenanceBanner, Overall, Role, ServiceStatus, StatusBoard, StatusChange, Tier,
+};
 
 use crate::api::{self, ApiError};
 use crate::live::{follow_status, use_inventory_events, Shared, StatusEvent};
@@ -82,6 +84,9 @@ pub struct StatusStore {
     pub services: RwSignal<Vec<Row>>,
     pub host_checks: RwSignal<Vec<Check>>,
     pub engines: RwSignal<Vec<Engine>>,
+    /// Maintenance periods in effect (the panel's banner; the board is
+    /// fetched again on `resync`, which the server sends when they change).
+    pub maintenance: RwSignal<Vec<MaintenanceBanner>>,
     /// The board's version (bumps with every change applied).
     pub version: RwSignal<u64>,
     /// The status stream is open.
@@ -134,6 +139,7 @@ impl StatusStore {
             services: RwSignal::new(Vec::new()),
             host_checks: RwSignal::new(Vec::new()),
             engines: RwSignal::new(Vec::new()),
+            maintenance: RwSignal::new(Vec::new()),
             version: RwSignal::new(0),
             live: RwSignal::new(false),
             inner: StoredValue::new_local(Inner::default()),
@@ -266,6 +272,7 @@ impl StatusStore {
         }
         set_if_changed(self.host_checks, b.host_checks);
         set_if_changed(self.engines, b.engines);
+        set_if_changed(self.maintenance, b.maintenance);
         set_if_changed(self.overall, Some(b.overall));
         set_if_changed(self.version, b.version);
         set_if_changed(self.stale, None);
@@ -552,6 +559,7 @@ pub fn Dashboard() -> impl IntoView {
                 "Public status page "<span aria-hidden="true">"↗"</span>
             </a>
         </div>
+        <crate::backups::BackupAlerts/>
         {move || match phase.get() {
             0 => view! { <Loading rows=6/> }.into_any(),
             2 => {
@@ -810,6 +818,7 @@ fn service_row(r: Row) -> impl IntoView {
                     </ul>
                 })}
                 {(s.checks == 0).then(|| view! { <span class="muted small">"no checks"</span> })}
+                {s.maintenance.as_ref().map(|m| crate::maintenance::service_mark(m, &s.name))}
             </div>
             <div class="hr-spark" title="Latency, last 30 minutes">{sparkline(&s.sparkline)}</div>
             <div class="hr-uptime" title="Uptime, last 24 hours">

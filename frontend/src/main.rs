@@ -14,14 +14,19 @@
 //! Runbooks: [`runbooks`] (the list, the run dialog, the YAML editor),
 //! [`runs`] (history and the live run page), [`approvals`] (the inbox, the
 //! navigation badge, policies) and [`schedules`].
+//! [`maintenance`]: maintenance mode, windows, stacks' actuation, the
+//! period page and the banner every page shows while maintenance is on.
+//! [`backups`]: plans, storage targets, the catalog and one backup's page.
 //!
 //! The server enforces a strict CSP: no inline styles or scripts here.
 
 mod admin;
 mod api;
 mod approvals;
+mod backups;
 mod channels;
 mod checks;
+mod clock;
 mod contacts;
 mod dashboard;
 mod engines;
@@ -29,6 +34,7 @@ mod graph;
 mod import;
 mod incidents;
 mod live;
+mod maintenance;
 mod pages;
 mod reports;
 mod runbooks;
@@ -79,9 +85,11 @@ fn App() -> impl IntoView {
                     <Route path=path!("incidents/:id") view=incidents::IncidentPage/>
                     <Route path=path!("incidents/:id/postmortem") view=incidents::PostmortemPage/>
                     <Route path=path!("reports/incidents") view=incidents::IncidentReports/>
-                    <Route path=path!("backups") view=pages::Backups/>
+                    <Route path=path!("backups") view=backups::Backups/>
+                    <Route path=path!("backups/:id") view=backups::BackupPage/>
                     <Route path=path!("oncall") view=contacts::OnCallPage/>
-                    <Route path=path!("maintenance") view=pages::Maintenance/>
+                    <Route path=path!("maintenance") view=maintenance::Maintenance/>
+                    <Route path=path!("maintenance/:id") view=maintenance::PeriodPage/>
                     <Route path=path!("account") view=pages::Account/>
                     <Route path=path!("admin/contacts") view=contacts::ContactsAdmin/>
                     <Route path=path!("admin/channels") view=channels::Channels/>

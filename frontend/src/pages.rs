@@ -154,33 +154,6 @@ pub fn Account() -> impl IntoView {
     }
 }
 
-macro_rules! coming {
-    ($name:ident, $title:literal, $empty:literal, $what:literal) => {
-        #[component]
-        pub fn $name() -> impl IntoView {
-            view! {
-                <h1>$title</h1>
-                <EmptyState title=$empty>
-                    <p>$what</p>
-                </EmptyState>
-            }
-        }
-    };
-}
-
-coming!(
-    Backups,
-    "Backups",
-    "No backups yet",
-    "The backup catalog, schedules, retention and restore verification appear here."
-);
-coming!(
-    Maintenance,
-    "Maintenance",
-    "No maintenance planned",
-    "Turn on maintenance mode or schedule windows here; alerts are suppressed while it is active."
-);
-
 #[component]
 pub fn NotFound() -> impl IntoView {
     view! {

@@ -1,6 +1,7 @@
 //! The layout every page after login shares: left navigation (only what the
 //! role may use), top bar with the live overall status (from the status
-//! store provided at the app root), theme toggle and user menu. Pages for a role above the user's show an access-denied state.
+//! store provided at the app root), theme toggle and user menu; under it
+//! the maintenance banner while maintenance is in effect. Pages for a role above the user's show an access-denied state.
 
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
@@ -262,6 +263,7 @@ pub fn Shell() -> impl IntoView {
                             </A>
                             <button class="btn" data-testid="logout" on:click=logout>"Log out"</button>
                         </header>
+                        <crate::maintenance::Banner/>
                         <main class="content">
                             <Show when=allowed fallback=|| view! {
                                 <h1>"No access"</h1>

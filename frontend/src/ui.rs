@@ -93,6 +93,34 @@ pub fn Loading(#[prop(default = 3)] rows: usize) -> impl IntoView {
     }
 }
 
+/// A detail page that could not load: crumbs back to its list, the page's
+/// heading, and the error with a retry (a 404 says `missing` instead).
+#[component]
+pub fn DetailLoadError(
+    list_href: &'static str,
+    list_label: &'static str,
+    heading: &'static str,
+    title: &'static str,
+    missing: &'static str,
+    error: Option<crate::api::ApiError>,
+    retry: Callback<()>,
+) -> impl IntoView {
+    let message = error
+        .map(|e| {
+            if e.status == 404 {
+                missing.to_string()
+            } else {
+                e.message
+            }
+        })
+        .unwrap_or_default();
+    view! {
+        <nav class="crumbs"><a href=list_href>{list_label}</a></nav>
+        <h1>{heading}</h1>
+        <ErrorState title=title message=message retry=retry/>
+    }
+}
+
 #[component]
 pub fn ErrorState(
     message: String,

@@ -11,6 +11,11 @@
 //! the same transaction as the action's audit entry. A crash in between
 //! leaves the row `running`; the upkeep task closes such rows as
 //! `interrupted` after [`MAX_ACTION`].
+//!
+//! Read-only mode (`OPSDECK_READ_ONLY`) is checked by [`ensure_writable`]
+//! before anything else: here for container and stack actions and exec
+//! (whoever calls them: a request or a runbook step), in the step executor
+//! for scale and prune, and before maintenance proxy pages are placed.
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -72,6 +77,19 @@ pub fn gate(s: &ActionSubject<'_>) -> Gate {
         Gate::NeedsConfirmation(s.name.to_owned())
     } else {
         Gate::Allow
+    }
+}
+
+/// Read-only mode: the one check every change to containers passes
+/// (`what` names the change, e.g. `container.restart`). Reading — logs,
+/// stats, inspect, the inventory, checks — stays open.
+pub fn ensure_writable(state: &AppState, what: &str) -> ApiResult<()> {
+    if state.settings.read_only {
+        Err(ApiError::ReadOnly(format!(
+            "{what} refused: this Opsdeck runs read-only (OPSDECK_READ_ONLY=true) and changes no container"
+        )))
+    } else {
+        Ok(())
     }
 }
 
@@ -296,8 +314,9 @@ async fn service_action(
     Path(id): Path<i64>,
     Json(req): Json<ContainerActionRequest>,
 ) -> ApiResult<Json<ActionRecord>> {
-    let t = target(&state, Some(id), None).await?;
     let kind = format!("container.{}", req.action.as_str());
+    ensure_writable(&state, &kind)?;
+    let t = target(&state, Some(id), None).await?;
     check_gate(&ActionSubject {
         kind: &kind,
         name: &t.name,
@@ -378,6 +397,7 @@ pub async fn run_service_action(
     t: Target,
     req: &ContainerActionRequest,
 ) -> ApiResult<ActionRecord> {
+    ensure_writable(state, &format!("container.{}", req.action.as_str()))?;
     let timeout = stop_secs(req.timeout_secs)?;
     let signal = req
         .signal
@@ -469,6 +489,7 @@ pub async fn run_stack_action(
     req: &StackActionRequest,
     gated: bool,
 ) -> ApiResult<ActionRecord> {
+    ensure_writable(state, &format!("stack.{}", req.action.as_str()))?;
     let state = state.clone();
     let project = project.to_owned();
     let timeout = stop_secs(req.timeout_secs)?;
@@ -859,6 +880,7 @@ async fn exec(
     Path(id): Path<i64>,
     Json(req): Json<ExecRequest>,
 ) -> ApiResult<Json<ExecResult>> {
+    ensure_writable(&state, "container.exec")?;
     if req.argv.is_empty() || req.argv[0].trim().is_empty() {
         return Err(ApiError::BadRequest(
             "argv: give the program and its arguments".into(),

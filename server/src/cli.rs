@@ -308,6 +308,16 @@ fn check_config(s: &Settings) -> anyhow::Result<ExitCode> {
     println!("session_idle    = {} min", s.session_idle.as_secs() / 60);
     println!("session_max     = {} h", s.session_max.as_secs() / 3600);
     println!("log_format      = {:?}", s.log_format);
+    println!(
+        "metrics         = {}",
+        match (&s.metrics_listen, &s.metrics_token) {
+            (Some(a), Some(_)) => format!("{a} (no auth), and /metrics with the token (hidden)"),
+            (Some(a), None) => format!("{a} (no auth)"),
+            (None, Some(_)) => "/metrics with the token (hidden)".to_owned(),
+            (None, None) => "off (/metrics answers 404)".to_owned(),
+        }
+    );
+    println!("read_only       = {}", s.read_only);
     if !s.web_root.join("index.html").is_file() {
         problems.push(format!(
             "web_root {} has no index.html (build the SPA: make frontend)",

@@ -131,6 +131,28 @@ pub struct SettingsArgs {
     /// A server setting only, never changeable through the API.
     #[arg(long, env = "OPSDECK_NOTIFY_ALLOW_LINK_LOCAL", global = true)]
     pub notify_allow_link_local: Option<bool>,
+
+    /// Bearer token that opens `/metrics` on the main listener (at least 16
+    /// characters; secret). Without it and without `metrics_listen`,
+    /// `/metrics` answers 404.
+    #[arg(
+        long,
+        env = "OPSDECK_METRICS_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub metrics_token: Option<Secret>,
+
+    /// Separate address serving only `/metrics`, without authentication,
+    /// e.g. 127.0.0.1:9464 (keep it private: firewall or loopback).
+    #[arg(long, env = "OPSDECK_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Read-only mode: refuse every change to containers (container and
+    /// stack actions, exec, runbook steps of kind container, stack, scale,
+    /// exec and prune, maintenance proxy pages) with 403 `read_only`.
+    #[arg(long, env = "OPSDECK_READ_ONLY", global = true)]
+    pub read_only: Option<bool>,
 }
 
 /// The TOML file's shape: the same keys as the flags.
@@ -152,6 +174,9 @@ struct FileSettings {
     log_format: Option<LogFormat>,
     run_lease_secs: Option<u64>,
     notify_allow_link_local: Option<bool>,
+    metrics_token: Option<Secret>,
+    metrics_listen: Option<SocketAddr>,
+    read_only: Option<bool>,
 }
 
 /// Resolved settings.
@@ -184,6 +209,12 @@ pub struct Settings {
     /// Notification targets may be link-local / cloud metadata addresses
     /// (see `notify::guard`); off by default.
     pub notify_allow_link_local: bool,
+    /// Opens `/metrics` on the main listener to this bearer token.
+    pub metrics_token: Option<Secret>,
+    /// Serves `/metrics` (only) on this address, without authentication.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Refuse every change to containers (see `actions::ensure_writable`).
+    pub read_only: bool,
 }
 
 impl Settings {
@@ -214,6 +245,17 @@ impl Settings {
         }
         if idle == 0 || max == 0 {
             bail!("session_idle_minutes and session_max_hours must be at least 1");
+        }
+        let metrics_token = args
+            .metrics_token
+            .clone()
+            .or(file.metrics_token)
+            .filter(|s| !s.expose().is_empty());
+        if let Some(t) = &metrics_token {
+            let t = t.expose();
+            if t.chars().count() < 16 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                bail!("metrics_token must be at least 16 characters without spaces");
+            }
         }
         let secure_default = public_origin
             .as_deref()
@@ -269,6 +311,9 @@ impl Settings {
                 .notify_allow_link_local
                 .or(file.notify_allow_link_local)
                 .unwrap_or(false),
+            metrics_token,
+            metrics_listen: args.metrics_listen.or(file.metrics_listen),
+            read_only: args.read_only.or(file.read_only).unwrap_or(false),
         })
     }
 
@@ -312,6 +357,37 @@ mod tests {
         assert!(!format!("{settings:?}").contains("pw-in-url"));
     }
 
+    /// docs/CONFIGURATION.md names every flag's environment variable and
+    /// TOML key: adding a setting without documenting it fails here.
+    #[test]
+    fn the_configuration_reference_lists_every_setting() {
+        use clap::Args as _;
+        let doc = include_str!("../../docs/CONFIGURATION.md");
+        let cmd = SettingsArgs::augment_args(clap::Command::new("opsdeck"));
+        let mut checked = 0;
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            let env = arg
+                .get_env()
+                .and_then(|e| e.to_str())
+                .unwrap_or_else(|| panic!("--{long} has no environment variable"));
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{env}` |")))
+                .unwrap_or_else(|| panic!("docs/CONFIGURATION.md has no row for {env}"));
+            assert!(row.contains(&format!("`--{long}`")), "{env}: flag --{long}");
+            if long != "config" {
+                let key = long.replace('-', "_");
+                assert!(
+                    row.contains(&format!("| `{key}` |")),
+                    "{env}: TOML key {key}"
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 19, "only {checked} settings found");
+    }
+
     #[test]
     fn origin_is_scheme_and_host() {
         assert_eq!(
@@ -337,6 +413,25 @@ mod tests {
         assert_eq!(s.session_idle, Duration::from_secs(1800));
         args.listen = Some("127.0.0.1:7000".parse().unwrap());
         assert_eq!(Settings::resolve(&args).unwrap().listen.port(), 7000);
+        std::fs::write(
+            &path,
+            "metrics_listen = \"127.0.0.1:9464\"\nread_only = true\nmetrics_token = \"short\"\n",
+        )
+        .unwrap();
+        let err = format!("{:#}", Settings::resolve(&args).unwrap_err());
+        assert!(
+            err.contains("metrics_token"),
+            "a short token is refused: {err}"
+        );
+        std::fs::write(
+            &path,
+            "metrics_listen = \"127.0.0.1:9464\"\nread_only = true\nmetrics_token = \"0123456789abcdef\"\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(&args).unwrap();
+        assert!(s.read_only);
+        assert_eq!(s.metrics_listen.map(|a| a.port()), Some(9464));
+        assert!(!format!("{s:?}").contains("0123456789abcdef"));
         std::fs::write(&path, "listne = \"x\"\n").unwrap();
         let err = format!("{:#}", Settings::resolve(&args).unwrap_err());
         assert!(err.contains("listne"), "unknown keys are named: {err}");

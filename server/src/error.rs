@@ -43,6 +43,9 @@ pub enum ApiError {
     /// A Docker Engine refused or failed a request.
     #[error("{0}")]
     EngineError(String),
+    /// Read-only mode (`OPSDECK_READ_ONLY`) refuses changes to containers.
+    #[error("{0}")]
+    ReadOnly(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -54,7 +57,8 @@ impl ApiError {
             ApiError::Unauthenticated | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_)
             | ApiError::PasswordChangeRequired
-            | ApiError::CsrfRejected(_) => StatusCode::FORBIDDEN,
+            | ApiError::CsrfRejected(_)
+            | ApiError::ReadOnly(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -79,6 +83,7 @@ impl ApiError {
             ApiError::Unavailable(_) => "unavailable",
             ApiError::ConfirmationRequired(_) => "confirmation_required",
             ApiError::EngineError(_) => "engine_error",
+            ApiError::ReadOnly(_) => "read_only",
             ApiError::Internal(_) => "internal",
         }
     }

@@ -1,8 +1,8 @@
 //! The router and the middleware every request passes.
 //!
-//! Order, outermost first: request id → tracing → compression → timeout →
-//! body limit → security headers → CSRF check → request slots and audit of
-//! mutating requests → route. Each capability module contributes an
+//! Order, outermost first: HTTP latency metrics → request id → tracing →
+//! compression → timeout → body limit → security headers → CSRF check →
+//! request slots and audit of mutating requests → route. Each capability module contributes an
 //! `OpenApiRouter`; they are merged here and the OpenAPI document is the
 //! by-product (see `openapi.rs`).
 
@@ -51,6 +51,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::incidents::router())
         .merge(crate::oncall::router())
         .merge(crate::notify::router())
+        .merge(crate::maintenance::api::router())
+        .merge(crate::backups::api::router())
 }
 
 /// The whole application.
@@ -83,6 +85,10 @@ pub fn app(state: AppState) -> Router {
             "/ack/{token}",
             get(crate::notify::acklink::page).post(crate::notify::acklink::confirm),
         )
+        // Prometheus scrapes with its own bearer token (or on the separate
+        // metrics listener): no session, GET only, outside the OpenAPI
+        // document and the role model (see `metrics`).
+        .route("/metrics", get(crate::metrics::main_listener))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .layer(
             ServiceBuilder::new()
@@ -96,6 +102,9 @@ pub fn app(state: AppState) -> Router {
                 .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
                 .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT)),
         )
+        // Outermost: every answer (timeouts, rejections included) is timed
+        // under its route template.
+        .layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track_http))
         .with_state(state)
 }
 

@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod checks;
 pub mod cli;
 pub mod config;
@@ -19,6 +20,8 @@ pub mod health;
 pub mod http;
 pub mod incidents;
 pub mod inventory;
+pub mod maintenance;
+pub mod metrics;
 pub mod notify;
 pub mod oncall;
 pub mod openapi;

@@ -46,6 +46,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Bound first: a taken metrics address fails the start, not a scrape.
+    let metrics_listener = match state.settings.metrics_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} for /metrics (set OPSDECK_METRICS_LISTEN)")
+        })?),
+        None => None,
+    };
     crate::engines::sync_hub(&state)
         .await
         .map_err(|e| anyhow::anyhow!("loading the Docker engines: {e}"))?;
@@ -69,6 +76,8 @@ pub async fn serve(
         crate::incidents::escalation::start(state.clone(), state.engines.closed());
     }
     crate::incidents::detect::start(state.clone(), state.engines.closed());
+    crate::maintenance::start(state.clone(), state.engines.closed());
+    crate::backups::start(state.clone(), state.engines.closed());
     let mut schedules = if state.settings.schedules {
         Some(
             crate::runbooks::schedules::start(state.clone())
@@ -87,6 +96,19 @@ pub async fn serve(
     } else {
         None
     };
+    if let Some(listener) = metrics_listener {
+        let app = crate::metrics::listener_app(state.clone());
+        let closed = state.engines.closed();
+        tracing::info!(address = %format!("http://{}/metrics", listener.local_addr()?), "serving /metrics");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(closed)
+                .await
+            {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let hub = state.engines.clone();
     let shutdown = async move {
         shutdown.await;

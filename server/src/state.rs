@@ -8,6 +8,7 @@ use crate::checks::HealthHub;
 use crate::config::Settings;
 use crate::docker::EngineHub;
 use crate::incidents::IncidentHub;
+use crate::metrics::Metrics;
 use crate::runbooks::RunEngine;
 use crate::web::WebAssets;
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub runs: Arc<RunEngine>,
     /// Live incident changes (started by `serve`).
     pub incidents: Arc<IncidentHub>,
+    /// This process's event counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -31,7 +34,8 @@ impl AppState {
         let web = WebAssets::load(&settings.web_root);
         let engines = Arc::new(EngineHub::default());
         let health = HealthHub::new(pool.clone(), engines.clone());
-        let runs = RunEngine::new(pool.clone(), settings.run_lease);
+        let metrics = Arc::new(Metrics::new());
+        let runs = RunEngine::new(pool.clone(), settings.run_lease, metrics.clone());
         AppState {
             pool,
             settings: Arc::new(settings),
@@ -40,6 +44,7 @@ impl AppState {
             health,
             runs,
             incidents: Arc::new(IncidentHub::default()),
+            metrics,
         }
     }
 }

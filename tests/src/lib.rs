@@ -21,6 +21,8 @@
 //! - [`receiver`]: an in-process webhook receiver recording requests, with
 //!   a switchable answer status.
 //! - [`smtp`]: a real SMTP sink (aiosmtpd) whose maildir the test reads.
+//! - [`s3`]: a real S3-compatible server (moto) checking SigV4 signatures,
+//!   with buckets per test and signed inspection calls.
 //! - [`require`]: a missing part skips locally but fails under `CI=true`.
 //!
 //! Every helper that starts a process stops it on drop, and processes started
@@ -34,6 +36,7 @@ pub mod process;
 pub mod receiver;
 pub mod redis;
 pub mod require;
+pub mod s3;
 pub mod server;
 pub mod smtp;
 pub mod stack;

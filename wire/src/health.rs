@@ -489,6 +489,10 @@ wire! {
         /// Shown on the public status page.
         pub public: bool,
         pub public_name: Option<String>,
+        /// Set while maintenance covers the service (`health` is then
+        /// `maintenance`; `observed` in the mark is what its checks say).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub maintenance: Option<crate::MaintenanceMark>,
     }
 
     /// `GET /api/v1/status`: the dashboard's data.
@@ -503,6 +507,9 @@ wire! {
         /// Monotonic version; the SSE stream sends it with each change.
         pub version: u64,
         pub generated_at: DateTime<Utc>,
+        /// Maintenance periods in effect (the panel's banner).
+        #[serde(default)]
+        pub maintenance: Vec<crate::MaintenanceBanner>,
     }
 
     /// A change pushed on `GET /api/v1/status/events` (event `status`).

@@ -22,13 +22,17 @@ macro_rules! wire {
     };
 }
 
+mod backups;
 mod health;
 mod incidents;
 mod inventory;
+mod maintenance;
 mod runbooks;
+pub use backups::*;
 pub use health::*;
 pub use incidents::*;
 pub use inventory::*;
+pub use maintenance::*;
 pub use runbooks::*;
 
 /// A user's role. Roles are ordered: `viewer < operator < admin`; a route that

@@ -316,6 +316,22 @@ pub enum StepAction {
         #[serde(default)]
         params: BTreeMap<String, Value>,
     },
+    /// Applies (`enable`) or undoes (`disable`) a maintenance period: marks
+    /// it, runs the stack's actuator, rolls back on failure. Used by the
+    /// built-in `maintenance-enable` / `maintenance-disable` runbooks, so an
+    /// approval policy on `maintenance.enable` gates maintenance.
+    Maintenance {
+        op: String,
+        /// The period id (a template such as `{{params.period}}`).
+        period: String,
+    },
+    /// Runs a backup plan (`op: run`, `subject` = the plan's name) or
+    /// verifies a backup (`op: verify`, `subject` = its id). Used by the
+    /// built-in `backup-run` / `backup-verify` runbooks.
+    Backup {
+        op: String,
+        subject: String,
+    },
 }
 
 fn fifty() -> u32 {
@@ -350,6 +366,8 @@ impl StepAction {
             StepAction::Approval { .. } => "approval",
             StepAction::Notify { .. } => "notify",
             StepAction::Runbook { .. } => "runbook",
+            StepAction::Maintenance { .. } => "maintenance",
+            StepAction::Backup { .. } => "backup",
         }
     }
 }

@@ -20,7 +20,7 @@ use super::{
 use crate::api::{self, ApiError};
 use crate::runs::RunStatusPill;
 use crate::session::{current_role, use_session};
-use crate::ui::{Confirm, ErrorState, Loading};
+use crate::ui::{Confirm, DetailLoadError, ErrorState, Loading};
 
 #[component]
 pub fn IncidentPage() -> impl IntoView {
@@ -445,24 +445,13 @@ fn IncidentView(id: i64) -> impl IntoView {
     move || {
         match phase.get() {
         0 => view! { <Loading rows=6/> }.into_any(),
-        2 => {
-            let e = state
-                .with_untracked(|s| s.as_ref().and_then(|r| r.as_ref().err()).cloned())
-                .map(|e| {
-                    if e.status == 404 {
-                        "There is no incident with this id.".to_string()
-                    } else {
-                        e.message
-                    }
-                })
-                .unwrap_or_default();
-            view! {
-                <nav class="crumbs"><a href="/incidents">"Incidents"</a></nav>
-                <h1>"Incident"</h1>
-                <ErrorState title="Cannot show this incident" message=e retry=Callback::new(move |_| load())/>
-            }
-            .into_any()
+        2 => view! {
+            <DetailLoadError list_href="/incidents" list_label="Incidents" heading="Incident"
+                title="Cannot show this incident" missing="There is no incident with this id."
+                error=state.with_untracked(|s| s.as_ref().and_then(|r| r.as_ref().err()).cloned())
+                retry=Callback::new(move |_| load())/>
         }
+        .into_any(),
         _ => view! {
             {header}
             {move || stale.get().map(|m| view! { <div class="notice notice-error" role="alert">"Showing the last known state: "{m}</div> })}

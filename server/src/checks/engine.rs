@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use opsdeck_wire::{
-    Check, CheckEngineStats, CheckSpec, CheckStatus, Metric, ProbeResult, ServiceStatus,
-    StatusChange, Tier, Uptime,
+    Check, CheckEngineStats, CheckSpec, CheckStatus, MaintenanceBanner, MaintenanceMark, Metric,
+    ProbeResult, ServiceHealth, ServiceStatus, StatusChange, Tier, Uptime,
 };
 use sqlx::{PgPool, Row};
 use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
@@ -164,6 +164,13 @@ struct Catalog {
     fields: HashMap<i64, crate::inventory::Fields>,
 }
 
+/// Maintenance in effect, as `crate::maintenance` last loaded it.
+#[derive(Default, PartialEq)]
+struct Maintenance {
+    marks: HashMap<i64, MaintenanceMark>,
+    banners: Vec<MaintenanceBanner>,
+}
+
 #[derive(Default)]
 struct BoardCache {
     version: u64,
@@ -178,6 +185,8 @@ struct Stats {
     rollup_rows: AtomicU64,
     events: AtomicU64,
     lags: Mutex<VecDeque<f64>>,
+    /// Probes recorded per check: ok, warning, critical, unknown (`/metrics`).
+    per_check: Mutex<HashMap<i64, [u64; 4]>>,
 }
 
 /// The engine. One per process, shared by the router and background tasks.
@@ -194,6 +203,7 @@ pub struct HealthHub {
     changes_rx: Mutex<Option<mpsc::UnboundedReceiver<Change>>>,
     rollups: Mutex<HashMap<(i64, i64), Acc>>,
     catalog: RwLock<Catalog>,
+    maintenance: RwLock<Maintenance>,
     board: RwLock<BoardCache>,
     board_dirty: Notify,
     inventory_dirty: AtomicBool,
@@ -242,6 +252,7 @@ impl HealthHub {
             changes_rx: Mutex::new(Some(changes_rx)),
             rollups: Mutex::new(HashMap::new()),
             catalog: RwLock::new(Catalog::default()),
+            maintenance: RwLock::new(Maintenance::default()),
             board: RwLock::new(BoardCache::default()),
             board_dirty: Notify::new(),
             inventory_dirty: AtomicBool::new(true),
@@ -760,6 +771,13 @@ impl HealthHub {
             rt.damper
                 .observe(result.status, def.fail_after, def.recover_after, result.at)
         };
+        let slot = match result.status {
+            CheckStatus::Ok => 0,
+            CheckStatus::Warning => 1,
+            CheckStatus::Critical => 2,
+            CheckStatus::Unknown => 3,
+        };
+        lock(&self.stats.per_check).entry(def.id).or_default()[slot] += 1;
         if result.status != CheckStatus::Unknown {
             lock(&self.rollups)
                 .entry((def.id, minute_of(result.at)))
@@ -1049,6 +1067,7 @@ impl HealthHub {
         }
         drop(checks);
         let health = status::compute(&catalog.services, &views);
+        let maintenance = read(&self.maintenance);
         let current_minute = minute_of(Utc::now());
         let mut statuses = HashMap::with_capacity(catalog.services.len());
         for s in &catalog.services {
@@ -1056,13 +1075,22 @@ impl HealthHub {
             let checks = per_service.get(&s.id).map(Vec::as_slice).unwrap_or(&[]);
             let (spark, uptime) = service_series(checks, current_minute);
             let (public, public_name) = catalog.public.get(&s.id).cloned().unwrap_or((false, None));
+            // Maintenance shows over what the checks say (kept in the mark).
+            let mark = maintenance.marks.get(&s.id).map(|m| MaintenanceMark {
+                observed: h.health,
+                ..m.clone()
+            });
             statuses.insert(
                 s.id,
                 ServiceStatus {
                     service_id: s.id,
                     name: s.name.clone(),
                     tier: s.tier,
-                    health: h.health,
+                    health: if mark.is_some() {
+                        ServiceHealth::Maintenance
+                    } else {
+                        h.health
+                    },
                     since: h.since,
                     impacted_by: h.impacted_by.clone(),
                     problems: h.problems.clone(),
@@ -1075,9 +1103,11 @@ impl HealthHub {
                     },
                     public,
                     public_name,
+                    maintenance: mark,
                 },
             );
         }
+        drop(maintenance);
         drop(catalog);
         let mut board = write(&self.board);
         let changed: Vec<ServiceStatus> = statuses
@@ -1089,6 +1119,7 @@ impl HealthHub {
                         || old.problems != s.problems
                         || old.public != s.public
                         || old.public_name != s.public_name
+                        || old.maintenance != s.maintenance
                 })
             })
             .cloned()
@@ -1121,6 +1152,37 @@ impl HealthHub {
         self.recompute_board();
         let _ = self.events.send(Push::Refresh);
         Ok(())
+    }
+
+    /// Takes the maintenance in effect (from `crate::maintenance`): marks the
+    /// covered services and tells every client to refetch the board (its
+    /// banner list changed too). Nothing happens when nothing changed.
+    pub fn set_maintenance(
+        &self,
+        marks: HashMap<i64, MaintenanceMark>,
+        banners: Vec<MaintenanceBanner>,
+    ) {
+        let next = Maintenance { marks, banners };
+        {
+            let mut m = write(&self.maintenance);
+            if *m == next {
+                return;
+            }
+            *m = next;
+        }
+        self.recompute_board();
+        {
+            // A board JSON built meanwhile has the old banners.
+            let mut board = write(&self.board);
+            board.version += 1;
+            board.json = None;
+        }
+        let _ = self.events.send(Push::Refresh);
+    }
+
+    /// The banner lines of the maintenance in effect.
+    pub fn maintenance_banners(&self) -> Vec<MaintenanceBanner> {
+        read(&self.maintenance).banners.clone()
     }
 
     /// Receives every status change, pre-serialised (`StatusChange`).
@@ -1239,6 +1301,12 @@ impl HealthHub {
             rollup_rows_written: self.stats.rollup_rows.load(Ordering::Relaxed),
             events_written: self.stats.events.load(Ordering::Relaxed),
         }
+    }
+
+    /// Probes recorded by this process per check since it started: ok,
+    /// warning, critical, unknown (for `/metrics`).
+    pub fn probe_counts(&self) -> HashMap<i64, [u64; 4]> {
+        lock(&self.stats.per_check).clone()
     }
 
     /// Host check sampler (the daily report reads disk and memory).

@@ -923,6 +923,7 @@ async fn board(_auth: Auth<Viewer>, State(state): State<AppState>) -> ApiResult<
         engines,
         version,
         generated_at: Utc::now(),
+        maintenance: state.health.maintenance_banners(),
     };
     let body = axum::body::Bytes::from(serde_json::to_vec(&board).map_err(anyhow::Error::from)?);
     state.health.store_board(version, body.clone());

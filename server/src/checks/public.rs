@@ -39,7 +39,7 @@ pub fn public_state(h: ServiceHealth) -> (&'static str, &'static str) {
         ServiceHealth::Operational => ("ok", "Operational"),
         ServiceHealth::Degraded => ("warn", "Degraded performance"),
         ServiceHealth::Impacted | ServiceHealth::Down => ("bad", "Outage"),
-        ServiceHealth::Maintenance => ("warn", "Under maintenance"),
+        ServiceHealth::Maintenance => ("maint", "Under maintenance"),
         ServiceHealth::Unknown => ("none", "No data"),
     }
 }
@@ -58,12 +58,14 @@ pub async fn page(State(state): State<AppState>) -> Response {
         .fold("ok", |acc, c| match (acc, c) {
             ("bad", _) | (_, "bad") => "bad",
             ("warn", _) | (_, "warn") => "warn",
+            ("maint", _) | (_, "maint") => "maint",
             _ => "ok",
         });
     let (overall_class, overall_text) = match (services.is_empty(), worst) {
         (true, _) => ("none", "No services are published"),
         (_, "bad") => ("bad", "Some systems are down"),
         (_, "warn") => ("warn", "Some systems are degraded"),
+        (_, "maint") => ("maint", "Scheduled maintenance in progress"),
         _ => ("ok", "All systems operational"),
     };
     let page = StatusPage {

@@ -18,6 +18,7 @@
 //! live views (SSE) watch.
 
 pub mod ops;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::path::Path;

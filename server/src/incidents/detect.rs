@@ -104,6 +104,33 @@ pub async fn reconcile(
     drop(conn);
     let by_name: HashMap<&str, &ServiceStatus> =
         statuses.iter().map(|s| (s.name.as_str(), s)).collect();
+    // Root causes under maintenance: recorded as suppressed, no incident.
+    for s in statuses.iter() {
+        let Some(m) = s.maintenance.as_ref() else {
+            continue;
+        };
+        if m.observed != ServiceHealth::Down {
+            continue;
+        }
+        let mut conn = state.pool.acquire().await?;
+        crate::maintenance::suppress(
+            &mut conn,
+            m.period_id,
+            "health",
+            &format!("service:{}", s.name),
+            &format!(
+                "{} is down ({} tier) — {}; no incident opened",
+                s.name,
+                s.tier.as_str(),
+                if s.problems.is_empty() {
+                    "critical".to_owned()
+                } else {
+                    s.problems.join("; ")
+                }
+            ),
+        )
+        .await?;
+    }
     // Root causes.
     for s in statuses.iter().filter(|s| s.health == ServiceHealth::Down) {
         let mut opened = false;
@@ -239,10 +266,9 @@ pub async fn reconcile(
             continue;
         };
         let Some(s) = by_id.get(&sid) else { continue };
-        if !matches!(
-            s.health,
-            ServiceHealth::Operational | ServiceHealth::Degraded
-        ) {
+        // Under maintenance, what the checks say decides.
+        let health = s.maintenance.as_ref().map_or(s.health, |m| m.observed);
+        if !matches!(health, ServiceHealth::Operational | ServiceHealth::Degraded) {
             continue;
         }
         let mut tx = state.pool.begin().await?;
@@ -251,11 +277,7 @@ pub async fn reconcile(
             id,
             &pol,
             &actor,
-            &format!(
-                "Health checks recovered: {} is {}",
-                s.name,
-                s.health.as_str()
-            ),
+            &format!("Health checks recovered: {} is {}", s.name, health.as_str()),
         )
         .await?;
         tx.commit().await?;
@@ -382,6 +404,29 @@ pub async fn alert(
     let pol = policy(conn).await?;
     if !pol.auto_open {
         return Ok(None);
+    }
+    // Alerts about services all under maintenance open nothing (unless
+    // their incident is open already).
+    let ids: Vec<i64> = services.iter().map(|(id, _)| *id).collect();
+    if let Some(period) = crate::maintenance::covering(conn, &ids).await? {
+        let open: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM incidents WHERE dedup_key = $1
+               AND status IN ('triggered', 'acknowledged', 'mitigated'))",
+        )
+        .bind(&key)
+        .fetch_one(&mut *conn)
+        .await?;
+        if !open {
+            crate::maintenance::suppress(
+                conn,
+                period,
+                "alertmanager",
+                &a.fingerprint,
+                &format!("Alertmanager: {name} firing; no incident opened"),
+            )
+            .await?;
+            return Ok(None);
+        }
     }
     let (id, created) = model::open(
         conn,

@@ -106,12 +106,17 @@ pub async fn tick(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<TickRe
         if due.is_empty() {
             break;
         }
+        let mut fired = Vec::new();
         for id in &due {
             if let Some(level) = fire(&mut tx, *id, now).await? {
-                report.fired.push((*id, level));
+                fired.push((*id, level));
             }
         }
         tx.commit().await?;
+        for (_, level) in &fired {
+            state.metrics.escalation_fired(*level);
+        }
+        report.fired.extend(fired);
         // Now the queued messages are visible to the sender.
         notify::wake();
         if (due.len() as i64) < BATCH {
@@ -119,6 +124,7 @@ pub async fn tick(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<TickRe
         }
     }
     report.breaches = mark_breaches(state, now).await?;
+    state.metrics.sla_breached(report.breaches.len());
     // Due incidents another transaction held (a symptom being attached, a
     // delivery being recorded) were skipped: the ticker comes back soon.
     let left: i64 = sqlx::query_scalar(
@@ -155,6 +161,42 @@ async fn fire(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> anyhow::R
         return Ok(None);
     };
     let actor = Actor::system("escalation");
+    // Held while maintenance covers the incident's services; due again
+    // when it ends (the disable step resets the time), re-checked each
+    // minute meanwhile.
+    if let Some(period) = crate::maintenance::holding_incident(conn, id).await? {
+        sqlx::query("UPDATE incidents SET next_escalation_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now + ChronoDuration::seconds(60))
+            .execute(&mut *conn)
+            .await?;
+        let title: String = r.get("title");
+        let new = crate::maintenance::suppress(
+            conn,
+            period,
+            "escalation",
+            &format!("incident:{id}:level:{level}"),
+            &format!("incident #{id} ({title}): escalation level {level} held"),
+        )
+        .await?;
+        if new {
+            timeline::append(
+                conn,
+                "incident",
+                id,
+                "escalation_held",
+                Some(&actor),
+                None,
+                &format!(
+                    "Escalation level {level} held: maintenance period #{period} covers this incident's services"
+                ),
+                json!({ "level": level, "period": period }),
+            )
+            .await?;
+            touch(conn, id).await?;
+        }
+        return Ok(None);
+    }
     let Some(people) = crate::oncall::level_recipients(conn, policy, level, now).await? else {
         sqlx::query("UPDATE incidents SET next_escalation_at = NULL WHERE id = $1")
             .bind(id)

@@ -874,27 +874,12 @@ async fn cancel_run(
     let p = &auth.principal;
     let mut tx = state.pool.begin().await?;
     let (status, _) = run_row(&mut tx, id).await?;
+    let mut withdrawn = false;
     let event = match status {
         RunStatus::Queued | RunStatus::Waiting => {
-            sqlx::query(
-                "UPDATE runs SET status = 'cancelled', finished_at = now(), error = $2 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(format!("cancelled by {}", p.username))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE run_steps SET status = 'cancelled' WHERE run_id = $1 AND status IN ('pending', 'waiting')",
-            )
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE approvals SET status = 'withdrawn', decided_at = now() WHERE run_id = $1 AND status = 'pending'",
-            )
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            withdrawn =
+                super::engine::withdraw(&mut tx, id, &format!("cancelled by {}", p.username))
+                    .await?;
             ("run.cancelled", format!("Cancelled by {}", p.username))
         }
         RunStatus::Running => {
@@ -920,7 +905,7 @@ async fn cancel_run(
     // A run held by this process stops at once; elsewhere at its next
     // heartbeat.
     state.runs.cancel_local(id);
-    record_act(
+    let answer = record_act(
         &state,
         &ctx,
         p,
@@ -930,7 +915,14 @@ async fn cancel_run(
         event,
         ("run.cancel", json!({"was": status.as_str()})),
     )
-    .await
+    .await?;
+    if withdrawn {
+        state
+            .metrics
+            .runs_finished_by_id(&state.pool, &[id], "cancelled")
+            .await;
+    }
+    Ok(answer)
 }
 
 /// Resume a failed or interrupted run from the first main step that did not

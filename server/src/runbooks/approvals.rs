@@ -279,7 +279,7 @@ async fn vote(
             .execute(&mut *tx)
             .await?;
         let msg = format!("approval #{id} expired before enough approvals");
-        fail_parked(&mut tx, run, step, &msg).await?;
+        let ended = fail_parked(&mut tx, run, step, &msg).await?;
         timeline::append(
             &mut tx,
             "run",
@@ -306,6 +306,12 @@ async fn vote(
         )
         .await?;
         ctx.commit(tx).await?;
+        if ended {
+            state
+                .metrics
+                .runs_finished_by_id(&state.pool, &[run], "failed")
+                .await;
+        }
         state.runs.changed(run).await;
         return Err(ApiError::Conflict(format!(
             "approval {id} has expired; the run failed — start it again to ask anew"
@@ -328,6 +334,7 @@ async fn vote(
             roles.join(" or ")
         )));
     }
+    let mut denied_ended = false;
     let inserted = sqlx::query(
         "INSERT INTO approval_votes (approval_id, user_id, username, approve, reason)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -387,7 +394,7 @@ async fn vote(
             .execute(&mut *tx)
             .await?;
         let msg = format!("denied by {}{why}", p.username);
-        fail_parked(&mut tx, run, step, &msg).await?;
+        denied_ended = fail_parked(&mut tx, run, step, &msg).await?;
         timeline::append(
             &mut tx,
             "run",
@@ -413,6 +420,12 @@ async fn vote(
     )
     .await?;
     ctx.commit(tx).await?;
+    if denied_ended {
+        state
+            .metrics
+            .runs_finished_by_id(&state.pool, &[run], "failed")
+            .await;
+    }
     state.runs.changed(run).await;
     let mut conn = state.pool.acquire().await?;
     let row = sqlx::query(&format!("{SELECT} WHERE a.id = $1"))
@@ -459,6 +472,8 @@ pub const ACTION_KINDS: &[&str] = &[
     "database.promote",
     "database.terminate",
     "database.maintenance",
+    "maintenance.enable",
+    "backup.delete",
 ];
 
 /// Set the approval policy of an action kind.

@@ -58,6 +58,31 @@ pub const FILES: &[(&str, &str)] = &[
         "evening-checklist",
         include_str!("../../runbooks/evening-checklist.yaml"),
     ),
+    (
+        "maintenance-enable",
+        include_str!("../../runbooks/maintenance-enable.yaml"),
+    ),
+    (
+        "maintenance-disable",
+        include_str!("../../runbooks/maintenance-disable.yaml"),
+    ),
+    ("backup-run", include_str!("../../runbooks/backup-run.yaml")),
+    (
+        "backup-drill",
+        include_str!("../../runbooks/backup-drill.yaml"),
+    ),
+    (
+        "backup-delete",
+        include_str!("../../runbooks/backup-delete.yaml"),
+    ),
+    (
+        "backup-verify",
+        include_str!("../../runbooks/backup-verify.yaml"),
+    ),
+    (
+        "backup-restore",
+        include_str!("../../runbooks/backup-restore.yaml"),
+    ),
 ];
 
 /// Parses one shipped file. The files are part of the build and checked by

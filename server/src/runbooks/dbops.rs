@@ -54,7 +54,7 @@ const CELL_CHARS: usize = 60;
 
 /// Which server an operation is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Family {
+pub(crate) enum Family {
     Postgres,
     Mysql,
 }
@@ -67,7 +67,7 @@ impl Family {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Family::Postgres => "Postgres",
             Family::Mysql => "MariaDB/MySQL",
@@ -76,10 +76,10 @@ impl Family {
 }
 
 /// The service's database check: how to connect.
-struct Target {
-    family: Family,
-    url: String,
-    password: Option<String>,
+pub(crate) struct Target {
+    pub(crate) family: Family,
+    pub(crate) url: String,
+    pub(crate) password: Option<String>,
 }
 
 /// Runs one catalogue operation on the database a `database` parameter
@@ -238,7 +238,7 @@ impl Args {
 }
 
 /// The service's database check.
-async fn lookup(state: &AppState, database: &str) -> Result<Target, String> {
+pub(crate) async fn lookup(state: &AppState, database: &str) -> Result<Target, String> {
     let row: Option<(String, Value, Option<String>)> = sqlx::query_as(
         "SELECT c.kind, c.spec, c.secret FROM checks c JOIN services s ON s.id = c.service_id \
          WHERE s.name = $1 AND c.kind IN ('postgres', 'mysql') \

@@ -47,7 +47,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 pub fn default_timeout(action: &StepAction) -> Duration {
     match action {
         StepAction::Manual { .. } | StepAction::Approval { .. } => Duration::from_secs(24 * 3600),
-        StepAction::Runbook { .. } => Duration::from_secs(3600),
+        StepAction::Runbook { .. } | StepAction::Maintenance { .. } => Duration::from_secs(3600),
+        StepAction::Backup { .. } => Duration::from_secs(6 * 3600),
         StepAction::Database { .. } => Duration::from_secs(600),
         StepAction::WaitHealthy { .. } | StepAction::Stack { .. } | StepAction::Prune { .. } => {
             Duration::from_secs(300)
@@ -116,6 +117,8 @@ pub fn template_fields(action: &StepAction) -> Vec<&str> {
         StepAction::Runbook { params, .. } => {
             v.extend(params.values().filter_map(Value::as_str));
         }
+        StepAction::Maintenance { op, period } => v.extend([op.as_str(), period]),
+        StepAction::Backup { op, subject } => v.extend([op.as_str(), subject]),
     }
     v
 }
@@ -306,6 +309,14 @@ pub fn render_action(action: &StepAction, scope: &Scope<'_>) -> Result<StepActio
             message: r(message)?,
             severity: severity.clone(),
         },
+        StepAction::Maintenance { op, period } => StepAction::Maintenance {
+            op: r(op)?,
+            period: r(period)?,
+        },
+        StepAction::Backup { op, subject } => StepAction::Backup {
+            op: r(op)?,
+            subject: r(subject)?,
+        },
         StepAction::Runbook { runbook, params } => StepAction::Runbook {
             runbook: runbook.clone(),
             params: params
@@ -399,6 +410,12 @@ fn check_step(
         }
         StepAction::Runbook { runbook, .. } if !name_ok(runbook) => {
             return Err("runbook: a runbook name".into());
+        }
+        StepAction::Maintenance { op, .. } => {
+            literal_in("op", op, &["enable", "disable"])?;
+        }
+        StepAction::Backup { op, .. } => {
+            literal_in("op", op, &["run", "verify", "drill", "restore", "delete"])?;
         }
         _ => {}
     }

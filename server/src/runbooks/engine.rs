@@ -82,6 +82,7 @@ pub struct RunEngine {
     handles: Mutex<HashMap<i64, Arc<Handle>>>,
     changes: broadcast::Sender<i64>,
     slots: Arc<Semaphore>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -89,7 +90,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl RunEngine {
-    pub fn new(pool: PgPool, lease: Duration) -> Arc<RunEngine> {
+    pub fn new(
+        pool: PgPool,
+        lease: Duration,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Arc<RunEngine> {
         Arc::new(RunEngine {
             pool,
             owner: Uuid::new_v4().to_string(),
@@ -98,6 +103,7 @@ impl RunEngine {
             handles: Mutex::new(HashMap::new()),
             changes: broadcast::channel(1024).0,
             slots: Arc::new(Semaphore::new(MAX_CONCURRENT_RUNS)),
+            metrics,
         })
     }
 
@@ -307,16 +313,16 @@ impl RunEngine {
     /// approvals past their deadline (their runs fail).
     pub async fn reap(&self) -> sqlx::Result<()> {
         let mut tx = self.pool.begin().await?;
-        let dead: Vec<(i64, String)> = sqlx::query_as(
+        let dead: Vec<(i64, String, String)> = sqlx::query_as(
             "UPDATE runs SET status = 'interrupted', lease_owner = NULL, lease_until = NULL,
                     finished_at = now(),
                     error = 'the server running it stopped before it finished (its lease ran out)'
              WHERE status = 'running' AND lease_until < now()
-             RETURNING id, requested_by",
+             RETURNING id, requested_by, (SELECT name FROM runbooks WHERE id = runbook_id)",
         )
         .fetch_all(&mut *tx)
         .await?;
-        for (id, requested_by) in &dead {
+        for (id, requested_by, _) in &dead {
             sqlx::query(
                 "UPDATE run_steps SET status = 'interrupted', finished_at = now(),
                         error = 'interrupted: the server running it stopped'
@@ -358,9 +364,12 @@ impl RunEngine {
         .fetch_all(&mut *tx)
         .await?;
         let mut failed = Vec::new();
+        let mut ended = Vec::new();
         for (approval, run, step) in &expired {
             let msg = format!("approval #{approval} expired before enough approvals");
-            fail_parked(&mut tx, *run, *step, &msg).await?;
+            if fail_parked(&mut tx, *run, *step, &msg).await? {
+                ended.push(*run);
+            }
             timeline::append(
                 &mut tx,
                 "run",
@@ -375,7 +384,11 @@ impl RunEngine {
             failed.push(*run);
         }
         tx.commit().await?;
-        for (id, _) in dead {
+        self.metrics
+            .runs_finished_by_id(&self.pool, &ended, "failed")
+            .await;
+        for (id, _, runbook) in dead {
+            self.metrics.run_finished(&runbook, "interrupted");
             self.changed(id).await;
             self.notify_parent(id).await;
         }
@@ -596,6 +609,7 @@ impl RunEngine {
         let timeout = def::step_timeout(step);
         let cx = StepCx {
             state,
+            run_id: run.id,
             actor: &run.actor,
             out,
             timeout,
@@ -756,6 +770,7 @@ impl RunEngine {
                     }
                     let cx = StepCx {
                         state,
+                        run_id: run.id,
                         actor: &run.actor,
                         out: &out,
                         timeout: def::step_timeout(step),
@@ -1180,6 +1195,7 @@ impl RunEngine {
         )
         .await?;
         tx.commit().await?;
+        self.metrics.run_finished(&runbook, status.as_str());
         self.changed(id).await;
         self.notify_parent(id).await;
         Ok(())
@@ -1515,6 +1531,38 @@ struct Claimed {
     def: RunbookDef,
 }
 
+/// Ends a queued or waiting run at once (in the caller's transaction): the
+/// run and its pending or waiting steps `cancelled`, its pending approvals
+/// withdrawn. Returns false when the run was in no such state. The caller
+/// writes the timeline event and audit entry.
+pub async fn withdraw(conn: &mut PgConnection, run_id: i64, error: &str) -> sqlx::Result<bool> {
+    let n = sqlx::query(
+        "UPDATE runs SET status = 'cancelled', finished_at = now(), error = $2
+         WHERE id = $1 AND status IN ('queued', 'waiting')",
+    )
+    .bind(run_id)
+    .bind(error)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE run_steps SET status = 'cancelled' WHERE run_id = $1 AND status IN ('pending', 'waiting')",
+    )
+    .bind(run_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE approvals SET status = 'withdrawn', decided_at = now() WHERE run_id = $1 AND status = 'pending'",
+    )
+    .bind(run_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
 /// A run to queue.
 pub struct NewRun {
     pub runbook_id: i64,
@@ -1669,5 +1717,6 @@ pub async fn enqueue(state: &AppState, conn: &mut PgConnection, new: NewRun) -> 
         .await?;
     }
     tx.commit().await?;
+    state.metrics.run_started(&name);
     Ok(id)
 }

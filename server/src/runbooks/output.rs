@@ -1,14 +1,14 @@
 //! A step's output: lines a step writes while it runs, bounded in size and
 //! visibly truncated, read by the engine to store and stream.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Most bytes of output kept per step.
 pub const OUTPUT_LIMIT: usize = 64 * 1024;
 
 #[derive(Default)]
 pub struct Output {
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
 }
 
 #[derive(Default)]
@@ -22,6 +22,14 @@ struct Inner {
 impl Output {
     pub fn new() -> Output {
         Output::default()
+    }
+
+    /// Another handle on the same output, for callbacks that outlive a
+    /// borrow (progress reports from a pipeline).
+    pub fn handle(&self) -> Output {
+        Output {
+            inner: self.inner.clone(),
+        }
     }
 
     /// Appends one line (a newline is added).

@@ -31,6 +31,8 @@ use crate::state::AppState;
 /// What a step runs with.
 pub struct StepCx<'a> {
     pub state: &'a AppState,
+    /// The run the step belongs to.
+    pub run_id: i64,
     pub actor: &'a Actor,
     pub out: &'a Output,
     /// The step's timeout (the engine enforces it; kinds that wait use it
@@ -79,6 +81,19 @@ async fn target(cx: &StepCx<'_>, service: &str) -> Result<actions::Target, Strin
 
 /// Runs a non-parking step and returns its named outputs.
 pub async fn execute(cx: &StepCx<'_>, action: &StepAction) -> StepResult {
+    // Read-only mode refuses the kinds that change containers before they
+    // look anything up (container and stack steps pass `actions` too).
+    if matches!(
+        action,
+        StepAction::Container { .. }
+            | StepAction::Stack { .. }
+            | StepAction::Scale { .. }
+            | StepAction::Exec { .. }
+            | StepAction::Prune { .. }
+    ) {
+        actions::ensure_writable(cx.state, &format!("a {} step", action.kind()))
+            .map_err(|e| e.to_string())?;
+    }
     match action {
         StepAction::Container { service, action } => container(cx, service, action).await,
         StepAction::Stack { project, action } => stack(cx, project, action).await,
@@ -143,6 +158,10 @@ pub async fn execute(cx: &StepCx<'_>, action: &StepAction) -> StepResult {
             Ok(json!({"slept_secs": d.as_secs_f64()}))
         }
         StepAction::Prune { what, engine } => prune(cx, what, engine.as_deref()).await,
+        StepAction::Maintenance { op, period } => {
+            crate::maintenance::actuate::step(cx, op, period).await
+        }
+        StepAction::Backup { op, subject } => crate::backups::run::step(cx, op, subject).await,
         StepAction::Manual { .. }
         | StepAction::Approval { .. }
         | StepAction::Notify { .. }
@@ -760,6 +779,31 @@ pub async fn describe(state: &AppState, action: &StepAction) -> String {
             "run runbook {runbook} with {} and wait for it",
             serde_json::to_string(params).unwrap_or_default()
         ),
+        StepAction::Backup { op, subject } => match op.as_str() {
+            "delete" => format!(
+                "delete backup {subject}: remove its objects from the target and mark it deleted"
+            ),
+            "drill" => format!(
+                "restore drill of plan {subject}: verify its newest good backup again (read back, checksum, test restore, row counts)"
+            ),
+            "verify" => format!(
+                "verify backup {subject}: read it back, check its checksum, test-restore it into a scratch database and compare row counts"
+            ),
+            "restore" => format!(
+                "restore from backup {subject} (artifact and destination as in the parameters): check its checksum, back up the original first, stop its dependents when asked, restore, start them again"
+            ),
+            _ => format!(
+                "run backup plan {subject}: dump each source, compress (zstd), checksum and store; then verify when the plan says so"
+            ),
+        },
+        StepAction::Maintenance { op, period } => format!(
+            "{op} maintenance period {period} (mark its services, run its stack's actuation{})",
+            if op == "enable" {
+                "; rolled back on failure"
+            } else {
+                "; restore the previous state"
+            }
+        ),
     }
 }
 
@@ -814,6 +858,8 @@ pub async fn policy_kind(state: &AppState, action: &StepAction) -> Option<String
         }
         StepAction::Stack { action, .. } if action != "start" => "stack.stop".into(),
         StepAction::Prune { .. } => "prune".into(),
+        StepAction::Maintenance { op, .. } if op == "enable" => "maintenance.enable".into(),
+        StepAction::Backup { op, .. } if op == "delete" => "backup.delete".into(),
         StepAction::Exec { .. } => "exec".into(),
         StepAction::Scale { .. } => "scale".into(),
         StepAction::Database { op, .. } => match op {

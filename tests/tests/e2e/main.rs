@@ -6,6 +6,11 @@
 
 mod audit;
 mod auth;
+mod backups;
+mod backups_restore;
+mod backups_s3;
+mod backups_sources;
+mod backups_timing;
 mod browser;
 mod checks;
 mod checks_containers;
@@ -19,8 +24,12 @@ mod incidents;
 mod incidents_ui;
 mod inventory;
 mod inventory_ui;
+mod maintenance;
+mod maintenance_ui;
+mod metrics;
 mod notify;
 mod oncall;
+mod read_only;
 mod role_matrix;
 mod runbooks;
 mod runbooks_containers;

@@ -430,9 +430,146 @@ const RULES: &[(&str, &str, Access)] = &[
         Access::Role(Role::Admin),
     ),
     ("GET", "/api/v1/notifications", Access::Role(Role::Viewer)),
+    // Maintenance: viewers read, operators start, end and schedule, admins
+    // set a stack's actuator.
+    (
+        "GET",
+        "/api/v1/maintenance/periods",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "POST",
+        "/api/v1/maintenance/periods",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "GET",
+        "/api/v1/maintenance/periods/{id}",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "POST",
+        "/api/v1/maintenance/periods/{id}/end",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "POST",
+        "/api/v1/maintenance/periods/{id}/extend",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "GET",
+        "/api/v1/maintenance/windows",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "POST",
+        "/api/v1/maintenance/windows",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "PUT",
+        "/api/v1/maintenance/windows/{id}",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "DELETE",
+        "/api/v1/maintenance/windows/{id}",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "POST",
+        "/api/v1/maintenance/windows/preview",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "GET",
+        "/api/v1/maintenance/stacks",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "PUT",
+        "/api/v1/maintenance/actuators/{stack}",
+        Access::Role(Role::Admin),
+    ),
+    (
+        "DELETE",
+        "/api/v1/maintenance/actuators/{stack}",
+        Access::Role(Role::Admin),
+    ),
+    (
+        "GET",
+        "/api/v1/maintenance/page",
+        Access::Role(Role::Viewer),
+    ),
+    // Backups: viewers browse, operators run, verify and download, admins
+    // manage targets and plans and delete backups.
+    ("GET", "/api/v1/backup-targets", Access::Role(Role::Viewer)),
+    ("POST", "/api/v1/backup-targets", Access::Role(Role::Admin)),
+    (
+        "PUT",
+        "/api/v1/backup-targets/{id}",
+        Access::Role(Role::Admin),
+    ),
+    (
+        "DELETE",
+        "/api/v1/backup-targets/{id}",
+        Access::Role(Role::Admin),
+    ),
+    ("GET", "/api/v1/backup-plans", Access::Role(Role::Viewer)),
+    ("POST", "/api/v1/backup-plans", Access::Role(Role::Admin)),
+    (
+        "PUT",
+        "/api/v1/backup-plans/{id}",
+        Access::Role(Role::Admin),
+    ),
+    (
+        "DELETE",
+        "/api/v1/backup-plans/{id}",
+        Access::Role(Role::Admin),
+    ),
+    (
+        "POST",
+        "/api/v1/backup-plans/{id}/run",
+        Access::Role(Role::Operator),
+    ),
+    ("GET", "/api/v1/backups", Access::Role(Role::Viewer)),
+    (
+        "GET",
+        "/api/v1/backups/attention",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "GET",
+        "/api/v1/backup-plans/{id}/prune",
+        Access::Role(Role::Viewer),
+    ),
+    ("GET", "/api/v1/backups/{id}", Access::Role(Role::Viewer)),
+    ("DELETE", "/api/v1/backups/{id}", Access::Role(Role::Admin)),
+    (
+        "POST",
+        "/api/v1/backups/{id}/verify",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "POST",
+        "/api/v1/backups/{id}/restore",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "GET",
+        "/api/v1/backups/{id}/artifacts/{idx}",
+        Access::Role(Role::Operator),
+    ),
 ];
 
 /// Routes outside the OpenAPI document, all public and read-only.
+///
+/// `/metrics` is outside the document and this matrix on purpose: it is the
+/// Prometheus exposition, not part of the JSON API, and no role opens it —
+/// a scraper presents its own bearer token (`OPSDECK_METRICS_TOKEN`) or
+/// reads a separate address (`OPSDECK_METRICS_LISTEN`); without either it
+/// answers 404. `metrics.rs` tests it.
 const PLAIN_ROUTES: &[&str] = &[
     "/healthz",
     "/readyz",
@@ -491,7 +628,8 @@ async fn every_route_refuses_lower_roles() {
             .replace("{idx}", "999999")
             .replace("{override_id}", "999999")
             .replace("{project}", "nope")
-            .replace("{kind}", "nope");
+            .replace("{kind}", "nope")
+            .replace("{stack}", "nope");
         let method = Method::from_bytes(method.as_bytes()).expect("method");
         for caller in [
             None,

@@ -921,6 +921,9 @@ fn sample(p: &opsdeck_wire::ParamDef) -> Value {
         ParamKind::Integer { min, .. } => json!(min.unwrap_or(1)),
         ParamKind::Choice { options } => json!(options[0]),
         ParamKind::Duration { min, .. } => json!(min.clone().unwrap_or_else(|| "5m".into())),
+        // backup-run: a plan's name (the pattern refuses paths); the dry
+        // run does not look the plan up.
+        ParamKind::Text { .. } if p.name == "plan" => json!("nightly"),
         ParamKind::Text { .. } => json!("/var/log"),
     }
 }
@@ -957,6 +960,20 @@ async fn every_built_in_plans_and_the_read_only_ones_run() {
         )
         .await;
         assert_eq!(plan.steps.len(), r.steps, "{}", r.name);
+        // The backup built-ins name what they work on.
+        let want = match r.name.as_str() {
+            "backup-run" => Some("run backup plan nightly"),
+            "backup-verify" => Some("verify backup 1"),
+            _ => None,
+        };
+        if let Some(want) = want {
+            assert!(
+                plan.steps.iter().any(|st| st.description.contains(want)),
+                "{}: {:?}",
+                r.name,
+                plan.steps
+            );
+        }
         for st in &plan.steps {
             assert!(
                 !st.description.contains("cannot fill in"),

@@ -1,0 +1,160 @@
+# bench/lib.sh: the parts the bench scripts share; sourced, not run.
+#
+# Before sourcing, a script sets:
+#   bench_name   its name in messages ("runbooks" → "bench/runbooks: …")
+# and, for the functions it uses:
+#   work         its scratch directory (logs go there)
+#   password     the admin password of the servers it starts
+#   port, base   the server's loopback port and http://127.0.0.1:<port>
+#   bin          the opsdeck binary
+#   engine_dir   the private engine's directory (socket, data and exec root)
+#   image        the tag of the busybox image built on the private engine
+#
+# What it provides:
+#   die MSG…                  the message on stderr, exit 1
+#   bench_need HINT TOOL…     dies naming the first tool missing from PATH,
+#                             with HINT (how to install it)
+#   bench_free_port           a free loopback TCP port
+#   bench_load                "load average 0.42" (1-minute)
+#   bench_machine             "2 cores, 23 GiB; load average 0.42 0.50 0.61"
+#   bench_default_bin         the release build's path (CARGO_TARGET_DIR aware)
+#   bench_server_start DATA   `$bin serve` on $port with data dir DATA, log in
+#                             $work/opsdeck.log; sets server_pid once /readyz
+#                             answers (60 s at most)
+#   bench_server_stop         SIGTERM, wait (the server stops its embedded
+#                             Postgres on the way out)
+#   bench_engine_needs MSG    root (else dies with MSG), dockerd, docker,
+#                             /bin/busybox
+#   docker_cli ARGS…          the docker CLI on the private engine only
+#   bench_dockerd_start       a private dockerd (no bridge, no iptables
+#                             changes; containers on the host network) in
+#                             $engine_dir, and the busybox image $image built
+#                             from /bin/busybox; sets dockerd_pid, host and
+#                             engine_version
+#   bench_dockerd_stop        removes its containers, stops it, unmounts what
+#                             it left, removes $engine_dir
+# Each script keeps its own cleanup trap and calls the *_stop functions
+# from it.
+
+die() { echo "bench/${bench_name:-bench}: $*" >&2; exit 1; }
+
+bench_need() {
+  local hint=$1 tool
+  shift
+  for tool; do
+    command -v "$tool" >/dev/null || die "$tool is missing ($hint)"
+  done
+}
+
+bench_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+bench_load() { echo "load average $(cut -d' ' -f1 /proc/loadavg)"; }
+
+bench_machine() {
+  echo "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+bench_default_bin() { echo "${CARGO_TARGET_DIR:-$HOME/.cache/opsdeck/target}/release/opsdeck"; }
+
+server_pid=""
+bench_server_start() {
+  DOCKER_HOST=none OPSDECK_DATA_DIR="$1" OPSDECK_LISTEN="127.0.0.1:$port" \
+    OPSDECK_ADMIN_PASSWORD="$password" OPSDECK_LOG=warn \
+    "$bin" serve >>"$work/opsdeck.log" 2>&1 &
+  server_pid=$!
+  local i
+  for i in $(seq 1 600); do
+    curl -fs "$base/readyz" >/dev/null 2>&1 && return 0
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      server_pid=""
+      tail -n 30 "$work/opsdeck.log" >&2
+      die "opsdeck exited"
+    fi
+    [ "$i" -lt 600 ] || die "opsdeck not ready within 60 s"
+    sleep 0.1
+  done
+}
+
+bench_server_stop() {
+  [ -n "$server_pid" ] || return 0
+  kill -TERM "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
+
+# ------------------------------------------------------------ private engine
+dockerd_pid=""
+host="unix://${engine_dir:-/nonexistent}/docker.sock"
+
+bench_engine_needs() {
+  [ "$(id -u)" -eq 0 ] || die "$1"
+  bench_need "apt-get install docker.io, or make test-deps" dockerd docker
+  [ -x /bin/busybox ] || die "/bin/busybox is missing: apt-get install busybox-static"
+}
+
+docker_cli() {
+  env -u DOCKER_HOST -u DOCKER_CONTEXT -u DOCKER_TLS_VERIFY DOCKER_CONFIG="$engine_dir/cli-config" \
+    docker -H "$host" "$@"
+}
+
+unmount_leftovers() {
+  local m
+  while read -r m; do
+    umount --lazy "$m" 2>/dev/null || true
+  done < <(awk -v d="$engine_dir" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r)
+}
+
+bench_dockerd_start() {
+  host="unix://$engine_dir/docker.sock"
+  if [ -f "$engine_dir/docker.pid" ]; then
+    local old
+    old=$(cat "$engine_dir/docker.pid" 2>/dev/null || true)
+    if [ -n "$old" ] && tr '\0' ' ' <"/proc/$old/cmdline" 2>/dev/null | grep -q "$engine_dir"; then
+      die "another $bench_name bench engine runs (pid $old)"
+    fi
+  fi
+  unmount_leftovers
+  rm -rf "$engine_dir"
+  mkdir -p "$engine_dir"
+  setsid dockerd --bridge=none --iptables=false --ip-forward=false --ip-masq=false \
+    -H "$host" --data-root "$engine_dir/data" --exec-root "$engine_dir/exec" \
+    --pidfile "$engine_dir/docker.pid" </dev/null >"$work/dockerd.log" 2>&1 &
+  dockerd_pid=$!
+  local i
+  for i in $(seq 1 300); do
+    docker_cli version --format '{{.Server.Version}}' >/dev/null 2>&1 && break
+    kill -0 "$dockerd_pid" 2>/dev/null || { tail -n 20 "$work/dockerd.log" >&2; die "dockerd exited"; }
+    [ "$i" -lt 300 ] || die "dockerd did not answer within 60 s"
+    sleep 0.2
+  done
+  engine_version=$(docker_cli version --format '{{.Server.Version}}')
+  local ctx="$engine_dir/build" out
+  mkdir -p "$ctx"
+  cp /bin/busybox "$ctx/busybox"
+  printf '%s\n' 'FROM scratch' 'COPY busybox /bin/busybox' 'RUN ["/bin/busybox", "--install", "-s", "/bin"]' >"$ctx/Dockerfile"
+  if ! out=$(DOCKER_BUILDKIT=0 docker_cli build --quiet --network=none --tag "$image" "$ctx" 2>&1); then
+    echo "$out" >&2
+    die "building $image failed"
+  fi
+}
+
+bench_dockerd_stop() {
+  [ -n "$dockerd_pid" ] || return 0
+  if kill -0 "$dockerd_pid" 2>/dev/null; then
+    local ids
+    mapfile -t ids < <(docker_cli ps --all --quiet 2>/dev/null || true)
+    [ ${#ids[@]} -eq 0 ] || docker_cli rm --force --volumes "${ids[@]}" >/dev/null 2>&1 || true
+    kill -TERM "$dockerd_pid" 2>/dev/null || true
+    for _ in $(seq 1 300); do
+      kill -0 "$dockerd_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$dockerd_pid" 2>/dev/null || true
+    wait "$dockerd_pid" 2>/dev/null || true
+  fi
+  unmount_leftovers
+  rm -rf "$engine_dir"
+  dockerd_pid=""
+}

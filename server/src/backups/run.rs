@@ -1,0 +1,1064 @@
+//! The `backup` runbook step: run a plan (`op: run`, subject = plan name)
+//! or verify a backup (`op: verify`, subject = backup id).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opsdeck_wire::{BackupSource, Outcome, Severity};
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use super::mariadb::{self, MyTarget};
+use super::pipeline::{self, Progress};
+use super::postgres::{self, PgTarget};
+use super::storage::Store;
+use super::{archive, files, volumes};
+use crate::audit::{self, Actor, NewEntry};
+use crate::incidents::{self, Opening};
+use crate::runbooks::output::Output;
+use crate::runbooks::steps::StepCx;
+use crate::state::AppState;
+
+type StepResult = Result<Value, String>;
+
+pub async fn step(cx: &StepCx<'_>, op: &str, subject: &str) -> StepResult {
+    match op {
+        "run" => run_plan(cx, subject.trim()).await,
+        "drill" => super::timing::drill(cx, subject.trim()).await,
+        "delete" => super::retention::delete_step(cx, subject.trim()).await,
+        "restore" => super::restore::step(cx, subject.trim()).await,
+        "verify" => {
+            let id: i64 = subject.trim().parse().map_err(|_| {
+                format!(
+                    "backup: \"{}\" is not a backup id",
+                    subject.escape_default()
+                )
+            })?;
+            verify(cx, id).await
+        }
+        other => Err(format!(
+            "op \"{}\": run, verify or restore",
+            other.escape_default()
+        )),
+    }
+}
+
+/// Opens a target (local directory or S3 bucket) from its row.
+pub(super) async fn store_of(state: &AppState, target_id: i64) -> Result<Store, String> {
+    let (kind, config, secret): (String, Value, Option<String>) =
+        sqlx::query_as("SELECT kind, config, secret FROM backup_targets WHERE id = $1")
+            .bind(target_id)
+            .fetch_optional(&state.pool)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("backup target {target_id} does not exist"))?;
+    Store::open(&kind, &config, secret.as_deref()).await
+}
+
+pub(super) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Progress lines on the run page: read, stored, rate, elapsed (at most
+/// one every 2 s).
+pub(super) fn progress_for(out: &Output, label: String) -> Progress {
+    let started = Instant::now();
+    let last = Mutex::new(Instant::now() - Duration::from_secs(10));
+    let out = out.handle();
+    Arc::new(move |raw: u64, stored: u64| {
+        let mut l = last.lock().unwrap_or_else(|p| p.into_inner());
+        if l.elapsed() < Duration::from_secs(2) {
+            return;
+        }
+        *l = Instant::now();
+        let secs = started.elapsed().as_secs_f64().max(0.001);
+        out.line(format!(
+            "{label}: {} read, {} stored, {}/s, {:.0} s",
+            human_bytes(raw),
+            human_bytes(stored),
+            human_bytes((raw as f64 / secs) as u64),
+            secs
+        ));
+    })
+}
+
+pub(super) struct Artifact {
+    pub(super) idx: i32,
+    pub(super) source: String,
+    pub(super) kind: &'static str,
+    pub(super) key: String,
+}
+
+async fn run_plan(cx: &StepCx<'_>, plan: &str) -> StepResult {
+    let state = cx.state;
+    let r = sqlx::query(
+        "SELECT id, sources, target_id, zstd_level, verify, enabled FROM backup_plans WHERE name = $1",
+    )
+    .bind(plan)
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(|e| e.to_string())?
+    .ok_or_else(|| format!("no backup plan named \"{}\"", plan.escape_default()))?;
+    let plan_id: i64 = r.get("id");
+    let sources: Vec<BackupSource> =
+        serde_json::from_value(r.get("sources")).map_err(|e| format!("stored sources: {e}"))?;
+    let target_id: i64 = r.get("target_id");
+    let level: i32 = r.get("zstd_level");
+    let do_verify: bool = r.get("verify");
+    let trigger = if cx.actor.kind == "system" && cx.actor.name.starts_with("schedule:") {
+        "schedule"
+    } else {
+        "manual"
+    };
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO backups (plan_id, plan_name, target_id, run_id, trigger, requested_by, verification)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(plan_id)
+    .bind(plan)
+    .bind(target_id)
+    .bind(cx.run_id)
+    .bind(trigger)
+    .bind(&cx.actor.name)
+    .bind(if do_verify { "pending" } else { "skipped" })
+    .fetch_one(&state.pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    cx.out.line(format!("backup #{id} of plan {plan}"));
+    match dump_all(cx, id, plan, &sources, target_id, level).await {
+        Ok((bytes, raw)) => {
+            let mut tx = state.pool.begin().await.map_err(|e| e.to_string())?;
+            let done = sqlx::query(
+                "UPDATE backups SET status = 'succeeded', finished_at = now(), bytes = $2, raw_bytes = $3,
+                        manifest = $4
+                 WHERE id = $1 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(bytes as i64)
+            .bind(raw as i64)
+            .bind(manifest(state, id).await?)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| e.to_string())?
+            .rows_affected();
+            if done == 0 {
+                return Err(format!("backup #{id} was settled meanwhile (interrupted)"));
+            }
+            audit_in(
+                &mut tx,
+                cx.actor,
+                "backup.created",
+                id,
+                Outcome::Success,
+                None,
+            )
+            .await?;
+            tx.commit().await.map_err(|e| e.to_string())?;
+            cx.out.line(format!(
+                "backup #{id} stored: {} ({} before compression)",
+                human_bytes(bytes),
+                human_bytes(raw)
+            ));
+        }
+        Err(e) => {
+            fail(state, id, "failed", &e)
+                .await
+                .map_err(|x| x.to_string())?;
+            return Err(format!("backup #{id} failed: {e}"));
+        }
+    }
+    if do_verify {
+        verify(cx, id).await?;
+    }
+    // Only after a good backup (a failed verification returned above).
+    match super::retention::enforce(state, plan_id).await {
+        Ok((_, lines)) => lines.into_iter().for_each(|l| cx.out.line(l)),
+        Err(e) => cx
+            .out
+            .line(format!("pruning: {e:#} (the next run tries again)")),
+    }
+    Ok(json!({ "backup": id }))
+}
+
+/// What one artifact dumps.
+pub(super) enum Work {
+    PgGlobals(PgTarget),
+    PgDump(PgTarget, String),
+    MyDump(MyTarget, String),
+    Volume { volume: String, engine: String },
+    Files { path: String },
+}
+
+impl Artifact {
+    pub(super) fn new(
+        plan: &str,
+        id: i64,
+        idx: i32,
+        source: String,
+        kind: &'static str,
+    ) -> Artifact {
+        Artifact {
+            idx,
+            key: format!(
+                "{}/{id}/{idx}-{}.{kind}.zst",
+                super::model::key_part(plan),
+                super::model::key_part(&source)
+            ),
+            source,
+            kind,
+        }
+    }
+}
+
+/// Tool versions, asked once per backup and only when needed.
+#[derive(Default)]
+struct Tools {
+    pg: Option<String>,
+    my: Option<String>,
+}
+
+async fn dump_all(
+    cx: &StepCx<'_>,
+    id: i64,
+    plan: &str,
+    sources: &[BackupSource],
+    target_id: i64,
+    level: i32,
+) -> Result<(u64, u64), String> {
+    let state = cx.state;
+    let store = store_of(state, target_id).await?;
+    let mut tools = Tools::default();
+    let (mut bytes, mut raw) = (0u64, 0u64);
+    let mut idx = 0i32;
+    for s in sources {
+        // Each source is looked up when its turn comes.
+        let mut work: Vec<(Artifact, Work, String)> = Vec::new();
+        match s {
+            BackupSource::Postgres { service, databases } => {
+                let t = postgres::lookup(state, service).await?;
+                let dbs = postgres::databases(&t, databases)
+                    .await
+                    .map_err(|e| postgres::scrub(&t, e))?;
+                if tools.pg.is_none() {
+                    tools.pg = Some(postgres::tool_version().await);
+                }
+                let tool = tools.pg.clone().unwrap_or_default();
+                // Globals first (roles, tablespaces), then each database.
+                let label = format!("postgres:{service}/globals");
+                work.push((
+                    Artifact::new(plan, id, idx, label, "pg_globals"),
+                    Work::PgGlobals(t.clone()),
+                    tool.clone(),
+                ));
+                idx += 1;
+                for db in dbs {
+                    let label = format!("postgres:{service}/{db}");
+                    work.push((
+                        Artifact::new(plan, id, idx, label, "pg_dump"),
+                        Work::PgDump(t.clone(), db),
+                        tool.clone(),
+                    ));
+                    idx += 1;
+                }
+            }
+            BackupSource::Mariadb { service, databases } => {
+                let t = mariadb::lookup(state, service).await?;
+                let dbs = mariadb::databases(&t, databases)
+                    .await
+                    .map_err(|e| mariadb::scrub(&t, e))?;
+                if dbs.is_empty() {
+                    return Err(format!(
+                        "mariadb:{service}: the server has no database to back up"
+                    ));
+                }
+                if tools.my.is_none() {
+                    tools.my = Some(mariadb::tool_version().await);
+                }
+                let tool = tools.my.clone().unwrap_or_default();
+                for db in dbs {
+                    let label = format!("mariadb:{service}/{db}");
+                    work.push((
+                        Artifact::new(plan, id, idx, label, "mysqldump"),
+                        Work::MyDump(t.clone(), db),
+                        tool.clone(),
+                    ));
+                    idx += 1;
+                }
+            }
+            BackupSource::Volume { volume, engine } => {
+                // The engine as resolved now: the label says where it was.
+                let (name, _) = volumes::engine(state, engine.as_deref()).await?;
+                let version = state
+                    .engines
+                    .by_name(&name)
+                    .and_then(|c| c.status().version)
+                    .unwrap_or_else(|| "version unknown".into());
+                let tool = format!(
+                    "Docker Engine {version} archive API, helper {}",
+                    volumes::helper_image()
+                );
+                let label = format!("volume:{name}/{volume}");
+                work.push((
+                    Artifact::new(plan, id, idx, label, "volume_tar"),
+                    Work::Volume {
+                        volume: volume.clone(),
+                        engine: name,
+                    },
+                    tool,
+                ));
+                idx += 1;
+            }
+            BackupSource::Files { path } => {
+                let label = format!("files:{path}");
+                work.push((
+                    Artifact::new(plan, id, idx, label, "files_tar"),
+                    Work::Files { path: path.clone() },
+                    format!("tar (Opsdeck {})", env!("CARGO_PKG_VERSION")),
+                ));
+                idx += 1;
+            }
+        }
+        for (a, w, tool) in work {
+            let (b, r) = dump_one(cx, id, &store, &a, &w, level, &tool).await?;
+            bytes += b;
+            raw += r;
+        }
+    }
+    Ok((bytes, raw))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn dump_one(
+    cx: &StepCx<'_>,
+    id: i64,
+    store: &Store,
+    a: &Artifact,
+    work: &Work,
+    level: i32,
+    tool: &str,
+) -> Result<(u64, u64), String> {
+    let state = cx.state;
+    sqlx::query(
+        "INSERT INTO backup_artifacts (backup_id, idx, source, kind, object_key, tool)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(a.idx)
+    .bind(&a.source)
+    .bind(a.kind)
+    .bind(&a.key)
+    .bind(tool)
+    .execute(&state.pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let res = dump_work(cx, id, store, a, work, level).await;
+    let ms = started.elapsed().as_millis() as i64;
+    match res {
+        Ok((s, stats, notes)) => {
+            sqlx::query(
+                "UPDATE backup_artifacts SET status = 'stored', bytes = $3, raw_bytes = $4, sha256 = $5,
+                        duration_ms = $6, stats = $7
+                 WHERE backup_id = $1 AND idx = $2",
+            )
+            .bind(id)
+            .bind(a.idx)
+            .bind(s.bytes as i64)
+            .bind(s.raw_bytes as i64)
+            .bind(&s.sha256)
+            .bind(ms)
+            .bind(json!(stats))
+            .execute(&state.pool)
+            .await
+            .map_err(|e| e.to_string())?;
+            for n in notes {
+                cx.out.line(format!("{}: {n}", a.source));
+            }
+            cx.out.line(format!(
+                "{}: {} stored ({} raw) in {:.1} s, sha256 {}",
+                a.source,
+                human_bytes(s.bytes),
+                human_bytes(s.raw_bytes),
+                ms as f64 / 1000.0,
+                &s.sha256[..s.sha256.len().min(16)]
+            ));
+            Ok((s.bytes, s.raw_bytes))
+        }
+        Err(e) => {
+            let e = format!("{}: {e}", a.source);
+            let _ = sqlx::query(
+                "UPDATE backup_artifacts SET status = 'failed', error = $3, duration_ms = $4
+                 WHERE backup_id = $1 AND idx = $2",
+            )
+            .bind(id)
+            .bind(a.idx)
+            .bind(&e)
+            .bind(ms)
+            .execute(&state.pool)
+            .await;
+            Err(e)
+        }
+    }
+}
+
+/// What a dump gave: the stored object, the figures taken (row counts or
+/// archive contents), and lines for the run page.
+type Dumped = (pipeline::Stored, BTreeMap<String, i64>, Vec<String>);
+
+/// Dumps one artifact; errors are scrubbed of passwords.
+async fn dump_work(
+    cx: &StepCx<'_>,
+    id: i64,
+    store: &Store,
+    a: &Artifact,
+    work: &Work,
+    level: i32,
+) -> Result<Dumped, String> {
+    let progress = progress_for(cx.out, a.source.clone());
+    let upload = || async { store.create(&a.key).await.map_err(|e| format!("{e:#}")) };
+    match work {
+        Work::PgGlobals(t) | Work::PgDump(t, _) => {
+            let db = match work {
+                Work::PgDump(_, db) => Some(db.as_str()),
+                _ => None,
+            };
+            // Row counts first: the dump's snapshot is taken a moment
+            // later, so a busy database may differ a little; verification
+            // compares with them.
+            let stats = match db {
+                Some(db) => postgres::row_counts(t, db)
+                    .await
+                    .map_err(|e| postgres::scrub(t, e))?,
+                None => BTreeMap::new(),
+            };
+            let cmd = match db {
+                Some(db) => postgres::dump_cmd(t, db),
+                None => postgres::globals_cmd(t),
+            };
+            let scrub = |m: String| postgres::scrub(t, m);
+            let s = pipeline::dump_to(cmd, level, upload().await?, progress, &scrub)
+                .await
+                .map_err(|e| scrub(format!("{e:#}")))?;
+            Ok((s, stats, Vec::new()))
+        }
+        Work::MyDump(t, db) => {
+            let stats = mariadb::row_counts(t, db)
+                .await
+                .map_err(|e| mariadb::scrub(t, e))?;
+            let scrub = |m: String| mariadb::scrub(t, m);
+            let s = pipeline::dump_to(
+                mariadb::dump_cmd(t, db),
+                level,
+                upload().await?,
+                progress,
+                &scrub,
+            )
+            .await
+            .map_err(|e| scrub(format!("{e:#}")))?;
+            Ok((s, stats, Vec::new()))
+        }
+        Work::Volume { volume, engine } => {
+            let d = volumes::dump(cx.state, Some(engine), volume, id, a.idx).await?;
+            let res = pipeline::dump_to(d.input, level, upload().await?, progress, &|m| m).await;
+            if let Err(e) = d.helper.remove().await {
+                cx.out.line(format!("{}: {e:#}", a.source));
+            }
+            let s = res.map_err(|e| format!("{e:#}"))?;
+            let stats = d.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            Ok((
+                s,
+                stats.to_map(),
+                vec![format!(
+                    "{} files, {} in them, {} directories, {} links",
+                    stats.files,
+                    human_bytes(stats.bytes as u64),
+                    stats.dirs,
+                    stats.symlinks + stats.hardlinks
+                )],
+            ))
+        }
+        Work::Files { path } => {
+            let d = files::dump(path)?;
+            let s = pipeline::dump_to(d.input, level, upload().await?, progress, &|m| m)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            let stats = d.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let mut notes = vec![format!(
+                "{} files, {} in them, {} directories, {} links",
+                stats.files,
+                human_bytes(stats.bytes as u64),
+                stats.dirs,
+                stats.symlinks
+            )];
+            let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+            if n(&d.notes.skipped) > 0 {
+                notes.push(format!(
+                    "skipped {} sockets, FIFOs or devices (not archived)",
+                    n(&d.notes.skipped)
+                ));
+            }
+            if n(&d.notes.vanished) > 0 {
+                notes.push(format!(
+                    "{} files vanished while the archive was built",
+                    n(&d.notes.vanished)
+                ));
+            }
+            if n(&d.notes.changed) > 0 {
+                notes.push(format!(
+                    "{} files changed size while they were read (archived at their listed size)",
+                    n(&d.notes.changed)
+                ));
+            }
+            if n(&d.notes.relativised) > 0 {
+                notes.push(format!(
+                    "{} absolute symbolic links into {path} stored as relative links",
+                    n(&d.notes.relativised)
+                ));
+            }
+            if n(&d.notes.outside) > 0 {
+                let l = d
+                    .notes
+                    .outside_links
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                notes.push(format!(
+                    "left out {} symbolic links pointing outside {path} (a restore refuses them; \
+                     recreate them by hand): {}{}",
+                    n(&d.notes.outside),
+                    l.join(", "),
+                    if n(&d.notes.outside) > l.len() as u64 {
+                        ", …"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            Ok((s, stats.to_map(), notes))
+        }
+    }
+}
+
+async fn manifest(state: &AppState, id: i64) -> Result<Value, String> {
+    let mut conn = state.pool.acquire().await.map_err(|e| e.to_string())?;
+    let arts = super::model::artifacts(&mut conn, id)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(json!({
+        "backup": id,
+        "format": "opsdeck-backup/1",
+        "compression": "zstd",
+        "checksum": "sha256 of the stored bytes",
+        "artifacts": arts,
+    }))
+}
+
+async fn audit_in(
+    conn: &mut sqlx::PgConnection,
+    actor: &Actor,
+    action: &str,
+    id: i64,
+    outcome: Outcome,
+    detail: Option<String>,
+) -> Result<(), String> {
+    audit::record(
+        conn,
+        NewEntry {
+            actor: actor.clone(),
+            action: action.into(),
+            target: Some(format!("backup:{id}")),
+            params: json!({}),
+            source: None,
+            outcome,
+            detail,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// Marks a running backup `failed` or `interrupted` (once), removes its
+/// objects and raises the incident `backup:<plan>`. Returns whether it
+/// settled it (false: it was not running any more).
+pub async fn fail(state: &AppState, id: i64, status: &str, why: &str) -> anyhow::Result<bool> {
+    let mut tx = state.pool.begin().await?;
+    let row = sqlx::query(
+        "UPDATE backups SET status = $2, error = $3, finished_at = now(),
+                verification = CASE WHEN verification = 'pending' THEN 'skipped' ELSE verification END
+         WHERE id = $1 AND status = 'running' RETURNING plan_name, target_id, requested_by",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(why)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let plan: String = row.get("plan_name");
+    let target_id: Option<i64> = row.get("target_id");
+    sqlx::query("UPDATE backup_artifacts SET status = 'failed', error = coalesce(error, $2) WHERE backup_id = $1 AND status <> 'failed'")
+        .bind(id)
+        .bind(why)
+        .execute(&mut *tx)
+        .await?;
+    let keys: Vec<String> =
+        sqlx::query_scalar("SELECT object_key FROM backup_artifacts WHERE backup_id = $1")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let actor = Actor::system("backup");
+    audit_in(
+        &mut tx,
+        &actor,
+        "backup.created",
+        id,
+        Outcome::Failure,
+        Some(why.to_owned()),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let opened = raise(
+        &mut tx,
+        &plan,
+        format!("Backup of {plan} failed"),
+        why,
+        format!("Backup #{id} of plan {plan} {status}: {why}"),
+        id,
+    )
+    .await?;
+    // Objects of a failed set are removed (partial and stored alike) while
+    // the row is still locked: once the failure is visible the files are
+    // gone, and a crash before the commit leaves the set `running` for the
+    // next sweep to remove again.
+    if let Some(Ok(store)) = match target_id {
+        Some(t) => Some(store_of(state, t).await),
+        None => None,
+    } {
+        for k in keys {
+            if let Err(e) = store.delete(&k).await {
+                tracing::warn!(backup = id, key = %k, error = %format!("{e:#}"), "removing a failed backup's object");
+            }
+        }
+    }
+    tx.commit().await?;
+    if opened {
+        incidents::escalation::wake();
+    }
+    Ok(true)
+}
+
+/// Opens (or finds) the incident `backup:<plan>` in the caller's
+/// transaction, on the plan's services; returns whether it is new (the
+/// caller wakes the escalation ticker after commit).
+async fn raise(
+    conn: &mut sqlx::PgConnection,
+    plan: &str,
+    title: String,
+    summary: &str,
+    event: String,
+    backup: i64,
+) -> anyhow::Result<bool> {
+    let services: Vec<i64> = sqlx::query_scalar(
+        "SELECT s.id FROM backup_plans p, jsonb_array_elements(p.sources) src
+         JOIN services s ON s.name = src->>'service' WHERE p.name = $1",
+    )
+    .bind(plan)
+    .fetch_all(&mut *conn)
+    .await?;
+    let (_, opened) = incidents::open(
+        conn,
+        Opening {
+            title,
+            severity: Severity::P2,
+            source: "backup",
+            dedup_key: Some(format!("backup:{plan}")),
+            summary: summary.to_owned(),
+            services: services.into_iter().map(|s| (s, "affected")).collect(),
+            commander_id: None,
+            policy: incidents::model::PolicyChoice::Default,
+            actor: Actor::system("backup"),
+            first_event: ("detected".into(), event, json!({ "backup": backup })),
+            now: chrono::Utc::now(),
+        },
+    )
+    .await?;
+    Ok(opened)
+}
+
+/// Reads each object back (checksum), then test-restores each database
+/// dump into a scratch database and compares row counts.
+pub(super) async fn verify(cx: &StepCx<'_>, id: i64) -> StepResult {
+    let state = cx.state;
+    let r = sqlx::query(
+        "SELECT status, target_id, plan_name FROM backups WHERE id = $1 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(|e| e.to_string())?
+    .ok_or_else(|| format!("backup #{id} does not exist"))?;
+    let status: String = r.get("status");
+    if status != "succeeded" {
+        return Err(format!(
+            "backup #{id} is {status}; only succeeded backups are verified"
+        ));
+    }
+    let target_id: i64 = r
+        .get::<Option<i64>, _>("target_id")
+        .ok_or_else(|| format!("backup #{id}: its storage target was removed"))?;
+    let plan: String = r.get("plan_name");
+    let result = verify_all(cx, id, target_id, &plan).await;
+    let mut tx = state.pool.begin().await.map_err(|e| e.to_string())?;
+    let (verification, err) = match &result {
+        Ok(()) => ("verified", None),
+        Err(e) => ("failed", Some(e.clone())),
+    };
+    sqlx::query(
+        "UPDATE backups SET verification = $2, verify_error = $3, verified_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(verification)
+    .bind(&err)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| e.to_string())?;
+    audit_in(
+        &mut tx,
+        cx.actor,
+        "backup.verified",
+        id,
+        if err.is_none() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        },
+        err.clone(),
+    )
+    .await?;
+    if let Some(e) = &err {
+        let opened = raise(
+            &mut tx,
+            &plan,
+            format!("Backup of {plan} failed verification"),
+            e,
+            format!("Verification of backup #{id} ({plan}) failed: {e}"),
+            id,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        if opened {
+            incidents::escalation::wake();
+        }
+        return Err(format!("backup #{id} failed verification: {e}"));
+    }
+    tx.commit().await.map_err(|e| e.to_string())?;
+    cx.out.line(format!("backup #{id} verified"));
+    Ok(json!({ "backup": id, "verification": "verified" }))
+}
+
+async fn verify_all(cx: &StepCx<'_>, id: i64, target_id: i64, plan: &str) -> Result<(), String> {
+    let state = cx.state;
+    let store = store_of(state, target_id).await?;
+    let rows = sqlx::query(
+        "SELECT idx, source, kind, object_key, sha256, bytes, stats FROM backup_artifacts
+         WHERE backup_id = $1 ORDER BY idx",
+    )
+    .bind(id)
+    .fetch_all(&state.pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    if rows.is_empty() {
+        return Err("the backup has no artifacts".into());
+    }
+    let sources: Vec<BackupSource> =
+        sqlx::query_scalar::<_, Value>("SELECT sources FROM backup_plans WHERE name = $1")
+            .bind(plan)
+            .fetch_optional(&state.pool)
+            .await
+            .map_err(|e| e.to_string())?
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+    let checked = AtomicU64::new(0);
+    for r in &rows {
+        let idx: i32 = r.get("idx");
+        let source: String = r.get("source");
+        let kind: String = r.get("kind");
+        let key: String = r.get("object_key");
+        let want: Option<String> = r.get("sha256");
+        let size: i64 = r.get("bytes");
+        // 1. Read back and compare the checksum.
+        let file = store
+            .read(&key)
+            .await
+            .map_err(|e| format!("{source}: cannot read {key}: {e:#}"))?;
+        let (sum, n) = pipeline::checksum(file)
+            .await
+            .map_err(|e| format!("{source}: reading back: {e:#}"))?;
+        if Some(&sum) != want.as_ref() || n as i64 != size {
+            return Err(format!(
+                "{source}: checksum mismatch (stored {n} bytes, sha256 {}; catalog {size} bytes, sha256 {})",
+                &sum[..16.min(sum.len())],
+                want.as_deref().map(|w| &w[..16.min(w.len())]).unwrap_or("none")
+            ));
+        }
+        checked.fetch_add(1, Ordering::Relaxed);
+        cx.out
+            .line(format!("{source}: checksum ok ({})", human_bytes(n)));
+        // 2. Per kind: test restores, archive walks, figures compared.
+        let expected: BTreeMap<String, i64> =
+            serde_json::from_value(r.get("stats")).unwrap_or_default();
+        let open = || store.read(&key);
+        match kind.as_str() {
+            "pg_dump" => verify_pg(cx, id, idx, &source, &sources, &expected, &open).await?,
+            "mysqldump" => verify_my(cx, id, idx, &source, &sources, &expected, &open).await?,
+            "volume_tar" => verify_volume(cx, id, idx, &source, &expected, &open).await?,
+            "files_tar" => {
+                let (got, _) = archive::check_object(
+                    open().await.map_err(|e| format!("{source}: {e:#}"))?,
+                    None,
+                )
+                .await
+                .map_err(|e| format!("{source}: the archive is refused: {e}"))?;
+                archive::compare(&expected, &got).map_err(|e| format!("{source}: {e}"))?;
+                cx.out.line(format!(
+                    "{source}: archive checked, {} files ({}) as at dump time",
+                    got.files,
+                    human_bytes(got.bytes as u64)
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Test-restores a Postgres dump into a scratch database on its server
+/// and compares the row counts.
+#[allow(clippy::too_many_arguments)]
+async fn verify_pg<F, Fut>(
+    cx: &StepCx<'_>,
+    id: i64,
+    idx: i32,
+    source: &str,
+    sources: &[BackupSource],
+    expected: &BTreeMap<String, i64>,
+    open: &F,
+) -> Result<(), String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<super::storage::ObjectReader>>,
+{
+    let Some((service, db)) = source
+        .strip_prefix("postgres:")
+        .and_then(|s| s.split_once('/'))
+    else {
+        return Ok(());
+    };
+    if !sources
+        .iter()
+        .any(|s| matches!(s, BackupSource::Postgres { service: sv, .. } if sv == service))
+    {
+        return Err(format!("{source}: its service is no longer in the plan; cannot pick a server to test-restore on"));
+    }
+    let t = postgres::lookup(cx.state, service).await?;
+    // Unique even when several Opsdeck databases back up one server.
+    let scratch = format!("opsdeck_verify_{id}_{idx}_{:08x}", rand::random::<u32>());
+    postgres::create_database(&t, &scratch).await?;
+    let outcome = async {
+        let file = open().await.map_err(|e| format!("{e:#}"))?;
+        let scrub = |m: String| postgres::scrub(&t, m);
+        pipeline::restore_into(file, postgres::restore_cmd(&t, &scratch), &scrub)
+            .await
+            .map_err(|e| format!("test restore: {e:#}"))?;
+        let got = postgres::row_counts(&t, &scratch).await?;
+        compare_counts(expected, &got)
+    }
+    .await;
+    if let Err(e) = postgres::drop_database(&t, &scratch).await {
+        cx.out.line(format!("dropping {scratch}: {e}"));
+    }
+    outcome.map_err(|e| format!("{source} (database {db}): {}", postgres::scrub(&t, e)))?;
+    cx.out.line(format!(
+        "{source}: test restore ok, {} tables with the row counts taken at dump time",
+        expected.len()
+    ));
+    Ok(())
+}
+
+/// Test-restores a MariaDB dump into a scratch database on its server
+/// (`opsdeck_verify_<backup>_<idx>_<8 hex>`, always dropped) and compares
+/// the row counts.
+#[allow(clippy::too_many_arguments)]
+async fn verify_my<F, Fut>(
+    cx: &StepCx<'_>,
+    id: i64,
+    idx: i32,
+    source: &str,
+    sources: &[BackupSource],
+    expected: &BTreeMap<String, i64>,
+    open: &F,
+) -> Result<(), String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<super::storage::ObjectReader>>,
+{
+    let Some((service, db)) = source
+        .strip_prefix("mariadb:")
+        .and_then(|s| s.split_once('/'))
+    else {
+        return Ok(());
+    };
+    if !sources
+        .iter()
+        .any(|s| matches!(s, BackupSource::Mariadb { service: sv, .. } if sv == service))
+    {
+        return Err(format!("{source}: its service is no longer in the plan; cannot pick a server to test-restore on"));
+    }
+    let t = mariadb::lookup(cx.state, service).await?;
+    let scratch = format!("opsdeck_verify_{id}_{idx}_{:08x}", rand::random::<u32>());
+    mariadb::create_database(&t, &scratch, false).await?;
+    let outcome = async {
+        let file = open().await.map_err(|e| format!("{e:#}"))?;
+        let scrub = |m: String| mariadb::scrub(&t, m);
+        pipeline::restore_into(file, mariadb::restore_cmd(&t, &scratch), &scrub)
+            .await
+            .map_err(|e| format!("test restore: {e:#}"))?;
+        let got = mariadb::row_counts(&t, &scratch).await?;
+        compare_counts(expected, &got)
+    }
+    .await;
+    if let Err(e) = mariadb::drop_database(&t, &scratch, false).await {
+        cx.out.line(format!("dropping {scratch}: {e}"));
+    }
+    outcome.map_err(|e| format!("{source} (database {db}): {}", mariadb::scrub(&t, e)))?;
+    cx.out.line(format!(
+        "{source}: test restore ok, {} tables with the row counts taken at dump time",
+        expected.len()
+    ));
+    Ok(())
+}
+
+/// Walks a volume archive (entries checked, figures compared), then
+/// test-restores it into a scratch volume on its engine, reads that back
+/// and compares again; the scratch volume is always removed.
+async fn verify_volume<F, Fut>(
+    cx: &StepCx<'_>,
+    id: i64,
+    idx: i32,
+    source: &str,
+    expected: &BTreeMap<String, i64>,
+    open: &F,
+) -> Result<(), String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<super::storage::ObjectReader>>,
+{
+    let (got, _) = archive::check_object(
+        open().await.map_err(|e| format!("{source}: {e:#}"))?,
+        Some(volumes::TOP),
+    )
+    .await
+    .map_err(|e| format!("{source}: the archive is refused: {e}"))?;
+    archive::compare(expected, &got).map_err(|e| format!("{source}: {e}"))?;
+    cx.out.line(format!(
+        "{source}: archive checked, {} files ({}) as at dump time",
+        got.files,
+        human_bytes(got.bytes as u64)
+    ));
+    let Some((engine, _)) = source
+        .strip_prefix("volume:")
+        .and_then(|s| s.split_once('/'))
+    else {
+        return Ok(());
+    };
+    let scratch = volumes::scratch_name(id, idx);
+    let outcome = async {
+        let written = volumes::restore(cx.state, Some(engine), &scratch, open).await?;
+        let back = volumes::measure(cx.state, Some(engine), &scratch).await?;
+        if back != written {
+            return Err(format!(
+                "the scratch volume reads back differently ({back:?}, {written:?} written)"
+            ));
+        }
+        archive::compare(expected, &back)
+    }
+    .await;
+    if let Err(e) = volumes::remove(cx.state, Some(engine), &scratch).await {
+        cx.out.line(format!("removing volume {scratch}: {e}"));
+    }
+    outcome.map_err(|e| format!("{source} (test restore into volume {scratch}): {e}"))?;
+    cx.out.line(format!(
+        "{source}: test restore into volume {scratch} ok, read back with the same files"
+    ));
+    Ok(())
+}
+
+/// The restored database has the same tables with the same row counts.
+pub fn compare_counts(
+    expected: &BTreeMap<String, i64>,
+    got: &BTreeMap<String, i64>,
+) -> Result<(), String> {
+    for (table, n) in expected {
+        match got.get(table) {
+            None => return Err(format!("table {table} is missing after the restore")),
+            Some(m) if m != n => {
+                return Err(format!(
+                    "table {table}: {m} rows after the restore, {n} at dump time"
+                ))
+            }
+            _ => {}
+        }
+    }
+    if let Some(extra) = got.keys().find(|k| !expected.contains_key(*k)) {
+        return Err(format!(
+            "table {extra} appeared in the restore but was not counted at dump time"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_must_match_table_for_table() {
+        let a: BTreeMap<String, i64> =
+            [("public.t".to_owned(), 3), ("public.u".to_owned(), 0)].into();
+        assert!(compare_counts(&a, &a.clone()).is_ok());
+        let mut fewer = a.clone();
+        fewer.insert("public.t".into(), 2);
+        assert!(compare_counts(&a, &fewer)
+            .unwrap_err()
+            .contains("2 rows after the restore, 3"));
+        let mut missing = a.clone();
+        missing.remove("public.u");
+        assert!(compare_counts(&a, &missing)
+            .unwrap_err()
+            .contains("missing"));
+        let mut extra = a.clone();
+        extra.insert("public.v".into(), 1);
+        assert!(compare_counts(&a, &extra).unwrap_err().contains("appeared"));
+    }
+
+    #[test]
+    fn sizes_read_like_people_write_them() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_500), "1.5 KB");
+        assert_eq!(human_bytes(2_000_000_000), "2.0 GB");
+    }
+}
