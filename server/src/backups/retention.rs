@@ -17,7 +17,11 @@
 //! verification stay for investigation (an admin deletes them), running
 //! ones are not finished, failed and interrupted ones hold no objects.
 //! Neither is a backup that an active run (a restore or a verification)
-//! names in its parameters.
+//! names in its parameters, nor a safety backup (trigger `safety`, taken
+//! before a restore): it holds one artifact, not the plan's set, so it
+//! neither counts towards nor is removed by the plan's rules; it stays
+//! until an admin deletes it (restores are rare, and it is the way back
+//! from one).
 //!
 //! **Pruning** ([`enforce`]) runs at the end of each `backup-run` whose
 //! backup succeeded and did not fail verification — a plan whose new
@@ -149,7 +153,7 @@ pub async fn load(
     let rows = sqlx::query(
         "SELECT b.id, b.started_at FROM backups b
          WHERE b.plan_id = $1 AND b.status = 'succeeded' AND b.deleted_at IS NULL
-           AND b.verification <> 'failed'
+           AND b.verification <> 'failed' AND b.trigger <> 'safety'
            AND NOT EXISTS (SELECT 1 FROM runs r
                            WHERE r.status IN ('queued', 'running', 'waiting')
                              AND r.params->>'backup' = b.id::text)",

@@ -94,7 +94,17 @@ pub async fn engine(
     Ok((conn.name.clone(), docker))
 }
 
-async fn ready(docker: &bollard::Docker, engine: &str, volume: &str) -> Result<String, String> {
+/// Checks that a helper container may be made for `volume`: not in
+/// read-only mode (the helper is a container Opsdeck creates), the helper
+/// image present, a valid volume name. Returns the image.
+async fn ready(
+    state: &AppState,
+    docker: &bollard::Docker,
+    engine: &str,
+    volume: &str,
+) -> Result<String, String> {
+    crate::actions::ensure_writable(state, "a volume helper container")
+        .map_err(|e| e.to_string())?;
     let image = helper_image();
     if !dv::image_present(docker, &image)
         .await
@@ -139,7 +149,7 @@ pub async fn dump(
     idx: i32,
 ) -> Result<Dump, String> {
     let (engine, docker) = engine(state, engine_name).await?;
-    let image = ready(&docker, &engine, volume).await?;
+    let image = ready(state, &docker, &engine, volume).await?;
     if !dv::volume_exists(&docker, volume)
         .await
         .map_err(|e| format!("{e:#}"))?
@@ -212,7 +222,7 @@ where
         .await
         .map_err(|e| format!("the archive is refused: {e}"))?;
     let (engine, docker) = engine(state, engine_name).await?;
-    let image = ready(&docker, &engine, volume).await?;
+    let image = ready(state, &docker, &engine, volume).await?;
     if !dv::volume_exists(&docker, volume)
         .await
         .map_err(|e| format!("{e:#}"))?
@@ -333,7 +343,7 @@ pub async fn measure(
     volume: &str,
 ) -> Result<TarStats, String> {
     let (engine, docker) = engine(state, engine_name).await?;
-    let image = ready(&docker, &engine, volume).await?;
+    let image = ready(state, &docker, &engine, volume).await?;
     let helper = Helper::create(
         &docker,
         &image,

@@ -14,8 +14,8 @@ use std::time::Duration;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::{ServiceSpec, Stack};
 use opsdeck_wire::{
-    ActionRecord, Approval, BackupStatus, Check, Outcome, Role, Run, RunState, RunStatus,
-    RunbookSummary, ServiceOverview, Verification,
+    ActionRecord, Approval, BackupStatus, Check, Outcome, PrunePreview, Role, Run, RunState,
+    RunStatus, RunbookSummary, ServiceOverview, Verification,
 };
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor, PgConnection};
@@ -300,6 +300,18 @@ async fn a_restore_waits_for_a_second_person_and_keeps_a_safety_backup() {
     assert!(created
         .iter()
         .any(|e| e.target.as_deref() == Some(&*format!("backup:{}", safety.id))));
+
+    // Retention neither counts nor prunes the safety backup.
+    let preview: PrunePreview = viewer
+        .json(&format!("/api/v1/backup-plans/{}/prune", plan.id))
+        .await;
+    let listed: Vec<i64> = preview
+        .keep
+        .iter()
+        .chain(&preview.delete)
+        .map(|l| l.backup.id)
+        .collect();
+    assert_eq!(listed, [b.id], "only the plan's own backup: {preview:?}");
 
     src.close().await.ok();
     drop_db(&s.pool, &copy).await;

@@ -2,8 +2,9 @@
 //! and stack actions, exec and the runbook steps that change containers
 //! (container, exec, scale) are refused with 403 `read_only` and a message
 //! naming the setting; reading (logs, inspect, the inventory) and compose
-//! imports still work; nothing changed on the engine, and the refusals are
-//! in the audit log as denied.
+//! imports still work; a volume backup (its helper container) fails with
+//! the same reason; nothing changed on the engine, and the refusals are in
+//! the audit log as denied.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use opsdeck_e2e::stack::{Stack, DOCS};
 use opsdeck_wire::{Role, RunState, RunStatus, ServiceOverview, StepStatus};
 use serde_json::{json, Value};
 
+use crate::backups::{create_plan, create_target, finished, run_plan, run_text};
 use crate::runbooks::{create, start, wait_run};
 use crate::util::{engine, ok_json, poll, release};
 
@@ -175,6 +177,23 @@ async fn read_only_mode_refuses_every_change_to_containers() {
     }
     let look = done.steps.iter().find(|s| s.name == "look").expect("look");
     assert_eq!(look.status, StepStatus::Succeeded, "reading steps run");
+
+    // A volume backup needs a helper container: refused the same way.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    create_target(&admin, "local", &tmp.path().join("store")).await;
+    let plan = create_plan(
+        &admin,
+        json!({"name": "vol", "target": "local",
+               "sources": [{"kind": "volume", "volume": "ro-data"}]}),
+    )
+    .await;
+    let backup = finished(&op, run_plan(&op, plan.id).await).await;
+    let text = run_text(&backup);
+    assert_eq!(backup.summary.status, RunStatus::Failed, "{text}");
+    assert!(
+        text.contains("read-only") && text.contains("OPSDECK_READ_ONLY"),
+        "{text}"
+    );
 
     // Nothing changed on the engine.
     let after = stack
