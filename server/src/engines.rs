@@ -232,6 +232,7 @@ async fn create(
     .await?;
     ctx.commit(tx).await?;
     sync_hub(&state).await?;
+    crate::fanout::publish(&state, crate::fanout::Change::Engines).await;
     let engine = to_wire(&state, rows(&state.pool).await?)
         .into_iter()
         .find(|e| e.id == id)
@@ -265,6 +266,7 @@ async fn delete(
     .await?;
     ctx.commit(tx).await?;
     sync_hub(&state).await?;
+    crate::fanout::publish(&state, crate::fanout::Change::Engines).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -106,16 +106,25 @@ pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let message = match &self {
+        // A database outage that reached here through `anyhow` is still an
+        // outage, not a bug.
+        let this = match self {
+            ApiError::Internal(e) if chain_database_unavailable(&e) => {
+                tracing::warn!(error = format!("{e:#}"), "database unavailable");
+                ApiError::Unavailable(DATABASE_UNAVAILABLE.into())
+            }
+            other => other,
+        };
+        let status = this.status();
+        let message = match &this {
             ApiError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
                 "internal error; the details are in the server log".to_owned()
             }
             other => other.to_string(),
         };
-        let mut response = error_response(status, self.code(), message);
-        if let ApiError::TooManyAttempts { retry_after } = &self {
+        let mut response = error_response(status, this.code(), message);
+        if let ApiError::TooManyAttempts { retry_after } = &this {
             let secs = retry_after.as_secs().max(1).to_string();
             if let Ok(v) = HeaderValue::from_str(&secs) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
@@ -148,14 +157,39 @@ impl From<sqlx::Error> for ApiError {
                 }
             }
         }
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::warn!(error = %e, "database unavailable");
-                ApiError::Unavailable("the database is unavailable; try again shortly".into())
-            }
-            other => ApiError::Internal(anyhow::Error::new(other)),
+        if database_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            return ApiError::Unavailable(DATABASE_UNAVAILABLE.into());
         }
+        ApiError::Internal(anyhow::Error::new(e))
     }
+}
+
+const DATABASE_UNAVAILABLE: &str = "the database is unavailable; try again shortly";
+
+/// Whether `e` means "the database cannot be reached now" rather than a bug:
+/// no connection in time, a broken or refused connection, or the server
+/// shutting down or starting up (SQLSTATE classes 08 connection exception
+/// and 57 operator intervention). Those answer 503 `unavailable`, however
+/// deep in an error chain they are (see [`ApiError::into_response`]).
+pub fn database_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57")),
+        _ => false,
+    }
+}
+
+fn chain_database_unavailable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<sqlx::Error>()
+            .is_some_and(database_unavailable)
+    })
 }
 
 impl From<JsonRejection> for ApiError {
@@ -197,3 +231,23 @@ pub struct Path<T>(pub T);
 pub struct Query<T>(pub T);
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_outage_deep_in_a_chain_answers_503() {
+        let e = anyhow::Error::new(sqlx::Error::PoolTimedOut).context("loading the incident");
+        let r = ApiError::Internal(e).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let r = ApiError::from(sqlx::Error::PoolClosed).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        // A bug stays a 500.
+        let e = anyhow::anyhow!("something else broke");
+        let r = ApiError::Internal(e).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let r = ApiError::from(sqlx::Error::RowNotFound).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

@@ -16,6 +16,7 @@ pub mod docker;
 pub mod embedded_pg;
 pub mod engines;
 pub mod error;
+pub mod fanout;
 pub mod health;
 pub mod http;
 pub mod incidents;

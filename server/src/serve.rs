@@ -67,6 +67,7 @@ pub async fn serve(
     if seeded > 0 {
         tracing::info!(runbooks = seeded, "added built-in runbooks");
     }
+    crate::fanout::start(state.clone(), state.engines.closed());
     state.runs.start(state.clone(), state.engines.closed());
     state
         .incidents

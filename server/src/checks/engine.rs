@@ -496,21 +496,65 @@ impl HealthHub {
     }
 
     /// Without the lease: take settled states from the table.
+    /// Also picks up checks another replica added or removed whose change
+    /// notification this one missed (`fanout`).
     async fn follow(&self) {
         match self.load_defs(None).await {
             Ok(defs) => {
-                let checks = read(&self.checks);
-                for (def, damper, last, _) in defs {
-                    if let Some(c) = checks.get(&def.id) {
-                        let mut r = lock(&c.rt);
-                        r.damper = damper;
-                        r.last = last;
+                let differ: Vec<i64> = {
+                    let checks = read(&self.checks);
+                    let mut differ = Vec::new();
+                    let mut seen = std::collections::HashSet::with_capacity(defs.len());
+                    for (def, damper, last, _) in defs {
+                        seen.insert(def.id);
+                        if let Some(c) = checks.get(&def.id) {
+                            let mut r = lock(&c.rt);
+                            r.damper = damper;
+                            r.last = last;
+                        } else {
+                            differ.push(def.id);
+                        }
+                    }
+                    differ.extend(checks.keys().filter(|id| !seen.contains(id)));
+                    differ
+                };
+                for id in differ {
+                    if let Err(e) = self.reload_check(id).await {
+                        tracing::warn!(error = %e, check = id, "following a check failed");
                     }
                 }
-                drop(checks);
                 self.mark_dirty();
             }
             Err(e) => tracing::warn!(error = %e, "following check states failed"),
+        }
+    }
+
+    /// Re-reads every check definition after change notifications may have
+    /// been missed (`fanout`): each check in the table is reloaded (runtime
+    /// state carries over), each one gone is dropped.
+    pub async fn reload_checks(&self) {
+        let ids: Vec<i64> = match sqlx::query_scalar("SELECT id FROM checks")
+            .fetch_all(&self.pool)
+            .await
+        {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "re-reading the checks failed");
+                return;
+            }
+        };
+        let gone: Vec<i64> = {
+            let checks = read(&self.checks);
+            checks
+                .keys()
+                .filter(|id| !ids.contains(id))
+                .copied()
+                .collect()
+        };
+        for id in ids.into_iter().chain(gone) {
+            if let Err(e) = self.reload_check(id).await {
+                tracing::warn!(error = %e, check = id, "re-reading a check failed");
+            }
         }
     }
 

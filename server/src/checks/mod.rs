@@ -534,6 +534,7 @@ async fn create(
     .await?;
     ctx.commit(tx).await?;
     state.health.reload_check(id).await?;
+    crate::fanout::publish(&state, crate::fanout::Change::Check(id)).await;
     Ok((StatusCode::CREATED, Json(load_one(&state, id, true).await?)))
 }
 
@@ -616,6 +617,7 @@ async fn update(
     .await?;
     ctx.commit(tx).await?;
     state.health.reload_check(id).await?;
+    crate::fanout::publish(&state, crate::fanout::Change::Check(id)).await;
     Ok(Json(load_one(&state, id, true).await?))
 }
 
@@ -646,6 +648,7 @@ async fn delete(
     .await?;
     ctx.commit(tx).await?;
     state.health.reload_check(id).await?;
+    crate::fanout::publish(&state, crate::fanout::Change::Check(id)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -850,7 +850,7 @@ async fn create_service(
         .find(|s| s.id == id)
         .ok_or_else(|| ApiError::NotFound(format!("service {id}")))?;
     ctx.commit(tx).await?;
-    state.engines.bump();
+    crate::fanout::inventory_changed(&state).await;
     Ok((StatusCode::CREATED, Json(service)))
 }
 
@@ -930,7 +930,7 @@ async fn update_service(
         .find(|s| s.id == id)
         .ok_or_else(|| ApiError::NotFound(format!("service {id}")))?;
     ctx.commit(tx).await?;
-    state.engines.bump();
+    crate::fanout::inventory_changed(&state).await;
     Ok(Json(service))
 }
 
@@ -960,7 +960,7 @@ async fn delete_service(
     )
     .await?;
     ctx.commit(tx).await?;
-    state.engines.bump();
+    crate::fanout::inventory_changed(&state).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -801,7 +801,7 @@ async fn import_compose(
         Some(&ctx.slots),
     )
     .await?;
-    state.engines.bump();
+    crate::fanout::inventory_changed(&state).await;
     Ok(Json(plan))
 }
 
@@ -848,8 +848,9 @@ async fn import_inventory(
     .await?;
     if req.apply {
         crate::engines::sync_hub(&state).await?;
+        crate::fanout::publish(&state, crate::fanout::Change::Engines).await;
     }
-    state.engines.bump();
+    crate::fanout::inventory_changed(&state).await;
     Ok(Json(plan))
 }
 
@@ -987,6 +988,6 @@ async fn import_discovered(
         Some(&ctx.slots),
     )
     .await?;
-    state.engines.bump();
+    crate::fanout::inventory_changed(&state).await;
     Ok(Json(plan))
 }

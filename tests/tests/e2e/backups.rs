@@ -854,6 +854,110 @@ async fn failed_backups_leave_no_files_and_open_one_incident_per_plan() {
         .await;
 }
 
+/// A full disk: the local target is a 1 MiB tmpfs and the dump's
+/// compressed size is several MiB. The write fails with the system's
+/// reason, the backup is `failed` (never succeeded), nothing is left on
+/// the target, not even the partial file, and a later backup to a target
+/// with room succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_the_backup_and_leaves_no_partial_file() {
+    if opsdeck_e2e::require::part(
+        nix::unistd::geteuid().is_root(),
+        "root (the test mounts a small tmpfs as the full disk)",
+        "run the tests as root, as make test does",
+    )
+    .is_err()
+    {
+        return;
+    }
+    let s = TestServer::start().await;
+    backup_ids_from(&s.pool, 2_500).await;
+    let admin = s.user(Role::Admin).await;
+    let operator = s.user(Role::Operator).await;
+    let db = unique("bulky");
+    create_db(&s.pool, &db).await;
+    let mut src = cluster_conn(&db).await;
+    // About 6 MiB of random hex: zstd gets it to ~3 MiB, never under 1.
+    src.execute(
+        "CREATE TABLE blobs AS SELECT i AS id,
+                (SELECT string_agg(md5(random()::text || i || j), '')
+                   FROM generate_series(1, 100) j) AS body
+           FROM generate_series(1, 1000) i",
+    )
+    .await
+    .unwrap();
+    cluster_service(&admin, "bulky", "opsdeck", &db).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("small");
+    std::fs::create_dir(&store).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
+        .arg(&store)
+        .status()
+        .expect("mount");
+    assert!(mounted.success(), "mounting the 1 MiB tmpfs");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(store.clone());
+    create_target(&admin, "small", &store).await;
+    create_target(&admin, "roomy", &tmp.path().join("roomy")).await;
+    let plan = create_plan(&admin, postgres_plan("bulky", "bulky", &[&db], "small")).await;
+
+    let run = finished(&operator, run_plan(&operator, plan.id).await).await;
+    let text = run_text(&run);
+    assert_eq!(run.summary.status, RunStatus::Failed, "{text}");
+    let b = backups(&operator, "?plan=bulky").await[0].clone();
+    assert_eq!(b.status, BackupStatus::Failed, "{b:?}");
+    let d = detail(&operator, b.id).await;
+    let dump = d
+        .artifacts
+        .iter()
+        .find(|a| a.kind == "pg_dump")
+        .expect("the dump artifact");
+    assert_eq!(dump.status, "failed", "{:?}", d.artifacts);
+    let reason = dump.error.clone().unwrap_or_default();
+    assert!(reason.contains("No space left on device"), "{reason}");
+    assert!(
+        files_under(&store).is_empty(),
+        "no object and no partial file on the full disk: {:?}",
+        files_under(&store)
+    );
+    assert!(backups(&operator, "?status=succeeded").await.is_empty());
+    let open: Vec<_> = backup_incidents(&operator)
+        .await
+        .into_iter()
+        .filter(|i| i.title == "Backup of bulky failed")
+        .collect();
+    assert_eq!(open.len(), 1, "{open:?}");
+
+    // The same plan on a target with room: good.
+    let mut body = postgres_plan("bulky", "bulky", &[&db], "roomy");
+    body["verify"] = json!(false);
+    let res = admin
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/backup-plans/{}", plan.id),
+            &body,
+        )
+        .await;
+    assert_eq!(res.status(), 200, "moving the plan");
+    let run = finished(&operator, run_plan(&operator, plan.id).await).await;
+    assert_eq!(
+        run.summary.status,
+        RunStatus::Succeeded,
+        "{}",
+        run_text(&run)
+    );
+    assert_eq!(backups(&operator, "?status=succeeded").await.len(), 1);
+
+    src.close().await.ok();
+    drop_db(&s.pool, &db).await;
+}
+
 pub(crate) async fn login(base: &str, user: &str) -> Api {
     let api = Api::new(base);
     let res = api

@@ -1,0 +1,161 @@
+//! Changes one replica makes that every replica's memory must follow.
+//!
+//! Several `opsdeck serve` processes may share one database. Most state is
+//! read from Postgres per request, but three things live in each process's
+//! memory: the Docker engine supervisors (from the `engines` table), the
+//! inventory catalog behind the status board (services, dependencies), and
+//! the health engine's check definitions (the replica holding the checks
+//! lease probes them; the others show their states). A change made through
+//! one replica is published here with `NOTIFY opsdeck_changes` and every
+//! replica, the sender included, applies it ([`start`]).
+//!
+//! Payloads: `engines`, `inventory`, `check:<id>`.
+//!
+//! Decisions:
+//! * Published after the change's commit, not inside its transaction: the
+//!   sender has applied the change to its own memory already (the API's
+//!   answer reflects it), and a NOTIFY lost to a crash between commit and
+//!   publish is repaired by the followers' periodic re-read of the checks
+//!   table and by any later change.
+//! * Applying is idempotent (re-read from the table), so the sender's own
+//!   notification and duplicates do no harm.
+//! * A lost LISTEN connection is re-opened after 2 s; on reconnect every
+//!   kind is applied once, since notifications sent in between are lost.
+
+use std::time::Duration;
+
+use crate::state::AppState;
+
+const CHANNEL: &str = "opsdeck_changes";
+
+/// What changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// The `engines` table.
+    Engines,
+    /// Services or dependencies.
+    Inventory,
+    /// One check (created, changed or deleted).
+    Check(i64),
+}
+
+impl Change {
+    fn payload(self) -> String {
+        match self {
+            Change::Engines => "engines".into(),
+            Change::Inventory => "inventory".into(),
+            Change::Check(id) => format!("check:{id}"),
+        }
+    }
+
+    fn parse(s: &str) -> Option<Change> {
+        match s {
+            "engines" => Some(Change::Engines),
+            "inventory" => Some(Change::Inventory),
+            _ => s
+                .strip_prefix("check:")
+                .and_then(|id| id.parse().ok())
+                .map(Change::Check),
+        }
+    }
+}
+
+/// Tells every replica (this one included) about a committed change. A
+/// failure is logged, not returned: the change itself is committed.
+pub async fn publish(state: &AppState, change: Change) {
+    if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(change.payload())
+        .execute(&state.pool)
+        .await
+    {
+        tracing::warn!(error = %e, ?change, "cannot tell the other replicas about a change");
+    }
+}
+
+/// The inventory changed: this process's board follows at once, the other
+/// replicas when the notification arrives.
+pub async fn inventory_changed(state: &AppState) {
+    state.engines.bump();
+    publish(state, Change::Inventory).await;
+}
+
+async fn apply(state: &AppState, change: Change) {
+    let result = match change {
+        Change::Engines => crate::engines::sync_hub(state)
+            .await
+            .map_err(|e| e.to_string()),
+        Change::Inventory => {
+            state.engines.bump();
+            Ok(())
+        }
+        Change::Check(id) => state
+            .health
+            .reload_check(id)
+            .await
+            .map_err(|e| format!("{e:#}")),
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, ?change, "applying another replica's change failed");
+    }
+}
+
+/// Follows `LISTEN opsdeck_changes` until `closed` completes.
+pub fn start(state: AppState, closed: impl std::future::Future<Output = ()> + Send + 'static) {
+    tokio::spawn(async move {
+        tokio::pin!(closed);
+        let mut first = true;
+        loop {
+            let mut listener = match sqlx::postgres::PgListener::connect_with(&state.pool).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "changes: cannot LISTEN; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                        _ = &mut closed => return,
+                    }
+                }
+            };
+            if listener.listen(CHANNEL).await.is_err() {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                    _ = &mut closed => return,
+                }
+            }
+            if !first {
+                // Whatever was published while we were not listening.
+                apply(&state, Change::Engines).await;
+                apply(&state, Change::Inventory).await;
+                state.health.reload_checks().await;
+            }
+            first = false;
+            loop {
+                tokio::select! {
+                    _ = &mut closed => return,
+                    n = listener.recv() => match n {
+                        Ok(n) => {
+                            if let Some(change) = Change::parse(n.payload()) {
+                                apply(&state, change).await;
+                            }
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_round_trip() {
+        for c in [Change::Engines, Change::Inventory, Change::Check(42)] {
+            assert_eq!(Change::parse(&c.payload()), Some(c));
+        }
+        assert_eq!(Change::parse("check:x"), None);
+        assert_eq!(Change::parse("other"), None);
+    }
+}
