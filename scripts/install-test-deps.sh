@@ -4,7 +4,9 @@
 # ChromeDriver, the PostgreSQL server binaries, MariaDB and Redis (health
 # checks), Python's aiosmtpd (the SMTP sink of the notification tests);
 # then moto's S3 server (PyPI moto[server], pinned) in a venv under
-# ~/.cache/opsdeck/tools/moto for the S3 backup tests (tests/src/s3.rs).
+# ~/.cache/opsdeck/tools/moto for the S3 backup tests (tests/src/s3.rs), and
+# schemathesis (PyPI, pinned) in ~/.cache/opsdeck/tools/schemathesis for the
+# API fuzz test (tests/tests/e2e/fuzz.rs).
 set -euo pipefail
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
@@ -46,4 +48,17 @@ if ! "$MOTO_VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m
   rm -rf "$MOTO_VENV"
   "$py" -m venv "$MOTO_VENV"
   "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+
+# The API fuzzer, in a venv of its own likewise.
+ST_VERSION=4.32.5
+ST_VENV="${HOME}/.cache/opsdeck/tools/schemathesis"
+if ! "$ST_VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '$ST_VERSION')" 2>/dev/null \
+   || [ ! -x "$ST_VENV/bin/schemathesis" ]; then
+  echo "==> installing schemathesis==$ST_VERSION into $ST_VENV"
+  py=python3
+  /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null && py=/usr/bin/python3
+  rm -rf "$ST_VENV"
+  "$py" -m venv "$ST_VENV"
+  "$ST_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION"
 fi

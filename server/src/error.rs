@@ -106,12 +106,15 @@ pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        // A database outage that reached here through `anyhow` is still an
-        // outage, not a bug.
+        // A database outage, or text the database cannot store, that reached
+        // here through `anyhow` is still an outage or bad input, not a bug.
         let this = match self {
-            ApiError::Internal(e) if chain_database_unavailable(&e) => {
+            ApiError::Internal(e) if chain_sqlx(&e, database_unavailable) => {
                 tracing::warn!(error = format!("{e:#}"), "database unavailable");
                 ApiError::Unavailable(DATABASE_UNAVAILABLE.into())
+            }
+            ApiError::Internal(e) if chain_sqlx(&e, unstorable_text) => {
+                ApiError::BadRequest(UNSTORABLE_TEXT.into())
             }
             other => other,
         };
@@ -161,6 +164,9 @@ impl From<sqlx::Error> for ApiError {
             tracing::warn!(error = %e, "database unavailable");
             return ApiError::Unavailable(DATABASE_UNAVAILABLE.into());
         }
+        if unstorable_text(&e) {
+            return ApiError::BadRequest(UNSTORABLE_TEXT.into());
+        }
         ApiError::Internal(anyhow::Error::new(e))
     }
 }
@@ -185,11 +191,22 @@ pub fn database_unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
-fn chain_database_unavailable(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<sqlx::Error>()
-            .is_some_and(database_unavailable)
-    })
+const UNSTORABLE_TEXT: &str =
+    "text contains a character that cannot be stored (a NUL character, \\u0000); remove it";
+
+/// Whether Postgres refused a value's characters: a NUL (`\u0000`) in
+/// `text` or `jsonb`, or a character the encoding lacks (SQLSTATE 22P05,
+/// 22021). Input the client sent, not a bug: 400.
+pub fn unstorable_text(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c == "22P05" || c == "22021"),
+        _ => false,
+    }
+}
+
+fn chain_sqlx(e: &anyhow::Error, test: fn(&sqlx::Error) -> bool) -> bool {
+    e.chain()
+        .any(|c| c.downcast_ref::<sqlx::Error>().is_some_and(test))
 }
 
 impl From<JsonRejection> for ApiError {

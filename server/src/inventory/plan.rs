@@ -807,7 +807,7 @@ async fn import_compose(
 
 /// The whole inventory as YAML (config as code).
 #[utoipa::path(get, path = "/api/v1/inventory/export", tag = "inventory",
-    responses((status = 200, content_type = "application/yaml", body = String)),
+    responses((status = 200, content_type = "application/yaml", body = serde_json::Value, description = "the inventory as a YAML document")),
     security(("session" = ["admin"]), ("token" = ["admin"])))]
 async fn export_inventory(
     _auth: Auth<Admin>,

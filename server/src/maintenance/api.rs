@@ -519,7 +519,7 @@ async fn stacks(
 ) -> ApiResult<Json<Vec<MaintenanceStack>>> {
     let mut conn = state.pool.acquire().await?;
     let rows: Vec<(String, Vec<String>)> = sqlx::query_as(
-        "SELECT stack, array_agg(name ORDER BY name) FILTER (WHERE name IS NOT NULL) AS services
+        "SELECT stack, COALESCE(array_agg(name ORDER BY name) FILTER (WHERE name IS NOT NULL), '{}') AS services
          FROM (SELECT compose_project AS stack, name FROM services WHERE compose_project IS NOT NULL
                UNION ALL SELECT stack, NULL FROM maintenance_actuators) x
          GROUP BY stack ORDER BY stack",

@@ -469,7 +469,7 @@ pub struct ExportQuery {
 /// The definition as a YAML file.
 #[utoipa::path(get, path = "/api/v1/runbooks/{id}/export", tag = "runbooks",
     params(("id" = i64, Path), ExportQuery),
-    responses((status = 200, content_type = "application/yaml", body = String), (status = 404)),
+    responses((status = 200, content_type = "application/yaml", body = serde_json::Value, description = "the definition as a YAML document"), (status = 404)),
     security(("session" = ["viewer"]), ("token" = ["viewer"])))]
 async fn export(
     _auth: Auth<Viewer>,

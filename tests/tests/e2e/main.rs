@@ -20,6 +20,7 @@ mod docker;
 mod embedded_pg;
 mod escalation;
 mod faults;
+mod fuzz;
 mod harness_parts;
 mod incidents;
 mod incidents_ui;
