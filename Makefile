@@ -19,7 +19,7 @@ DIST := frontend/dist/index.html
 FRONTEND_SOURCES := $(shell find frontend/src wire/src static -type f 2>/dev/null) \
 	frontend/index.html frontend/Trunk.toml frontend/Cargo.toml wire/Cargo.toml Cargo.toml Cargo.lock .cargo/config.toml
 
-.PHONY: run demo test bench bench-backups tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
+.PHONY: run demo test bench bench-backups bench-load tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
 
 run: tools $(DIST) server
 	@echo "==> starting Opsdeck (Ctrl-C stops it and its Postgres)"
@@ -58,6 +58,11 @@ bench: tools $(DIST) server
 # The backups part of make bench alone (bench/backups.sh; root, ~10 GB free).
 bench-backups: server
 	@bench/backups.sh
+
+# The load part of make bench alone (bench/load.sh: wrk on the main routes,
+# a 10-minute soak with checks running; needs wrk).
+bench-load: tools $(DIST) server
+	@bench/load.sh
 
 # Regenerates .sqlx (offline query data) against a scratch Postgres; run after
 # changing a query or a migration, and commit the result.

@@ -23,6 +23,8 @@
 #     pg_dump | gzip, Opsdeck's backup through the API (zstd levels 1 and 3)
 #     and pg_dump | zstd side by side; restore of Opsdeck's backup vs
 #     gunzip | psql
+#   - then bench/load.sh: wrk on the dashboard and the main API routes with
+#     60 checks running, and a 10-minute soak sampling the server's RSS
 # Needs: wrk (apt-get install wrk), curl. Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -129,3 +131,6 @@ bench/incidents.sh
 
 echo
 bench/backups.sh
+
+echo
+bench/load.sh
