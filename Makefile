@@ -19,7 +19,7 @@ DIST := frontend/dist/index.html
 FRONTEND_SOURCES := $(shell find frontend/src wire/src static -type f 2>/dev/null) \
 	frontend/index.html frontend/Trunk.toml frontend/Cargo.toml wire/Cargo.toml Cargo.toml Cargo.lock .cargo/config.toml
 
-.PHONY: run demo test bench bench-backups bench-load tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
+.PHONY: run demo test chaos bench bench-backups bench-load tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
 
 run: tools $(DIST) server
 	@echo "==> starting Opsdeck (Ctrl-C stops it and its Postgres)"
@@ -50,6 +50,16 @@ test-deps:
 test: test-deps tools $(DIST)
 	cargo build -p opsdeck --bin opsdeck
 	cargo test --workspace --exclude opsdeck-frontend -- --test-threads=4
+
+# The fault suite alone; make test runs it too (so CI does). Postgres
+# restarted and the Docker engine killed under a running panel, three
+# replicas on one database, and Opsdeck killed -9 during a runbook, a local
+# and an S3 backup, an escalation and a maintenance actuation.
+CHAOS := faults:: replicas:: a_killed_server_leaves a_cancelled_or_killed_s3_upload \
+	a_restart_mid_escalation two_processes_ a_server_killed_mid_enable
+chaos: test-deps tools $(DIST)
+	cargo build -p opsdeck --bin opsdeck
+	cargo test -p opsdeck-e2e --test e2e -- --test-threads=4 $(CHAOS)
 
 bench: tools $(DIST) server
 	cargo build --release -p opsdeck-e2e --bin bench-target

@@ -17,6 +17,12 @@
 //! shims), the mounts it leaves under its directory are detached and the
 //! directory is removed. A test that starts after that gets a fresh engine.
 //!
+//! [`PrivateDockerd::dedicated`] starts an engine of the caller's own,
+//! never shared, which a fault test may [`crash`](PrivateDockerd::crash)
+//! (SIGKILL to `dockerd` alone, as an engine crash leaves `containerd` and
+//! the shims behind) and [`revive`](PrivateDockerd::revive) on the same
+//! socket, data root and exec root.
+//!
 //! `dockerd` is spawned on a dedicated thread that lives as long as the
 //! engine, because `PR_SET_PDEATHSIG` fires when the *spawning thread* exits:
 //! if the test process dies without unwinding, `dockerd` still gets SIGTERM
@@ -53,11 +59,22 @@ struct Engine {
     dir: PathBuf,
     host: String,
     tls: TlsEndpoint,
+    /// Whether this engine belongs to one caller ([`PrivateDockerd::dedicated`]).
+    dedicated: bool,
     /// Serialises image builds (two tests building the same tag).
     build: Mutex<()>,
-    /// Dropping the sender tells the engine thread to stop `dockerd`.
-    stop: Mutex<Option<mpsc::Sender<()>>>,
+    /// Requests to the engine thread; dropping the sender tells it to stop
+    /// `dockerd`.
+    control: Mutex<Option<mpsc::Sender<Control>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What the engine thread is asked to do, with where to answer.
+enum Control {
+    /// SIGKILL `dockerd` alone and reap it.
+    Crash(mpsc::Sender<anyhow::Result<()>>),
+    /// Start `dockerd` again on the same directory and wait until it answers.
+    Revive(mpsc::Sender<anyhow::Result<()>>),
 }
 
 /// A TLS listener of the private engine and a client certificate for it,
@@ -90,30 +107,63 @@ impl PrivateDockerd {
     /// panics). Panics when the engine does not come up, with the end of its
     /// log.
     pub fn start() -> Result<PrivateDockerd, require::Skipped> {
-        require::part(
-            require::have("dockerd")
-                && require::have("docker")
-                && require::have("openssl")
-                && Path::new(BUSYBOX).is_file(),
-            "Docker Engine (dockerd, docker CLI), openssl and the static busybox (/bin/busybox)",
-            "apt-get install docker.io openssl busybox-static",
-        )?;
-        require::part(
-            nix::unistd::geteuid().is_root(),
-            "root privileges for the private dockerd",
-            "run the tests as root",
-        )?;
+        require_parts()?;
         let mut shared = lock(&SHARED);
         if let Some(engine) = shared.upgrade() {
             return Ok(PrivateDockerd { engine });
         }
         remove_stale_dirs();
-        let engine = match Engine::start() {
+        let engine = match Engine::start(false) {
             Ok(e) => Arc::new(e),
             Err(e) => panic!("cannot start the private dockerd: {e:#}"),
         };
         *shared = Arc::downgrade(&engine);
         Ok(PrivateDockerd { engine })
+    }
+
+    /// An engine of the caller's own, never handed to another test, which
+    /// may be crashed and revived; otherwise as [`PrivateDockerd::start`].
+    pub fn dedicated() -> Result<PrivateDockerd, require::Skipped> {
+        require_parts()?;
+        remove_stale_dirs();
+        match Engine::start(true) {
+            Ok(e) => Ok(PrivateDockerd {
+                engine: Arc::new(e),
+            }),
+            Err(e) => panic!("cannot start the private dockerd: {e:#}"),
+        }
+    }
+
+    /// Kills `dockerd` with SIGKILL, alone: its `containerd` and the
+    /// container shims keep running, as after a real engine crash. Blocks
+    /// until it is reaped. Panics on a shared engine.
+    pub fn crash(&self) -> anyhow::Result<()> {
+        self.control(Control::Crash)
+    }
+
+    /// Starts `dockerd` again after [`crash`](Self::crash), on the same
+    /// socket, data root and exec root, and waits (up to 60 s) until it
+    /// answers. Panics on a shared engine.
+    pub fn revive(&self) -> anyhow::Result<()> {
+        self.control(Control::Revive)
+    }
+
+    fn control(
+        &self,
+        request: fn(mpsc::Sender<anyhow::Result<()>>) -> Control,
+    ) -> anyhow::Result<()> {
+        assert!(
+            self.engine.dedicated,
+            "only a dedicated engine may be crashed or revived"
+        );
+        let (tx, rx) = mpsc::channel();
+        lock(&self.engine.control)
+            .as_ref()
+            .context("the engine is stopping")?
+            .send(request(tx))
+            .map_err(|_| anyhow::anyhow!("the dockerd thread has ended"))?;
+        rx.recv()
+            .map_err(|_| anyhow::anyhow!("the dockerd thread has ended"))?
     }
 
     /// `unix:///tmp/odk-dockerd-…/docker.sock`
@@ -187,6 +237,23 @@ impl PrivateDockerd {
     }
 }
 
+/// What a private engine needs on the machine (see [`PrivateDockerd::start`]).
+fn require_parts() -> Result<(), require::Skipped> {
+    require::part(
+        require::have("dockerd")
+            && require::have("docker")
+            && require::have("openssl")
+            && Path::new(BUSYBOX).is_file(),
+        "Docker Engine (dockerd, docker CLI), openssl and the static busybox (/bin/busybox)",
+        "apt-get install docker.io openssl busybox-static",
+    )?;
+    require::part(
+        nix::unistd::geteuid().is_root(),
+        "root privileges for the private dockerd",
+        "run the tests as root",
+    )
+}
+
 /// `docker -H <host>`, isolated from the caller's Docker configuration.
 fn cli(dir: &Path, host: &str) -> Command {
     let mut c = Command::new("docker");
@@ -203,7 +270,7 @@ fn cli(dir: &Path, host: &str) -> Command {
 impl Engine {
     /// Starts `dockerd` on a new thread that stays alive (PDEATHSIG) until
     /// the engine is dropped, and waits until it answers.
-    fn start() -> anyhow::Result<Engine> {
+    fn start(dedicated: bool) -> anyhow::Result<Engine> {
         let dir = PathBuf::from(format!(
             "/tmp/{DIR_PREFIX}{}-{}",
             std::process::id(),
@@ -222,12 +289,12 @@ impl Engine {
             key: tls_dir.join("key.pem"),
         };
         let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<()>>();
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (control_tx, control_rx) = mpsc::channel::<Control>();
         let thread = {
             let (dir, host, tls) = (dir.clone(), host.clone(), tls.clone());
             std::thread::Builder::new()
                 .name("test-dockerd".into())
-                .spawn(move || engine_thread(&dir, &host, &tls, ready_tx, stop_rx))
+                .spawn(move || engine_thread(&dir, &host, &tls, ready_tx, control_rx))
                 .context("spawning the dockerd thread")?
         };
         let ready = ready_rx
@@ -242,8 +309,9 @@ impl Engine {
             dir,
             host,
             tls,
+            dedicated,
             build: Mutex::new(()),
-            stop: Mutex::new(Some(stop_tx)),
+            control: Mutex::new(Some(control_tx)),
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -251,7 +319,7 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        drop(lock(&self.stop).take());
+        drop(lock(&self.control).take());
         if let Some(thread) = lock(&self.thread).take() {
             if thread.join().is_err() {
                 eprintln!("the dockerd thread for {} panicked", self.dir.display());
@@ -260,16 +328,17 @@ impl Drop for Engine {
     }
 }
 
-/// The body of the engine thread: start, report readiness, wait for the
-/// stop request (or the engine being dropped), stop and clean up.
+/// The body of the engine thread: start, report readiness, carry out
+/// crash and revive requests until the engine is dropped (the sender goes
+/// away), then stop and clean up.
 fn engine_thread(
     dir: &Path,
     host: &str,
     tls: &TlsEndpoint,
     ready: mpsc::Sender<anyhow::Result<()>>,
-    stop: mpsc::Receiver<()>,
+    control: mpsc::Receiver<Control>,
 ) {
-    let mut child = match spawn_dockerd(dir, host, tls) {
+    let mut child = match prepare_dir(dir, tls).and_then(|()| spawn_dockerd(dir, host, tls)) {
         Ok(c) => c,
         Err(e) => {
             remove_dir(dir);
@@ -288,8 +357,29 @@ fn engine_thread(
         remove_dir(dir);
         return;
     }
-    // Returns when the engine is dropped (the sender goes away).
-    let _ = stop.recv();
+    while let Ok(request) = control.recv() {
+        match request {
+            Control::Crash(reply) => {
+                let pid = Pid::from_raw(child.id() as i32);
+                let done = kill(pid, Signal::SIGKILL)
+                    .context("SIGKILL to dockerd")
+                    .and_then(|()| child.wait().context("reaping dockerd"))
+                    .map(|_| wait_containerd_reaped(dir));
+                let _ = reply.send(done);
+            }
+            Control::Revive(reply) => {
+                let done = match spawn_dockerd(dir, host, tls) {
+                    Ok(mut c) => {
+                        let up = wait_ready(dir, host, &mut c);
+                        child = c;
+                        up
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(done);
+            }
+        }
+    }
     stop_dockerd(dir, host, &mut child);
     remove_dir(dir);
 }
@@ -396,12 +486,41 @@ fn make_tls_material(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn spawn_dockerd(dir: &Path, host: &str, tls: &TlsEndpoint) -> anyhow::Result<Child> {
+/// Waits (up to 30 s) until the `containerd` of a killed `dockerd` has
+/// left the process table. It dies with `dockerd` (moby starts it with a
+/// parent-death signal) and is reaped by PID 1; until then the zombie
+/// looks alive through its pidfile, and a `dockerd` started meanwhile
+/// waits for it forever ("containerd is still running"). Systemd reaps at
+/// once; some sandboxes' PID 1 takes a second or two.
+fn wait_containerd_reaped(dir: &Path) {
+    let Some(pid) = std::fs::read_to_string(dir.join("exec/containerd/containerd.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+    else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A fresh engine directory with its TLS material.
+fn prepare_dir(dir: &Path, tls: &TlsEndpoint) -> anyhow::Result<()> {
     remove_dir(dir);
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    make_tls_material(tls.ca.parent().context("TLS directory")?)
+}
+
+/// Starts `dockerd` on `dir` (prepared by [`prepare_dir`]); its log is
+/// appended to `dockerd.log`, so a revived engine keeps the earlier lines.
+fn spawn_dockerd(dir: &Path, host: &str, tls: &TlsEndpoint) -> anyhow::Result<Child> {
     let tls_dir = tls.ca.parent().context("TLS directory")?;
-    make_tls_material(tls_dir)?;
-    let log = std::fs::File::create(dir.join("dockerd.log")).context("creating dockerd.log")?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("dockerd.log"))
+        .context("opening dockerd.log")?;
     let mut cmd = Command::new("dockerd");
     cmd.args([
         "--bridge=none",
@@ -476,10 +595,14 @@ fn wait_ready(dir: &Path, host: &str, child: &mut Child) -> anyhow::Result<()> {
 
 /// Force-removes the engine's containers (dockerd would otherwise give each
 /// 10 s to stop), then SIGTERM, and SIGKILL for dockerd and the processes
-/// it started if it has not exited within 20 s.
+/// it started if it has not exited within 20 s. A crashed engine that was
+/// not revived has left its `containerd` and shims: they are killed.
 fn stop_dockerd(dir: &Path, host: &str, child: &mut Child) {
     if matches!(child.try_wait(), Ok(None)) {
         remove_containers(dir, host);
+    } else {
+        kill_processes_naming(dir);
+        return;
     }
     let pid = Pid::from_raw(child.id() as i32);
     if matches!(child.try_wait(), Ok(None)) {

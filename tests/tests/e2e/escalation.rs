@@ -300,6 +300,22 @@ async fn a_restart_mid_escalation_continues_without_repeating_a_level() {
             (2, "sent".to_string(), 1)
         ]
     );
+    // Nothing lost from the audit log: each level audited once, by the
+    // process that fired it, and the chain verifies across the kill.
+    let levels: Vec<i64> = sqlx::query_scalar(
+        "SELECT (params->>'level')::bigint FROM audit_log
+         WHERE action = 'incident.escalate' AND target = $1 ORDER BY seq",
+    )
+    .bind(format!("incident:{}", i.id))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(levels.len(), 3, "one audit entry per level: {levels:?}");
+    let mut distinct = levels.clone();
+    distinct.dedup();
+    assert_eq!(distinct, levels, "no level audited twice: {levels:?}");
+    let report = opsdeck::audit::verify(&pool).await.expect("verify");
+    assert!(report.ok && report.checked > 0, "audit chain: {report:?}");
     second.stop().await;
 }
 

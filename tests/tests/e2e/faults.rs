@@ -8,6 +8,15 @@
 //!   alive; when the database is back the same process serves again — the
 //!   same session, writes audited, the audit chain intact — without being
 //!   restarted.
+//! * **Docker engine killed**: `dockerd` of an engine of the test's own
+//!   (the shared test engine serves the other tests) gets SIGKILL under a
+//!   panel managing a stack on it. The engine shows *unreachable* with the
+//!   reason; container actions, logs and runbook container steps fail at
+//!   once with a `503` or a failed step naming the engine, and record
+//!   nothing as done; the container check says the engine is unreachable;
+//!   the board and the rest of the panel keep serving. When `dockerd` is
+//!   started again the same Opsdeck process reconnects by itself, and
+//!   actions, checks and runbooks work again.
 //!
 //! Opsdeck killed with SIGKILL during a runbook, a backup, an escalation
 //! and a maintenance actuation is covered where each lives
@@ -21,12 +30,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opsdeck::embedded_pg::EmbeddedPg;
+use opsdeck_e2e::dockerd::PrivateDockerd;
 use opsdeck_e2e::process::OpsdeckProcess;
-use opsdeck_e2e::server::Api;
-use opsdeck_wire::Role;
+use opsdeck_e2e::server::{Api, TestServer};
+use opsdeck_e2e::stack::{Stack, DOCS};
+use opsdeck_wire::{
+    ActionOutcome, ActionRecord, Check, CheckStatus, Engine, EngineState, ProbeResult, Role,
+    RunState, RunStatus, ServiceOverview, StatusBoard,
+};
 use serde_json::{json, Value};
 
-use crate::util::{ok_json, poll};
+use crate::runbooks::{create, start, wait_status};
+use crate::util::{expect_error, ok_json, poll, release};
 
 /// Status codes seen by the load, per route.
 type Seen = Arc<Mutex<BTreeMap<(String, u16), u32>>>;
@@ -205,4 +220,254 @@ async fn postgres_restarted_under_load_gives_clear_503s_and_recovers() {
     pool.close().await;
     p.stop().await;
     pg.stop().await;
+}
+
+const RESTART: &str = r#"
+name: restart-one
+title: Restart a service
+target_param: service
+params:
+  - name: service
+    type: service
+steps:
+  - name: restart
+    kind: container
+    service: "{{params.service}}"
+    action: restart
+    timeout: 1m
+"#;
+
+/// Polls GET /api/v1/engines until `name` is in `state`.
+async fn wait_engine(api: &Api, name: &str, state: EngineState) -> Engine {
+    poll(
+        Duration::from_secs(60),
+        &format!("engine {name} {state:?}"),
+        async || {
+            let list: Vec<Engine> = api.json("/api/v1/engines").await;
+            let e = list
+                .into_iter()
+                .find(|e| e.name == name)
+                .ok_or_else(|| format!("engine {name} is not listed"))?;
+            if e.state == state {
+                Ok(e)
+            } else {
+                Err(format!("{:?}, last_error: {:?}", e.state, e.last_error))
+            }
+        },
+    )
+    .await
+}
+
+/// Polls until every service of the stack runs, returning their ids.
+async fn wait_running(api: &Api) -> BTreeMap<String, i64> {
+    poll(
+        Duration::from_secs(60),
+        "docs and search running",
+        async || {
+            let list: Vec<ServiceOverview> = api.json("/api/v1/services").await;
+            let off: Vec<String> = list
+                .iter()
+                .filter(|o| o.run_state != RunState::Running)
+                .map(|o| format!("{}: {:?}", o.service.name, o.run_state))
+                .collect();
+            if off.is_empty() && list.len() == DOCS.len() {
+                Ok(list
+                    .into_iter()
+                    .map(|o| (o.service.name, o.service.id))
+                    .collect())
+            } else {
+                Err(off.join(", "))
+            }
+        },
+    )
+    .await
+}
+
+async fn probe(api: &Api, check: i64) -> ProbeResult {
+    ok_json(
+        api.post(&format!("/api/v1/checks/{check}/run"), &json!({}))
+            .await,
+        "running the check",
+    )
+    .await
+}
+
+async fn restart(api: &Api, service: i64) -> reqwest::Response {
+    api.post(
+        &format!("/api/v1/services/{service}/actions"),
+        &json!({"action": "restart", "timeout_secs": 1}),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_engine_killed_gives_clear_errors_and_recovers() {
+    let Some(engine) = tokio::task::spawn_blocking(PrivateDockerd::dedicated)
+        .await
+        .expect("starting the engine")
+        .ok()
+    else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let admin = server.user(Role::Admin).await;
+    let op = server.user(Role::Operator).await;
+    let res = admin
+        .post(
+            "/api/v1/engines",
+            &json!({"name": "crashy", "endpoint": engine.host()}),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "registering the engine");
+    let stack = Stack::up(&engine, "crash", DOCS).await.expect("the stack");
+    ok_json::<Value>(
+        admin
+            .post(
+                "/api/v1/inventory/compose",
+                &json!({"content": stack.compose_yaml(), "project": stack.project,
+                        "engine": "crashy", "apply": true}),
+            )
+            .await,
+        "importing the stack",
+    )
+    .await;
+    wait_engine(&admin, "crashy", EngineState::Connected).await;
+    let ids = wait_running(&op).await;
+    let docs = ids["docs"];
+    let check: Check = ok_json(
+        op.post(
+            "/api/v1/checks",
+            &json!({"service_id": docs, "name": "containers", "interval_s": 86_400,
+                    "timeout_ms": 5000, "fail_after": 1, "recover_after": 1,
+                    "spec": {"kind": "container"}}),
+        )
+        .await,
+        "a container check",
+    )
+    .await;
+    poll(Duration::from_secs(30), "the check ok", async || {
+        let r = probe(&op, check.id).await;
+        (r.status == CheckStatus::Ok)
+            .then_some(())
+            .ok_or(format!("{r:?}"))
+    })
+    .await;
+    let runbook = create(&admin, RESTART).await;
+
+    // The engine crashes.
+    let crash = engine.clone();
+    tokio::task::spawn_blocking(move || crash.crash())
+        .await
+        .expect("crash task")
+        .expect("SIGKILL to dockerd");
+    let down = wait_engine(&admin, "crashy", EngineState::Unreachable).await;
+    assert!(
+        down.last_error.as_deref().is_some_and(|e| !e.is_empty()),
+        "the reason is shown: {down:?}"
+    );
+
+    // Actions fail at once, naming the engine, and nothing is recorded as done.
+    let msg = expect_error(restart(&op, docs).await, 503).await;
+    assert!(msg.contains("\"crashy\""), "names the engine: {msg}");
+    let msg = expect_error(op.get(&format!("/api/v1/services/{docs}/logs")).await, 503).await;
+    assert!(msg.contains("unreachable"), "{msg}");
+    let msg = expect_error(
+        op.post(
+            &format!("/api/v1/stacks/{}/actions", stack.project),
+            &json!({"action": "start"}),
+        )
+        .await,
+        503,
+    )
+    .await;
+    assert!(msg.contains("\"crashy\""), "{msg}");
+    let activity: Vec<ActionRecord> = op.json(&format!("/api/v1/services/{docs}/activity")).await;
+    assert!(activity.is_empty(), "nothing ran: {activity:#?}");
+
+    // A runbook's container step fails with the reason; the run is failed,
+    // not left running.
+    let run = start(&op, runbook.id, json!({"service": "docs"})).await;
+    let failed = wait_status(&op, run.summary.id, RunStatus::Failed).await;
+    let step = failed
+        .steps
+        .iter()
+        .find(|s| s.name == "restart")
+        .expect("the restart step");
+    let why = format!("{:?} {}", step.error, step.output);
+    assert!(why.contains("unreachable"), "the step says why: {why}");
+
+    // The container check reports the engine, not a guess about the service.
+    let r = probe(&op, check.id).await;
+    assert_ne!(r.status, CheckStatus::Ok, "{r:?}");
+    assert!(r.message.contains("unreachable"), "{r:?}");
+
+    // The rest of the panel serves.
+    let board: StatusBoard = op.json("/api/v1/status").await;
+    let e = board
+        .engines
+        .iter()
+        .find(|e| e.name == "crashy")
+        .expect("the engine on the board");
+    assert_eq!(e.state, EngineState::Unreachable);
+    assert_eq!(op.get("/api/v1/incidents").await.status(), 200);
+    assert_eq!(op.get("/readyz").await.status(), 200, "ready");
+
+    // dockerd comes back: the same Opsdeck process reconnects by itself.
+    let revive = engine.clone();
+    tokio::task::spawn_blocking(move || revive.revive())
+        .await
+        .expect("revive task")
+        .expect("dockerd again");
+    let up = wait_engine(&admin, "crashy", EngineState::Connected).await;
+    assert!(up.last_error.is_none(), "{up:?}");
+    // Whatever the restarted engine made of the containers it found (without
+    // live-restore it stops them), starting the stack through the panel
+    // brings every service back.
+    let record: ActionRecord = ok_json(
+        op.post(
+            &format!("/api/v1/stacks/{}/actions", stack.project),
+            &json!({"action": "start"}),
+        )
+        .await,
+        "starting the stack after the crash",
+    )
+    .await;
+    assert_eq!(record.outcome, ActionOutcome::Succeeded, "{record:#?}");
+    wait_running(&op).await;
+    let r = poll(Duration::from_secs(30), "the check ok again", async || {
+        let r = probe(&op, check.id).await;
+        (r.status == CheckStatus::Ok)
+            .then_some(r.clone())
+            .ok_or(format!("{r:?}"))
+    })
+    .await;
+    assert!(r.message.contains("running"), "{r:?}");
+    let record: ActionRecord = ok_json(restart(&op, docs).await, "restart after recovery").await;
+    assert_eq!(record.outcome, ActionOutcome::Succeeded, "{record:#?}");
+    let run = start(&op, runbook.id, json!({"service": "docs"})).await;
+    wait_status(&op, run.summary.id, RunStatus::Succeeded).await;
+
+    // The refused requests are audited as failed, the rest as done.
+    let failed_requests: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'request.failed' \
+         AND (params->>'status')::int = 503",
+    )
+    .fetch_one(&server.pool)
+    .await
+    .unwrap();
+    assert!(
+        failed_requests >= 2,
+        "refused actions audited: {failed_requests}"
+    );
+    let restarts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'container.restart' AND outcome = 'success'",
+    )
+    .fetch_one(&server.pool)
+    .await
+    .unwrap();
+    assert_eq!(restarts, 2, "the two restarts after recovery");
+
+    drop(stack);
+    server.stop().await;
+    release(engine).await;
 }
