@@ -1,4 +1,15 @@
-//! Changes one replica makes that every replica's memory must follow.
+//! The process's one `LISTEN` connection, and the changes one replica makes
+//! that every replica's memory must follow.
+//!
+//! [`start`] follows four channels on one connection, with one reconnect
+//! loop, and hands each notification to its owner:
+//!
+//! | channel | published by | applied by |
+//! |---|---|---|
+//! | `opsdeck_changes` | [`publish`] after a commit | [`apply`]: engines, board, checks |
+//! | `opsdeck_incidents` | [`crate::incidents::touch`] in the change's transaction | [`crate::incidents::IncidentHub::notified`] (live views) |
+//! | `opsdeck_runs` | [`crate::runbooks::engine::RunEngine::changed`] | [`crate::runbooks::engine::RunEngine::notified`] (live views, claimers) |
+//! | `opsdeck_maintenance` | [`crate::maintenance`]'s writes | [`crate::maintenance::refresh_marks`] (board marks, banner) |
 //!
 //! Several `opsdeck serve` processes may share one database. Most state is
 //! read from Postgres per request, but three things live in each process's
@@ -20,13 +31,23 @@
 //! * Applying is idempotent (re-read from the table), so the sender's own
 //!   notification and duplicates do no harm.
 //! * A lost LISTEN connection is re-opened after 2 s; on reconnect every
-//!   kind is applied once, since notifications sent in between are lost.
+//!   kind is applied once, since notifications sent in between are lost
+//!   (memory re-read, maintenance marks reloaded, claimers woken; live views
+//!   of incidents and runs refetch on their own next event).
 
 use std::time::Duration;
 
 use crate::state::AppState;
 
 const CHANNEL: &str = "opsdeck_changes";
+
+/// Every channel [`start`] follows.
+const CHANNELS: [&str; 4] = [
+    CHANNEL,
+    crate::incidents::CHANNEL,
+    crate::runbooks::engine::CHANNEL,
+    crate::maintenance::CHANNEL,
+];
 
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,44 +121,61 @@ async fn apply(state: &AppState, change: Change) {
     }
 }
 
-/// Follows `LISTEN opsdeck_changes` until `closed` completes.
+/// Hands one notification to its owner.
+async fn dispatch(state: &AppState, channel: &str, payload: &str) {
+    match channel {
+        CHANNEL => {
+            if let Some(change) = Change::parse(payload) {
+                apply(state, change).await;
+            }
+        }
+        crate::incidents::CHANNEL => state.incidents.notified(payload),
+        crate::runbooks::engine::CHANNEL => state.runs.notified(payload),
+        crate::maintenance::CHANNEL => crate::maintenance::refresh_marks(state).await,
+        other => tracing::debug!(channel = other, "notification on an unknown channel"),
+    }
+}
+
+/// Catches up on what was published while not listening (after the first
+/// connection, only what memory holds; maintenance marks every time).
+async fn resync(state: &AppState, first: bool) {
+    if !first {
+        apply(state, Change::Engines).await;
+        apply(state, Change::Inventory).await;
+        state.health.reload_checks().await;
+        state.runs.notified("");
+    }
+    crate::maintenance::refresh_marks(state).await;
+}
+
+/// Follows every channel of the process on one `LISTEN` connection until
+/// `closed` completes, re-connecting after 2 s when it is lost.
 pub fn start(state: AppState, closed: impl std::future::Future<Output = ()> + Send + 'static) {
     tokio::spawn(async move {
         tokio::pin!(closed);
         let mut first = true;
         loop {
-            let mut listener = match sqlx::postgres::PgListener::connect_with(&state.pool).await {
+            let listening = match sqlx::postgres::PgListener::connect_with(&state.pool).await {
+                Ok(mut l) => l.listen_all(CHANNELS).await.map(|()| l),
+                Err(e) => Err(e),
+            };
+            let mut listener = match listening {
                 Ok(l) => l,
                 Err(e) => {
-                    tracing::warn!(error = %e, "changes: cannot LISTEN; retrying");
+                    tracing::warn!(error = %e, "cannot LISTEN for other processes' changes; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
                         _ = &mut closed => return,
                     }
                 }
             };
-            if listener.listen(CHANNEL).await.is_err() {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
-                    _ = &mut closed => return,
-                }
-            }
-            if !first {
-                // Whatever was published while we were not listening.
-                apply(&state, Change::Engines).await;
-                apply(&state, Change::Inventory).await;
-                state.health.reload_checks().await;
-            }
+            resync(&state, first).await;
             first = false;
             loop {
                 tokio::select! {
                     _ = &mut closed => return,
                     n = listener.recv() => match n {
-                        Ok(n) => {
-                            if let Some(change) = Change::parse(n.payload()) {
-                                apply(&state, change).await;
-                            }
-                        }
+                        Ok(n) => dispatch(&state, n.channel(), n.payload()).await,
                         Err(_) => break,
                     }
                 }

@@ -69,9 +69,6 @@ pub async fn serve(
     }
     crate::fanout::start(state.clone(), state.engines.closed());
     state.runs.start(state.clone(), state.engines.closed());
-    state
-        .incidents
-        .start(state.pool.clone(), state.engines.closed());
     crate::notify::start(state.clone(), state.engines.closed());
     if state.settings.escalations {
         crate::incidents::escalation::start(state.clone(), state.engines.closed());

@@ -30,9 +30,6 @@ pub mod report;
 
 pub use model::{acknowledge_via_link, link_run, open, Opening};
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use sqlx::PgConnection;
 use tokio::sync::broadcast;
 use utoipa_axum::router::OpenApiRouter;
@@ -62,44 +59,12 @@ impl IncidentHub {
         self.changes.subscribe()
     }
 
-    /// Follows `LISTEN opsdeck_incidents` until `closed` completes.
-    pub fn start(
-        self: &Arc<Self>,
-        pool: sqlx::PgPool,
-        closed: impl std::future::Future<Output = ()> + Send + 'static,
-    ) {
-        let hub = self.clone();
-        tokio::spawn(async move {
-            tokio::pin!(closed);
-            loop {
-                let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "incidents: cannot LISTEN; retrying");
-                        tokio::select! {
-                            _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
-                            _ = &mut closed => return,
-                        }
-                    }
-                };
-                if listener.listen(CHANNEL).await.is_err() {
-                    continue;
-                }
-                loop {
-                    tokio::select! {
-                        _ = &mut closed => return,
-                        n = listener.recv() => match n {
-                            Ok(n) => {
-                                if let Ok(id) = n.payload().parse::<i64>() {
-                                    let _ = hub.changes.send(id);
-                                }
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                }
-            }
-        });
+    /// A notification on [`CHANNEL`] (delivered by [`crate::fanout`]):
+    /// the payload is the id of the incident that changed.
+    pub fn notified(&self, payload: &str) {
+        if let Ok(id) = payload.parse::<i64>() {
+            let _ = self.changes.send(id);
+        }
     }
 }
 

@@ -22,9 +22,9 @@
 //! ticker ([`tick`]) that starts each window occurrence once (a unique index
 //! on `(window_id, occurrence_start)`), ends due periods once (a conditional
 //! `UPDATE … WHERE disable_run_id IS NULL`), and settles periods whose enable
-//! run ended without acting; and a follower that keeps this process's status
-//! board marks current (`LISTEN opsdeck_maintenance`, plus a reload every
-//! 5 s).
+//! run ended without acting, and reloads this process's status board marks
+//! every 5 s; between reloads, `NOTIFY opsdeck_maintenance` (followed by
+//! [`crate::fanout`]) keeps them current at once.
 //!
 //! **Per-stack actuation** (`maintenance_actuators`) changes a stack under
 //! a Postgres advisory lock per stack, with its state (`off → enabling → on →
@@ -70,51 +70,24 @@ pub async fn touch(conn: &mut PgConnection, period_id: i64) -> sqlx::Result<()> 
     Ok(())
 }
 
-/// Starts the ticker and the board follower. Both end when `closed`
-/// completes.
+/// Starts the ticker, which also reloads the board marks every 5 s (the
+/// notifications of [`CHANNEL`] reach [`refresh_marks`] through
+/// [`crate::fanout`]). It ends when `closed` completes.
 pub fn start(state: AppState, closed: impl std::future::Future<Output = ()> + Send + 'static) {
-    let closed = futures::FutureExt::shared(Box::pin(closed));
-    let (s1, c1) = (state.clone(), closed.clone());
     tokio::spawn(async move {
-        tokio::pin!(c1);
+        tokio::pin!(closed);
+        let mut last_refresh = tokio::time::Instant::now();
         loop {
-            if let Err(e) = tick(&s1, Utc::now()).await {
+            if let Err(e) = tick(&state, Utc::now()).await {
                 tracing::warn!(error = %format!("{e:#}"), "maintenance tick failed");
             }
+            if last_refresh.elapsed() >= Duration::from_secs(5) {
+                refresh_marks(&state).await;
+                last_refresh = tokio::time::Instant::now();
+            }
             tokio::select! {
-                _ = &mut c1 => return,
+                _ = &mut closed => return,
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
-    });
-    tokio::spawn(async move {
-        let closed = closed;
-        tokio::pin!(closed);
-        loop {
-            let mut listener = match sqlx::postgres::PgListener::connect_with(&state.pool).await {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::warn!(error = %e, "maintenance: cannot LISTEN; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
-                        _ = &mut closed => return,
-                    }
-                }
-            };
-            if listener.listen(CHANNEL).await.is_err() {
-                continue;
-            }
-            // Changes missed while not listening.
-            refresh_marks(&state).await;
-            loop {
-                tokio::select! {
-                    _ = &mut closed => return,
-                    n = listener.recv() => match n {
-                        Ok(_) => refresh_marks(&state).await,
-                        Err(_) => break,
-                    },
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => refresh_marks(&state).await,
-                }
             }
         }
     });

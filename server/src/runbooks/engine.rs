@@ -137,7 +137,8 @@ impl RunEngine {
         }
     }
 
-    /// Starts the claim loop, the heartbeat, the reaper and the listener.
+    /// Starts the claim loop, the heartbeat and the reaper; other processes'
+    /// notifications arrive through [`crate::fanout`] ([`Self::notified`]).
     /// They end when `closed` completes.
     pub fn start(
         self: &Arc<Self>,
@@ -154,40 +155,17 @@ impl RunEngine {
         }
         tokio::spawn(self.clone().claim_loop(state.clone(), stop.clone()));
         tokio::spawn(self.clone().heartbeat_loop(stop.clone()));
-        tokio::spawn(self.clone().reap_loop(stop.clone()));
-        tokio::spawn(self.clone().listen_loop(stop));
+        tokio::spawn(self.clone().reap_loop(stop));
     }
 
-    async fn listen_loop(self: Arc<Self>, stop: CancellationToken) {
-        while !stop.is_cancelled() {
-            let mut listener = match sqlx::postgres::PgListener::connect_with(&self.pool).await {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::warn!(error = %e, "runs: cannot LISTEN; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
-                        _ = stop.cancelled() => return,
-                    }
-                }
-            };
-            if listener.listen(CHANNEL).await.is_err() {
-                continue;
-            }
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    n = listener.recv() => match n {
-                        Ok(n) => {
-                            if let Ok(id) = n.payload().parse::<i64>() {
-                                let _ = self.changes.send(id);
-                            }
-                            self.wake.notify_one();
-                        }
-                        Err(_) => break,
-                    }
-                }
-            }
+    /// A notification on [`CHANNEL`] (delivered by [`crate::fanout`]): the
+    /// payload is the id of the run that changed (live views refetch it);
+    /// any notification wakes the claimers, since it may be a new run.
+    pub fn notified(&self, payload: &str) {
+        if let Ok(id) = payload.parse::<i64>() {
+            let _ = self.changes.send(id);
         }
+        self.wake.notify_one();
     }
 
     async fn claim_loop(self: Arc<Self>, state: AppState, stop: CancellationToken) {
