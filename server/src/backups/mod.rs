@@ -54,6 +54,7 @@ pub mod postgres;
 pub mod restore;
 pub mod retention;
 pub mod run;
+mod scratch;
 pub mod storage;
 pub mod timing;
 pub mod volumes;

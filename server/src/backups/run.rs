@@ -13,6 +13,7 @@ use sqlx::Row;
 use super::mariadb::{self, MyTarget};
 use super::pipeline::{self, Progress};
 use super::postgres::{self, PgTarget};
+use super::scratch::ScratchServer;
 use super::storage::Store;
 use super::{archive, files, volumes};
 use crate::audit::{self, Actor, NewEntry};
@@ -823,8 +824,9 @@ async fn verify_all(cx: &StepCx<'_>, id: i64, target_id: i64, plan: &str) -> Res
             serde_json::from_value(r.get("stats")).unwrap_or_default();
         let open = || store.read(&key);
         match kind.as_str() {
-            "pg_dump" => verify_pg(cx, id, idx, &source, &sources, &expected, &open).await?,
-            "mysqldump" => verify_my(cx, id, idx, &source, &sources, &expected, &open).await?,
+            "pg_dump" | "mysqldump" => {
+                verify_database(cx, id, idx, &kind, &source, &sources, &expected, &open).await?
+            }
             "volume_tar" => verify_volume(cx, id, idx, &source, &expected, &open).await?,
             "files_tar" => {
                 let (got, _) = archive::check_object(
@@ -846,13 +848,15 @@ async fn verify_all(cx: &StepCx<'_>, id: i64, target_id: i64, plan: &str) -> Res
     Ok(())
 }
 
-/// Test-restores a Postgres dump into a scratch database on its server
-/// and compares the row counts.
+/// Test-restores a database dump (`kind` `pg_dump` or `mysqldump`, source
+/// `postgres:<service>/<db>` or `mariadb:<service>/<db>`) on the server it
+/// came from, if the plan still names that service.
 #[allow(clippy::too_many_arguments)]
-async fn verify_pg<F, Fut>(
+async fn verify_database<F, Fut>(
     cx: &StepCx<'_>,
     id: i64,
     idx: i32,
+    kind: &str,
     source: &str,
     sources: &[BackupSource],
     expected: &BTreeMap<String, i64>,
@@ -862,94 +866,90 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<super::storage::ObjectReader>>,
 {
-    let Some((service, db)) = source
-        .strip_prefix("postgres:")
-        .and_then(|s| s.split_once('/'))
-    else {
+    let prefix = if kind == "pg_dump" {
+        "postgres:"
+    } else {
+        "mariadb:"
+    };
+    let Some((service, db)) = source.strip_prefix(prefix).and_then(|s| s.split_once('/')) else {
         return Ok(());
     };
-    if !sources
-        .iter()
-        .any(|s| matches!(s, BackupSource::Postgres { service: sv, .. } if sv == service))
-    {
+    let in_plan = sources.iter().any(|s| match s {
+        BackupSource::Postgres { service: sv, .. } => kind == "pg_dump" && sv == service,
+        BackupSource::Mariadb { service: sv, .. } => kind == "mysqldump" && sv == service,
+        _ => false,
+    });
+    if !in_plan {
         return Err(format!("{source}: its service is no longer in the plan; cannot pick a server to test-restore on"));
     }
-    let t = postgres::lookup(cx.state, service).await?;
-    // Unique even when several Opsdeck databases back up one server.
-    let scratch = format!("opsdeck_verify_{id}_{idx}_{:08x}", rand::random::<u32>());
-    postgres::create_database(&t, &scratch).await?;
-    let outcome = async {
-        let file = open().await.map_err(|e| format!("{e:#}"))?;
-        let scrub = |m: String| postgres::scrub(&t, m);
-        pipeline::restore_into(file, postgres::restore_cmd(&t, &scratch), &scrub)
+    let scratch = Scratch {
+        cx,
+        // Unique even when several Opsdeck databases back up one server.
+        name: format!("opsdeck_verify_{id}_{idx}_{:08x}", rand::random::<u32>()),
+        source,
+        db,
+        expected,
+    };
+    if kind == "pg_dump" {
+        scratch
+            .test_restore(&postgres::lookup(cx.state, service).await?, open)
             .await
-            .map_err(|e| format!("test restore: {e:#}"))?;
-        let got = postgres::row_counts(&t, &scratch).await?;
-        compare_counts(expected, &got)
+    } else {
+        scratch
+            .test_restore(&mariadb::lookup(cx.state, service).await?, open)
+            .await
     }
-    .await;
-    if let Err(e) = postgres::drop_database(&t, &scratch).await {
-        cx.out.line(format!("dropping {scratch}: {e}"));
-    }
-    outcome.map_err(|e| format!("{source} (database {db}): {}", postgres::scrub(&t, e)))?;
-    cx.out.line(format!(
-        "{source}: test restore ok, {} tables with the row counts taken at dump time",
-        expected.len()
-    ));
-    Ok(())
 }
 
-/// Test-restores a MariaDB dump into a scratch database on its server
-/// (`opsdeck_verify_<backup>_<idx>_<8 hex>`, always dropped) and compares
-/// the row counts.
-#[allow(clippy::too_many_arguments)]
-async fn verify_my<F, Fut>(
-    cx: &StepCx<'_>,
-    id: i64,
-    idx: i32,
-    source: &str,
-    sources: &[BackupSource],
-    expected: &BTreeMap<String, i64>,
-    open: &F,
-) -> Result<(), String>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<super::storage::ObjectReader>>,
-{
-    let Some((service, db)) = source
-        .strip_prefix("mariadb:")
-        .and_then(|s| s.split_once('/'))
-    else {
-        return Ok(());
-    };
-    if !sources
-        .iter()
-        .any(|s| matches!(s, BackupSource::Mariadb { service: sv, .. } if sv == service))
+/// One test restore of a database dump into a scratch database.
+struct Scratch<'a> {
+    cx: &'a StepCx<'a>,
+    /// `opsdeck_verify_<backup>_<idx>_<8 hex>`, always dropped.
+    name: String,
+    source: &'a str,
+    db: &'a str,
+    expected: &'a BTreeMap<String, i64>,
+}
+
+impl Scratch<'_> {
+    /// Restores into the scratch database, compares the row counts with
+    /// those taken at dump time, and drops it again whatever happened.
+    async fn test_restore<S, F, Fut>(&self, server: &S, open: &F) -> Result<(), String>
+    where
+        S: ScratchServer,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<super::storage::ObjectReader>>,
     {
-        return Err(format!("{source}: its service is no longer in the plan; cannot pick a server to test-restore on"));
+        let scratch = &self.name;
+        server.create_scratch(scratch).await?;
+        let outcome = async {
+            let file = open().await.map_err(|e| format!("{e:#}"))?;
+            let scrub = |m: String| server.scrub(m);
+            pipeline::restore_into(file, server.restore_cmd(scratch), &scrub)
+                .await
+                .map_err(|e| format!("test restore: {e:#}"))?;
+            let got = server.row_counts(scratch).await?;
+            compare_counts(self.expected, &got)
+        }
+        .await;
+        if let Err(e) = server.drop_scratch(scratch).await {
+            self.cx.out.line(format!("dropping {scratch}: {e}"));
+        }
+        outcome.map_err(|e| {
+            format!(
+                "{} (database {}): {}",
+                self.source,
+                self.db,
+                server.scrub(e)
+            )
+        })?;
+        self.cx.out.line(format!(
+            "{}: test restore ok, {} tables with the row counts taken at dump time",
+            self.source,
+            self.expected.len()
+        ));
+        Ok(())
     }
-    let t = mariadb::lookup(cx.state, service).await?;
-    let scratch = format!("opsdeck_verify_{id}_{idx}_{:08x}", rand::random::<u32>());
-    mariadb::create_database(&t, &scratch, false).await?;
-    let outcome = async {
-        let file = open().await.map_err(|e| format!("{e:#}"))?;
-        let scrub = |m: String| mariadb::scrub(&t, m);
-        pipeline::restore_into(file, mariadb::restore_cmd(&t, &scratch), &scrub)
-            .await
-            .map_err(|e| format!("test restore: {e:#}"))?;
-        let got = mariadb::row_counts(&t, &scratch).await?;
-        compare_counts(expected, &got)
-    }
-    .await;
-    if let Err(e) = mariadb::drop_database(&t, &scratch, false).await {
-        cx.out.line(format!("dropping {scratch}: {e}"));
-    }
-    outcome.map_err(|e| format!("{source} (database {db}): {}", mariadb::scrub(&t, e)))?;
-    cx.out.line(format!(
-        "{source}: test restore ok, {} tables with the row counts taken at dump time",
-        expected.len()
-    ));
-    Ok(())
 }
 
 /// Walks a volume archive (entries checked, figures compared), then
