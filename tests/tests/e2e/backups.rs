@@ -977,19 +977,8 @@ pub(crate) async fn login(base: &str, user: &str) -> Api {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_leaves_the_backup_interrupted_and_no_partial_file() {
     use opsdeck_e2e::process::OpsdeckProcess;
-    let (database, options) = opsdeck_e2e::pg::fresh_database().await;
-    let url = opsdeck_e2e::pg::url(&database);
-    let pool = opsdeck::db::pool(options).await.expect("pool");
+    let (url, pool) = crate::util::process_database().await;
     backup_ids_from(&pool, 3_000).await;
-    opsdeck::users::cli_add(
-        &pool,
-        "ops",
-        Role::Admin,
-        None,
-        opsdeck_e2e::server::PASSWORD,
-    )
-    .await
-    .expect("user");
     // Slow to dump at zstd level 19 on two cores: ~70 MB of hex text.
     let db = unique("bulk");
     create_db(&pool, &db).await;

@@ -583,19 +583,8 @@ async fn a_cancelled_or_killed_s3_upload_leaves_no_object_and_no_parts() {
     let Ok(s3) = S3Server::shared() else {
         return;
     };
-    let (database, options) = opsdeck_e2e::pg::fresh_database().await;
-    let url = opsdeck_e2e::pg::url(&database);
-    let pool = opsdeck::db::pool(options).await.expect("pool");
+    let (url, pool) = crate::util::process_database().await;
     backup_ids_from(&pool, 6_200).await;
-    opsdeck::users::cli_add(
-        &pool,
-        "ops",
-        Role::Admin,
-        None,
-        opsdeck_e2e::server::PASSWORD,
-    )
-    .await
-    .expect("user");
     let bucket = s3.bucket("killed").await;
     let db = unique("s3bulk");
     create_db(&pool, &db).await;

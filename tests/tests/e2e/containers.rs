@@ -37,7 +37,7 @@ async fn register(admin: &Api, name: &str, endpoint: &str) -> Engine {
 }
 
 /// Polls GET /api/v1/engines until `name` is in `state`.
-async fn wait_engine(api: &Api, name: &str, state: EngineState) -> Engine {
+pub(crate) async fn wait_engine(api: &Api, name: &str, state: EngineState) -> Engine {
     poll(WAIT, &format!("engine {name} {state:?}"), async || {
         let list: Vec<Engine> = api.json("/api/v1/engines").await;
         let e = list

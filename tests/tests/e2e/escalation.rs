@@ -18,7 +18,7 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use crate::incidents::declare;
-use crate::util::ok_json;
+use crate::util::{ok_json, process_database};
 
 /// A default escalation policy with one person per level (delays in
 /// seconds from the trigger), and a webhook channel for every severity.
@@ -231,25 +231,9 @@ async fn login(base: &str) -> Api {
     api
 }
 
-async fn fresh_cluster_db() -> (String, PgPool) {
-    let (database, options) = opsdeck_e2e::pg::fresh_database().await;
-    let url = opsdeck_e2e::pg::url(&database);
-    let pool = opsdeck::db::pool(options).await.expect("pool");
-    opsdeck::users::cli_add(
-        &pool,
-        "ops",
-        Role::Admin,
-        None,
-        opsdeck_e2e::server::PASSWORD,
-    )
-    .await
-    .expect("user");
-    (url, pool)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_mid_escalation_continues_without_repeating_a_level() {
-    let (url, pool) = fresh_cluster_db().await;
+    let (url, pool) = process_database().await;
     let receiver = Receiver::start().await;
     set_up_paging(&pool, &[0, 4, 8], &receiver.url("/hook")).await;
     let first = OpsdeckProcess::start(&url, &[]).await;
@@ -321,7 +305,7 @@ async fn a_restart_mid_escalation_continues_without_repeating_a_level() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_send_one_notification_per_step() {
-    let (url, pool) = fresh_cluster_db().await;
+    let (url, pool) = process_database().await;
     let receiver = Receiver::start().await;
     set_up_paging(&pool, &[0, 2], &receiver.url("/hook")).await;
     let a = OpsdeckProcess::start(&url, &[]).await;

@@ -35,13 +35,15 @@ use opsdeck_e2e::process::OpsdeckProcess;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::{Stack, DOCS};
 use opsdeck_wire::{
-    ActionOutcome, ActionRecord, Check, CheckStatus, Engine, EngineState, ProbeResult, Role,
-    RunState, RunStatus, ServiceOverview, StatusBoard,
+    ActionOutcome, ActionRecord, Check, CheckStatus, EngineState, ProbeResult, Role, RunState,
+    RunStatus, ServiceOverview, StatusBoard,
 };
 use serde_json::{json, Value};
 
+use crate::containers::wait_engine;
 use crate::runbooks::{create, start, wait_status};
-use crate::util::{expect_error, ok_json, poll, release};
+use crate::runbooks_containers::RESTART;
+use crate::util::{add_admin, expect_error, ok_json, poll, release};
 
 /// Status codes seen by the load, per route.
 type Seen = Arc<Mutex<BTreeMap<(String, u16), u32>>>;
@@ -93,15 +95,7 @@ async fn postgres_restarted_under_load_gives_clear_503s_and_recovers() {
     let p = OpsdeckProcess::start(&url, &[]).await;
     p.wait_ready().await;
     let pool = opsdeck::db::pool(pg.connect_options()).await.expect("pool");
-    opsdeck::users::cli_add(
-        &pool,
-        "ops",
-        Role::Admin,
-        None,
-        opsdeck_e2e::server::PASSWORD,
-    )
-    .await
-    .expect("user");
+    add_admin(&pool, "ops").await;
     pool.close().await;
     // A client with a short timeout: a hang is a failure, not a wait.
     let client = reqwest::Client::builder()
@@ -220,42 +214,6 @@ async fn postgres_restarted_under_load_gives_clear_503s_and_recovers() {
     pool.close().await;
     p.stop().await;
     pg.stop().await;
-}
-
-const RESTART: &str = r#"
-name: restart-one
-title: Restart a service
-target_param: service
-params:
-  - name: service
-    type: service
-steps:
-  - name: restart
-    kind: container
-    service: "{{params.service}}"
-    action: restart
-    timeout: 1m
-"#;
-
-/// Polls GET /api/v1/engines until `name` is in `state`.
-async fn wait_engine(api: &Api, name: &str, state: EngineState) -> Engine {
-    poll(
-        Duration::from_secs(60),
-        &format!("engine {name} {state:?}"),
-        async || {
-            let list: Vec<Engine> = api.json("/api/v1/engines").await;
-            let e = list
-                .into_iter()
-                .find(|e| e.name == name)
-                .ok_or_else(|| format!("engine {name} is not listed"))?;
-            if e.state == state {
-                Ok(e)
-            } else {
-                Err(format!("{:?}, last_error: {:?}", e.state, e.last_error))
-            }
-        },
-    )
-    .await
 }
 
 /// Polls until every service of the stack runs, returning their ids.

@@ -70,15 +70,7 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let (database, options) = opsdeck_e2e::pg::fresh_database().await;
     let url = opsdeck_e2e::pg::url(&database);
     let pool = opsdeck::db::pool(options).await.expect("pool");
-    opsdeck::users::cli_add(
-        &pool,
-        "fuzz",
-        Role::Admin,
-        None,
-        opsdeck_e2e::server::PASSWORD,
-    )
-    .await
-    .expect("user");
+    crate::util::add_admin(&pool, "fuzz").await;
     let p =
         OpsdeckProcess::start(&url, &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]).await;
     p.wait_ready().await;

@@ -21,30 +21,13 @@ use std::time::Duration;
 use opsdeck_e2e::process::OpsdeckProcess;
 use opsdeck_e2e::server::Api;
 use opsdeck_e2e::targets::{Behaviour, Target};
-use opsdeck_wire::{Check, Incident, Role, Service, ServiceHealth, StatusBoard};
+use opsdeck_wire::{Check, Incident, Service, ServiceHealth, StatusBoard};
 use serde_json::{json, Value};
-use sqlx::PgPool;
 
-use crate::util::{ok_json, poll, sse_until};
+use crate::util::{ok_json, poll, process_database, sse_until};
 
 const LEASE_TAKEN: &str = "health engine lease taken";
 const INTERVAL_S: u64 = 5;
-
-async fn fresh_cluster_db() -> (String, PgPool) {
-    let (database, options) = opsdeck_e2e::pg::fresh_database().await;
-    let url = opsdeck_e2e::pg::url(&database);
-    let pool = opsdeck::db::pool(options).await.expect("pool");
-    opsdeck::users::cli_add(
-        &pool,
-        "ops",
-        Role::Admin,
-        None,
-        opsdeck_e2e::server::PASSWORD,
-    )
-    .await
-    .expect("user");
-    (url, pool)
-}
 
 /// The same client (its cookie jar) talking to another replica: cookies
 /// are kept per host, not per port, as behind a load balancer.
@@ -69,7 +52,7 @@ async fn board(api: &Api) -> StatusBoard {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_share_sessions_live_events_and_one_check_runner() {
-    let (url, _pool) = fresh_cluster_db().await;
+    let (url, _pool) = process_database().await;
     let procs = [
         OpsdeckProcess::start(&url, &[]).await,
         OpsdeckProcess::start(&url, &[]).await,

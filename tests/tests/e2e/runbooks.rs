@@ -725,18 +725,7 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_leaves_the_run_interrupted_and_resume_completes_it() {
     use opsdeck_e2e::process::OpsdeckProcess;
-    let (database, options) = opsdeck_e2e::pg::fresh_database().await;
-    let url = opsdeck_e2e::pg::url(&database);
-    let pool = opsdeck::db::pool(options).await.expect("pool");
-    opsdeck::users::cli_add(
-        &pool,
-        "ops",
-        Role::Admin,
-        None,
-        opsdeck_e2e::server::PASSWORD,
-    )
-    .await
-    .expect("user");
+    let (url, pool) = crate::util::process_database().await;
     let env = [("OPSDECK_RUN_LEASE_SECS", "3")];
     let login = |base: String| async move {
         let api = Api::new(&base);

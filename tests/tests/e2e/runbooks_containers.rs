@@ -192,7 +192,8 @@ async fn check_until(api: &Api, id: i64, want: CheckStatus) -> ProbeResult {
     .await
 }
 
-const RESTART: &str = r#"
+/// A runbook restarting the service it is given (also used by `faults.rs`).
+pub(crate) const RESTART: &str = r#"
 name: restart-one
 title: Restart a service
 target_param: service

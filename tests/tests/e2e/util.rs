@@ -153,3 +153,27 @@ pub async fn release(engine: opsdeck_e2e::dockerd::PrivateDockerd) {
         .await
         .expect("releasing the engine");
 }
+
+/// Adds the admin `name` with the harness's password
+/// ([`opsdeck_e2e::server::PASSWORD`]), as `opsdeck users add` would.
+pub async fn add_admin(pool: &sqlx::PgPool, name: &str) {
+    opsdeck::users::cli_add(
+        pool,
+        name,
+        opsdeck_wire::Role::Admin,
+        None,
+        opsdeck_e2e::server::PASSWORD,
+    )
+    .await
+    .expect("adding the admin");
+}
+
+/// A fresh database of the shared test cluster for real `opsdeck serve`
+/// processes: its URL, a pool on it, and the admin `ops`.
+pub async fn process_database() -> (String, sqlx::PgPool) {
+    let (database, options) = opsdeck_e2e::pg::fresh_database().await;
+    let url = opsdeck_e2e::pg::url(&database);
+    let pool = opsdeck::db::pool(options).await.expect("pool");
+    add_admin(&pool, "ops").await;
+    (url, pool)
+}
