@@ -19,7 +19,7 @@ DIST := frontend/dist/index.html
 FRONTEND_SOURCES := $(shell find frontend/src wire/src static -type f 2>/dev/null) \
 	frontend/index.html frontend/Trunk.toml frontend/Cargo.toml wire/Cargo.toml Cargo.toml Cargo.lock .cargo/config.toml
 
-.PHONY: run demo test chaos bench bench-backups bench-load tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
+.PHONY: run demo test chaos bench bench-backups bench-load bench-compare tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
 
 run: tools $(DIST) server
 	@echo "==> starting Opsdeck (Ctrl-C stops it and its Postgres)"
@@ -73,6 +73,12 @@ bench-backups: server
 # a 10-minute soak with checks running; needs wrk).
 bench-load: tools $(DIST) server
 	@bench/load.sh
+
+# The health, runbooks and incidents parts for the release build of BEFORE
+# (a git revision) and of the working tree, side by side in one run
+# (bench/compare.sh; root, like the parts that start a private engine).
+bench-compare: tools
+	@BEFORE="$(BEFORE)" bench/compare.sh
 
 # Regenerates .sqlx (offline query data) against a scratch Postgres; run after
 # changing a query or a migration, and commit the result.
