@@ -281,6 +281,8 @@ python3 - "$work" "$base" "$password" "$pg_bin" "$pg_port" "$db" "$rounds" "$lev
   "$db_bytes" "$pg_version" "$pg_dir" <<'PY'
 import http.client, json, os, resource, subprocess, sys, time
 from datetime import datetime
+
+from opsdeck_api import Api
 (work, base, password, pg_bin, pg_port, db, rounds, levels, restore_rounds, server_pid,
  db_bytes, pg_version, pg_dir) = sys.argv[1:]
 rounds, restore_rounds, server_pid, db_bytes = int(rounds), int(restore_rounds), int(server_pid), int(db_bytes)
@@ -291,37 +293,6 @@ HZ = os.sysconf("SC_CLK_TCK")
 
 def fail(msg):
     sys.exit(f"bench/backups: {msg}")
-
-class Api:
-    def __init__(self, base, password):
-        self.addr = base.removeprefix("http://")
-        self.conn = http.client.HTTPConnection(self.addr, timeout=600)
-        self.cookie = None
-        self.call("POST", "/api/v1/auth/login", {"username": "admin", "password": password})
-    def call(self, method, path, body=None, ok=(200, 201, 202, 204)):
-        h = {"X-Requested-With": "bench"}
-        if self.cookie:
-            h["Cookie"] = self.cookie
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        for attempt in range(2):
-            try:
-                self.conn.request(method, path, body=data, headers=h)
-                res = self.conn.getresponse()
-                raw = res.read()
-                break
-            except (http.client.RemoteDisconnected, ConnectionError):
-                if attempt:
-                    raise
-                self.conn = http.client.HTTPConnection(self.addr, timeout=600)
-        if res.status not in ok:
-            fail(f"{method} {path}: {res.status} {raw[:400]!r}")
-        for k, v in res.getheaders():
-            if k.lower() == "set-cookie" and v.startswith("opsdeck_session="):
-                self.cookie = v.split(";")[0]
-        return json.loads(raw) if raw else None
 
 def ts(s):
     return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
@@ -396,15 +367,15 @@ for l in levels:
     CLI[f"d_fc{l}"] = f"{PGD} -Fc -Z0 -d {db} | zstd -q -{l} -T{cores} > {out}/fc-{l}.zst"
 SIZE = {"b": f"{out}/handbook.sql.gz", "d": f"{out}/plain.sql.zst", **{f"d_fc{l}": f"{out}/fc-{l}.zst" for l in levels}}
 
-api = Api(base, password)
-svc = api.call("POST", "/api/v1/services", {"name": "benchdb", "tier": "critical", "requires": []})
-api.call("POST", "/api/v1/checks", {"name": "benchdb-pg", "service_id": svc["id"], "interval_s": 86400, "timeout_ms": 5000,
+api = Api(base, password, timeout=600, ok=(200, 201, 202, 204), name="backups")
+svc = api.json("POST", "/api/v1/services", {"name": "benchdb", "tier": "critical", "requires": []})
+api.json("POST", "/api/v1/checks", {"name": "benchdb-pg", "service_id": svc["id"], "interval_s": 86400, "timeout_ms": 5000,
                                     "spec": {"kind": "postgres", "url": f"postgres://bench@127.0.0.1:{pg_port}/postgres?sslmode=disable"}})
 store = f"{work}/store"
-api.call("POST", "/api/v1/backup-targets", {"name": "bench-local", "kind": "local", "path": store})
+api.json("POST", "/api/v1/backup-targets", {"name": "bench-local", "kind": "local", "path": store})
 plans = {}
 for l in levels:
-    p = api.call("POST", "/api/v1/backup-plans", {"name": f"bench-zstd{l}", "target": "bench-local", "zstd_level": l,
+    p = api.json("POST", "/api/v1/backup-plans", {"name": f"bench-zstd{l}", "target": "bench-local", "zstd_level": l,
                                                   "verify": False, "sources": [{"kind": "postgres", "service": "benchdb", "databases": [db]}]})
     plans[l] = p
 
@@ -414,11 +385,11 @@ def opsdeck(level):
     c0, p0 = ticks(server_pid, children=False), ticks(server_pid, children=True)
     pm0 = tree_ticks(PM)
     t0 = time.time()
-    run = api.call("POST", f"/api/v1/backup-plans/{plan['id']}/run", {})["run_id"]
+    run = api.json("POST", f"/api/v1/backup-plans/{plan['id']}/run", {})["run_id"]
     b = None
     while True:
         time.sleep(0.25)
-        rows = api.call("GET", f"/api/v1/backups?plan={plan['name']}")
+        rows = api.json("GET", f"/api/v1/backups?plan={plan['name']}")
         b = next((r for r in rows if r["run_id"] == run), None)
         if b and b["status"] != "running":
             break
@@ -429,10 +400,10 @@ def opsdeck(level):
     pm1 = tree_ticks(PM)
     if b["status"] != "succeeded":
         fail(f"backup #{b['id']} {b['status']}: {b['error']}")
-    detail = api.call("GET", f"/api/v1/backups/{b['id']}")
+    detail = api.json("GET", f"/api/v1/backups/{b['id']}")
     arts = detail["artifacts"]
     dump = next(a for a in arts if a["kind"] == "pg_dump")
-    runinfo = api.call("GET", f"/api/v1/runs/{run}")
+    runinfo = api.json("GET", f"/api/v1/runs/{run}")
     step0 = ts(runinfo["steps"][0]["started_at"]) if runinfo["steps"] and runinfo["steps"][0].get("started_at") else None
     return {"s": ts(b["finished_at"]) - t0, "seen_s": seen - t0, "load": l,
             "started_s": ts(b["started_at"]) - t0, "step_s": (step0 - t0) if step0 else None,

@@ -61,7 +61,9 @@ password="bench-orchid-compass-64"
 chromium=/usr/bin/chromium
 chromedriver=/usr/bin/chromedriver
 
-die() { echo "bench/health: $*" >&2; exit 1; }
+bench_name=health
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 for tool in python3 curl psql setsid; do
   command -v "$tool" >/dev/null || die "$tool is missing (apt-get install python3 curl postgresql-client, or make test-deps)"
 done
@@ -77,7 +79,7 @@ fi
 work=$(mktemp -d /tmp/opsdeck-bench-hc.XXXXXX)
 chmod 755 "$work"
 mkdir -p "$work/results"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(bench_free_port)
 base="http://127.0.0.1:$port"
 server_pid=""
 target_pid=""
@@ -142,112 +144,6 @@ mapfile -t tports < <(grep -vx ready "$work/target.out")
 tport=${tports[0]}
 port_array="ARRAY[$(IFS=,; echo "${tports[*]}")]"
 
-# Shared Python: the API client and /proc readers.
-cat >"$work/benchlib.py" <<'PY'
-import http.client, json, math, os, subprocess, sys, time
-
-class Api:
-    def __init__(self, base, password=None):
-        self.addr = base.removeprefix("http://")
-        self.conn = http.client.HTTPConnection(self.addr, timeout=120)
-        self.cookie = None
-        if password:
-            self.call("POST", "/api/v1/auth/login", {"username": "admin", "password": password})
-    def call(self, method, path, body=None, headers=None):
-        h = dict(headers or {})
-        if self.cookie:
-            h["Cookie"] = self.cookie
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        for attempt in range(2):
-            try:
-                self.conn.request(method, path, body=data, headers=h)
-                res = self.conn.getresponse()
-                raw = res.read()
-                self.headers = {k.lower(): v for k, v in res.getheaders()}
-                break
-            except (http.client.RemoteDisconnected, ConnectionError):
-                if attempt:
-                    raise
-                self.conn = http.client.HTTPConnection(self.addr, timeout=120)
-        if res.status >= 400:
-            sys.exit(f"{method} {path}: {res.status} {raw[:500]!r}")
-        for k, v in res.getheaders():
-            if k.lower() == "set-cookie" and v.startswith("opsdeck_session="):
-                self.cookie = v.split(";")[0]
-        return raw
-    def json(self, method, path, body=None):
-        return json.loads(self.call(method, path, body))
-
-def pct(sorted_values, p):  # nearest rank
-    return sorted_values[max(0, math.ceil(p / 100 * len(sorted_values)) - 1)]
-
-def median(values):
-    v = sorted(values)
-    n = len(v)
-    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
-
-def status_kb(pid, key="VmRSS"):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-def _stat(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        s = f.read()
-    return s[s.rindex(")") + 2:].split()  # fields from the 3rd (state) on
-
-def cpu_ticks(pid, children=False):
-    f = _stat(pid)
-    t = int(f[11]) + int(f[12])  # utime, stime
-    if children:
-        t += int(f[13]) + int(f[14])  # cutime, cstime (reaped children)
-    return t
-
-def tree_ticks(root):
-    """CPU of a process, its reaped children and its live children."""
-    t = cpu_ticks(root, children=True)
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                f = _stat(int(d))
-                if int(f[1]) == root:
-                    t += cpu_ticks(int(d))
-            except (OSError, ValueError, IndexError):
-                pass
-    return t
-
-HZ = os.sysconf("SC_CLK_TCK")
-
-def machine_busy_ticks():
-    """CPU ticks spent by the whole machine (all cores), idle and iowait excluded."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return sum(v[:8]) - v[3] - v[4]  # user..steal, minus idle and iowait
-
-def psql(data, query, db="opsdeck"):
-    out = subprocess.run(["psql", "-X", "-At", "-F", " ", "-h", f"{data}/run", "-U", "opsdeck", "-d", db, "-c", query],
-                         check=True, capture_output=True, text=True).stdout
-    return [line.split(" ") for line in out.strip().splitlines()]
-
-def postmaster_pid(data):
-    with open(f"{data}/postgres/postmaster.pid") as f:
-        return int(f.readline())
-
-def http_get(addr, path):
-    c = http.client.HTTPConnection(addr, timeout=10)
-    c.request("GET", path)
-    return c.getresponse().read()
-
-def save(work, name, obj):
-    with open(f"{work}/results/{name}.json", "w") as f:
-        json.dump(obj, f)
-PY
-
 # ---------------------------------------------------------------- A. engine
 if [[ " $parts " == *" A "* ]]; then
   n_services=$(( (checks + per_service - 1) / per_service ))
@@ -274,7 +170,6 @@ if [[ " $parts " == *" A "* ]]; then
   python3 - "$work" "$base" "$password" "$data" "$server_pid" "$target_pid" "127.0.0.1:$tport" \
     "$checks" "$warmup" "$window" <<'PY'
 import json, sys, time
-sys.path.insert(0, sys.argv[1])
 from benchlib import *
 work, base, password, data, pid, tpid, taddr, checks, warmup, window = sys.argv[1:]
 pid, tpid, checks, warmup, window = int(pid), int(tpid), int(checks), int(warmup), int(window)
@@ -381,7 +276,6 @@ fi
 if [[ " $parts " == *" B "* ]]; then
   python3 - "$work" "$base" "$password" "$services" "$requests" <<'PY'
 import json, sys, time
-sys.path.insert(0, sys.argv[1])
 from benchlib import *
 work, base, password, n, requests = sys.argv[1:]
 n, requests = int(n), int(requests)
@@ -433,12 +327,11 @@ fi
 if [[ " $parts " == *" R "* ]]; then
   # The dashboard in headless Chromium, over plain WebDriver (chromedriver).
   echo "   R: the dashboard in headless Chromium, $renders loads with cached assets and $renders cold; $(load)"
-  driver_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  driver_port=$(bench_free_port)
   setsid "$chromedriver" --port="$driver_port" --allowed-ips=127.0.0.1 </dev/null >"$work/chromedriver.log" 2>&1 &
   driver_pid=$!
   python3 - "$work" "$base" "$password" "$services" "$renders" "$driver_port" "$chromium" <<'PY'
 import json, sys, time, urllib.request, urllib.error
-sys.path.insert(0, sys.argv[1])
 from benchlib import *
 work, base, password, n, renders, driver_port, chromium = sys.argv[1:]
 n, renders = int(n), int(renders)
@@ -598,7 +491,6 @@ if [[ " $parts " == *" S "* ]]; then
   # naming that service.
   token=$(python3 - "$work" "$base" "$password" <<'PY'
 import sys
-sys.path.insert(0, sys.argv[1])
 from benchlib import *
 work, base, password = sys.argv[1:]
 api = Api(base, password)
@@ -627,7 +519,6 @@ if [[ " $parts " == *" C "* ]]; then
   echo "   C: 50 targets answering after 20 ms: the handbook's sequential curl loop vs an Opsdeck round, $rounds runs each; $(load)"
   python3 - "$work" "$base" "$password" "$tport" "$rounds" <<'PY'
 import json, subprocess, sys, time
-sys.path.insert(0, sys.argv[1])
 from benchlib import *
 work, base, password, tport, rounds = sys.argv[1:]
 rounds = int(rounds)
@@ -685,7 +576,6 @@ fi
 # ---------------------------------------------------------------- table
 python3 - "$work" "$(nproc)" "$target_ports" "$interval" <<'PY'
 import json, os, sys
-sys.path.insert(0, sys.argv[1])
 from benchlib import median
 work, cores, tports, interval = sys.argv[1:]
 def load(name):

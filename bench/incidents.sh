@@ -163,44 +163,14 @@ echo "   demo stack ($compose_file, engine $engine_version), victim $victim, con
 python3 - "$work" "$base" "$password" "$host" "$engine_dir" "$data" "$compose_file" "$project" "$image" \
   "$victim" "$interval" "$rounds" "$hook_port" "$engine_version" <<'PY'
 import http.client, json, math, os, random, socket, subprocess, sys, time
+
+from opsdeck_api import Api
 (work, base, password, host, engine_dir, data, compose_file, project, image,
  victim, interval, rounds, hook_port, engine_version) = sys.argv[1:]
 interval, rounds = int(interval), int(rounds)
 
 def fail(msg):
     sys.exit(f"bench/incidents: {msg}")
-
-class Api:
-    def __init__(self, base, password):
-        self.addr = base.removeprefix("http://")
-        self.conn = http.client.HTTPConnection(self.addr, timeout=60)
-        self.cookie = None
-        self.call("POST", "/api/v1/auth/login", {"username": "admin", "password": password})
-    def call(self, method, path, body=None, ok=(200, 201, 204)):
-        h = {"X-Requested-With": "bench"}
-        if self.cookie:
-            h["Cookie"] = self.cookie
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        for attempt in range(2):
-            try:
-                self.conn.request(method, path, body=data, headers=h)
-                res = self.conn.getresponse()
-                raw = res.read()
-                break
-            except (http.client.RemoteDisconnected, ConnectionError):
-                if attempt:
-                    raise
-                self.conn = http.client.HTTPConnection(self.addr, timeout=60)
-        if res.status not in ok:
-            hint = " (is this build older than the incidents/on-call/channels API?)" if res.status == 404 else ""
-            fail(f"{method} {path}: {res.status} {raw[:400]!r}{hint}")
-        for k, v in res.getheaders():
-            if k.lower() == "set-cookie" and v.startswith("opsdeck_session="):
-                self.cookie = v.split(";")[0]
-        return json.loads(raw) if raw else None
 
 class Engine:
     """The Docker Engine API on the private socket (what `docker kill` and
@@ -252,7 +222,8 @@ def free_port():
     s.close()
     return p
 
-api = Api(base, password)
+api = Api(base, password, timeout=60, ok=(200, 201, 204), name="incidents",
+          hint404=" (is this build older than the incidents/on-call/channels API?)")
 engine = Engine(host.removeprefix("unix://"))
 env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY")}
 env["DOCKER_CONFIG"] = f"{engine_dir}/cli-config"
@@ -263,11 +234,11 @@ def docker(*args):
     return p.stdout
 
 # 1. The engine and the demo stack's inventory (from the compose file, parsed by Opsdeck).
-api.call("POST", "/api/v1/engines", {"name": "local", "endpoint": host})
+api.json("POST", "/api/v1/engines", {"name": "local", "endpoint": host})
 with open(compose_file) as f:
-    plan = api.call("POST", "/api/v1/inventory/compose",
+    plan = api.json("POST", "/api/v1/inventory/compose",
                     {"content": f.read(), "project": project, "engine": "local", "apply": True})
-rows = api.call("GET", "/api/v1/services")
+rows = api.json("GET", "/api/v1/services")
 services = [r["service"] for r in rows if r["service"]["compose_project"] == project]
 if not services:
     fail(f"the import of {compose_file} gave no services")
@@ -316,11 +287,11 @@ for n in order:
     docker("run", "--detach", "--network", "host", "--restart", "unless-stopped", "--name", f"{project}-{n}-1",
            *labels, "--env", f"SERVICE={n}", "--env", f"PORT={port}", image, "sh", "-c", SCRIPT)
 def connected():
-    e = next(e for e in api.call("GET", "/api/v1/engines") if e["name"] == "local")
+    e = next(e for e in api.json("GET", "/api/v1/engines") if e["name"] == "local")
     return e["state"] == "connected" and e["containers"] >= len(order), (e["state"], e["containers"], e["last_error"])
 wait("engine connected with every container", connected, every=0.5)
 def all_running():
-    rs = {r["service"]["name"]: r["run_state"] for r in api.call("GET", "/api/v1/services")}
+    rs = {r["service"]["name"]: r["run_state"] for r in api.json("GET", "/api/v1/services")}
     bad = {n: rs.get(n) for n in order if rs.get(n) != "running"}
     return not bad, bad
 wait("every demo service running in Opsdeck", all_running, every=0.5)
@@ -329,12 +300,12 @@ container = f"{project}-{victim}-1"
 # 3. A container check on every service; settle them now ("Run now").
 checks = {}
 for n in order:
-    c = api.call("POST", "/api/v1/checks", {"service_id": by_name[n]["id"], "name": "container",
+    c = api.json("POST", "/api/v1/checks", {"service_id": by_name[n]["id"], "name": "container",
                                             "interval_s": interval, "timeout_ms": 2000, "fail_after": 1,
                                             "recover_after": 1, "spec": {"kind": "container"}})
     checks[n] = c["id"]
 for n, cid in checks.items():
-    r = api.call("POST", f"/api/v1/checks/{cid}/run")
+    r = api.json("POST", f"/api/v1/checks/{cid}/run")
     if r["status"] != "ok":
         fail(f"the container check of {n} is {r['status']}: {r['message']}")
 check_id = checks[victim]
@@ -342,19 +313,19 @@ victim_id = by_name[victim]["id"]
 victim_tier = by_name[victim]["tier"]
 
 # 4. Paging: a person, the default escalation policy, a webhook channel for P1–P4.
-person = api.call("POST", "/api/v1/people", {"name": "Bench On-call", "title": "on call for the bench"})
-policy = api.call("POST", "/api/v1/escalation-policies",
+person = api.json("POST", "/api/v1/people", {"name": "Bench On-call", "title": "on call for the bench"})
+policy = api.json("POST", "/api/v1/escalation-policies",
                   {"name": "bench-default", "description": "page the on-call person at once", "is_default": True,
                    "levels": [{"delay_secs": 0, "targets": [{"kind": "person", "id": person["id"]}]}]})
-settings = api.call("GET", "/api/v1/incident-settings")
+settings = api.json("GET", "/api/v1/incident-settings")
 settings["default_policy_id"] = policy["id"]
-api.call("PUT", "/api/v1/incident-settings", settings)
-api.call("POST", "/api/v1/channels", {"name": "bench-webhook", "kind": "webhook",
+api.json("PUT", "/api/v1/incident-settings", settings)
+api.json("POST", "/api/v1/channels", {"name": "bench-webhook", "kind": "webhook",
                                       "config": {"url": f"http://127.0.0.1:{hook_port}/hook"},
                                       "severities": ["P1", "P2", "P3", "P4"]})
 
 def board_health():
-    b = api.call("GET", "/api/v1/status")
+    b = api.json("GET", "/api/v1/status")
     return next((s["health"] for s in b["services"] if s["service_id"] == victim_id), None)
 
 def open_incident():
@@ -373,14 +344,14 @@ def recover(incident):
     """Starts the victim again, settles its check, resolves the incident."""
     engine.call("POST", f"/containers/{container}/start")
     def running():
-        r = next(r for r in api.call("GET", "/api/v1/services") if r["service"]["id"] == victim_id)
+        r = next(r for r in api.json("GET", "/api/v1/services") if r["service"]["id"] == victim_id)
         return r["run_state"] == "running", r["run_state"]
     wait("Opsdeck sees the victim running again", running, timeout=30)
-    wait("the check is ok again", lambda: ((r := api.call("POST", f"/api/v1/checks/{check_id}/run"))["status"] == "ok",
+    wait("the check is ok again", lambda: ((r := api.json("POST", f"/api/v1/checks/{check_id}/run"))["status"] == "ok",
                                           r["message"]), timeout=30, every=0.3)
     wait("the board shows the victim operational", lambda: ((h := board_health()) == "operational", h), timeout=30)
     if incident is not None:
-        api.call("POST", f"/api/v1/incidents/{incident}/resolve", {"note": "bench: the container was started again"})
+        api.json("POST", f"/api/v1/incidents/{incident}/resolve", {"note": "bench: the container was started again"})
     wait("no open incident for the victim", lambda: ((i := open_incident()) is None, i), timeout=30)
 
 # Ready before the first round.

@@ -29,7 +29,9 @@ bin=${OPSDECK_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/opsdeck/target}/release/opsd
 image=opsdeck-bench/busybox:1
 password="bench-orchid-compass-64"
 
-die() { echo "bench/inventory: $*" >&2; exit 1; }
+bench_name=inventory
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 [ "$(id -u)" -eq 0 ] || die "needs root (it starts a private dockerd)"
 for tool in dockerd docker python3 curl setsid; do
   command -v "$tool" >/dev/null || die "$tool is missing (apt-get install docker.io busybox-static python3 curl, or make test-deps)"
@@ -41,7 +43,7 @@ engine_dir=/tmp/odk-bench-dockerd
 host="unix://$engine_dir/docker.sock"
 work=$(mktemp -d /tmp/opsdeck-bench-inv.XXXXXX)
 chmod 755 "$work"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(bench_free_port)
 base="http://127.0.0.1:$port"
 dockerd_pid=""
 server_pid=""
@@ -163,31 +165,11 @@ done
 python3 - "$base" "$password" "$host" "$engine_dir" "$server_pid" "$n" "$requests" "$restarts" "$engine_version" "$(nproc)" <<'PY'
 import http.client, json, math, os, statistics, subprocess, sys, time
 
+from opsdeck_api import Api
+
 base, password, host, engine_dir, pid, n, requests, restarts, version, cores = sys.argv[1:]
 n, requests, restarts, pid = int(n), int(requests), int(restarts), int(pid)
 addr = base.removeprefix("http://")
-
-class Api:
-    def __init__(self):
-        self.conn = http.client.HTTPConnection(addr, timeout=120)
-        self.cookie = None
-    def call(self, method, path, body=None):
-        headers = {}
-        if self.cookie:
-            headers["Cookie"] = self.cookie
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        self.conn.request(method, path, body=data, headers=headers)
-        res = self.conn.getresponse()
-        raw = res.read()
-        if res.status >= 400:
-            sys.exit(f"{method} {path}: {res.status} {raw[:500]!r}")
-        for k, v in res.getheaders():
-            if k.lower() == "set-cookie" and v.startswith("opsdeck_session="):
-                self.cookie = v.split(";")[0]
-        return raw
 
 def rss_mb():
     with open(f"/proc/{pid}/status") as f:
@@ -206,8 +188,7 @@ def wait(what, check, timeout=600):
         time.sleep(0.5)
     sys.exit(f"{what}: not within {timeout} s (last: {last})")
 
-api = Api()
-api.call("POST", "/api/v1/auth/login", {"username": "admin", "password": password})
+api = Api(base, password, name="inventory")
 api.call("GET", "/api/v1/services")
 time.sleep(3)
 rss_before = rss_mb()

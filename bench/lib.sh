@@ -11,6 +11,8 @@
 #   image        the tag of the busybox image built on the private engine
 #
 # What it provides:
+#   PYTHONPATH                includes bench/lib: `from opsdeck_api import Api`
+#                             and `from benchlib import *` in the scripts' Python
 #   die MSG…                  the message on stderr, exit 1
 #   bench_need HINT TOOL…     dies naming the first tool missing from PATH,
 #                             with HINT (how to install it)
@@ -37,6 +39,10 @@
 # from it.
 
 die() { echo "bench/${bench_name:-bench}: $*" >&2; exit 1; }
+
+# The shared Python (bench/lib/): the API client (opsdeck_api.Api) and the
+# measuring helpers (benchlib), importable from every script's Python.
+export PYTHONPATH="$PWD/bench/lib${PYTHONPATH:+:$PYTHONPATH}"
 
 bench_need() {
   local hint=$1 tool

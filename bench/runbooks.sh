@@ -85,93 +85,6 @@ load() { bench_load; }
 
 echo "== runbooks bench: $(bench_machine)"
 
-# Shared Python: the API client, percentiles, /proc readers.
-cat >"$work/benchlib.py" <<'PY'
-import http.client, json, math, os, subprocess, sys, time
-
-class Api:
-    def __init__(self, base, password=None):
-        self.addr = base.removeprefix("http://")
-        self.conn = http.client.HTTPConnection(self.addr, timeout=120)
-        self.cookie = None
-        if password:
-            self.call("POST", "/api/v1/auth/login", {"username": "admin", "password": password})
-    def call(self, method, path, body=None, headers=None):
-        h = dict(headers or {})
-        if self.cookie:
-            h["Cookie"] = self.cookie
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        for attempt in range(2):
-            try:
-                self.conn.request(method, path, body=data, headers=h)
-                res = self.conn.getresponse()
-                raw = res.read()
-                break
-            except (http.client.RemoteDisconnected, ConnectionError):
-                if attempt:
-                    raise
-                self.conn = http.client.HTTPConnection(self.addr, timeout=120)
-        if res.status >= 400:
-            sys.exit(f"{method} {path}: {res.status} {raw[:500]!r}")
-        for k, v in res.getheaders():
-            if k.lower() == "set-cookie" and v.startswith("opsdeck_session="):
-                self.cookie = v.split(";")[0]
-        return raw
-    def json(self, method, path, body=None):
-        return json.loads(self.call(method, path, body))
-
-def pct(sorted_values, p):  # nearest rank
-    return sorted_values[max(0, math.ceil(p / 100 * len(sorted_values)) - 1)]
-
-def median(values):
-    v = sorted(values)
-    n = len(v)
-    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
-
-def _stat(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        s = f.read()
-    return s[s.rindex(")") + 2:].split()
-
-def cpu_ticks(pid, children=False):
-    f = _stat(pid)
-    t = int(f[11]) + int(f[12])
-    if children:
-        t += int(f[13]) + int(f[14])
-    return t
-
-def tree_ticks(root):
-    """CPU of a process, its reaped children and its live children."""
-    t = cpu_ticks(root, children=True)
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                f = _stat(int(d))
-                if int(f[1]) == root:
-                    t += cpu_ticks(int(d))
-            except (OSError, ValueError, IndexError):
-                pass
-    return t
-
-HZ = os.sysconf("SC_CLK_TCK")
-
-def psql(data, query, db="opsdeck"):
-    out = subprocess.run(["psql", "-X", "-At", "-F", " ", "-h", f"{data}/run", "-U", "opsdeck", "-d", db, "-c", query],
-                         check=True, capture_output=True, text=True).stdout
-    return [line.split(" ") for line in out.strip().splitlines()]
-
-def postmaster_pid(data):
-    with open(f"{data}/postgres/postmaster.pid") as f:
-        return int(f.readline())
-
-def save(work, name, obj):
-    with open(f"{work}/results/{name}.json", "w") as f:
-        json.dump(obj, f)
-PY
-
 # ------------------------------------------------------------ Q. queued runs
 if [[ " $parts " == *" Q "* ]]; then
   data="$work/q"
@@ -179,7 +92,6 @@ if [[ " $parts " == *" Q "* ]]; then
   echo "   Q: $runs runs of a 3-step runbook, $clients clients: as fast as they go, then paced at $paced_rate runs/s; $(load)"
   python3 - "$work" "$base" "$password" "$data" "$server_pid" "$runs" "$clients" "$paced_rate" <<'PY'
 import http.client, json, sys, threading, time
-sys.path.insert(0, sys.argv[1])
 from benchlib import *
 work, base, password, data, pid, n, clients, paced_rate = sys.argv[1:]
 pid, n, clients, paced_rate = int(pid), int(n), int(clients), float(paced_rate)
@@ -407,7 +319,6 @@ SH
   python3 - "$work" "$base" "$password" "$host" "$engine_dir" "$app_port" "$rounds" "$scenarios" "$app_start" "$engine_version" <<'PY'
 import http.client, json, os, subprocess, sys, threading, time
 from datetime import datetime
-sys.path.insert(0, sys.argv[1])
 from benchlib import *
 work, base, password, host, engine_dir, app_port, rounds, scenarios, app_start, engine_version = sys.argv[1:]
 rounds = int(rounds)
@@ -561,7 +472,6 @@ fi
 # ---------------------------------------------------------------- table
 python3 - "$work" "$(nproc)" <<'PY'
 import json, os, sys
-sys.path.insert(0, sys.argv[1])
 from benchlib import median
 work, cores = sys.argv[1:]
 def load(name):

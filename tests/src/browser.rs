@@ -11,17 +11,16 @@
 //! The helpers panic with a message naming what was awaited and where the
 //! browser was: in a test harness a failed wait is the test failure.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::json;
 
+use crate::proc::{self, free_port, kill_group, Session};
 use crate::require;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -29,6 +28,14 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// How long [`Browser::wait_for`] and friends wait.
 pub const WAIT: Duration = Duration::from_secs(15);
 const DRIVER_READY: Duration = Duration::from_secs(20);
+
+/// Where UI tests put their screenshots: `<workspace>/target/screenshots`.
+pub fn screenshots() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/screenshots"
+    ))
+}
 
 pub struct Browser {
     pub client: Client,
@@ -295,13 +302,6 @@ impl Drop for Browser {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("finding a free loopback port")
-        .port()
-}
-
 fn spawn_driver(port: u16, log: &Path) -> Child {
     let out = std::fs::File::create(log).expect("creating chromedriver.log");
     let err = out.try_clone().expect("chromedriver.log");
@@ -312,14 +312,7 @@ fn spawn_driver(port: u16, log: &Path) -> Child {
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);
-    // SAFETY: only async-signal-safe calls (prctl, setsid) between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
+    proc::die_with_parent(&mut cmd, Signal::SIGKILL, Session::Own);
     cmd.spawn().expect("starting chromedriver")
 }
 
@@ -377,18 +370,6 @@ async fn connect(port: u16, profile: &Path) -> Result<Client, fantoccini::error:
     let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
     builder.capabilities(caps);
     builder.connect(&format!("http://127.0.0.1:{port}")).await
-}
-
-/// SIGKILLs chromedriver's process group (chromedriver and the Chromium it
-/// started) and reaps chromedriver. The group is signalled before the
-/// leader is reaped, so its id cannot have been reused.
-fn kill_group(driver: &mut Child) {
-    // Only while the leader is unreaped: once reaped, its id could be reused.
-    if matches!(driver.try_wait(), Ok(None)) {
-        let _ = killpg(Pid::from_raw(driver.id() as i32), Signal::SIGKILL);
-    }
-    let _ = driver.kill();
-    let _ = driver.wait();
 }
 
 fn tail(path: &Path) -> String {

@@ -30,7 +30,6 @@
 //! [`PrivateDockerd::start`] removes directories left by test processes that
 //! no longer exist.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -39,9 +38,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::proc::{self, Session};
 use crate::require;
 
 const BUSYBOX: &str = "/bin/busybox";
@@ -277,10 +277,8 @@ impl Engine {
             NEXT.fetch_add(1, Ordering::SeqCst)
         ));
         let host = format!("unix://{}", dir.join("docker.sock").display());
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .context("picking a loopback port for the TLS listener")?
-            .port();
+        let port =
+            crate::proc::try_free_port().context("picking a loopback port for the TLS listener")?;
         let tls_dir = dir.join("tls");
         let tls = TlsEndpoint {
             url: format!("tcp://127.0.0.1:{port}"),
@@ -551,14 +549,7 @@ fn spawn_dockerd(dir: &Path, host: &str, tls: &TlsEndpoint) -> anyhow::Result<Ch
     .stdin(Stdio::null())
     .stdout(log.try_clone().context("dockerd.log")?)
     .stderr(log);
-    // SAFETY: only async-signal-safe calls (prctl, setsid) between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)?;
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
+    proc::die_with_parent(&mut cmd, Signal::SIGTERM, Session::Own);
     cmd.spawn().context("starting dockerd")
 }
 
@@ -604,17 +595,8 @@ fn stop_dockerd(dir: &Path, host: &str, child: &mut Child) {
         kill_processes_naming(dir);
         return;
     }
-    let pid = Pid::from_raw(child.id() as i32);
-    if matches!(child.try_wait(), Ok(None)) {
-        let _ = kill(pid, Signal::SIGTERM);
-    }
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) | Err(_) => return,
-            Ok(None) if Instant::now() > deadline => break,
-            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
-        }
+    if proc::terminate(child, STOP_TIMEOUT, Duration::from_millis(100)) {
+        return;
     }
     eprintln!(
         "dockerd in {} did not stop within {} s; killing it",
@@ -623,9 +605,7 @@ fn stop_dockerd(dir: &Path, host: &str, child: &mut Child) {
     );
     // dockerd leads its own process group (setsid); containerd and the
     // shims have their own, but all name the engine's directory.
-    let _ = killpg(pid, Signal::SIGKILL);
-    let _ = child.kill();
-    let _ = child.wait();
+    proc::kill_group(child);
     kill_processes_naming(dir);
 }
 

@@ -23,15 +23,25 @@
 //! - [`smtp`]: a real SMTP sink (aiosmtpd) whose maildir the test reads.
 //! - [`s3`]: a real S3-compatible server (moto) checking SigV4 signatures,
 //!   with buckets per test and signed inspection calls.
+//! - [`flows`]: API flows per resource (log in, create a runbook and wait
+//!   for its run, declare an incident, make a backup plan, ...).
+//! - [`fixtures`]: data for the backup tests (databases on the test
+//!   cluster, row counts, digests, the files a backup leaves).
+//! - [`util`]: answer checks, SSE, polling, the shared engine.
 //! - [`require`]: a missing part skips locally but fails under `CI=true`.
+//! - [`proc`]: free loopback ports, children that die with the test
+//!   process (`PR_SET_PDEATHSIG`), stopping a child by its pid.
 //!
 //! Every helper that starts a process stops it on drop, and processes started
 //! for the whole run die with the test process (`PR_SET_PDEATHSIG`).
 
 pub mod browser;
 pub mod dockerd;
+pub mod fixtures;
+pub mod flows;
 pub mod mariadb;
 pub mod pg;
+pub mod proc;
 pub mod process;
 pub mod receiver;
 pub mod redis;
@@ -42,3 +52,4 @@ pub mod smtp;
 pub mod stack;
 pub mod targets;
 pub mod tlscert;
+pub mod util;

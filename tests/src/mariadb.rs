@@ -33,6 +33,7 @@ use anyhow::{bail, Context};
 use nix::sys::signal::Signal;
 use nix::unistd::User;
 
+use crate::proc::{self, Session};
 use crate::require;
 
 /// The user made for the health checks.
@@ -177,7 +178,7 @@ fn start(bins: Binaries, mysql: Option<&User>) -> anyhow::Result<MariaDb> {
 
     let mut last_error = None;
     for _ in 0..PORT_ATTEMPTS {
-        let port = free_port()?;
+        let port = proc::try_free_port().context("picking a free loopback port")?;
         match run_server(&bins, &dir, &socket, port, mysql) {
             Ok(()) => {
                 create_check_user(&bins.client, &socket)?;
@@ -195,13 +196,6 @@ fn start(bins: Binaries, mysql: Option<&User>) -> anyhow::Result<MariaDb> {
         }
     }
     Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no free port")))
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .context("picking a free loopback port")?
-        .port())
 }
 
 /// `mariadb-install-db` into `<dir>/data`, with `root` authenticated by
@@ -278,17 +272,9 @@ fn run_server(
     std::thread::Builder::new()
         .name("test-mariadb".into())
         .spawn(move || {
-            // SAFETY: only async-signal-safe calls (prctl, setsid) between
-            // fork and exec; std has already switched uid and gid, so the
-            // death signal is not cleared by a credential change after it.
-            unsafe {
-                cmd.pre_exec(|| {
-                    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)
-                        .map_err(std::io::Error::from)?;
-                    nix::unistd::setsid().map_err(std::io::Error::from)?;
-                    Ok(())
-                });
-            }
+            // std switches uid and gid before the death signal is set, so
+            // no credential change clears it afterwards.
+            proc::die_with_parent(&mut cmd, Signal::SIGTERM, Session::Own);
             match cmd.spawn() {
                 Ok(mut child) => {
                     let _ = tx.send(Ok(child.id()));
@@ -317,7 +303,7 @@ fn wait_ready(client: &Path, dir: &Path, socket: &Path, port: u16, pid: u32) -> 
         {
             return Ok(());
         }
-        if !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid) {
+        if proc::has_exited(pid) {
             bail!(
                 "the MariaDB server exited; end of {}:\n{}",
                 dir.join("error.log").display(),
@@ -325,7 +311,7 @@ fn wait_ready(client: &Path, dir: &Path, socket: &Path, port: u16, pid: u32) -> 
             );
         }
         if Instant::now() > deadline {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL);
+            proc::signal_pid(pid, Signal::SIGKILL);
             bail!(
                 "the MariaDB server did not answer within {} s; end of its log:\n{}",
                 READY_TIMEOUT.as_secs(),
@@ -334,16 +320,6 @@ fn wait_ready(client: &Path, dir: &Path, socket: &Path, port: u16, pid: u32) -> 
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Whether `pid` has exited but was not reaped yet.
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
 }
 
 fn create_check_user(client: &Path, socket: &Path) -> anyhow::Result<()> {

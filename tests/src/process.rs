@@ -16,13 +16,14 @@
 //! Dropping an [`OpsdeckProcess`] kills it.
 
 use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
+
+use crate::proc::{self, free_port, Session};
 
 /// The `opsdeck` binary next to the test binary, or `OPSDECK_BIN`.
 pub fn opsdeck_bin() -> PathBuf {
@@ -35,14 +36,6 @@ pub fn opsdeck_bin() -> PathBuf {
         .and_then(|d| d.parent())
         .map(|d| d.join("opsdeck"))
         .expect("target dir")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 struct Shared {
@@ -100,12 +93,7 @@ impl OpsdeckProcess {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        // SAFETY: only an async-signal-safe call (prctl) between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
-            });
-        }
+        proc::die_with_parent(&mut cmd, Signal::SIGKILL, Session::Inherit);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name(format!("opsdeck-{port}"))
@@ -156,6 +144,12 @@ impl OpsdeckProcess {
     /// `http://127.0.0.1:<port>`.
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// A client logged in as `username` (a user with the harness password,
+    /// e.g. the `ops` admin of [`crate::util::process_database`]).
+    pub async fn login(&self, username: &str) -> crate::server::Api {
+        crate::flows::auth::login(&self.base, username).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -219,7 +213,7 @@ impl OpsdeckProcess {
     fn signal(&self, sig: Signal) {
         let s = lock(&self.shared);
         if s.exited.is_none() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), sig);
+            proc::signal_pid(self.pid, sig);
         }
     }
 

@@ -22,21 +22,20 @@
 
 use std::future::Future;
 use std::io::{BufRead, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use crate::proc::{self, Session};
 use crate::require;
 
 /// The shared server's password (and [`RedisOptions::default`]'s).
@@ -219,10 +218,7 @@ impl Redis {
         for _ in 0..PORT_ATTEMPTS {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .context("picking a free loopback port")?
-                .port();
+            let port = proc::try_free_port().context("picking a free loopback port")?;
             let mut cmd = Command::new("redis-server");
             cmd.arg("--port")
                 .arg(port.to_string())
@@ -310,14 +306,7 @@ fn server_thread(
     ready: mpsc::Sender<std::io::Result<u32>>,
     stop: mpsc::Receiver<()>,
 ) {
-    // SAFETY: only async-signal-safe calls (prctl, setsid) between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)?;
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
+    proc::die_with_parent(&mut cmd, Signal::SIGTERM, Session::Own);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -327,23 +316,7 @@ fn server_thread(
     };
     let _ = ready.send(Ok(child.id()));
     let _ = stop.recv();
-    stop_child(&mut child);
-}
-
-fn stop_child(child: &mut Child) {
-    if matches!(child.try_wait(), Ok(None)) {
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-    }
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) | Err(_) => return,
-            Ok(None) if Instant::now() > deadline => break,
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    proc::stop_child(&mut child, STOP_TIMEOUT, Duration::from_millis(20));
 }
 
 /// Polls (plain blocking I/O) until the server answers `+PONG`.
@@ -353,7 +326,7 @@ fn wait_ready(port: u16, password: Option<&str>, pid: u32, log: &Path) -> anyhow
         if ping_blocking(port, password).unwrap_or(false) {
             return Ok(());
         }
-        if exited(pid) {
+        if proc::has_exited(pid) {
             bail!(
                 "redis-server exited; end of {}:\n{}",
                 log.display(),
@@ -388,16 +361,6 @@ fn ping_blocking(port: u16, password: Option<&str>) -> std::io::Result<bool> {
     w.write_all(&encode(&[b"PING"]))?;
     r.read_line(&mut line)?;
     Ok(line == "+PONG\r\n")
-}
-
-/// Whether `pid` (our unreaped child) has exited.
-fn exited(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
 }
 
 /// Removes server directories left by test processes that no longer exist.

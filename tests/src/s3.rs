@@ -31,9 +31,8 @@
 //! [`S3Server::uploads`], …) use `object_store` and its SigV4 signer
 //! directly, not Opsdeck's storage code.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -41,12 +40,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use futures::TryStreamExt;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer, AwsCredential};
 use object_store::client::{HttpRequest, HttpRequestBody};
 use object_store::{ObjectStore, PutPayload};
 
+use crate::proc::{self, Session};
 use crate::require;
 
 const DIR_PREFIX: &str = "odk-s3-";
@@ -289,10 +288,7 @@ impl S3Server {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let log = dir.join("moto.log");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .context("picking a free loopback port")?
-            .port();
+        let port = proc::try_free_port().context("picking a free loopback port")?;
         let out = std::fs::File::create(&log)?;
         let mut cmd = Command::new(bin);
         cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -335,7 +331,7 @@ impl S3Server {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
             }
-            if exited(pid) {
+            if proc::has_exited(pid) {
                 bail!("moto_server exited; end of its log:\n{}", tail(&log));
             }
             if Instant::now() > deadline {
@@ -453,14 +449,7 @@ fn server_thread(
     ready: mpsc::Sender<std::io::Result<u32>>,
     stop: mpsc::Receiver<()>,
 ) {
-    // SAFETY: only async-signal-safe calls (prctl, setsid) between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)?;
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
+    proc::die_with_parent(&mut cmd, Signal::SIGTERM, Session::Own);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -470,33 +459,7 @@ fn server_thread(
     };
     let _ = ready.send(Ok(child.id()));
     let _ = stop.recv();
-    stop_child(&mut child);
-}
-
-/// Whether `pid` (the server thread's unreaped child) has exited.
-fn exited(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
-}
-
-fn stop_child(child: &mut Child) {
-    if matches!(child.try_wait(), Ok(None)) {
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-    }
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) | Err(_) => return,
-            Ok(None) if Instant::now() > deadline => break,
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    proc::stop_child(&mut child, STOP_TIMEOUT, Duration::from_millis(20));
 }
 
 fn tail(log: &Path) -> String {

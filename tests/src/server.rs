@@ -80,20 +80,7 @@ impl TestServer {
 
     /// A client with a cookie jar, logged in as `username`.
     pub async fn login(&self, username: &str) -> Api {
-        let api = Api::new(&self.base);
-        let res = api
-            .post(
-                "/api/v1/auth/login",
-                &serde_json::json!({"username": username, "password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(
-            res.status(),
-            200,
-            "login as {username} failed: {}",
-            res.text().await.unwrap_or_default()
-        );
-        api
+        crate::flows::auth::login(&self.base, username).await
     }
 
     /// Creates a user of `role` named after it and returns a logged-in client.

@@ -16,7 +16,6 @@
 //! the test process (`PR_SET_PDEATHSIG`, spawned from a thread that lives as
 //! long as the child) and is killed when the sink is dropped.
 
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -24,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use nix::sys::signal::Signal;
+
+use crate::proc::{self, free_port, Session};
 
 /// A parsed message from the sink.
 #[derive(Debug, Clone)]
@@ -103,14 +104,6 @@ pub fn python_with_aiosmtpd() -> Option<String> {
     })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 impl SmtpSink {
     /// Starts the sink on a free loopback port and waits until it accepts
     /// connections (panics with its output after 20 s).
@@ -138,12 +131,7 @@ impl SmtpSink {
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
-        // SAFETY: only an async-signal-safe call (prctl) between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
-            });
-        }
+        proc::die_with_parent(&mut cmd, Signal::SIGKILL, Session::Inherit);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name(format!("aiosmtpd-{port}"))

@@ -33,6 +33,7 @@ use bollard::query_parameters::{CreateContainerOptionsBuilder, StartContainerOpt
 use bollard::Docker;
 
 use crate::dockerd::PrivateDockerd;
+use crate::proc::free_port;
 
 /// The busybox image every stand-in container runs (the tag `docker.rs`
 /// builds too: built once per engine).
@@ -262,14 +263,6 @@ pub fn unique_project(prefix: &str) -> String {
         ^ u64::from(nanos)
         ^ (u64::from(NEXT.fetch_add(1, Ordering::SeqCst)) << 20);
     format!("{prefix}-{:x}", mix & 0xff_ffff_ffff)
-}
-
-/// A free loopback TCP port (released at once; the container binds it).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
 }
 
 /// A stand-in stack running on the private engine.

@@ -235,7 +235,7 @@ async fn verify_detects_a_changed_or_deleted_entry() {
 }
 
 fn run_verify(server: &TestServer) -> std::process::Output {
-    let bin = crate::util::opsdeck_bin();
+    let bin = opsdeck_e2e::util::opsdeck_bin();
     assert!(
         bin.is_file(),
         "{} is missing: build it first (make test does: cargo build -p opsdeck)",

@@ -2,10 +2,9 @@
 //! must, over real HTTP against a real database.
 
 use opsdeck_e2e::server::{Api, TestServer, PASSWORD};
+use opsdeck_e2e::util::{error_code, get_with_cookie, session_cookie_value};
 use opsdeck_wire::{CreatedApiToken, Me, Role, User};
 use serde_json::json;
-
-use crate::util::{error_code, get_with_cookie, session_cookie_value};
 
 async fn login_raw(server: &TestServer, username: &str, password: &str) -> reqwest::Response {
     Api::new(&server.base)

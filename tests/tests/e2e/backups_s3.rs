@@ -11,21 +11,25 @@
 use std::time::{Duration, Instant};
 
 use opsdeck::backups::storage::{S3Store, Upload};
+use opsdeck_e2e::browser::screenshots;
+use opsdeck_e2e::fixtures::{
+    backup_ids_from, cluster_conn, create_db, drop_db, fill_ledger, pg_tool, row_counts,
+    sha256_hex, socket_dir, unique, LEDGER_TABLES,
+};
+use opsdeck_e2e::flows::audit::audit;
+use opsdeck_e2e::flows::backups::{
+    backup_incidents, backups, cluster_service, create_plan, created, detail, finished,
+    postgres_plan, run_plan, run_text, started,
+};
 use opsdeck_e2e::s3::S3Server;
 use opsdeck_e2e::server::{Api, TestServer};
+use opsdeck_e2e::util::{expect_error, ok_json, poll};
 use opsdeck_wire::{
     AuditVerifyReport, BackupStatus, BackupTarget, Outcome, Role, Run, RunStatus, S3Settings,
     TargetKind, Verification,
 };
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor};
-
-use crate::backups::{
-    audit, backup_ids_from, backup_incidents, backups, cluster_conn, cluster_service, create_db,
-    create_plan, created, detail, drop_db, fill_ledger, finished, login, pg_tool, postgres_plan,
-    row_counts, run_plan, run_text, sha256_hex, socket_dir, started, unique, LEDGER_TABLES,
-};
-use crate::util::{expect_error, ok_json, poll};
 
 /// A target body for `bucket` on `s3` (plain HTTP on loopback).
 fn s3_body(name: &str, s3: &S3Server, bucket: &str, prefix: &str) -> Value {
@@ -54,7 +58,7 @@ async fn raw(api: &Api, path: &str) -> String {
 async fn unzstd_bytes(bytes: &[u8]) -> Vec<u8> {
     let tmp = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(tmp.path(), bytes).unwrap();
-    crate::backups::unzstd(tmp.path()).await
+    opsdeck_e2e::fixtures::unzstd(tmp.path()).await
 }
 
 /// Backup on S3 → the objects in the bucket (under the prefix, nothing
@@ -215,8 +219,8 @@ async fn an_s3_backup_round_trips_and_a_corrupted_object_is_refused() {
     assert_eq!(row_counts(&mut back).await, expected);
     for t in LEDGER_TABLES.iter().chain(&["public.bulk"]) {
         assert_eq!(
-            crate::backups::content_digest(&mut back, t).await,
-            crate::backups::content_digest(&mut src, t).await,
+            opsdeck_e2e::fixtures::content_digest(&mut back, t).await,
+            opsdeck_e2e::fixtures::content_digest(&mut src, t).await,
             "content of {t}"
         );
     }
@@ -583,7 +587,7 @@ async fn a_cancelled_or_killed_s3_upload_leaves_no_object_and_no_parts() {
     let Ok(s3) = S3Server::shared() else {
         return;
     };
-    let (url, pool) = crate::util::process_database().await;
+    let (url, pool) = opsdeck_e2e::util::process_database().await;
     backup_ids_from(&pool, 6_200).await;
     let bucket = s3.bucket("killed").await;
     let db = unique("s3bulk");
@@ -600,7 +604,7 @@ async fn a_cancelled_or_killed_s3_upload_leaves_no_object_and_no_parts() {
     let env = [("OPSDECK_RUN_LEASE_SECS", "3")];
     let first = OpsdeckProcess::start(&url, &env).await;
     first.wait_ready().await;
-    let api = login(first.base(), "ops").await;
+    let api = first.login("ops").await;
     cluster_service(&api, "bulk", "opsdeck", &db).await;
     // Through a proxy that lets 1 MiB/s through towards the bucket: the
     // ~10 MiB dump uploads for several seconds, its multipart upload open
@@ -708,7 +712,7 @@ async fn a_cancelled_or_killed_s3_upload_leaves_no_object_and_no_parts() {
     let second = OpsdeckProcess::start(&url, &env).await;
     second.wait_ready().await;
     let restarted = Instant::now();
-    let api = login(second.base(), "ops").await;
+    let api = second.login("ops").await;
     let d = poll(
         Duration::from_secs(30),
         "the backup interrupted",
@@ -994,11 +998,4 @@ async fn an_admin_adds_an_s3_target_in_the_browser() {
         .await
         .unwrap();
     assert_eq!(stored.as_deref(), Some(s3.secret_access_key()), "kept");
-}
-
-fn screenshots() -> std::path::PathBuf {
-    std::path::PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../target/screenshots"
-    ))
 }

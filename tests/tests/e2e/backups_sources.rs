@@ -15,18 +15,18 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use opsdeck::backups::storage::ObjectReader;
+use opsdeck_e2e::fixtures::{backup_ids_from, files_under, sha256_hex, unique, unzstd};
+use opsdeck_e2e::flows::audit::audit;
+use opsdeck_e2e::flows::backups::{
+    backups, create_plan, create_target, detail, finished, run_plan, run_text,
+};
 use opsdeck_e2e::mariadb::MariaDb;
 use opsdeck_e2e::server::{Api, TestServer};
+use opsdeck_e2e::util::{engine, expect_error, ok_json, poll, release};
 use opsdeck_wire::{
     BackupStatus, Check, Engine, EngineState, Role, RunStatus, Service, Verification,
 };
 use serde_json::json;
-
-use crate::backups::{
-    audit, backup_ids_from, backups, create_plan, create_target, detail, files_under, finished,
-    run_plan, run_text, sha256_hex, unique, unzstd,
-};
-use crate::util::{engine, expect_error, ok_json, poll, release};
 
 /// A service `name` with a MariaDB check on the harness's server, as `user`.
 async fn maria_service(admin: &Api, name: &str, url: &str, password: &str) -> Service {
@@ -840,7 +840,7 @@ async fn new_source_kinds_are_validated_and_only_admins_write_them() {
     let viewer = s.user(Role::Viewer).await;
     let tmp = tempfile::tempdir().unwrap();
     create_target(&admin, "local", &tmp.path().join("store")).await;
-    crate::backups::pg_service(&admin, "pg", "postgres://u@127.0.0.1:1/x", None).await;
+    opsdeck_e2e::flows::backups::pg_service(&admin, "pg", "postgres://u@127.0.0.1:1/x", None).await;
     maria_service(&admin, "my", "mysql://u@127.0.0.1:1/", "pw").await;
     let plan =
         |sources: serde_json::Value| json!({"name": "p", "target": "local", "sources": sources});

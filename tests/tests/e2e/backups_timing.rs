@@ -6,19 +6,20 @@
 use std::path::Path;
 use std::time::Duration;
 
+use opsdeck_e2e::fixtures::{backup_ids_from, cluster_conn, create_db, files_under, unique};
+use opsdeck_e2e::flows::audit::audit;
+use opsdeck_e2e::flows::backups::{
+    backup_incidents, backups, cluster_service, create_plan, create_target, detail, finished,
+    run_plan, run_text,
+};
 use opsdeck_e2e::server::{Api, TestServer};
+use opsdeck_e2e::util::{expect_error, ok_json, poll};
 use opsdeck_wire::{
     handbook_schedules, BackupAttention, BackupPlan, PlanScheduleKind, PrunePreview, Role,
     RunStatus,
 };
 use serde_json::{json, Value};
 use sqlx::{Executor, PgPool, Row};
-
-use crate::backups::{
-    audit, backup_ids_from, backup_incidents, backups, cluster_conn, cluster_service, create_db,
-    create_plan, create_target, detail, files_under, finished, run_plan, run_text, unique,
-};
-use crate::util::{expect_error, ok_json, poll};
 
 /// A service `svc` on a fresh database holding one small table.
 async fn small_source(s: &TestServer, admin: &Api, svc: &str) -> String {
@@ -755,7 +756,7 @@ async fn deleting_a_backup_waits_for_a_vote_when_a_policy_says_so() {
     let res = admin.delete(&format!("/api/v1/backups/{newer}")).await;
     assert_eq!(res.status(), 202);
     let started: opsdeck_wire::BackupRunStarted = ok_json(res, "delete started").await;
-    let ap = crate::runbooks::pending_approval(&admin, started.run_id).await;
+    let ap = opsdeck_e2e::flows::runbooks::pending_approval(&admin, started.run_id).await;
     // Still there while it waits.
     assert_eq!(detail(&admin, newer).await.summary.id, newer);
     assert!(files_under(&store)

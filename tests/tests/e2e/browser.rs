@@ -6,9 +6,7 @@
 //!
 //! Screenshots for the docs land in `<workspace>/target/screenshots/`.
 
-use std::path::PathBuf;
-
-use opsdeck_e2e::browser::Browser;
+use opsdeck_e2e::browser::{screenshots, Browser};
 use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
 use opsdeck_wire::Role;
 
@@ -20,13 +18,6 @@ fn spa_built() -> bool {
         "make frontend",
     )
     .is_ok()
-}
-
-fn screenshots() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../target/screenshots"
-    ))
 }
 
 /// Fills the login form (already open) and submits it.
@@ -125,7 +116,7 @@ async fn login_navigate_logout() {
     b.wait_for_path("/login").await;
     b.wait_for_text("h1", "Sign in").await;
     assert_eq!(
-        crate::util::get_with_cookie(&server.base, "/api/v1/me", old.value()).await,
+        opsdeck_e2e::util::get_with_cookie(&server.base, "/api/v1/me", old.value()).await,
         401,
         "the logged-out session cookie must no longer authenticate"
     );

@@ -11,18 +11,19 @@
 
 use std::time::Duration;
 
+use opsdeck_e2e::flows::services::board;
+use opsdeck_e2e::flows::services::create_service;
 use opsdeck_e2e::mariadb::MariaDb;
 use opsdeck_e2e::redis::Redis;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::targets::{Behaviour, Target};
 use opsdeck_e2e::tlscert::TlsTarget;
+use opsdeck_e2e::util::{expect_error, ok_json, poll, sse_until};
 use opsdeck_wire::{
     AuditPage, Check, CheckEngineStats, CheckHistory, CheckStatus, Overall, ProbeResult, Report,
-    ReportSummary, Role, Service, ServiceHealth, ServiceStatus, StatusBoard,
+    ReportSummary, Role, ServiceHealth, ServiceStatus, StatusBoard,
 };
 use serde_json::{json, Value};
-
-use crate::util::{expect_error, ok_json, poll, sse_until};
 
 const DAY: u32 = 86_400;
 
@@ -41,10 +42,6 @@ async fn run(api: &Api, id: i64) -> ProbeResult {
 
 async fn check(api: &Api, id: i64) -> Check {
     api.json(&format!("/api/v1/checks/{id}")).await
-}
-
-async fn board(api: &Api) -> StatusBoard {
-    api.json("/api/v1/status").await
 }
 
 /// A service's health on the board (`Unknown` until the board knows it).
@@ -85,19 +82,6 @@ async fn put_settings(
                       "event_retention_days": 400, "report_time": report_time});
     api.send(reqwest::Method::PUT, "/api/v1/checks/settings", &body)
         .await
-}
-
-async fn service(admin: &Api, name: &str, tier: &str, requires: &[&str]) -> Service {
-    ok_json(
-        admin
-            .post(
-                "/api/v1/services",
-                &json!({"name": name, "tier": tier, "requires": requires}),
-            )
-            .await,
-        "create service",
-    )
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,9 +236,9 @@ async fn flap_damping_and_dependency_aware_status() {
     let admin = server.user(Role::Admin).await;
     let op = server.user(Role::Operator).await;
     let viewer = server.user(Role::Viewer).await;
-    let db = service(&admin, "postgres", "critical", &[]).await;
-    let app = service(&admin, "gitea", "application", &["postgres"]).await;
-    service(&admin, "woodpecker", "application", &["gitea"]).await;
+    let db = create_service(&admin, "postgres", "critical", &[]).await;
+    let app = create_service(&admin, "gitea", "application", &["postgres"]).await;
+    create_service(&admin, "woodpecker", "application", &["gitea"]).await;
     let db_t = Target::start(Behaviour::Ok("ok".into()));
     let app_t = Target::start(Behaviour::Ok("ok".into()));
     let mk = |sid: i64, port: u16| {
@@ -767,7 +751,7 @@ async fn the_scheduler_probes_on_its_own_and_pushes_changes() {
     let admin = server.user(Role::Admin).await;
     let op = server.user(Role::Operator).await;
     let viewer = server.user(Role::Viewer).await;
-    let svc = service(&admin, "bookstack", "application", &[]).await;
+    let svc = create_service(&admin, "bookstack", "application", &[]).await;
     let t = Target::start(Behaviour::Ok("ok".into()));
     let c = add(
         &op,
@@ -846,8 +830,8 @@ async fn public_status_page_shows_opted_in_services_only() {
     let server = TestServer::start().await;
     let admin = server.user(Role::Admin).await;
     let op = server.user(Role::Operator).await;
-    let public = service(&admin, "gitea-internal", "application", &[]).await;
-    let private = service(&admin, "secret-admin-tool", "support", &[]).await;
+    let public = create_service(&admin, "gitea-internal", "application", &[]).await;
+    let private = create_service(&admin, "secret-admin-tool", "support", &[]).await;
     let failing = Target::start(Behaviour::Status(500));
     for (svc, name) in [(&public, "probe-gitea"), (&private, "probe-private")] {
         let mut body = http(
@@ -940,7 +924,7 @@ async fn daily_report_on_schedule_and_on_demand() {
     let admin = server.user(Role::Admin).await;
     let op = server.user(Role::Operator).await;
     let viewer = server.user(Role::Viewer).await;
-    let svc = service(&admin, "wiki", "application", &[]).await;
+    let svc = create_service(&admin, "wiki", "application", &[]).await;
     let t = Target::start(Behaviour::Status(502));
     let mut body = http("health", &t.url(), json!({}));
     body["service_id"] = json!(svc.id);

@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::Stack;
+use opsdeck_e2e::util::{engine, ok_json, poll, release};
 use opsdeck_wire::{Check, CheckStatus, ProbeResult, Role, Service, ServiceHealth, StatusBoard};
 use serde_json::json;
-
-use crate::util::{engine, ok_json, poll, release};
 
 const DAY: u32 = 86_400;
 
@@ -172,7 +171,7 @@ async fn container_checks_follow_the_engine() {
             &json!({"name": "no service", "spec": {"kind": "container"}}),
         )
         .await;
-    crate::util::expect_error(res, 400).await;
+    opsdeck_e2e::util::expect_error(res, 400).await;
     drop(stack);
     release(engine).await;
 }
@@ -220,7 +219,7 @@ async fn host_checks_and_sustained_thresholds() {
                                             "warning_pct": 80, "critical_pct": 90}}),
         )
         .await;
-    let msg = crate::util::expect_error(res, 400).await;
+    let msg = opsdeck_e2e::util::expect_error(res, 400).await;
     assert!(msg.contains("path"), "{msg}");
     // Host checks are on the board.
     let b: StatusBoard = op.json("/api/v1/status").await;

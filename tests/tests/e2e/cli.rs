@@ -7,7 +7,7 @@ use opsdeck_e2e::server::{Api, TestServer};
 use serde_json::json;
 
 fn opsdeck(server: &TestServer, args: &[&str], stdin: &str) -> std::process::Output {
-    let mut child = Command::new(crate::util::opsdeck_bin())
+    let mut child = Command::new(opsdeck_e2e::util::opsdeck_bin())
         .args(args)
         .env("DATABASE_URL", opsdeck_e2e::pg::url(&server.database))
         .env("OPSDECK_LOG", "warn")
@@ -110,7 +110,7 @@ async fn user_commands_read_passwords_from_stdin_and_are_audited() {
 
 #[test]
 fn help_documents_every_setting() {
-    let out = Command::new(crate::util::opsdeck_bin())
+    let out = Command::new(opsdeck_e2e::util::opsdeck_bin())
         .arg("--help")
         .output()
         .expect("opsdeck --help");

@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use bollard::query_parameters::EventsOptionsBuilder;
 use futures::StreamExt;
+use opsdeck_e2e::flows::containers::wait_engine;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::{ServiceSpec, Stack, DOCS, MOSAIC, SECRET_ENV, SECRET_VALUE, SHOP};
+use opsdeck_e2e::util::{engine, error_code, expect_error, ok_json, poll, release, sse_until};
 use opsdeck_wire::{
     ActionOutcome, ActionRecord, AuditPage, ContainerStats, DiscoveredProject, Engine, EngineState,
     ExecResult, GraphQueryResult, ImportPlan, Role, RunState, Service, ServiceOverview,
@@ -20,8 +22,6 @@ use opsdeck_wire::{
 use serde_json::json;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
-
-use crate::util::{engine, error_code, expect_error, ok_json, poll, release, sse_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -34,23 +34,6 @@ async fn register(admin: &Api, name: &str, endpoint: &str) -> Engine {
         .await;
     assert_eq!(res.status(), 201, "registering engine {name}");
     res.json().await.expect("engine")
-}
-
-/// Polls GET /api/v1/engines until `name` is in `state`.
-pub(crate) async fn wait_engine(api: &Api, name: &str, state: EngineState) -> Engine {
-    poll(WAIT, &format!("engine {name} {state:?}"), async || {
-        let list: Vec<Engine> = api.json("/api/v1/engines").await;
-        let e = list
-            .into_iter()
-            .find(|e| e.name == name)
-            .ok_or_else(|| format!("engine {name} is not listed"))?;
-        if e.state == state {
-            Ok(e)
-        } else {
-            Err(format!("{:?}, last_error: {:?}", e.state, e.last_error))
-        }
-    })
-    .await
 }
 
 async fn overview(api: &Api) -> BTreeMap<String, ServiceOverview> {

@@ -12,6 +12,7 @@ use bollard::query_parameters::{
     RemoveContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
 };
 use opsdeck_e2e::dockerd::PrivateDockerd;
+use opsdeck_e2e::proc::free_port;
 
 const IMAGE: &str = "opsdeck-test/busybox:1";
 
@@ -21,13 +22,6 @@ fn parse_api(v: &str) -> (usize, usize) {
         (Some(Ok(major)), Some(Ok(minor)), None) => (major, minor),
         _ => panic!("the engine reports an API version that is not MAJOR.MINOR: {v:?}"),
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,18 +7,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use opsdeck_e2e::proc::free_port;
 use opsdeck_e2e::server::Api;
+use opsdeck_e2e::util::opsdeck_bin;
 use serde_json::json;
-
-use crate::util::opsdeck_bin;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A running `opsdeck serve`, killed on drop if the test did not stop it.
 struct Opsdeck {
@@ -93,11 +85,7 @@ impl Opsdeck {
 
     /// SIGTERM, then wait for a clean exit.
     fn stop(&mut self) -> std::process::ExitStatus {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
+        opsdeck_e2e::proc::signal_pid(self.child.id(), nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

@@ -10,76 +10,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use opsdeck::incidents::escalation;
+use opsdeck_e2e::flows::escalation::set_up_paging;
+use opsdeck_e2e::flows::incidents::declare;
 use opsdeck_e2e::process::OpsdeckProcess;
 use opsdeck_e2e::receiver::Receiver;
-use opsdeck_e2e::server::{Api, TestServer};
+use opsdeck_e2e::server::TestServer;
+use opsdeck_e2e::util::{ok_json, process_database};
 use opsdeck_wire::{Incident, IncidentDetail, Role};
 use serde_json::json;
 use sqlx::PgPool;
-
-use crate::incidents::declare;
-use crate::util::{ok_json, process_database};
-
-/// A default escalation policy with one person per level (delays in
-/// seconds from the trigger), and a webhook channel for every severity.
-pub(crate) async fn set_up_paging(pool: &PgPool, delays: &[i32], webhook: &str) -> Vec<i64> {
-    let policy: i64 = sqlx::query_scalar(
-        "INSERT INTO escalation_policies (name, is_default) VALUES ('handbook', true) RETURNING id",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap();
-    let mut people = Vec::new();
-    for (level, delay) in delays.iter().enumerate() {
-        let person: i64 =
-            sqlx::query_scalar("INSERT INTO people (name, email) VALUES ($1, $2) RETURNING id")
-                .bind(format!("Level {level} person"))
-                .bind(format!("l{level}@example.test"))
-                .fetch_one(pool)
-                .await
-                .unwrap();
-        sqlx::query(
-            "INSERT INTO escalation_levels (policy_id, level, delay_secs) VALUES ($1, $2, $3)",
-        )
-        .bind(policy)
-        .bind(level as i32)
-        .bind(delay)
-        .execute(pool)
-        .await
-        .unwrap();
-        sqlx::query(
-            "INSERT INTO escalation_targets (policy_id, level, person_id) VALUES ($1, $2, $3)",
-        )
-        .bind(policy)
-        .bind(level as i32)
-        .bind(person)
-        .execute(pool)
-        .await
-        .unwrap();
-        people.push(person);
-    }
-    sqlx::query("UPDATE incident_settings SET default_policy_id = $1")
-        .bind(policy)
-        .execute(pool)
-        .await
-        .unwrap();
-    let channel: i64 = sqlx::query_scalar(
-        "INSERT INTO channels (name, kind, config) VALUES ('pager', 'webhook', $1) RETURNING id",
-    )
-    .bind(json!({ "url": webhook }))
-    .fetch_one(pool)
-    .await
-    .unwrap();
-    for sev in 1..=4i16 {
-        sqlx::query("INSERT INTO channel_rules (severity, channel_id) VALUES ($1, $2)")
-            .bind(sev)
-            .bind(channel)
-            .execute(pool)
-            .await
-            .unwrap();
-    }
-    people
-}
 
 /// (level, status, attempts) of an incident's escalation messages.
 async fn messages(pool: &PgPool, incident: i64) -> Vec<(i32, String, i32)> {
@@ -218,19 +157,6 @@ async fn levels_fire_on_the_clock_and_stop_on_acknowledgement() {
     assert_eq!(d.incident.escalation_level, 3);
 }
 
-/// Logs into a process as the admin the test created.
-async fn login(base: &str) -> Api {
-    let api = Api::new(base);
-    let res = api
-        .post(
-            "/api/v1/auth/login",
-            &json!({"username": "ops", "password": opsdeck_e2e::server::PASSWORD}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    api
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_mid_escalation_continues_without_repeating_a_level() {
     let (url, pool) = process_database().await;
@@ -238,7 +164,7 @@ async fn a_restart_mid_escalation_continues_without_repeating_a_level() {
     set_up_paging(&pool, &[0, 4, 8], &receiver.url("/hook")).await;
     let first = OpsdeckProcess::start(&url, &[]).await;
     first.wait_ready().await;
-    let api = login(first.base()).await;
+    let api = first.login("ops").await;
     let started = std::time::Instant::now();
     let i = declare(&api, json!({"title": "Broker down", "severity": "P1"})).await;
     receiver.wait_for("/hook", 1, Duration::from_secs(15)).await;
@@ -312,7 +238,7 @@ async fn two_processes_send_one_notification_per_step() {
     let b = OpsdeckProcess::start(&url, &[]).await;
     a.wait_ready().await;
     b.wait_ready().await;
-    let apis = [login(a.base()).await, login(b.base()).await];
+    let apis = [a.login("ops").await, b.login("ops").await];
     let mut ids = Vec::new();
     for n in 0..10 {
         let i = declare(

@@ -31,19 +31,18 @@ use std::time::Duration;
 
 use opsdeck::embedded_pg::EmbeddedPg;
 use opsdeck_e2e::dockerd::PrivateDockerd;
+use opsdeck_e2e::flows::auth::log_in;
+use opsdeck_e2e::flows::containers::wait_engine;
+use opsdeck_e2e::flows::runbooks::{create, start, wait_status, RESTART};
 use opsdeck_e2e::process::OpsdeckProcess;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::{Stack, DOCS};
+use opsdeck_e2e::util::{add_admin, expect_error, ok_json, poll, release};
 use opsdeck_wire::{
     ActionOutcome, ActionRecord, Check, CheckStatus, EngineState, ProbeResult, Role, RunState,
     RunStatus, ServiceOverview, StatusBoard,
 };
 use serde_json::{json, Value};
-
-use crate::containers::wait_engine;
-use crate::runbooks::{create, start, wait_status};
-use crate::runbooks_containers::RESTART;
-use crate::util::{add_admin, expect_error, ok_json, poll, release};
 
 /// Status codes seen by the load, per route.
 type Seen = Arc<Mutex<BTreeMap<(String, u16), u32>>>;
@@ -107,13 +106,7 @@ async fn postgres_restarted_under_load_gives_clear_503s_and_recovers() {
         client,
         base: p.base().to_owned(),
     };
-    let res = api
-        .post(
-            "/api/v1/auth/login",
-            &json!({"username": "ops", "password": opsdeck_e2e::server::PASSWORD}),
-        )
-        .await;
-    assert_eq!(res.status(), 200, "login");
+    log_in(&api, "ops").await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let seen: Seen = Arc::default();

@@ -31,10 +31,9 @@ use std::process::Stdio;
 
 use opsdeck_e2e::process::OpsdeckProcess;
 use opsdeck_e2e::server::TestServer;
+use opsdeck_e2e::util::{expect_error, ok_json};
 use opsdeck_wire::{Incident, MaintenanceStack, Role};
 use serde_json::json;
-
-use crate::util::{expect_error, ok_json};
 
 /// Examples per operation and phase.
 const MAX_EXAMPLES: u32 = 10;
@@ -70,7 +69,7 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let (database, options) = opsdeck_e2e::pg::fresh_database().await;
     let url = opsdeck_e2e::pg::url(&database);
     let pool = opsdeck::db::pool(options).await.expect("pool");
-    crate::util::add_admin(&pool, "fuzz").await;
+    opsdeck_e2e::util::add_admin(&pool, "fuzz").await;
     let p =
         OpsdeckProcess::start(&url, &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]).await;
     p.wait_ready().await;

@@ -7,47 +7,23 @@
 use std::time::Duration;
 
 use chrono::{Duration as ChronoDuration, Utc};
+use opsdeck_e2e::flows::incidents::{declare, detail};
+use opsdeck_e2e::flows::services::create_service;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::targets::{Behaviour, Target};
+use opsdeck_e2e::util::{expect_error, ok_json, poll, sse_until};
 use opsdeck_wire::{
     Check, Incident, IncidentDetail, IncidentList, IncidentReport, IncidentStatus, Postmortem,
-    Role, Service, Severity,
+    Role, Severity,
 };
 use serde_json::{json, Value};
 
-use crate::util::{expect_error, ok_json, poll, sse_until};
-
 const DAY: u64 = 86_400;
-
-pub async fn declare(api: &Api, body: Value) -> Incident {
-    ok_json(
-        api.post("/api/v1/incidents", &body).await,
-        "declare incident",
-    )
-    .await
-}
-
-pub async fn detail(api: &Api, id: i64) -> IncidentDetail {
-    api.json(&format!("/api/v1/incidents/{id}")).await
-}
 
 async fn act(api: &Api, id: i64, what: &str, note: &str) -> reqwest::Response {
     api.post(
         &format!("/api/v1/incidents/{id}/{what}"),
         &json!({ "note": note }),
-    )
-    .await
-}
-
-async fn service(admin: &Api, name: &str, tier: &str, requires: &[&str]) -> Service {
-    ok_json(
-        admin
-            .post(
-                "/api/v1/services",
-                &json!({"name": name, "tier": tier, "requires": requires}),
-            )
-            .await,
-        "create service",
     )
     .await
 }
@@ -66,7 +42,7 @@ async fn incident_life_cycle_keeps_timeline_timers_and_audit() {
     let admin = server.user(Role::Admin).await;
     let op = server.user(Role::Operator).await;
     let viewer = server.user(Role::Viewer).await;
-    let db = service(&admin, "postgres", "critical", &[]).await;
+    let db = create_service(&admin, "postgres", "critical", &[]).await;
 
     // Validation at the boundary.
     expect_error(
@@ -311,8 +287,8 @@ async fn a_root_cause_opens_one_incident_and_symptoms_attach_to_it() {
     let server = TestServer::start().await;
     let admin = server.user(Role::Admin).await;
     let op = server.user(Role::Operator).await;
-    let pg = service(&admin, "postgres", "critical", &[]).await;
-    let gitea = service(&admin, "gitea", "application", &["postgres"]).await;
+    let pg = create_service(&admin, "postgres", "critical", &[]).await;
+    let gitea = create_service(&admin, "gitea", "application", &["postgres"]).await;
     let db_target = Target::start(Behaviour::Ok("ok".into()));
     let app_target = Target::start(Behaviour::Ok("ok".into()));
     let id_of = |n: &str| if n == "postgres" { pg.id } else { gitea.id };
@@ -452,7 +428,7 @@ async fn a_root_cause_opens_one_incident_and_symptoms_attach_to_it() {
 async fn alertmanager_alerts_group_by_fingerprint() {
     let server = TestServer::start().await;
     let admin = server.user(Role::Admin).await;
-    service(&admin, "mosquitto", "critical", &[]).await;
+    create_service(&admin, "mosquitto", "critical", &[]).await;
     let token_for = async |role: &str| -> String {
         let t: Value = ok_json(
             admin
@@ -600,7 +576,7 @@ async fn runs_link_to_incidents_and_the_page_updates_live() {
     assert_eq!(note_task.await.unwrap().status(), 201);
 
     // A run started for the incident is linked and on its timeline.
-    let rb = crate::runbooks::create(
+    let rb = opsdeck_e2e::flows::runbooks::create(
         &admin,
         "name: triage\ntitle: Triage\nsteps:\n  - name: look\n    kind: manual\n    instructions: Look around\n",
     )
@@ -628,7 +604,7 @@ async fn reports_count_mtta_mttr_and_breaches_and_export_csv() {
     let server = TestServer::start().await;
     let viewer = server.user(Role::Viewer).await;
     let admin = server.user(Role::Admin).await;
-    let db = service(&admin, "postgres", "critical", &[]).await;
+    let db = create_service(&admin, "postgres", "critical", &[]).await;
     let now = Utc::now();
     let t0 = now - ChronoDuration::days(3);
     // P1 acknowledged after 2 min, resolved after 60 min (in time);

@@ -7,21 +7,11 @@
 //!
 //! Screenshots land in `<workspace>/target/screenshots/`.
 
-use std::path::PathBuf;
-
-use opsdeck_e2e::browser::Browser;
+use opsdeck_e2e::browser::{screenshots, Browser};
 use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
+use opsdeck_e2e::util::ok_json;
 use opsdeck_wire::{Incident, Role, Service};
 use serde_json::json;
-
-use crate::util::ok_json;
-
-fn screenshots() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../target/screenshots"
-    ))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_acknowledges_and_notes_an_incident_live() {

@@ -11,13 +11,12 @@ use std::time::Duration;
 
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::{mosaic_compose, MOSAIC};
+use opsdeck_e2e::util::{expect_error, ok_json, sse_until};
 use opsdeck_wire::{
     AuditPage, ChangeKind, GraphQueryResult, GraphView, ImportPlan, Role, RunState, Service,
     ServiceOverview, Tier,
 };
 use serde_json::json;
-
-use crate::util::{expect_error, ok_json, sse_until};
 
 /// POST /api/v1/inventory/compose.
 async fn compose(api: &Api, content: &str, project: &str, apply: bool) -> reqwest::Response {
@@ -887,7 +886,7 @@ async fn every_inventory_change_is_audited() {
 }
 
 fn opsdeck(server: &TestServer, args: &[&str]) -> std::process::Output {
-    let mut child = Command::new(crate::util::opsdeck_bin())
+    let mut child = Command::new(opsdeck_e2e::util::opsdeck_bin())
         .args(args)
         .env("DATABASE_URL", opsdeck_e2e::pg::url(&server.database))
         .env("OPSDECK_LOG", "warn")

@@ -8,27 +8,18 @@
 //!
 //! Screenshots for the README land in `<workspace>/target/screenshots/`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bollard::query_parameters::StopContainerOptionsBuilder;
-use opsdeck_e2e::browser::Browser;
+use opsdeck_e2e::browser::{screenshots, Browser};
 use opsdeck_e2e::dockerd::PrivateDockerd;
 use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
 use opsdeck_e2e::stack::Stack;
+use opsdeck_e2e::util::{ok_json, poll};
 use opsdeck_wire::{Engine, EngineState, Role, RunState, ServiceOverview};
 use serde_json::json;
 
-use crate::util::{ok_json, poll};
-
 const WAIT: Duration = Duration::from_secs(60);
-
-fn screenshots() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../target/screenshots"
-    ))
-}
 
 async fn services(api: &opsdeck_e2e::server::Api) -> Vec<ServiceOverview> {
     api.json("/api/v1/services").await

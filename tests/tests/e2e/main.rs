@@ -40,5 +40,4 @@ mod runbooks_db;
 mod runbooks_ui;
 mod schedules;
 mod status_ui;
-mod util;
 mod web;

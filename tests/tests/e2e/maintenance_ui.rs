@@ -5,23 +5,14 @@
 //!
 //! Screenshots land in `<workspace>/target/screenshots/`.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use opsdeck_e2e::browser::Browser;
+use opsdeck_e2e::browser::{screenshots, Browser};
 use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
+use opsdeck_e2e::util::{ok_json, poll};
 use opsdeck_wire::{MaintenancePeriod, PeriodStatus, Role, StatusBoard};
 use serde_json::json;
-
-use crate::util::{ok_json, poll};
-
-fn screenshots() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../target/screenshots"
-    ))
-}
 
 /// Waits up to 15 s until nothing matches `css`.
 async fn wait_gone(b: &Browser, css: &str) {

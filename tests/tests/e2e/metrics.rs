@@ -10,16 +10,15 @@ use std::time::Duration;
 
 use opsdeck::config::Secret;
 use opsdeck::incidents::escalation;
+use opsdeck_e2e::flows::incidents::declare;
+use opsdeck_e2e::flows::runbooks::{create, start, wait_run, wait_status};
 use opsdeck_e2e::process::OpsdeckProcess;
 use opsdeck_e2e::receiver::Receiver;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::targets::{Behaviour, Target};
+use opsdeck_e2e::util::{ok_json, poll};
 use opsdeck_wire::{Check, Role, RunStatus};
 use serde_json::json;
-
-use crate::incidents::declare;
-use crate::runbooks::{create, start, wait_run, wait_status};
-use crate::util::{ok_json, poll};
 
 const TOKEN: &str = "scrape-me-0123456789abcdef";
 
@@ -335,7 +334,8 @@ async fn metrics_need_the_token_and_count_what_happened() {
 
     // Incidents and escalations: a P2 opens, its first level fires once.
     let receiver = Receiver::start().await;
-    crate::escalation::set_up_paging(&server.pool, &[0, 900], &receiver.url("/hook")).await;
+    opsdeck_e2e::flows::escalation::set_up_paging(&server.pool, &[0, 900], &receiver.url("/hook"))
+        .await;
     let incident = declare(&op, json!({"title": "Shop slow", "severity": "P2"})).await;
     let fired = escalation::tick(&server.state, incident.triggered_at)
         .await
@@ -519,7 +519,7 @@ async fn metrics_need_the_token_and_count_what_happened() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_separate_listener_serves_metrics_without_auth() {
     let (database, _) = opsdeck_e2e::pg::fresh_database().await;
-    let port = opsdeck_e2e::stack::free_port();
+    let port = opsdeck_e2e::proc::free_port();
     let listen = format!("127.0.0.1:{port}");
     let process = OpsdeckProcess::start(
         &opsdeck_e2e::pg::url(&database),

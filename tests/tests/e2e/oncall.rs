@@ -8,13 +8,12 @@
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Timelike, Utc, Weekday};
 use opsdeck::oncall::{level_recipients, levels, Recipient};
 use opsdeck_e2e::server::{Api, TestServer};
+use opsdeck_e2e::util::{expect_error, ok_json};
 use opsdeck_wire::{
     AuditPage, EscalationPolicy, OnCall, Outcome, Person, Role, Rotation, RotationOverride, Team,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
-
-use crate::util::{expect_error, ok_json};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)

@@ -9,14 +9,13 @@
 use std::time::Duration;
 
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
+use opsdeck_e2e::flows::backups::{create_plan, create_target, finished, run_plan, run_text};
+use opsdeck_e2e::flows::runbooks::{create, start, wait_run};
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::{Stack, DOCS};
+use opsdeck_e2e::util::{engine, ok_json, poll, release};
 use opsdeck_wire::{Role, RunState, RunStatus, ServiceOverview, StepStatus};
 use serde_json::{json, Value};
-
-use crate::backups::{create_plan, create_target, finished, run_plan, run_text};
-use crate::runbooks::{create, start, wait_run};
-use crate::util::{engine, ok_json, poll, release};
 
 /// Status, code and message of a refused request.
 async fn refusal(res: reqwest::Response) -> (u16, String, String) {

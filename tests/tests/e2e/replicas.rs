@@ -18,13 +18,13 @@
 
 use std::time::Duration;
 
+use opsdeck_e2e::flows::services::board;
 use opsdeck_e2e::process::OpsdeckProcess;
 use opsdeck_e2e::server::Api;
 use opsdeck_e2e::targets::{Behaviour, Target};
-use opsdeck_wire::{Check, Incident, Service, ServiceHealth, StatusBoard};
+use opsdeck_e2e::util::{ok_json, poll, process_database, sse_until};
+use opsdeck_wire::{Check, Incident, Service, ServiceHealth};
 use serde_json::{json, Value};
-
-use crate::util::{ok_json, poll, process_database, sse_until};
 
 const LEASE_TAKEN: &str = "health engine lease taken";
 const INTERVAL_S: u64 = 5;
@@ -46,10 +46,6 @@ fn holders(ps: &[&OpsdeckProcess]) -> Vec<usize> {
         .collect()
 }
 
-async fn board(api: &Api) -> StatusBoard {
-    api.json("/api/v1/status").await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_share_sessions_live_events_and_one_check_runner() {
     let (url, _pool) = process_database().await;
@@ -64,14 +60,7 @@ async fn three_replicas_share_sessions_live_events_and_one_check_runner() {
     let [a, b, c] = &procs;
 
     // Sessions: log in on A, use the session on B and C.
-    let at_a = Api::new(a.base());
-    let res = at_a
-        .post(
-            "/api/v1/auth/login",
-            &json!({"username": "ops", "password": opsdeck_e2e::server::PASSWORD}),
-        )
-        .await;
-    assert_eq!(res.status(), 200, "login on A");
+    let at_a = a.login("ops").await;
     let (at_b, at_c) = (on(&at_a, b), on(&at_a, c));
     for (name, api) in [("A", &at_a), ("B", &at_b), ("C", &at_c)] {
         let me: Value = ok_json(api.get("/api/v1/me").await, name).await;

@@ -6,63 +6,12 @@
 
 use std::time::Duration;
 
-use opsdeck_e2e::server::{Api, TestServer};
+use opsdeck_e2e::flows::runbooks::{create, pending_approval, start, wait_run, wait_status};
+use opsdeck_e2e::server::TestServer;
 use opsdeck_e2e::targets::{Behaviour, Target};
+use opsdeck_e2e::util::{expect_error, ok_json};
 use opsdeck_wire::{Approval, DryRun, Role, Run, RunStatus, Runbook, RunbookSummary, StepStatus};
 use serde_json::json;
-
-use crate::util::{expect_error, ok_json, poll};
-
-/// Creates a runbook from YAML as `admin`.
-pub async fn create(admin: &Api, yaml: &str) -> Runbook {
-    ok_json(
-        admin
-            .post("/api/v1/runbooks", &json!({ "yaml": yaml }))
-            .await,
-        "create runbook",
-    )
-    .await
-}
-
-pub async fn start(api: &Api, runbook: i64, params: serde_json::Value) -> Run {
-    ok_json(
-        api.post(
-            &format!("/api/v1/runbooks/{runbook}/runs"),
-            &json!({"params": params, "reason": "test"}),
-        )
-        .await,
-        "start run",
-    )
-    .await
-}
-
-/// Polls the run until `want` holds, returning it.
-pub async fn wait_run(api: &Api, id: i64, what: &str, want: impl Fn(&Run) -> bool) -> Run {
-    poll(Duration::from_secs(60), what, async || {
-        let r: Run = api.json(&format!("/api/v1/runs/{id}")).await;
-        if want(&r) {
-            Ok(r)
-        } else {
-            Err(format!(
-                "status {:?}, steps {:?}, error {:?}",
-                r.summary.status,
-                r.steps
-                    .iter()
-                    .map(|s| (s.name.clone(), s.status))
-                    .collect::<Vec<_>>(),
-                r.error
-            ))
-        }
-    })
-    .await
-}
-
-pub async fn wait_status(api: &Api, id: i64, status: RunStatus) -> Run {
-    wait_run(api, id, &format!("run {id} {status:?}"), |r| {
-        r.summary.status == status
-    })
-    .await
-}
 
 const BASIC: &str = r#"
 name: basic
@@ -482,18 +431,6 @@ steps:
     duration: 10ms
 "#;
 
-/// Waits for the run's pending approval request.
-pub async fn pending_approval(api: &Api, run: i64) -> Approval {
-    poll(Duration::from_secs(60), "an approval request", async || {
-        let r: Run = api.json(&format!("/api/v1/runs/{run}")).await;
-        r.approvals
-            .into_iter()
-            .find(|a| a.status == opsdeck_wire::ApprovalStatus::Pending)
-            .ok_or_else(|| format!("status {:?}", r.summary.status))
-    })
-    .await
-}
-
 #[tokio::test]
 async fn approvals_are_four_eyes_bound_to_parameters_and_deny_stops_the_run() {
     let s = TestServer::start().await;
@@ -725,22 +662,11 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_leaves_the_run_interrupted_and_resume_completes_it() {
     use opsdeck_e2e::process::OpsdeckProcess;
-    let (url, pool) = crate::util::process_database().await;
+    let (url, pool) = opsdeck_e2e::util::process_database().await;
     let env = [("OPSDECK_RUN_LEASE_SECS", "3")];
-    let login = |base: String| async move {
-        let api = Api::new(&base);
-        let res = api
-            .post(
-                "/api/v1/auth/login",
-                &json!({"username": "ops", "password": opsdeck_e2e::server::PASSWORD}),
-            )
-            .await;
-        assert_eq!(res.status(), 200);
-        api
-    };
     let first = OpsdeckProcess::start(&url, &env).await;
     first.wait_ready().await;
-    let api = login(first.base().to_owned()).await;
+    let api = first.login("ops").await;
     let rb = create(&api, LONG).await;
     let run = start(&api, rb.id, json!({})).await;
     let id = run.summary.id;
@@ -761,7 +687,7 @@ async fn a_killed_server_leaves_the_run_interrupted_and_resume_completes_it() {
     );
     let second = OpsdeckProcess::start(&url, &env).await;
     second.wait_ready().await;
-    let api = login(second.base().to_owned()).await;
+    let api = second.login("ops").await;
     let interrupted = wait_status(&api, id, RunStatus::Interrupted).await;
     assert_eq!(interrupted.steps[0].status, StepStatus::Succeeded);
     assert_eq!(interrupted.steps[1].status, StepStatus::Interrupted);

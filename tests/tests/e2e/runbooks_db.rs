@@ -13,15 +13,15 @@ use std::time::Duration;
 use opsdeck::embedded_pg::EmbeddedPg;
 use opsdeck::runbooks::dbops;
 use opsdeck::runbooks::output::Output;
+use opsdeck_e2e::flows::runbooks::{create, pending_approval, start, wait_status};
 use opsdeck_e2e::mariadb::MariaDb;
 use opsdeck_e2e::server::{Api, TestServer};
+use opsdeck_e2e::util::ok_json;
 use opsdeck_wire::{Check, DbOp, Role, Service};
 use serde_json::{json, Value};
 use sqlx::mysql::MySqlConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
-
-use crate::util::ok_json;
 
 /// A service named `name` with a database check of `spec`.
 async fn database_service(admin: &Api, name: &str, spec: Value, password: Option<&str>) {
@@ -810,7 +810,6 @@ async fn mariadb_process_list_and_threads() {
 /// dropped, after an `approval` step approved by a second operator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_steps_run_through_the_engine() {
-    use crate::runbooks::{create, pending_approval, start, wait_status};
     use opsdeck_wire::{Approval, RunStatus, RunbookSummary, StepStatus};
     let s = TestServer::start().await;
     let admin = s.user(Role::Admin).await;
@@ -933,7 +932,6 @@ fn sample(p: &opsdeck_wire::ParamDef) -> Value {
 /// primary, escalated) run for real against the test cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_built_in_plans_and_the_read_only_ones_run() {
-    use crate::runbooks::{pending_approval, start, wait_status};
     use opsdeck_wire::{Approval, DryRun, RunStatus, RunbookSummary, StepStatus};
     let s = TestServer::start().await;
     let admin = s.user(Role::Admin).await;
@@ -1018,7 +1016,7 @@ async fn every_built_in_plans_and_the_read_only_ones_run() {
         s.create_user("op2", Role::Operator).await;
         s.login("op2").await
     };
-    let msg = crate::util::expect_error(
+    let msg = opsdeck_e2e::util::expect_error(
         other_op
             .post(
                 &format!("/api/v1/approvals/{}/approve", ap.id),

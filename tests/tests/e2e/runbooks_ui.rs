@@ -5,20 +5,10 @@
 //!
 //! Screenshots land in `<workspace>/target/screenshots/`.
 
-use std::path::PathBuf;
-
-use opsdeck_e2e::browser::Browser;
+use opsdeck_e2e::browser::{screenshots, Browser};
+use opsdeck_e2e::flows::runbooks::create;
 use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
 use opsdeck_wire::Role;
-
-use crate::runbooks::create;
-
-fn screenshots() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../target/screenshots"
-    ))
-}
 
 const UI: &str = r#"
 name: ui-demo

@@ -16,12 +16,11 @@ use opsdeck::runbooks::schedules::tick;
 use opsdeck_e2e::pg;
 use opsdeck_e2e::process::OpsdeckProcess;
 use opsdeck_e2e::server::{Api, TestServer, PASSWORD};
+use opsdeck_e2e::util::{expect_error, ok_json};
 use opsdeck_wire::{AuditPage, CronPreview, Outcome, Role, Runbook, Schedule};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-
-use crate::util::{expect_error, ok_json};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
@@ -592,14 +591,7 @@ async fn two_processes_start_exactly_one_run_per_tick() {
     let b = OpsdeckProcess::start(&url, &[]).await;
     b.wait_ready().await;
 
-    let admin = Api::new(a.base());
-    let res = admin
-        .post(
-            "/api/v1/auth/login",
-            &json!({"username": "admin", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
+    let admin = a.login("admin").await;
     let rb = runbook(&admin, NAP).await;
     let body = json!({"runbook_id": rb.id, "name": "every second", "cron": "* * * * * *"});
     let sched = create_schedule(&admin, body.clone()).await;

@@ -5,22 +5,12 @@
 //!
 //! Screenshots for the README land in `<workspace>/target/screenshots/`.
 
-use std::path::PathBuf;
-
-use opsdeck_e2e::browser::Browser;
+use opsdeck_e2e::browser::{screenshots, Browser};
 use opsdeck_e2e::server::{web_root, Api, TestServer, PASSWORD};
 use opsdeck_e2e::targets::{Behaviour, Target};
+use opsdeck_e2e::util::ok_json;
 use opsdeck_wire::{Check, ProbeResult, Role, Service};
 use serde_json::json;
-
-use crate::util::ok_json;
-
-fn screenshots() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../target/screenshots"
-    ))
-}
 
 async fn run(api: &Api, id: i64) -> ProbeResult {
     ok_json(

@@ -1,20 +1,9 @@
-//! Small helpers shared by the test modules.
+//! Small helpers every test module uses: checking an answer (status, JSON
+//! body, error code and message), session cookies, reading Server-Sent
+//! Events until one matches, polling until a condition holds, the shared
+//! private engine, and a database for real `opsdeck serve` processes.
 
-use std::path::PathBuf;
-
-/// The `opsdeck` binary built next to this test binary (`make test` builds it
-/// first), or `OPSDECK_BIN`.
-pub fn opsdeck_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("OPSDECK_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/e2e-<hash> → target/<profile>/opsdeck
-    exe.parent()
-        .and_then(|d| d.parent())
-        .map(|d| d.join("opsdeck"))
-        .expect("target dir")
-}
+pub use crate::process::opsdeck_bin;
 
 /// The value of the session cookie in a `Set-Cookie` header.
 pub fn session_cookie_value(res: &reqwest::Response) -> String {
@@ -140,29 +129,29 @@ pub async fn poll<T>(
 }
 
 /// The shared private engine, or `None` when the test is skipped.
-pub async fn engine() -> Option<opsdeck_e2e::dockerd::PrivateDockerd> {
-    tokio::task::spawn_blocking(opsdeck_e2e::dockerd::PrivateDockerd::start)
+pub async fn engine() -> Option<crate::dockerd::PrivateDockerd> {
+    tokio::task::spawn_blocking(crate::dockerd::PrivateDockerd::start)
         .await
         .expect("starting the engine")
         .ok()
 }
 
 /// Stopping the engine blocks (up to 20 s): not on a runtime worker.
-pub async fn release(engine: opsdeck_e2e::dockerd::PrivateDockerd) {
+pub async fn release(engine: crate::dockerd::PrivateDockerd) {
     tokio::task::spawn_blocking(move || drop(engine))
         .await
         .expect("releasing the engine");
 }
 
 /// Adds the admin `name` with the harness's password
-/// ([`opsdeck_e2e::server::PASSWORD`]), as `opsdeck users add` would.
+/// ([`crate::server::PASSWORD`]), as `opsdeck users add` would.
 pub async fn add_admin(pool: &sqlx::PgPool, name: &str) {
     opsdeck::users::cli_add(
         pool,
         name,
         opsdeck_wire::Role::Admin,
         None,
-        opsdeck_e2e::server::PASSWORD,
+        crate::server::PASSWORD,
     )
     .await
     .expect("adding the admin");
@@ -171,8 +160,8 @@ pub async fn add_admin(pool: &sqlx::PgPool, name: &str) {
 /// A fresh database of the shared test cluster for real `opsdeck serve`
 /// processes: its URL, a pool on it, and the admin `ops`.
 pub async fn process_database() -> (String, sqlx::PgPool) {
-    let (database, options) = opsdeck_e2e::pg::fresh_database().await;
-    let url = opsdeck_e2e::pg::url(&database);
+    let (database, options) = crate::pg::fresh_database().await;
+    let url = crate::pg::url(&database);
     let pool = opsdeck::db::pool(options).await.expect("pool");
     add_admin(&pool, "ops").await;
     (url, pool)
