@@ -268,3 +268,21 @@ mod tests {
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }
+
+// ---- actions ----
+impl From<crate::actions::ActionError> for ApiError {
+    fn from(e: crate::actions::ActionError) -> Self {
+        use crate::actions::ActionError as E;
+        match e {
+            E::ReadOnly(m) => ApiError::ReadOnly(m),
+            E::NeedsConfirmation(m) => ApiError::ConfirmationRequired(m),
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::NotFound(m) => ApiError::NotFound(m),
+            E::NoContainers(m) => ApiError::Conflict(m),
+            E::Unavailable(m) => ApiError::Unavailable(m),
+            E::Engine(m) => ApiError::EngineError(m),
+            E::Db(e) => ApiError::from(e),
+            E::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}

@@ -36,7 +36,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::archive::{self, Scan, TarStats};
@@ -71,7 +70,7 @@ pub fn valid_volume_name(name: &str) -> bool {
 pub async fn engine(
     state: &AppState,
     name: Option<&str>,
-) -> Result<(String, bollard::Docker), String> {
+) -> Result<(String, crate::docker::Client), String> {
     let conn = match name {
         Some(n) => state
             .engines
@@ -99,7 +98,7 @@ pub async fn engine(
 /// image present, a valid volume name. Returns the image.
 async fn ready(
     state: &AppState,
-    docker: &bollard::Docker,
+    docker: &crate::docker::Client,
     engine: &str,
     volume: &str,
 ) -> Result<String, String> {
@@ -167,9 +166,7 @@ pub async fn dump(
     )
     .await
     .map_err(|e| format!("{e:#}"))?;
-    let stream = helper.download(dv::MOUNT).map(|r| {
-        r.map_err(|e| std::io::Error::other(format!("{:#}", crate::docker::ops::engine_error(e))))
-    });
+    let stream = helper.download(dv::MOUNT);
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     let (scan, stats) = Scan::new(reader);
     Ok(Dump {
@@ -354,9 +351,7 @@ pub async fn measure(
     )
     .await
     .map_err(|e| format!("{e:#}"))?;
-    let stream = helper.download(dv::MOUNT).map(|r| {
-        r.map_err(|e| std::io::Error::other(format!("{:#}", crate::docker::ops::engine_error(e))))
-    });
+    let stream = helper.download(dv::MOUNT);
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     let res = tokio::task::spawn_blocking(move || archive::check_tree(reader, Some(TOP)))
         .await

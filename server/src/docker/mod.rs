@@ -11,12 +11,21 @@
 //!   slow engine is marked `unreachable` (its cache kept, flagged stale)
 //!   while the supervisor retries with backoff, and actions on it fail fast
 //!   with a clear error.
-//! - [`ops`]: actions, logs, stats, inspect and exec on one container.
+//! - [`ops`]: actions, logs, stats, inspect and exec on one container;
+//!   [`archive`]: files in and out of a container as tar archives;
+//!   [`list`]: containers by label or by volume; [`volumes`]: volumes and
+//!   the helper container that reads and writes them.
+//! - [`Client`] is the handle the rest of the server holds for a connected
+//!   engine: the Docker library's own types never leave this module (a
+//!   check in `make test` fails when another file names it). Only
+//!   [`connect`] hands out the library's client, for the test kit.
 //!
 //! Invariant: the cache is only written by the supervisor (and by actions'
 //! follow-up inspect), and every write bumps the hub's change counter, which
 //! live views (SSE) watch.
 
+pub mod archive;
+pub mod list;
 pub mod ops;
 pub mod volumes;
 
@@ -27,9 +36,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bollard::models::{ContainerInspectResponse, EventMessage};
-use bollard::query_parameters::{
-    EventsOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
-};
+use bollard::query_parameters::{EventsOptionsBuilder, InspectContainerOptions};
 use bollard::Docker;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -46,6 +53,26 @@ const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(15);
 /// Containers inspected at once while reconciling.
 const RECONCILE_CONCURRENCY: usize = 16;
+
+/// A connected engine's client, as the rest of the server holds it. Cheap
+/// to clone; every operation on it is a function of this module
+/// ([`ops`], [`archive`], [`list`], [`volumes`]).
+#[derive(Clone)]
+pub struct Client {
+    inner: Docker,
+}
+
+impl From<Docker> for Client {
+    fn from(inner: Docker) -> Self {
+        Client { inner }
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("docker::Client")
+    }
+}
 
 /// Where an engine is and how to authenticate to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,7 +190,7 @@ pub struct EngineConn {
     pub name: String,
     pub endpoint: Endpoint,
     status: RwLock<EngineStatus>,
-    client: RwLock<Option<Docker>>,
+    client: RwLock<Option<Client>>,
     containers: RwLock<HashMap<String, ContainerInfo>>,
     /// Container id → services named by its `com.docker.compose.depends_on` label.
     compose_deps: RwLock<HashMap<String, Vec<String>>>,
@@ -221,7 +248,7 @@ impl EngineConn {
     }
 
     /// The connected client, or a clear error saying why there is none.
-    pub fn client(&self) -> Result<Docker, EngineUnavailable> {
+    pub fn client(&self) -> Result<Client, EngineUnavailable> {
         let status = self.status();
         match (&status.state, read(&self.client).clone()) {
             (EngineState::Connected, Some(c)) => Ok(c),
@@ -240,7 +267,8 @@ impl EngineConn {
 
     /// Re-reads one container from the engine into the cache (after an
     /// event or an action). A container that no longer exists is removed.
-    pub async fn refresh_container(&self, docker: &Docker, id: &str) -> anyhow::Result<()> {
+    pub async fn refresh_container(&self, docker: &Client, id: &str) -> anyhow::Result<()> {
+        let docker = &docker.inner;
         let res = tokio::time::timeout(
             REQUEST_TIMEOUT,
             docker.inspect_container(id, None::<InspectContainerOptions>),
@@ -451,7 +479,8 @@ async fn run_session(
     // Subscribe from a moment before the listing, so no event between the
     // two is lost (replayed events are harmless: each one re-inspects).
     let since = (Utc::now().timestamp() - 2).to_string();
-    let listed = reconcile(conn, &docker).await?;
+    let client = Client::from(docker.clone());
+    let listed = reconcile(conn, &client).await?;
     *write(&conn.compose_deps) = listed
         .iter()
         .map(|(info, deps)| (info.id.clone(), deps.clone()))
@@ -460,7 +489,7 @@ async fn run_session(
         .into_iter()
         .map(|(info, _)| (info.id.clone(), info))
         .collect();
-    *write(&conn.client) = Some(docker.clone());
+    *write(&conn.client) = Some(client.clone());
     conn.set_status(|s| {
         s.state = EngineState::Connected;
         s.version = Some(info.version.clone());
@@ -492,7 +521,7 @@ async fn run_session(
                     Some(Err(e)) => return Err(e).context("reading the events stream"),
                     Some(Ok(ev)) => ev,
                 };
-                handle_event(conn, &docker, ev).await;
+                handle_event(conn, &client, ev).await;
                 conn.set_status(|s| s.last_ok_at = Some(Utc::now()));
                 if let Some(h) = hub.upgrade() { h.bump(); } else { return Ok(()); }
             }
@@ -510,7 +539,7 @@ async fn run_session(
     }
 }
 
-async fn handle_event(conn: &EngineConn, docker: &Docker, ev: EventMessage) {
+async fn handle_event(conn: &EngineConn, docker: &Client, ev: EventMessage) {
     let action = ev.action.unwrap_or_default();
     let Some(id) = ev.actor.and_then(|a| a.id) else {
         return;
@@ -532,18 +561,14 @@ async fn handle_event(conn: &EngineConn, docker: &Docker, ev: EventMessage) {
 /// concurrency.
 async fn reconcile(
     conn: &EngineConn,
-    docker: &Docker,
+    client: &Client,
 ) -> anyhow::Result<Vec<(ContainerInfo, Vec<String>)>> {
-    let list = tokio::time::timeout(
-        REQUEST_TIMEOUT * 3,
-        docker.list_containers(Some(
-            ListContainersOptionsBuilder::default().all(true).build(),
-        )),
-    )
-    .await
-    .map_err(|_| anyhow::anyhow!("listing containers: no answer in time"))?
-    .context("listing containers")?;
-    let ids: Vec<String> = list.into_iter().filter_map(|c| c.id).collect();
+    let docker = &client.inner;
+    let ids: Vec<String> = list::containers(client, list::ListBy::All)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     let inspected: Vec<Option<(ContainerInfo, Vec<String>)>> = futures::stream::iter(ids)
         .map(|id| async move {
             let r = tokio::time::timeout(

@@ -16,12 +16,11 @@ use bollard::query_parameters::{
     RestartContainerOptionsBuilder, StartContainerOptions, StatsOptionsBuilder,
     StopContainerOptionsBuilder,
 };
-use bollard::Docker;
 use chrono::Utc;
 use futures::{Stream, StreamExt};
 use opsdeck_wire::{ContainerActionKind, ContainerStats, ExecResult};
 
-use super::EngineConn;
+use super::{Client, EngineConn};
 
 /// Largest captured exec output, per stream.
 pub const EXEC_OUTPUT_LIMIT: usize = 256 * 1024;
@@ -34,12 +33,13 @@ pub const SIGNALS: &[&str] = &[
 /// Runs one lifecycle action and waits for the engine's answer.
 /// `timeout_secs` is the stop grace period for stop/restart.
 pub async fn act(
-    docker: &Docker,
+    client: &Client,
     container: &str,
     action: ContainerActionKind,
     timeout_secs: u32,
     signal: &str,
 ) -> anyhow::Result<()> {
+    let docker = &client.inner;
     // The engine answers a stop only after the grace period: allow for it.
     let deadline = super::REQUEST_TIMEOUT + Duration::from_secs(u64::from(timeout_secs));
     let docker = docker.clone().with_timeout(deadline);
@@ -113,10 +113,11 @@ pub struct LogQuery {
 /// A container's log as a stream of lines (stdout and stderr merged, in the
 /// engine's order). Each item is one line without its newline.
 pub fn log_lines(
-    docker: &Docker,
+    client: &Client,
     container: &str,
     q: &LogQuery,
 ) -> impl Stream<Item = anyhow::Result<String>> + Send + 'static {
+    let docker = &client.inner;
     let options = LogsOptionsBuilder::default()
         .stdout(true)
         .stderr(true)
@@ -175,7 +176,8 @@ fn cpu_percent(prev: CpuSample, now: CpuSample) -> Option<f64> {
     (sys > 0.0).then(|| cpu / sys * f64::from(now.online) * 100.0)
 }
 
-async fn one_shot(docker: &Docker, container: &str) -> anyhow::Result<ContainerStatsResponse> {
+async fn one_shot(client: &Client, container: &str) -> anyhow::Result<ContainerStatsResponse> {
+    let docker = &client.inner;
     let options = StatsOptionsBuilder::default()
         .stream(false)
         .one_shot(true)
@@ -194,11 +196,11 @@ async fn one_shot(docker: &Docker, container: &str) -> anyhow::Result<ContainerS
 /// second sample is taken after a short pause.
 pub async fn stats(
     conn: &EngineConn,
-    docker: &Docker,
+    client: &Client,
     container: &str,
     name: &str,
 ) -> anyhow::Result<ContainerStats> {
-    let first = one_shot(docker, container).await?;
+    let first = one_shot(client, container).await?;
     let prev = conn
         .stats_prev
         .lock()
@@ -210,7 +212,7 @@ pub async fn stats(
         (Some(p), Some(now)) => (first, cpu_percent(p, now)),
         (None, Some(a)) => {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let second = one_shot(docker, container).await?;
+            let second = one_shot(client, container).await?;
             let cpu = cpu_sample(&second).and_then(|b| cpu_percent(a, b));
             (second, cpu)
         }
@@ -296,7 +298,8 @@ pub fn mask_env(env: &mut [String]) {
 
 /// The engine's inspect document of a container, with secret-looking
 /// environment values masked.
-pub async fn inspect(docker: &Docker, container: &str) -> anyhow::Result<serde_json::Value> {
+pub async fn inspect(client: &Client, container: &str) -> anyhow::Result<serde_json::Value> {
+    let docker = &client.inner;
     let mut i = tokio::time::timeout(
         super::REQUEST_TIMEOUT,
         docker.inspect_container(container, None::<InspectContainerOptions>),
@@ -310,14 +313,35 @@ pub async fn inspect(docker: &Docker, container: &str) -> anyhow::Result<serde_j
     serde_json::to_value(i).context("encoding the inspect document")
 }
 
+/// Whether the container exists: `false` when the engine answers 404, an
+/// error when the engine cannot tell now.
+pub async fn container_exists(client: &Client, container: &str) -> anyhow::Result<bool> {
+    let r = tokio::time::timeout(
+        super::REQUEST_TIMEOUT,
+        client
+            .inner
+            .inspect_container(container, None::<InspectContainerOptions>),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("no answer in time"))?;
+    match r {
+        Ok(_) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(e) => Err(anyhow::Error::new(e)),
+    }
+}
+
 /// Runs `argv` in the container (no shell, no TTY), capturing output up to
 /// [`EXEC_OUTPUT_LIMIT`] per stream, within `timeout`.
 pub async fn exec(
-    docker: &Docker,
+    client: &Client,
     container: &str,
     argv: &[String],
     timeout: Duration,
 ) -> anyhow::Result<ExecResult> {
+    let docker = &client.inner;
     let started = Instant::now();
     let created = tokio::time::timeout(
         super::REQUEST_TIMEOUT,
@@ -455,7 +479,8 @@ pub struct Pruned {
 /// Removes unused `images` (every image no container uses, like
 /// `docker image prune -a`), `volumes`, stopped `containers` or unused
 /// `networks`.
-pub async fn prune(docker: &Docker, what: &str) -> anyhow::Result<Pruned> {
+pub async fn prune(client: &Client, what: &str) -> anyhow::Result<Pruned> {
+    let docker = &client.inner;
     use bollard::query_parameters::{
         PruneContainersOptions, PruneImagesOptions, PruneNetworksOptions, PruneVolumesOptions,
     };
@@ -538,11 +563,12 @@ pub async fn prune(docker: &Docker, what: &str) -> anyhow::Result<Pruned> {
 /// configuration, networks with their aliases) named `name`, with the
 /// compose container number set to `number`. Returns the new container's id.
 pub async fn clone_replica(
-    docker: &Docker,
+    client: &Client,
     template: &str,
     name: &str,
     number: u32,
 ) -> anyhow::Result<String> {
+    let docker = &client.inner;
     use bollard::models::{ContainerCreateBody, EndpointSettings, NetworkingConfig};
     use bollard::query_parameters::CreateContainerOptions;
     let i = tokio::time::timeout(
@@ -615,13 +641,14 @@ pub async fn clone_replica(
 
 /// Stops (grace `timeout_secs`) and removes a container.
 pub async fn stop_and_remove(
-    docker: &Docker,
+    client: &Client,
     container: &str,
     timeout_secs: u32,
 ) -> anyhow::Result<()> {
+    let docker = &client.inner;
     use bollard::query_parameters::RemoveContainerOptions;
     let _ = act(
-        docker,
+        client,
         container,
         ContainerActionKind::Stop,
         timeout_secs,

@@ -20,7 +20,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::body::Bytes;
 use bollard::models::{
     ContainerCreateBody, HostConfig, Mount, MountTypeEnum, MountVolumeOptions, VolumeCreateOptions,
 };
@@ -30,9 +29,10 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures::{Stream, StreamExt};
+use tokio_util::bytes::Bytes;
 
 use super::ops::engine_error;
-use super::REQUEST_TIMEOUT;
+use super::{list, Client, REQUEST_TIMEOUT};
 
 /// Where the helper mounts the volume (the archive's top-level name).
 pub const MOUNT: &str = "/volume";
@@ -64,7 +64,8 @@ fn is_404(e: &bollard::errors::Error) -> bool {
 }
 
 /// Whether volume `name` exists.
-pub async fn volume_exists(docker: &Docker, name: &str) -> anyhow::Result<bool> {
+pub async fn volume_exists(client: &Client, name: &str) -> anyhow::Result<bool> {
+    let docker = &client.inner;
     match tokio::time::timeout(REQUEST_TIMEOUT, docker.inspect_volume(name)).await {
         Err(_) => anyhow::bail!("inspecting volume {name}: no answer from the engine in time"),
         Ok(Ok(_)) => Ok(true),
@@ -75,13 +76,13 @@ pub async fn volume_exists(docker: &Docker, name: &str) -> anyhow::Result<bool> 
 
 /// Creates volume `name` (local driver) with `labels`.
 pub async fn create_volume(
-    docker: &Docker,
+    client: &Client,
     name: &str,
     labels: HashMap<String, String>,
 ) -> anyhow::Result<()> {
     timed(
         &format!("creating volume {name}"),
-        docker.create_volume(VolumeCreateOptions {
+        client.inner.create_volume(VolumeCreateOptions {
             name: Some(name.to_owned()),
             labels: Some(labels),
             ..Default::default()
@@ -92,7 +93,8 @@ pub async fn create_volume(
 }
 
 /// Removes volume `name`; absent is fine.
-pub async fn remove_volume(docker: &Docker, name: &str) -> anyhow::Result<()> {
+pub async fn remove_volume(client: &Client, name: &str) -> anyhow::Result<()> {
+    let docker = &client.inner;
     match tokio::time::timeout(
         REQUEST_TIMEOUT,
         docker.remove_volume(name, None::<RemoveVolumeOptions>),
@@ -107,7 +109,8 @@ pub async fn remove_volume(docker: &Docker, name: &str) -> anyhow::Result<()> {
 }
 
 /// Whether `image` is on the engine.
-pub async fn image_present(docker: &Docker, image: &str) -> anyhow::Result<bool> {
+pub async fn image_present(client: &Client, image: &str) -> anyhow::Result<bool> {
+    let docker = &client.inner;
     match tokio::time::timeout(REQUEST_TIMEOUT, docker.inspect_image(image)).await {
         Err(_) => anyhow::bail!("inspecting image {image}: no answer from the engine in time"),
         Ok(Ok(_)) => Ok(true),
@@ -119,27 +122,15 @@ pub async fn image_present(docker: &Docker, image: &str) -> anyhow::Result<bool>
 /// Removes helper containers created more than [`TRANSFER_TIMEOUT`] ago
 /// (left by a process killed mid-backup: nothing can still be using them).
 /// Best effort; returns how many were removed.
-pub async fn remove_stale_helpers(docker: &Docker) -> usize {
-    use bollard::query_parameters::ListContainersOptionsBuilder;
-    let filters: HashMap<&str, Vec<&str>> = HashMap::from([("label", vec![HELPER_LABEL])]);
-    let list = tokio::time::timeout(
-        REQUEST_TIMEOUT,
-        docker.list_containers(Some(
-            ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        )),
-    )
-    .await;
-    let Ok(Ok(list)) = list else {
+pub async fn remove_stale_helpers(client: &Client) -> usize {
+    let Ok(list) = list::containers(client, list::ListBy::Label(HELPER_LABEL)).await else {
         return 0;
     };
     let cutoff = chrono::Utc::now().timestamp() - TRANSFER_TIMEOUT.as_secs() as i64;
     let mut n = 0;
     for c in list {
-        if let (Some(id), Some(created)) = (c.id, c.created) {
-            if created < cutoff && remove_container(docker, &id).await.is_ok() {
+        if let Some(created) = c.created {
+            if created < cutoff && remove_container(&client.inner, &c.id).await.is_ok() {
                 n += 1;
             }
         }
@@ -159,13 +150,14 @@ impl Helper {
     /// Creates (does not start) the helper. `cmd` is what it runs when
     /// started.
     pub async fn create(
-        docker: &Docker,
+        client: &Client,
         image: &str,
         name: &str,
         volume: &str,
         read_only: bool,
         cmd: Vec<String>,
     ) -> anyhow::Result<Helper> {
+        let docker = &client.inner;
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
             cmd: Some(cmd),
@@ -235,11 +227,12 @@ impl Helper {
         }
     }
 
-    /// The tar stream of `path` in the helper (the volume: [`MOUNT`]).
+    /// The tar stream of `path` in the helper (the volume: [`MOUNT`]); an
+    /// engine error ends it as an I/O error with the engine's message.
     pub fn download(
         &self,
         path: &str,
-    ) -> impl Stream<Item = Result<Bytes, bollard::errors::Error>> + Send + Unpin + 'static {
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static {
         self.docker
             .clone()
             .with_timeout(TRANSFER_TIMEOUT)
@@ -249,6 +242,7 @@ impl Helper {
                     path: path.to_owned(),
                 }),
             )
+            .map(|r| r.map_err(|e| std::io::Error::other(format!("{:#}", engine_error(e)))))
             .boxed()
     }
 

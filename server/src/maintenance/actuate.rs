@@ -718,7 +718,7 @@ async fn reach(
     state: &AppState,
     engine: Option<i64>,
     container: &str,
-) -> Result<Option<bollard::Docker>, String> {
+) -> Result<Option<crate::docker::Client>, String> {
     let Some(conn) = engine.and_then(|e| state.engines.get(e)) else {
         return Ok(None);
     };
@@ -728,21 +728,10 @@ async fn reach(
             conn.name
         )
     })?;
-    let inspect = tokio::time::timeout(
-        crate::docker::REQUEST_TIMEOUT,
-        docker.inspect_container(
-            container,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        ),
-    )
-    .await;
-    match inspect {
-        Ok(Ok(_)) => Ok(Some(docker)),
-        Ok(Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        })) => Ok(None),
-        Ok(Err(e)) => Err(format!("engine {}: {e}", conn.name)),
-        Err(_) => Err(format!("engine {}: no answer in time", conn.name)),
+    match crate::docker::ops::container_exists(&docker, container).await {
+        Ok(true) => Ok(Some(docker)),
+        Ok(false) => Ok(None),
+        Err(e) => Err(format!("engine {}: {e}", conn.name)),
     }
 }
 

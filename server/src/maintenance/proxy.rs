@@ -11,12 +11,12 @@ use std::io::Read;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
-use bollard::query_parameters::{DownloadFromContainerOptions, UploadToContainerOptions};
-use bollard::Docker;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::docker::ops::{engine_error, exec};
+use crate::docker::archive::{self, DownloadError};
+use crate::docker::ops::exec;
+use crate::docker::Client;
 use crate::docker::REQUEST_TIMEOUT;
 
 /// Largest file [`snapshot`] saves.
@@ -147,16 +147,11 @@ pub(crate) fn read_file_tar(archive: &[u8], path: &str) -> anyhow::Result<SavedF
 
 /// The file at `path`, or `None` when there is nothing there.
 async fn read_one(
-    docker: &Docker,
+    docker: &Client,
     container: &str,
     path: &str,
 ) -> anyhow::Result<Option<SavedFile>> {
-    let stream = docker.download_from_container(
-        container,
-        Some(DownloadFromContainerOptions {
-            path: path.to_owned(),
-        }),
-    );
+    let stream = archive::download(docker, container, path);
     let fetch = async {
         let mut stream = std::pin::pin!(stream);
         let mut buf = Vec::new();
@@ -172,15 +167,8 @@ async fn read_one(
                         };
                     }
                 }
-                // 404 is also the answer for a missing container: only a
-                // missing path means "nothing there".
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404,
-                    message,
-                }) if !message.to_ascii_lowercase().contains("no such container") => {
-                    return Ok(None)
-                }
-                Err(e) => return Err(anyhow!("reading {path}: {}", engine_error(e))),
+                Err(DownloadError::NoSuchPath) => return Ok(None),
+                Err(DownloadError::Engine(e)) => return Err(anyhow!("reading {path}: {e}")),
             }
         }
         read_file_tar(&buf, path).map(Some)
@@ -194,7 +182,7 @@ async fn read_one(
 
 /// Writes one file (root-owned, `mode`) through the archive API.
 async fn write_one(
-    docker: &Docker,
+    docker: &Client,
     container: &str,
     path: &str,
     content: &[u8],
@@ -207,18 +195,11 @@ async fn write_one(
         file_tar(name, content, mode, mtime).map_err(|e| anyhow!("packing {path}: {e}"))?;
     tokio::time::timeout(
         REQUEST_TIMEOUT,
-        docker.upload_to_container(
-            container,
-            Some(UploadToContainerOptions {
-                path: dir.to_owned(),
-                ..Default::default()
-            }),
-            bollard::body_full(archive.into()),
-        ),
+        archive::upload(docker, container, dir, archive),
     )
     .await
     .map_err(|_| anyhow!("writing {path}: no answer from the engine within {REQUEST_TIMEOUT:?}"))?
-    .map_err(|e| anyhow!("writing {path}: {}", engine_error(e)))
+    .map_err(|e| anyhow!("writing {path}: {e}"))
 }
 
 /// The end of an exec's output for an error message: the last 300
@@ -235,7 +216,7 @@ fn output_tail(stdout: &str, stderr: &str) -> String {
 }
 
 /// Reads `paths` in the container (absent files are `None`).
-pub async fn snapshot(docker: &Docker, container: &str, paths: &[&str]) -> anyhow::Result<Saved> {
+pub async fn snapshot(docker: &Client, container: &str, paths: &[&str]) -> anyhow::Result<Saved> {
     let mut saved = Saved::new();
     for path in paths {
         check_path(path).map_err(|e| anyhow!("path {e}"))?;
@@ -247,7 +228,7 @@ pub async fn snapshot(docker: &Docker, container: &str, paths: &[&str]) -> anyho
 
 /// Writes each `(path, content)` (mode 0644) into the container.
 pub async fn place(
-    docker: &Docker,
+    docker: &Client,
     container: &str,
     files: &[(&str, &[u8])],
 ) -> anyhow::Result<()> {
@@ -262,7 +243,7 @@ pub async fn place(
 
 /// Puts back what `saved` holds: files rewritten with their mode, absent
 /// ones removed. Tries every path, then reports what failed.
-pub async fn restore(docker: &Docker, container: &str, saved: &Saved) -> anyhow::Result<()> {
+pub async fn restore(docker: &Client, container: &str, saved: &Saved) -> anyhow::Result<()> {
     let mut errors = Vec::new();
     for (path, file) in saved {
         let result = match file {
@@ -281,7 +262,7 @@ pub async fn restore(docker: &Docker, container: &str, saved: &Saved) -> anyhow:
 }
 
 /// `rm -f path` in the container (argv, no shell).
-async fn remove(docker: &Docker, container: &str, path: &str) -> anyhow::Result<()> {
+async fn remove(docker: &Client, container: &str, path: &str) -> anyhow::Result<()> {
     check_path(path).map_err(|e| anyhow!("path {e}"))?;
     let argv = vec!["rm".to_owned(), "-f".to_owned(), path.to_owned()];
     let r = exec(docker, container, &argv, EXEC_TIMEOUT)
@@ -304,7 +285,7 @@ async fn remove(docker: &Docker, container: &str, path: &str) -> anyhow::Result<
 
 /// Runs the reload argv in the container; a non-zero exit is an error with
 /// the end of its output. An empty argv does nothing.
-pub async fn reload(docker: &Docker, container: &str, argv: &[String]) -> anyhow::Result<()> {
+pub async fn reload(docker: &Client, container: &str, argv: &[String]) -> anyhow::Result<()> {
     if argv.is_empty() {
         return Ok(());
     }
