@@ -288,15 +288,13 @@ impl S3Store {
         // `uploads=` and `uploads` mean the same to S3; some servers want the
         // bare form, and it must be signed exactly as sent.
         let uri = url.as_str().replace("uploads=&", "uploads&");
-        let mut req: HttpRequest = axum::http::Request::builder()
-            .method(method.clone())
-            .uri(&uri)
-            .body(HttpRequestBody::empty())
-            .context("building the request")?;
+        let mut req = HttpRequest::new(HttpRequestBody::empty());
+        *req.method_mut() = method.clone();
+        *req.uri_mut() = uri.parse().context("building the request")?;
         AwsAuthorizer::new(&self.credential, "s3", &self.region).authorize(&mut req, None);
         let mut out = self.http.request(method.clone(), uri.as_str());
         for (name, value) in req.headers() {
-            if name != axum::http::header::HOST {
+            if name != reqwest::header::HOST {
                 out = out.header(name, value);
             }
         }
