@@ -286,3 +286,26 @@ impl From<crate::actions::ActionError> for ApiError {
         }
     }
 }
+// ---- backups ----
+
+impl From<crate::backups::catalog::BackupError> for ApiError {
+    fn from(e: crate::backups::catalog::BackupError) -> Self {
+        use crate::backups::catalog::BackupError as E;
+        match e {
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::NotFound(m) => ApiError::NotFound(m),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Unavailable(m) => ApiError::Unavailable(m),
+            // backup_targets_name_key, backup_plans_name_key (and any other
+            // unique violation while writing a target or plan).
+            E::Write { name, source } => match &source {
+                sqlx::Error::Database(d) if d.is_unique_violation() => {
+                    ApiError::Conflict(format!("the name \"{name}\" is taken"))
+                }
+                _ => source.into(),
+            },
+            E::Db(e) => e.into(),
+            E::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}

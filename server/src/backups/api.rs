@@ -10,20 +10,19 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use opsdeck_wire::{
-    BackupDetail, BackupPlan, BackupRunStarted, BackupSummary, BackupTarget, DrillOutcome,
-    PlanWrite, Retention, TargetWrite,
+    BackupAttention, BackupDetail, BackupPlan, BackupRunStarted, BackupSummary, BackupTarget,
+    PlanWrite, PrunePreview, TargetWrite,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sqlx::Row;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::model;
+use super::catalog;
 use crate::audit::Actor;
 use crate::auth::{Admin, Auth, Operator, Principal, RequestCtx, Viewer};
-use crate::error::{ApiError, ApiResult, Json, Path, Query};
+use crate::error::{ApiResult, Json, Path, Query};
 use crate::runbooks::engine::{enqueue, NewRun};
 use crate::state::AppState;
 
@@ -39,17 +38,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(verify_backup))
         .routes(routes!(restore_backup))
         .routes(routes!(download))
-        .routes(routes!(super::retention::prune_preview))
-        .routes(routes!(super::attention::attention))
+        .routes(routes!(prune_preview))
+        .routes(routes!(attention))
 }
 
 // ---------------------------------------------------------------- targets
 
-/// Never the secret: only whether one is stored.
-const TARGETS: &str = "SELECT id, name, kind, config, secret IS NOT NULL AS secret_set, created_at
-     FROM backup_targets";
-
-/// Storage targets.
+/// Storage targets (never their secrets: only whether one is stored).
 #[utoipa::path(get, path = "/api/v1/backup-targets", tag = "backups",
     responses((status = 200, body = Vec<BackupTarget>)),
     security(("session" = ["viewer"]), ("token" = ["viewer"])))]
@@ -57,10 +52,8 @@ async fn list_targets(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<BackupTarget>>> {
-    let rows = sqlx::query(&format!("{TARGETS} ORDER BY name"))
-        .fetch_all(&state.pool)
-        .await?;
-    Ok(Json(rows.iter().map(model::target_of).collect()))
+    let mut conn = state.pool.acquire().await?;
+    Ok(Json(catalog::targets(&mut conn).await?))
 }
 
 async fn write_target(
@@ -68,36 +61,11 @@ async fn write_target(
     ctx: &RequestCtx,
     p: &Principal,
     id: Option<i64>,
-    mut t: TargetWrite,
+    t: TargetWrite,
 ) -> ApiResult<BackupTarget> {
-    // On update, the stored secret is kept unless a new one is given.
-    let stored: Option<String> = match id {
-        None => None,
-        Some(id) => sqlx::query_scalar::<_, Option<String>>(
-            "SELECT secret FROM backup_targets WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&state.pool)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("backup target {id}")))?,
-    };
-    let given = t
-        .secret_access_key
-        .as_deref()
-        .is_some_and(|s| !s.is_empty());
-    let checked = model::check_target(&mut t, stored)
-        .await
-        .map_err(ApiError::BadRequest)?;
-    let config = checked.config;
-    // Audit: where, never the secret (nor the access key id).
-    let audited = match checked.kind {
-        "s3" => {
-            let s3 = t.s3.clone().unwrap_or_else(|| unreachable!("checked"));
-            json!({ "name": t.name, "kind": "s3", "endpoint": s3.endpoint, "bucket": s3.bucket,
-                    "prefix": s3.prefix, "region": s3.region, "allow_http": s3.allow_http,
-                    "credentials": if given { "set" } else { "kept" } })
-        }
-        _ => json!({ "name": t.name, "path": t.path }),
+    let prepared = {
+        let mut conn = state.pool.acquire().await?;
+        catalog::prepare_target(&mut conn, id, t).await?
     };
     let action = if id.is_none() {
         "backup.target.create"
@@ -105,56 +73,18 @@ async fn write_target(
         "backup.target.update"
     };
     let mut tx = state.pool.begin().await?;
-    let id: Option<i64> = match id {
-        None => sqlx::query_scalar(
-            "INSERT INTO backup_targets (name, kind, config, secret) VALUES ($1, $2, $3, $4)
-             RETURNING id",
-        )
-        .bind(&t.name)
-        .bind(checked.kind)
-        .bind(&config)
-        .bind(&checked.secret)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| duplicate(e, &t.name))?,
-        Some(id) => sqlx::query_scalar(
-            "UPDATE backup_targets SET name = $2, kind = $3, config = $4, secret = $5,
-                    updated_at = now()
-             WHERE id = $1 RETURNING id",
-        )
-        .bind(id)
-        .bind(&t.name)
-        .bind(checked.kind)
-        .bind(&config)
-        .bind(&checked.secret)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| duplicate(e, &t.name))?,
-    };
-    let id = id.ok_or_else(|| ApiError::NotFound("backup target".into()))?;
+    let id = catalog::store_target(&mut tx, id, &prepared).await?;
     ctx.audit(
         &mut tx,
         p,
         action,
         Some(format!("backup_target:{id}")),
-        audited,
+        prepared.audited,
     )
     .await?;
-    let r = sqlx::query(&format!("{TARGETS} WHERE id = $1"))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let out = catalog::target(&mut tx, id).await?;
     ctx.commit(tx).await?;
-    Ok(model::target_of(&r))
-}
-
-fn duplicate(e: sqlx::Error, name: &str) -> ApiError {
-    if let sqlx::Error::Database(d) = &e {
-        if d.is_unique_violation() {
-            return ApiError::Conflict(format!("the name \"{name}\" is taken"));
-        }
-    }
-    e.into()
+    Ok(out)
 }
 
 /// Add a storage target (admins).
@@ -200,24 +130,7 @@ async fn delete_target(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
-    let used: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM backup_plans WHERE target_id = $1)
-             OR EXISTS (SELECT 1 FROM backups WHERE target_id = $1 AND deleted_at IS NULL)",
-    )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if used {
-        return Err(ApiError::Conflict(format!(
-            "backup target {id} holds backups or is used by a plan"
-        )));
-    }
-    let name: Option<String> =
-        sqlx::query_scalar("DELETE FROM backup_targets WHERE id = $1 RETURNING name")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let name = name.ok_or_else(|| ApiError::NotFound(format!("backup target {id}")))?;
+    let name = catalog::delete_target(&mut tx, id).await?;
     ctx.audit(
         &mut tx,
         &auth.principal,
@@ -232,71 +145,6 @@ async fn delete_target(
 
 // ---------------------------------------------------------------- plans
 
-async fn load_plans(conn: &mut sqlx::PgConnection, id: Option<i64>) -> ApiResult<Vec<BackupPlan>> {
-    let rows = sqlx::query(
-        "SELECT p.id, p.name, p.sources, t.name AS target, p.zstd_level, p.verify, p.enabled,
-                p.created_by, p.updated_at, p.keep_last, p.keep_daily, p.keep_weekly,
-                p.keep_monthly, p.max_age_days, p.timezone, p.drilled_at, p.drill_backup_id,
-                p.drill_error,
-                (SELECT b.id FROM backups b WHERE b.plan_id = p.id AND b.deleted_at IS NULL
-                  ORDER BY b.id DESC LIMIT 1) AS last_id
-         FROM backup_plans p JOIN backup_targets t ON t.id = p.target_id
-         WHERE $1::bigint IS NULL OR p.id = $1 ORDER BY p.name",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let last = match r.get::<Option<i64>, _>("last_id") {
-            Some(b) => sqlx::query(&format!("{} WHERE b.id = $1", model::SUMMARY))
-                .bind(b)
-                .fetch_optional(&mut *conn)
-                .await?
-                .map(|r| model::summary_of(&r)),
-            None => None,
-        };
-        let id: i64 = r.get("id");
-        let schedules = super::timing::schedules_of(&mut *conn, id).await?;
-        let timezone: String = r.get("timezone");
-        let enabled: bool = r.get("enabled");
-        let next = super::timing::next_runs(&schedules, &timezone, enabled);
-        out.push(BackupPlan {
-            id,
-            def: PlanWrite {
-                name: r.get("name"),
-                sources: serde_json::from_value(r.get("sources")).unwrap_or_default(),
-                target: r.get("target"),
-                zstd_level: r.get("zstd_level"),
-                verify: r.get("verify"),
-                enabled,
-                retention: Retention {
-                    keep_last: r.get("keep_last"),
-                    keep_daily: r.get("keep_daily"),
-                    keep_weekly: r.get("keep_weekly"),
-                    keep_monthly: r.get("keep_monthly"),
-                    max_age_days: r.get("max_age_days"),
-                },
-                schedules,
-                timezone,
-            },
-            created_by: r.get("created_by"),
-            updated_at: r.get("updated_at"),
-            last,
-            drill: r
-                .get::<Option<chrono::DateTime<chrono::Utc>>, _>("drilled_at")
-                .map(|at| DrillOutcome {
-                    at,
-                    backup_id: r.get("drill_backup_id"),
-                    error: r.get("drill_error"),
-                    ok: r.get::<Option<String>, _>("drill_error").is_none(),
-                }),
-            next,
-        });
-    }
-    Ok(out)
-}
-
 /// Backup plans, each with its newest backup.
 #[utoipa::path(get, path = "/api/v1/backup-plans", tag = "backups",
     responses((status = 200, body = Vec<BackupPlan>)),
@@ -306,7 +154,7 @@ async fn list_plans(
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<BackupPlan>>> {
     let mut conn = state.pool.acquire().await?;
-    Ok(Json(load_plans(&mut conn, None).await?))
+    Ok(Json(catalog::plans(&mut conn, None).await?))
 }
 
 async fn write_plan(
@@ -314,79 +162,23 @@ async fn write_plan(
     ctx: &RequestCtx,
     p: &Principal,
     id: Option<i64>,
-    mut w: PlanWrite,
+    w: PlanWrite,
 ) -> ApiResult<BackupPlan> {
     let action = if id.is_none() {
         "backup.plan.create"
     } else {
         "backup.plan.update"
     };
-    super::timing::check(&mut w)?;
     let mut tx = state.pool.begin().await?;
-    let target_id = model::check_plan(&mut tx, &mut w).await?;
-    let sources = serde_json::to_value(&w.sources).map_err(anyhow::Error::from)?;
-    let id: Option<i64> = match id {
-        None => sqlx::query_scalar(
-            "INSERT INTO backup_plans (name, sources, target_id, zstd_level, verify, enabled, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(&w.name)
-        .bind(&sources)
-        .bind(target_id)
-        .bind(w.zstd_level)
-        .bind(w.verify)
-        .bind(w.enabled)
-        .bind(&p.username)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| duplicate(e, &w.name))?,
-        Some(id) => sqlx::query_scalar(
-            "UPDATE backup_plans SET name = $2, sources = $3, target_id = $4, zstd_level = $5,
-                    verify = $6, enabled = $7, updated_at = now()
-             WHERE id = $1 RETURNING id",
-        )
-        .bind(id)
-        .bind(&w.name)
-        .bind(&sources)
-        .bind(target_id)
-        .bind(w.zstd_level)
-        .bind(w.verify)
-        .bind(w.enabled)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| duplicate(e, &w.name))?,
-    };
-    let id = id.ok_or_else(|| ApiError::NotFound("backup plan".into()))?;
-    let r = &w.retention;
-    sqlx::query(
-        "UPDATE backup_plans SET keep_last = $2, keep_daily = $3, keep_weekly = $4,
-                keep_monthly = $5, max_age_days = $6, timezone = $7
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(r.keep_last)
-    .bind(r.keep_daily)
-    .bind(r.keep_weekly)
-    .bind(r.keep_monthly)
-    .bind(r.max_age_days)
-    .bind(&w.timezone)
-    .execute(&mut *tx)
-    .await?;
-    super::timing::reconcile(&mut tx, id, &w, &p.username).await?;
+    let (plan, audited) = catalog::write_plan(&mut tx, id, w, &p.username).await?;
     ctx.audit(
         &mut tx,
         p,
         action,
-        Some(format!("backup_plan:{id}")),
-        json!({ "name": w.name, "sources": sources, "target": w.target,
-                "zstd_level": w.zstd_level, "verify": w.verify, "enabled": w.enabled,
-                "retention": w.retention, "schedules": w.schedules, "timezone": w.timezone }),
+        Some(format!("backup_plan:{}", plan.id)),
+        audited,
     )
     .await?;
-    let plan = load_plans(&mut tx, Some(id))
-        .await?
-        .pop()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("plan not stored")))?;
     ctx.commit(tx).await?;
     Ok(plan)
 }
@@ -434,12 +226,7 @@ async fn delete_plan(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
-    let name: Option<String> =
-        sqlx::query_scalar("DELETE FROM backup_plans WHERE id = $1 RETURNING name")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let name = name.ok_or_else(|| ApiError::NotFound(format!("backup plan {id}")))?;
+    let name = catalog::delete_plan(&mut tx, id).await?;
     ctx.audit(
         &mut tx,
         &auth.principal,
@@ -461,15 +248,7 @@ async fn start_builtin(
     p: &Principal,
     reason: String,
 ) -> ApiResult<i64> {
-    let runbook_id: i64 = sqlx::query_scalar("SELECT id FROM runbooks WHERE name = $1")
-        .bind(runbook)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| {
-            ApiError::Conflict(format!(
-                "the built-in runbook {runbook} is missing (it is seeded at start-up when absent)"
-            ))
-        })?;
+    let runbook_id = catalog::builtin(tx, runbook).await?;
     let params: BTreeMap<String, Value> = [(param.0.to_owned(), param.1)].into();
     enqueue(
         state,
@@ -501,17 +280,7 @@ async fn run_plan(
 ) -> ApiResult<(StatusCode, Json<BackupRunStarted>)> {
     let p = &auth.principal;
     let mut tx = state.pool.begin().await?;
-    let row: Option<(String, bool)> =
-        sqlx::query_as("SELECT name, enabled FROM backup_plans WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let (name, enabled) = row.ok_or_else(|| ApiError::NotFound(format!("backup plan {id}")))?;
-    if !enabled {
-        return Err(ApiError::Conflict(format!(
-            "backup plan {name} is disabled; enable it first"
-        )));
-    }
+    let name = catalog::runnable_plan(&mut tx, id).await?;
     let run = start_builtin(
         &state,
         &mut tx,
@@ -553,25 +322,10 @@ async fn list_backups(
     State(state): State<AppState>,
     Query(q): Query<ListParams>,
 ) -> ApiResult<Json<Vec<BackupSummary>>> {
-    if let Some(s) = q.status.as_deref() {
-        if opsdeck_wire::BackupStatus::parse(s).is_none() {
-            return Err(ApiError::BadRequest(format!(
-                "status \"{}\": running, succeeded, failed or interrupted",
-                s.escape_default()
-            )));
-        }
-    }
-    let rows = sqlx::query(&format!(
-        "{} WHERE b.deleted_at IS NULL AND ($1::text IS NULL OR b.plan_name = $1)
-           AND ($2::text IS NULL OR b.status = $2)
-         ORDER BY b.id DESC LIMIT 200",
-        model::SUMMARY
+    let mut conn = state.pool.acquire().await?;
+    Ok(Json(
+        catalog::list(&mut conn, q.plan.as_deref(), q.status.as_deref()).await?,
     ))
-    .bind(&q.plan)
-    .bind(&q.status)
-    .fetch_all(&state.pool)
-    .await?;
-    Ok(Json(rows.iter().map(model::summary_of).collect()))
 }
 
 /// One backup with its artifacts.
@@ -584,19 +338,7 @@ async fn get_backup(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<BackupDetail>> {
     let mut conn = state.pool.acquire().await?;
-    let r = sqlx::query(&format!(
-        "{} WHERE b.id = $1 AND b.deleted_at IS NULL",
-        model::SUMMARY
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| ApiError::NotFound(format!("backup {id}")))?;
-    Ok(Json(BackupDetail {
-        summary: model::summary_of(&r),
-        verified_at: r.get("verified_at"),
-        artifacts: model::artifacts(&mut conn, id).await?,
-    }))
+    Ok(Json(catalog::detail(&mut conn, id).await?))
 }
 
 /// Verify a backup again: a `backup-verify` run.
@@ -612,17 +354,7 @@ async fn verify_backup(
 ) -> ApiResult<(StatusCode, Json<BackupRunStarted>)> {
     let p = &auth.principal;
     let mut tx = state.pool.begin().await?;
-    let status: Option<String> =
-        sqlx::query_scalar("SELECT status FROM backups WHERE id = $1 AND deleted_at IS NULL")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let status = status.ok_or_else(|| ApiError::NotFound(format!("backup {id}")))?;
-    if status != "succeeded" {
-        return Err(ApiError::Conflict(format!(
-            "backup {id} is {status}; only succeeded backups can be verified"
-        )));
-    }
+    catalog::verifiable(&mut tx, id).await?;
     let run = start_builtin(
         &state,
         &mut tx,
@@ -663,7 +395,8 @@ async fn restore_backup(
 ) -> ApiResult<(StatusCode, Json<BackupRunStarted>)> {
     let p = &auth.principal;
     let mut tx = state.pool.begin().await?;
-    let (run, source) = super::restore::request(&state, &mut tx, id, &req, p).await?;
+    let (new, source) = super::restore::request(&mut tx, id, &req, p).await?;
+    let run = enqueue(&state, &mut tx, new).await?;
     ctx.audit(
         &mut tx,
         p,
@@ -690,32 +423,10 @@ async fn download(
     State(state): State<AppState>,
     Path((id, idx)): Path<(i64, i32)>,
 ) -> ApiResult<Response> {
-    let r = sqlx::query(
-        "SELECT a.object_key, a.kind, a.status AS astatus, a.bytes, b.status, b.plan_name, t.id AS target_id
-         FROM backup_artifacts a JOIN backups b ON b.id = a.backup_id
-         JOIN backup_targets t ON t.id = b.target_id
-         WHERE a.backup_id = $1 AND a.idx = $2 AND b.deleted_at IS NULL",
-    )
-    .bind(id)
-    .bind(idx)
-    .fetch_optional(&state.pool)
-    .await?
-    .ok_or_else(|| ApiError::NotFound(format!("artifact {idx} of backup {id}")))?;
-    let status: String = r.get("status");
-    let astatus: String = r.get("astatus");
-    if status != "succeeded" || astatus != "stored" {
-        return Err(ApiError::Conflict(format!(
-            "backup {id} is {status}; only stored artifacts of succeeded backups can be downloaded"
-        )));
-    }
-    let store = super::run::store_of(&state, r.get("target_id"))
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("backup target: {e}")))?;
-    let key: String = r.get("object_key");
-    let file = store
-        .read(&key)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("reading the stored object: {e:#}")))?;
+    let d = {
+        let mut conn = state.pool.acquire().await?;
+        catalog::download(&state, &mut conn, id, idx).await?
+    };
     let mut tx = state.pool.begin().await?;
     ctx.audit(
         &mut tx,
@@ -726,14 +437,7 @@ async fn download(
     )
     .await?;
     ctx.commit(tx).await?;
-    let plan: String = r.get("plan_name");
-    let kind: String = r.get("kind");
-    let bytes: i64 = r.get("bytes");
-    let name = format!(
-        "{}-{id}-{idx}.{}.zst",
-        model::key_part(&plan),
-        model::key_part(&kind)
-    );
+    let (file, name, bytes) = (d.file, d.name, d.bytes);
     let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
         file,
         256 * 1024,
@@ -767,17 +471,7 @@ async fn delete_backup(
 ) -> ApiResult<Response> {
     let p = &auth.principal;
     let mut tx = state.pool.begin().await?;
-    let status = deletable(&mut tx, id).await?;
-    if status == "running" {
-        return Err(ApiError::Conflict(format!(
-            "backup {id} is running; cancel its run first"
-        )));
-    }
-    let gated: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM approval_policies WHERE action_kind = 'backup.delete')",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let gated = catalog::delete_gated(&mut tx, id).await?;
     if gated {
         let run = start_builtin(
             &state,
@@ -801,9 +495,7 @@ async fn delete_backup(
         return Ok((StatusCode::ACCEPTED, Json(BackupRunStarted { run_id: run })).into_response());
     }
     // Objects first: if removing one fails, the entry stays (and says so).
-    let objects = super::retention::remove_set(&state, &mut tx, id, &p.username)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("{e:#}")))?;
+    let objects = catalog::delete_now(&state, &mut tx, id, &p.username).await?;
     ctx.audit(
         &mut tx,
         p,
@@ -816,14 +508,32 @@ async fn delete_backup(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Locks a backup that is not deleted and returns its status (404 when
-/// there is none).
-pub(super) async fn deletable(conn: &mut sqlx::PgConnection, id: i64) -> ApiResult<String> {
-    let status: Option<String> = sqlx::query_scalar(
-        "SELECT status FROM backups WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    status.ok_or_else(|| ApiError::NotFound(format!("backup {id}")))
+// ---------------------------------------------------------------- dashboard
+
+/// What the next prune of a plan would delete, and what it keeps (and
+/// why).
+#[utoipa::path(get, path = "/api/v1/backup-plans/{id}/prune", tag = "backups",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = opsdeck_wire::PrunePreview), (status = 404)),
+    security(("session" = ["viewer"]), ("token" = ["viewer"])))]
+async fn prune_preview(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<PrunePreview>> {
+    let mut conn = state.pool.acquire().await?;
+    Ok(Json(super::retention::preview(&mut conn, id).await?))
+}
+
+/// Backups that need attention: failed or interrupted, failed
+/// verification, failed drills (newest per plan).
+#[utoipa::path(get, path = "/api/v1/backups/attention", tag = "backups",
+    responses((status = 200, body = Vec<BackupAttention>)),
+    security(("session" = ["viewer"]), ("token" = ["viewer"])))]
+async fn attention(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<BackupAttention>>> {
+    let mut conn = state.pool.acquire().await?;
+    Ok(Json(super::attention::attention(&mut conn).await?))
 }

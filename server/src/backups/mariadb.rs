@@ -177,6 +177,8 @@ async fn connect(t: &MyTarget, db: Option<&str>) -> Result<MySqlConnection, Stri
 /// the system ones.
 pub async fn databases(t: &MyTarget, wanted: &[String]) -> Result<Vec<String>, String> {
     let mut conn = connect(t, None).await?;
+    // Runtime SQL: a MariaDB/MySQL server, which the compile-time checks
+    // (against the Postgres catalog) cannot see.
     let rows: Result<Vec<String>, _> = sqlx::query_scalar(
         "SELECT CAST(schema_name AS CHAR) FROM information_schema.schemata ORDER BY 1",
     )
@@ -221,6 +223,7 @@ async fn count_rows(conn: &mut MySqlConnection, db: &str) -> Result<BTreeMap<Str
     conn.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         .await
         .map_err(err)?;
+    // Runtime SQL: a MariaDB/MySQL server (see `databases`).
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT CAST(table_name AS CHAR) FROM information_schema.tables
          WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY 1",
@@ -344,6 +347,7 @@ pub async fn drop_database(t: &MyTarget, name: &str, any_name: bool) -> Result<(
 /// Whether database `name` exists.
 pub async fn database_exists(t: &MyTarget, name: &str) -> Result<bool, String> {
     let mut conn = connect(t, None).await?;
+    // Runtime SQL: a MariaDB/MySQL server (see `databases`).
     let res: Result<Option<String>, _> = sqlx::query_scalar(
         "SELECT CAST(schema_name AS CHAR) FROM information_schema.schemata WHERE schema_name = ?",
     )

@@ -42,10 +42,20 @@
 //! **Retention** ([`retention`]) prunes after each good backup; the
 //! dashboard's notice ([`attention`]) names failed backups,
 //! verifications and drills.
+//!
+//! **Layers.** [`api`] is HTTP only (extract, authorise, call, map: the
+//! only file here naming `ApiError` or `axum`); [`catalog`] does the work
+//! behind it and says why it refuses with [`catalog::BackupError`]
+//! (turned into answers in `crate::error`); [`store`] holds the catalog's
+//! SQL. The step modules ([`run`], [`restore`], [`retention`], [`timing`])
+//! keep their own statements next to the work; all are compile-checked
+//! except those sent to MariaDB servers ([`mariadb`]) and identifiers
+//! (table names to count, database names to create or drop).
 
 pub mod api;
 pub mod archive;
 pub mod attention;
+pub mod catalog;
 pub mod files;
 pub mod mariadb;
 pub mod model;
@@ -56,6 +66,7 @@ pub mod retention;
 pub mod run;
 mod scratch;
 pub mod storage;
+pub mod store;
 pub mod timing;
 pub mod volumes;
 

@@ -1,4 +1,5 @@
-//! Reading the catalog, and checking targets and plans at the boundary.
+//! The catalog as the API shows it (rows to wire types), and checking
+//! targets and plans at the boundary.
 
 use std::collections::BTreeMap;
 
@@ -6,79 +7,64 @@ use opsdeck_wire::{
     BackupArtifact, BackupSource, BackupStatus, BackupSummary, BackupTarget, PlanWrite, S3Settings,
     TargetKind, TargetWrite, Verification,
 };
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
-use crate::error::{ApiError, ApiResult};
+use super::catalog::BackupError;
+use super::store::{self, SummaryRow, TargetRow};
 
-pub const SUMMARY: &str =
-    "SELECT b.id, b.plan_name, coalesce(t.name, '(removed)') AS target, b.status, b.verification,
-        b.trigger, b.requested_by, b.started_at, b.finished_at, b.bytes, b.raw_bytes, b.error,
-        b.verify_error, b.run_id, b.verified_at
-     FROM backups b LEFT JOIN backup_targets t ON t.id = b.target_id";
-
-pub fn summary_of(r: &PgRow) -> BackupSummary {
+/// A catalog row as the API shows it.
+pub fn summary_of(r: SummaryRow) -> BackupSummary {
     BackupSummary {
-        id: r.get("id"),
-        plan: r.get("plan_name"),
-        target: r.get("target"),
-        status: BackupStatus::parse(r.get("status")).unwrap_or(BackupStatus::Failed),
-        verification: Verification::parse(r.get("verification")).unwrap_or(Verification::Failed),
-        trigger: r.get("trigger"),
-        requested_by: r.get("requested_by"),
-        started_at: r.get("started_at"),
-        finished_at: r.get("finished_at"),
-        bytes: r.get("bytes"),
-        raw_bytes: r.get("raw_bytes"),
-        error: r.get("error"),
-        verify_error: r.get("verify_error"),
-        run_id: r.get("run_id"),
+        id: r.id,
+        plan: r.plan_name,
+        target: r.target,
+        status: BackupStatus::parse(&r.status).unwrap_or(BackupStatus::Failed),
+        verification: Verification::parse(&r.verification).unwrap_or(Verification::Failed),
+        trigger: r.trigger,
+        requested_by: r.requested_by,
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+        bytes: r.bytes,
+        raw_bytes: r.raw_bytes,
+        error: r.error,
+        verify_error: r.verify_error,
+        run_id: r.run_id,
     }
 }
 
+/// The artifacts of a backup, in order.
 pub async fn artifacts(conn: &mut PgConnection, backup: i64) -> sqlx::Result<Vec<BackupArtifact>> {
-    let rows = sqlx::query(
-        "SELECT idx, source, kind, object_key, bytes, raw_bytes, sha256, tool, duration_ms, stats,
-                status, error
-         FROM backup_artifacts WHERE backup_id = $1 ORDER BY idx",
-    )
-    .bind(backup)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .iter()
+    Ok(store::artifacts(conn, backup)
+        .await?
+        .into_iter()
         .map(|r| BackupArtifact {
-            idx: r.get("idx"),
-            source: r.get("source"),
-            kind: r.get("kind"),
-            object_key: r.get("object_key"),
-            bytes: r.get("bytes"),
-            raw_bytes: r.get("raw_bytes"),
-            sha256: r.get("sha256"),
-            tool: r.get("tool"),
-            duration_ms: r.get("duration_ms"),
-            stats: serde_json::from_value::<BTreeMap<String, i64>>(r.get("stats"))
-                .unwrap_or_default(),
-            status: r.get("status"),
-            error: r.get("error"),
+            idx: r.idx,
+            source: r.source,
+            kind: r.kind,
+            object_key: r.object_key,
+            bytes: r.bytes,
+            raw_bytes: r.raw_bytes,
+            sha256: r.sha256,
+            tool: r.tool,
+            duration_ms: r.duration_ms,
+            stats: serde_json::from_value::<BTreeMap<String, i64>>(r.stats).unwrap_or_default(),
+            status: r.status,
+            error: r.error,
         })
         .collect())
 }
 
-/// A target row (`id, name, kind, config, secret_set, created_at`) as the
-/// API shows it: never the secret.
-pub fn target_of(r: &PgRow) -> BackupTarget {
-    let config: serde_json::Value = r.get("config");
-    let kind: String = r.get("kind");
-    let (kind, path, s3) = match kind.as_str() {
+/// A target row as the API shows it: never the secret.
+pub fn target_of(r: TargetRow) -> BackupTarget {
+    let (kind, path, s3) = match r.kind.as_str() {
         "s3" => (
             TargetKind::S3,
             String::new(),
-            serde_json::from_value::<S3Settings>(config).ok(),
+            serde_json::from_value::<S3Settings>(r.config).ok(),
         ),
         _ => (
             TargetKind::Local,
-            config
+            r.config
                 .get("path")
                 .and_then(|p| p.as_str())
                 .unwrap_or_default()
@@ -87,16 +73,16 @@ pub fn target_of(r: &PgRow) -> BackupTarget {
         ),
     };
     BackupTarget {
-        id: r.get("id"),
+        id: r.id,
         def: TargetWrite {
-            name: r.get("name"),
+            name: r.name,
             kind,
             path,
             s3,
             secret_access_key: None,
         },
-        secret_set: r.get("secret_set"),
-        created_at: r.get("created_at"),
+        secret_set: r.secret_set,
+        created_at: r.created_at,
     }
 }
 
@@ -182,61 +168,49 @@ pub async fn check_target(
 /// registered: resolved when the backup runs), a files source an absolute
 /// path without `..` (normalised; it must exist only when the backup
 /// runs). Returns the target id.
-pub async fn check_plan(conn: &mut PgConnection, p: &mut PlanWrite) -> ApiResult<i64> {
+pub async fn check_plan(conn: &mut PgConnection, p: &mut PlanWrite) -> Result<i64, BackupError> {
     p.name = p.name.trim().to_owned();
     if !name_ok(&p.name) {
-        return Err(ApiError::BadRequest(
+        return Err(BackupError::Invalid(
             "name: lower-case letters, digits, . _ - (at most 63)".into(),
         ));
     }
     if !(1..=19).contains(&p.zstd_level) {
-        return Err(ApiError::BadRequest("zstd_level: 1 to 19".into()));
+        return Err(BackupError::Invalid("zstd_level: 1 to 19".into()));
     }
     if p.sources.is_empty() || p.sources.len() > 50 {
-        return Err(ApiError::BadRequest("sources: 1 to 50 sources".into()));
+        return Err(BackupError::Invalid("sources: 1 to 50 sources".into()));
     }
     for (i, s) in p.sources.iter_mut().enumerate() {
         match s {
             BackupSource::Postgres { service, databases } => {
                 *service = service.trim().to_owned();
-                let has_check: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM checks c JOIN services s ON s.id = c.service_id
-                                    WHERE s.name = $1 AND c.kind = 'postgres')",
-                )
-                .bind(&*service)
-                .fetch_one(&mut *conn)
-                .await?;
+                let has_check = store::service_has_check(conn, service, "postgres").await?;
                 if !has_check {
-                    return Err(ApiError::BadRequest(format!(
+                    return Err(BackupError::Invalid(format!(
                         "sources[{i}].service: \"{}\" is not a service with a Postgres check",
                         service.escape_default()
                     )));
                 }
                 databases.retain(|d| !d.trim().is_empty());
                 if databases.iter().any(|d| d.len() > 63 || d.contains('\0')) {
-                    return Err(ApiError::BadRequest(format!(
+                    return Err(BackupError::Invalid(format!(
                         "sources[{i}].databases: names of at most 63 bytes"
                     )));
                 }
             }
             BackupSource::Mariadb { service, databases } => {
                 *service = service.trim().to_owned();
-                let has_check: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM checks c JOIN services s ON s.id = c.service_id
-                                    WHERE s.name = $1 AND c.kind = 'mysql')",
-                )
-                .bind(&*service)
-                .fetch_one(&mut *conn)
-                .await?;
+                let has_check = store::service_has_check(conn, service, "mysql").await?;
                 if !has_check {
-                    return Err(ApiError::BadRequest(format!(
+                    return Err(BackupError::Invalid(format!(
                         "sources[{i}].service: \"{}\" is not a service with a MariaDB/MySQL check",
                         service.escape_default()
                     )));
                 }
                 databases.retain(|d| !d.trim().is_empty());
                 if let Some(d) = databases.iter().find(|d| !super::mariadb::valid_db_name(d)) {
-                    return Err(ApiError::BadRequest(format!(
+                    return Err(BackupError::Invalid(format!(
                         "sources[{i}].databases: \"{}\" is not a MariaDB database name",
                         d.escape_default()
                     )));
@@ -245,7 +219,7 @@ pub async fn check_plan(conn: &mut PgConnection, p: &mut PlanWrite) -> ApiResult
             BackupSource::Volume { volume, engine } => {
                 *volume = volume.trim().to_owned();
                 if !super::volumes::valid_volume_name(volume) {
-                    return Err(ApiError::BadRequest(format!(
+                    return Err(BackupError::Invalid(format!(
                         "sources[{i}].volume: a Docker volume name ([A-Za-z0-9][A-Za-z0-9_.-]*)"
                     )));
                 }
@@ -254,19 +228,16 @@ pub async fn check_plan(conn: &mut PgConnection, p: &mut PlanWrite) -> ApiResult
                     .map(str::trim)
                     .filter(|e| !e.is_empty())
                     .map(str::to_owned);
-                let engines: Vec<String> =
-                    sqlx::query_scalar("SELECT name FROM engines ORDER BY id")
-                        .fetch_all(&mut *conn)
-                        .await?;
+                let engines = store::engine_names(conn).await?;
                 match engine {
                     Some(e) if !engines.contains(e) => {
-                        return Err(ApiError::BadRequest(format!(
+                        return Err(BackupError::Invalid(format!(
                             "sources[{i}].engine: no Docker engine named \"{}\"",
                             e.escape_default()
                         )))
                     }
                     None if engines.len() > 1 => {
-                        return Err(ApiError::BadRequest(format!(
+                        return Err(BackupError::Invalid(format!(
                             "sources[{i}].engine: several engines are registered; name one"
                         )))
                     }
@@ -275,17 +246,14 @@ pub async fn check_plan(conn: &mut PgConnection, p: &mut PlanWrite) -> ApiResult
             }
             BackupSource::Files { path } => {
                 let p = super::files::check_path(path)
-                    .map_err(|e| ApiError::BadRequest(format!("sources[{i}].path: {e}")))?;
+                    .map_err(|e| BackupError::Invalid(format!("sources[{i}].path: {e}")))?;
                 *path = p.to_string_lossy().into_owned();
             }
         }
     }
-    let target: Option<i64> = sqlx::query_scalar("SELECT id FROM backup_targets WHERE name = $1")
-        .bind(p.target.trim())
-        .fetch_optional(&mut *conn)
-        .await?;
+    let target = store::target_id(conn, p.target.trim()).await?;
     target.ok_or_else(|| {
-        ApiError::BadRequest(format!(
+        BackupError::Invalid(format!(
             "target: no backup target named \"{}\"",
             p.target.escape_default()
         ))

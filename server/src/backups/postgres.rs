@@ -35,7 +35,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
-use sqlx::{Connection, Executor, Row};
+use sqlx::{Connection, Executor};
 use tokio::process::Command;
 
 use crate::checks::probe::sql::{describe_sqlx, pg_options};
@@ -186,8 +186,11 @@ async fn connect(t: &PgTarget, db: &str) -> Result<PgConnection, String> {
 /// and allows connections.
 pub async fn databases(t: &PgTarget, wanted: &[String]) -> Result<Vec<String>, String> {
     let mut conn = connect(t, &t.database).await?;
-    let rows: Result<Vec<String>, _> = sqlx::query_scalar(
-        "SELECT datname::text FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY 1",
+    // Checked against the catalog database's pg_catalog, which every
+    // supported server shares.
+    let rows: Result<Vec<String>, _> = sqlx::query_scalar!(
+        r#"SELECT datname::text AS "datname!" FROM pg_database
+           WHERE NOT datistemplate AND datallowconn ORDER BY 1"#
     )
     .fetch_all(&mut conn)
     .await;
@@ -229,25 +232,28 @@ async fn count_rows(conn: &mut PgConnection) -> Result<BTreeMap<String, i64>, St
     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
         .map_err(err)?;
-    let tables = sqlx::query(
-        "SELECT n.nspname::text, c.relname::text, format('%I.%I', n.nspname, c.relname) \
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind IN ('r', 'p') \
-           AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-           AND n.nspname NOT LIKE 'pg\\_toast%' \
-           AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
-         ORDER BY 1, 2",
+    let tables = sqlx::query!(
+        r#"SELECT n.nspname::text AS "schema!", c.relname::text AS "table!",
+                  format('%I.%I', n.nspname, c.relname) AS "quoted!"
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.relkind IN ('r', 'p')
+             AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+             AND n.nspname NOT LIKE 'pg\_toast%'
+             AND n.nspname NOT LIKE 'pg\_temp\_%'
+           ORDER BY 1, 2"#
     )
     .fetch_all(&mut *conn)
     .await
     .map_err(err)?;
     let mut out = BTreeMap::new();
     for row in tables {
-        let schema: String = row.try_get(0).map_err(err)?;
-        let table: String = row.try_get(1).map_err(err)?;
-        let quoted: String = row.try_get(2).map_err(err)?;
-        // `quoted` is the server's own quoting of a table that exists.
-        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {quoted}"))
+        let (schema, table, quoted) = (row.schema, row.table, row.quoted);
+        // Dynamic: the table is an identifier. `quoted` is the server's own
+        // quoting (`format('%I.%I')`) of a table that exists.
+        let mut count = sqlx::QueryBuilder::<sqlx::Postgres>::new("SELECT count(*) FROM ");
+        count.push(&quoted);
+        let n: i64 = count
+            .build_query_scalar()
             .fetch_one(&mut *conn)
             .await
             .map_err(|e| format!("{schema}.{table}: {}", describe_sqlx(&e)))?;
@@ -516,11 +522,12 @@ pub fn check_new_name(name: &str) -> Result<(), String> {
 /// Whether database `name` exists on the server.
 pub async fn database_exists(t: &PgTarget, name: &str) -> Result<bool, String> {
     let mut conn = connect(t, &t.database).await?;
-    let res: Result<bool, _> =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(name)
-            .fetch_one(&mut conn)
-            .await;
+    let res: Result<bool, _> = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS "exists!""#,
+        name
+    )
+    .fetch_one(&mut conn)
+    .await;
     let _ = conn.close().await;
     res.map_err(|e| {
         scrub(

@@ -42,7 +42,7 @@ use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use chrono_tz::Tz;
 use opsdeck_wire::Retention;
 use serde_json::json;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use crate::audit::{self, Actor, NewEntry};
 use crate::state::AppState;
@@ -131,41 +131,38 @@ pub async fn load(
     conn: &mut PgConnection,
     plan_id: i64,
 ) -> anyhow::Result<(Retention, Tz, Vec<Candidate>)> {
-    let r = sqlx::query(
+    let r = sqlx::query!(
         "SELECT keep_last, keep_daily, keep_weekly, keep_monthly, max_age_days, timezone
          FROM backup_plans WHERE id = $1",
+        plan_id
     )
-    .bind(plan_id)
     .fetch_one(&mut *conn)
     .await?;
     let rules = Retention {
-        keep_last: r.get("keep_last"),
-        keep_daily: r.get("keep_daily"),
-        keep_weekly: r.get("keep_weekly"),
-        keep_monthly: r.get("keep_monthly"),
-        max_age_days: r.get("max_age_days"),
+        keep_last: r.keep_last,
+        keep_daily: r.keep_daily,
+        keep_weekly: r.keep_weekly,
+        keep_monthly: r.keep_monthly,
+        max_age_days: r.max_age_days,
     };
-    let tz: Tz = r
-        .get::<String, _>("timezone")
-        .parse()
-        .unwrap_or(chrono_tz::UTC);
+    let tz: Tz = r.timezone.parse().unwrap_or(chrono_tz::UTC);
     // Backups an active run names (a restore, a verification) stay.
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT b.id, b.started_at FROM backups b
          WHERE b.plan_id = $1 AND b.status = 'succeeded' AND b.deleted_at IS NULL
            AND b.verification <> 'failed' AND b.trigger <> 'safety'
            AND NOT EXISTS (SELECT 1 FROM runs r
                            WHERE r.status IN ('queued', 'running', 'waiting')
                              AND r.params->>'backup' = b.id::text)",
+        plan_id
     )
-    .bind(plan_id)
     .fetch_all(&mut *conn)
     .await?;
     let candidates = rows
-        .iter()
+        .into_iter()
         .map(|r| Candidate {
-            id: r.get("id"),
-            at: r.get("started_at"),
+            id: r.id,
+            at: r.started_at,
         })
         .collect();
     Ok((rules, tz, candidates))
@@ -175,10 +172,12 @@ pub async fn load(
 /// lines for the run output.
 pub async fn enforce(state: &AppState, plan_id: i64) -> anyhow::Result<(Vec<i64>, Vec<String>)> {
     let mut tx = state.pool.begin().await?;
-    let plan: String = sqlx::query_scalar("SELECT name FROM backup_plans WHERE id = $1 FOR UPDATE")
-        .bind(plan_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let plan: String = sqlx::query_scalar!(
+        "SELECT name FROM backup_plans WHERE id = $1 FOR UPDATE",
+        plan_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     let (rules, tz, candidates) = load(&mut tx, plan_id).await?;
     let doomed: Vec<Decision> = select(&candidates, &rules, tz, Utc::now())
         .into_iter()
@@ -232,15 +231,16 @@ pub async fn remove_set(
     id: i64,
     by: &str,
 ) -> anyhow::Result<usize> {
-    let target: Option<i64> = sqlx::query_scalar("SELECT target_id FROM backups WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
-    let keys: Vec<String> =
-        sqlx::query_scalar("SELECT object_key FROM backup_artifacts WHERE backup_id = $1")
-            .bind(id)
-            .fetch_all(&mut *conn)
+    let target: Option<i64> =
+        sqlx::query_scalar!("SELECT target_id FROM backups WHERE id = $1", id)
+            .fetch_one(&mut *conn)
             .await?;
+    let keys: Vec<String> = sqlx::query_scalar!(
+        "SELECT object_key FROM backup_artifacts WHERE backup_id = $1",
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     if let Some(target) = target {
         let store = super::run::store_of(state, target)
             .await
@@ -252,11 +252,13 @@ pub async fn remove_set(
                 .map_err(|e| anyhow::anyhow!("removing {k}: {e:#}"))?;
         }
     }
-    sqlx::query("UPDATE backups SET deleted_at = now(), deleted_by = $2 WHERE id = $1")
-        .bind(id)
-        .bind(by)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE backups SET deleted_at = now(), deleted_by = $2 WHERE id = $1",
+        id,
+        by
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(keys.len())
 }
 
@@ -274,7 +276,7 @@ pub async fn delete_step(
     })?;
     let state = cx.state;
     let mut tx = state.pool.begin().await.map_err(|e| e.to_string())?;
-    let status = super::api::deletable(&mut tx, id)
+    let status = super::catalog::deletable(&mut tx, id)
         .await
         .map_err(|e| e.to_string())?;
     if status == "running" {
@@ -499,40 +501,27 @@ mod tests {
 
 /// What the next prune of a plan would delete, and what it keeps (and
 /// why).
-#[utoipa::path(get, path = "/api/v1/backup-plans/{id}/prune", tag = "backups",
-    params(("id" = i64, Path)),
-    responses((status = 200, body = opsdeck_wire::PrunePreview), (status = 404)),
-    security(("session" = ["viewer"]), ("token" = ["viewer"])))]
-pub async fn prune_preview(
-    _auth: crate::auth::Auth<crate::auth::Viewer>,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    crate::error::Path(id): crate::error::Path<i64>,
-) -> crate::error::ApiResult<crate::error::Json<opsdeck_wire::PrunePreview>> {
-    let mut conn = state.pool.acquire().await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM backup_plans WHERE id = $1)")
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?;
-    if !exists {
-        return Err(crate::error::ApiError::NotFound(format!(
+pub async fn preview(
+    conn: &mut PgConnection,
+    id: i64,
+) -> Result<opsdeck_wire::PrunePreview, super::catalog::BackupError> {
+    if !super::store::plan_exists(conn, id).await? {
+        return Err(super::catalog::BackupError::NotFound(format!(
             "backup plan {id}"
         )));
     }
-    let (rules, tz, candidates) = load(&mut conn, id).await?;
+    let (rules, tz, candidates) = load(conn, id).await?;
     let decisions = select(&candidates, &rules, tz, Utc::now());
     let ids: Vec<i64> = decisions.iter().map(|d| d.id).collect();
-    let rows = sqlx::query(&format!("{} WHERE b.id = ANY($1)", super::model::SUMMARY))
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut by_id: std::collections::BTreeMap<i64, opsdeck_wire::BackupSummary> = rows
-        .iter()
-        .map(|r| {
-            let s = super::model::summary_of(r);
-            (s.id, s)
-        })
-        .collect();
+    let mut by_id: std::collections::BTreeMap<i64, opsdeck_wire::BackupSummary> =
+        super::store::summaries(conn, &ids)
+            .await?
+            .into_iter()
+            .map(|r| {
+                let s = super::model::summary_of(r);
+                (s.id, s)
+            })
+            .collect();
     let mut out = opsdeck_wire::PrunePreview {
         keep: Vec::new(),
         delete: Vec::new(),
@@ -551,5 +540,5 @@ pub async fn prune_preview(
             out.delete.push(line);
         }
     }
-    Ok(crate::error::Json(out))
+    Ok(out)
 }

@@ -31,10 +31,10 @@
 use chrono::Utc;
 use opsdeck_wire::{NextPlanRun, Outcome, PlanSchedule, PlanScheduleKind, PlanWrite};
 use serde_json::{json, Value};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
+use super::catalog::BackupError;
 use crate::audit::{self, Actor, NewEntry};
-use crate::error::ApiError;
 use crate::runbooks::schedules::{parse_tz, Timetable};
 use crate::runbooks::steps::StepCx;
 
@@ -44,9 +44,9 @@ const MAX_SCHEDULES: usize = 20;
 const NEXT: usize = 3;
 
 /// Checks and normalises the timing fields of a plan.
-pub fn check(w: &mut PlanWrite) -> Result<(), ApiError> {
-    let bad = |m: String| Err(ApiError::BadRequest(m));
-    let tz = parse_tz(&w.timezone).map_err(ApiError::BadRequest)?;
+pub fn check(w: &mut PlanWrite) -> Result<(), BackupError> {
+    let bad = |m: String| Err(BackupError::Invalid(m));
+    let tz = parse_tz(&w.timezone).map_err(BackupError::Invalid)?;
     w.timezone = tz.name().to_owned();
     if w.schedules.len() > MAX_SCHEDULES {
         return bad(format!("schedules: at most {MAX_SCHEDULES}"));
@@ -94,30 +94,26 @@ async fn stored(
     conn: &mut PgConnection,
     plan_id: i64,
 ) -> sqlx::Result<(Vec<PlanSchedule>, Option<(String, String, bool)>)> {
-    let rows = sqlx::query(
-        "SELECT r.name AS runbook, s.cron, s.timezone, s.params->>'plan' AS plan, s.enabled
-         FROM schedules s JOIN runbooks r ON r.id = s.runbook_id
-         WHERE s.backup_plan_id = $1 ORDER BY s.id",
+    let rows = sqlx::query!(
+        r#"SELECT r.name AS runbook, s.cron, s.timezone, s.params->>'plan' AS "plan?", s.enabled
+           FROM schedules s JOIN runbooks r ON r.id = s.runbook_id
+           WHERE s.backup_plan_id = $1 ORDER BY s.id"#,
+        plan_id
     )
-    .bind(plan_id)
     .fetch_all(&mut *conn)
     .await?;
     let mut meta = None;
     let list = rows
-        .iter()
+        .into_iter()
         .map(|r| {
-            meta.get_or_insert((
-                r.get::<String, _>("timezone"),
-                r.get::<Option<String>, _>("plan").unwrap_or_default(),
-                r.get::<bool, _>("enabled"),
-            ));
+            meta.get_or_insert((r.timezone, r.plan.unwrap_or_default(), r.enabled));
             PlanSchedule {
-                kind: if r.get::<String, _>("runbook") == "backup-drill" {
+                kind: if r.runbook == "backup-drill" {
                     PlanScheduleKind::Drill
                 } else {
                     PlanScheduleKind::Backup
                 },
-                cron: r.get("cron"),
+                cron: r.cron,
             }
         })
         .collect();
@@ -138,7 +134,7 @@ pub async fn reconcile(
     plan_id: i64,
     w: &PlanWrite,
     by: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), BackupError> {
     let (now, meta) = stored(conn, plan_id).await?;
     let same_meta = match &meta {
         Some((tz, plan, enabled)) => *tz == w.timezone && *plan == w.name && *enabled == w.enabled,
@@ -147,34 +143,25 @@ pub async fn reconcile(
     if now == w.schedules && same_meta {
         return Ok(());
     }
-    sqlx::query("DELETE FROM schedules WHERE backup_plan_id = $1")
-        .bind(plan_id)
+    sqlx::query!("DELETE FROM schedules WHERE backup_plan_id = $1", plan_id)
         .execute(&mut *conn)
         .await?;
     for (i, s) in w.schedules.iter().enumerate() {
         let runbook = runbook_of(s.kind);
-        let runbook_id: i64 = sqlx::query_scalar("SELECT id FROM runbooks WHERE name = $1")
-            .bind(runbook)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or_else(|| {
-                ApiError::Conflict(format!(
-                    "the built-in runbook {runbook} is missing (it is seeded at start-up when absent)"
-                ))
-            })?;
-        sqlx::query(
+        let runbook_id = super::catalog::builtin(conn, runbook).await?;
+        sqlx::query!(
             "INSERT INTO schedules (runbook_id, name, cron, timezone, params, enabled, missed,
                                     checked_until, created_by, backup_plan_id)
              VALUES ($1, $2, $3, $4, $5, $6, 'catch_up', now(), $7, $8)",
+            runbook_id,
+            format!("backup:{}:{}-{}", w.name, i + 1, kind_str(s.kind)),
+            &s.cron,
+            &w.timezone,
+            json!({ "plan": w.name }),
+            w.enabled,
+            by,
+            plan_id
         )
-        .bind(runbook_id)
-        .bind(format!("backup:{}:{}-{}", w.name, i + 1, kind_str(s.kind)))
-        .bind(&s.cron)
-        .bind(&w.timezone)
-        .bind(json!({ "plan": w.name }))
-        .bind(w.enabled)
-        .bind(by)
-        .bind(plan_id)
         .execute(&mut *conn)
         .await?;
     }
@@ -211,19 +198,17 @@ pub fn next_runs(schedules: &[PlanSchedule], tz: &str, enabled: bool) -> Vec<Nex
 /// The `drill` op: verify the plan's newest good backup again.
 pub async fn drill(cx: &StepCx<'_>, plan: &str) -> Result<Value, String> {
     let state = cx.state;
-    let r = sqlx::query("SELECT id FROM backup_plans WHERE name = $1")
-        .bind(plan)
+    let plan_id: i64 = sqlx::query_scalar!("SELECT id FROM backup_plans WHERE name = $1", plan)
         .fetch_optional(&state.pool)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no backup plan named \"{}\"", plan.escape_default()))?;
-    let plan_id: i64 = r.get("id");
-    let newest: Option<i64> = sqlx::query_scalar(
+    let newest: Option<i64> = sqlx::query_scalar!(
         "SELECT id FROM backups WHERE plan_id = $1 AND status = 'succeeded'
            AND deleted_at IS NULL AND verification <> 'failed'
          ORDER BY started_at DESC, id DESC LIMIT 1",
+        plan_id
     )
-    .bind(plan_id)
     .fetch_optional(&state.pool)
     .await
     .map_err(|e| e.to_string())?;
@@ -238,13 +223,13 @@ pub async fn drill(cx: &StepCx<'_>, plan: &str) -> Result<Value, String> {
     };
     let err = result.as_ref().err().cloned();
     let mut tx = state.pool.begin().await.map_err(|e| e.to_string())?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE backup_plans SET drilled_at = now(), drill_backup_id = $2, drill_error = $3
          WHERE id = $1",
+        plan_id,
+        newest,
+        err.as_deref()
     )
-    .bind(plan_id)
-    .bind(newest)
-    .bind(&err)
     .execute(&mut *tx)
     .await
     .map_err(|e| e.to_string())?;
@@ -300,9 +285,9 @@ mod tests {
         }
     }
 
-    fn message(e: ApiError) -> String {
+    fn message(e: BackupError) -> String {
         match e {
-            ApiError::BadRequest(m) => m,
+            BackupError::Invalid(m) => m,
             other => panic!("{other:?}"),
         }
     }

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use opsdeck_wire::{BackupSource, Outcome, Severity};
 use serde_json::{json, Value};
-use sqlx::Row;
 
 use super::mariadb::{self, MyTarget};
 use super::pipeline::{self, Progress};
@@ -21,6 +20,11 @@ use crate::incidents::{self, Opening};
 use crate::runbooks::output::Output;
 use crate::runbooks::steps::StepCx;
 use crate::state::AppState;
+
+mod verify;
+
+pub use verify::compare_counts;
+pub(super) use verify::verify;
 
 type StepResult = Result<Value, String>;
 
@@ -48,14 +52,15 @@ pub async fn step(cx: &StepCx<'_>, op: &str, subject: &str) -> StepResult {
 
 /// Opens a target (local directory or S3 bucket) from its row.
 pub(super) async fn store_of(state: &AppState, target_id: i64) -> Result<Store, String> {
-    let (kind, config, secret): (String, Value, Option<String>) =
-        sqlx::query_as("SELECT kind, config, secret FROM backup_targets WHERE id = $1")
-            .bind(target_id)
-            .fetch_optional(&state.pool)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("backup target {target_id} does not exist"))?;
-    Store::open(&kind, &config, secret.as_deref()).await
+    let t = sqlx::query!(
+        "SELECT kind, config, secret FROM backup_targets WHERE id = $1",
+        target_id
+    )
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(|e| e.to_string())?
+    .ok_or_else(|| format!("backup target {target_id} does not exist"))?;
+    Store::open(&t.kind, &t.config, t.secret.as_deref()).await
 }
 
 pub(super) fn human_bytes(n: u64) -> String {
@@ -105,36 +110,36 @@ pub(super) struct Artifact {
 
 async fn run_plan(cx: &StepCx<'_>, plan: &str) -> StepResult {
     let state = cx.state;
-    let r = sqlx::query(
-        "SELECT id, sources, target_id, zstd_level, verify, enabled FROM backup_plans WHERE name = $1",
+    let r = sqlx::query!(
+        "SELECT id, sources, target_id, zstd_level, verify FROM backup_plans WHERE name = $1",
+        plan
     )
-    .bind(plan)
     .fetch_optional(&state.pool)
     .await
     .map_err(|e| e.to_string())?
     .ok_or_else(|| format!("no backup plan named \"{}\"", plan.escape_default()))?;
-    let plan_id: i64 = r.get("id");
+    let plan_id = r.id;
     let sources: Vec<BackupSource> =
-        serde_json::from_value(r.get("sources")).map_err(|e| format!("stored sources: {e}"))?;
-    let target_id: i64 = r.get("target_id");
-    let level: i32 = r.get("zstd_level");
-    let do_verify: bool = r.get("verify");
+        serde_json::from_value(r.sources).map_err(|e| format!("stored sources: {e}"))?;
+    let target_id = r.target_id;
+    let level = r.zstd_level;
+    let do_verify = r.verify;
     let trigger = if cx.actor.kind == "system" && cx.actor.name.starts_with("schedule:") {
         "schedule"
     } else {
         "manual"
     };
-    let id: i64 = sqlx::query_scalar(
+    let id = sqlx::query_scalar!(
         "INSERT INTO backups (plan_id, plan_name, target_id, run_id, trigger, requested_by, verification)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        plan_id,
+        plan,
+        target_id,
+        cx.run_id,
+        trigger,
+        &cx.actor.name,
+        if do_verify { "pending" } else { "skipped" }
     )
-    .bind(plan_id)
-    .bind(plan)
-    .bind(target_id)
-    .bind(cx.run_id)
-    .bind(trigger)
-    .bind(&cx.actor.name)
-    .bind(if do_verify { "pending" } else { "skipped" })
     .fetch_one(&state.pool)
     .await
     .map_err(|e| e.to_string())?;
@@ -142,15 +147,16 @@ async fn run_plan(cx: &StepCx<'_>, plan: &str) -> StepResult {
     match dump_all(cx, id, plan, &sources, target_id, level).await {
         Ok((bytes, raw)) => {
             let mut tx = state.pool.begin().await.map_err(|e| e.to_string())?;
-            let done = sqlx::query(
+            let manifest = manifest(state, id).await?;
+            let done = sqlx::query!(
                 "UPDATE backups SET status = 'succeeded', finished_at = now(), bytes = $2, raw_bytes = $3,
                         manifest = $4
                  WHERE id = $1 AND status = 'running'",
+                id,
+                bytes as i64,
+                raw as i64,
+                manifest
             )
-            .bind(id)
-            .bind(bytes as i64)
-            .bind(raw as i64)
-            .bind(manifest(state, id).await?)
             .execute(&mut *tx)
             .await
             .map_err(|e| e.to_string())?
@@ -352,16 +358,16 @@ pub(super) async fn dump_one(
     tool: &str,
 ) -> Result<(u64, u64), String> {
     let state = cx.state;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO backup_artifacts (backup_id, idx, source, kind, object_key, tool)
          VALUES ($1, $2, $3, $4, $5, $6)",
+        id,
+        a.idx,
+        &a.source,
+        a.kind,
+        &a.key,
+        tool
     )
-    .bind(id)
-    .bind(a.idx)
-    .bind(&a.source)
-    .bind(a.kind)
-    .bind(&a.key)
-    .bind(tool)
     .execute(&state.pool)
     .await
     .map_err(|e| e.to_string())?;
@@ -370,18 +376,18 @@ pub(super) async fn dump_one(
     let ms = started.elapsed().as_millis() as i64;
     match res {
         Ok((s, stats, notes)) => {
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE backup_artifacts SET status = 'stored', bytes = $3, raw_bytes = $4, sha256 = $5,
                         duration_ms = $6, stats = $7
                  WHERE backup_id = $1 AND idx = $2",
+                id,
+                a.idx,
+                s.bytes as i64,
+                s.raw_bytes as i64,
+                &s.sha256,
+                ms,
+                json!(stats)
             )
-            .bind(id)
-            .bind(a.idx)
-            .bind(s.bytes as i64)
-            .bind(s.raw_bytes as i64)
-            .bind(&s.sha256)
-            .bind(ms)
-            .bind(json!(stats))
             .execute(&state.pool)
             .await
             .map_err(|e| e.to_string())?;
@@ -400,14 +406,14 @@ pub(super) async fn dump_one(
         }
         Err(e) => {
             let e = format!("{}: {e}", a.source);
-            let _ = sqlx::query(
+            let _ = sqlx::query!(
                 "UPDATE backup_artifacts SET status = 'failed', error = $3, duration_ms = $4
                  WHERE backup_id = $1 AND idx = $2",
+                id,
+                a.idx,
+                &e,
+                ms
             )
-            .bind(id)
-            .bind(a.idx)
-            .bind(&e)
-            .bind(ms)
             .execute(&state.pool)
             .await;
             Err(e)
@@ -595,31 +601,35 @@ async fn audit_in(
 /// settled it (false: it was not running any more).
 pub async fn fail(state: &AppState, id: i64, status: &str, why: &str) -> anyhow::Result<bool> {
     let mut tx = state.pool.begin().await?;
-    let row = sqlx::query(
+    let row = sqlx::query!(
         "UPDATE backups SET status = $2, error = $3, finished_at = now(),
                 verification = CASE WHEN verification = 'pending' THEN 'skipped' ELSE verification END
-         WHERE id = $1 AND status = 'running' RETURNING plan_name, target_id, requested_by",
+         WHERE id = $1 AND status = 'running' RETURNING plan_name, target_id",
+        id,
+        status,
+        why
     )
-    .bind(id)
-    .bind(status)
-    .bind(why)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else {
         return Ok(false);
     };
-    let plan: String = row.get("plan_name");
-    let target_id: Option<i64> = row.get("target_id");
-    sqlx::query("UPDATE backup_artifacts SET status = 'failed', error = coalesce(error, $2) WHERE backup_id = $1 AND status <> 'failed'")
-        .bind(id)
-        .bind(why)
-        .execute(&mut *tx)
-        .await?;
-    let keys: Vec<String> =
-        sqlx::query_scalar("SELECT object_key FROM backup_artifacts WHERE backup_id = $1")
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
+    let plan = row.plan_name;
+    let target_id = row.target_id;
+    sqlx::query!(
+        "UPDATE backup_artifacts SET status = 'failed', error = coalesce(error, $2)
+         WHERE backup_id = $1 AND status <> 'failed'",
+        id,
+        why
+    )
+    .execute(&mut *tx)
+    .await?;
+    let keys = sqlx::query_scalar!(
+        "SELECT object_key FROM backup_artifacts WHERE backup_id = $1",
+        id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     let actor = Actor::system("backup");
     audit_in(
         &mut tx,
@@ -672,11 +682,11 @@ async fn raise(
     event: String,
     backup: i64,
 ) -> anyhow::Result<bool> {
-    let services: Vec<i64> = sqlx::query_scalar(
+    let services = sqlx::query_scalar!(
         "SELECT s.id FROM backup_plans p, jsonb_array_elements(p.sources) src
          JOIN services s ON s.name = src->>'service' WHERE p.name = $1",
+        plan
     )
-    .bind(plan)
     .fetch_all(&mut *conn)
     .await?;
     let (_, opened) = incidents::open(
@@ -697,338 +707,6 @@ async fn raise(
     )
     .await?;
     Ok(opened)
-}
-
-/// Reads each object back (checksum), then test-restores each database
-/// dump into a scratch database and compares row counts.
-pub(super) async fn verify(cx: &StepCx<'_>, id: i64) -> StepResult {
-    let state = cx.state;
-    let r = sqlx::query(
-        "SELECT status, target_id, plan_name FROM backups WHERE id = $1 AND deleted_at IS NULL",
-    )
-    .bind(id)
-    .fetch_optional(&state.pool)
-    .await
-    .map_err(|e| e.to_string())?
-    .ok_or_else(|| format!("backup #{id} does not exist"))?;
-    let status: String = r.get("status");
-    if status != "succeeded" {
-        return Err(format!(
-            "backup #{id} is {status}; only succeeded backups are verified"
-        ));
-    }
-    let target_id: i64 = r
-        .get::<Option<i64>, _>("target_id")
-        .ok_or_else(|| format!("backup #{id}: its storage target was removed"))?;
-    let plan: String = r.get("plan_name");
-    let result = verify_all(cx, id, target_id, &plan).await;
-    let mut tx = state.pool.begin().await.map_err(|e| e.to_string())?;
-    let (verification, err) = match &result {
-        Ok(()) => ("verified", None),
-        Err(e) => ("failed", Some(e.clone())),
-    };
-    sqlx::query(
-        "UPDATE backups SET verification = $2, verify_error = $3, verified_at = now() WHERE id = $1",
-    )
-    .bind(id)
-    .bind(verification)
-    .bind(&err)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| e.to_string())?;
-    audit_in(
-        &mut tx,
-        cx.actor,
-        "backup.verified",
-        id,
-        if err.is_none() {
-            Outcome::Success
-        } else {
-            Outcome::Failure
-        },
-        err.clone(),
-    )
-    .await?;
-    if let Some(e) = &err {
-        let opened = raise(
-            &mut tx,
-            &plan,
-            format!("Backup of {plan} failed verification"),
-            e,
-            format!("Verification of backup #{id} ({plan}) failed: {e}"),
-            id,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        tx.commit().await.map_err(|e| e.to_string())?;
-        if opened {
-            incidents::escalation::wake();
-        }
-        return Err(format!("backup #{id} failed verification: {e}"));
-    }
-    tx.commit().await.map_err(|e| e.to_string())?;
-    cx.out.line(format!("backup #{id} verified"));
-    Ok(json!({ "backup": id, "verification": "verified" }))
-}
-
-async fn verify_all(cx: &StepCx<'_>, id: i64, target_id: i64, plan: &str) -> Result<(), String> {
-    let state = cx.state;
-    let store = store_of(state, target_id).await?;
-    let rows = sqlx::query(
-        "SELECT idx, source, kind, object_key, sha256, bytes, stats FROM backup_artifacts
-         WHERE backup_id = $1 ORDER BY idx",
-    )
-    .bind(id)
-    .fetch_all(&state.pool)
-    .await
-    .map_err(|e| e.to_string())?;
-    if rows.is_empty() {
-        return Err("the backup has no artifacts".into());
-    }
-    let sources: Vec<BackupSource> =
-        sqlx::query_scalar::<_, Value>("SELECT sources FROM backup_plans WHERE name = $1")
-            .bind(plan)
-            .fetch_optional(&state.pool)
-            .await
-            .map_err(|e| e.to_string())?
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default();
-    let checked = AtomicU64::new(0);
-    for r in &rows {
-        let idx: i32 = r.get("idx");
-        let source: String = r.get("source");
-        let kind: String = r.get("kind");
-        let key: String = r.get("object_key");
-        let want: Option<String> = r.get("sha256");
-        let size: i64 = r.get("bytes");
-        // 1. Read back and compare the checksum.
-        let file = store
-            .read(&key)
-            .await
-            .map_err(|e| format!("{source}: cannot read {key}: {e:#}"))?;
-        let (sum, n) = pipeline::checksum(file)
-            .await
-            .map_err(|e| format!("{source}: reading back: {e:#}"))?;
-        if Some(&sum) != want.as_ref() || n as i64 != size {
-            return Err(format!(
-                "{source}: checksum mismatch (stored {n} bytes, sha256 {}; catalog {size} bytes, sha256 {})",
-                &sum[..16.min(sum.len())],
-                want.as_deref().map(|w| &w[..16.min(w.len())]).unwrap_or("none")
-            ));
-        }
-        checked.fetch_add(1, Ordering::Relaxed);
-        cx.out
-            .line(format!("{source}: checksum ok ({})", human_bytes(n)));
-        // 2. Per kind: test restores, archive walks, figures compared.
-        let expected: BTreeMap<String, i64> =
-            serde_json::from_value(r.get("stats")).unwrap_or_default();
-        let open = || store.read(&key);
-        match kind.as_str() {
-            "pg_dump" | "mysqldump" => {
-                verify_database(cx, id, idx, &kind, &source, &sources, &expected, &open).await?
-            }
-            "volume_tar" => verify_volume(cx, id, idx, &source, &expected, &open).await?,
-            "files_tar" => {
-                let (got, _) = archive::check_object(
-                    open().await.map_err(|e| format!("{source}: {e:#}"))?,
-                    None,
-                )
-                .await
-                .map_err(|e| format!("{source}: the archive is refused: {e}"))?;
-                archive::compare(&expected, &got).map_err(|e| format!("{source}: {e}"))?;
-                cx.out.line(format!(
-                    "{source}: archive checked, {} files ({}) as at dump time",
-                    got.files,
-                    human_bytes(got.bytes as u64)
-                ));
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Test-restores a database dump (`kind` `pg_dump` or `mysqldump`, source
-/// `postgres:<service>/<db>` or `mariadb:<service>/<db>`) on the server it
-/// came from, if the plan still names that service.
-#[allow(clippy::too_many_arguments)]
-async fn verify_database<F, Fut>(
-    cx: &StepCx<'_>,
-    id: i64,
-    idx: i32,
-    kind: &str,
-    source: &str,
-    sources: &[BackupSource],
-    expected: &BTreeMap<String, i64>,
-    open: &F,
-) -> Result<(), String>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<super::storage::ObjectReader>>,
-{
-    let prefix = if kind == "pg_dump" {
-        "postgres:"
-    } else {
-        "mariadb:"
-    };
-    let Some((service, db)) = source.strip_prefix(prefix).and_then(|s| s.split_once('/')) else {
-        return Ok(());
-    };
-    let in_plan = sources.iter().any(|s| match s {
-        BackupSource::Postgres { service: sv, .. } => kind == "pg_dump" && sv == service,
-        BackupSource::Mariadb { service: sv, .. } => kind == "mysqldump" && sv == service,
-        _ => false,
-    });
-    if !in_plan {
-        return Err(format!("{source}: its service is no longer in the plan; cannot pick a server to test-restore on"));
-    }
-    let scratch = Scratch {
-        cx,
-        // Unique even when several Opsdeck databases back up one server.
-        name: format!("opsdeck_verify_{id}_{idx}_{:08x}", rand::random::<u32>()),
-        source,
-        db,
-        expected,
-    };
-    if kind == "pg_dump" {
-        scratch
-            .test_restore(&postgres::lookup(cx.state, service).await?, open)
-            .await
-    } else {
-        scratch
-            .test_restore(&mariadb::lookup(cx.state, service).await?, open)
-            .await
-    }
-}
-
-/// One test restore of a database dump into a scratch database.
-struct Scratch<'a> {
-    cx: &'a StepCx<'a>,
-    /// `opsdeck_verify_<backup>_<idx>_<8 hex>`, always dropped.
-    name: String,
-    source: &'a str,
-    db: &'a str,
-    expected: &'a BTreeMap<String, i64>,
-}
-
-impl Scratch<'_> {
-    /// Restores into the scratch database, compares the row counts with
-    /// those taken at dump time, and drops it again whatever happened.
-    async fn test_restore<S, F, Fut>(&self, server: &S, open: &F) -> Result<(), String>
-    where
-        S: ScratchServer,
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = anyhow::Result<super::storage::ObjectReader>>,
-    {
-        let scratch = &self.name;
-        server.create_scratch(scratch).await?;
-        let outcome = async {
-            let file = open().await.map_err(|e| format!("{e:#}"))?;
-            let scrub = |m: String| server.scrub(m);
-            pipeline::restore_into(file, server.restore_cmd(scratch), &scrub)
-                .await
-                .map_err(|e| format!("test restore: {e:#}"))?;
-            let got = server.row_counts(scratch).await?;
-            compare_counts(self.expected, &got)
-        }
-        .await;
-        if let Err(e) = server.drop_scratch(scratch).await {
-            self.cx.out.line(format!("dropping {scratch}: {e}"));
-        }
-        outcome.map_err(|e| {
-            format!(
-                "{} (database {}): {}",
-                self.source,
-                self.db,
-                server.scrub(e)
-            )
-        })?;
-        self.cx.out.line(format!(
-            "{}: test restore ok, {} tables with the row counts taken at dump time",
-            self.source,
-            self.expected.len()
-        ));
-        Ok(())
-    }
-}
-
-/// Walks a volume archive (entries checked, figures compared), then
-/// test-restores it into a scratch volume on its engine, reads that back
-/// and compares again; the scratch volume is always removed.
-async fn verify_volume<F, Fut>(
-    cx: &StepCx<'_>,
-    id: i64,
-    idx: i32,
-    source: &str,
-    expected: &BTreeMap<String, i64>,
-    open: &F,
-) -> Result<(), String>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<super::storage::ObjectReader>>,
-{
-    let (got, _) = archive::check_object(
-        open().await.map_err(|e| format!("{source}: {e:#}"))?,
-        Some(volumes::TOP),
-    )
-    .await
-    .map_err(|e| format!("{source}: the archive is refused: {e}"))?;
-    archive::compare(expected, &got).map_err(|e| format!("{source}: {e}"))?;
-    cx.out.line(format!(
-        "{source}: archive checked, {} files ({}) as at dump time",
-        got.files,
-        human_bytes(got.bytes as u64)
-    ));
-    let Some((engine, _)) = source
-        .strip_prefix("volume:")
-        .and_then(|s| s.split_once('/'))
-    else {
-        return Ok(());
-    };
-    let scratch = volumes::scratch_name(id, idx);
-    let outcome = async {
-        let written = volumes::restore(cx.state, Some(engine), &scratch, open).await?;
-        let back = volumes::measure(cx.state, Some(engine), &scratch).await?;
-        if back != written {
-            return Err(format!(
-                "the scratch volume reads back differently ({back:?}, {written:?} written)"
-            ));
-        }
-        archive::compare(expected, &back)
-    }
-    .await;
-    if let Err(e) = volumes::remove(cx.state, Some(engine), &scratch).await {
-        cx.out.line(format!("removing volume {scratch}: {e}"));
-    }
-    outcome.map_err(|e| format!("{source} (test restore into volume {scratch}): {e}"))?;
-    cx.out.line(format!(
-        "{source}: test restore into volume {scratch} ok, read back with the same files"
-    ));
-    Ok(())
-}
-
-/// The restored database has the same tables with the same row counts.
-pub fn compare_counts(
-    expected: &BTreeMap<String, i64>,
-    got: &BTreeMap<String, i64>,
-) -> Result<(), String> {
-    for (table, n) in expected {
-        match got.get(table) {
-            None => return Err(format!("table {table} is missing after the restore")),
-            Some(m) if m != n => {
-                return Err(format!(
-                    "table {table}: {m} rows after the restore, {n} at dump time"
-                ))
-            }
-            _ => {}
-        }
-    }
-    if let Some(extra) = got.keys().find(|k| !expected.contains_key(*k)) {
-        return Err(format!(
-            "table {extra} appeared in the restore but was not counted at dump time"
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
