@@ -87,7 +87,7 @@ async fn write_target(
         .is_some_and(|s| !s.is_empty());
     let checked = model::check_target(&mut t, stored)
         .await
-        .map_err(ApiError::BadRequest)?;
+        .map_err(ApiError::from_validation)?;
     let config = checked.config;
     // Audit: where, never the secret (nor the access key id).
     let audited = match checked.kind {

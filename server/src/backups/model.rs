@@ -185,15 +185,16 @@ pub async fn check_target(
 pub async fn check_plan(conn: &mut PgConnection, p: &mut PlanWrite) -> ApiResult<i64> {
     p.name = p.name.trim().to_owned();
     if !name_ok(&p.name) {
-        return Err(ApiError::BadRequest(
-            "name: lower-case letters, digits, . _ - (at most 63)".into(),
+        return Err(ApiError::invalid_field(
+            "name",
+            "lower-case letters, digits, . _ - (at most 63)",
         ));
     }
     if !(1..=19).contains(&p.zstd_level) {
-        return Err(ApiError::BadRequest("zstd_level: 1 to 19".into()));
+        return Err(ApiError::invalid_field("zstd_level", "1 to 19"));
     }
     if p.sources.is_empty() || p.sources.len() > 50 {
-        return Err(ApiError::BadRequest("sources: 1 to 50 sources".into()));
+        return Err(ApiError::invalid_field("sources", "1 to 50 sources"));
     }
     for (i, s) in p.sources.iter_mut().enumerate() {
         match s {
@@ -207,16 +208,20 @@ pub async fn check_plan(conn: &mut PgConnection, p: &mut PlanWrite) -> ApiResult
                 .fetch_one(&mut *conn)
                 .await?;
                 if !has_check {
-                    return Err(ApiError::BadRequest(format!(
-                        "sources[{i}].service: \"{}\" is not a service with a Postgres check",
-                        service.escape_default()
-                    )));
+                    return Err(ApiError::invalid_field(
+                        format!("sources[{i}].service"),
+                        format!(
+                            "\"{}\" is not a service with a Postgres check",
+                            service.escape_default()
+                        ),
+                    ));
                 }
                 databases.retain(|d| !d.trim().is_empty());
                 if databases.iter().any(|d| d.len() > 63 || d.contains('\0')) {
-                    return Err(ApiError::BadRequest(format!(
-                        "sources[{i}].databases: names of at most 63 bytes"
-                    )));
+                    return Err(ApiError::invalid_field(
+                        format!("sources[{i}].databases"),
+                        "names of at most 63 bytes",
+                    ));
                 }
             }
             BackupSource::Mariadb { service, databases } => {
@@ -229,25 +234,29 @@ pub async fn check_plan(conn: &mut PgConnection, p: &mut PlanWrite) -> ApiResult
                 .fetch_one(&mut *conn)
                 .await?;
                 if !has_check {
-                    return Err(ApiError::BadRequest(format!(
-                        "sources[{i}].service: \"{}\" is not a service with a MariaDB/MySQL check",
-                        service.escape_default()
-                    )));
+                    return Err(ApiError::invalid_field(
+                        format!("sources[{i}].service"),
+                        format!(
+                            "\"{}\" is not a service with a MariaDB/MySQL check",
+                            service.escape_default()
+                        ),
+                    ));
                 }
                 databases.retain(|d| !d.trim().is_empty());
                 if let Some(d) = databases.iter().find(|d| !super::mariadb::valid_db_name(d)) {
-                    return Err(ApiError::BadRequest(format!(
-                        "sources[{i}].databases: \"{}\" is not a MariaDB database name",
-                        d.escape_default()
-                    )));
+                    return Err(ApiError::invalid_field(
+                        format!("sources[{i}].databases"),
+                        format!("\"{}\" is not a MariaDB database name", d.escape_default()),
+                    ));
                 }
             }
             BackupSource::Volume { volume, engine } => {
                 *volume = volume.trim().to_owned();
                 if !super::volumes::valid_volume_name(volume) {
-                    return Err(ApiError::BadRequest(format!(
-                        "sources[{i}].volume: a Docker volume name ([A-Za-z0-9][A-Za-z0-9_.-]*)"
-                    )));
+                    return Err(ApiError::invalid_field(
+                        format!("sources[{i}].volume"),
+                        "a Docker volume name ([A-Za-z0-9][A-Za-z0-9_.-]*)",
+                    ));
                 }
                 *engine = engine
                     .as_deref()
@@ -260,22 +269,24 @@ pub async fn check_plan(conn: &mut PgConnection, p: &mut PlanWrite) -> ApiResult
                         .await?;
                 match engine {
                     Some(e) if !engines.contains(e) => {
-                        return Err(ApiError::BadRequest(format!(
-                            "sources[{i}].engine: no Docker engine named \"{}\"",
-                            e.escape_default()
-                        )))
+                        return Err(ApiError::invalid_field(
+                            format!("sources[{i}].engine"),
+                            format!("no Docker engine named \"{}\"", e.escape_default()),
+                        ))
                     }
                     None if engines.len() > 1 => {
-                        return Err(ApiError::BadRequest(format!(
-                            "sources[{i}].engine: several engines are registered; name one"
-                        )))
+                        return Err(ApiError::invalid_field(
+                            format!("sources[{i}].engine"),
+                            "several engines are registered; name one",
+                        ))
                     }
                     _ => {}
                 }
             }
             BackupSource::Files { path } => {
-                let p = super::files::check_path(path)
-                    .map_err(|e| ApiError::BadRequest(format!("sources[{i}].path: {e}")))?;
+                let p = super::files::check_path(path).map_err(|e| {
+                    ApiError::invalid_field(format!("sources[{i}].path"), format!("{e}"))
+                })?;
                 *path = p.to_string_lossy().into_owned();
             }
         }
@@ -285,10 +296,10 @@ pub async fn check_plan(conn: &mut PgConnection, p: &mut PlanWrite) -> ApiResult
         .fetch_optional(&mut *conn)
         .await?;
     target.ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "target: no backup target named \"{}\"",
-            p.target.escape_default()
-        ))
+        ApiError::invalid_field(
+            "target",
+            format!("no backup target named \"{}\"", p.target.escape_default()),
+        )
     })
 }
 

@@ -45,8 +45,8 @@ const NEXT: usize = 3;
 
 /// Checks and normalises the timing fields of a plan.
 pub fn check(w: &mut PlanWrite) -> Result<(), ApiError> {
-    let bad = |m: String| Err(ApiError::BadRequest(m));
-    let tz = parse_tz(&w.timezone).map_err(ApiError::BadRequest)?;
+    let bad = |m: String| Err(ApiError::from_validation(m));
+    let tz = parse_tz(&w.timezone).map_err(ApiError::from_validation)?;
     w.timezone = tz.name().to_owned();
     if w.schedules.len() > MAX_SCHEDULES {
         return bad(format!("schedules: at most {MAX_SCHEDULES}"));
@@ -302,7 +302,7 @@ mod tests {
 
     fn message(e: ApiError) -> String {
         match e {
-            ApiError::BadRequest(m) => m,
+            ApiError::BadRequest(m) | ApiError::InvalidField { message: m, .. } => m,
             other => panic!("{other:?}"),
         }
     }
