@@ -13,18 +13,20 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use opsdeck_wire::{
-    Check, CheckEngineStats, CheckHistory, CheckInput, CheckSpec, CheckStatus, ContainerCheck,
+    Check, CheckHistory, CheckInput, CheckSpec, CheckStatus, ContainerCheck,
     ContainerResourcesCheck, HealthSettings, HeartbeatCheck, HostCheck, HttpCheck, HttpMethod,
     MysqlCheck, PostgresCheck, ProbeResult, RedisCheck, Resource, Role, TcpCheck, TlsCheck,
 };
 use wasm_bindgen::JsCast;
 
 use crate::api::{self, ApiError};
-use crate::dashboard::{uptime_text, use_status_store};
 use crate::live::use_interval;
 use crate::session::current_role;
+use crate::states::uptime_text;
 use crate::states::{check_status, CheckStatusPill, ALL_CHECK_STATUSES};
-use crate::ui::{duration_ms, Confirm, EmptyState, ErrorState, Loading, Pill, RelTime};
+use crate::status_store::use_status_store;
+use crate::time::{duration_ms, RelTime};
+use crate::ui::{Confirm, EmptyState, ErrorState, Loading, Pill};
 
 /// Rows shown before "Show all".
 const PAGE: usize = 500;
@@ -244,11 +246,7 @@ pub fn CheckTable(
         running.set(Some(id));
         run_result.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::post::<_, ProbeResult>(
-                &format!("/api/v1/checks/{id}/run"),
-                &serde_json::json!({}),
-            )
-            .await;
+            let r = api::checks::run(id).await;
             running.try_set(None);
             run_result.try_set(Some((name, r.map_err(|e| e.message))));
             on_changed.run(());
@@ -259,7 +257,7 @@ pub fn CheckTable(
             return;
         };
         leptos::task::spawn_local(async move {
-            let r = api::delete(&format!("/api/v1/checks/{id}")).await;
+            let r = api::checks::remove(id).await;
             notice.try_set(Some(
                 r.map(|_| format!("Deleted check {name}."))
                     .map_err(|e| e.message),
@@ -824,15 +822,10 @@ const COMMON_KEYS: [&str; 7] = [
     "kind",
 ];
 
-/// The field a server message names (`spec.url: …`, `interval_s: …`), when
-/// the form shows it.
-fn field_of(message: &str, kind: &str) -> Option<&'static str> {
-    let (head, _) = message.split_once(':')?;
-    let head = head.trim();
-    if head.is_empty() || head.contains(char::is_whitespace) {
-        return None;
-    }
-    let last = head.rsplit(['.', '/']).next()?;
+/// The form's key for a field the API names (`url`, `interval_s`,
+/// `restarts_warning/restarts_critical`), when the form shows it.
+fn field_of(field: &str, kind: &str) -> Option<&'static str> {
+    let last = field.rsplit(['.', '/']).next()?;
     // Threshold pairs the server names as a whole: under the critical one.
     let last = match (kind, last) {
         ("postgres", "connections") => "connections_critical_pct",
@@ -1081,8 +1074,8 @@ pub fn CheckForm(
         busy.set(true);
         leptos::task::spawn_local(async move {
             let r = match editing {
-                Some(id) => api::patch::<_, Check>(&format!("/api/v1/checks/{id}"), &input).await,
-                None => api::post::<_, Check>("/api/v1/checks", &input).await,
+                Some(id) => api::checks::update(id, &input).await,
+                None => api::checks::create(&input).await,
             };
             busy.try_set(false);
             match r {
@@ -1092,10 +1085,16 @@ pub fn CheckForm(
                 }
                 Err(e) => {
                     // Under the field it names, without the field's name.
-                    let key = field_of(&e.message, &kind);
-                    let message = match (key, e.message.split_once(':')) {
-                        (Some(_), Some((_, rest))) if !rest.trim().is_empty() => {
-                            let rest = rest.trim();
+                    let key = e.field.as_deref().and_then(|f| field_of(f, &kind));
+                    let rest = e
+                        .field
+                        .as_deref()
+                        .and_then(|f| e.message.strip_prefix(f))
+                        .and_then(|r| r.strip_prefix(':'))
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty());
+                    let message = match (key, rest) {
+                        (Some(_), Some(rest)) => {
                             let mut c = rest.chars();
                             c.next()
                                 .map(|f| f.to_uppercase().chain(c).collect())
@@ -1374,7 +1373,7 @@ pub fn CheckHistoryView(check: Check, on_close: Callback<()>) -> impl IntoView {
     let history = LocalResource::new(move || {
         reload.get();
         let r = range.get();
-        async move { api::get::<CheckHistory>(&format!("/api/v1/checks/{id}/history?range={r}")).await }
+        async move { api::checks::history(id, &r).await }
     });
     use_interval(Duration::from_secs(60), move || {
         reload.try_update(|n| *n += 1);
@@ -1488,7 +1487,7 @@ pub fn Checks() -> impl IntoView {
     let bump = move || reload.try_update(|n| *n = n.wrapping_add(1)).unwrap_or(());
     let list = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<Check>>("/api/v1/checks")
+        api::checks::list()
     });
     use_status_refresh(reload);
     use_interval(Duration::from_secs(30), bump);
@@ -1629,7 +1628,7 @@ fn EngineStatsCard() -> impl IntoView {
     let reload = RwSignal::new(0u32);
     let stats = LocalResource::new(move || {
         reload.get();
-        api::get::<CheckEngineStats>("/api/v1/checks/engine")
+        api::checks::engine_stats()
     });
     use_interval(Duration::from_secs(10), move || {
         reload.try_update(|n| *n += 1);
@@ -1680,7 +1679,7 @@ fn SettingsForm() -> impl IntoView {
     };
     let load = move || {
         leptos::task::spawn_local(async move {
-            match api::get::<HealthSettings>("/api/v1/checks/settings").await {
+            match api::checks::settings().await {
                 Ok(s) => {
                     fill(s);
                     state.try_set(Some(Ok(())));
@@ -1715,7 +1714,7 @@ fn SettingsForm() -> impl IntoView {
         busy.set(true);
         notice.set(None);
         leptos::task::spawn_local(async move {
-            match api::put::<_, HealthSettings>("/api/v1/checks/settings", &input).await {
+            match api::checks::save_settings(&input).await {
                 Ok(s) => {
                     fill(s);
                     notice.try_set(Some(Ok("Settings saved.".into())));

@@ -19,15 +19,17 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use leptos::prelude::*;
 use opsdeck_wire::{
     EscalationLevel, EscalationPolicy, EscalationPolicyInput, EscalationTarget, OnCall,
-    OnCallShift, OverrideInput, Person, PersonInput, Role, Rotation, RotationInput,
-    RotationOverride, Team, TeamInput,
+    OnCallShift, OverrideInput, Person, PersonInput, Role, Rotation, RotationInput, Team,
+    TeamInput,
 };
 
+use crate::api::oncall::{Collection, Removal};
 use crate::api::{self, ApiError};
-use crate::clock::{local, local_input, local_text, now, parse_local_input};
 use crate::live::use_interval;
 use crate::session::current_role;
-use crate::ui::{relative, Confirm, EmptyState, ErrorState, Loading};
+use crate::time::relative;
+use crate::time::{local, local_input, local_text, now, parse_local_input};
+use crate::ui::{Confirm, EmptyState, ErrorState, Loading};
 
 // ------------------------------------------------------------------ helpers
 
@@ -103,11 +105,19 @@ fn delay_text(secs: i64) -> String {
     }
 }
 
-/// The API names a level by its index (`levels[1].targets[0]: …`); the form
-/// shows levels as L1, L2 …: `L2, target 1: …`.
-fn level_message(msg: &str) -> String {
+/// The API's message as it is.
+fn plain_message(e: &ApiError) -> String {
+    e.message.clone()
+}
+
+/// The API names a level by its index (`field` `levels[1].targets[0]`); the
+/// form shows levels as L1, L2 …: `L2, target 1: …`.
+fn level_message(e: &ApiError) -> String {
+    let msg = e.message.as_str();
     let parse = || -> Option<String> {
-        let rest = msg.strip_prefix("levels[")?;
+        let field = e.field.as_deref()?;
+        let after = msg.strip_prefix(field)?;
+        let rest = field.strip_prefix("levels[")?;
         let (n, rest) = rest.split_once(']')?;
         let n: usize = n.parse().ok()?;
         let mut out = format!("L{}", n + 1);
@@ -125,7 +135,7 @@ fn level_message(msg: &str) -> String {
         } else {
             rest
         };
-        Some(out + rest)
+        Some(out + rest + after)
     };
     parse().unwrap_or_else(|| msg.to_string())
 }
@@ -152,7 +162,7 @@ pub fn OnCallPage() -> impl IntoView {
     };
     let list = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<OnCall>>("/api/v1/oncall")
+        api::oncall::on_call()
     });
     // Shifts end and relative times move on.
     use_interval(Duration::from_secs(60), bump);
@@ -286,23 +296,22 @@ impl Ctx {
         self.notice.try_set(Some(r.map_err(|e| e.message)));
     }
 
-    /// Asks, then deletes `path` and reports `done` (or the refusal).
+    /// Asks, then deletes `what` and reports `done` (or the refusal).
     fn delete(
         &self,
         title: String,
         message: String,
-        path: String,
+        what: Removal,
         done: String,
         after: impl Fn() + Send + Sync + 'static,
     ) {
         let ctx = *self;
         let after = Arc::new(after);
         self.ask(title, message, move || {
-            let path = path.clone();
             let done = done.clone();
             let after = after.clone();
             leptos::task::spawn_local(async move {
-                let r = api::delete(&path).await;
+                let r = api::oncall::remove(what).await;
                 ctx.report(r.map(|_| done));
                 after();
             });
@@ -372,15 +381,15 @@ enum Editing<T> {
 
 /// What a create-or-save form needs to send its record.
 struct Save {
-    /// `/api/v1/people`: POST there to add, PUT `…/{id}` to save.
-    collection: &'static str,
+    /// Where the record goes: added there, or saved as `editing`.
+    collection: Collection,
     editing: Option<i64>,
     /// Before the name in the notice: "" (people), "team ", "rotation ", ….
     what: &'static str,
     busy: RwSignal<bool>,
     error: RwSignal<Option<String>>,
-    /// How the API's error message is shown in the form.
-    message: fn(&str) -> String,
+    /// How the API's error is shown in the form.
+    message: fn(&ApiError) -> String,
     on_saved: Callback<String>,
 }
 
@@ -395,10 +404,7 @@ impl Save {
         self.busy.set(true);
         self.error.set(None);
         leptos::task::spawn_local(async move {
-            let r = match self.editing {
-                Some(id) => api::put::<_, T>(&format!("{}/{id}", self.collection), &body).await,
-                None => api::post::<_, T>(self.collection, &body).await,
-            };
+            let r = api::oncall::save::<T>(self.collection, self.editing, &body).await;
             self.busy.try_set(false);
             match r {
                 Ok(saved) => self.on_saved.run(format!(
@@ -412,7 +418,7 @@ impl Save {
                     name_of(&saved)
                 )),
                 Err(e) => {
-                    self.error.try_set(Some((self.message)(&e.message)));
+                    self.error.try_set(Some((self.message)(&e)));
                 }
             }
         });
@@ -435,7 +441,7 @@ fn PeopleTab(ctx: Ctx) -> impl IntoView {
     let bump = move || reload.update(|n| *n = n.wrapping_add(1));
     let people = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<Person>>("/api/v1/people")
+        api::oncall::people()
     });
     let form = RwSignal::new(None::<Editing<Person>>);
 
@@ -458,7 +464,7 @@ fn PeopleTab(ctx: Ctx) -> impl IntoView {
                         on:click=move |_| ctx.delete(
                             format!("Delete {del_name}?"),
                             format!("{del_name} leaves every team and rotation and every escalation level that names them. Refused while they are the last person a rotation or an escalation level reaches."),
-                            format!("/api/v1/people/{id}"),
+                            Removal::Record(Collection::People, id),
                             format!("Deleted {del_name}."),
                             bump,
                         )>"Delete"</button>
@@ -529,12 +535,12 @@ fn PersonForm(
             user_id,
         };
         Save {
-            collection: "/api/v1/people",
+            collection: Collection::People,
             editing,
             what: "",
             busy,
             error,
-            message: str::to_owned,
+            message: plain_message,
             on_saved,
         }
         .send(body, |p: &Person| p.name.clone());
@@ -571,9 +577,9 @@ fn TeamsTab(ctx: Ctx) -> impl IntoView {
     let bump = move || reload.update(|n| *n = n.wrapping_add(1));
     let teams = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<Team>>("/api/v1/teams")
+        api::oncall::teams()
     });
-    let people = LocalResource::new(|| api::get::<Vec<Person>>("/api/v1/people"));
+    let people = LocalResource::new(|| api::oncall::people());
     let form = RwSignal::new(None::<Editing<Team>>);
 
     let row = move |t: Team| {
@@ -596,7 +602,7 @@ fn TeamsTab(ctx: Ctx) -> impl IntoView {
                         on:click=move |_| ctx.delete(
                             format!("Delete team {del_name}?"),
                             format!("Its people stay; escalation levels naming {del_name} lose it. Refused while a level relies on it alone."),
-                            format!("/api/v1/teams/{id}"),
+                            Removal::Record(Collection::Teams, id),
                             format!("Deleted team {del_name}."),
                             bump,
                         )>"Delete"</button>
@@ -678,12 +684,12 @@ fn TeamForm(
             members: members.get_untracked(),
         };
         Save {
-            collection: "/api/v1/teams",
+            collection: Collection::Teams,
             editing,
             what: "team ",
             busy,
             error,
-            message: str::to_owned,
+            message: plain_message,
             on_saved,
         }
         .send(body, |t: &Team| t.name.clone());
@@ -741,10 +747,10 @@ fn RotationsTab(ctx: Ctx) -> impl IntoView {
     let bump = move || reload.update(|n| *n = n.wrapping_add(1));
     let rotations = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<Rotation>>("/api/v1/rotations")
+        api::oncall::rotations()
     });
-    let people = LocalResource::new(|| api::get::<Vec<Person>>("/api/v1/people"));
-    let teams = LocalResource::new(|| api::get::<Vec<Team>>("/api/v1/teams"));
+    let people = LocalResource::new(|| api::oncall::people());
+    let teams = LocalResource::new(|| api::oncall::teams());
     let form = RwSignal::new(None::<Editing<Rotation>>);
     let lists = move || match (people.get(), teams.get()) {
         (Some(Ok(p)), Some(Ok(t))) => Some(Ok((p, t))),
@@ -815,7 +821,7 @@ fn RotationCard(
                         on:click=move |_| ctx.delete(
                             format!("Delete rotation {del_name}?"),
                             format!("{del_name} and its overrides go; escalation levels naming it lose it. Refused while a level relies on it alone."),
-                            format!("/api/v1/rotations/{id}"),
+                            Removal::Record(Collection::Rotations, id),
                             format!("Deleted rotation {del_name}."),
                             move || on_changed.run(()),
                         )>"Delete"</button>
@@ -846,7 +852,7 @@ fn RotationCard(
                                         on:click=move |_| ctx.delete(
                                             format!("Remove the override for {who}?"),
                                             format!("{rot}'s normal turn order applies again for that time."),
-                                            format!("/api/v1/rotations/{id}/overrides/{oid}"),
+                                            Removal::Override { rotation: id, id: oid },
                                             format!("Removed the override for {who}."),
                                             move || on_changed.run(()),
                                         )>"Remove"</button>
@@ -905,11 +911,7 @@ fn OverrideForm(
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::post::<_, RotationOverride>(
-                &format!("/api/v1/rotations/{rotation_id}/overrides"),
-                &body,
-            )
-            .await;
+            let r = api::oncall::add_override(rotation_id, &body).await;
             busy.try_set(false);
             match r {
                 Ok(o) => on_saved.run(format!(
@@ -1018,12 +1020,12 @@ fn RotationForm(
             members: members.get_untracked(),
         };
         Save {
-            collection: "/api/v1/rotations",
+            collection: Collection::Rotations,
             editing,
             what: "rotation ",
             busy,
             error,
-            message: str::to_owned,
+            message: plain_message,
             on_saved,
         }
         .send(body, |r: &Rotation| r.name.clone());
@@ -1147,11 +1149,11 @@ fn PoliciesTab(ctx: Ctx) -> impl IntoView {
     let bump = move || reload.update(|n| *n = n.wrapping_add(1));
     let policies = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<EscalationPolicy>>("/api/v1/escalation-policies")
+        api::oncall::escalation_policies()
     });
-    let people = LocalResource::new(|| api::get::<Vec<Person>>("/api/v1/people"));
-    let rotations = LocalResource::new(|| api::get::<Vec<Rotation>>("/api/v1/rotations"));
-    let teams = LocalResource::new(|| api::get::<Vec<Team>>("/api/v1/teams"));
+    let people = LocalResource::new(|| api::oncall::people());
+    let rotations = LocalResource::new(|| api::oncall::rotations());
+    let teams = LocalResource::new(|| api::oncall::teams());
     let choices = move || -> Option<Result<Vec<Choice>, ApiError>> {
         let (p, r, t) = (people.get()?, rotations.get()?, teams.get()?);
         Some((|| {
@@ -1181,7 +1183,7 @@ fn PoliciesTab(ctx: Ctx) -> impl IntoView {
                             on:click=move |_| ctx.delete(
                                 format!("Delete escalation policy {del_name}?"),
                                 format!("Incidents stop escalating with {del_name}. Refused while open incidents use it."),
-                                format!("/api/v1/escalation-policies/{id}"),
+                                Removal::Record(Collection::EscalationPolicies, id),
                                 format!("Deleted escalation policy {del_name}."),
                                 bump,
                             )>"Delete"</button>
@@ -1344,7 +1346,7 @@ fn PolicyForm(
             levels: out,
         };
         Save {
-            collection: "/api/v1/escalation-policies",
+            collection: Collection::EscalationPolicies,
             editing,
             what: "escalation policy ",
             busy,

@@ -1,10 +1,12 @@
 //! Opsdeck SPA: a Leptos (CSR) app served by the Opsdeck server at `/`.
 //!
-//! Modules: [`api`] talks JSON to `/api/v1` (same origin, session cookie);
+//! Modules: [`api`] talks JSON to the API (same origin, session cookie), one typed
+//! function per call;
 //! [`session`] holds who is logged in; [`shell`] is the layout every page
 //! after login shares (navigation by role, top bar, theme); [`pages`] the
-//! login, password and placeholder pages; [`dashboard`] the status board
-//! (and the status store the top bar shares), [`checks`] health checks,
+//! login, password and placeholder pages; [`status_store`] the status
+//! board every page shares (one stream), [`dashboard`] the board's page and
+//! the top bar's pill, [`checks`] health checks,
 //! [`reports`] the daily check report; [`admin`] users, API tokens and the
 //! audit log; [`ui`] small shared components (relative time, dialogs, states).
 //! The inventory: [`services`] (the list), [`service`] (one service: actions,
@@ -26,7 +28,6 @@ mod approvals;
 mod backups;
 mod channels;
 mod checks;
-mod clock;
 mod contacts;
 mod dashboard;
 mod engines;
@@ -45,6 +46,8 @@ mod services;
 mod session;
 mod shell;
 mod states;
+mod status_store;
+mod time;
 mod ui;
 
 use leptos::prelude::*;

@@ -27,22 +27,23 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use leptos::prelude::*;
 use opsdeck_wire::{
     ActuationMode, EndMaintenance, ExtendMaintenance, MaintenanceMark, MaintenancePeriod,
-    MaintenanceScope, MaintenanceStack, PeriodStatus, Role, ServiceOverview, StartMaintenance,
+    MaintenanceScope, MaintenanceStack, PeriodStatus, Role, StartMaintenance,
 };
 
 use crate::api::{self, ApiError};
-use crate::dashboard::use_status_store;
-use crate::incidents::{human_secs, use_now, LiveTime};
+use crate::status_store::use_status_store;
+
 use crate::live::use_interval;
 use crate::session::current_role;
 use crate::states::health_pill;
+use crate::time::{human_secs, use_now, LiveTime};
 use crate::ui::{Confirm, EmptyState, ErrorState, Loading};
 
 pub use period::PeriodPage;
 
 // ------------------------------------------------------------------ time
 
-pub use crate::clock::{
+pub use crate::time::{
     browser_timezone, local, local_hm, local_input, local_text, now, parse_local_input,
 };
 
@@ -149,8 +150,8 @@ fn stack_mode(s: &MaintenanceStack) -> ActuationMode {
 // ------------------------------------------------------------------ API
 
 async fn end_period(id: i64) -> Result<MaintenancePeriod, ApiError> {
-    api::post(
-        &format!("/api/v1/maintenance/periods/{id}/end"),
+    api::maintenance::end_period(
+        id,
         &EndMaintenance {
             note: String::new(),
         },
@@ -159,11 +160,7 @@ async fn end_period(id: i64) -> Result<MaintenancePeriod, ApiError> {
 }
 
 async fn extend_period(id: i64, until: DateTime<Utc>) -> Result<MaintenancePeriod, ApiError> {
-    api::post(
-        &format!("/api/v1/maintenance/periods/{id}/extend"),
-        &ExtendMaintenance { until },
-    )
-    .await
+    api::maintenance::extend_period(id, &ExtendMaintenance { until }).await
 }
 
 /// End now / extend are offered while a period is open and not already
@@ -201,10 +198,9 @@ impl PageData {
         let stacks_reload = RwSignal::new(0u32);
         let stacks_res = LocalResource::new(move || {
             stacks_reload.get();
-            api::get::<Vec<MaintenanceStack>>("/api/v1/maintenance/stacks")
+            api::maintenance::stacks()
         });
-        let services_res =
-            LocalResource::new(|| api::get::<Vec<ServiceOverview>>("/api/v1/services"));
+        let services_res = LocalResource::new(|| api::services::list());
         let stacks = Memo::new(move |_| stacks_res.get());
         let service_names = Memo::new(move |_| {
             let mut names = BTreeSet::new();
@@ -513,10 +509,7 @@ pub fn Maintenance() -> impl IntoView {
     let preview_href = move || {
         let until = data.now.get() + TimeDelta::hours(1);
         let until = until.with_nanosecond(0).unwrap_or(until);
-        format!(
-            "/api/v1/maintenance/page?until={}",
-            api::enc(&until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        )
+        api::maintenance::page_preview_url(until)
     };
     view! {
         <div class="page-head">
@@ -645,7 +638,7 @@ fn PeriodActions(
 fn InEffect(data: PageData) -> impl IntoView {
     let list = LocalResource::new(move || {
         data.periods_reload.get();
-        api::get::<Vec<MaintenancePeriod>>("/api/v1/maintenance/periods?status=open")
+        api::maintenance::periods("open")
     });
     let list = Memo::new(move |_| list.get());
     let notice = RwSignal::new(None::<Result<String, String>>);
@@ -764,8 +757,7 @@ fn StartForm(data: PageData) -> impl IntoView {
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::post_status::<_, MaintenancePeriod>("/api/v1/maintenance/periods", &body)
-                .await;
+            let r = api::maintenance::start_period(&body).await;
             busy.try_set(false);
             match r {
                 Ok((status, p)) => {
@@ -843,7 +835,7 @@ fn StartForm(data: PageData) -> impl IntoView {
 fn Recent(data: PageData) -> impl IntoView {
     let list = LocalResource::new(move || {
         data.periods_reload.get();
-        api::get::<Vec<MaintenancePeriod>>("/api/v1/maintenance/periods?status=all")
+        api::maintenance::periods("all")
     });
     let list = Memo::new(move |_| list.get());
     view! {

@@ -14,8 +14,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use leptos_router::NavigateOptions;
 use opsdeck_wire::{
-    Check, DryRun, OnFailure, ParamDef, ParamKind, Role, Run, Runbook, RunbookSummary,
-    RunbookVersion, RunbookWrite, ServiceOverview, StartRun,
+    DryRun, OnFailure, ParamDef, ParamKind, Role, Runbook, RunbookSummary, RunbookVersion,
+    RunbookWrite, StartRun,
 };
 use serde_json::Value;
 use wasm_bindgen::JsCast;
@@ -23,7 +23,8 @@ use wasm_bindgen::JsCast;
 use crate::api::{self, ApiError};
 use crate::runs::RunStatusPill;
 use crate::session::current_role;
-use crate::ui::{Confirm, EmptyState, ErrorState, Loading, RelTime};
+use crate::time::RelTime;
+use crate::ui::{Confirm, EmptyState, ErrorState, Loading};
 
 // ---------------------------------------------------------------- parameters
 
@@ -117,7 +118,7 @@ pub fn ParamFields(
         if !needs_services {
             return Ok(Vec::new());
         }
-        api::get::<Vec<ServiceOverview>>("/api/v1/services")
+        api::services::list()
             .await
             .map(|v| sorted_unique(v.into_iter().map(|o| o.service.name).collect()))
     });
@@ -126,7 +127,7 @@ pub fn ParamFields(
         if !needs_databases {
             return Ok(Vec::new());
         }
-        api::get::<Vec<Check>>("/api/v1/checks").await.map(|v| {
+        api::checks::list().await.map(|v| {
             sorted_unique(
                 v.into_iter()
                     .filter(|c| matches!(c.spec.kind(), "postgres" | "mysql"))
@@ -296,7 +297,7 @@ pub fn Runbooks() -> impl IntoView {
     let reload = RwSignal::new(0u32);
     let list = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<RunbookSummary>>("/api/v1/runbooks")
+        api::runbooks::list()
     });
     let query = RwSignal::new(String::new());
     let running = RwSignal::new(None::<RunbookSummary>);
@@ -486,7 +487,7 @@ fn RunDialog(runbook: RunbookSummary, on_close: Callback<()>) -> impl IntoView {
         busy.set(Some("dry"));
         error.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::post::<_, DryRun>(&format!("/api/v1/runbooks/{id}/dry-run"), &body).await;
+            let r = api::runbooks::dry_run(id, &body).await;
             busy.try_set(None);
             match r {
                 Ok(p) => {
@@ -506,7 +507,7 @@ fn RunDialog(runbook: RunbookSummary, on_close: Callback<()>) -> impl IntoView {
         busy.set(Some("start"));
         error.set(None);
         leptos::task::spawn_local(async move {
-            match api::post::<_, Run>(&format!("/api/v1/runbooks/{id}/runs"), &body).await {
+            match api::runbooks::start(id, &body).await {
                 Ok(run) => {
                     goto.try_set(Some(run.summary.id));
                 }
@@ -713,13 +714,8 @@ pub fn RunbookNew() -> impl IntoView {
         };
         busy.set(true);
         error.set(None);
-        let url = if import {
-            "/api/v1/runbooks/import"
-        } else {
-            "/api/v1/runbooks"
-        };
         leptos::task::spawn_local(async move {
-            match api::post::<_, Runbook>(url, &body).await {
+            match api::runbooks::create(import, &body).await {
                 Ok(rb) => {
                     goto.try_set(Some(rb.id));
                 }
@@ -789,10 +785,8 @@ fn RunbookEditor(id: i64) -> impl IntoView {
     let load = move |fill: bool| {
         leptos::task::spawn_local(async move {
             let r = async {
-                let rb = api::get::<Runbook>(&format!("/api/v1/runbooks/{id}")).await?;
-                let versions =
-                    api::get::<Vec<RunbookVersion>>(&format!("/api/v1/runbooks/{id}/versions"))
-                        .await?;
+                let rb = api::runbooks::get_one(id).await?;
+                let versions = api::runbooks::versions(id).await?;
                 Ok::<_, ApiError>((rb, versions))
             }
             .await;
@@ -838,7 +832,7 @@ fn RunbookEditor(id: i64) -> impl IntoView {
         error.set(None);
         notice.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::put::<_, Runbook>(&format!("/api/v1/runbooks/{id}"), &body).await;
+            let r = api::runbooks::update(id, &body).await;
             busy.try_set(false);
             match r {
                 Ok(rb) => {
@@ -861,7 +855,7 @@ fn RunbookEditor(id: i64) -> impl IntoView {
     let delete = Callback::new(move |_| {
         error.set(None);
         leptos::task::spawn_local(async move {
-            match api::delete(&format!("/api/v1/runbooks/{id}")).await {
+            match api::runbooks::remove(id).await {
                 Ok(()) => {
                     goto_list.try_set(true);
                 }
@@ -903,7 +897,7 @@ fn RunbookEditor(id: i64) -> impl IntoView {
                     {rb.builtin.then(|| view! { <span class="tag tag-builtin" title="Shipped with Opsdeck; your edits become new versions">"built-in"</span> })}
                     <span class="spacer"></span>
                     <a class="btn" href=format!("/runs?runbook={id}")>"Runs"</a>
-                    <a class="btn" href=format!("/api/v1/runbooks/{id}/export") download=format!("{}.yaml", rb.name) data-testid="export-runbook">"Export YAML"</a>
+                    <a class="btn" href=api::runbooks::export_url(id) download=format!("{}.yaml", rb.name) data-testid="export-runbook">"Export YAML"</a>
                 </div>
                 <p class="muted small">
                     <code>{rb.name.clone()}</code>" · updated "<RelTime at=Some(rb.updated_at)/>

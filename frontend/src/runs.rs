@@ -4,7 +4,7 @@
 //! (`/runs/:id`): header with the actions its state allows (cancel, resume,
 //! re-run, close), pending approvals, the steps with their live output
 //! (manual steps are ticked off here), and the timeline. Live through
-//! `GET /api/v1/runs/{id}/events` while the run is active.
+//! the run's stream ([`crate::api::runs::events_url`]) while the run is active.
 //!
 //! The run and step pills ([`RunStatusPill`], [`StepStatusPill`]) and
 //! [`ParamChips`] are shared with the runbook, approval and schedule pages.
@@ -19,7 +19,7 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use leptos_router::NavigateOptions;
 use opsdeck_wire::{
     ApprovalStatus, CloseRun, CompleteStep, Role, Run, RunStatus, RunSummary, RunUpdate,
-    RunbookSummary, RunbookVersion, StepAction, StepStatus,
+    StepAction, StepStatus,
 };
 use serde_json::Value;
 
@@ -27,7 +27,8 @@ use crate::api::{self, enc, ApiError};
 use crate::approvals::ApprovalPanel;
 use crate::live::{use_interval, Stream, StreamEvent};
 use crate::session::current_role;
-use crate::ui::{duration_ms, Confirm, EmptyState, ErrorState, Loading, RelTime};
+use crate::time::{duration_ms, now_utc, RelTime};
+use crate::ui::{Confirm, EmptyState, ErrorState, Loading};
 
 /// Every run state, in the order the filter lists them.
 pub const ALL_RUN_STATUSES: [RunStatus; 7] = [
@@ -104,10 +105,6 @@ pub fn StepStatusPill(status: StepStatus) -> impl IntoView {
     }
 }
 
-pub fn now_utc() -> DateTime<Utc> {
-    DateTime::<Utc>::from_timestamp_millis(js_sys::Date::now() as i64).unwrap_or_default()
-}
-
 /// How long from `start` to `end` (or to `now` while it lasts).
 pub fn elapsed(
     start: Option<DateTime<Utc>>,
@@ -181,17 +178,11 @@ pub fn Runs() -> impl IntoView {
     };
     let list = LocalResource::new(move || {
         reload.get();
-        let mut url = "/api/v1/runs?limit=200".to_string();
         let st = status.get();
-        if !st.is_empty() {
-            url.push_str(&format!("&status={}", enc(&st)));
-        }
-        if let Some(rb) = runbook.get() {
-            url.push_str(&format!("&runbook={rb}"));
-        }
-        async move { api::get::<Vec<RunSummary>>(&url).await }
+        let rb = runbook.get();
+        async move { api::runs::list(&st, rb).await }
     });
-    let runbooks = LocalResource::new(|| api::get::<Vec<RunbookSummary>>("/api/v1/runbooks"));
+    let runbooks = LocalResource::new(|| api::runbooks::list());
     let data = Memo::new(move |_| list.get());
     let any_active = Memo::new(move |_| {
         data.with(|d| matches!(d, Some(Ok(v)) if v.iter().any(|r| r.status.is_active())))
@@ -373,7 +364,7 @@ fn RunView(id: i64) -> impl IntoView {
     let stale = RwSignal::new(None::<String>);
     let load = move || {
         leptos::task::spawn_local(async move {
-            let r = api::get::<Run>(&format!("/api/v1/runs/{id}")).await;
+            let r = api::runs::get_one(id).await;
             let had = state
                 .try_with_untracked(|s| matches!(s, Some(Ok(_))))
                 .unwrap_or(false);
@@ -450,7 +441,7 @@ fn RunView(id: i64) -> impl IntoView {
             }
             StreamEvent::Message { .. } => {}
         };
-        let url = format!("/api/v1/runs/{id}/events");
+        let url = api::runs::events_url(id);
         let s = match &owner {
             Some(o) => o.with(|| Stream::open(&url, &["run"], handler)),
             None => Stream::open(&url, &["run"], handler),
@@ -488,10 +479,7 @@ fn RunView(id: i64) -> impl IntoView {
         let key = runbook_key.get();
         async move {
             let (rb, version) = key?;
-            let versions =
-                api::get::<Vec<RunbookVersion>>(&format!("/api/v1/runbooks/{rb}/versions"))
-                    .await
-                    .ok()?;
+            let versions = api::runbooks::versions(rb).await.ok()?;
             versions.into_iter().find(|v| v.version == version)
         }
     });
@@ -523,9 +511,7 @@ fn RunView(id: i64) -> impl IntoView {
         busy.set(Some(what));
         notice.set(None);
         leptos::task::spawn_local(async move {
-            let r =
-                api::post::<_, Run>(&format!("/api/v1/runs/{id}/{what}"), &serde_json::json!({}))
-                    .await;
+            let r = api::runs::act(id, what).await;
             busy.try_set(None);
             match r {
                 Ok(r) if what == "rerun" => {
@@ -551,7 +537,7 @@ fn RunView(id: i64) -> impl IntoView {
             note: close_note.get_untracked().trim().to_string(),
         };
         leptos::task::spawn_local(async move {
-            let r = api::post::<_, Run>(&format!("/api/v1/runs/{id}/close"), &body).await;
+            let r = api::runs::close(id, &body).await;
             busy.try_set(None);
             match r {
                 Ok(r) => {
@@ -854,11 +840,7 @@ fn StepRow(
             note: manual_note.get_untracked().trim().to_string(),
         };
         leptos::task::spawn_local(async move {
-            let r = api::post::<_, Run>(
-                &format!("/api/v1/runs/{run_id}/steps/{idx}/complete"),
-                &body,
-            )
-            .await;
+            let r = api::runs::complete_step(run_id, idx, &body).await;
             busy.try_set(false);
             match r {
                 Ok(r) => on_run.run(r),

@@ -17,18 +17,20 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use leptos_router::NavigateOptions;
 use opsdeck_wire::{
     ActionRecord, Check, ContainerActionKind, ContainerActionRequest, ContainerInfo,
-    ContainerStats, Engine, ExecRequest, ExecResult, PublicStatusInput, Role, Service,
-    ServiceInput, ServiceOverview, ServiceStatus, StackActionKind, StackActionRequest, Tier,
+    ContainerStats, ExecRequest, ExecResult, PublicStatusInput, Role, Service, ServiceInput,
+    ServiceOverview, StackActionKind, StackActionRequest, Tier,
 };
 
-use crate::api::{self, enc, ApiError};
+use crate::api::{self, ApiError};
 use crate::checks::{CheckForm, CheckHistoryView, CheckTable, FormMode, SavedNotice};
-use crate::dashboard::{sparkline, uptime_text, use_status_store};
 use crate::live::{use_interval, use_inventory_events, Stream, StreamEvent};
 use crate::services::{containers_summary, non_empty};
 use crate::session::current_role;
+use crate::states::{sparkline, uptime_text};
 use crate::states::{tier_from, tier_label, HealthPill, OutcomePill, RunStatePill, TierBadge};
-use crate::ui::{bytes, duration_ms, Confirm, EmptyState, ErrorState, Loading, Pill, RelTime};
+use crate::status_store::use_status_store;
+use crate::time::{duration_ms, RelTime};
+use crate::ui::{bytes, Confirm, EmptyState, ErrorState, Loading, Pill};
 
 /// Lines kept in the log view while following.
 const LOG_CAP: usize = 2000;
@@ -92,7 +94,7 @@ fn ServiceView(id: i64) -> impl IntoView {
             let had_data = state
                 .try_with_untracked(|s| matches!(s, Some(Ok(_))))
                 .unwrap_or(false);
-            match api::get::<ServiceOverview>(&format!("/api/v1/services/{id}")).await {
+            match api::services::get_one(id).await {
                 Ok(o) => {
                     stale.set(None);
                     state.set(Some(Ok(o)));
@@ -101,7 +103,7 @@ fn ServiceView(id: i64) -> impl IntoView {
                 Err(e) if had_data && e.status != 404 => stale.set(Some(e.message)),
                 Err(e) => state.set(Some(Err(e))),
             }
-            if let Ok(list) = api::get::<Vec<ServiceOverview>>("/api/v1/services").await {
+            if let Ok(list) = api::services::list().await {
                 all.set(list);
             }
         });
@@ -394,8 +396,7 @@ fn Actions(id: i64, ov: Memo<Option<ServiceOverview>>, reload: RwSignal<u32>) ->
                 signal: None,
                 confirm: confirm.clone(),
             };
-            let r =
-                api::post::<_, ActionRecord>(&format!("/api/v1/services/{id}/actions"), &req).await;
+            let r = api::services::act(id, &req).await;
             busy.set(None);
             match r {
                 // The tier changed meanwhile: ask for the name now.
@@ -412,11 +413,7 @@ fn Actions(id: i64, ov: Memo<Option<ServiceOverview>>, reload: RwSignal<u32>) ->
                                     signal: None,
                                     confirm: Some(name),
                                 };
-                                let r = api::post::<_, ActionRecord>(
-                                    &format!("/api/v1/services/{id}/actions"),
-                                    &req,
-                                )
-                                .await;
+                                let r = api::services::act(id, &req).await;
                                 busy.set(None);
                                 result.set(Some(r));
                                 reload.update(|n| *n += 1);
@@ -484,11 +481,7 @@ fn Actions(id: i64, ov: Memo<Option<ServiceOverview>>, reload: RwSignal<u32>) ->
                 timeout_secs: None,
                 confirm,
             };
-            let r = api::post::<_, ActionRecord>(
-                &format!("/api/v1/stacks/{}/actions", enc(&project)),
-                &req,
-            )
-            .await;
+            let r = api::services::act_on_stack(&project, &req).await;
             busy.set(None);
             result.set(Some(r));
             reload.update(|n| *n += 1);
@@ -679,21 +672,23 @@ fn Logs(id: i64, ov: Memo<Option<ServiceOverview>>) -> impl IntoView {
         .unwrap_or_default()
     });
 
-    let query = move || {
-        let mut q = format!(
-            "tail={}&timestamps={}",
-            tail.get_untracked(),
-            timestamps.get_untracked()
-        );
-        let f = filter.get_untracked();
-        if !f.is_empty() {
-            q.push_str(&format!("&filter={}", enc(&f)));
-        }
-        let c = container.get_untracked();
-        if !c.is_empty() {
-            q.push_str(&format!("&container={}", enc(&c)));
-        }
-        q
+    // Tail, timestamps, filter and container; `mode`: `follow` or
+    // `download` (or neither: fetch).
+    let query = move |mode: Option<&'static str>| {
+        api::query(&[
+            ("tail", Some(tail.get_untracked().to_string())),
+            ("timestamps", Some(timestamps.get_untracked().to_string())),
+            ("filter", api::non_empty(&filter.get_untracked())),
+            ("container", api::non_empty(&container.get_untracked())),
+            (
+                "follow",
+                (mode == Some("follow")).then(|| "true".to_string()),
+            ),
+            (
+                "download",
+                (mode == Some("download")).then(|| "true".to_string()),
+            ),
+        ])
     };
     let stop_stream = move || {
         if let Some(s) = stream.get_value() {
@@ -711,9 +706,9 @@ fn Logs(id: i64, ov: Memo<Option<ServiceOverview>>) -> impl IntoView {
     let fetch = move || {
         stop_stream();
         status.set(LogStatus::Loading);
-        let url = format!("/api/v1/services/{id}/logs?{}", query());
+        let q = query(None);
         leptos::task::spawn_local(async move {
-            match api::get_text(&url).await {
+            match api::services::logs(id, &q).await {
                 Ok(text) => {
                     lines.set(text.lines().map(str::to_string).collect());
                     status.set(LogStatus::Shown);
@@ -727,7 +722,7 @@ fn Logs(id: i64, ov: Memo<Option<ServiceOverview>>) -> impl IntoView {
         stop_stream();
         lines.set(Vec::new());
         status.set(LogStatus::Following);
-        let url = format!("/api/v1/services/{id}/logs?{}&follow=true", query());
+        let url = api::services::logs_url(id, &query(Some("follow")));
         let buffer = Rc::new(RefCell::new(Vec::<String>::new()));
         let scheduled = Rc::new(Cell::new(false));
         let flush = {
@@ -813,7 +808,7 @@ fn Logs(id: i64, ov: Memo<Option<ServiceOverview>>) -> impl IntoView {
 
     let download = move || {
         let _ = (tail.get(), timestamps.get(), container.get(), filter.get());
-        format!("/api/v1/services/{id}/logs?{}&download=true", query())
+        api::services::logs_url(id, &query(Some("download")))
     };
 
     view! {
@@ -866,7 +861,7 @@ fn Stats(id: i64) -> impl IntoView {
     let data = RwSignal::new(None::<Result<Vec<ContainerStats>, String>>);
     let load = move || {
         leptos::task::spawn_local(async move {
-            let r = api::get::<Vec<ContainerStats>>(&format!("/api/v1/services/{id}/stats")).await;
+            let r = api::services::stats(id).await;
             data.set(Some(r.map_err(|e| e.message)));
         });
     };
@@ -948,7 +943,7 @@ fn Exec(id: i64, ov: Memo<Option<ServiceOverview>>) -> impl IntoView {
         busy.set(true);
         result.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::post::<_, ExecResult>(&format!("/api/v1/services/{id}/exec"), &req).await;
+            let r = api::services::exec(id, &req).await;
             result.set(Some(r.map_err(|e| e.message)));
             busy.set(false);
         });
@@ -1004,8 +999,7 @@ fn Inspect(id: i64) -> impl IntoView {
     let load = move || {
         busy.set(true);
         leptos::task::spawn_local(async move {
-            let r =
-                api::get::<Vec<serde_json::Value>>(&format!("/api/v1/services/{id}/inspect")).await;
+            let r = api::services::inspect(id).await;
             data.set(Some(r.map_err(|e| e.message)));
             busy.set(false);
         });
@@ -1069,19 +1063,14 @@ fn Activity(id: i64, ov: Memo<Option<ServiceOverview>>, reload: RwSignal<u32>) -
         Memo::new(move |_| ov.with(|o| o.as_ref().and_then(|o| o.service.compose_project.clone())));
     let mine = LocalResource::new(move || {
         reload.get();
-        let url = format!("/api/v1/services/{id}/activity");
-        async move { api::get::<Vec<ActionRecord>>(&url).await }
+        async move { api::services::activity(id).await }
     });
     let stack = LocalResource::new(move || {
         reload.get();
         let p = project.get();
         async move {
             match p {
-                Some(p) => {
-                    api::get::<Vec<ActionRecord>>(&format!("/api/v1/stacks/{}/activity", enc(&p)))
-                        .await
-                        .map(Some)
-                }
+                Some(p) => api::services::stack_activity(&p).await.map(Some),
                 None => Ok(None),
             }
         }
@@ -1134,7 +1123,7 @@ fn Edit(ov: Memo<Option<ServiceOverview>>, all: RwSignal<Vec<ServiceOverview>>) 
     let req_filter = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let notice = RwSignal::new(None::<Result<String, String>>);
-    let engines = LocalResource::new(|| api::get::<Vec<Engine>>("/api/v1/engines"));
+    let engines = LocalResource::new(|| api::engines::list());
     let delete_open = RwSignal::new(false);
     let navigate = use_navigate();
 
@@ -1192,7 +1181,7 @@ fn Edit(ov: Memo<Option<ServiceOverview>>, all: RwSignal<Vec<ServiceOverview>>) 
         }
         busy.set(true);
         leptos::task::spawn_local(async move {
-            match api::patch::<_, Service>(&format!("/api/v1/services/{id}"), &input).await {
+            match api::services::update(id, &input).await {
                 Ok(s) => {
                     notice.set(Some(Ok(format!("Saved {}.", s.name))));
                     orig.set_value(s);
@@ -1206,7 +1195,7 @@ fn Edit(ov: Memo<Option<ServiceOverview>>, all: RwSignal<Vec<ServiceOverview>>) 
     let delete = Callback::new(move |_| {
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
-            match api::delete(&format!("/api/v1/services/{id}")).await {
+            match api::services::remove(id).await {
                 Ok(()) => navigate("/services", NavigateOptions::default()),
                 Err(e) => notice.set(Some(Err(e.message))),
             }
@@ -1334,8 +1323,7 @@ fn Health(id: i64) -> impl IntoView {
     };
     let checks = LocalResource::new(move || {
         reload.get();
-        let url = format!("/api/v1/checks?service_id={id}");
-        async move { api::get::<Vec<Check>>(&url).await }
+        async move { api::checks::of_service(id).await }
     });
     // The service's status changed: its checks did.
     Effect::new(move |prev: Option<Option<u64>>| {
@@ -1447,7 +1435,7 @@ fn Health(id: i64) -> impl IntoView {
 /// Opt the service into the public status page (operators), under its own
 /// name or a public one.
 #[component]
-fn PublicStatus(id: i64, entry: Memo<Option<crate::dashboard::Row>>) -> impl IntoView {
+fn PublicStatus(id: i64, entry: Memo<Option<crate::status_store::Row>>) -> impl IntoView {
     let operator = current_role() >= Role::Operator;
     let store = use_status_store();
     let public = RwSignal::new(false);
@@ -1474,9 +1462,7 @@ fn PublicStatus(id: i64, entry: Memo<Option<crate::dashboard::Row>>) -> impl Int
         busy.set(true);
         notice.set(None);
         leptos::task::spawn_local(async move {
-            match api::put::<_, ServiceStatus>(&format!("/api/v1/services/{id}/public"), &input)
-                .await
-            {
+            match api::services::set_public(id, &input).await {
                 Ok(s) => {
                     let shown = s.public;
                     if store.replace(vec![s]) {

@@ -1,7 +1,6 @@
-//! Small shared pieces: theme, relative times, loading/empty/error states,
+//! Small shared pieces: theme, loading/empty/error states,
 //! the confirmation dialog.
 
-use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 const THEME_KEY: &str = "opsdeck-theme";
@@ -42,45 +41,6 @@ pub fn toggle_theme() {
     let _ = r.set_attribute("data-theme", next);
     if let Some(s) = storage() {
         let _ = s.set_item(THEME_KEY, next);
-    }
-}
-
-/// "3 min ago", with the exact time on hover.
-#[component]
-pub fn RelTime(at: Option<DateTime<Utc>>) -> impl IntoView {
-    match at {
-        None => view! { <span class="muted">"never"</span> }.into_any(),
-        Some(at) => {
-            let exact = at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
-            view! { <time datetime=at.to_rfc3339() title=exact>{relative(at)}</time> }.into_any()
-        }
-    }
-}
-
-pub fn relative(at: DateTime<Utc>) -> String {
-    let now = DateTime::<Utc>::from_timestamp_millis(js_sys::Date::now() as i64).unwrap_or(at);
-    let secs = (now - at).num_seconds();
-    let (n, future) = if secs < 0 {
-        (-secs, true)
-    } else {
-        (secs, false)
-    };
-    let text = match n {
-        0..=44 => {
-            return if future {
-                "in a moment".into()
-            } else {
-                "just now".into()
-            }
-        }
-        45..=5399 => format!("{} min", (n + 30) / 60),
-        5400..=129_599 => format!("{} h", (n + 1800) / 3600),
-        _ => format!("{} days", (n + 43_200) / 86_400),
-    };
-    if future {
-        format!("in {text}")
-    } else {
-        format!("{text} ago")
     }
 }
 
@@ -253,15 +213,6 @@ pub fn bytes(n: u64) -> String {
         format!("{v:.1} {}", UNITS[unit])
     } else {
         format!("{v:.0} {}", UNITS[unit])
-    }
-}
-
-/// A duration in milliseconds: `850 ms`, `2.4 s`, `3 min 5 s`.
-pub fn duration_ms(ms: i64) -> String {
-    match ms {
-        i64::MIN..=999 => format!("{} ms", ms.max(0)),
-        1000..=59_999 => format!("{:.1} s", ms as f64 / 1000.0),
-        _ => format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000),
     }
 }
 

@@ -18,17 +18,18 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use leptos_router::NavigateOptions;
 use opsdeck_wire::{
-    BackupArtifact, BackupDetail, BackupRunStarted, BackupStatus, RestoreInto, RestoreRequest,
-    Role, Verification, RESTORABLE_KINDS,
+    BackupArtifact, BackupDetail, BackupStatus, RestoreInto, RestoreRequest, Role, Verification,
+    RESTORABLE_KINDS,
 };
 
 use super::{in_progress, ratio, size, trigger_text, BackupStatusPill, VerificationPill, When};
 use crate::api::{self, ApiError};
-use crate::clock::now;
-use crate::incidents::{human_secs, use_now, LiveTime};
+use crate::time::now;
+
 use crate::live::use_interval;
 use crate::session::current_role;
-use crate::ui::{duration_ms, Confirm, DetailLoadError, ErrorState, Loading};
+use crate::time::{duration_ms, human_secs, use_now, LiveTime};
+use crate::ui::{Confirm, DetailLoadError, ErrorState, Loading};
 
 #[component]
 pub fn BackupPage() -> impl IntoView {
@@ -87,7 +88,7 @@ fn BackupView(id: i64) -> impl IntoView {
     let stale = RwSignal::new(None::<String>);
     let load = move || {
         leptos::task::spawn_local(async move {
-            let r = api::get::<BackupDetail>(&format!("/api/v1/backups/{id}")).await;
+            let r = api::backups::get_one(id).await;
             let had = state
                 .try_with_untracked(|s| matches!(s, Some(Ok(_))))
                 .unwrap_or(false);
@@ -153,11 +154,7 @@ fn BackupView(id: i64) -> impl IntoView {
         busy.set(true);
         notice.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::post::<_, BackupRunStarted>(
-                &format!("/api/v1/backups/{id}/verify"),
-                &serde_json::json!({}),
-            )
-            .await;
+            let r = api::backups::verify(id).await;
             busy.try_set(false);
             notice.try_set(Some(r.map(|s| s.run_id).map_err(|e| e.message)));
             fast_until.try_set(Some(now() + TimeDelta::minutes(10)));
@@ -184,11 +181,7 @@ fn BackupView(id: i64) -> impl IntoView {
         busy.set(true);
         notice.set(None);
         leptos::task::spawn_local(async move {
-            match api::delete_or_started::<opsdeck_wire::BackupRunStarted>(&format!(
-                "/api/v1/backups/{id}"
-            ))
-            .await
-            {
+            match api::backups::remove(id).await {
                 Ok(None) => {
                     gone.try_set(true);
                 }
@@ -490,7 +483,7 @@ fn ArtifactRows(
             }}</td>
             {operator.then(|| view! {
                 <td class="artifact-actions">{stored.then(|| view! {
-                    <a class="btn btn-small" href=format!("/api/v1/backups/{backup}/artifacts/{idx}") download=""
+                    <a class="btn btn-small" href=api::backups::artifact_url(backup, idx) download=""
                         data-testid=format!("artifact-download-{idx}") title="Download the stored object (zstd)">"Download"</a>
                 })}
                 {can_restore.then(|| view! {
@@ -575,11 +568,7 @@ fn RestoreDialog(
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::post::<_, BackupRunStarted>(
-                &format!("/api/v1/backups/{backup}/restore"),
-                &req,
-            )
-            .await;
+            let r = api::backups::restore(backup, &req).await;
             busy.try_set(false);
             match r {
                 Ok(s) => {

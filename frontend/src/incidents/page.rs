@@ -1,6 +1,6 @@
 //! One incident (`/incidents/:id`): the header with the actions its status
 //! allows, the recovered banner, SLA timers and escalation counting every
-//! second, the timeline (live through `GET /api/v1/incidents/{id}/events`,
+//! second, the timeline (live through [`crate::api::incidents::incident_events_url`],
 //! which sends the whole incident on every change), notes and log
 //! excerpts, linked runs and notifications.
 
@@ -9,17 +9,15 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use opsdeck_wire::{
     AddIncidentService, Incident, IncidentAct, IncidentDetail, IncidentPatch, IncidentStatus,
-    LogExcerptRequest, NewNote, Notification, Role, ServiceOverview, Severity, TimelineEvent,
+    LogExcerptRequest, NewNote, Notification, Role, Severity, TimelineEvent,
 };
 
 use super::list::source_text;
-use super::{
-    clock, follow_page, human_secs, milestone_label, sla_look, use_now, IncidentStatusPill,
-    LiveState, LiveTime, SeverityPill,
-};
+use super::{follow_page, milestone_label, sla_look, IncidentStatusPill, LiveState, SeverityPill};
 use crate::api::{self, ApiError};
 use crate::runs::RunStatusPill;
 use crate::session::{current_role, use_session};
+use crate::time::{clock, human_secs, use_now, LiveTime};
 use crate::ui::{Confirm, DetailLoadError, ErrorState, Loading};
 
 #[component]
@@ -79,7 +77,7 @@ fn IncidentView(id: i64) -> impl IntoView {
     let stale = RwSignal::new(None::<String>);
     let load = move || {
         leptos::task::spawn_local(async move {
-            let r = api::get::<IncidentDetail>(&format!("/api/v1/incidents/{id}")).await;
+            let r = api::incidents::get_one(id).await;
             let had = state
                 .try_with_untracked(|s| matches!(s, Some(Ok(_))))
                 .unwrap_or(false);
@@ -100,7 +98,7 @@ fn IncidentView(id: i64) -> impl IntoView {
     };
     load();
     let connected = follow_page(
-        format!("/api/v1/incidents/{id}/events"),
+        api::incidents::incident_events_url(id),
         "incident",
         move |data| match serde_json::from_str::<IncidentDetail>(&data) {
             Ok(d) => {
@@ -164,11 +162,7 @@ fn IncidentView(id: i64) -> impl IntoView {
         busy.set(Some(path));
         notice.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::post::<_, Incident>(
-                &format!("/api/v1/incidents/{id}/{path}"),
-                &IncidentAct { note },
-            )
-            .await;
+            let r = api::incidents::act(id, path, &IncidentAct { note }).await;
             busy.try_set(None);
             match r {
                 Ok(i) => set_incident(i),
@@ -182,7 +176,7 @@ fn IncidentView(id: i64) -> impl IntoView {
         busy.set(Some(what));
         notice.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::patch::<_, Incident>(&format!("/api/v1/incidents/{id}"), &body).await;
+            let r = api::incidents::update(id, &body).await;
             busy.try_set(None);
             match r {
                 Ok(i) => set_incident(i),
@@ -516,7 +510,7 @@ fn IncidentView(id: i64) -> impl IntoView {
                         })}</p>
                         <div class="btn-row">
                             <a class="btn btn-small" data-testid="postmortem-link" href=format!("/incidents/{id}/postmortem")>"▤ Open the post-mortem"</a>
-                            <a class="btn btn-small btn-ghost" href=format!("/api/v1/incidents/{id}/postmortem/markdown") download="">"Markdown"</a>
+                            <a class="btn btn-small btn-ghost" href=api::incidents::postmortem_markdown_url(id) download="">"Markdown"</a>
                         </div>
                     </section>
                 </aside>
@@ -719,11 +713,7 @@ fn NoteBox(id: i64, on_done: Callback<()>) -> impl IntoView {
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::post_unit(
-                &format!("/api/v1/incidents/{id}/notes"),
-                &NewNote { text: t },
-            )
-            .await;
+            let r = api::incidents::add_note(id, &NewNote { text: t }).await;
             busy.try_set(false);
             match r {
                 Ok(()) => {
@@ -769,7 +759,7 @@ fn LogExcerpt(id: i64, services: Memo<Vec<(i64, String)>>, on_done: Callback<()>
             lines: lines.get_untracked().clamp(1, 1000),
         };
         leptos::task::spawn_local(async move {
-            let r = api::post_unit(&format!("/api/v1/incidents/{id}/log-excerpt"), &body).await;
+            let r = api::incidents::add_log_excerpt(id, &body).await;
             busy.try_set(false);
             match r {
                 Ok(()) => on_done.run(()),
@@ -834,7 +824,7 @@ fn AddServiceForm(
     open: RwSignal<bool>,
     on_done: Callback<Incident>,
 ) -> impl IntoView {
-    let services = LocalResource::new(|| api::get::<Vec<ServiceOverview>>("/api/v1/services"));
+    let services = LocalResource::new(|| api::services::list());
     let chosen = RwSignal::new(None::<i64>);
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
@@ -844,11 +834,7 @@ fn AddServiceForm(
         };
         busy.set(true);
         leptos::task::spawn_local(async move {
-            let r = api::post::<_, Incident>(
-                &format!("/api/v1/incidents/{id}/services"),
-                &AddIncidentService { service_id },
-            )
-            .await;
+            let r = api::incidents::add_service(id, &AddIncidentService { service_id }).await;
             busy.try_set(false);
             match r {
                 Ok(i) => {
@@ -916,7 +902,7 @@ fn NotificationTable(items: Memo<Vec<Notification>>) -> impl IntoView {
                                     <td><span class=format!("pill pill-{kind}")><span aria-hidden="true">{icon}</span>" "{n.status.clone()}</span></td>
                                     <td class="num">{n.attempts}</td>
                                     <td class="cell-error"><span class="clamp wrap-anywhere" title=n.last_error.clone().unwrap_or_default()>{n.last_error.clone().unwrap_or_default()}</span></td>
-                                    <td class="nowrap"><crate::ui::RelTime at=Some(n.sent_at.unwrap_or(n.created_at))/></td>
+                                    <td class="nowrap"><crate::time::RelTime at=Some(n.sent_at.unwrap_or(n.created_at))/></td>
                                 </tr>
                             }
                         }).collect_view()}

@@ -14,10 +14,11 @@ use super::{
     PeriodStatusPill, When,
 };
 use crate::api::{self, ApiError};
-use crate::incidents::{use_now, LiveTime};
+
 use crate::live::use_interval;
 use crate::session::current_role;
-use crate::ui::{DetailLoadError, ErrorState, Loading, RelTime};
+use crate::time::{use_now, LiveTime, RelTime};
+use crate::ui::{DetailLoadError, ErrorState, Loading};
 
 #[component]
 pub fn PeriodPage() -> impl IntoView {
@@ -73,9 +74,7 @@ fn PeriodView(id: i64) -> impl IntoView {
     let stale = RwSignal::new(None::<String>);
     let load = move || {
         leptos::task::spawn_local(async move {
-            let r =
-                api::get::<MaintenancePeriodDetail>(&format!("/api/v1/maintenance/periods/{id}"))
-                    .await;
+            let r = api::maintenance::period(id).await;
             let had = state
                 .try_with_untracked(|s| matches!(s, Some(Ok(_))))
                 .unwrap_or(false);
