@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use opsdeck_wire::{
     AddIncidentService, Incident, IncidentAct, IncidentDetail, IncidentPatch, IncidentStatus,
-    LogExcerptRequest, NewNote, Notification, Role, Severity, TimelineEvent,
+    LinkedRun, LogExcerptRequest, NewNote, Notification, Role, Severity, TimelineEvent,
 };
 
 use super::list::source_text;
@@ -68,6 +68,59 @@ const POSTMORTEM_DONE: Act = Act {
     note_label: "Note (optional)",
     confirm: "Post-mortem done",
 };
+
+/// What the parts of the incident page share: the incident, the clock and
+/// the actions with their dialogs' state.
+#[derive(Clone, Copy)]
+struct Ctl {
+    id: i64,
+    operator: bool,
+    /// The user's id.
+    me: Option<i64>,
+    inc: Memo<Option<Incident>>,
+    now: RwSignal<DateTime<Utc>>,
+    /// The incident's stream is connected.
+    connected: RwSignal<bool>,
+    /// The action under way (its path or what it changes).
+    busy: RwSignal<Option<&'static str>>,
+    /// An action (`acknowledge`, `resolve`, …) with a note.
+    act: Callback<(&'static str, String)>,
+    /// A change (`severity`, `summary`, `command`, …).
+    patch: Callback<(&'static str, IncidentPatch)>,
+    /// An action's answer: the incident now.
+    set_incident: Callback<Incident>,
+    /// The dialog of resolve / reopen / post-mortem done.
+    dialog: RwSignal<Option<&'static Act>>,
+    dialog_note: RwSignal<String>,
+    sev_open: RwSignal<bool>,
+    sev_new: RwSignal<Severity>,
+    sev_reason: RwSignal<String>,
+    stop_open: RwSignal<bool>,
+    /// Editing the summary.
+    editing: RwSignal<bool>,
+    summary_text: RwSignal<String>,
+    /// Adding a service (kept open through live updates).
+    add_open: RwSignal<bool>,
+}
+
+impl Ctl {
+    fn open_dialog(self, a: &'static Act) {
+        self.dialog_note.set(String::new());
+        self.dialog.set(Some(a));
+    }
+}
+
+/// A change of nothing, to fill in.
+fn empty_patch() -> IncidentPatch {
+    IncidentPatch {
+        title: None,
+        severity: None,
+        summary: None,
+        commander_id: None,
+        escalation_policy_id: None,
+        reason: String::new(),
+    }
+}
 
 #[component]
 fn IncidentView(id: i64) -> impl IntoView {
@@ -186,22 +239,10 @@ fn IncidentView(id: i64) -> impl IntoView {
             }
         });
     };
-    let empty_patch = || IncidentPatch {
-        title: None,
-        severity: None,
-        summary: None,
-        commander_id: None,
-        escalation_policy_id: None,
-        reason: String::new(),
-    };
 
     // The dialog of resolve / reopen / post-mortem done.
     let dialog = RwSignal::new(None::<&'static Act>);
     let dialog_note = RwSignal::new(String::new());
-    let open_dialog = move |a: &'static Act| {
-        dialog_note.set(String::new());
-        dialog.set(Some(a));
-    };
     // Changing the severity.
     let sev_open = RwSignal::new(false);
     let sev_new = RwSignal::new(Severity::P2);
@@ -214,7 +255,110 @@ fn IncidentView(id: i64) -> impl IntoView {
     // Adding a service (kept open through live updates).
     let add_open = RwSignal::new(false);
 
-    let header = move || {
+    let ctl = Ctl {
+        id,
+        operator,
+        me,
+        inc,
+        now,
+        connected,
+        busy,
+        act: Callback::new(move |(path, note)| act(path, note)),
+        patch: Callback::new(move |(what, body)| patch(what, body)),
+        set_incident: Callback::new(set_incident),
+        dialog,
+        dialog_note,
+        sev_open,
+        sev_new,
+        sev_reason,
+        stop_open,
+        editing,
+        summary_text,
+        add_open,
+    };
+
+    let services_of = Memo::new(move |_| {
+        inc.with(|i| {
+            i.as_ref()
+                .map(|i| {
+                    i.services
+                        .iter()
+                        .map(|s| (s.service_id, s.name.clone()))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    });
+
+    move || {
+        match phase.get() {
+        0 => view! { <Loading rows=6/> }.into_any(),
+        2 => view! {
+            <DetailLoadError list_href="/incidents" list_label="Incidents" heading="Incident"
+                title="Cannot show this incident" missing="There is no incident with this id."
+                error=state.with_untracked(|s| s.as_ref().and_then(|r| r.as_ref().err()).cloned())
+                retry=Callback::new(move |_| load())/>
+        }
+        .into_any(),
+        _ => view! {
+            <Header ctl/>
+            {move || stale.get().map(|m| view! { <div class="notice notice-error" role="alert">"Showing the last known state: "{m}</div> })}
+            {move || notice.get().map(|m| view! {
+                <div class="notice notice-error" role="alert" data-testid="incident-action-error">
+                    <span>{m}</span><span class="spacer"></span>
+                    <button class="btn btn-ghost btn-small" aria-label="Dismiss" on:click=move |_| notice.set(None)>"✕"</button>
+                </div>
+            })}
+            <Recovered ctl/>
+            <div class="incident-grid">
+                <div class="incident-main">
+                    <Summary ctl/>
+                    <section class="card incident-timeline-card">
+                        <div class="card-head">
+                            <h2>"Timeline"</h2>
+                            <span class="muted small">"newest last"</span>
+                        </div>
+                        <IncidentTimeline events=timeline now/>
+                        {operator.then(|| view! { <NoteBox id on_done=Callback::new(move |_| load())/> })}
+                        {operator.then(|| view! { <LogExcerpt id services=services_of on_done=Callback::new(move |_| load())/> })}
+                    </section>
+                    <section class="card incident-notifications-card">
+                        <h2>"Notifications"</h2>
+                        <NotificationTable items=notifications/>
+                    </section>
+                </div>
+                <aside class="incident-side">
+                    <Sla ctl/>
+                    <Details ctl/>
+                    <LinkedRuns runs now operator/>
+                    <PostmortemCard id inc/>
+                </aside>
+            </div>
+            <ActDialog ctl/>
+            <SeverityDialog ctl/>
+            <StopEscalation ctl/>
+        }
+        .into_any(),
+    }
+    }
+}
+
+/// The incident's severity, state, title and the actions its state allows.
+#[component]
+fn Header(ctl: Ctl) -> impl IntoView {
+    let Ctl {
+        operator,
+        inc,
+        connected,
+        busy,
+        sev_open,
+        sev_new,
+        sev_reason,
+        ..
+    } = ctl;
+    let act = move |path: &'static str, note: String| ctl.act.run((path, note));
+    let open_dialog = move |a: &'static Act| ctl.open_dialog(a);
+    move || {
         inc.get().map(|i| {
             let status = i.status;
             let open = status.is_open();
@@ -266,9 +410,17 @@ fn IncidentView(id: i64) -> impl IntoView {
                 </div>
             }
         })
-    };
+    }
+}
 
-    let recovered = move || {
+/// "Health checks recovered — resolve?" while the incident is open.
+#[component]
+fn Recovered(ctl: Ctl) -> impl IntoView {
+    let Ctl {
+        operator, inc, now, ..
+    } = ctl;
+    let open_dialog = move |a: &'static Act| ctl.open_dialog(a);
+    move || {
         inc.get().and_then(|i| {
             let at = i.recovered_at.filter(|_| i.status.is_open())?;
             Some(view! {
@@ -282,9 +434,26 @@ fn IncidentView(id: i64) -> impl IntoView {
                 </div>
             })
         })
-    };
+    }
+}
 
-    let details = move || {
+/// Commander, times, escalation and the services involved.
+#[component]
+fn Details(ctl: Ctl) -> impl IntoView {
+    let Ctl {
+        id,
+        operator,
+        me,
+        inc,
+        now,
+        busy,
+        set_incident,
+        stop_open,
+        add_open,
+        ..
+    } = ctl;
+    let patch = move |what: &'static str, body: IncidentPatch| ctl.patch.run((what, body));
+    move || {
         inc.get().map(|i| {
             let triggered = i.triggered_at;
             let ended = i.resolved_at;
@@ -348,13 +517,18 @@ fn IncidentView(id: i64) -> impl IntoView {
                             </ul>
                         }.into_any()
                     }}
-                    {operator.then(|| view! { <AddService id open=add_open known=i.services.iter().map(|s| s.service_id).collect() on_done=Callback::new(set_incident)/> })}
+                    {operator.then(|| view! { <AddService id open=add_open known=i.services.iter().map(|s| s.service_id).collect() on_done=set_incident/> })}
                 </section>
             }
         })
-    };
+    }
+}
 
-    let sla = move || {
+/// The SLA timers, counting live.
+#[component]
+fn Sla(ctl: Ctl) -> impl IntoView {
+    let Ctl { inc, now, .. } = ctl;
+    move || {
         inc.get().map(|i| {
             let timers = i.sla.clone();
             view! {
@@ -387,9 +561,22 @@ fn IncidentView(id: i64) -> impl IntoView {
                 </section>
             }
         })
-    };
+    }
+}
 
-    let summary = move || {
+/// The summary, editable by operators.
+#[component]
+fn Summary(ctl: Ctl) -> impl IntoView {
+    let Ctl {
+        operator,
+        inc,
+        busy,
+        editing,
+        summary_text,
+        ..
+    } = ctl;
+    let patch = move |what: &'static str, body: IncidentPatch| ctl.patch.run((what, body));
+    move || {
         inc.get().map(|i| {
             let text = i.summary.clone();
             let t2 = text.clone();
@@ -421,163 +608,159 @@ fn IncidentView(id: i64) -> impl IntoView {
                 </section>
             }
         })
-    };
-
-    let services_of = Memo::new(move |_| {
-        inc.with(|i| {
-            i.as_ref()
-                .map(|i| {
-                    i.services
-                        .iter()
-                        .map(|s| (s.service_id, s.name.clone()))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
-        })
-    });
-
-    move || {
-        match phase.get() {
-        0 => view! { <Loading rows=6/> }.into_any(),
-        2 => view! {
-            <DetailLoadError list_href="/incidents" list_label="Incidents" heading="Incident"
-                title="Cannot show this incident" missing="There is no incident with this id."
-                error=state.with_untracked(|s| s.as_ref().and_then(|r| r.as_ref().err()).cloned())
-                retry=Callback::new(move |_| load())/>
-        }
-        .into_any(),
-        _ => view! {
-            {header}
-            {move || stale.get().map(|m| view! { <div class="notice notice-error" role="alert">"Showing the last known state: "{m}</div> })}
-            {move || notice.get().map(|m| view! {
-                <div class="notice notice-error" role="alert" data-testid="incident-action-error">
-                    <span>{m}</span><span class="spacer"></span>
-                    <button class="btn btn-ghost btn-small" aria-label="Dismiss" on:click=move |_| notice.set(None)>"✕"</button>
-                </div>
-            })}
-            {recovered}
-            <div class="incident-grid">
-                <div class="incident-main">
-                    {summary}
-                    <section class="card incident-timeline-card">
-                        <div class="card-head">
-                            <h2>"Timeline"</h2>
-                            <span class="muted small">"newest last"</span>
-                        </div>
-                        <IncidentTimeline events=timeline now/>
-                        {operator.then(|| view! { <NoteBox id on_done=Callback::new(move |_| load())/> })}
-                        {operator.then(|| view! { <LogExcerpt id services=services_of on_done=Callback::new(move |_| load())/> })}
-                    </section>
-                    <section class="card incident-notifications-card">
-                        <h2>"Notifications"</h2>
-                        <NotificationTable items=notifications/>
-                    </section>
-                </div>
-                <aside class="incident-side">
-                    {sla}
-                    {details}
-                    <section class="card incident-runs-card">
-                        <div class="card-head">
-                            <h2>"Runs"</h2>
-                            <span class="spacer"></span>
-                            {operator.then(|| view! { <a class="btn btn-small" href="/runbooks" data-testid="run-runbook">"▶ Run a runbook"</a> })}
-                        </div>
-                        {move || {
-                            let v = runs.get();
-                            if v.is_empty() {
-                                view! { <p class="muted small">"No runbook has run for this incident."</p> }.into_any()
-                            } else {
-                                view! {
-                                    <ul class="plain-list linked-runs" data-testid="incident-runs">
-                                        {v.into_iter().map(|r| view! {
-                                            <li>
-                                                <RunStatusPill status=r.status/>" "
-                                                <a href=format!("/runs/{}", r.id)>{r.runbook.clone()}</a>
-                                                <div class="muted small">"#"{r.id}" · "{r.requested_by.clone()}" · "<LiveTime at=r.created_at now/></div>
-                                            </li>
-                                        }).collect_view()}
-                                    </ul>
-                                }.into_any()
-                            }
-                        }}
-                    </section>
-                    <section class="card incident-pm-card">
-                        <h2>"Post-mortem"</h2>
-                        <p class="muted small">{move || inc.with(|i| match i.as_ref().map(|i| i.status) {
-                            Some(IncidentStatus::PostmortemDone) => "Written and done.",
-                            Some(IncidentStatus::Resolved) => "Resolved: time to write down what happened and what to change.",
-                            _ => "Written once the incident is over; notes can start any time.",
-                        })}</p>
-                        <div class="btn-row">
-                            <a class="btn btn-small" data-testid="postmortem-link" href=format!("/incidents/{id}/postmortem")>"▤ Open the post-mortem"</a>
-                            <a class="btn btn-small btn-ghost" href=api::incidents::postmortem_markdown_url(id) download="">"Markdown"</a>
-                        </div>
-                    </section>
-                </aside>
-            </div>
-            <Show when=move || dialog.get().is_some()>
-                {move || dialog.get().map(|a| view! {
-                    <div class="modal-backdrop">
-                        <div class="modal incident-dialog" role="dialog" aria-modal="true" data-testid="act-dialog"
-                            on:keydown=move |e| if e.key() == "Escape" { dialog.set(None) }>
-                            <h2>{a.title}</h2>
-                            <p>{a.message}</p>
-                            <label>{a.note_label}
-                                <textarea rows="3" data-testid="act-note" prop:value=move || dialog_note.get()
-                                    on:input=move |e| dialog_note.set(event_target_value(&e))></textarea>
-                            </label>
-                            <div class="modal-actions">
-                                <button class="btn" on:click=move |_| dialog.set(None)>"Cancel"</button>
-                                <button class="btn btn-primary" data-testid="act-confirm" disabled=move || busy.get().is_some()
-                                    on:click=move |_| {
-                                        dialog.set(None);
-                                        act(a.path, dialog_note.get_untracked().trim().to_string());
-                                    }>{a.confirm}</button>
-                            </div>
-                        </div>
-                    </div>
-                })}
-            </Show>
-            <Show when=move || sev_open.get()>
-                <div class="modal-backdrop">
-                    <div class="modal incident-dialog" role="dialog" aria-modal="true" data-testid="severity-dialog"
-                        on:keydown=move |e| if e.key() == "Escape" { sev_open.set(false) }>
-                        <h2>"Change severity"</h2>
-                        <p class="muted">"The new severity's SLA targets and notification channels apply from now on."</p>
-                        <div class="form-stack">
-                            <label>"Severity"
-                                <select data-testid="severity-select"
-                                    on:change=move |e| if let Some(s) = Severity::ALL.into_iter().find(|s| s.as_str() == event_target_value(&e)) { sev_new.set(s) }>
-                                    {Severity::ALL.into_iter().map(|s| view! {
-                                        <option value=s.as_str() prop:selected=move || sev_new.get() == s>{format!("{} · {}", s.as_str(), s.meaning())}</option>
-                                    }).collect_view()}
-                                </select>
-                            </label>
-                            <label>"Reason"
-                                <input data-testid="severity-reason" placeholder="Why (kept on the timeline)" maxlength="500"
-                                    prop:value=move || sev_reason.get() on:input=move |e| sev_reason.set(event_target_value(&e))/>
-                            </label>
-                        </div>
-                        <div class="modal-actions">
-                            <button class="btn" on:click=move |_| sev_open.set(false)>"Cancel"</button>
-                            <button class="btn btn-primary" data-testid="severity-confirm"
-                                disabled=move || sev_reason.with(|r| r.trim().is_empty()) || inc.with(|i| i.as_ref().map(|i| i.severity)) == Some(sev_new.get())
-                                on:click=move |_| {
-                                    sev_open.set(false);
-                                    patch("severity", IncidentPatch { severity: Some(sev_new.get_untracked()), reason: sev_reason.get_untracked().trim().to_string(), ..empty_patch() });
-                                }>"Change severity"</button>
-                        </div>
-                    </div>
-                </div>
-            </Show>
-            <Confirm open=stop_open
-                title=Signal::derive(|| "Stop escalation?".to_string())
-                message=Signal::derive(|| "Nobody further will be notified about this incident. Acknowledging it stops escalation too, and says somebody is on it.".to_string())
-                confirm_label="Stop escalation"
-                on_confirm=Callback::new(move |_| patch("escalation", IncidentPatch { escalation_policy_id: Some(0), ..empty_patch() }))/>
-        }
-        .into_any(),
     }
+}
+
+/// The dialog of resolve, reopen and post-mortem done, with a note.
+#[component]
+fn ActDialog(ctl: Ctl) -> impl IntoView {
+    let Ctl {
+        busy,
+        dialog,
+        dialog_note,
+        ..
+    } = ctl;
+    let act = move |path: &'static str, note: String| ctl.act.run((path, note));
+    view! {
+    <Show when=move || dialog.get().is_some()>
+        {move || dialog.get().map(|a| view! {
+            <div class="modal-backdrop">
+                <div class="modal incident-dialog" role="dialog" aria-modal="true" data-testid="act-dialog"
+                    on:keydown=move |e| if e.key() == "Escape" { dialog.set(None) }>
+                    <h2>{a.title}</h2>
+                    <p>{a.message}</p>
+                    <label>{a.note_label}
+                        <textarea rows="3" data-testid="act-note" prop:value=move || dialog_note.get()
+                            on:input=move |e| dialog_note.set(event_target_value(&e))></textarea>
+                    </label>
+                    <div class="modal-actions">
+                        <button class="btn" on:click=move |_| dialog.set(None)>"Cancel"</button>
+                        <button class="btn btn-primary" data-testid="act-confirm" disabled=move || busy.get().is_some()
+                            on:click=move |_| {
+                                dialog.set(None);
+                                act(a.path, dialog_note.get_untracked().trim().to_string());
+                            }>{a.confirm}</button>
+                    </div>
+                </div>
+            </div>
+        })}
+    </Show>
+    }
+}
+
+/// Changing the severity, with a reason.
+#[component]
+fn SeverityDialog(ctl: Ctl) -> impl IntoView {
+    let Ctl {
+        inc,
+        sev_open,
+        sev_new,
+        sev_reason,
+        ..
+    } = ctl;
+    let patch = move |what: &'static str, body: IncidentPatch| ctl.patch.run((what, body));
+    view! {
+    <Show when=move || sev_open.get()>
+        <div class="modal-backdrop">
+            <div class="modal incident-dialog" role="dialog" aria-modal="true" data-testid="severity-dialog"
+                on:keydown=move |e| if e.key() == "Escape" { sev_open.set(false) }>
+                <h2>"Change severity"</h2>
+                <p class="muted">"The new severity's SLA targets and notification channels apply from now on."</p>
+                <div class="form-stack">
+                    <label>"Severity"
+                        <select data-testid="severity-select"
+                            on:change=move |e| if let Some(s) = Severity::ALL.into_iter().find(|s| s.as_str() == event_target_value(&e)) { sev_new.set(s) }>
+                            {Severity::ALL.into_iter().map(|s| view! {
+                                <option value=s.as_str() prop:selected=move || sev_new.get() == s>{format!("{} · {}", s.as_str(), s.meaning())}</option>
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    <label>"Reason"
+                        <input data-testid="severity-reason" placeholder="Why (kept on the timeline)" maxlength="500"
+                            prop:value=move || sev_reason.get() on:input=move |e| sev_reason.set(event_target_value(&e))/>
+                    </label>
+                </div>
+                <div class="modal-actions">
+                    <button class="btn" on:click=move |_| sev_open.set(false)>"Cancel"</button>
+                    <button class="btn btn-primary" data-testid="severity-confirm"
+                        disabled=move || sev_reason.with(|r| r.trim().is_empty()) || inc.with(|i| i.as_ref().map(|i| i.severity)) == Some(sev_new.get())
+                        on:click=move |_| {
+                            sev_open.set(false);
+                            patch("severity", IncidentPatch { severity: Some(sev_new.get_untracked()), reason: sev_reason.get_untracked().trim().to_string(), ..empty_patch() });
+                        }>"Change severity"</button>
+                </div>
+            </div>
+        </div>
+    </Show>
+    }
+}
+
+/// Stopping escalation, after asking.
+#[component]
+fn StopEscalation(ctl: Ctl) -> impl IntoView {
+    let Ctl { stop_open, .. } = ctl;
+    let patch = move |what: &'static str, body: IncidentPatch| ctl.patch.run((what, body));
+    view! {
+    <Confirm open=stop_open
+        title=Signal::derive(|| "Stop escalation?".to_string())
+        message=Signal::derive(|| "Nobody further will be notified about this incident. Acknowledging it stops escalation too, and says somebody is on it.".to_string())
+        confirm_label="Stop escalation"
+        on_confirm=Callback::new(move |_| patch("escalation", IncidentPatch { escalation_policy_id: Some(0), ..empty_patch() }))/>
+    }
+}
+
+/// The runs started for the incident.
+#[component]
+fn LinkedRuns(
+    runs: Memo<Vec<LinkedRun>>,
+    now: RwSignal<DateTime<Utc>>,
+    operator: bool,
+) -> impl IntoView {
+    view! {
+    <section class="card incident-runs-card">
+        <div class="card-head">
+            <h2>"Runs"</h2>
+            <span class="spacer"></span>
+            {operator.then(|| view! { <a class="btn btn-small" href="/runbooks" data-testid="run-runbook">"▶ Run a runbook"</a> })}
+        </div>
+        {move || {
+            let v = runs.get();
+            if v.is_empty() {
+                view! { <p class="muted small">"No runbook has run for this incident."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="plain-list linked-runs" data-testid="incident-runs">
+                        {v.into_iter().map(|r| view! {
+                            <li>
+                                <RunStatusPill status=r.status/>" "
+                                <a href=format!("/runs/{}", r.id)>{r.runbook.clone()}</a>
+                                <div class="muted small">"#"{r.id}" · "{r.requested_by.clone()}" · "<LiveTime at=r.created_at now/></div>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }
+        }}
+    </section>
+    }
+}
+
+/// Where the post-mortem stands, with links to it.
+#[component]
+fn PostmortemCard(id: i64, inc: Memo<Option<Incident>>) -> impl IntoView {
+    view! {
+    <section class="card incident-pm-card">
+        <h2>"Post-mortem"</h2>
+        <p class="muted small">{move || inc.with(|i| match i.as_ref().map(|i| i.status) {
+            Some(IncidentStatus::PostmortemDone) => "Written and done.",
+            Some(IncidentStatus::Resolved) => "Resolved: time to write down what happened and what to change.",
+            _ => "Written once the incident is over; notes can start any time.",
+        })}</p>
+        <div class="btn-row">
+            <a class="btn btn-small" data-testid="postmortem-link" href=format!("/incidents/{id}/postmortem")>"▤ Open the post-mortem"</a>
+            <a class="btn btn-small btn-ghost" href=api::incidents::postmortem_markdown_url(id) download="">"Markdown"</a>
+        </div>
+    </section>
     }
 }
 
