@@ -182,7 +182,7 @@ fn ComposePanel() -> impl IntoView {
     let plan = RwSignal::new(None::<ImportPlan>);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
-    let engines = LocalResource::new(|| api::engines::list());
+    let engines = LocalResource::new(api::engines::list);
 
     let request = move |apply: bool| ComposeImportRequest {
         content: content.get(),

@@ -1,15 +1,14 @@
-//! Incidents. The list (`/incidents`, [`list`]): open incidents by default,
-//! filtered by status, severity and text, live through
-//! the incidents stream; operators declare an incident there. The
-//! incident page (`/incidents/:id`, [`page`]): header with the actions the
-//! status allows, SLA timers and escalation counting live, the timeline (live
-//! through its stream), notes and log excerpts,
-//! linked runs, notifications. The post-mortem editor
-//! (`/incidents/:id/postmortem`, [`postmortem`]) and the incident reports
-//! (`/reports/incidents`, [`report`]).
+//! Incidents. The list (`/incidents`, [`list`]): open incidents by
+//! default, filtered by status, severity and text, live through the
+//! incidents stream; operators declare an incident there. The incident page
+//! (`/incidents/:id`, [`page`]): header with the actions the status allows,
+//! SLA timers and escalation counting live, the timeline (live through its
+//! stream), notes and log excerpts, linked runs, notifications. The
+//! post-mortem editor (`/incidents/:id/postmortem`, [`postmortem`]) and the
+//! incident reports (`/reports/incidents`, [`report`]).
 //!
-//! Shared here: how severities and statuses look, SLA timers, durations, the
-//! one-second clock and the page stream helper.
+//! Shared here: how severities and statuses look, SLA timers and the page
+//! stream helper (durations and the one-second clock are in `time.rs`).
 
 mod list;
 mod page;

@@ -9,12 +9,14 @@
 //! clicking Approve) queue until a stream closes, and the panel seems to hang.
 //! So one tab keeps **at most 3** streams open:
 //!
-//! 1. The status stream ([`crate::api::status::events_url`]): exactly one per document while anybody is
-//!    logged in, shared by the top bar, the dashboard, the checks and service
-//!    pages through the [`crate::status_store::StatusStore`] provided at the app
-//!    root (a [`Shared`] connection);
-//! 2. The inventory stream ([`crate::api::inventory::events_url`]): at most one, only while a page that
-//!    needs it is shown ([`use_inventory_events`], also [`Shared`]);
+//! 1. the status stream ([`crate::api::status::events_url`]): exactly one
+//!    per document while anybody is logged in, shared by the top bar, the
+//!    dashboard, the checks and service pages through the
+//!    [`crate::status_store::StatusStore`] provided at the app root (a
+//!    [`Shared`] connection);
+//! 2. the inventory stream ([`crate::api::inventory::events_url`]): at most
+//!    one, only while a page that needs it is shown
+//!    ([`use_inventory_events`], also [`Shared`]);
 //! 3. one page stream: a run's events or a followed log ([`Stream::open`],
 //!    closed with the component that opened it).
 //!

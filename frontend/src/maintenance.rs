@@ -205,7 +205,7 @@ impl PageData {
             stacks_reload.get();
             api::maintenance::stacks()
         });
-        let services_res = LocalResource::new(|| api::services::list());
+        let services_res = LocalResource::new(api::services::list);
         let stacks = Memo::new(move |_| stacks_res.get());
         let service_names = Memo::new(move |_| {
             let mut names = BTreeSet::new();

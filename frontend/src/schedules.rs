@@ -65,7 +65,7 @@ pub fn Schedules() -> impl IntoView {
         reload.get();
         api::schedules::list()
     });
-    let runbooks = LocalResource::new(|| api::runbooks::list());
+    let runbooks = LocalResource::new(api::runbooks::list);
     // Next runs move on and last runs arrive.
     use_interval(Duration::from_secs(30), bump);
     let data = Memo::new(move |_| list.get());

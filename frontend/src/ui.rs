@@ -1,5 +1,5 @@
-//! Small shared pieces: theme, loading/empty/error states,
-//! the confirmation dialog.
+//! Small shared pieces: theme, loading/empty/error states, the
+//! confirmation dialog, a detail page's record ([`Detail`]).
 
 use leptos::prelude::*;
 
@@ -224,5 +224,66 @@ pub fn Logo() -> impl IntoView {
             <rect width="32" height="32" rx="7" fill="#1f6feb"/>
             <path d="M8 17h4l3-7 4 13 3-6h2" fill="none" stroke="#fff" stroke-width="2.5" stroke-linecap="round" stroke-linejoin="round"/>
         </svg>
+    }
+}
+
+/// A detail page's record as loaded: `state` is what is shown (or why it
+/// cannot be), `stale` says a refetch failed while the last record is kept.
+pub struct Detail<T: Send + Sync + 'static> {
+    pub state: RwSignal<Option<Result<T, crate::api::ApiError>>>,
+    pub stale: RwSignal<Option<String>>,
+}
+
+impl<T: Send + Sync + 'static> Clone for Detail<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Send + Sync + 'static> Copy for Detail<T> {}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> Default for Detail<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> Detail<T> {
+    pub fn new() -> Self {
+        Detail {
+            state: RwSignal::new(None),
+            stale: RwSignal::new(None),
+        }
+    }
+
+    /// Shows an answer: a record replaces what is shown (with
+    /// `only_changes`, only when it differs: open parts stay open); an error
+    /// replaces it too, unless a record is shown and the error is passing
+    /// (not a 404): then the record stays and `stale` says why.
+    pub fn show(self, r: Result<T, crate::api::ApiError>, only_changes: bool) {
+        let had = self
+            .state
+            .try_with_untracked(|s| matches!(s, Some(Ok(_))))
+            .unwrap_or(false);
+        match r {
+            Ok(d) => {
+                self.stale.try_set(None);
+                let changed = !only_changes
+                    || self
+                        .state
+                        .try_with_untracked(|s| s.as_ref() != Some(&Ok(d.clone())))
+                        == Some(true);
+                if changed {
+                    self.state.try_set(Some(Ok(d)));
+                }
+            }
+            // Keep what is shown through a passing network error.
+            Err(e) if had && e.status != 404 => {
+                self.stale.try_set(Some(e.message));
+            }
+            Err(e) => {
+                self.state.try_set(Some(Err(e)));
+            }
+        }
     }
 }

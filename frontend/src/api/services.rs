@@ -47,11 +47,10 @@ pub async fn stack_activity(project: &str) -> Result<Vec<w::ActionRecord>, ApiEr
     get(&url(&format!("/stacks/{}/activity", enc(project)))).await
 }
 
-/// The logs' URL for a query string (`tail=…&timestamps=…`, encoded by the
-/// caller with [`super::query`] rules): fetched, followed (SSE) or
-/// downloaded.
+/// The logs' URL for a query string from [`super::query`] (`?tail=…`):
+/// fetched, followed (SSE) or downloaded.
 pub fn logs_url(id: i64, query: &str) -> String {
-    url(&format!("/services/{id}/logs?{query}"))
+    url(&format!("/services/{id}/logs{query}"))
 }
 
 pub async fn logs(id: i64, query: &str) -> Result<String, ApiError> {

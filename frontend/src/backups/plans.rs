@@ -369,6 +369,45 @@ fn missing_field(i: usize, s: &BackupSource) -> Option<FormError> {
     }
 }
 
+/// By check kind: the services with such a check, then the others.
+type ServiceChoices = BTreeMap<&'static str, (Vec<String>, Vec<String>)>;
+
+/// For the source rows: by check kind (`postgres`, `mysql`), the services
+/// with such a check, then the others; and the engines' names.
+fn source_choices() -> (Memo<ServiceChoices>, Memo<Vec<String>>) {
+    let services = LocalResource::new(api::services::list);
+    let checks = LocalResource::new(api::checks::list);
+    let engines = LocalResource::new(api::engines::list);
+    let service_names = Memo::new(move |_| {
+        let with = |kind: &str| -> BTreeSet<String> {
+            match checks.get() {
+                Some(Ok(v)) => v
+                    .into_iter()
+                    .filter(|c| c.spec.kind() == kind)
+                    .filter_map(|c| c.service)
+                    .collect(),
+                _ => BTreeSet::new(),
+            }
+        };
+        let all: BTreeSet<String> = match services.get() {
+            Some(Ok(v)) => v.into_iter().map(|o| o.service.name).collect(),
+            _ => BTreeSet::new(),
+        };
+        let mut out = BTreeMap::new();
+        for kind in ["postgres", "mysql"] {
+            let w = with(kind);
+            let others: Vec<String> = all.difference(&w).cloned().collect();
+            out.insert(kind, (w.into_iter().collect::<Vec<_>>(), others));
+        }
+        out
+    });
+    let engine_names = Memo::new(move |_| match engines.get() {
+        Some(Ok(v)) => v.into_iter().map(|e| e.name).collect::<Vec<_>>(),
+        _ => Vec::new(),
+    });
+    (service_names, engine_names)
+}
+
 #[component]
 fn PlanForm(
     existing: Option<BackupPlan>,
@@ -397,37 +436,8 @@ fn PlanForm(
         move |f: &'static str| move || field.with(|x| x.as_deref() == Some(f)).then_some("true");
 
     // Services: those with the source kind's check first (only they can be
-    // backed up), by check kind (`postgres`, `mysql`).
-    let services = LocalResource::new(|| api::services::list());
-    let checks = LocalResource::new(|| api::checks::list());
-    let engines = LocalResource::new(|| api::engines::list());
-    let service_names = Memo::new(move |_| {
-        let with = |kind: &str| -> BTreeSet<String> {
-            match checks.get() {
-                Some(Ok(v)) => v
-                    .into_iter()
-                    .filter(|c| c.spec.kind() == kind)
-                    .filter_map(|c| c.service)
-                    .collect(),
-                _ => BTreeSet::new(),
-            }
-        };
-        let all: BTreeSet<String> = match services.get() {
-            Some(Ok(v)) => v.into_iter().map(|o| o.service.name).collect(),
-            _ => BTreeSet::new(),
-        };
-        let mut out = BTreeMap::new();
-        for kind in ["postgres", "mysql"] {
-            let w = with(kind);
-            let others: Vec<String> = all.difference(&w).cloned().collect();
-            out.insert(kind, (w.into_iter().collect::<Vec<_>>(), others));
-        }
-        out
-    });
-    let engine_names = Memo::new(move |_| match engines.get() {
-        Some(Ok(v)) => v.into_iter().map(|e| e.name).collect::<Vec<_>>(),
-        _ => Vec::new(),
-    });
+    // backed up), by check kind (`postgres`, `mysql`); the engines' names.
+    let (service_names, engine_names) = source_choices();
     // A new plan starts on the first target.
     Effect::new(move |_| {
         let first = data.targets.with(|t| match t {

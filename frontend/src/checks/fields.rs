@@ -69,6 +69,19 @@ pub(super) fn num_text(v: f64) -> String {
 }
 
 impl Fields {
+    /// The password to send: none (kept, or the kind has none), empty
+    /// (cleared) or the new one.
+    pub(super) fn password_input(&self, kind: &str) -> Option<String> {
+        if !uses_password(kind) {
+            None
+        } else if self.clear_password.get_untracked() {
+            Some(String::new())
+        } else {
+            let p = self.password.get_untracked();
+            (!p.is_empty()).then_some(p)
+        }
+    }
+
     pub(super) fn new(kind: &str) -> Fields {
         Fields {
             kind: s(kind),
@@ -466,4 +479,50 @@ pub(super) fn field_of(field: &str, kind: &str) -> Option<&'static str> {
 pub enum FormMode {
     Add,
     Edit(Box<Check>),
+}
+
+/// Interval, timeout, failures before alerting and passes before
+/// recovering, or the first of them that is wrong.
+pub(super) fn schedule_numbers(f: &Fields) -> Result<(u32, u32, u32, u32), FieldError> {
+    let interval: u32 = num(f.interval_s, "interval_s")?;
+    if interval < 5 {
+        return Err(("interval_s", "At least 5 seconds.".into()));
+    }
+    let timeout: u32 = num(f.timeout_ms, "timeout_ms")?;
+    if timeout == 0 {
+        return Err(("timeout_ms", "More than 0.".into()));
+    }
+    let fail_after: u32 = num(f.fail_after, "fail_after")?;
+    let recover_after: u32 = num(f.recover_after, "recover_after")?;
+    if fail_after == 0 {
+        return Err(("fail_after", "At least 1.".into()));
+    }
+    if recover_after == 0 {
+        return Err(("recover_after", "At least 1.".into()));
+    }
+    Ok((interval, timeout, fail_after, recover_after))
+}
+
+/// How the form shows an API error: under the field the API names (the
+/// form's key for it, the message without the field's name), else above
+/// the buttons.
+pub(super) fn server_error(e: ApiError, kind: &str) -> (Option<&'static str>, String) {
+    let key = e.field.as_deref().and_then(|f| field_of(f, kind));
+    let rest = e
+        .field
+        .as_deref()
+        .and_then(|f| e.message.strip_prefix(f))
+        .and_then(|r| r.strip_prefix(':'))
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    let message = match (key, rest) {
+        (Some(_), Some(rest)) => {
+            let mut c = rest.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect())
+                .unwrap_or_default()
+        }
+        _ => e.message,
+    };
+    (key, message)
 }

@@ -183,37 +183,11 @@ pub fn CheckForm(
             Ok(s) => s,
             Err(e) => return fail(e),
         };
-        let common = (|| -> Result<(u32, u32, u32, u32), FieldError> {
-            let interval: u32 = num(f.interval_s, "interval_s")?;
-            if interval < 5 {
-                return Err(("interval_s", "At least 5 seconds.".into()));
-            }
-            let timeout: u32 = num(f.timeout_ms, "timeout_ms")?;
-            if timeout == 0 {
-                return Err(("timeout_ms", "More than 0.".into()));
-            }
-            let fail_after: u32 = num(f.fail_after, "fail_after")?;
-            let recover_after: u32 = num(f.recover_after, "recover_after")?;
-            if fail_after == 0 {
-                return Err(("fail_after", "At least 1.".into()));
-            }
-            if recover_after == 0 {
-                return Err(("recover_after", "At least 1.".into()));
-            }
-            Ok((interval, timeout, fail_after, recover_after))
-        })();
-        let (interval, timeout, fail_after, recover_after) = match common {
+        let (interval, timeout, fail_after, recover_after) = match schedule_numbers(&f) {
             Ok(c) => c,
             Err(e) => return fail(e),
         };
-        let password = if !uses_password(&kind) {
-            None
-        } else if f.clear_password.get_untracked() {
-            Some(String::new())
-        } else {
-            let p = f.password.get_untracked();
-            (!p.is_empty()).then_some(p)
-        };
+        let password = f.password_input(&kind);
         let input = CheckInput {
             service_id: if editing.is_some() { None } else { service_id },
             name: Some(name),
@@ -238,25 +212,7 @@ pub fn CheckForm(
                     on_saved.run(c);
                 }
                 Err(e) => {
-                    // Under the field it names, without the field's name.
-                    let key = e.field.as_deref().and_then(|f| field_of(f, &kind));
-                    let rest = e
-                        .field
-                        .as_deref()
-                        .and_then(|f| e.message.strip_prefix(f))
-                        .and_then(|r| r.strip_prefix(':'))
-                        .map(str::trim)
-                        .filter(|r| !r.is_empty());
-                    let message = match (key, rest) {
-                        (Some(_), Some(rest)) => {
-                            let mut c = rest.chars();
-                            c.next()
-                                .map(|f| f.to_uppercase().chain(c).collect())
-                                .unwrap_or_default()
-                        }
-                        _ => e.message,
-                    };
-                    error.try_set(Some((key, message)));
+                    error.try_set(Some(server_error(e, &kind)));
                 }
             }
         });

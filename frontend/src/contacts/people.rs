@@ -148,7 +148,7 @@ pub(super) fn TeamsTab(ctx: Ctx) -> impl IntoView {
         reload.get();
         api::oncall::teams()
     });
-    let people = LocalResource::new(|| api::oncall::people());
+    let people = LocalResource::new(api::oncall::people);
     let form = RwSignal::new(None::<Editing<Team>>);
 
     let row = move |t: Team| {

@@ -24,9 +24,9 @@ pub(super) fn PoliciesTab(ctx: Ctx) -> impl IntoView {
         reload.get();
         api::oncall::escalation_policies()
     });
-    let people = LocalResource::new(|| api::oncall::people());
-    let rotations = LocalResource::new(|| api::oncall::rotations());
-    let teams = LocalResource::new(|| api::oncall::teams());
+    let people = LocalResource::new(api::oncall::people);
+    let rotations = LocalResource::new(api::oncall::rotations);
+    let teams = LocalResource::new(api::oncall::teams);
     let choices = move || -> Option<Result<Vec<Choice>, ApiError>> {
         let (p, r, t) = (people.get()?, rotations.get()?, teams.get()?);
         Some((|| {

@@ -13,8 +13,8 @@ pub(super) fn RotationsTab(ctx: Ctx) -> impl IntoView {
         reload.get();
         api::oncall::rotations()
     });
-    let people = LocalResource::new(|| api::oncall::people());
-    let teams = LocalResource::new(|| api::oncall::teams());
+    let people = LocalResource::new(api::oncall::people);
+    let teams = LocalResource::new(api::oncall::teams);
     let form = RwSignal::new(None::<Editing<Rotation>>);
     let lists = move || match (people.get(), teams.get()) {
         (Some(Ok(p)), Some(Ok(t))) => Some(Ok((p, t))),

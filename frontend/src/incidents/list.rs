@@ -398,7 +398,7 @@ fn DeclareDialog(open: RwSignal<bool>) -> impl IntoView {
     let filter = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
-    let services = LocalResource::new(|| api::services::list());
+    let services = LocalResource::new(api::services::list);
     let input = NodeRef::<leptos::html::Input>::new();
     Effect::new(move |_| {
         if let Some(el) = input.get() {

@@ -19,11 +19,11 @@ use opsdeck_wire::{
 
 use super::list::source_text;
 use super::{follow_page, milestone_label, sla_look, IncidentStatusPill, LiveState, SeverityPill};
-use crate::api::{self, ApiError};
+use crate::api;
 use crate::runs::RunStatusPill;
 use crate::session::{current_role, use_session};
 use crate::time::{clock, human_secs, use_now, LiveTime};
-use crate::ui::{Confirm, DetailLoadError, ErrorState, Loading};
+use crate::ui::{Confirm, Detail, DetailLoadError, ErrorState, Loading};
 
 #[component]
 pub fn IncidentPage() -> impl IntoView {
@@ -131,27 +131,11 @@ fn empty_patch() -> IncidentPatch {
 fn IncidentView(id: i64) -> impl IntoView {
     let operator = current_role() >= Role::Operator;
     let me = use_session().0.get_untracked().flatten().map(|m| m.id);
-    let state = RwSignal::new(None::<Result<IncidentDetail, ApiError>>);
-    let stale = RwSignal::new(None::<String>);
+    let detail = Detail::<IncidentDetail>::new();
+    let Detail { state, stale } = detail;
     let load = move || {
         leptos::task::spawn_local(async move {
-            let r = api::incidents::get_one(id).await;
-            let had = state
-                .try_with_untracked(|s| matches!(s, Some(Ok(_))))
-                .unwrap_or(false);
-            match r {
-                Ok(d) => {
-                    stale.try_set(None);
-                    state.try_set(Some(Ok(d)));
-                }
-                // Keep what is shown through a passing network error.
-                Err(e) if had && e.status != 404 => {
-                    stale.try_set(Some(e.message));
-                }
-                Err(e) => {
-                    state.try_set(Some(Err(e)));
-                }
-            }
+            detail.show(api::incidents::get_one(id).await, false);
         });
     };
     load();

@@ -292,7 +292,7 @@ fn ActuatorForm(
             .map(|r| params_text(&r.disable_params))
             .unwrap_or_default(),
     );
-    let runbooks = LocalResource::new(|| api::runbooks::list());
+    let runbooks = LocalResource::new(api::runbooks::list);
     let runbooks = Memo::new(move |_| {
         runbooks.get().map(|r| {
             r.map(|mut v| {

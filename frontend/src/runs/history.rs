@@ -22,7 +22,7 @@ pub fn Runs() -> impl IntoView {
         let rb = runbook.get();
         async move { api::runs::list(&st, rb).await }
     });
-    let runbooks = LocalResource::new(|| api::runbooks::list());
+    let runbooks = LocalResource::new(api::runbooks::list);
     let data = Memo::new(move |_| list.get());
     let any_active = Memo::new(move |_| {
         data.with(|d| matches!(d, Some(Ok(v)) if v.iter().any(|r| r.status.is_active())))

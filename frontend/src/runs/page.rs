@@ -2,6 +2,7 @@
 //! manual steps' instructions) and timeline, live while it runs.
 
 use super::*;
+use crate::ui::Detail;
 
 // ---------------------------------------------------------------- one run
 
@@ -46,27 +47,11 @@ pub(super) fn fill_params(text: &str, params: &BTreeMap<String, Value>) -> Strin
 #[component]
 pub(super) fn RunView(id: i64) -> impl IntoView {
     let operator = current_role() >= Role::Operator;
-    let state = RwSignal::new(None::<Result<Run, ApiError>>);
-    let stale = RwSignal::new(None::<String>);
+    let detail = Detail::<Run>::new();
+    let Detail { state, stale } = detail;
     let load = move || {
         leptos::task::spawn_local(async move {
-            let r = api::runs::get_one(id).await;
-            let had = state
-                .try_with_untracked(|s| matches!(s, Some(Ok(_))))
-                .unwrap_or(false);
-            match r {
-                Ok(run) => {
-                    stale.try_set(None);
-                    state.try_set(Some(Ok(run)));
-                }
-                // Keep what is shown through a passing network error.
-                Err(e) if had && e.status != 404 => {
-                    stale.try_set(Some(e.message));
-                }
-                Err(e) => {
-                    state.try_set(Some(Err(e)));
-                }
-            }
+            detail.show(api::runs::get_one(id).await, false);
         });
     };
     load();

@@ -30,7 +30,7 @@ pub(super) fn Edit(
     let req_filter = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let notice = RwSignal::new(None::<Result<String, String>>);
-    let engines = LocalResource::new(|| api::engines::list());
+    let engines = LocalResource::new(api::engines::list);
     let delete_open = RwSignal::new(false);
     let navigate = use_navigate();
 

@@ -207,7 +207,7 @@ pub(super) fn AddServiceForm(
     open: RwSignal<bool>,
     on_done: Callback<Incident>,
 ) -> impl IntoView {
-    let services = LocalResource::new(|| api::services::list());
+    let services = LocalResource::new(api::services::list);
     let chosen = RwSignal::new(None::<i64>);
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
