@@ -2,12 +2,13 @@
 
 use leptos::prelude::*;
 use opsdeck_wire::{
-    ApiToken, AuditPage, AuditVerifyReport, CreateApiTokenRequest, CreateUserRequest,
-    CreatedApiToken, Outcome, Role, UpdateUserRequest, User,
+    AuditVerifyReport, CreateApiTokenRequest, CreateUserRequest, Outcome, Role, UpdateUserRequest,
+    User,
 };
 
 use crate::api::{self, ApiError};
-use crate::ui::{Confirm, EmptyState, ErrorState, Loading, RelTime};
+use crate::time::RelTime;
+use crate::ui::{Confirm, EmptyState, ErrorState, Loading};
 
 fn role_from(s: &str) -> Role {
     match s {
@@ -30,7 +31,7 @@ pub fn Users() -> impl IntoView {
     let reload = RwSignal::new(0u32);
     let users = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<User>>("/api/v1/users")
+        api::admin::users()
     });
     let filter = RwSignal::new(String::new());
     let notice = RwSignal::new(None::<Result<String, String>>);
@@ -64,7 +65,7 @@ pub fn Users() -> impl IntoView {
             password: new_password.get_untracked(),
         };
         leptos::task::spawn_local(async move {
-            let r = api::post::<_, User>("/api/v1/users", &req).await;
+            let r = api::admin::create_user(&req).await;
             if r.is_ok() {
                 new_name.set(String::new());
                 new_display.set(String::new());
@@ -94,7 +95,7 @@ pub fn Users() -> impl IntoView {
                         let n = n1.clone();
                         leptos::task::spawn_local(async move {
                             let req = UpdateUserRequest { display_name: None, role: Some(role), disabled: None };
-                            report(api::patch::<_, User>(&format!("/api/v1/users/{id}"), &req).await
+                            report(api::admin::update_user(id, &req).await
                                 .map(|_| format!("{n} is now {}", role.as_str())));
                         });
                     }>
@@ -120,7 +121,7 @@ pub fn Users() -> impl IntoView {
                                 let n = n.clone();
                                 leptos::task::spawn_local(async move {
                                     let req = UpdateUserRequest { display_name: None, role: None, disabled: Some(!disabled) };
-                                    report(api::patch::<_, User>(&format!("/api/v1/users/{id}"), &req).await
+                                    report(api::admin::update_user(id, &req).await
                                         .map(|_| format!("{n} {}", if disabled { "enabled" } else { "disabled" })));
                                 });
                             }));
@@ -131,7 +132,7 @@ pub fn Users() -> impl IntoView {
                             std::sync::Arc::new(move || {
                                 let n = n.clone();
                                 leptos::task::spawn_local(async move {
-                                    report(api::delete(&format!("/api/v1/users/{id}/sessions")).await.map(|_| format!("Ended the sessions of {n}")));
+                                    report(api::admin::end_sessions(id).await.map(|_| format!("Ended the sessions of {n}")));
                                 });
                             }));
                     }>"End sessions"</button>
@@ -142,7 +143,7 @@ pub fn Users() -> impl IntoView {
                             let n = name.clone();
                             let req = opsdeck_wire::ResetPasswordRequest { new_password: reset_pw.get_untracked() };
                             leptos::task::spawn_local(async move {
-                                report(api::post_unit(&format!("/api/v1/users/{id}/password"), &req).await
+                                report(api::admin::reset_password(id, &req).await
                                     .map(|_| format!("New password set for {n}; their sessions ended and they must change it at next login.")));
                             });
                         }>
@@ -221,7 +222,7 @@ pub fn Tokens() -> impl IntoView {
     let reload = RwSignal::new(0u32);
     let tokens = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<ApiToken>>("/api/v1/tokens")
+        api::admin::tokens()
     });
     let notice = RwSignal::new(None::<Result<String, String>>);
     let secret = RwSignal::new(None::<String>);
@@ -240,7 +241,7 @@ pub fn Tokens() -> impl IntoView {
             expires_in_days: expires,
         };
         leptos::task::spawn_local(async move {
-            match api::post::<_, CreatedApiToken>("/api/v1/tokens", &req).await {
+            match api::admin::create_token(&req).await {
                 Ok(c) => {
                     secret.set(Some(c.token));
                     notice.set(None);
@@ -269,7 +270,7 @@ pub fn Tokens() -> impl IntoView {
             confirm_label="Revoke"
             on_confirm=Callback::new(move |_| if let Some((id, n)) = revoke_target.get_untracked() {
                 leptos::task::spawn_local(async move {
-                    notice.set(Some(api::delete(&format!("/api/v1/tokens/{id}")).await.map(|_| format!("Revoked {n}")).map_err(|e| e.message)));
+                    notice.set(Some(api::admin::revoke_token(id).await.map(|_| format!("Revoked {n}")).map_err(|e| e.message)));
                     reload.update(|x| *x += 1);
                 });
             })/>
@@ -335,25 +336,23 @@ pub fn Audit() -> impl IntoView {
     let verify = RwSignal::new(None::<Result<AuditVerifyReport, String>>);
 
     let load = move |append: bool| {
-        let mut q = vec!["limit=50".to_string()];
-        for (k, v) in [
-            ("actor", actor.get_untracked()),
-            ("action", action.get_untracked()),
-            ("outcome", outcome.get_untracked()),
-            ("q", text.get_untracked()),
-        ] {
-            if !v.is_empty() {
-                q.push(format!("{k}={}", js_sys::encode_uri_component(&v)));
-            }
-        }
-        if append {
-            if let Some(b) = before.get_untracked() {
-                q.push(format!("before={b}"));
-            }
-        }
+        let q = api::query(&[
+            ("limit", Some("50".to_string())),
+            ("actor", api::non_empty(&actor.get_untracked())),
+            ("action", api::non_empty(&action.get_untracked())),
+            ("outcome", api::non_empty(&outcome.get_untracked())),
+            ("q", api::non_empty(&text.get_untracked())),
+            (
+                "before",
+                append
+                    .then(|| before.get_untracked())
+                    .flatten()
+                    .map(|b| b.to_string()),
+            ),
+        ]);
         state.set(Ok(true));
         leptos::task::spawn_local(async move {
-            match api::get::<AuditPage>(&format!("/api/v1/audit?{}", q.join("&"))).await {
+            match api::admin::audit(&q).await {
                 Ok(page) => {
                     next.set(page.next_before);
                     before.set(page.next_before);
@@ -385,7 +384,7 @@ pub fn Audit() -> impl IntoView {
             <button class="btn" type="button" on:click=move |_| {
                 verify.set(None);
                 leptos::task::spawn_local(async move {
-                    verify.set(Some(api::get::<AuditVerifyReport>("/api/v1/audit/verify").await.map_err(|e| e.message)));
+                    verify.set(Some(api::admin::verify_audit().await.map_err(|e| e.message)));
                 });
             }>"Verify chain"</button>
         </form>

@@ -9,15 +9,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
-use opsdeck_wire::{
-    ActionPolicy, Approval, ApprovalCount, ApprovalPolicy, ApprovalStatus, Role, Vote,
-};
+use opsdeck_wire::{ActionPolicy, Approval, ApprovalPolicy, ApprovalStatus, Role, Vote};
 
-use crate::api::{self, enc};
+use crate::api::{self};
 use crate::live::use_interval;
 use crate::runs::ParamChips;
 use crate::session::{current_role, use_session};
-use crate::ui::{Confirm, EmptyState, ErrorState, Loading, RelTime};
+use crate::time::RelTime;
+use crate::ui::{Confirm, EmptyState, ErrorState, Loading};
 
 // ---------------------------------------------------------------- badge
 
@@ -43,7 +42,7 @@ impl ApprovalBadge {
     pub fn refresh(self) {
         let count = self.count;
         leptos::task::spawn_local(async move {
-            if let Ok(c) = api::get::<ApprovalCount>("/api/v1/approvals/count").await {
+            if let Ok(c) = api::approvals::count().await {
                 if count.try_get_untracked() != Some(Some(c.pending)) {
                     count.try_set(Some(c.pending));
                 }
@@ -152,9 +151,9 @@ pub fn ApprovalPanel(
     let reason = RwSignal::new(String::new());
     let busy = RwSignal::new(None::<bool>);
     let error = RwSignal::new(None::<String>);
-    let now = RwSignal::new(crate::runs::now_utc());
+    let now = RwSignal::new(crate::time::now_utc());
     use_interval(Duration::from_secs(1), move || {
-        now.set(crate::runs::now_utc())
+        now.set(crate::time::now_utc())
     });
     let expires = a.expires_at;
 
@@ -181,10 +180,8 @@ pub fn ApprovalPanel(
             binding: binding.get_value(),
             reason: reason.get_untracked().trim().to_string(),
         };
-        let what = if approve { "approve" } else { "deny" };
         leptos::task::spawn_local(async move {
-            let r =
-                api::post::<_, Approval>(&format!("/api/v1/approvals/{id}/{what}"), &body).await;
+            let r = api::approvals::vote(id, approve, &body).await;
             busy.try_set(None);
             match r {
                 Ok(a) => {
@@ -291,7 +288,7 @@ pub fn Approvals() -> impl IntoView {
     };
     let list = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<Approval>>("/api/v1/approvals?status=pending")
+        api::approvals::pending()
     });
     use_interval(Duration::from_secs(10), bump);
     let data = Memo::new(move |_| list.get());
@@ -400,7 +397,7 @@ fn Policies(admin: bool) -> impl IntoView {
     };
     let list = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<ActionPolicy>>("/api/v1/approval-policies")
+        api::approvals::policies()
     });
     let kind = RwSignal::new(String::new());
     let required = RwSignal::new("1".to_string());
@@ -446,11 +443,7 @@ fn Policies(admin: bool) -> impl IntoView {
         busy.set(true);
         notice.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::put::<_, serde_json::Value>(
-                &format!("/api/v1/approval-policies/{}", enc(&k)),
-                &policy,
-            )
-            .await;
+            let r = api::approvals::save_policy(&k, &policy).await;
             busy.try_set(false);
             match r {
                 Ok(_) => {
@@ -468,7 +461,7 @@ fn Policies(admin: bool) -> impl IntoView {
             return;
         };
         leptos::task::spawn_local(async move {
-            let r = api::delete(&format!("/api/v1/approval-policies/{}", enc(&k))).await;
+            let r = api::approvals::remove_policy(&k).await;
             notice.try_set(Some(
                 r.map(|_| format!("Removed the policy for {k}."))
                     .map_err(|e| e.message),

@@ -30,10 +30,11 @@ use opsdeck_wire::{
 };
 
 use crate::api::{self, ApiError};
-use crate::clock::now;
-use crate::incidents::use_now;
+use crate::time::now;
+
 use crate::live::use_interval;
 use crate::session::current_role;
+use crate::time::use_now;
 
 pub use detail::BackupPage;
 
@@ -195,7 +196,7 @@ pub fn Sizes(stored: i64, raw: i64, #[prop(optional)] running: bool) -> impl Int
 #[component]
 pub fn When(at: DateTime<Utc>) -> impl IntoView {
     let exact = at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
-    view! { <time class="nowrap" datetime=at.to_rfc3339() title=exact>{crate::clock::local_text(at)}</time> }
+    view! { <time class="nowrap" datetime=at.to_rfc3339() title=exact>{crate::time::local_text(at)}</time> }
 }
 
 // ------------------------------------------------------------------ page data
@@ -235,12 +236,12 @@ impl PageData {
         let plans_reload = RwSignal::new(0u32);
         let plans_res = LocalResource::new(move || {
             plans_reload.get();
-            api::get::<Vec<BackupPlan>>("/api/v1/backup-plans")
+            api::backups::plans()
         });
         let targets_reload = RwSignal::new(0u32);
         let targets_res = LocalResource::new(move || {
             targets_reload.get();
-            api::get::<Vec<BackupTarget>>("/api/v1/backup-targets")
+            api::backups::targets()
         });
         PageData {
             operator: role >= Role::Operator,
@@ -306,15 +307,34 @@ impl PageData {
     }
 }
 
-/// Where a server's `400` points: the part of its message before `:`
-/// (`name`, `path`, `target`, `zstd_level`, `sources[0].service`, …).
-fn error_field(message: &str) -> Option<String> {
-    let (field, _) = message.split_once(':')?;
-    let ok = !field.is_empty()
-        && field
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'));
-    ok.then(|| field.to_string())
+/// A form's error: the message shown above the buttons and the field it
+/// is about (`name`, `path`, `target`, `zstd_level`, `sources[0].service`,
+/// …), which is marked invalid. From the form's own checks or the API's
+/// `field`.
+#[derive(Clone, Debug, PartialEq)]
+struct FormError {
+    field: Option<String>,
+    message: String,
+}
+
+impl FormError {
+    /// About `field`; the message names it first, as the server's do.
+    fn at(field: impl Into<String>, message: &str) -> FormError {
+        let field = field.into();
+        FormError {
+            message: format!("{field}: {message}"),
+            field: Some(field),
+        }
+    }
+}
+
+impl From<ApiError> for FormError {
+    fn from(e: ApiError) -> FormError {
+        FormError {
+            field: e.field,
+            message: e.message,
+        }
+    }
 }
 
 pub use alerts::BackupAlerts;

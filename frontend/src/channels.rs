@@ -106,7 +106,7 @@ pub fn Channels() -> impl IntoView {
     };
     let list = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<Channel>>("/api/v1/channels")
+        api::channels::list()
     });
     let data = Memo::new(move |_| list.get());
     let form = RwSignal::new(None::<FormMode>);
@@ -122,7 +122,7 @@ pub fn Channels() -> impl IntoView {
         toggling.set(Some(c.id));
         notice.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::put::<_, Channel>(&format!("/api/v1/channels/{}", c.id), &body).await;
+            let r = api::channels::save(Some(c.id), &body).await;
             toggling.try_set(None);
             notice.try_set(Some(
                 r.map(|c| {
@@ -142,7 +142,7 @@ pub fn Channels() -> impl IntoView {
             return;
         };
         leptos::task::spawn_local(async move {
-            let r = api::delete(&format!("/api/v1/channels/{id}")).await;
+            let r = api::channels::remove(id).await;
             notice.try_set(Some(
                 r.map(|_| format!("Deleted channel {name}."))
                     .map_err(|e| e.message),
@@ -277,10 +277,7 @@ fn TestPanel(channel: Channel, on_close: Callback<()>) -> impl IntoView {
         busy.set(true);
         result.set(None);
         leptos::task::spawn_local(async move {
-            let r =
-                api::post::<_, ChannelTestResult>(&format!("/api/v1/channels/{id}/test"), &body)
-                    .await
-                    .map_err(|e| e.message);
+            let r = api::channels::test(id, &body).await.map_err(|e| e.message);
             busy.try_set(false);
             result.try_set(Some(r));
         });
@@ -420,8 +417,8 @@ fn ChannelForm(
         error.set(None);
         leptos::task::spawn_local(async move {
             let r = match editing {
-                Some(id) => api::put::<_, Channel>(&format!("/api/v1/channels/{id}"), &body).await,
-                None => api::post::<_, Channel>("/api/v1/channels", &body).await,
+                Some(id) => api::channels::save(Some(id), &body).await,
+                None => api::channels::save(None, &body).await,
             };
             busy.try_set(false);
             match r {

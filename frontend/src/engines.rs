@@ -14,7 +14,8 @@ use crate::live::{use_interval, use_inventory_events};
 use crate::services::non_empty;
 use crate::session::current_role;
 use crate::states::EngineStatePill;
-use crate::ui::{Confirm, EmptyState, ErrorState, Loading, RelTime};
+use crate::time::RelTime;
+use crate::ui::{Confirm, EmptyState, ErrorState, Loading};
 
 #[component]
 pub fn Engines() -> impl IntoView {
@@ -25,7 +26,7 @@ pub fn Engines() -> impl IntoView {
     use_interval(Duration::from_secs(15), move || reload.update(|n| *n += 1));
     let engines = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<Engine>>("/api/v1/engines")
+        api::engines::list()
     });
     let query = RwSignal::new(String::new());
     let notice = RwSignal::new(None::<Result<String, String>>);
@@ -78,7 +79,7 @@ pub fn Engines() -> impl IntoView {
             confirm_label="Remove"
             on_confirm=Callback::new(move |_| if let Some((id, n)) = remove_target.get_untracked() {
                 leptos::task::spawn_local(async move {
-                    notice.set(Some(api::delete(&format!("/api/v1/engines/{id}")).await.map(|_| format!("Removed {n}.")).map_err(|e| e.message)));
+                    notice.set(Some(api::engines::remove(id).await.map(|_| format!("Removed {n}.")).map_err(|e| e.message)));
                     reload.update(|x| *x += 1);
                 });
             })/>
@@ -145,7 +146,7 @@ fn AddEngine(
         };
         busy.set(true);
         leptos::task::spawn_local(async move {
-            match api::post::<_, Engine>("/api/v1/engines", &req).await {
+            match api::engines::create(&req).await {
                 Ok(e) => {
                     notice.set(Some(Ok(format!("Added {}: connecting…", e.name))));
                     for s in [name, endpoint, ca, cert, key] {

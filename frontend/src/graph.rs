@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 use leptos_router::NavigateOptions;
-use opsdeck_wire::{GraphNode, GraphQueryResult, GraphView, Role, Tier};
+use opsdeck_wire::{GraphNode, GraphView, Role, Tier};
 
-use crate::api::{self, enc};
+use crate::api::{self};
 use crate::live::use_inventory_events;
 use crate::session::current_role;
 use crate::states::{run_state, RunStatePill, ALL_RUN_STATES};
@@ -144,7 +144,7 @@ pub fn Graph() -> impl IntoView {
     use_inventory_events(reload);
     let graph = LocalResource::new(move || {
         reload.get();
-        api::get::<GraphView>("/api/v1/graph")
+        api::graph::view()
     });
     let data = Memo::new(move |_| graph.get().and_then(Result::ok));
     let has_nodes = move || data.with(|d| d.as_ref().is_some_and(|g| !g.nodes.is_empty()));
@@ -222,11 +222,7 @@ pub fn Graph() -> impl IntoView {
         }
         reload.track();
         leptos::task::spawn_local(async move {
-            let r = api::get::<GraphQueryResult>(&format!(
-                "/api/v1/graph/query?kind=impact&services={}",
-                enc(&name)
-            ))
-            .await;
+            let r = api::graph::impact(&name).await;
             impact.set(Some(
                 r.map(|q| q.services.into_iter().filter(|s| *s != name).collect())
                     .map_err(|e| e.message),

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use opsdeck_wire::{
-    ChangeKind, ComposeImportRequest, DiscoveredImportRequest, DiscoveredProject, Engine,
-    ImportPlan, InventoryImportRequest,
+    ChangeKind, ComposeImportRequest, DiscoveredImportRequest, DiscoveredProject, ImportPlan,
+    InventoryImportRequest,
 };
 
 use crate::api;
@@ -182,7 +182,7 @@ fn ComposePanel() -> impl IntoView {
     let plan = RwSignal::new(None::<ImportPlan>);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
-    let engines = LocalResource::new(|| api::get::<Vec<Engine>>("/api/v1/engines"));
+    let engines = LocalResource::new(api::engines::list);
 
     let request = move |apply: bool| ComposeImportRequest {
         content: content.get(),
@@ -206,7 +206,7 @@ fn ComposePanel() -> impl IntoView {
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            match api::post::<_, ImportPlan>("/api/v1/inventory/compose", &req).await {
+            match api::inventory::compose(&req).await {
                 Ok(p) => {
                     previewed.set((!apply).then_some(ComposeImportRequest {
                         apply: false,
@@ -272,7 +272,7 @@ fn DiscoveredPanel() -> impl IntoView {
     use_inventory_events(reload);
     let projects = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<DiscoveredProject>>("/api/v1/inventory/discovered")
+        api::inventory::discovered()
     });
     let query = RwSignal::new(String::new());
     // Plans by (engine, project), kept across live reloads.
@@ -288,7 +288,7 @@ fn DiscoveredPanel() -> impl IntoView {
                 project,
                 apply,
             };
-            let r = api::post::<_, ImportPlan>("/api/v1/inventory/discovered", &req).await;
+            let r = api::inventory::import_discovered(&req).await;
             plans.update(|m| {
                 m.insert(key, r.map_err(|e| e.message));
             });
@@ -417,7 +417,7 @@ fn YamlPanel() -> impl IntoView {
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            match api::post::<_, ImportPlan>("/api/v1/inventory/import", &req).await {
+            match api::inventory::import(&req).await {
                 Ok(p) => {
                     previewed.set((!apply).then_some(req.content));
                     plan.set(Some(p));
@@ -457,7 +457,7 @@ fn YamlPanel() -> impl IntoView {
             <span>"Services missing from the file are removed, with their dependencies. Export first to keep a copy."</span>
         </div>
         <div class="btn-row">
-            <a class="btn" href="/api/v1/inventory/export" download="opsdeck-inventory.yaml" data-testid="export-yaml">"⇩ Export current inventory (YAML)"</a>
+            <a class="btn" href=api::inventory::export_url() download="opsdeck-inventory.yaml" data-testid="export-yaml">"⇩ Export current inventory (YAML)"</a>
         </div>
         <Confirm open=confirm_open title=Signal::derive(|| "Replace the inventory?".to_string()) message=confirm_message
             confirm_label="Replace inventory" on_confirm=Callback::new(move |_| send(true))/>

@@ -1,15 +1,14 @@
-//! Incidents. The list (`/incidents`, [`list`]): open incidents by default,
-//! filtered by status, severity and text, live through
-//! `GET /api/v1/incidents/events`; operators declare an incident there. The
-//! incident page (`/incidents/:id`, [`page`]): header with the actions the
-//! status allows, SLA timers and escalation counting live, the timeline (live
-//! through `GET /api/v1/incidents/{id}/events`), notes and log excerpts,
-//! linked runs, notifications. The post-mortem editor
-//! (`/incidents/:id/postmortem`, [`postmortem`]) and the incident reports
-//! (`/reports/incidents`, [`report`]).
+//! Incidents. The list (`/incidents`, [`list`]): open incidents by
+//! default, filtered by status, severity and text, live through the
+//! incidents stream; operators declare an incident there. The incident page
+//! (`/incidents/:id`, [`page`]): header with the actions the status allows,
+//! SLA timers and escalation counting live, the timeline (live through its
+//! stream), notes and log excerpts, linked runs, notifications. The
+//! post-mortem editor (`/incidents/:id/postmortem`, [`postmortem`]) and the
+//! incident reports (`/reports/incidents`, [`report`]).
 //!
-//! Shared here: how severities and statuses look, SLA timers, durations, the
-//! one-second clock and the page stream helper.
+//! Shared here: how severities and statuses look, SLA timers and the page
+//! stream helper (durations and the one-second clock are in `time.rs`).
 
 mod list;
 mod page;
@@ -23,9 +22,8 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use opsdeck_wire::{Incident, IncidentStatus, Severity, SlaTimer};
 
-use crate::live::{use_interval, Stream, StreamEvent};
-use crate::runs::now_utc;
-use crate::ui::relative;
+use crate::live::{Stream, StreamEvent};
+use crate::time::{clock, human_secs};
 
 pub use list::Incidents;
 pub use page::IncidentPage;
@@ -98,41 +96,6 @@ pub fn IncidentStatusPill(
             <span aria-hidden="true">{icon}</span>" "{status.label()}
         </span>
     }
-}
-
-/// `m:ss` under an hour, `2 h 05 min` under two days, then `3 days 4 h`:
-/// for timers that count.
-pub fn clock(secs: i64) -> String {
-    let s = secs.max(0);
-    match s {
-        0..=3599 => format!("{}:{:02}", s / 60, s % 60),
-        3600..=172_799 => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
-        _ => format!("{} days {} h", s / 86_400, (s % 86_400) / 3600),
-    }
-}
-
-/// `45 s`, `12 min`, `3 h 20 min`, `2 days 5 h`: for durations people read.
-pub fn human_secs(secs: i64) -> String {
-    let s = secs.max(0);
-    match s {
-        0..=59 => format!("{s} s"),
-        60..=3599 => format!("{} min", (s + 30) / 60),
-        3600..=172_799 => {
-            let m = (s % 3600 + 30) / 60;
-            if m == 0 || m == 60 {
-                format!("{} h", (s + 30) / 3600)
-            } else {
-                format!("{} h {} min", s / 3600, m)
-            }
-        }
-        _ => format!("{} days {} h", s / 86_400, (s % 86_400) / 3600),
-    }
-}
-
-/// A mean in seconds from a report, or a dash.
-pub fn mean_text(secs: Option<f64>) -> String {
-    secs.map(|s| human_secs(s.round() as i64))
-        .unwrap_or_else(|| "—".into())
 }
 
 /// The SLA milestone's name as people say it.
@@ -259,26 +222,6 @@ pub fn sla_badge(inc: &Incident, now: DateTime<Utc>) -> Option<SlaLook> {
         icon: "✓",
         text: "SLA met".into(),
     })
-}
-
-/// A clock for live durations: ticks every second while the component
-/// lives and the tab is visible.
-pub fn use_now() -> RwSignal<DateTime<Utc>> {
-    let now = RwSignal::new(now_utc());
-    use_interval(Duration::from_secs(1), move || now.set(now_utc()));
-    now
-}
-
-/// "3 min ago" that stays current, with the exact time on hover.
-#[component]
-pub fn LiveTime(at: DateTime<Utc>, now: RwSignal<DateTime<Utc>>) -> impl IntoView {
-    let exact = at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
-    view! {
-        <time class="nowrap" datetime=at.to_rfc3339() title=exact>{move || {
-            now.track();
-            relative(at)
-        }}</time>
-    }
 }
 
 /// Follows the page stream `url` while the component lives (the tab's one

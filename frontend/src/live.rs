@@ -9,12 +9,14 @@
 //! clicking Approve) queue until a stream closes, and the panel seems to hang.
 //! So one tab keeps **at most 3** streams open:
 //!
-//! 1. `GET /api/v1/status/events`: exactly one per document while anybody is
-//!    logged in, shared by the top bar, the dashboard, the checks and service
-//!    pages through the [`crate::dashboard::StatusStore`] provided at the app
-//!    root (a [`Shared`] connection);
-//! 2. `GET /api/v1/inventory/events`: at most one, only while a page that
-//!    needs it is shown ([`use_inventory_events`], also [`Shared`]);
+//! 1. the status stream ([`crate::api::status::events_url`]): exactly one
+//!    per document while anybody is logged in, shared by the top bar, the
+//!    dashboard, the checks and service pages through the
+//!    [`crate::status_store::StatusStore`] provided at the app root (a
+//!    [`Shared`] connection);
+//! 2. the inventory stream ([`crate::api::inventory::events_url`]): at most
+//!    one, only while a page that needs it is shown
+//!    ([`use_inventory_events`], also [`Shared`]);
 //! 3. one page stream: a run's events or a followed log ([`Stream::open`],
 //!    closed with the component that opened it).
 //!
@@ -222,7 +224,7 @@ fn hook_page_lifecycle() {
 /// the browser gave up on a stream (an `EventSource` does not say why).
 fn check_session() {
     leptos::task::spawn_local(async {
-        let _ = crate::api::get::<opsdeck_wire::Me>("/api/v1/me").await;
+        let _ = crate::api::auth::me().await;
     });
 }
 
@@ -508,12 +510,16 @@ impl Inventory {
                         Duration::from_millis(300),
                     );
                 };
-                Follow::start("/api/v1/inventory/events", &["changed"], move |e| match e {
-                    StreamEvent::Message { .. } => bump(),
-                    // A reconnect may have missed events: refetch once.
-                    StreamEvent::Open if opened_before.replace(true) => bump(),
-                    _ => {}
-                })
+                Follow::start(
+                    &crate::api::inventory::events_url(),
+                    &["changed"],
+                    move |e| match e {
+                        StreamEvent::Message { .. } => bump(),
+                        // A reconnect may have missed events: refetch once.
+                        StreamEvent::Open if opened_before.replace(true) => bump(),
+                        _ => {}
+                    },
+                )
             },
             || {},
         );
@@ -575,11 +581,11 @@ pub enum StatusEvent {
     Down,
 }
 
-/// Follows `GET /api/v1/status/events` until stopped. Only the status store
+/// Follows the status stream ([`crate::api::status::events_url`]) until stopped. Only the status store
 /// calls it (one connection per document).
 pub fn follow_status(on: impl Fn(StatusEvent) + 'static) -> Follow {
     Follow::start(
-        "/api/v1/status/events",
+        &crate::api::status::events_url(),
         &["status", "resync"],
         move |e| match e {
             StreamEvent::Message { event, data } if event == "status" => {

@@ -1,22 +1,28 @@
 //! Opsdeck SPA: a Leptos (CSR) app served by the Opsdeck server at `/`.
 //!
-//! Modules: [`api`] talks JSON to `/api/v1` (same origin, session cookie);
-//! [`session`] holds who is logged in; [`shell`] is the layout every page
-//! after login shares (navigation by role, top bar, theme); [`pages`] the
-//! login, password and placeholder pages; [`dashboard`] the status board
-//! (and the status store the top bar shares), [`checks`] health checks,
-//! [`reports`] the daily check report; [`admin`] users, API tokens and the
-//! audit log; [`ui`] small shared components (relative time, dialogs, states).
-//! The inventory: [`services`] (the list), [`service`] (one service: actions,
-//! logs, stats, exec), [`graph`], [`engines`], [`import`] (compose files,
-//! discovered projects, YAML); [`states`] how their states look and [`live`]
-//! the Server-Sent Events that keep them current.
+//! Modules: [`api`] talks JSON to the API (same origin, session cookie):
+//! one typed function per call, grouped by resource, the only place that
+//! spells a path; [`session`] holds who is logged in; [`shell`] is the
+//! layout every page after login shares (navigation by role, top bar,
+//! theme); [`pages`] the login, password and placeholder pages;
+//! [`status_store`] the status board every page shares (one stream);
+//! [`dashboard`] the board's page and the top bar's pill; [`checks`] health
+//! checks; [`reports`] the daily check report; [`admin`] users, API tokens
+//! and the audit log; [`contacts`] on-call and the contacts admin; [`ui`]
+//! small shared components (dialogs, loading/empty/error states); [`time`]
+//! the browser's clock, relative times and durations.
+//! The inventory: [`services`] (the list), [`service`] (one service:
+//! actions, logs, stats, exec), [`graph`], [`engines`], [`import`] (compose
+//! files, discovered projects, YAML); [`states`] how their states look and
+//! [`live`] the Server-Sent Events that keep them current.
 //! Runbooks: [`runbooks`] (the list, the run dialog, the YAML editor),
 //! [`runs`] (history and the live run page), [`approvals`] (the inbox, the
 //! navigation badge, policies) and [`schedules`].
+//! [`incidents`]: the list, one incident, post-mortems and reports.
 //! [`maintenance`]: maintenance mode, windows, stacks' actuation, the
 //! period page and the banner every page shows while maintenance is on.
 //! [`backups`]: plans, storage targets, the catalog and one backup's page.
+//! Big pages are folders of their sections (`checks/`, `service/`, …).
 //!
 //! The server enforces a strict CSP: no inline styles or scripts here.
 
@@ -26,7 +32,6 @@ mod approvals;
 mod backups;
 mod channels;
 mod checks;
-mod clock;
 mod contacts;
 mod dashboard;
 mod engines;
@@ -45,6 +50,8 @@ mod services;
 mod session;
 mod shell;
 mod states;
+mod status_store;
+mod time;
 mod ui;
 
 use leptos::prelude::*;

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
-use opsdeck_wire::{ChangePasswordRequest, LoginRequest, Me};
+use opsdeck_wire::{ChangePasswordRequest, LoginRequest};
 
 use crate::session::{go, use_session};
 use crate::ui::EmptyState;
@@ -28,7 +28,7 @@ pub fn Login() -> impl IntoView {
             .get("next")
             .filter(|n| n.starts_with('/') && !n.starts_with("//"));
         leptos::task::spawn_local(async move {
-            match crate::api::post::<_, Me>("/api/v1/auth/login", &req).await {
+            match crate::api::auth::login(&req).await {
                 Ok(me) if me.must_change_password => go("/change-password"),
                 Ok(_) => go(next.as_deref().unwrap_or("/")),
                 Err(e) => {
@@ -98,7 +98,7 @@ pub fn ChangePassword() -> impl IntoView {
             new_password: new.get_untracked(),
         };
         leptos::task::spawn_local(async move {
-            match crate::api::post_unit("/api/v1/me/password", &req).await {
+            match crate::api::auth::change_password(&req).await {
                 Ok(()) => go("/"),
                 Err(e) => {
                     error.set(Some(e.message));

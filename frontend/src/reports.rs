@@ -7,12 +7,13 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::NavigateOptions;
-use opsdeck_wire::{CheckStatus, Report, ReportItem, ReportSummary, Role};
+use opsdeck_wire::{CheckStatus, Report, ReportItem, Role};
 
 use crate::api;
 use crate::session::current_role;
 use crate::states::CheckStatusPill;
-use crate::ui::{EmptyState, ErrorState, Loading, RelTime};
+use crate::time::RelTime;
+use crate::ui::{EmptyState, ErrorState, Loading};
 
 /// Sections in checklist order, with their titles.
 const SECTIONS: [(&str, &str); 6] = [
@@ -71,7 +72,7 @@ pub fn Reports() -> impl IntoView {
     let navigate = use_navigate();
     let list = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<ReportSummary>>("/api/v1/reports")
+        api::reports::list()
     });
     let list = Memo::new(move |_| {
         list.get().map(|r| {
@@ -101,7 +102,7 @@ pub fn Reports() -> impl IntoView {
         notice.set(None);
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
-            match api::post::<_, Report>("/api/v1/reports", &serde_json::json!({})).await {
+            match api::reports::create().await {
                 Ok(r) => {
                     let id = r.id;
                     fresh.try_set(Some(r));
@@ -177,9 +178,7 @@ fn ReportView(id: Memo<Option<i64>>, fresh: RwSignal<Option<Report>>) -> impl In
         async move {
             match (id, known) {
                 (_, Some(r)) => Ok(Some(r)),
-                (Some(id), None) => api::get::<Report>(&format!("/api/v1/reports/{id}"))
-                    .await
-                    .map(Some),
+                (Some(id), None) => api::reports::get_one(id).await.map(Some),
                 (None, None) => Ok(None),
             }
         }

@@ -10,12 +10,13 @@ use std::time::Duration;
 use leptos::prelude::*;
 use opsdeck_wire::{CronPreview, MissedPolicy, Role, RunbookSummary, Schedule, ScheduleWrite};
 
-use crate::api::{self, enc, ApiError};
+use crate::api::{self, ApiError};
 use crate::live::use_interval;
 use crate::runbooks::{collect_params, initial_values, ParamFields};
 use crate::runs::{ParamChips, RunStatusPill};
 use crate::session::current_role;
-use crate::ui::{Confirm, EmptyState, ErrorState, Loading, RelTime};
+use crate::time::RelTime;
+use crate::ui::{Confirm, EmptyState, ErrorState, Loading};
 
 fn missed_text(m: MissedPolicy) -> &'static str {
     match m {
@@ -62,9 +63,9 @@ pub fn Schedules() -> impl IntoView {
     };
     let list = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<Schedule>>("/api/v1/schedules")
+        api::schedules::list()
     });
-    let runbooks = LocalResource::new(|| api::get::<Vec<RunbookSummary>>("/api/v1/runbooks"));
+    let runbooks = LocalResource::new(api::runbooks::list);
     // Next runs move on and last runs arrive.
     use_interval(Duration::from_secs(30), bump);
     let data = Memo::new(move |_| list.get());
@@ -80,7 +81,7 @@ pub fn Schedules() -> impl IntoView {
         toggling.set(Some(s.id));
         notice.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::put::<_, Schedule>(&format!("/api/v1/schedules/{}", s.id), &w).await;
+            let r = api::schedules::save(Some(s.id), &w).await;
             toggling.try_set(None);
             match r {
                 Ok(s) => {
@@ -102,7 +103,7 @@ pub fn Schedules() -> impl IntoView {
             return;
         };
         leptos::task::spawn_local(async move {
-            let r = api::delete(&format!("/api/v1/schedules/{id}")).await;
+            let r = api::schedules::remove(id).await;
             notice.try_set(Some(
                 r.map(|_| format!("Deleted schedule {name}."))
                     .map_err(|e| e.message),
@@ -311,13 +312,9 @@ fn ScheduleForm(
                 if generation.try_get_value() != Some(gen) {
                     return;
                 }
-                let url = format!(
-                    "/api/v1/schedules/preview?cron={}&timezone={}",
-                    enc(&c),
-                    enc(if tz.is_empty() { "UTC" } else { &tz })
-                );
+                let tz = if tz.is_empty() { "UTC".to_string() } else { tz };
                 leptos::task::spawn_local(async move {
-                    let r = api::get::<CronPreview>(&url).await;
+                    let r = api::schedules::preview(&c, &tz).await;
                     if generation.try_get_value() == Some(gen) {
                         preview.try_set(Some(r.map_err(|e: ApiError| e.message)));
                     }
@@ -352,12 +349,7 @@ fn ScheduleForm(
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            let r = match editing {
-                Some(id) => {
-                    api::put::<_, Schedule>(&format!("/api/v1/schedules/{id}"), &body).await
-                }
-                None => api::post::<_, Schedule>("/api/v1/schedules", &body).await,
-            };
+            let r = api::schedules::save(editing, &body).await;
             busy.try_set(false);
             match r {
                 Ok(s) => on_saved.run((editing.is_none(), s)),

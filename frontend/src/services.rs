@@ -5,7 +5,7 @@
 //! services by hand here (imports live on the inventory import page).
 
 use leptos::prelude::*;
-use opsdeck_wire::{Role, Service, ServiceInput, ServiceOverview, Tier};
+use opsdeck_wire::{Role, ServiceInput, ServiceOverview, Tier};
 
 use crate::api;
 use crate::live::use_inventory_events;
@@ -86,7 +86,7 @@ pub fn Services() -> impl IntoView {
     use_inventory_events(reload);
     let services = LocalResource::new(move || {
         reload.get();
-        api::get::<Vec<ServiceOverview>>("/api/v1/services")
+        api::services::list()
     });
     let query = RwSignal::new(String::new());
     let problems_only = RwSignal::new(false);
@@ -216,7 +216,7 @@ fn AddService(reload: RwSignal<u32>) -> impl IntoView {
         };
         busy.set(true);
         leptos::task::spawn_local(async move {
-            match api::post::<_, Service>("/api/v1/services", &input).await {
+            match api::services::create(&input).await {
                 Ok(s) => {
                     notice.set(Some(Ok((s.id, s.name))));
                     for f in [name, description, project, compose_service, container] {

@@ -1,4 +1,4 @@
-//! Who is logged in, shared through context, loaded from `GET /api/v1/me`.
+//! Who is logged in, shared through context, loaded from [`crate::api::auth::me`].
 
 use leptos::prelude::*;
 use opsdeck_wire::Me;
@@ -12,9 +12,9 @@ pub struct Session(pub RwSignal<Option<Option<Me>>>);
 pub fn provide() {
     let me = RwSignal::new(None);
     provide_context(Session(me));
-    crate::dashboard::StatusStore::provide();
+    crate::status_store::StatusStore::provide();
     leptos::task::spawn_local(async move {
-        let result = crate::api::get::<Me>("/api/v1/me").await.ok();
+        let result = crate::api::auth::me().await.ok();
         me.set(Some(result));
     });
 }

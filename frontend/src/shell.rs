@@ -223,7 +223,7 @@ pub fn Shell() -> impl IntoView {
         // frees its connection for the logout request).
         crate::live::close_all();
         leptos::task::spawn_local(async move {
-            let _ = crate::api::post_unit("/api/v1/auth/logout", &serde_json::json!({})).await;
+            let _ = crate::api::auth::logout().await;
             go("/login");
         });
     };

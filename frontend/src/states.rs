@@ -1,12 +1,13 @@
 //! How inventory and health states look: every state is a pill with a
 //! colour, an icon and a word (never colour alone), the same in tables, on
-//! the dashboard and in the graph.
+//! the dashboard and in the graph. Also uptime text and latency sparklines.
 
 use leptos::prelude::*;
 use opsdeck_wire::{
     ActionOutcome, ChangeKind, CheckStatus, EngineState, Overall, RunState, ServiceHealth, Tier,
 };
 
+use crate::time::duration_ms;
 use crate::ui::Pill;
 
 /// Pill kind (`ok`, `degraded`, `outage`, `maintenance`, `unknown`), icon and word.
@@ -230,4 +231,68 @@ pub fn overall_str(o: Overall) -> &'static str {
         Overall::Degraded => "degraded",
         Overall::Outage => "outage",
     }
+}
+
+/// "99.95 %", or a dash when nothing was measured.
+pub fn uptime_text(v: Option<f64>) -> String {
+    match v {
+        None => "—".into(),
+        Some(p) if p >= 100.0 => "100 %".into(),
+        Some(p) if p >= 99.0 => format!("{:.2} %", (p * 100.0).floor() / 100.0),
+        Some(p) => format!("{p:.1} %"),
+    }
+}
+
+/// A latency sparkline (about 100×24 px): one polyline per run of measured
+/// points, gaps where nothing was measured.
+pub fn sparkline(points: &[Option<f64>]) -> AnyView {
+    const W: f64 = 100.0;
+    const H: f64 = 24.0;
+    const PAD: f64 = 2.0;
+    let values: Vec<f64> = points.iter().flatten().copied().collect();
+    if values.is_empty() {
+        return view! { <span class="spark-empty muted small" title="No latency measured in the last 30 minutes">"no data"</span> }
+            .into_any();
+    }
+    let max = values.iter().copied().fold(0.0_f64, f64::max).max(1.0);
+    let avg = values.iter().sum::<f64>() / values.len() as f64;
+    let n = points.len();
+    let x = |i: usize| {
+        if n <= 1 {
+            W / 2.0
+        } else {
+            i as f64 * W / (n - 1) as f64
+        }
+    };
+    let y = |v: f64| H - PAD - (v / max) * (H - 2.0 * PAD);
+    // One path for the whole line (one element per row, thousands of rows):
+    // a move at each gap; a lone point is a dot (a zero-length segment with
+    // round caps).
+    let mut d = String::with_capacity(points.len() * 12);
+    let mut pen_down = false;
+    for (i, p) in points.iter().enumerate() {
+        match p {
+            Some(v) => {
+                let cmd = if pen_down { 'L' } else { 'M' };
+                d.push_str(&format!("{cmd}{:.1} {:.1}", x(i), y(*v)));
+                let alone = !pen_down && points.get(i + 1).is_none_or(Option::is_none);
+                if alone {
+                    d.push_str("h0.01");
+                }
+                pen_down = true;
+            }
+            None => pen_down = false,
+        }
+    }
+    let label = format!(
+        "Latency, last {n} minutes: average {}, highest {}",
+        duration_ms(avg.round() as i64),
+        duration_ms(max.round() as i64)
+    );
+    view! {
+        <svg class="spark" viewBox="0 0 100 24" width="100" height="24" role="img" aria-label=label>
+            <path class="spark-line" d=d/>
+        </svg>
+    }
+    .into_any()
 }

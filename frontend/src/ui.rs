@@ -1,7 +1,6 @@
-//! Small shared pieces: theme, relative times, loading/empty/error states,
-//! the confirmation dialog.
+//! Small shared pieces: theme, loading/empty/error states, the
+//! confirmation dialog, a detail page's record ([`Detail`]).
 
-use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 const THEME_KEY: &str = "opsdeck-theme";
@@ -42,45 +41,6 @@ pub fn toggle_theme() {
     let _ = r.set_attribute("data-theme", next);
     if let Some(s) = storage() {
         let _ = s.set_item(THEME_KEY, next);
-    }
-}
-
-/// "3 min ago", with the exact time on hover.
-#[component]
-pub fn RelTime(at: Option<DateTime<Utc>>) -> impl IntoView {
-    match at {
-        None => view! { <span class="muted">"never"</span> }.into_any(),
-        Some(at) => {
-            let exact = at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
-            view! { <time datetime=at.to_rfc3339() title=exact>{relative(at)}</time> }.into_any()
-        }
-    }
-}
-
-pub fn relative(at: DateTime<Utc>) -> String {
-    let now = DateTime::<Utc>::from_timestamp_millis(js_sys::Date::now() as i64).unwrap_or(at);
-    let secs = (now - at).num_seconds();
-    let (n, future) = if secs < 0 {
-        (-secs, true)
-    } else {
-        (secs, false)
-    };
-    let text = match n {
-        0..=44 => {
-            return if future {
-                "in a moment".into()
-            } else {
-                "just now".into()
-            }
-        }
-        45..=5399 => format!("{} min", (n + 30) / 60),
-        5400..=129_599 => format!("{} h", (n + 1800) / 3600),
-        _ => format!("{} days", (n + 43_200) / 86_400),
-    };
-    if future {
-        format!("in {text}")
-    } else {
-        format!("{text} ago")
     }
 }
 
@@ -256,15 +216,6 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// A duration in milliseconds: `850 ms`, `2.4 s`, `3 min 5 s`.
-pub fn duration_ms(ms: i64) -> String {
-    match ms {
-        i64::MIN..=999 => format!("{} ms", ms.max(0)),
-        1000..=59_999 => format!("{:.1} s", ms as f64 / 1000.0),
-        _ => format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000),
-    }
-}
-
 /// The Opsdeck mark (inline SVG: no extra request, no hashed-name lookup).
 #[component]
 pub fn Logo() -> impl IntoView {
@@ -273,5 +224,66 @@ pub fn Logo() -> impl IntoView {
             <rect width="32" height="32" rx="7" fill="#1f6feb"/>
             <path d="M8 17h4l3-7 4 13 3-6h2" fill="none" stroke="#fff" stroke-width="2.5" stroke-linecap="round" stroke-linejoin="round"/>
         </svg>
+    }
+}
+
+/// A detail page's record as loaded: `state` is what is shown (or why it
+/// cannot be), `stale` says a refetch failed while the last record is kept.
+pub struct Detail<T: Send + Sync + 'static> {
+    pub state: RwSignal<Option<Result<T, crate::api::ApiError>>>,
+    pub stale: RwSignal<Option<String>>,
+}
+
+impl<T: Send + Sync + 'static> Clone for Detail<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Send + Sync + 'static> Copy for Detail<T> {}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> Default for Detail<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> Detail<T> {
+    pub fn new() -> Self {
+        Detail {
+            state: RwSignal::new(None),
+            stale: RwSignal::new(None),
+        }
+    }
+
+    /// Shows an answer: a record replaces what is shown (with
+    /// `only_changes`, only when it differs: open parts stay open); an error
+    /// replaces it too, unless a record is shown and the error is passing
+    /// (not a 404): then the record stays and `stale` says why.
+    pub fn show(self, r: Result<T, crate::api::ApiError>, only_changes: bool) {
+        let had = self
+            .state
+            .try_with_untracked(|s| matches!(s, Some(Ok(_))))
+            .unwrap_or(false);
+        match r {
+            Ok(d) => {
+                self.stale.try_set(None);
+                let changed = !only_changes
+                    || self
+                        .state
+                        .try_with_untracked(|s| s.as_ref() != Some(&Ok(d.clone())))
+                        == Some(true);
+                if changed {
+                    self.state.try_set(Some(Ok(d)));
+                }
+            }
+            // Keep what is shown through a passing network error.
+            Err(e) if had && e.status != 404 => {
+                self.stale.try_set(Some(e.message));
+            }
+            Err(e) => {
+                self.state.try_set(Some(Err(e)));
+            }
+        }
     }
 }

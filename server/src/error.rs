@@ -3,7 +3,8 @@
 //! Which error lives where: domain and database code returns `anyhow::Error`
 //! or `sqlx::Error` with context; handlers return [`ApiError`], which is the
 //! only type that becomes a response. Every error answer has the shape
-//! `{"error":{"code","message"}}`. Internal errors are logged with their full
+//! `{"error":{"code","message"}}`, plus `"field"` when a validation error
+//! names the request field at fault ([`ApiError::invalid_field`]). Internal errors are logged with their full
 //! chain and answered with a generic message; unique-constraint violations
 //! become 409s with a message naming what already exists.
 
@@ -19,6 +20,10 @@ use opsdeck_wire::{ErrorBody, ErrorDetail};
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// A 400 about one request field; the message names it first
+    /// (`field: …`), as validation messages always have.
+    #[error("{message}")]
+    InvalidField { field: String, message: String },
     #[error("authentication required")]
     Unauthenticated,
     #[error("invalid username or password")]
@@ -53,7 +58,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::InvalidField { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_)
             | ApiError::PasswordChangeRequired
@@ -71,7 +76,7 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest(_) => "invalid_input",
+            ApiError::BadRequest(_) | ApiError::InvalidField { .. } => "invalid_input",
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::Forbidden(_) => "forbidden",
@@ -88,6 +93,37 @@ impl ApiError {
         }
     }
 
+    /// A 400 about `field` (a path into the request body: `name`,
+    /// `spec.url`, `sources[0].service`); the answer carries it as `field`.
+    /// The message reads `field: message`.
+    pub fn invalid_field(field: impl Into<String>, message: impl std::fmt::Display) -> ApiError {
+        let field = field.into();
+        ApiError::InvalidField {
+            message: format!("{field}: {message}"),
+            field,
+        }
+    }
+
+    /// A 400 from a validator that returns its errors as text in the
+    /// validation convention `field: message` (`validate_spec`, the backup
+    /// timing and target checks): the field becomes `field`; text without
+    /// such a head stays a plain 400.
+    pub fn from_validation(message: String) -> ApiError {
+        let field = message.split_once(": ").and_then(|(head, _)| {
+            let is_path = head.starts_with(|c: char| c.is_ascii_lowercase())
+                && head.chars().all(|c| {
+                    c.is_ascii_lowercase()
+                        || c.is_ascii_digit()
+                        || matches!(c, '_' | '.' | '[' | ']' | '/')
+                });
+            is_path.then(|| head.to_owned())
+        });
+        match field {
+            Some(field) => ApiError::InvalidField { field, message },
+            None => ApiError::BadRequest(message),
+        }
+    }
+
     pub fn forbidden_role(needed: opsdeck_wire::Role) -> ApiError {
         ApiError::Forbidden(format!("this needs the {} role", needed.as_str()))
     }
@@ -95,10 +131,21 @@ impl ApiError {
 
 /// The JSON error body for a status, for answers produced outside handlers.
 pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    field_error_response(status, code, message, None)
+}
+
+/// [`error_response`] with the field a validation error is about.
+fn field_error_response(
+    status: StatusCode,
+    code: &str,
+    message: impl Into<String>,
+    field: Option<String>,
+) -> Response {
     let body = ErrorBody {
         error: ErrorDetail {
             code: code.to_owned(),
             message: message.into(),
+            field,
         },
     };
     (status, axum::Json(body)).into_response()
@@ -126,7 +173,11 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = error_response(status, this.code(), message);
+        let field = match &this {
+            ApiError::InvalidField { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        let mut response = field_error_response(status, this.code(), message, field);
         if let ApiError::TooManyAttempts { retry_after } = &this {
             let secs = retry_after.as_secs().max(1).to_string();
             if let Ok(v) = HeaderValue::from_str(&secs) {
@@ -266,6 +317,59 @@ mod tests {
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let r = ApiError::from(sqlx::Error::RowNotFound).into_response();
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    async fn body_of(e: ApiError) -> (StatusCode, serde_json::Value) {
+        let r = e.into_response();
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_field_error_names_the_field_and_keeps_the_message() {
+        let (status, body) = body_of(ApiError::invalid_field("interval_s", "5 s to 1 day")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {
+                "code": "invalid_input",
+                "message": "interval_s: 5 s to 1 day",
+                "field": "interval_s",
+            }})
+        );
+        // Without a field, the body has no `field` at all.
+        let (_, body) = body_of(ApiError::BadRequest("bad".into())).await;
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {"code": "invalid_input", "message": "bad"}})
+        );
+    }
+
+    #[test]
+    fn validator_text_names_its_field() {
+        let field = |m: &str| match ApiError::from_validation(m.into()) {
+            ApiError::InvalidField { field, message } => {
+                assert_eq!(message, m);
+                Some(field)
+            }
+            ApiError::BadRequest(message) => {
+                assert_eq!(message, m);
+                None
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field("url: must be http(s)").as_deref(), Some("url"));
+        assert_eq!(
+            field("levels[1].targets[0]: no person with id 7").as_deref(),
+            Some("levels[1].targets[0]")
+        );
+        assert_eq!(
+            field("restarts_warning/restarts_critical: need 0 < warning < critical").as_deref(),
+            Some("restarts_warning/restarts_critical")
+        );
+        assert_eq!(field("Something went wrong: try again"), None);
+        assert_eq!(field("no colon here"), None);
     }
 }
 

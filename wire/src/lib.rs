@@ -91,6 +91,11 @@ wire! {
         pub code: String,
         /// Human-readable explanation, safe to show to the user.
         pub message: String,
+        /// The request field a validation error (`invalid_input`) is about,
+        /// as a path into the request body (`name`, `spec.url`,
+        /// `sources[0].service`), when the server knows it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub field: Option<String>,
     }
 
     /// `POST /api/v1/auth/login`.

@@ -1,5 +1,5 @@
 //! The dashboard's backup notice: plans whose newest backup failed, whose
-//! newest verification or restore drill failed (`/api/v1/backups/attention`,
+//! newest verification or restore drill failed ([`crate::api::backups::attention`],
 //! polled every 15 s while the tab is visible). Nothing to show: nothing
 //! is drawn.
 
@@ -17,7 +17,7 @@ pub fn BackupAlerts() -> impl IntoView {
     use_interval(Duration::from_secs(15), move || tick.update(|t| *t += 1));
     let list = LocalResource::new(move || {
         tick.track();
-        api::get::<Vec<BackupAttention>>("/api/v1/backups/attention")
+        api::backups::attention()
     });
     // Keep the last answer while the next is on its way (no flicker).
     let shown = RwSignal::new(Vec::<BackupAttention>::new());

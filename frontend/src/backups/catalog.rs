@@ -9,7 +9,8 @@ use opsdeck_wire::{BackupStatus, BackupSummary};
 
 use super::{in_progress, trigger_text, BackupStatusPill, PageData, Sizes, VerificationPill, When};
 use crate::api::{self, enc, ApiError};
-use crate::incidents::{human_secs, LiveTime};
+
+use crate::time::{human_secs, LiveTime};
 use crate::ui::{EmptyState, ErrorState, Loading};
 
 const STATUSES: [BackupStatus; 4] = [
@@ -36,24 +37,12 @@ pub(super) fn Catalog(data: PageData) -> impl IntoView {
     let stale = RwSignal::new(None::<String>);
     let seq = StoredValue::new(0u64);
     let load = move || {
-        let mut parts = Vec::new();
         let p = plan.get_untracked();
-        if !p.is_empty() {
-            parts.push(format!("plan={}", enc(&p)));
-        }
         let s = status.get_untracked();
-        if !s.is_empty() {
-            parts.push(format!("status={}", enc(&s)));
-        }
-        let url = if parts.is_empty() {
-            "/api/v1/backups".to_string()
-        } else {
-            format!("/api/v1/backups?{}", parts.join("&"))
-        };
         let mine = seq.get_value() + 1;
         seq.set_value(mine);
         leptos::task::spawn_local(async move {
-            let r = api::get::<Vec<BackupSummary>>(&url).await;
+            let r = api::backups::list(&p, &s).await;
             if seq.try_get_value() != Some(mine) {
                 return;
             }

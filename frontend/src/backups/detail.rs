@@ -13,22 +13,23 @@
 
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use leptos_router::NavigateOptions;
 use opsdeck_wire::{
-    BackupArtifact, BackupDetail, BackupRunStarted, BackupStatus, RestoreInto, RestoreRequest,
-    Role, Verification, RESTORABLE_KINDS,
+    BackupArtifact, BackupDetail, BackupStatus, RestoreInto, RestoreRequest, Role, Verification,
+    RESTORABLE_KINDS,
 };
 
 use super::{in_progress, ratio, size, trigger_text, BackupStatusPill, VerificationPill, When};
-use crate::api::{self, ApiError};
-use crate::clock::now;
-use crate::incidents::{human_secs, use_now, LiveTime};
+use crate::api;
+use crate::time::now;
+
 use crate::live::use_interval;
 use crate::session::current_role;
-use crate::ui::{duration_ms, Confirm, DetailLoadError, ErrorState, Loading};
+use crate::time::{duration_ms, human_secs, use_now, LiveTime};
+use crate::ui::{Confirm, Detail, DetailLoadError, ErrorState, Loading};
 
 #[component]
 pub fn BackupPage() -> impl IntoView {
@@ -83,31 +84,11 @@ fn BackupView(id: i64) -> impl IntoView {
     let role = current_role();
     let operator = role >= Role::Operator;
     let admin = role >= Role::Admin;
-    let state = RwSignal::new(None::<Result<BackupDetail, ApiError>>);
-    let stale = RwSignal::new(None::<String>);
+    let detail = Detail::<BackupDetail>::new();
+    let Detail { state, stale } = detail;
     let load = move || {
         leptos::task::spawn_local(async move {
-            let r = api::get::<BackupDetail>(&format!("/api/v1/backups/{id}")).await;
-            let had = state
-                .try_with_untracked(|s| matches!(s, Some(Ok(_))))
-                .unwrap_or(false);
-            match r {
-                Ok(d) => {
-                    stale.try_set(None);
-                    if state.try_with_untracked(|s| s.as_ref() != Some(&Ok(d.clone())))
-                        == Some(true)
-                    {
-                        state.try_set(Some(Ok(d)));
-                    }
-                }
-                // Keep what is shown through a passing network error.
-                Err(e) if had && e.status != 404 => {
-                    stale.try_set(Some(e.message));
-                }
-                Err(e) => {
-                    state.try_set(Some(Err(e)));
-                }
-            }
+            detail.show(api::backups::get_one(id).await, true);
         });
     };
     load();
@@ -153,11 +134,7 @@ fn BackupView(id: i64) -> impl IntoView {
         busy.set(true);
         notice.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::post::<_, BackupRunStarted>(
-                &format!("/api/v1/backups/{id}/verify"),
-                &serde_json::json!({}),
-            )
-            .await;
+            let r = api::backups::verify(id).await;
             busy.try_set(false);
             notice.try_set(Some(r.map(|s| s.run_id).map_err(|e| e.message)));
             fast_until.try_set(Some(now() + TimeDelta::minutes(10)));
@@ -184,11 +161,7 @@ fn BackupView(id: i64) -> impl IntoView {
         busy.set(true);
         notice.set(None);
         leptos::task::spawn_local(async move {
-            match api::delete_or_started::<opsdeck_wire::BackupRunStarted>(&format!(
-                "/api/v1/backups/{id}"
-            ))
-            .await
-            {
+            match api::backups::remove(id).await {
                 Ok(None) => {
                     gone.try_set(true);
                 }
@@ -229,86 +202,6 @@ fn BackupView(id: i64) -> impl IntoView {
                         })}
                     </div>
                 </div>
-            }
-        })
-    };
-
-    let facts = move || {
-        detail.get().map(|d| {
-            let b = d.summary;
-            let started = b.started_at;
-            view! {
-                <section class="card facts-card backup-facts">
-                    <dl class="facts facts-2">
-                        <dt>"Plan"</dt>
-                        <dd><a href=format!("/backups?plan={}", api::enc(&b.plan)) data-testid="backup-plan">{b.plan.clone()}</a></dd>
-                        <dt>"Target"</dt><dd data-testid="backup-target">{b.target.clone()}</dd>
-                        <dt>"Stored"</dt>
-                        <dd data-testid="backup-size" title=format!("{} bytes", b.bytes)>
-                            {if b.bytes == 0 && b.status != BackupStatus::Succeeded {
-                                view! { <span class="muted">{if b.status == BackupStatus::Running { "nothing yet" } else { "nothing kept" }}</span> }.into_any()
-                            } else {
-                                view! {
-                                    {size(b.bytes)}
-                                    {ratio(b.bytes, b.raw_bytes).map(|r| view! { " "<span class="muted">"("{r}" smaller)"</span> })}
-                                }.into_any()
-                            }}
-                        </dd>
-                        <dt>"Before compression"</dt><dd title=format!("{} bytes", b.raw_bytes)>{size(b.raw_bytes)}</dd>
-                        <dt>"Started"</dt>
-                        <dd><When at=started/>" "<span class="muted">"("<LiveTime at=started now=now_sig/>")"</span></dd>
-                        <dt>"Finished"</dt>
-                        <dd>{match b.finished_at {
-                            Some(end) => view! { <When at=end/>" "<span class="muted">"(took "{human_secs((end - started).num_seconds())}")"</span> }.into_any(),
-                            None if b.status == BackupStatus::Running => view! {
-                                <span class="muted">"running for "{move || human_secs((now_sig.get() - started).num_seconds())}</span>
-                            }.into_any(),
-                            None => view! { <span class="muted">"—"</span> }.into_any(),
-                        }}</dd>
-                        <dt>"Requested by"</dt>
-                        <dd>{b.requested_by.clone()}" "<span class="muted">"("{trigger_text(&b.trigger).to_string()}")"</span></dd>
-                        <dt>"Run"</dt>
-                        <dd>{match b.run_id {
-                            Some(r) => view! { <a href=format!("/runs/{r}") data-testid="backup-run">"run #"{r}</a> }.into_any(),
-                            None => view! { <span class="muted">"—"</span> }.into_any(),
-                        }}</dd>
-                        <dt>"Verified"</dt>
-                        <dd>{match d.verified_at {
-                            Some(at) => view! { <When at/> }.into_any(),
-                            None => view! { <span class="muted">"not yet"</span> }.into_any(),
-                        }}</dd>
-                    </dl>
-                </section>
-            }
-        })
-    };
-
-    let callouts = move || {
-        detail.get().map(|d| {
-            let b = d.summary;
-            let title = match b.status {
-                BackupStatus::Interrupted => "The backup was interrupted",
-                _ => "The backup failed",
-            };
-            view! {
-                {b.error.clone().map(|e| view! {
-                    <div class="state state-error backup-callout" role="alert" data-testid="backup-error">
-                        <span class="state-icon" aria-hidden="true">"⚠"</span>
-                        <div>
-                            <strong>{title}</strong>
-                            <p class="pre-line wrap-anywhere">{e}</p>
-                        </div>
-                    </div>
-                })}
-                {b.verify_error.clone().map(|e| view! {
-                    <div class="state state-error backup-callout" role="alert" data-testid="backup-verify-error">
-                        <span class="state-icon" aria-hidden="true">"⚠"</span>
-                        <div>
-                            <strong>"Verification failed"</strong>
-                            <p class="pre-line wrap-anywhere">{e}</p>
-                        </div>
-                    </div>
-                })}
             }
         })
     };
@@ -392,8 +285,8 @@ fn BackupView(id: i64) -> impl IntoView {
                         <a href=format!("/runs/{run}") data-testid="backup-restore-run">"follow it"</a>
                     </div>
                 })}
-                {callouts}
-                {facts}
+                <BackupCallouts detail/>
+                <BackupFacts detail now_sig/>
                 {artifacts}
             </div>
             <RestoreDialog backup=id artifact=restore_for
@@ -409,6 +302,97 @@ fn BackupView(id: i64) -> impl IntoView {
         }
         .into_any(),
     }
+    }
+}
+
+/// What, where, how big, when and by whom.
+#[component]
+fn BackupFacts(
+    detail: Memo<Option<BackupDetail>>,
+    now_sig: RwSignal<DateTime<Utc>>,
+) -> impl IntoView {
+    move || {
+        detail.get().map(|d| {
+            let b = d.summary;
+            let started = b.started_at;
+            view! {
+                <section class="card facts-card backup-facts">
+                    <dl class="facts facts-2">
+                        <dt>"Plan"</dt>
+                        <dd><a href=format!("/backups?plan={}", api::enc(&b.plan)) data-testid="backup-plan">{b.plan.clone()}</a></dd>
+                        <dt>"Target"</dt><dd data-testid="backup-target">{b.target.clone()}</dd>
+                        <dt>"Stored"</dt>
+                        <dd data-testid="backup-size" title=format!("{} bytes", b.bytes)>
+                            {if b.bytes == 0 && b.status != BackupStatus::Succeeded {
+                                view! { <span class="muted">{if b.status == BackupStatus::Running { "nothing yet" } else { "nothing kept" }}</span> }.into_any()
+                            } else {
+                                view! {
+                                    {size(b.bytes)}
+                                    {ratio(b.bytes, b.raw_bytes).map(|r| view! { " "<span class="muted">"("{r}" smaller)"</span> })}
+                                }.into_any()
+                            }}
+                        </dd>
+                        <dt>"Before compression"</dt><dd title=format!("{} bytes", b.raw_bytes)>{size(b.raw_bytes)}</dd>
+                        <dt>"Started"</dt>
+                        <dd><When at=started/>" "<span class="muted">"("<LiveTime at=started now=now_sig/>")"</span></dd>
+                        <dt>"Finished"</dt>
+                        <dd>{match b.finished_at {
+                            Some(end) => view! { <When at=end/>" "<span class="muted">"(took "{human_secs((end - started).num_seconds())}")"</span> }.into_any(),
+                            None if b.status == BackupStatus::Running => view! {
+                                <span class="muted">"running for "{move || human_secs((now_sig.get() - started).num_seconds())}</span>
+                            }.into_any(),
+                            None => view! { <span class="muted">"—"</span> }.into_any(),
+                        }}</dd>
+                        <dt>"Requested by"</dt>
+                        <dd>{b.requested_by.clone()}" "<span class="muted">"("{trigger_text(&b.trigger).to_string()}")"</span></dd>
+                        <dt>"Run"</dt>
+                        <dd>{match b.run_id {
+                            Some(r) => view! { <a href=format!("/runs/{r}") data-testid="backup-run">"run #"{r}</a> }.into_any(),
+                            None => view! { <span class="muted">"—"</span> }.into_any(),
+                        }}</dd>
+                        <dt>"Verified"</dt>
+                        <dd>{match d.verified_at {
+                            Some(at) => view! { <When at/> }.into_any(),
+                            None => view! { <span class="muted">"not yet"</span> }.into_any(),
+                        }}</dd>
+                    </dl>
+                </section>
+            }
+        })
+    }
+}
+
+/// Why the backup or its verification failed, when they did.
+#[component]
+fn BackupCallouts(detail: Memo<Option<BackupDetail>>) -> impl IntoView {
+    move || {
+        detail.get().map(|d| {
+            let b = d.summary;
+            let title = match b.status {
+                BackupStatus::Interrupted => "The backup was interrupted",
+                _ => "The backup failed",
+            };
+            view! {
+                {b.error.clone().map(|e| view! {
+                    <div class="state state-error backup-callout" role="alert" data-testid="backup-error">
+                        <span class="state-icon" aria-hidden="true">"⚠"</span>
+                        <div>
+                            <strong>{title}</strong>
+                            <p class="pre-line wrap-anywhere">{e}</p>
+                        </div>
+                    </div>
+                })}
+                {b.verify_error.clone().map(|e| view! {
+                    <div class="state state-error backup-callout" role="alert" data-testid="backup-verify-error">
+                        <span class="state-icon" aria-hidden="true">"⚠"</span>
+                        <div>
+                            <strong>"Verification failed"</strong>
+                            <p class="pre-line wrap-anywhere">{e}</p>
+                        </div>
+                    </div>
+                })}
+            }
+        })
     }
 }
 
@@ -490,7 +474,7 @@ fn ArtifactRows(
             }}</td>
             {operator.then(|| view! {
                 <td class="artifact-actions">{stored.then(|| view! {
-                    <a class="btn btn-small" href=format!("/api/v1/backups/{backup}/artifacts/{idx}") download=""
+                    <a class="btn btn-small" href=api::backups::artifact_url(backup, idx) download=""
                         data-testid=format!("artifact-download-{idx}") title="Download the stored object (zstd)">"Download"</a>
                 })}
                 {can_restore.then(|| view! {
@@ -575,11 +559,7 @@ fn RestoreDialog(
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::post::<_, BackupRunStarted>(
-                &format!("/api/v1/backups/{backup}/restore"),
-                &req,
-            )
-            .await;
+            let r = api::backups::restore(backup, &req).await;
             busy.try_set(false);
             match r {
                 Ok(s) => {

@@ -5,16 +5,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use leptos::prelude::*;
-use opsdeck_wire::{
-    BackupPlan, BackupRunStarted, BackupSource, Check, Engine, PlanWrite, ServiceOverview,
-};
+use opsdeck_wire::{BackupPlan, BackupSource, PlanWrite};
 
 use super::{
-    error_field, in_progress, size, source_text, BackupStatusPill, FormMode, PageData,
+    in_progress, size, source_text, BackupStatusPill, FormError, FormMode, PageData,
     VerificationPill,
 };
 use crate::api;
-use crate::incidents::LiveTime;
+
+use crate::time::LiveTime;
 use crate::ui::{Confirm, EmptyState, ErrorState, Loading};
 
 #[component]
@@ -34,7 +33,7 @@ pub(super) fn Plans(data: PageData) -> impl IntoView {
             return;
         };
         leptos::task::spawn_local(async move {
-            let r = api::delete(&format!("/api/v1/backup-plans/{id}")).await;
+            let r = api::backups::remove_plan(id).await;
             notice.try_set(Some(
                 r.map(|_| format!("Deleted plan {name}; its backups stay in the catalog."))
                     .map_err(|e| e.message),
@@ -160,11 +159,7 @@ fn PlanCard(
             m.remove(&id);
         });
         leptos::task::spawn_local(async move {
-            let r = api::post::<_, BackupRunStarted>(
-                &format!("/api/v1/backup-plans/{id}/run"),
-                &serde_json::json!({}),
-            )
-            .await;
+            let r = api::backups::run_plan(id).await;
             runs.starting.try_update(|s| s.remove(&id));
             runs.started
                 .try_update(|m| m.insert(id, r.map(|s| s.run_id).map_err(|e| e.message)));
@@ -352,55 +347,37 @@ impl SourceRow {
 }
 
 /// The first field a source leaves empty, as the server would name it.
-fn missing_field(i: usize, s: &BackupSource) -> Option<String> {
+fn missing_field(i: usize, s: &BackupSource) -> Option<FormError> {
     match s {
         BackupSource::Postgres { service, .. } | BackupSource::Mariadb { service, .. }
             if service.is_empty() =>
         {
-            Some(format!("sources[{i}].service: choose a service."))
+            Some(FormError::at(
+                format!("sources[{i}].service"),
+                "choose a service.",
+            ))
         }
-        BackupSource::Volume { volume, .. } if volume.is_empty() => Some(format!(
-            "sources[{i}].volume: give the name of the Docker volume."
+        BackupSource::Volume { volume, .. } if volume.is_empty() => Some(FormError::at(
+            format!("sources[{i}].volume"),
+            "give the name of the Docker volume.",
         )),
-        BackupSource::Files { path } if !path.starts_with('/') => Some(format!(
-            "sources[{i}].path: an absolute path on the Opsdeck host, e.g. /etc/nginx."
+        BackupSource::Files { path } if !path.starts_with('/') => Some(FormError::at(
+            format!("sources[{i}].path"),
+            "an absolute path on the Opsdeck host, e.g. /etc/nginx.",
         )),
         _ => None,
     }
 }
 
-#[component]
-fn PlanForm(
-    existing: Option<BackupPlan>,
-    data: PageData,
-    on_saved: Callback<(bool, BackupPlan)>,
-    on_cancel: Callback<()>,
-) -> impl IntoView {
-    let editing = existing.as_ref().map(|p| p.id);
-    let def = existing.map(|p| p.def);
-    let name = RwSignal::new(def.as_ref().map(|d| d.name.clone()).unwrap_or_default());
-    let target = RwSignal::new(def.as_ref().map(|d| d.target.clone()).unwrap_or_default());
-    let sources = RwSignal::new(match &def {
-        Some(d) if !d.sources.is_empty() => {
-            d.sources.iter().map(|s| SourceRow::new(Some(s))).collect()
-        }
-        _ => vec![SourceRow::new(None)],
-    });
-    let level = RwSignal::new(def.as_ref().map(|d| d.zstd_level).unwrap_or(3).to_string());
-    let verify = RwSignal::new(def.as_ref().is_none_or(|d| d.verify));
-    let enabled = RwSignal::new(def.as_ref().is_none_or(|d| d.enabled));
-    let timing = super::scheduling::Timing::new(def.as_ref());
-    let busy = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
-    let field = Memo::new(move |_| error.with(|e| e.as_deref().and_then(error_field)));
-    let invalid =
-        move |f: &'static str| move || field.with(|x| x.as_deref() == Some(f)).then_some("true");
+/// By check kind: the services with such a check, then the others.
+type ServiceChoices = BTreeMap<&'static str, (Vec<String>, Vec<String>)>;
 
-    // Services: those with the source kind's check first (only they can be
-    // backed up), by check kind (`postgres`, `mysql`).
-    let services = LocalResource::new(|| api::get::<Vec<ServiceOverview>>("/api/v1/services"));
-    let checks = LocalResource::new(|| api::get::<Vec<Check>>("/api/v1/checks"));
-    let engines = LocalResource::new(|| api::get::<Vec<Engine>>("/api/v1/engines"));
+/// For the source rows: by check kind (`postgres`, `mysql`), the services
+/// with such a check, then the others; and the engines' names.
+fn source_choices() -> (Memo<ServiceChoices>, Memo<Vec<String>>) {
+    let services = LocalResource::new(api::services::list);
+    let checks = LocalResource::new(api::checks::list);
+    let engines = LocalResource::new(api::engines::list);
     let service_names = Memo::new(move |_| {
         let with = |kind: &str| -> BTreeSet<String> {
             match checks.get() {
@@ -428,6 +405,39 @@ fn PlanForm(
         Some(Ok(v)) => v.into_iter().map(|e| e.name).collect::<Vec<_>>(),
         _ => Vec::new(),
     });
+    (service_names, engine_names)
+}
+
+#[component]
+fn PlanForm(
+    existing: Option<BackupPlan>,
+    data: PageData,
+    on_saved: Callback<(bool, BackupPlan)>,
+    on_cancel: Callback<()>,
+) -> impl IntoView {
+    let editing = existing.as_ref().map(|p| p.id);
+    let def = existing.map(|p| p.def);
+    let name = RwSignal::new(def.as_ref().map(|d| d.name.clone()).unwrap_or_default());
+    let target = RwSignal::new(def.as_ref().map(|d| d.target.clone()).unwrap_or_default());
+    let sources = RwSignal::new(match &def {
+        Some(d) if !d.sources.is_empty() => {
+            d.sources.iter().map(|s| SourceRow::new(Some(s))).collect()
+        }
+        _ => vec![SourceRow::new(None)],
+    });
+    let level = RwSignal::new(def.as_ref().map(|d| d.zstd_level).unwrap_or(3).to_string());
+    let verify = RwSignal::new(def.as_ref().is_none_or(|d| d.verify));
+    let enabled = RwSignal::new(def.as_ref().is_none_or(|d| d.enabled));
+    let timing = super::scheduling::Timing::new(def.as_ref());
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<FormError>);
+    let field = Memo::new(move |_| error.with(|e| e.as_ref().and_then(|e| e.field.clone())));
+    let invalid =
+        move |f: &'static str| move || field.with(|x| x.as_deref() == Some(f)).then_some("true");
+
+    // Services: those with the source kind's check first (only they can be
+    // backed up), by check kind (`postgres`, `mysql`); the engines' names.
+    let (service_names, engine_names) = source_choices();
     // A new plan starts on the first target.
     Effect::new(move |_| {
         let first = data.targets.with(|t| match t {
@@ -445,15 +455,17 @@ fn PlanForm(
         ev.prevent_default();
         let n = name.get_untracked().trim().to_string();
         if n.is_empty() {
-            return error.set(Some(
-                "name: give the plan a name (lower-case letters, digits, . _ -).".into(),
-            ));
+            return error.set(Some(FormError::at(
+                "name",
+                "give the plan a name (lower-case letters, digits, . _ -).",
+            )));
         }
         let t = target.get_untracked();
         if t.is_empty() {
-            return error.set(Some(
-                "target: choose a storage target (add one under Targets first).".into(),
-            ));
+            return error.set(Some(FormError::at(
+                "target",
+                "choose a storage target (add one under Targets first).",
+            )));
         }
         let srcs: Vec<BackupSource> = sources
             .get_untracked()
@@ -469,7 +481,7 @@ fn PlanForm(
         }
         let zstd_level = match level.get_untracked().trim().parse::<i32>() {
             Ok(l) if (1..=19).contains(&l) => l,
-            _ => return error.set(Some("zstd_level: 1 (fast) to 19 (small).".into())),
+            _ => return error.set(Some(FormError::at("zstd_level", "1 (fast) to 19 (small)."))),
         };
         let body = PlanWrite {
             name: n,
@@ -489,16 +501,14 @@ fn PlanForm(
         error.set(None);
         leptos::task::spawn_local(async move {
             let r = match editing {
-                Some(id) => {
-                    api::put::<_, BackupPlan>(&format!("/api/v1/backup-plans/{id}"), &body).await
-                }
-                None => api::post::<_, BackupPlan>("/api/v1/backup-plans", &body).await,
+                Some(id) => api::backups::save_plan(Some(id), &body).await,
+                None => api::backups::save_plan(None, &body).await,
             };
             busy.try_set(false);
             match r {
                 Ok(p) => on_saved.run((editing.is_none(), p)),
                 Err(e) => {
-                    error.try_set(Some(e.message));
+                    error.try_set(Some(e.into()));
                 }
             }
         });
@@ -666,7 +676,7 @@ fn PlanForm(
                     "Enabled"
                 </label>
             </div>
-            {move || error.get().map(|m| view! { <div class="notice notice-error span-all" role="alert" data-testid="plan-error">{m}</div> })}
+            {move || error.get().map(|e| view! { <div class="notice notice-error span-all" role="alert" data-testid="plan-error">{e.message}</div> })}
             <div class="span-all btn-row">
                 <button class="btn btn-primary" type="submit" data-testid="plan-save" disabled=move || busy.get()>
                     {if editing.is_some() { "Save plan" } else { "Add plan" }}

@@ -8,8 +8,7 @@
 
 use leptos::prelude::*;
 use opsdeck_wire::{
-    handbook_schedules, BackupPlan, PlanSchedule, PlanScheduleKind, PlanWrite, PrunePreview,
-    Retention,
+    handbook_schedules, BackupPlan, PlanSchedule, PlanScheduleKind, PlanWrite, Retention,
 };
 
 use crate::api;
@@ -50,7 +49,7 @@ impl Timing {
         let r = def.map(|d| d.retention.clone()).unwrap_or_default();
         let tz = def
             .map(|d| d.timezone.clone())
-            .unwrap_or_else(|| crate::clock::browser_timezone().unwrap_or_else(|| "UTC".into()));
+            .unwrap_or_else(|| crate::time::browser_timezone().unwrap_or_else(|| "UTC".into()));
         Timing {
             rows: RwSignal::new(schedules.iter().map(Row::new).collect()),
             timezone: RwSignal::new(tz),
@@ -82,15 +81,16 @@ impl Timing {
     }
 
     /// The rules, or the first field that is not a count.
-    pub(super) fn retention(&self) -> Result<Retention, String> {
+    pub(super) fn retention(&self) -> Result<Retention, super::FormError> {
         let count = |s: RwSignal<String>, field: &str, min: i32| match s
             .get_untracked()
             .trim()
             .parse::<i32>()
         {
             Ok(n) if (min..=1000).contains(&n) => Ok(n),
-            _ => Err(format!(
-                "retention.{field}: a whole number from {min} to 1000."
+            _ => Err(super::FormError::at(
+                format!("retention.{field}"),
+                &format!("a whole number from {min} to 1000."),
             )),
         };
         let max_age = self.max_age.get_untracked();
@@ -99,10 +99,10 @@ impl Timing {
             t => match t.parse::<i32>() {
                 Ok(n) if (1..=36500).contains(&n) => Some(n),
                 _ => {
-                    return Err(
-                        "retention.max_age_days: days from 1 to 36500, or empty for no limit."
-                            .into(),
-                    )
+                    return Err(super::FormError::at(
+                        "retention.max_age_days",
+                        "days from 1 to 36500, or empty for no limit.",
+                    ))
                 }
             },
         };
@@ -239,7 +239,7 @@ pub(super) fn PlanTiming(plan: BackupPlan) -> impl IntoView {
     let schedules = plan.def.schedules.clone();
     let r = plan.def.retention.clone();
     let next = plan.next.clone();
-    let fmt = move |at: chrono::DateTime<chrono::Utc>| crate::clock::local_text(at);
+    let fmt = move |at: chrono::DateTime<chrono::Utc>| crate::time::local_text(at);
     view! {
         <dt>"Schedules"</dt>
         <dd data-testid=format!("plan-schedules-{name}")>
@@ -294,9 +294,7 @@ pub(super) fn PlanTiming(plan: BackupPlan) -> impl IntoView {
 #[component]
 fn PrunePreviewLine(plan: BackupPlan) -> impl IntoView {
     let id = plan.id;
-    let preview = LocalResource::new(move || async move {
-        api::get::<PrunePreview>(&format!("/api/v1/backup-plans/{id}/prune")).await
-    });
+    let preview = LocalResource::new(move || async move { api::backups::prune_preview(id).await });
     view! {
         <p class="hint backup-prune" data-testid=format!("plan-prune-{}", plan.def.name)>
             {move || match preview.get() {

@@ -9,9 +9,10 @@
 use leptos::prelude::*;
 use opsdeck_wire::{BackupTarget, S3Settings, TargetKind, TargetWrite};
 
-use super::{error_field, FormMode, PageData};
+use super::{FormError, FormMode, PageData};
 use crate::api;
-use crate::incidents::LiveTime;
+
+use crate::time::LiveTime;
 use crate::ui::{Confirm, EmptyState, ErrorState, Loading};
 
 fn kind_text(k: TargetKind) -> &'static str {
@@ -42,7 +43,7 @@ pub(super) fn Targets(data: PageData) -> impl IntoView {
             return;
         };
         leptos::task::spawn_local(async move {
-            let r = api::delete(&format!("/api/v1/backup-targets/{id}")).await;
+            let r = api::backups::remove_target(id).await;
             notice.try_set(Some(
                 r.map(|_| format!("Deleted target {name}; its files stay where they are."))
                     .map_err(|e| e.message),
@@ -187,8 +188,8 @@ fn TargetForm(
     let allow_http = RwSignal::new(s3.as_ref().is_some_and(|s| s.allow_http));
     let secret = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
-    let field = Memo::new(move |_| error.with(|e| e.as_deref().and_then(error_field)));
+    let error = RwSignal::new(None::<FormError>);
+    let field = Memo::new(move |_| error.with(|e| e.as_ref().and_then(|e| e.field.clone())));
     let invalid =
         move |f: &'static str| move || field.with(|x| x.as_deref() == Some(f)).then_some("true");
     let input = NodeRef::<leptos::html::Input>::new();
@@ -225,27 +226,39 @@ fn TargetForm(
             },
         };
         if body.name.is_empty() {
-            return error.set(Some("name: give the target a name.".into()));
+            return error.set(Some(FormError::at("name", "give the target a name.")));
         }
         match (&body.kind, &body.s3) {
             (TargetKind::Local, _) if !body.path.starts_with('/') => {
-                return error.set(Some("path: must be absolute (start with /).".into()));
+                return error.set(Some(FormError::at(
+                    "path",
+                    "must be absolute (start with /).",
+                )));
             }
             (TargetKind::S3, Some(s)) => {
                 if s.endpoint.is_empty() {
-                    return error.set(Some("s3.endpoint: the URL of the S3 service, e.g. https://s3.eu-central-1.amazonaws.com".into()));
+                    return error.set(Some(FormError::at(
+                        "s3.endpoint",
+                        "the URL of the S3 service, e.g. https://s3.eu-central-1.amazonaws.com",
+                    )));
                 }
                 if s.endpoint.starts_with("http://") && !s.allow_http {
-                    return error.set(Some("s3.endpoint: http:// sends keys and backups unencrypted; use https:// or tick “Allow plain HTTP”.".into()));
+                    return error.set(Some(FormError::at("s3.endpoint", "http:// sends keys and backups unencrypted; use https:// or tick “Allow plain HTTP”.")));
                 }
                 if s.bucket.is_empty() {
-                    return error.set(Some("s3.bucket: the bucket's name.".into()));
+                    return error.set(Some(FormError::at("s3.bucket", "the bucket's name.")));
                 }
                 if s.access_key_id.is_empty() {
-                    return error.set(Some("s3.access_key_id: the access key id.".into()));
+                    return error.set(Some(FormError::at(
+                        "s3.access_key_id",
+                        "the access key id.",
+                    )));
                 }
                 if body.secret_access_key.is_none() && !secret_set {
-                    return error.set(Some("secret_access_key: the secret access key.".into()));
+                    return error.set(Some(FormError::at(
+                        "secret_access_key",
+                        "the secret access key.",
+                    )));
                 }
             }
             _ => {}
@@ -254,11 +267,8 @@ fn TargetForm(
         error.set(None);
         leptos::task::spawn_local(async move {
             let r = match editing {
-                Some(id) => {
-                    api::put::<_, BackupTarget>(&format!("/api/v1/backup-targets/{id}"), &body)
-                        .await
-                }
-                None => api::post::<_, BackupTarget>("/api/v1/backup-targets", &body).await,
+                Some(id) => api::backups::save_target(Some(id), &body).await,
+                None => api::backups::save_target(None, &body).await,
             };
             busy.try_set(false);
             match r {
@@ -267,7 +277,7 @@ fn TargetForm(
                     on_saved.run((editing.is_none(), t))
                 }
                 Err(e) => {
-                    error.try_set(Some(e.message));
+                    error.try_set(Some(e.into()));
                 }
             }
         });
@@ -345,7 +355,7 @@ fn TargetForm(
                     </label>
                 }.into_any()
             }}
-            {move || error.get().map(|m| view! { <div class="notice notice-error span-all" role="alert" data-testid="target-error">{m}</div> })}
+            {move || error.get().map(|e| view! { <div class="notice notice-error span-all" role="alert" data-testid="target-error">{e.message}</div> })}
             <div class="span-all btn-row">
                 <button class="btn btn-primary" type="submit" data-testid="target-save" disabled=move || busy.get()>
                     {move || match (busy.get(), editing.is_some()) {

@@ -1,5 +1,5 @@
 //! The incident list (`/incidents`): filters in the address (`status`,
-//! `severity`, `q`), live through `GET /api/v1/incidents/events` (each event
+//! `severity`, `q`), live through the incidents stream ([`crate::api::incidents::events_url`]) (each event
 //! is a changed incident: it is updated in place, added when it matches the
 //! filters, dropped when it no longer does). Operators declare incidents
 //! here.
@@ -10,16 +10,12 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::NavigateOptions;
-use opsdeck_wire::{
-    Incident, IncidentList, IncidentStatus, NewIncident, Role, ServiceOverview, Severity,
-};
+use opsdeck_wire::{Incident, IncidentList, IncidentStatus, NewIncident, Role, Severity};
 
-use super::{
-    follow_page, human_secs, sla_badge, use_now, IncidentStatusPill, LiveState, LiveTime,
-    SeverityPill,
-};
+use super::{follow_page, sla_badge, IncidentStatusPill, LiveState, SeverityPill};
 use crate::api::{self, enc, ApiError};
 use crate::session::current_role;
+use crate::time::{human_secs, use_now, LiveTime};
 use crate::ui::{EmptyState, ErrorState, Loading};
 
 /// Whether an incident belongs in a list with these filters (`q` matches
@@ -60,22 +56,13 @@ pub fn Incidents() -> impl IntoView {
     let state = RwSignal::new(None::<Result<IncidentList, ApiError>>);
     let seq = StoredValue::new(0u64);
     let load = move || {
-        let mut url = format!(
-            "/api/v1/incidents?limit=200&status={}",
-            enc(&status.get_untracked())
-        );
+        let st = status.get_untracked();
         let sev = severity.get_untracked();
-        if !sev.is_empty() {
-            url.push_str(&format!("&severity={}", enc(&sev)));
-        }
         let q = q_text.get_untracked();
-        if !q.trim().is_empty() {
-            url.push_str(&format!("&q={}", enc(q.trim())));
-        }
         let mine = seq.get_value() + 1;
         seq.set_value(mine);
         leptos::task::spawn_local(async move {
-            let r = api::get::<IncidentList>(&url).await;
+            let r = api::incidents::list(&st, &sev, &q).await;
             if seq.try_get_value() != Some(mine) {
                 return;
             }
@@ -126,7 +113,7 @@ pub fn Incidents() -> impl IntoView {
         });
     };
     let connected = follow_page(
-        "/api/v1/incidents/events".into(),
+        api::incidents::events_url(),
         "incident",
         move |data| match serde_json::from_str::<Incident>(&data) {
             Ok(inc) => apply(inc),
@@ -411,7 +398,7 @@ fn DeclareDialog(open: RwSignal<bool>) -> impl IntoView {
     let filter = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
-    let services = LocalResource::new(|| api::get::<Vec<ServiceOverview>>("/api/v1/services"));
+    let services = LocalResource::new(api::services::list);
     let input = NodeRef::<leptos::html::Input>::new();
     Effect::new(move |_| {
         if let Some(el) = input.get() {
@@ -444,7 +431,7 @@ fn DeclareDialog(open: RwSignal<bool>) -> impl IntoView {
             escalation_policy_id: None,
         };
         leptos::task::spawn_local(async move {
-            let r = api::post::<_, Incident>("/api/v1/incidents", &body).await;
+            let r = api::incidents::create(&body).await;
             busy.try_set(false);
             match r {
                 Ok(inc) => {

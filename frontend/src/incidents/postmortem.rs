@@ -6,12 +6,13 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
-use opsdeck_wire::{ActionItem, IncidentDetail, Postmortem, Role};
+use opsdeck_wire::{ActionItem, Postmortem, Role};
 
 use super::{IncidentStatusPill, SeverityPill};
 use crate::api::{self, ApiError};
 use crate::session::current_role;
-use crate::ui::{ErrorState, Loading, RelTime};
+use crate::time::RelTime;
+use crate::ui::{ErrorState, Loading};
 
 #[component]
 pub fn PostmortemPage() -> impl IntoView {
@@ -76,11 +77,10 @@ struct Fields {
 #[component]
 fn PostmortemView(id: i64) -> impl IntoView {
     let operator = current_role() >= Role::Operator;
-    let incident = LocalResource::new(move || async move {
-        api::get::<IncidentDetail>(&format!("/api/v1/incidents/{id}"))
-            .await
-            .map(|d| d.incident)
-    });
+    let incident =
+        LocalResource::new(
+            move || async move { api::incidents::get_one(id).await.map(|d| d.incident) },
+        );
     let state = RwSignal::new(None::<Result<Postmortem, ApiError>>);
     let f = Fields {
         summary: RwSignal::new(String::new()),
@@ -114,7 +114,7 @@ fn PostmortemView(id: i64) -> impl IntoView {
     };
     let load = move || {
         leptos::task::spawn_local(async move {
-            let r = api::get::<Postmortem>(&format!("/api/v1/incidents/{id}/postmortem")).await;
+            let r = api::incidents::postmortem(id).await;
             if let Ok(pm) = &r {
                 fill(pm);
             }
@@ -145,8 +145,7 @@ fn PostmortemView(id: i64) -> impl IntoView {
             updated_by: None,
         };
         leptos::task::spawn_local(async move {
-            let r = api::put::<_, Postmortem>(&format!("/api/v1/incidents/{id}/postmortem"), &body)
-                .await;
+            let r = api::incidents::save_postmortem(id, &body).await;
             busy.try_set(false);
             match r {
                 Ok(pm) => {
@@ -186,7 +185,7 @@ fn PostmortemView(id: i64) -> impl IntoView {
                 <h1 class="wrap-anywhere">"Post-mortem"{(!title.is_empty()).then(|| format!(": {title}"))}</h1>
                 {i.as_ref().map(|i| view! { <SeverityPill severity=i.severity/><IncidentStatusPill status=i.status/> })}
                 <span class="spacer"></span>
-                <a class="btn" data-testid="pm-markdown" href=format!("/api/v1/incidents/{id}/postmortem/markdown") download="">"⤓ Download Markdown"</a>
+                <a class="btn" data-testid="pm-markdown" href=api::incidents::postmortem_markdown_url(id) download="">"⤓ Download Markdown"</a>
                 {operator.then(|| view! {
                     <button class="btn btn-primary" data-testid="pm-save" disabled=move || busy.get() on:click=move |_| save()>
                         {move || if busy.get() { "Saving…" } else { "Save" }}

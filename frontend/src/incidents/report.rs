@@ -3,25 +3,18 @@
 //! breaches, incidents per week, and the same figures by severity and by
 //! service (with the service's uptime). CSV download of the same period.
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use opsdeck_wire::{IncidentReport, ReportRow, Severity};
 
-use super::{mean_text, SeverityPill};
-use crate::api::{self, enc};
-use crate::runs::now_utc;
+use super::SeverityPill;
+use crate::api;
+
+use crate::time::{mean_text, now_utc};
 use crate::ui::{EmptyState, ErrorState, Loading};
 
 const PERIODS: [i64; 3] = [7, 30, 90];
-
-fn range_query(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
-    format!(
-        "from={}&to={}",
-        enc(&from.to_rfc3339_opts(SecondsFormat::Secs, true)),
-        enc(&to.to_rfc3339_opts(SecondsFormat::Secs, true))
-    )
-}
 
 fn uptime_text(u: Option<f64>) -> (String, &'static str) {
     match u {
@@ -64,17 +57,11 @@ pub fn IncidentReports() -> impl IntoView {
     });
     let report = LocalResource::new(move || {
         let (from, to) = range.get();
-        async move {
-            api::get::<IncidentReport>(&format!(
-                "/api/v1/reports/incidents?{}",
-                range_query(from, to)
-            ))
-            .await
-        }
+        async move { api::reports::incidents(from, to).await }
     });
     let csv = move || {
         let (from, to) = range.get();
-        format!("/api/v1/reports/incidents/csv?{}", range_query(from, to))
+        api::reports::incidents_csv_url(from, to)
     };
 
     view! {

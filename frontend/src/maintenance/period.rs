@@ -14,10 +14,11 @@ use super::{
     PeriodStatusPill, When,
 };
 use crate::api::{self, ApiError};
-use crate::incidents::{use_now, LiveTime};
+
 use crate::live::use_interval;
 use crate::session::current_role;
-use crate::ui::{DetailLoadError, ErrorState, Loading, RelTime};
+use crate::time::{use_now, LiveTime, RelTime};
+use crate::ui::{Detail, DetailLoadError, ErrorState, Loading};
 
 #[component]
 pub fn PeriodPage() -> impl IntoView {
@@ -69,33 +70,11 @@ fn source_text(source: &str) -> &str {
 #[component]
 fn PeriodView(id: i64) -> impl IntoView {
     let operator = current_role() >= Role::Operator;
-    let state = RwSignal::new(None::<Result<MaintenancePeriodDetail, ApiError>>);
-    let stale = RwSignal::new(None::<String>);
+    let detail = Detail::<MaintenancePeriodDetail>::new();
+    let Detail { state, stale } = detail;
     let load = move || {
         leptos::task::spawn_local(async move {
-            let r =
-                api::get::<MaintenancePeriodDetail>(&format!("/api/v1/maintenance/periods/{id}"))
-                    .await;
-            let had = state
-                .try_with_untracked(|s| matches!(s, Some(Ok(_))))
-                .unwrap_or(false);
-            match r {
-                Ok(d) => {
-                    stale.try_set(None);
-                    if state.try_with_untracked(|s| s.as_ref() != Some(&Ok(d.clone())))
-                        == Some(true)
-                    {
-                        state.try_set(Some(Ok(d)));
-                    }
-                }
-                // Keep what is shown through a passing network error.
-                Err(e) if had && e.status != 404 => {
-                    stale.try_set(Some(e.message));
-                }
-                Err(e) => {
-                    state.try_set(Some(Err(e)));
-                }
-            }
+            detail.show(api::maintenance::period(id).await, true);
         });
     };
     load();

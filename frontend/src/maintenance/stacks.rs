@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 use opsdeck_wire::{
     ActuationMode, Actuator, ActuatorWrite, MaintenanceStack, ProxyActuation, RunbookActuation,
-    RunbookSummary,
 };
 
 use super::{mode_help, mode_text, stack_mode, PageData};
 use crate::api;
-use crate::ui::{Confirm, EmptyState, ErrorState, Loading, RelTime};
+use crate::time::RelTime;
+use crate::ui::{Confirm, EmptyState, ErrorState, Loading};
 
 /// Pill kind, icon and meaning of an actuator state.
 fn state_look(s: &str) -> (&'static str, &'static str, &'static str) {
@@ -71,11 +71,7 @@ pub(super) fn Stacks(data: PageData) -> impl IntoView {
             return;
         };
         leptos::task::spawn_local(async move {
-            let r = api::delete(&format!(
-                "/api/v1/maintenance/actuators/{}",
-                api::enc(&stack)
-            ))
-            .await;
+            let r = api::maintenance::remove_actuator(&stack).await;
             notice.try_set(Some(
                 r.map(|_| format!("Removed the actuation of {stack}."))
                     .map_err(|e| e.message),
@@ -296,7 +292,7 @@ fn ActuatorForm(
             .map(|r| params_text(&r.disable_params))
             .unwrap_or_default(),
     );
-    let runbooks = LocalResource::new(|| api::get::<Vec<RunbookSummary>>("/api/v1/runbooks"));
+    let runbooks = LocalResource::new(api::runbooks::list);
     let runbooks = Memo::new(move |_| {
         runbooks.get().map(|r| {
             r.map(|mut v| {
@@ -315,7 +311,7 @@ fn ActuatorForm(
 
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
-    let stack_path = format!("/api/v1/maintenance/actuators/{}", api::enc(&stack));
+    let stack_name = stack.clone();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let m = mode.get_untracked();
@@ -378,9 +374,9 @@ fn ActuatorForm(
         };
         busy.set(true);
         error.set(None);
-        let path = stack_path.clone();
+        let path = stack_name.clone();
         leptos::task::spawn_local(async move {
-            let r = api::put::<_, Actuator>(&path, &body).await;
+            let r = api::maintenance::save_actuator(&path, &body).await;
             busy.try_set(false);
             match r {
                 Ok(a) => on_saved.run(a),

@@ -14,7 +14,8 @@ use super::{
     ScopeFields, ScopeState,
 };
 use crate::api::{self, ApiError};
-use crate::ui::{relative, Confirm, EmptyState, ErrorState, Loading};
+use crate::time::relative;
+use crate::ui::{Confirm, EmptyState, ErrorState, Loading};
 
 const WEEKDAYS: [(&str, &str); 7] = [
     ("mon", "Mon"),
@@ -76,7 +77,7 @@ pub(super) fn Windows(data: PageData) -> impl IntoView {
     let operator = data.operator;
     let list = LocalResource::new(move || {
         data.windows_reload.get();
-        api::get::<Vec<MaintenanceWindow>>("/api/v1/maintenance/windows")
+        api::maintenance::windows()
     });
     let list = Memo::new(move |_| list.get());
     let form = RwSignal::new(None::<FormMode>);
@@ -91,11 +92,7 @@ pub(super) fn Windows(data: PageData) -> impl IntoView {
         toggling.set(Some(w.id));
         notice.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::put::<_, MaintenanceWindow>(
-                &format!("/api/v1/maintenance/windows/{}", w.id),
-                &body,
-            )
-            .await;
+            let r = api::maintenance::save_window(Some(w.id), &body).await;
             toggling.try_set(None);
             notice.try_set(Some(
                 r.map(|w| {
@@ -115,7 +112,7 @@ pub(super) fn Windows(data: PageData) -> impl IntoView {
             return;
         };
         leptos::task::spawn_local(async move {
-            let r = api::delete(&format!("/api/v1/maintenance/windows/{id}")).await;
+            let r = api::maintenance::remove_window(id).await;
             notice.try_set(Some(
                 r.map(|_| format!("Deleted window {title}."))
                     .map_err(|e| e.message),
@@ -363,9 +360,7 @@ fn WindowForm(
                     return;
                 }
                 leptos::task::spawn_local(async move {
-                    let r =
-                        api::post::<_, WindowPreview>("/api/v1/maintenance/windows/preview", &body)
-                            .await;
+                    let r = api::maintenance::preview_window(&body).await;
                     if generation.try_get_value() == Some(gen) {
                         preview.try_set(Some(r.map_err(|e: ApiError| e.message)));
                     }
@@ -390,16 +385,8 @@ fn WindowForm(
         error.set(None);
         leptos::task::spawn_local(async move {
             let r = match editing {
-                Some(id) => {
-                    api::put::<_, MaintenanceWindow>(
-                        &format!("/api/v1/maintenance/windows/{id}"),
-                        &body,
-                    )
-                    .await
-                }
-                None => {
-                    api::post::<_, MaintenanceWindow>("/api/v1/maintenance/windows", &body).await
-                }
+                Some(id) => api::maintenance::save_window(Some(id), &body).await,
+                None => api::maintenance::save_window(None, &body).await,
             };
             busy.try_set(false);
             match r {

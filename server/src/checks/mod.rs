@@ -273,20 +273,22 @@ struct Valid {
 fn validate_def(v: &mut Valid) -> ApiResult<()> {
     v.name = v.name.trim().to_owned();
     if v.name.is_empty() || v.name.chars().count() > 100 || v.name.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest(
-            "name: 1–100 characters, no control characters".into(),
+        return Err(ApiError::invalid_field(
+            "name",
+            "1–100 characters, no control characters",
         ));
     }
-    validate_spec(&mut v.spec).map_err(ApiError::BadRequest)?;
+    validate_spec(&mut v.spec).map_err(ApiError::from_validation)?;
     if !(5..=86_400).contains(&v.interval_s) {
-        return Err(ApiError::BadRequest("interval_s: 5 s to 1 day".into()));
+        return Err(ApiError::invalid_field("interval_s", "5 s to 1 day"));
     }
     if !(100..=120_000).contains(&v.timeout_ms) {
-        return Err(ApiError::BadRequest("timeout_ms: 100 ms to 120 s".into()));
+        return Err(ApiError::invalid_field("timeout_ms", "100 ms to 120 s"));
     }
     if v.timeout_ms as u64 > v.interval_s as u64 * 1000 {
-        return Err(ApiError::BadRequest(
-            "timeout_ms: must not exceed the interval (probes of one check never overlap)".into(),
+        return Err(ApiError::invalid_field(
+            "timeout_ms",
+            "must not exceed the interval (probes of one check never overlap)",
         ));
     }
     for (f, n) in [
@@ -294,7 +296,7 @@ fn validate_def(v: &mut Valid) -> ApiResult<()> {
         ("recover_after", v.recover_after),
     ] {
         if !(1..=20).contains(&n) {
-            return Err(ApiError::BadRequest(format!("{f}: 1–20")));
+            return Err(ApiError::invalid_field(f, "1–20"));
         }
     }
     let needs_service = matches!(

@@ -41,7 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError::BadRequest(msg.into())
+    ApiError::from_validation(msg.into())
 }
 
 async fn load(conn: &mut PgConnection, id: Option<i64>) -> sqlx::Result<Vec<EscalationPolicy>> {

@@ -12,7 +12,7 @@ use sqlx::PgConnection;
 use crate::error::{ApiError, ApiResult};
 
 fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError::BadRequest(msg.into())
+    ApiError::from_validation(msg.into())
 }
 
 /// A name: trimmed, 1–100 characters, no control characters.

@@ -18,6 +18,7 @@ mod cli;
 mod containers;
 mod docker;
 mod embedded_pg;
+mod error_fields;
 mod escalation;
 mod faults;
 mod fuzz;

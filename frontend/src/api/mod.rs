@@ -1,6 +1,57 @@
 //! JSON calls to the Opsdeck API. Every state-changing call sends
 //! `Content-Type: application/json` (the server's CSRF check needs it).
-//! Errors carry the server's `{"error":{"code","message"}}`.
+//! Errors carry the server's `{"error":{"code","message","field"}}`.
+//!
+//! This module is the only place that spells an API path: one submodule per
+//! resource offers typed functions (ids in, decoded wire types out) and the
+//! URLs of streams and downloads; pages call those, never the generic
+//! helpers here with a path of their own.
+
+pub mod admin;
+pub mod approvals;
+pub mod auth;
+pub mod backups;
+pub mod channels;
+pub mod checks;
+pub mod engines;
+pub mod graph;
+pub mod incidents;
+pub mod inventory;
+pub mod maintenance;
+pub mod oncall;
+pub mod reports;
+pub mod runbooks;
+pub mod runs;
+pub mod schedules;
+pub mod services;
+pub mod status;
+
+/// Where every path starts.
+const BASE: &str = "/api/v1";
+
+/// `BASE` followed by `rest` (which starts with `/`).
+fn url(rest: &str) -> String {
+    format!("{BASE}{rest}")
+}
+
+/// A query string (`?a=1&b=x%20y`, or empty when no pair has a value):
+/// pairs without a value are left out, values are percent-encoded.
+pub fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", enc(v))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+/// `Some(v)` unless `v` is empty: for optional filters.
+pub fn non_empty(v: &str) -> Option<String> {
+    (!v.is_empty()).then(|| v.to_string())
+}
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
@@ -11,6 +62,9 @@ pub struct ApiError {
     pub status: u16,
     pub code: String,
     pub message: String,
+    /// The request field a validation error is about (`name`,
+    /// `spec.url`, `sources[0].service`), when the server names one.
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -19,6 +73,7 @@ impl ApiError {
             status: 0,
             code: "network".into(),
             message: format!("cannot reach the Opsdeck server ({e})"),
+            field: None,
         }
     }
 }
@@ -41,11 +96,13 @@ async fn finish(res: Result<Response, gloo_net::Error>) -> Result<Response, ApiE
             status,
             code: b.error.code,
             message: b.error.message,
+            field: b.error.field,
         },
         None => ApiError {
             status,
             code: "http".into(),
             message: format!("the server answered {status}"),
+            field: None,
         },
     };
     if status == 401 && err.code == "unauthenticated" {
@@ -61,6 +118,7 @@ async fn decode<T: DeserializeOwned>(res: Response) -> Result<T, ApiError> {
         status: 0,
         code: "decode".into(),
         message: format!("unexpected answer: {e}"),
+        field: None,
     })
 }
 
@@ -78,6 +136,7 @@ pub async fn get_text(path: &str) -> Result<String, ApiError> {
             status: 0,
             code: "decode".into(),
             message: format!("unexpected answer: {e}"),
+            field: None,
         })
 }
 
@@ -94,6 +153,7 @@ fn with_body<B: Serialize>(
         status: 0,
         code: "encode".into(),
         message: e.to_string(),
+        field: None,
     })
 }
 

@@ -1,0 +1,273 @@
+//! The check form ([`CheckForm`]): adds or edits a check of any kind;
+//! validation errors are shown under the field they name.
+
+use super::*;
+
+/// Adds a check (`existing` unset) or edits one. `service_id` unset: a host
+/// check. Validation errors from the server are shown under the field they
+/// name, else above the buttons.
+#[component]
+pub fn CheckForm(
+    service_id: Option<i64>,
+    #[prop(optional)] existing: Option<Check>,
+    on_saved: Callback<Check>,
+    on_cancel: Callback<()>,
+) -> impl IntoView {
+    let editing = existing.as_ref().map(|c| c.id);
+    let has_password = existing.as_ref().is_some_and(|c| c.has_password);
+    let has_service = existing
+        .as_ref()
+        .map_or(service_id.is_some(), |c| c.service_id.is_some());
+    let heartbeat_path = existing.as_ref().and_then(|c| c.heartbeat_path.clone());
+    let f = match &existing {
+        Some(c) => Fields::from_check(c),
+        None => Fields::new(if has_service { "http" } else { "host" }),
+    };
+    let error = RwSignal::new(None::<(Option<&'static str>, String)>);
+    let busy = RwSignal::new(false);
+
+    let err_for = move |key: &'static str| {
+        error.with(|e| match e {
+            Some((Some(k), m)) if *k == key => Some(m.clone()),
+            _ => None,
+        })
+    };
+    let input = move |key: &'static str,
+                      label: &'static str,
+                      sig: RwSignal<String>,
+                      ty: &'static str,
+                      placeholder: &'static str| {
+        view! {
+            <label class:field-invalid=move || err_for(key).is_some()>
+                <span>{label}</span>
+                <input type=ty name=key data-testid=format!("check-field-{key}") placeholder=placeholder
+                    step=(ty == "number").then_some("any") min=(ty == "number").then_some("0")
+                    aria-invalid=move || err_for(key).is_some().to_string()
+                    prop:value=move || sig.get() on:input=move |e| sig.set(event_target_value(&e))/>
+                {move || err_for(key).map(|m| view! { <span class="field-error" role="alert">{m}</span> })}
+            </label>
+        }
+    };
+    let number = move |key: &'static str, label: &'static str, sig: RwSignal<String>| {
+        input(key, label, sig, "number", "")
+    };
+    let select = move |key: &'static str,
+                       label: &'static str,
+                       sig: RwSignal<String>,
+                       options: &'static [(&'static str, &'static str)]| {
+        view! {
+            <label class:field-invalid=move || err_for(key).is_some()>
+                <span>{label}</span>
+                <select name=key data-testid=format!("check-field-{key}") on:change=move |e| sig.set(event_target_value(&e))>
+                    {options.iter().map(|(v, l)| view! { <option value=*v prop:selected=move || sig.get() == *v>{*l}</option> }).collect_view()}
+                </select>
+                {move || err_for(key).map(|m| view! { <span class="field-error" role="alert">{m}</span> })}
+            </label>
+        }
+    };
+    let checkbox = move |key: &'static str, label: &'static str, sig: RwSignal<bool>| {
+        view! {
+            <label class="check">
+                <input type="checkbox" name=key data-testid=format!("check-field-{key}")
+                    prop:checked=move || sig.get() on:change=move |e| sig.set(event_target_checked(&e))/>
+                {label}
+            </label>
+        }
+    };
+    let password = move || {
+        view! {
+            <label class:field-invalid=move || err_for("password").is_some()>
+                <span>"Password"</span>
+                <input type="password" name="password" autocomplete="new-password" data-testid="check-field-password"
+                    placeholder=if has_password { "unchanged" } else { "none" }
+                    disabled=move || f.clear_password.get()
+                    prop:value=move || f.password.get() on:input=move |e| f.password.set(event_target_value(&e))/>
+                {move || err_for("password").map(|m| view! { <span class="field-error" role="alert">{m}</span> })}
+            </label>
+            {has_password.then(|| checkbox("clear_password", "Remove the stored password", f.clear_password))}
+            <p class="hint span-all">"The password is stored encrypted and never shown again; leave the URL without it."</p>
+        }
+    };
+    let latency = move || {
+        view! {
+            {number("warning_ms", "Warning above (ms)", f.warning_ms)}
+            {number("critical_ms", "Critical above (ms)", f.critical_ms)}
+        }
+    };
+
+    let kind_fields = move || -> AnyView {
+        match f.kind.get().as_str() {
+            "http" => view! {
+                <div class="span-2">{input("url", "URL", f.url, "url", "https://example.com/health")}</div>
+                {select("method", "Method", f.method, &[("GET", "GET"), ("HEAD", "HEAD"), ("POST", "POST")])}
+                {input("expect_status", "Expected status codes", f.expect_status, "text", "200, 204 (empty: 200–399)")}
+                {input("body_contains", "Body contains", f.body_contains, "text", "optional")}
+                {input("body_regex", "Body matches (regex)", f.body_regex, "text", "optional")}
+                {latency()}
+                {number("max_redirects", "Max redirects", f.max_redirects)}
+                {checkbox("tls_verify", "Verify the TLS certificate", f.tls_verify)}
+            }.into_any(),
+            "tcp" => view! {
+                {input("host", "Host", f.host, "text", "db.internal")}
+                {input("port", "Port", f.port, "number", "5432")}
+                {latency()}
+            }.into_any(),
+            "postgres" => view! {
+                <div class="span-2">{input("url", "URL (no password)", f.url, "text", "postgres://user@host:5432/db")}</div>
+                {password()}
+                {number("connections_warning_pct", "Connections warning (%)", f.connections_warning_pct)}
+                {number("connections_critical_pct", "Connections critical (%)", f.connections_critical_pct)}
+                {input("cache_hit_warning_pct", "Cache hit warning below (%)", f.cache_hit_warning_pct, "number", "optional")}
+                {number("replication_lag_warning_s", "Replication lag warning (s)", f.replication_lag_warning_s)}
+                {number("replication_lag_critical_s", "Replication lag critical (s)", f.replication_lag_critical_s)}
+            }.into_any(),
+            "mysql" => view! {
+                <div class="span-2">{input("url", "URL (no password)", f.url, "text", "mysql://user@host:3306/db")}</div>
+                {password()}
+                {number("threads_warning", "Threads connected warning", f.threads_warning)}
+                {number("threads_critical", "Threads connected critical", f.threads_critical)}
+            }.into_any(),
+            "redis" => view! {
+                <div class="span-2">{input("url", "URL (no password)", f.url, "text", "redis://host:6379/0")}</div>
+                {password()}
+                {number("memory_warning_pct", "Memory warning (% of maxmemory)", f.memory_warning_pct)}
+                {number("memory_critical_pct", "Memory critical (% of maxmemory)", f.memory_critical_pct)}
+                {input("memory_warning_mb", "Memory warning (MiB, without maxmemory)", f.memory_warning_mb, "number", "optional")}
+            }.into_any(),
+            "tls" => view! {
+                {input("host", "Host", f.host, "text", "example.com")}
+                {input("port", "Port", f.port, "number", "443")}
+                {input("server_name", "Server name (SNI)", f.server_name, "text", "the host")}
+                {number("warning_days", "Warning (days left)", f.warning_days)}
+                {number("critical_days", "Critical (days left)", f.critical_days)}
+            }.into_any(),
+            "container" => view! {
+                {number("restarts_warning", "Restarts in 10 min: warning", f.restarts_warning)}
+                {number("restarts_critical", "Restarts in 10 min: critical", f.restarts_critical)}
+                <p class="hint span-all">"Critical when a container is not running or its HEALTHCHECK reports unhealthy."</p>
+            }.into_any(),
+            "container_resources" => view! {
+                {select("resource", "Resource", f.resource, &[("cpu", "CPU (% of one core)"), ("memory", "Memory (% of limit)")])}
+                {number("warning_pct", "Warning (%)", f.warning_pct)}
+                {number("critical_pct", "Critical (%)", f.critical_pct)}
+                {number("sustained_s", "Sustained for (s)", f.sustained_s)}
+            }.into_any(),
+            "host" => view! {
+                {select("resource", "Resource", f.resource, &[("cpu", "CPU"), ("memory", "Memory"), ("disk", "Disk"), ("inodes", "Inodes")])}
+                <Show when=move || matches!(f.resource.get().as_str(), "disk" | "inodes")>
+                    {input("path", "Mount point", f.path, "text", "/")}
+                </Show>
+                {number("warning_pct", "Warning (%)", f.warning_pct)}
+                {number("critical_pct", "Critical (%)", f.critical_pct)}
+                {number("sustained_s", "Sustained for (s)", f.sustained_s)}
+            }.into_any(),
+            "heartbeat" => view! {
+                {number("period_s", "Expected every (s)", f.period_s)}
+                {number("grace_s", "Grace (s)", f.grace_s)}
+                <p class="hint span-all">"Critical when the job has not called the check's secret URL within period + grace. The URL is shown once the check is saved."</p>
+            }.into_any(),
+            _ => ().into_any(),
+        }
+    };
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        let kind = f.kind.get_untracked();
+        let fail = |(k, m): FieldError| error.set(Some((Some(k), m)));
+        let name = match required(f.name, "name") {
+            Ok(n) => n,
+            Err(e) => return fail(e),
+        };
+        let spec = match build_spec(&f) {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+        let (interval, timeout, fail_after, recover_after) = match schedule_numbers(&f) {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        let password = f.password_input(&kind);
+        let input = CheckInput {
+            service_id: if editing.is_some() { None } else { service_id },
+            name: Some(name),
+            spec: Some(spec),
+            interval_s: Some(interval),
+            timeout_ms: Some(timeout),
+            fail_after: Some(fail_after),
+            recover_after: Some(recover_after),
+            enabled: Some(f.enabled.get_untracked()),
+            password,
+        };
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let r = match editing {
+                Some(id) => api::checks::update(id, &input).await,
+                None => api::checks::create(&input).await,
+            };
+            busy.try_set(false);
+            match r {
+                Ok(c) => {
+                    f.password.try_set(String::new());
+                    on_saved.run(c);
+                }
+                Err(e) => {
+                    error.try_set(Some(server_error(e, &kind)));
+                }
+            }
+        });
+    };
+
+    let kinds: Vec<&'static str> = ALL_KINDS
+        .into_iter()
+        .filter(|k| kind_allowed(k, has_service))
+        .collect();
+
+    view! {
+        <form class="card form-grid check-form" data-testid="check-form" on:submit=submit novalidate>
+            <h2>{match (&existing, has_service) {
+                (Some(c), _) => format!("Edit check {}", c.name),
+                (None, true) => "Add check".to_string(),
+                (None, false) => "Add host check".to_string(),
+            }}</h2>
+            <label>
+                <span>"Kind"</span>
+                <select name="kind" data-testid="check-kind" disabled=editing.is_some()
+                    title=if editing.is_some() { "The kind of a check cannot change: add a new check instead" } else { "" }
+                    on:change=move |e| { f.kind.set(event_target_value(&e)); error.set(None); }>
+                    {kinds.into_iter().map(|k| view! { <option value=k prop:selected=move || f.kind.get() == k>{kind_label(k)}</option> }).collect_view()}
+                </select>
+            </label>
+            {input("name", "Name", f.name, "text", "e.g. homepage")}
+            {kind_fields}
+            <fieldset class="span-all">
+                <legend>"Schedule"</legend>
+                <div class="form-grid">
+                    {number("interval_s", "Every (s, at least 5)", f.interval_s)}
+                    {number("timeout_ms", "Timeout (ms)", f.timeout_ms)}
+                    {number("fail_after", "Failures before alerting", f.fail_after)}
+                    {number("recover_after", "Passes before recovering", f.recover_after)}
+                    {checkbox("enabled", "Enabled", f.enabled)}
+                </div>
+            </fieldset>
+            {heartbeat_path.map(|p| view! { <div class="span-all"><HeartbeatUrl path=p/></div> })}
+            {move || error.get().and_then(|(k, m)| match k {
+                Some(_) => None,
+                None => Some(view! { <div class="notice notice-error span-all" role="alert" data-testid="check-form-error">{m}</div> }),
+            })}
+            {move || error.with(|e| matches!(e, Some((Some(_), _)))).then(|| view! {
+                <p class="error-text span-all" data-testid="check-form-error">"Correct the marked field."</p>
+            })}
+            <div class="span-all btn-row">
+                <button class="btn btn-primary" type="submit" data-testid="check-save" disabled=move || busy.get()>
+                    {move || match (busy.get(), editing.is_some()) {
+                        (true, _) => "Saving…",
+                        (false, true) => "Save check",
+                        (false, false) => "Add check",
+                    }}
+                </button>
+                <button class="btn" type="button" data-testid="check-cancel" on:click=move |_| on_cancel.run(())>"Cancel"</button>
+            </div>
+        </form>
+    }
+}
