@@ -1,8 +1,6 @@
 //! Phases 3 and 5 of a restore: the dependent services stopped and started
 //! again, and the guard that starts them when the step is dropped.
 
-use bollard::query_parameters::ListContainersOptionsBuilder;
-
 use super::*;
 
 /// The services to stop for a restore of `src`: a database's service's
@@ -23,25 +21,16 @@ async fn to_stop(cx: &StepCx<'_>, src: &Source) -> Result<(Vec<String>, String),
         }
         Source::Volume { engine, volume } => {
             let (_, docker) = volumes::engine(state, Some(engine)).await?;
-            let filters: HashMap<&str, Vec<&str>> =
-                HashMap::from([("volume", vec![volume.as_str()])]);
-            let list = docker
-                .list_containers(Some(
-                    ListContainersOptionsBuilder::default()
-                        .all(true)
-                        .filters(&filters)
-                        .build(),
-                ))
-                .await
-                .map_err(|e| format!("listing the containers that use volume {volume}: {e}"))?;
+            let list = crate::docker::list::containers(
+                &docker,
+                crate::docker::list::ListBy::Volume(volume),
+            )
+            .await
+            .map_err(|e| format!("listing the containers that use volume {volume}: {e:#}"))?;
             let ids: HashSet<String> = list
                 .into_iter()
-                .filter(|c| {
-                    !c.labels
-                        .as_ref()
-                        .is_some_and(|l| l.contains_key(crate::docker::volumes::HELPER_LABEL))
-                })
-                .filter_map(|c| c.id)
+                .filter(|c| !c.labels.contains_key(crate::docker::volumes::HELPER_LABEL))
+                .map(|c| c.id)
                 .collect();
             let users: Vec<String> = crate::inventory::overview(&snapshot, &state.engines)
                 .into_iter()
