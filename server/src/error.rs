@@ -396,7 +396,8 @@ impl From<crate::backups::catalog::BackupError> for ApiError {
     fn from(e: crate::backups::catalog::BackupError) -> Self {
         use crate::backups::catalog::BackupError as E;
         match e {
-            E::Invalid(m) => ApiError::BadRequest(m),
+            // Validation messages read `field: message`: the field is kept.
+            E::Invalid(m) => ApiError::from_validation(m),
             E::NotFound(m) => ApiError::NotFound(m),
             E::Conflict(m) => ApiError::Conflict(m),
             E::Unavailable(m) => ApiError::Unavailable(m),
