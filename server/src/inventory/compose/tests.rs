@@ -1,7 +1,6 @@
 //! Tests of the compose parser and the shared YAML plumbing.
 
 use super::*;
-use crate::inventory::yamlpos::*;
 
 /// A compose file modelled on the MosAIc stack.
 const MOSAIC: &str = r#"version: "3.8"

@@ -69,7 +69,7 @@ impl DepGraph {
 
     /// Layer of every node (indexed by node index): longest path to a node
     /// that requires nothing.
-    fn layers(&self) -> Vec<u32> {
+    pub(super) fn layers(&self) -> Vec<u32> {
         let mut layer = vec![0u32; self.graph.node_count()];
         for &v in &self.topo {
             layer[v.index()] = self

@@ -179,7 +179,7 @@ const RESERVED: &[&str] = &[
 
 /// Whether `s` can be written as a plain scalar and read back as the same
 /// string by any YAML reader. Deliberately conservative.
-fn is_plain_safe(s: &str) -> bool {
+pub(super) fn is_plain_safe(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
         return false;
     };

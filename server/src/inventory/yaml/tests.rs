@@ -1,5 +1,6 @@
 //! Tests of the inventory YAML: parsing, rendering, round trips.
 
+use super::render::is_plain_safe;
 use super::*;
 
 fn s(v: &str) -> String {
