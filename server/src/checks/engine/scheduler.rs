@@ -63,7 +63,11 @@ impl HealthHub {
         let check = read(&self.checks).get(&id).cloned()?;
         let result = self.probe(&check).await;
         if self.is_leader() {
-            Some(self.record(&check, result))
+            // The check may have been reloaded while it was probed (the
+            // change notification of its creation or edit): record into the
+            // current runtime, or the result is lost from memory.
+            let current = read(&self.checks).get(&id).cloned().unwrap_or(check);
+            Some(self.record(&current, result))
         } else {
             Some(result)
         }
