@@ -414,3 +414,60 @@ impl From<crate::backups::catalog::BackupError> for ApiError {
         }
     }
 }
+
+// ---- checks ----
+
+impl From<crate::checks::CheckError> for ApiError {
+    fn from(e: crate::checks::CheckError) -> Self {
+        use crate::checks::CheckError as E;
+        match e {
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::NotFound(what) => ApiError::NotFound(what),
+            e @ E::NameTaken(_) => ApiError::Conflict(e.to_string()),
+            E::Database(e) => e.into(),
+            E::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl crate::checks::CheckError {
+    /// A failed write of the check named `name`: the unique constraint
+    /// `checks_name_key` (one name per service) is a conflict.
+    pub fn on_write(e: sqlx::Error, name: &str) -> Self {
+        if let sqlx::Error::Database(d) = &e {
+            if d.constraint() == Some("checks_name_key") {
+                return Self::NameTaken(name.to_owned());
+            }
+        }
+        Self::Database(e)
+    }
+}
+
+// ---- engines ----
+
+impl From<crate::engines::EngineError> for ApiError {
+    fn from(e: crate::engines::EngineError) -> Self {
+        use crate::engines::EngineError as E;
+        match e {
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::NotFound(what) => ApiError::NotFound(what),
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+// ---- inventory ----
+
+impl From<crate::inventory::InventoryError> for ApiError {
+    fn from(e: crate::inventory::InventoryError) -> Self {
+        use crate::inventory::InventoryError as E;
+        match e {
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::NotFound(what) => ApiError::NotFound(what),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Engine(e) => e.into(),
+            E::Database(e) => e.into(),
+            E::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}

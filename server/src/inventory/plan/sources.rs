@@ -1,0 +1,261 @@
+//! Where a desired state comes from: a compose file (with `opsdeck.*`
+//! labels and a tier guessed from the image), compose projects discovered on
+//! the engines, or the inventory YAML.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use opsdeck_wire::{DiscoveredProject, DiscoveredService, Tier};
+
+use super::super::{
+    compose, parse_tier, yaml, Fields, InventoryError, ServiceName, Snapshot, FIELD_NAMES,
+};
+use super::{Desired, DesiredService};
+use crate::state::AppState;
+
+/// Guesses a tier from an image name, for services a compose import adds
+/// without an `opsdeck.tier` label: proxies and databases are critical,
+/// caches and admin tools support, the rest application.
+pub fn guess_tier(image: Option<&str>, name: &str) -> Tier {
+    let hay = format!("{} {}", image.unwrap_or_default(), name).to_ascii_lowercase();
+    let any = |words: &[&str]| words.iter().any(|w| hay.contains(w));
+    if any(&[
+        "postgres",
+        "mariadb",
+        "mysql",
+        "nginx",
+        "traefik",
+        "caddy",
+        "haproxy",
+        "timescale",
+        "mongo",
+        "proxy",
+    ]) {
+        Tier::Critical
+    } else if any(&[
+        "redis",
+        "memcached",
+        "portainer",
+        "valkey",
+        "adminer",
+        "watchtower",
+    ]) {
+        Tier::Support
+    } else {
+        Tier::Application
+    }
+}
+
+/// Labels that set Opsdeck fields from a compose file.
+const LABEL_PREFIX: &str = "opsdeck.";
+
+/// The desired state of a compose project.
+pub fn desired_from_compose(
+    file: &compose::ComposeFile,
+    project: &str,
+    engine: Option<&str>,
+    source: &'static str,
+) -> Result<Desired, InventoryError> {
+    let mut services = Vec::new();
+    for (name, svc) in &file.services {
+        ServiceName::parse(name)
+            .map_err(|e| InventoryError::Invalid(format!("services.{name}: {e}")))?;
+        let mut provided = vec![
+            "compose_project",
+            "compose_service",
+            "container_name",
+            "image",
+            "ports",
+            "volumes",
+            "labels",
+        ];
+        let mut fields = Fields {
+            tier: guess_tier(svc.image.as_deref(), name),
+            compose_project: Some(project.to_owned()),
+            compose_service: Some(name.clone()),
+            container_name: svc.container_name.clone(),
+            image: svc.image.clone(),
+            ports: svc.ports.clone(),
+            volumes: svc.volumes.clone(),
+            labels: svc
+                .labels
+                .iter()
+                .filter(|(k, _)| !k.starts_with(LABEL_PREFIX))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            ..Fields::default()
+        };
+        if let Some(e) = engine {
+            fields.engine = Some(e.to_owned());
+            provided.push("engine");
+        }
+        for (key, value) in svc
+            .labels
+            .iter()
+            .filter(|(k, _)| k.starts_with(LABEL_PREFIX))
+        {
+            let field =
+                |m: String| InventoryError::Invalid(format!("services.{name}.labels.{key}: {m}"));
+            match &key[LABEL_PREFIX.len()..] {
+                "tier" => {
+                    fields.tier = parse_tier(value).map_err(field)?;
+                    provided.push("tier");
+                }
+                "description" => {
+                    fields.description = value.clone();
+                    provided.push("description");
+                }
+                "owner" | "owner_team" => {
+                    fields.owner_team = Some(value.clone()).filter(|v| !v.is_empty());
+                    provided.push("owner_team");
+                }
+                "docs" | "docs_url" => {
+                    fields.docs_url = Some(value.clone()).filter(|v| !v.is_empty());
+                    provided.push("docs_url");
+                }
+                "repo" | "repo_url" => {
+                    fields.repo_url = Some(value.clone()).filter(|v| !v.is_empty());
+                    provided.push("repo_url");
+                }
+                other => {
+                    return Err(field(format!(
+                        "unknown Opsdeck label \"{other}\" (known: tier, description, owner, docs, repo)"
+                    )))
+                }
+            }
+        }
+        fields
+            .validate()
+            .map_err(|e| InventoryError::Invalid(format!("services.{name}: {e}")))?;
+        services.push(DesiredService {
+            name: name.clone(),
+            fields,
+            provided,
+            requires: svc.depends_on.iter().cloned().collect(),
+        });
+    }
+    Ok(Desired {
+        services,
+        project: Some(project.to_owned()),
+        source,
+        engines: None,
+    })
+}
+
+/// The desired state of the whole inventory from its YAML document.
+pub fn desired_from_yaml(doc: &yaml::InventoryDoc) -> Result<Desired, InventoryError> {
+    let mut services = Vec::new();
+    for s in &doc.services {
+        let fields = Fields {
+            description: s.description.clone(),
+            tier: parse_tier(&s.tier)
+                .map_err(|e| InventoryError::Invalid(format!("services.{}.tier: {e}", s.name)))?,
+            owner_team: s.owner_team.clone(),
+            docs_url: s.docs_url.clone(),
+            repo_url: s.repo_url.clone(),
+            engine: s.engine.clone(),
+            compose_project: s.compose_project.clone(),
+            compose_service: s.compose_service.clone(),
+            container_name: s.container_name.clone(),
+            image: s.image.clone(),
+            ports: s.ports.clone(),
+            volumes: s.volumes.clone(),
+            labels: s.labels.clone(),
+        };
+        fields
+            .validate()
+            .map_err(|e| InventoryError::Invalid(format!("services.{}: {e}", s.name)))?;
+        services.push(DesiredService {
+            name: s.name.clone(),
+            fields,
+            provided: FIELD_NAMES.to_vec(),
+            requires: s.requires.iter().cloned().collect(),
+        });
+    }
+    Ok(Desired {
+        services,
+        project: None,
+        source: "yaml",
+        engines: Some(doc.engines.clone()),
+    })
+}
+
+/// Parses a compose file, naming line and field on error.
+pub fn parse_compose(text: &str) -> Result<compose::ComposeFile, InventoryError> {
+    compose::parse(text).map_err(|e| InventoryError::Invalid(format!("compose file: {e}")))
+}
+
+/// The project name of a compose import: given, else the file's `name`.
+pub fn project_name(
+    given: Option<&str>,
+    file: &compose::ComposeFile,
+) -> Result<String, InventoryError> {
+    let p = given
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .or_else(|| file.name.clone())
+        .ok_or_else(|| {
+            InventoryError::Invalid(
+                "project: the file has no top-level name; give the compose project name".into(),
+            )
+        })?;
+    ServiceName::parse(&p).map_err(|e| InventoryError::Invalid(format!("project: {e}")))?;
+    Ok(p)
+}
+/// Compose projects found on the engines from container labels.
+pub fn discover(state: &AppState, snapshot: &Snapshot) -> Vec<DiscoveredProject> {
+    let mut projects: BTreeMap<(String, String), BTreeMap<String, DiscoveredService>> =
+        BTreeMap::new();
+    let mapped: BTreeSet<(String, String)> = snapshot
+        .services
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s.fields.compose_project.clone()?,
+                s.fields.compose_service.clone()?,
+            ))
+        })
+        .collect();
+    for engine in state.engines.engines() {
+        engine.with_containers(|cs| {
+            for c in cs.values() {
+                let (Some(p), Some(s)) = (&c.compose_project, &c.compose_service) else {
+                    continue;
+                };
+                let entry = projects
+                    .entry((engine.name.clone(), p.clone()))
+                    .or_default()
+                    .entry(s.clone())
+                    .or_insert_with(|| DiscoveredService {
+                        name: s.clone(),
+                        image: c.image.clone(),
+                        containers: 0,
+                        running: 0,
+                        depends_on: vec![],
+                        in_inventory: mapped.contains(&(p.clone(), s.clone())),
+                    });
+                entry.containers += 1;
+                if c.state == "running" {
+                    entry.running += 1;
+                }
+            }
+        });
+        // Dependencies come from the `com.docker.compose.depends_on` label.
+        for ((e, p), services) in projects.iter_mut() {
+            if *e != engine.name {
+                continue;
+            }
+            for (s, d) in services.iter_mut() {
+                d.depends_on = engine.compose_depends_on(p, s);
+            }
+        }
+    }
+    projects
+        .into_iter()
+        .map(|((engine, project), services)| DiscoveredProject {
+            engine,
+            project,
+            services: services.into_values().collect(),
+        })
+        .collect()
+}
