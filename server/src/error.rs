@@ -268,3 +268,18 @@ mod tests {
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }
+
+// ---- incidents ----
+
+impl From<crate::incidents::IncidentError> for ApiError {
+    fn from(e: crate::incidents::IncidentError) -> Self {
+        use crate::incidents::IncidentError as E;
+        match e {
+            E::NotFound(id) => ApiError::NotFound(format!("incident {id}")),
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Db(e) => e.into(),
+            E::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
