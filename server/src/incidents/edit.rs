@@ -47,7 +47,9 @@ async fn check_user(conn: &mut PgConnection, id: i64) -> Result<()> {
     if store::active_user(conn, id).await? {
         Ok(())
     } else {
-        Err(invalid(format!("commander_id: no active user with id {id}")))
+        Err(invalid(format!(
+            "commander_id: no active user with id {id}"
+        )))
     }
 }
 
@@ -145,7 +147,11 @@ pub async fn detail(conn: &mut PgConnection, id: i64) -> Result<IncidentDetail> 
 
 /// Declares an incident by hand; returns its id and the checked title.
 /// Wake escalation after committing.
-pub async fn create(conn: &mut PgConnection, n: &NewIncident, actor: &Actor) -> Result<(i64, String)> {
+pub async fn create(
+    conn: &mut PgConnection,
+    n: &NewIncident,
+    actor: &Actor,
+) -> Result<(i64, String)> {
     let title = check_title(&n.title)?;
     let summary = check_text("summary", &n.summary, 10_000)?;
     let mut services = Vec::new();
@@ -297,7 +303,17 @@ pub async fn patch(
         return Err(invalid("nothing to change"));
     }
     for (kind, message) in &events {
-        timeline::append(conn, "incident", id, kind, Some(actor), None, message, json!({})).await?;
+        timeline::append(
+            conn,
+            "incident",
+            id,
+            kind,
+            Some(actor),
+            None,
+            message,
+            json!({}),
+        )
+        .await?;
     }
     touch(conn, id).await?;
     Ok(Patched {
@@ -329,7 +345,8 @@ pub async fn add_event(
     data: Value,
 ) -> Result<TimelineEvent> {
     model::load(conn, id).await?;
-    let event = timeline::append(conn, "incident", id, kind, Some(actor), None, message, data).await?;
+    let event =
+        timeline::append(conn, "incident", id, kind, Some(actor), None, message, data).await?;
     touch(conn, id).await?;
     Ok(event)
 }

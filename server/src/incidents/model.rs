@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use opsdeck_wire::{Incident, IncidentStatus, Severity, SlaTarget, SlaTimer};
 use opsdeck_wire::Outcome;
+use opsdeck_wire::{Incident, IncidentStatus, Severity, SlaTarget, SlaTimer};
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 

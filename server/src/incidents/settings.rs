@@ -67,8 +67,12 @@ pub async fn save(conn: &mut PgConnection, s: &IncidentSettings) -> Result<()> {
                 }
             }
         }
-        store::save_target(conn, t.severity.level(), secs.map(|(_, v)| v.map(|v| v as i32)))
-            .await?;
+        store::save_target(
+            conn,
+            t.severity.level(),
+            secs.map(|(_, v)| v.map(|v| v as i32)),
+        )
+        .await?;
     }
     Ok(())
 }

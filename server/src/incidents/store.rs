@@ -379,13 +379,9 @@ pub async fn touch(conn: &mut PgConnection, incident_id: i64) -> sqlx::Result<()
     )
     .execute(&mut *conn)
     .await?;
-    sqlx::query!(
-        "SELECT pg_notify($1, $2)",
-        CHANNEL,
-        incident_id.to_string()
-    )
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query!("SELECT pg_notify($1, $2)", CHANNEL, incident_id.to_string())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -462,9 +458,12 @@ pub async fn add_service(
 
 /// Locks an incident's row for the transaction.
 pub async fn lock(conn: &mut PgConnection, id: i64) -> sqlx::Result<()> {
-    sqlx::query!("SELECT 1 AS one FROM incidents WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(conn)
-        .await?;
+    sqlx::query!(
+        "SELECT 1 AS one FROM incidents WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(())
 }
 
@@ -490,17 +489,25 @@ pub async fn set_title(conn: &mut PgConnection, id: i64, title: &str) -> sqlx::R
 }
 
 pub async fn set_severity(conn: &mut PgConnection, id: i64, level: i16) -> sqlx::Result<()> {
-    sqlx::query!("UPDATE incidents SET severity = $2 WHERE id = $1", id, level)
-        .execute(conn)
-        .await
-        .map(drop)
+    sqlx::query!(
+        "UPDATE incidents SET severity = $2 WHERE id = $1",
+        id,
+        level
+    )
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 pub async fn set_summary(conn: &mut PgConnection, id: i64, summary: &str) -> sqlx::Result<()> {
-    sqlx::query!("UPDATE incidents SET summary = $2 WHERE id = $1", id, summary)
-        .execute(conn)
-        .await
-        .map(drop)
+    sqlx::query!(
+        "UPDATE incidents SET summary = $2 WHERE id = $1",
+        id,
+        summary
+    )
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 pub async fn set_commander(
@@ -538,7 +545,11 @@ pub async fn set_policy(
 }
 
 /// The status change of a status action (see [`super::model::Act`]).
-pub async fn set_status(conn: &mut PgConnection, id: i64, act: super::model::Act) -> sqlx::Result<()> {
+pub async fn set_status(
+    conn: &mut PgConnection,
+    id: i64,
+    act: super::model::Act,
+) -> sqlx::Result<()> {
     use super::model::Act;
     match act {
         Act::Acknowledge => {

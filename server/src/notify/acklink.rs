@@ -410,7 +410,10 @@ pub async fn page(
 /// the caller's transaction) for this incident on someone's behalf.
 pub enum Taken {
     Refused(LinkState),
-    Won { incident_id: i64, who: String },
+    Won {
+        incident_id: i64,
+        who: String,
+    },
     /// Another request consumed it (or it expired) in between: check the
     /// token again outside this transaction to say which.
     Raced,

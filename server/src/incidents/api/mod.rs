@@ -293,7 +293,15 @@ async fn act(
     body: IncidentAct,
 ) -> ApiResult<Json<Incident>> {
     let mut tx = state.pool.begin().await?;
-    edit::act(&mut tx, id, which, &Actor::of(p), &body.note, ctx.source.clone()).await?;
+    edit::act(
+        &mut tx,
+        id,
+        which,
+        &Actor::of(p),
+        &body.note,
+        ctx.source.clone(),
+    )
+    .await?;
     ctx.commit(tx).await?;
     let mut conn = state.pool.acquire().await?;
     Ok(Json(model::load(&mut conn, id).await?))
