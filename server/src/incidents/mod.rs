@@ -34,6 +34,7 @@ pub mod detect;
 pub mod edit;
 pub mod error;
 pub mod escalation;
+pub mod hold;
 pub mod model;
 pub mod postmortem;
 pub mod report;
