@@ -63,7 +63,7 @@ async fn load(conn: &mut PgConnection, id: Option<i64>) -> sqlx::Result<Vec<Esca
             .push(EscalationTarget {
                 kind: kind.into(),
                 id,
-                name: t.name.clone().unwrap_or_default(),
+                name: t.name.clone(),
             });
     }
     Ok(rows
