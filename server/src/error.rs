@@ -471,3 +471,76 @@ impl From<crate::inventory::InventoryError> for ApiError {
         }
     }
 }
+
+// ---- incidents ----
+
+impl From<crate::incidents::IncidentError> for ApiError {
+    fn from(e: crate::incidents::IncidentError) -> Self {
+        use crate::incidents::IncidentError as E;
+        match e {
+            E::NotFound(id) => ApiError::NotFound(format!("incident {id}")),
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Db(e) => e.into(),
+            E::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+// ---- notify ----
+
+impl From<crate::notify::error::NotifyError> for ApiError {
+    fn from(e: crate::notify::error::NotifyError) -> Self {
+        use crate::notify::error::NotifyError as E;
+        match e {
+            E::Db(e) => conflict_on(
+                e,
+                &[("channels_name_key", "a channel with this name exists")],
+            ),
+        }
+    }
+}
+
+/// A unique-constraint violation named in `table` → 409 with its message;
+/// anything else as [`From<sqlx::Error>`].
+fn conflict_on(e: sqlx::Error, table: &[(&str, &str)]) -> ApiError {
+    if let sqlx::Error::Database(db) = &e {
+        if let Some(c) = db.constraint() {
+            if let Some((_, msg)) = table.iter().find(|(name, _)| *name == c) {
+                return ApiError::Conflict((*msg).to_owned());
+            }
+        }
+    }
+    e.into()
+}
+
+// ---- oncall ----
+
+/// Unique names of contacts and on-call (and the one-default index).
+const ONCALL_UNIQUE: &[(&str, &str)] = &[
+    ("people_name_key", "a person with this name exists"),
+    (
+        "people_user_id_key",
+        "user_id: this Opsdeck user is already linked to another person",
+    ),
+    ("teams_name_key", "a team with this name exists"),
+    ("rotations_name_key", "a rotation with this name exists"),
+    (
+        "escalation_policies_name_key",
+        "an escalation policy with this name exists",
+    ),
+    (
+        "escalation_policies_one_default",
+        "another policy was made the default at the same time; try again",
+    ),
+];
+
+impl From<crate::oncall::OncallError> for ApiError {
+    fn from(e: crate::oncall::OncallError) -> Self {
+        use crate::oncall::OncallError as E;
+        match e {
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Db(e) => conflict_on(e, ONCALL_UNIQUE),
+        }
+    }
+}

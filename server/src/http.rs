@@ -83,7 +83,7 @@ pub fn app(state: AppState) -> Router {
         // cookie (see `notify::acklink`).
         .route(
             "/ack/{token}",
-            get(crate::notify::acklink::page).post(crate::notify::acklink::confirm),
+            get(crate::notify::acklink::page).post(crate::incidents::api::ack::confirm),
         )
         // Prometheus scrapes with its own bearer token (or on the separate
         // metrics listener): no session, GET only, outside the OpenAPI

@@ -113,7 +113,7 @@ pub async fn reconcile(
             continue;
         }
         let mut conn = state.pool.acquire().await?;
-        crate::maintenance::suppress(
+        super::hold::suppress(
             &mut conn,
             m.period_id,
             "health",
@@ -408,7 +408,7 @@ pub async fn alert(
     // Alerts about services all under maintenance open nothing (unless
     // their incident is open already).
     let ids: Vec<i64> = services.iter().map(|(id, _)| *id).collect();
-    if let Some(period) = crate::maintenance::covering(conn, &ids).await? {
+    if let Some(period) = super::hold::covering(conn, &ids).await? {
         let open: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM incidents WHERE dedup_key = $1
                AND status IN ('triggered', 'acknowledged', 'mitigated'))",
@@ -417,7 +417,7 @@ pub async fn alert(
         .fetch_one(&mut *conn)
         .await?;
         if !open {
-            crate::maintenance::suppress(
+            super::hold::suppress(
                 conn,
                 period,
                 "alertmanager",

@@ -164,14 +164,14 @@ async fn fire(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> anyhow::R
     // Held while maintenance covers the incident's services; due again
     // when it ends (the disable step resets the time), re-checked each
     // minute meanwhile.
-    if let Some(period) = crate::maintenance::holding_incident(conn, id).await? {
+    if let Some(period) = super::hold::holding_incident(conn, id).await? {
         sqlx::query("UPDATE incidents SET next_escalation_at = $2 WHERE id = $1")
             .bind(id)
             .bind(now + ChronoDuration::seconds(60))
             .execute(&mut *conn)
             .await?;
         let title: String = r.get("title");
-        let new = crate::maintenance::suppress(
+        let new = super::hold::suppress(
             conn,
             period,
             "escalation",

@@ -21,13 +21,27 @@
 //! [`touch`]es the incident: Postgres delivers the NOTIFY on commit to every
 //! process, whose [`IncidentHub`] feeds the live views.
 
+//!
+//! **Layers.** [`api`] extracts, authorises, calls and maps (the only part
+//! that speaks HTTP); [`model`], [`edit`], [`settings`], [`postmortem`] and
+//! [`report`] are the domain, failing with [`IncidentError`]; [`store`]
+//! holds the SQL. Incidents never call up into runbooks, maintenance or
+//! notify's engines: those call [`open`], [`link_run`], [`touch`] and
+//! [`acknowledge_via_link`] here.
+
 pub mod api;
 pub mod detect;
+pub mod edit;
+pub mod error;
 pub mod escalation;
+pub mod hold;
 pub mod model;
 pub mod postmortem;
 pub mod report;
+pub mod settings;
+pub mod store;
 
+pub use error::IncidentError;
 pub use model::{acknowledge_via_link, link_run, open, Opening};
 
 use sqlx::PgConnection;
@@ -72,16 +86,7 @@ impl IncidentHub {
 /// Postgres delivers to every process (this one included) when the
 /// surrounding transaction commits. Call it in the transaction of the change.
 pub async fn touch(conn: &mut PgConnection, incident_id: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE incidents SET updated_at = now() WHERE id = $1")
-        .bind(incident_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(incident_id.to_string())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    store::touch(conn, incident_id).await
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -1,35 +1,25 @@
-//! Incident rows: reading them as wire types (with live SLA timers),
-//! opening one (deduplicated), and the status transitions.
+//! The incident domain: reading incidents as wire types (with live SLA
+//! timers), opening one (deduplicated), the status transitions, and linking
+//! runs and container actions. The SQL is in [`super::store`].
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use opsdeck_wire::{Incident, IncidentService, IncidentStatus, Severity, SlaTarget, SlaTimer};
+use opsdeck_wire::Outcome;
+use opsdeck_wire::{Incident, IncidentStatus, Severity, SlaTarget, SlaTimer};
 use serde_json::{json, Value};
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use crate::audit::{self, Actor, NewEntry};
-use crate::error::{ApiError, ApiResult};
 use crate::timeline;
-use opsdeck_wire::Outcome;
 
+use super::error::{IncidentError, Result};
+use super::store;
 use super::touch;
 
-/// The columns every incident read selects (`i` = incidents).
-pub(crate) const SELECT: &str = r#"
-    SELECT i.id, i.title, i.severity, i.status, i.source, i.summary, i.commander_id,
-           u.username AS commander, i.escalation_policy_id, p.name AS escalation_policy,
-           i.escalation_level, i.next_escalation_at, i.triggered_at, i.acknowledged_at,
-           i.acknowledged_by, i.diagnosed_at, i.mitigated_at, i.resolved_at,
-           i.postmortem_done_at, i.recovered_at, i.sla_breaches, i.created_by, i.updated_at,
-           coalesce((SELECT json_agg(json_build_object('service_id', s.id, 'name', s.name, 'role', x.role)
-                                     ORDER BY x.role DESC, s.name)
-                     FROM incident_services x JOIN services s ON s.id = x.service_id
-                     WHERE x.incident_id = i.id), '[]') AS services
-    FROM incidents i
-    LEFT JOIN users u ON u.id = i.commander_id
-    LEFT JOIN escalation_policies p ON p.id = i.escalation_policy_id"#;
+/// The shared incident read and its row mapping, for the escalation
+/// ticker's own filter.
+pub(crate) use super::store::{from_row, SELECT};
 
 /// SLA targets per severity (1–4).
 pub type Targets = HashMap<i16, SlaTarget>;
@@ -38,32 +28,7 @@ pub type Targets = HashMap<i16, SlaTarget>;
 pub const MILESTONES: [&str; 5] = ["ack", "diagnose", "mitigate", "resolve", "postmortem"];
 
 pub async fn targets(conn: &mut PgConnection) -> sqlx::Result<Targets> {
-    let rows = sqlx::query(
-        "SELECT severity, ack_secs, diagnose_secs, mitigate_secs, resolve_secs, postmortem_secs
-         FROM sla_targets",
-    )
-    .fetch_all(conn)
-    .await?;
-    let mut out = HashMap::new();
-    for r in rows {
-        let sev: i16 = r.get("severity");
-        let Some(severity) = Severity::from_level(sev) else {
-            continue;
-        };
-        let secs = |c: &str| r.get::<Option<i32>, _>(c).map(i64::from);
-        out.insert(
-            sev,
-            SlaTarget {
-                severity,
-                ack_secs: secs("ack_secs"),
-                diagnose_secs: secs("diagnose_secs"),
-                mitigate_secs: secs("mitigate_secs"),
-                resolve_secs: secs("resolve_secs"),
-                postmortem_secs: secs("postmortem_secs"),
-            },
-        );
-    }
-    Ok(out)
+    store::targets(conn).await
 }
 
 /// The milestone timestamps of an incident, in [`MILESTONES`] order.
@@ -122,39 +87,6 @@ pub fn sla_timers(i: &Incident, t: Option<&SlaTarget>, now: DateTime<Utc>) -> Ve
     out
 }
 
-/// Reads a row of [`SELECT`] (SLA timers left empty: see [`with_sla`]).
-pub fn from_row(r: &PgRow) -> sqlx::Result<Incident> {
-    let services: Value = r.try_get("services")?;
-    let status: String = r.try_get("status")?;
-    let sev: i16 = r.try_get("severity")?;
-    Ok(Incident {
-        id: r.try_get("id")?,
-        title: r.try_get("title")?,
-        severity: Severity::from_level(sev).unwrap_or(Severity::P4),
-        status: IncidentStatus::parse(&status).unwrap_or(IncidentStatus::Triggered),
-        source: r.try_get("source")?,
-        summary: r.try_get("summary")?,
-        commander_id: r.try_get("commander_id")?,
-        commander: r.try_get("commander")?,
-        services: serde_json::from_value::<Vec<IncidentService>>(services).unwrap_or_default(),
-        escalation_policy_id: r.try_get("escalation_policy_id")?,
-        escalation_policy: r.try_get("escalation_policy")?,
-        escalation_level: r.try_get("escalation_level")?,
-        next_escalation_at: r.try_get("next_escalation_at")?,
-        triggered_at: r.try_get("triggered_at")?,
-        acknowledged_at: r.try_get("acknowledged_at")?,
-        acknowledged_by: r.try_get("acknowledged_by")?,
-        diagnosed_at: r.try_get("diagnosed_at")?,
-        mitigated_at: r.try_get("mitigated_at")?,
-        resolved_at: r.try_get("resolved_at")?,
-        postmortem_done_at: r.try_get("postmortem_done_at")?,
-        recovered_at: r.try_get("recovered_at")?,
-        sla: Vec::new(),
-        created_by: r.try_get("created_by")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
-
 /// Fills in the SLA timers.
 pub fn with_sla(mut i: Incident, targets: &Targets, now: DateTime<Utc>) -> Incident {
     i.sla = sla_timers(&i, targets.get(&i.severity.level()), now);
@@ -162,14 +94,12 @@ pub fn with_sla(mut i: Incident, targets: &Targets, now: DateTime<Utc>) -> Incid
 }
 
 /// One incident with its timers.
-pub async fn load(conn: &mut PgConnection, id: i64) -> ApiResult<Incident> {
-    let row = sqlx::query(&format!("{SELECT} WHERE i.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
+pub async fn load(conn: &mut PgConnection, id: i64) -> Result<Incident> {
+    let i = store::incident(&mut *conn, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("incident {id}")))?;
+        .ok_or(IncidentError::NotFound(id))?;
     let t = targets(conn).await?;
-    Ok(with_sla(from_row(&row)?, &t, Utc::now()))
+    Ok(with_sla(i, &t, Utc::now()))
 }
 
 /// How an incident's escalation policy is chosen when it opens.
@@ -213,68 +143,35 @@ pub async fn open(conn: &mut PgConnection, o: Opening) -> sqlx::Result<(i64, boo
     let policy_id: Option<i64> = match o.policy {
         PolicyChoice::Nobody => None,
         PolicyChoice::Policy(id) => Some(id),
-        PolicyChoice::Default => {
-            // The incident settings' choice, else the policy flagged default
-            // on the Contacts & escalation page.
-            sqlx::query_scalar(
-                "SELECT coalesce((SELECT default_policy_id FROM incident_settings),
-                                 (SELECT id FROM escalation_policies WHERE is_default))",
-            )
-            .fetch_one(&mut *conn)
-            .await?
-        }
+        PolicyChoice::Default => store::default_policy(&mut *conn).await?,
     };
     let first_delay: Option<i32> = match policy_id {
-        Some(p) => sqlx::query_scalar(
-            "SELECT delay_secs FROM escalation_levels WHERE policy_id = $1 ORDER BY level LIMIT 1",
-        )
-        .bind(p)
-        .fetch_optional(&mut *conn)
-        .await?,
+        Some(p) => store::first_level_delay(&mut *conn, p).await?,
         None => None,
     };
     let next_at = first_delay.map(|d| o.now + ChronoDuration::seconds(i64::from(d)));
-    let inserted: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO incidents (title, severity, source, dedup_key, summary, commander_id,
-                                escalation_policy_id, next_escalation_at, triggered_at, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (dedup_key)
-             WHERE dedup_key IS NOT NULL AND status IN ('triggered', 'acknowledged', 'mitigated')
-             DO NOTHING
-         RETURNING id",
+    let inserted = store::insert(
+        &mut *conn,
+        &store::NewRow {
+            title: &o.title,
+            severity: o.severity.level(),
+            source: o.source,
+            dedup_key: o.dedup_key.as_deref(),
+            summary: &o.summary,
+            commander_id: o.commander_id,
+            policy_id,
+            next_at,
+            triggered_at: o.now,
+            created_by: &o.actor.name,
+        },
     )
-    .bind(&o.title)
-    .bind(o.severity.level())
-    .bind(o.source)
-    .bind(&o.dedup_key)
-    .bind(&o.summary)
-    .bind(o.commander_id)
-    .bind(policy_id)
-    .bind(next_at)
-    .bind(o.now)
-    .bind(&o.actor.name)
-    .fetch_optional(&mut *conn)
     .await?;
     let Some(id) = inserted else {
-        let id: i64 = sqlx::query_scalar(
-            "SELECT id FROM incidents WHERE dedup_key = $1
-               AND status IN ('triggered', 'acknowledged', 'mitigated')",
-        )
-        .bind(&o.dedup_key)
-        .fetch_one(&mut *conn)
-        .await?;
+        let id = store::open_with_key(&mut *conn, o.dedup_key.as_deref()).await?;
         return Ok((id, false));
     };
     for (service, role) in &o.services {
-        sqlx::query(
-            "INSERT INTO incident_services (incident_id, service_id, role) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(service)
-        .bind(role)
-        .execute(&mut *conn)
-        .await?;
+        store::add_service(&mut *conn, id, *service, role).await?;
     }
     let (kind, message, data) = &o.first_event;
     timeline::append(
@@ -357,15 +254,11 @@ pub async fn apply(
     actor: &Actor,
     note: &str,
     source: Option<String>,
-) -> ApiResult<()> {
-    let row: Option<(String, Option<DateTime<Utc>>)> =
-        sqlx::query_as("SELECT status, diagnosed_at FROM incidents WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let (status, diagnosed) = row.ok_or_else(|| ApiError::NotFound(format!("incident {id}")))?;
+) -> Result<()> {
+    let row = store::status_for_update(&mut *conn, id).await?;
+    let (status, diagnosed) = row.ok_or(IncidentError::NotFound(id))?;
     let status = IncidentStatus::parse(&status)
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("incident status {status}")))?;
+        .ok_or_else(|| IncidentError::Internal(anyhow::anyhow!("incident status {status}")))?;
     use IncidentStatus as S;
     let allowed = match act {
         Act::Acknowledge => status == S::Triggered,
@@ -380,26 +273,14 @@ pub async fn apply(
             Act::Diagnose if diagnosed.is_some() => "is already diagnosed".to_owned(),
             _ => format!("is {}", status.label().to_lowercase()),
         };
-        return Err(ApiError::Conflict(format!(
+        return Err(IncidentError::Conflict(format!(
             "cannot {} incident {id}: it {why}",
             act.name().replace('_', " ")
         )));
     }
     // Acknowledgement is implied by every act on a triggered incident.
     let acks = status == S::Triggered && act != Act::Reopen;
-    let sql = match act {
-        Act::Acknowledge => "UPDATE incidents SET status = 'acknowledged' WHERE id = $1",
-        Act::Diagnose => "UPDATE incidents SET diagnosed_at = now() WHERE id = $1",
-        Act::Mitigate => "UPDATE incidents SET status = 'mitigated', mitigated_at = now() WHERE id = $1",
-        Act::Resolve => "UPDATE incidents SET status = 'resolved', resolved_at = now(),
-                                mitigated_at = coalesce(mitigated_at, now()) WHERE id = $1",
-        Act::Reopen => "UPDATE incidents SET status = 'acknowledged', resolved_at = NULL,
-                               recovered_at = NULL WHERE id = $1",
-        Act::PostmortemDone => {
-            "UPDATE incidents SET status = 'postmortem_done', postmortem_done_at = now() WHERE id = $1"
-        }
-    };
-    sqlx::query(sql).bind(id).execute(&mut *conn).await?;
+    store::set_status(&mut *conn, id, act).await?;
     if acks {
         stop_escalation(conn, id, &actor.name).await?;
         if act != Act::Acknowledge {
@@ -460,24 +341,7 @@ pub async fn apply(
 /// Marks an incident acknowledged and stops its escalation: no further
 /// levels, and queued messages not yet being sent are cancelled.
 async fn stop_escalation(conn: &mut PgConnection, id: i64, by: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE incidents SET acknowledged_at = coalesce(acknowledged_at, now()),
-                acknowledged_by = coalesce(acknowledged_by, $2), next_escalation_at = NULL
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(by)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "UPDATE notifications SET status = 'cancelled', last_error = 'incident acknowledged'
-         WHERE incident_id = $1 AND kind = 'escalation' AND status = 'pending'
-           AND (lease_until IS NULL OR lease_until < now())",
-    )
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    store::stop_escalation(conn, id, by).await
 }
 
 /// Acknowledges through a signed link from a notification (the link was
@@ -506,7 +370,7 @@ pub async fn acknowledge_via_link(
     .await
     {
         Ok(()) => Ok(true),
-        Err(ApiError::Conflict(_)) => Ok(false),
+        Err(IncidentError::Conflict(_)) => Ok(false),
         Err(e) => Err(anyhow::anyhow!("acknowledging incident {incident_id}: {e}")),
     }
 }
@@ -527,33 +391,13 @@ pub async fn link_run(
         .map(|s| s.trim().trim_start_matches('#'))
         .and_then(|s| s.parse::<i64>().ok());
     let incident: Option<i64> = match explicit {
-        Some(id) => {
-            sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?
-        }
-        None => {
-            sqlx::query_scalar(
-                "SELECT i.id FROM incidents i
-             JOIN incident_services x ON x.incident_id = i.id
-             JOIN services s ON s.id = x.service_id
-             WHERE s.name = $1 AND i.status IN ('triggered', 'acknowledged', 'mitigated')
-             ORDER BY i.id DESC LIMIT 1",
-            )
-            .bind(target)
-            .fetch_optional(&mut *conn)
-            .await?
-        }
+        Some(id) => store::exists(&mut *conn, id).await?.then_some(id),
+        None => store::open_on_service_named(&mut *conn, target).await?,
     };
     let Some(incident) = incident else {
         return Ok(None);
     };
-    sqlx::query("UPDATE runs SET incident_id = $2 WHERE id = $1")
-        .bind(run_id)
-        .bind(incident)
-        .execute(&mut *conn)
-        .await?;
+    store::link_run(&mut *conn, run_id, incident).await?;
     timeline::append(
         conn,
         "incident",
@@ -577,22 +421,11 @@ pub async fn link_action(
     service_id: i64,
     summary: &str,
 ) -> sqlx::Result<()> {
-    let incident: Option<i64> = sqlx::query_scalar(
-        "SELECT i.id FROM incidents i JOIN incident_services x ON x.incident_id = i.id
-         WHERE x.service_id = $1 AND i.status IN ('triggered', 'acknowledged', 'mitigated')
-         ORDER BY i.id DESC LIMIT 1",
-    )
-    .bind(service_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let incident = store::open_on_service(&mut *conn, service_id).await?;
     let Some(incident) = incident else {
         return Ok(());
     };
-    sqlx::query("UPDATE container_actions SET incident_id = $2 WHERE id = $1")
-        .bind(action_id)
-        .bind(incident)
-        .execute(&mut *conn)
-        .await?;
+    store::link_action(&mut *conn, action_id, incident).await?;
     timeline::append(
         conn,
         "incident",

@@ -4,8 +4,89 @@
 
 use chrono::{DateTime, Utc};
 use opsdeck_wire::{Incident, Postmortem, TimelineEvent};
+use serde_json::json;
+use sqlx::PgConnection;
 
+use crate::audit::Actor;
+use crate::timeline;
+
+use super::edit::check_text;
+use super::error::{invalid, IncidentError, Result};
 use super::report::human_secs;
+use super::{model, store, touch};
+
+/// The incident and its post-mortem (the template until one is saved).
+pub async fn load(conn: &mut PgConnection, id: i64) -> Result<(Incident, Postmortem)> {
+    let incident = model::load(conn, id).await?;
+    let saved = store::postmortem(conn, id).await?;
+    let pm = match saved.and_then(|v| serde_json::from_value::<Postmortem>(v).ok()) {
+        Some(p) => p,
+        None => {
+            let events = timeline::list(conn, "incident", id).await?;
+            template(&incident, &events)
+        }
+    };
+    Ok((incident, pm))
+}
+
+/// Checks a post-mortem's fields (before anything is read or written).
+pub fn check(p: &Postmortem) -> Result<()> {
+    for (field, v) in [
+        ("summary", &p.summary),
+        ("impact", &p.impact),
+        ("timeline", &p.timeline),
+        ("root_cause", &p.root_cause),
+        ("went_well", &p.went_well),
+        ("went_badly", &p.went_badly),
+    ] {
+        check_text(field, v, 50_000)?;
+    }
+    if p.action_items.len() > 100 {
+        return Err(invalid("action_items: at most 100"));
+    }
+    for (n, a) in p.action_items.iter().enumerate() {
+        if a.what.trim().is_empty() {
+            return Err(invalid(format!(
+                "action_items[{n}].what: describe the action"
+            )));
+        }
+        check_text("action_items.what", &a.what, 1000)?;
+        check_text("action_items.owner", &a.owner, 200)?;
+    }
+    Ok(())
+}
+
+/// Saves a checked post-mortem, stamped with who and when, with its
+/// timeline event (the caller audits and commits).
+pub async fn save(
+    conn: &mut PgConnection,
+    id: i64,
+    mut p: Postmortem,
+    actor: &Actor,
+) -> Result<Postmortem> {
+    p.updated_at = Some(Utc::now());
+    p.updated_by = Some(actor.name.clone());
+    model::load(conn, id).await?;
+    let doc = serde_json::to_value(&p).map_err(|e| IncidentError::Internal(e.into()))?;
+    store::save_postmortem(conn, id, &doc).await?;
+    let n = p.action_items.len();
+    timeline::append(
+        conn,
+        "incident",
+        id,
+        "postmortem",
+        Some(actor),
+        None,
+        &format!(
+            "Post-mortem saved ({n} action item{})",
+            if n == 1 { "" } else { "s" }
+        ),
+        json!({}),
+    )
+    .await?;
+    touch(conn, id).await?;
+    Ok(p)
+}
 
 /// Timeline kinds left out of the prefilled timeline (delivery noise).
 const QUIET: &[&str] = &["notification"];

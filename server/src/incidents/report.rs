@@ -15,7 +15,25 @@ use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveDate, Utc};
 use opsdeck_wire::{Incident, IncidentReport, ReportRow, Severity, WeekCount};
 use sqlx::PgConnection;
 
-use super::model;
+use super::error::{invalid, Result};
+use super::{model, store};
+
+/// The report period: `to` defaults to now, `from` to 30 days before it;
+/// `from < to`, at most 3 years.
+pub fn period(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let to = to.unwrap_or_else(Utc::now);
+    let from = from.unwrap_or(to - ChronoDuration::days(30));
+    if from >= to {
+        return Err(invalid("from must be before to"));
+    }
+    if to - from > ChronoDuration::days(366 * 3) {
+        return Err(invalid("period: at most 3 years"));
+    }
+    Ok((from, to))
+}
 
 /// `90 s` → "1 min 30 s"; `7200` → "2 h".
 pub fn human_secs(secs: f64) -> String {
@@ -47,18 +65,12 @@ pub async fn incidents_in(
     to: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Incident>> {
-    let rows = sqlx::query(&format!(
-        "{} WHERE i.triggered_at >= $1 AND i.triggered_at < $2 ORDER BY i.triggered_at",
-        model::SELECT
-    ))
-    .bind(from)
-    .bind(to)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = store::triggered_in(conn, from, to).await?;
     let targets = model::targets(conn).await?;
-    rows.iter()
-        .map(|r| Ok(model::with_sla(model::from_row(r)?, &targets, now)))
-        .collect()
+    Ok(rows
+        .into_iter()
+        .map(|i| model::with_sla(i, &targets, now))
+        .collect())
 }
 
 fn mean(v: &[f64]) -> Option<f64> {
@@ -176,18 +188,7 @@ async fn uptime_by_service(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> sqlx::Result<HashMap<String, f64>> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT s.name, sum(r.ok)::bigint, sum(r.probes)::bigint
-         FROM check_rollups_hour r
-         JOIN checks c ON c.id = r.check_id
-         JOIN services s ON s.id = c.service_id
-         WHERE r.bucket >= $1 AND r.bucket < $2 AND c.enabled
-         GROUP BY s.name HAVING sum(r.probes) > 0",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_all(conn)
-    .await?;
+    let rows = store::probes_by_service(conn, from, to).await?;
     Ok(rows
         .into_iter()
         .map(|(n, ok, probes)| (n, ok as f64 / probes as f64))

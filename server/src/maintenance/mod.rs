@@ -36,6 +36,7 @@
 
 pub mod actuate;
 pub mod api;
+pub mod hold;
 pub mod model;
 pub mod page;
 pub mod proxy;
@@ -74,6 +75,7 @@ pub async fn touch(conn: &mut PgConnection, period_id: i64) -> sqlx::Result<()> 
 /// notifications of [`CHANNEL`] reach [`refresh_marks`] through
 /// [`crate::fanout`]). It ends when `closed` completes.
 pub fn start(state: AppState, closed: impl std::future::Future<Output = ()> + Send + 'static) {
+    crate::incidents::hold::register(&hold::MAINTENANCE);
     tokio::spawn(async move {
         tokio::pin!(closed);
         let mut last_refresh = tokio::time::Instant::now();

@@ -32,6 +32,10 @@
 //! consumed and says so. The routes live outside the session and CSRF
 //! middleware (like heartbeats): the 128-bit nonce is the credential, and a
 //! cross-site form cannot forge a token it does not know.
+//!
+//! The POST handler is `incidents::api::ack::confirm`: acknowledging is
+//! the incidents' rule, and notify does not call up into incidents; it
+//! offers [`take`] (consume in the caller's transaction) and the pages.
 
 use askama::Template;
 use axum::extract::State;
@@ -44,7 +48,7 @@ use hmac::{Hmac, Mac};
 use opsdeck_wire::Severity;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use crate::state::AppState;
 
@@ -55,23 +59,22 @@ const MAX_TOKEN: usize = 256;
 
 /// The HMAC key, made on first use (every process reads the same row).
 pub async fn server_key(conn: &mut PgConnection) -> sqlx::Result<Vec<u8>> {
-    let existing: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT key FROM server_keys WHERE name = $1")
-            .bind(KEY_NAME)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let existing = sqlx::query_scalar!("SELECT key FROM server_keys WHERE name = $1", KEY_NAME)
+        .fetch_optional(&mut *conn)
+        .await?;
     if let Some(k) = existing {
         return Ok(k);
     }
     let mut key = vec![0u8; 32];
     rand::thread_rng().fill_bytes(&mut key);
-    sqlx::query("INSERT INTO server_keys (name, key) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(KEY_NAME)
-        .bind(&key)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query_scalar("SELECT key FROM server_keys WHERE name = $1")
-        .bind(KEY_NAME)
+    sqlx::query!(
+        "INSERT INTO server_keys (name, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        KEY_NAME,
+        &key
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_scalar!("SELECT key FROM server_keys WHERE name = $1", KEY_NAME)
         .fetch_one(&mut *conn)
         .await
 }
@@ -103,22 +106,21 @@ pub async fn mint(
     let mut nonce = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut nonce);
     let nonce_hash = Sha256::digest(nonce).to_vec();
-    let row = sqlx::query(
+    let row = sqlx::query!(
         "INSERT INTO ack_links (incident_id, notification_id, person_id, person_name, nonce_hash, expires_at)
          VALUES ($1, $2, $3, $4, $5,
                  date_trunc('second', now()) + make_interval(secs => coalesce(
                      (SELECT ack_link_ttl_secs FROM incident_settings LIMIT 1), 86400)))
          RETURNING id, expires_at",
+        incident_id,
+        notification_id,
+        person_id,
+        person_name,
+        &nonce_hash
     )
-    .bind(incident_id)
-    .bind(notification_id)
-    .bind(person_id)
-    .bind(person_name)
-    .bind(&nonce_hash)
     .fetch_one(&mut *conn)
     .await?;
-    let id: i64 = row.get("id");
-    let expires_at: DateTime<Utc> = row.get("expires_at");
+    let (id, expires_at) = (row.id, row.expires_at);
     let payload = format!("{id}.{}.{}", expires_at.timestamp(), B64.encode(nonce));
     let mut m = mac(&key);
     m.update(payload.as_bytes());
@@ -195,11 +197,17 @@ pub enum LinkState {
     },
 }
 
-fn incident_view(r: &sqlx::postgres::PgRow) -> IncidentView {
-    let severity = Severity::from_level(r.get("severity")).unwrap_or(Severity::P1);
+fn incident_view_of(
+    id: i64,
+    title: String,
+    severity: i16,
+    status: &str,
+    acknowledged_by: Option<String>,
+) -> IncidentView {
+    let severity = Severity::from_level(severity).unwrap_or(Severity::P1);
     IncidentView {
-        id: r.get("incident_id"),
-        title: r.get("title"),
+        id,
+        title,
         severity: severity.as_str().to_owned(),
         severity_meaning: severity.meaning().to_owned(),
         severity_class: match severity {
@@ -207,8 +215,8 @@ fn incident_view(r: &sqlx::postgres::PgRow) -> IncidentView {
             Severity::P3 => "warn",
             Severity::P4 => "none",
         },
-        status: r.get::<String, _>("status").replace('_', " "),
-        acknowledged_by: r.get("acknowledged_by"),
+        status: status.replace('_', " "),
+        acknowledged_by,
     }
 }
 
@@ -218,35 +226,40 @@ pub async fn check(conn: &mut PgConnection, token: &str) -> sqlx::Result<LinkSta
     let Some(signed) = verify_signature(token, &key) else {
         return Ok(LinkState::Invalid);
     };
-    let row = sqlx::query(
-        "SELECT l.incident_id, l.nonce_hash, l.used_at, l.expires_at <= now() AS expired,
-                coalesce(l.person_name, 'a recipient of ' || n.channel_name, 'an acknowledge link') AS who,
-                i.title, i.severity, i.status, i.acknowledged_by
-         FROM ack_links l
-         JOIN incidents i ON i.id = l.incident_id
-         LEFT JOIN notifications n ON n.id = l.notification_id
-         WHERE l.id = $1",
+    let row = sqlx::query!(
+        r#"SELECT l.incident_id, l.nonce_hash, l.used_at, l.expires_at <= now() AS "expired!",
+                  coalesce(l.person_name, 'a recipient of ' || n.channel_name, 'an acknowledge link') AS "who!",
+                  i.title, i.severity, i.status, i.acknowledged_by
+           FROM ack_links l
+           JOIN incidents i ON i.id = l.incident_id
+           LEFT JOIN notifications n ON n.id = l.notification_id
+           WHERE l.id = $1"#,
+        signed.id
     )
-    .bind(signed.id)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else {
         return Ok(LinkState::Invalid);
     };
-    let stored: Vec<u8> = row.get("nonce_hash");
-    if !same(&stored, &signed.nonce_hash) {
+    if !same(&row.nonce_hash, &signed.nonce_hash) {
         return Ok(LinkState::Invalid);
     }
-    let incident = incident_view(&row);
-    if row.get::<Option<DateTime<Utc>>, _>("used_at").is_some() {
+    let incident = incident_view_of(
+        row.incident_id,
+        row.title,
+        row.severity,
+        &row.status,
+        row.acknowledged_by,
+    );
+    if row.used_at.is_some() {
         return Ok(LinkState::Used(Some(incident)));
     }
-    if row.get::<bool, _>("expired") || signed.expires <= Utc::now().timestamp() {
+    if row.expired || signed.expires <= Utc::now().timestamp() {
         return Ok(LinkState::Expired(Some(incident)));
     }
     Ok(LinkState::Valid {
         signed,
-        who: row.get("who"),
+        who: row.who,
         incident,
     })
 }
@@ -255,20 +268,20 @@ pub async fn check(conn: &mut PgConnection, token: &str) -> sqlx::Result<LinkSta
 
 #[derive(Template)]
 #[template(path = "ack.html")]
-struct AckPage {
-    heading: String,
-    class: &'static str,
-    state: &'static str,
-    message: String,
-    incident: Option<IncidentView>,
-    action: Option<String>,
-    footer: &'static str,
+pub struct AckPage {
+    pub heading: String,
+    pub class: &'static str,
+    pub state: &'static str,
+    pub message: String,
+    pub incident: Option<IncidentView>,
+    pub action: Option<String>,
+    pub footer: &'static str,
 }
 
-const FOOTER: &str =
+pub const FOOTER: &str =
     "Opsdeck acknowledge link · each link works once and expires; log in to Opsdeck for more.";
 
-fn render(status: StatusCode, page: AckPage) -> Response {
+pub fn render(status: StatusCode, page: AckPage) -> Response {
     match page.render() {
         Ok(html) => (
             status,
@@ -286,7 +299,7 @@ fn render(status: StatusCode, page: AckPage) -> Response {
     }
 }
 
-fn refused_page(state: &LinkState) -> Response {
+pub fn refused_page(state: &LinkState) -> Response {
     let (status, heading, tag, message, incident) = match state {
         LinkState::Expired(i) => (
             StatusCode::GONE,
@@ -324,7 +337,7 @@ fn refused_page(state: &LinkState) -> Response {
     )
 }
 
-fn failure_page() -> Response {
+pub fn failure_page() -> Response {
     render(
         StatusCode::SERVICE_UNAVAILABLE,
         AckPage {
@@ -339,7 +352,7 @@ fn failure_page() -> Response {
     )
 }
 
-fn token_ok(token: &str) -> bool {
+pub fn token_ok(token: &str) -> bool {
     token.len() <= MAX_TOKEN
         && token
             .bytes()
@@ -393,112 +406,58 @@ pub async fn page(
     }
 }
 
-/// `POST /ack/{token}` (the confirmation form): consumes the link and
-/// acknowledges the incident.
-pub async fn confirm(
-    State(state): State<AppState>,
-    axum::extract::Path(token): axum::extract::Path<String>,
-) -> Response {
-    if !token_ok(&token) {
-        return refused_page(&LinkState::Invalid);
-    }
-    match consume(&state, &token).await {
-        Ok(Consumed::Refused(s)) => refused_page(&s),
-        Ok(Consumed::Done {
-            incident,
-            acknowledged,
-            who,
-        }) => {
-            let message = if acknowledged {
-                format!("Acknowledged by {who}. Escalation has stopped.")
-            } else {
-                match &incident.acknowledged_by {
-                    Some(by) if incident.status == "acknowledged" => {
-                        format!("Already acknowledged by {by}; nothing changed.")
-                    }
-                    _ => format!(
-                        "This incident is already {}; nothing changed.",
-                        incident.status
-                    ),
-                }
-            };
-            render(
-                StatusCode::OK,
-                AckPage {
-                    heading: if acknowledged {
-                        "Incident acknowledged".into()
-                    } else {
-                        "Nothing to acknowledge".into()
-                    },
-                    class: "ok",
-                    state: if acknowledged {
-                        "acknowledged"
-                    } else {
-                        "not_triggered"
-                    },
-                    message,
-                    incident: Some(incident),
-                    action: None,
-                    footer: FOOTER,
-                },
-            )
-        }
-        Err(e) => {
-            tracing::warn!(error = format!("{e:#}"), "acknowledging by link failed");
-            failure_page()
-        }
-    }
-}
-
-enum Consumed {
+/// What taking a link left: refused, or consumed (the link is used in
+/// the caller's transaction) for this incident on someone's behalf.
+pub enum Taken {
     Refused(LinkState),
-    Done {
-        incident: IncidentView,
-        acknowledged: bool,
+    Won {
+        incident_id: i64,
         who: String,
     },
+    /// Another request consumed it (or it expired) in between: check the
+    /// token again outside this transaction to say which.
+    Raced,
 }
 
-async fn consume(state: &AppState, token: &str) -> anyhow::Result<Consumed> {
-    let mut tx = state.pool.begin().await?;
-    let (signed, who) = match check(&mut tx, token).await? {
+/// Consumes a link in the caller's transaction: checks it, then marks it
+/// used (`UPDATE … WHERE used_at IS NULL …`: two concurrent POSTs cannot
+/// both win). The caller acknowledges the incident in the same transaction
+/// (`POST /ack/{token}` lives with the incidents, which own that rule).
+pub async fn take(tx: &mut PgConnection, token: &str) -> sqlx::Result<Taken> {
+    let (signed, who) = match check(&mut *tx, token).await? {
         LinkState::Valid { signed, who, .. } => (signed, who),
-        other => return Ok(Consumed::Refused(other)),
+        other => return Ok(Taken::Refused(other)),
     };
-    let row = sqlx::query(
+    let incident_id = sqlx::query_scalar!(
         "UPDATE ack_links SET used_at = now()
          WHERE id = $1 AND used_at IS NULL AND expires_at > now() AND nonce_hash = $2
          RETURNING incident_id",
+        signed.id,
+        &signed.nonce_hash
     )
-    .bind(signed.id)
-    .bind(&signed.nonce_hash)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(row) = row else {
-        // Another request consumed it (or it expired) in between.
-        drop(tx);
-        let mut conn = state.pool.acquire().await?;
-        let now = check(&mut conn, token).await?;
-        return Ok(Consumed::Refused(match now {
-            LinkState::Valid { incident, .. } => LinkState::Used(Some(incident)),
-            other => other,
-        }));
-    };
-    let incident_id: i64 = row.get("incident_id");
-    let acknowledged = crate::incidents::acknowledge_via_link(&mut tx, incident_id, &who).await?;
-    let r = sqlx::query(
-        "SELECT id AS incident_id, title, severity, status, acknowledged_by FROM incidents WHERE id = $1",
-    )
-    .bind(incident_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    let incident = incident_view(&r);
-    tx.commit().await?;
-    Ok(Consumed::Done {
-        incident,
-        acknowledged,
-        who,
+    Ok(match incident_id {
+        Some(incident_id) => Taken::Won { incident_id, who },
+        None => Taken::Raced,
     })
+}
+
+/// The incident as the pages show it, now.
+pub async fn view(conn: &mut PgConnection, incident_id: i64) -> sqlx::Result<IncidentView> {
+    let r = sqlx::query!(
+        "SELECT id, title, severity, status, acknowledged_by FROM incidents WHERE id = $1",
+        incident_id
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(incident_view_of(
+        r.id,
+        r.title,
+        r.severity,
+        &r.status,
+        r.acknowledged_by,
+    ))
 }
 
 #[cfg(test)]

@@ -30,12 +30,12 @@ use opsdeck_wire::{
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::send::{self, Outgoing};
-use super::{guard, outbox, public_base};
+use super::{guard, outbox, public_base, store};
 use crate::audit::Actor;
 use crate::auth::{Admin, Auth, RequestCtx, Viewer};
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
@@ -150,13 +150,10 @@ fn check(input: &ChannelInput, allow_link_local: bool) -> ApiResult<Checked> {
     })
 }
 
+/// A write's database error as an answer (a duplicate name is a 409,
+/// mapped in `crate::error`).
 fn unique_name(e: sqlx::Error) -> ApiError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.constraint() == Some("channels_name_key") {
-            return ApiError::Conflict("a channel with this name exists".into());
-        }
-    }
-    e.into()
+    super::error::NotifyError::Db(e).into()
 }
 
 /// Audit parameters: never the URL, SMTP server or secret.
@@ -172,35 +169,10 @@ fn audit_params(c: &Checked, enabled: bool, credentials: &str) -> Value {
 
 // ---------------------------------------------------------------------- reads
 
-const SELECT: &str = "
-    SELECT c.id, c.name, c.kind, c.config, c.secret IS NOT NULL AS has_secret, c.enabled,
-           coalesce(array_agg(r.severity ORDER BY r.severity)
-                    FILTER (WHERE r.severity IS NOT NULL), '{}') AS severities
-    FROM channels c LEFT JOIN channel_rules r ON r.channel_id = c.id";
-
-fn to_wire(r: &sqlx::postgres::PgRow) -> Channel {
-    let severities: Vec<i16> = r.get("severities");
-    Channel {
-        id: r.get("id"),
-        name: r.get("name"),
-        kind: r.get("kind"),
-        config: serde_json::from_value(r.get("config")).unwrap_or_default(),
-        has_secret: r.get("has_secret"),
-        enabled: r.get("enabled"),
-        severities: severities
-            .into_iter()
-            .filter_map(Severity::from_level)
-            .collect(),
-    }
-}
-
 async fn load_one(conn: &mut PgConnection, id: i64) -> ApiResult<Channel> {
-    let row = sqlx::query(&format!("{SELECT} WHERE c.id = $1 GROUP BY c.id"))
-        .bind(id)
-        .fetch_optional(conn)
+    store::channel(conn, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("channel {id}")))?;
-    Ok(to_wire(&row))
+        .ok_or_else(|| ApiError::NotFound(format!("channel {id}")))
 }
 
 async fn write_rules(
@@ -208,19 +180,19 @@ async fn write_rules(
     id: i64,
     severities: &[Severity],
 ) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM channel_rules WHERE channel_id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
     let levels: Vec<i16> = severities.iter().map(|s| s.level()).collect();
-    sqlx::query(
-        "INSERT INTO channel_rules (severity, channel_id) SELECT unnest($2::smallint[]), $1",
-    )
-    .bind(id)
-    .bind(levels)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    store::set_rules(conn, id, &levels).await
+}
+
+impl Checked {
+    fn fields(&self, enabled: bool) -> store::ChannelFields<'_> {
+        store::ChannelFields {
+            name: &self.name,
+            kind: &self.kind,
+            config: serde_json::to_value(&self.config).unwrap_or_default(),
+            enabled,
+        }
+    }
 }
 
 /// Notification channels (URLs included: admins only).
@@ -228,10 +200,8 @@ async fn write_rules(
     responses((status = 200, body = Vec<Channel>)),
     security(("session" = ["admin"]), ("token" = ["admin"])))]
 async fn list(_auth: Auth<Admin>, State(state): State<AppState>) -> ApiResult<Json<Vec<Channel>>> {
-    let rows = sqlx::query(&format!("{SELECT} GROUP BY c.id ORDER BY c.name"))
-        .fetch_all(&state.pool)
-        .await?;
-    Ok(Json(rows.iter().map(to_wire).collect()))
+    let mut conn = state.pool.acquire().await?;
+    Ok(Json(store::channels(&mut conn).await?))
 }
 
 /// One channel.
@@ -262,18 +232,9 @@ async fn create(
     let c = check(&input, state.settings.notify_allow_link_local)?;
     let secret = input.secret.clone().filter(|s| !s.is_empty());
     let mut tx = state.pool.begin().await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO channels (name, kind, config, secret, enabled) VALUES ($1, $2, $3, $4, $5)
-         RETURNING id",
-    )
-    .bind(&c.name)
-    .bind(&c.kind)
-    .bind(serde_json::to_value(&c.config).unwrap_or_default())
-    .bind(&secret)
-    .bind(input.enabled)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(unique_name)?;
+    let id = store::insert_channel(&mut tx, &c.fields(input.enabled), secret.as_deref())
+        .await
+        .map_err(unique_name)?;
     write_rules(&mut tx, id, &c.severities).await?;
     let credentials = if secret.is_some() { "set" } else { "none" };
     ctx.audit(
@@ -302,27 +263,15 @@ async fn update(
 ) -> ApiResult<Json<Channel>> {
     let c = check(&input, state.settings.notify_allow_link_local)?;
     let mut tx = state.pool.begin().await?;
-    let (set_secret, secret, credentials) = match input.secret.as_deref() {
-        None => (false, None, "kept"),
-        Some("") => (true, None, "cleared"),
-        Some(s) => (true, Some(s.to_owned()), "set"),
+    let (secret, credentials) = match input.secret.as_deref() {
+        None => (None, "kept"),
+        Some("") => (Some(None), "cleared"),
+        Some(s) => (Some(Some(s)), "set"),
     };
-    let updated: Option<i64> = sqlx::query_scalar(
-        "UPDATE channels SET name = $2, kind = $3, config = $4, enabled = $5,
-                secret = CASE WHEN $6 THEN $7 ELSE secret END, updated_at = now()
-         WHERE id = $1 RETURNING id",
-    )
-    .bind(id)
-    .bind(&c.name)
-    .bind(&c.kind)
-    .bind(serde_json::to_value(&c.config).unwrap_or_default())
-    .bind(input.enabled)
-    .bind(set_secret)
-    .bind(&secret)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(unique_name)?;
-    if updated.is_none() {
+    let found = store::update_channel(&mut tx, id, &c.fields(input.enabled), secret)
+        .await
+        .map_err(unique_name)?;
+    if !found {
         return Err(ApiError::NotFound(format!("channel {id}")));
     }
     write_rules(&mut tx, id, &c.severities).await?;
@@ -351,13 +300,9 @@ async fn delete(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
-    let row = sqlx::query("DELETE FROM channels WHERE id = $1 RETURNING name, kind")
-        .bind(id)
-        .fetch_optional(&mut *tx)
+    let (name, kind) = store::delete_channel(&mut tx, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("channel {id}")))?;
-    let name: String = row.get("name");
-    let kind: String = row.get("kind");
     ctx.audit(
         &mut tx,
         &auth.principal,
@@ -420,10 +365,7 @@ async fn test_channel(
             .map(guard::host_of)
             .unwrap_or_default(),
     };
-    let notification_id: i64 =
-        sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('notifications', 'id'))")
-            .fetch_one(&mut *conn)
-            .await?;
+    let notification_id = store::next_notification_id(&mut conn).await?;
     drop(conn);
     let user = &auth.principal.username;
     let subject = format!("Opsdeck test notification ({})", channel.name);
@@ -454,32 +396,21 @@ async fn test_channel(
         Err(e) => (false, e.to_string()),
     };
     let mut tx = state.pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO notifications (id, kind, channel_id, channel_name, channel_kind, address,
-                                    severity, subject, body, status, attempts, last_error, sent_at)
-         VALUES ($1, 'test', $2, $3, $4, $5, 4, $6, $7, $8, 1, $9,
-                 CASE WHEN $8 = 'sent' THEN now() END)",
+    store::record_test(
+        &mut tx,
+        &store::TestMessage {
+            id: notification_id,
+            channel_id: channel.id,
+            channel_name: &channel.name,
+            channel_kind: &channel.kind,
+            address: &address,
+            subject: &subject,
+            body: &body,
+            ok,
+            detail: &detail,
+            duration_ms,
+        },
     )
-    .bind(notification_id)
-    .bind(channel.id)
-    .bind(&channel.name)
-    .bind(&channel.kind)
-    .bind(&address)
-    .bind(&subject)
-    .bind(&body)
-    .bind(if ok { "sent" } else { "failed" })
-    .bind((!ok).then(|| detail.clone()))
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO notification_attempts (notification_id, attempt, outcome, detail, duration_ms)
-         VALUES ($1, 1, $2, $3, $4)",
-    )
-    .bind(notification_id)
-    .bind(if ok { "sent" } else { "failed" })
-    .bind(&detail)
-    .bind(duration_ms)
-    .execute(&mut *tx)
     .await?;
     ctx.audit_as(
         &mut tx,
@@ -533,35 +464,7 @@ pub async fn list_for(
     incident_id: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<Notification>> {
-    let rows = sqlx::query(
-        "SELECT id, kind, incident_id, level, channel_name, channel_kind, person_name, address,
-                status, attempts, last_error, sent_at, created_at
-         FROM notifications
-         WHERE ($1::bigint IS NULL OR incident_id = $1)
-         ORDER BY id DESC LIMIT $2",
-    )
-    .bind(incident_id)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Notification {
-            id: r.get("id"),
-            kind: r.get("kind"),
-            incident_id: r.get("incident_id"),
-            level: r.get("level"),
-            channel: r.get("channel_name"),
-            channel_kind: r.get("channel_kind"),
-            person: r.get("person_name"),
-            address: r.get("address"),
-            status: r.get("status"),
-            attempts: r.get("attempts"),
-            last_error: r.get("last_error"),
-            sent_at: r.get("sent_at"),
-            created_at: r.get("created_at"),
-        })
-        .collect())
+    store::notifications(conn, incident_id, limit).await
 }
 
 #[cfg(test)]

@@ -51,9 +51,11 @@
 
 pub mod acklink;
 pub mod api;
+pub mod error;
 pub mod guard;
 pub mod outbox;
 pub mod send;
+pub mod store;
 
 use std::sync::OnceLock;
 

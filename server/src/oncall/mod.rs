@@ -35,21 +35,25 @@
 //! saving one with `is_default` unsets the previous default in the same
 //! transaction (the partial unique index catches a concurrent race as 409).
 
+pub mod error;
 pub mod people;
 pub mod policies;
 pub mod rotation;
 pub mod rotations;
+pub mod store;
 pub mod validate;
+
+pub use error::OncallError;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use opsdeck_wire::{OnCall, OnCallShift, PersonRef};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 pub use rotation::{on_call, shift_at, Handoff, OverrideSpec, RotationSpec, Shift};
@@ -76,34 +80,17 @@ pub async fn level_recipients(
     level: i32,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<Vec<Recipient>>> {
-    let exists: Option<i32> = sqlx::query_scalar(
-        "SELECT level FROM escalation_levels WHERE policy_id = $1 AND level = $2",
-    )
-    .bind(policy_id)
-    .bind(level)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if exists.is_none() {
+    if !store::level_exists(&mut *conn, policy_id, level).await? {
         return Ok(None);
     }
-    let targets = sqlx::query(
-        "SELECT t.person_id, t.rotation_id, t.team_id, r.name AS rotation, tm.name AS team
-         FROM escalation_targets t
-         LEFT JOIN rotations r ON r.id = t.rotation_id
-         LEFT JOIN teams tm ON tm.id = t.team_id
-         WHERE t.policy_id = $1 AND t.level = $2 ORDER BY t.id",
-    )
-    .bind(policy_id)
-    .bind(level)
-    .fetch_all(&mut *conn)
-    .await?;
+    let targets = store::level_targets(&mut *conn, policy_id, level).await?;
     // (person, via) in target order, before deduplication.
     let mut reached: Vec<(i64, String)> = Vec::new();
     for t in &targets {
-        if let Some(p) = t.get::<Option<i64>, _>("person_id") {
+        if let Some(p) = t.person_id {
             reached.push((p, "person".into()));
-        } else if let Some(r) = t.get::<Option<i64>, _>("rotation_id") {
-            let name: String = t.get("rotation");
+        } else if let Some(r) = t.rotation_id {
+            let name = t.rotation.clone().unwrap_or_default();
             let specs = rotation_specs(&mut *conn, Some(&[r])).await?;
             let overrides = overrides_of(&mut *conn, &[r], now).await?;
             if let Some(spec) = specs.first() {
@@ -112,28 +99,17 @@ pub async fn level_recipients(
                     reached.push((s.person_id, format!("rotation {name}")));
                 }
             }
-        } else if let Some(team) = t.get::<Option<i64>, _>("team_id") {
-            let name: String = t.get("team");
-            let members: Vec<i64> = sqlx::query_scalar(
-                "SELECT p.id FROM team_members m JOIN people p ON p.id = m.person_id
-                 WHERE m.team_id = $1 ORDER BY p.name, p.id",
-            )
-            .bind(team)
-            .fetch_all(&mut *conn)
-            .await?;
+        } else if let Some(team) = t.team_id {
+            let name = t.team.clone().unwrap_or_default();
+            let members = store::team_member_ids(&mut *conn, team).await?;
             reached.extend(members.into_iter().map(|p| (p, format!("team {name}"))));
         }
     }
     let mut seen = BTreeSet::new();
     reached.retain(|(p, _)| seen.insert(*p));
     let ids: Vec<i64> = reached.iter().map(|(p, _)| *p).collect();
-    let rows =
-        sqlx::query("SELECT id, name, email, phone, chat_handle FROM people WHERE id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&mut *conn)
-            .await?;
-    let mut people: HashMap<i64, sqlx::postgres::PgRow> =
-        rows.into_iter().map(|r| (r.get("id"), r)).collect();
+    let rows = store::contacts(&mut *conn, &ids).await?;
+    let mut people: HashMap<i64, store::Contact> = rows.into_iter().map(|r| (r.id, r)).collect();
     Ok(Some(
         reached
             .into_iter()
@@ -141,10 +117,10 @@ pub async fn level_recipients(
                 let r = people.remove(&id)?;
                 Some(Recipient {
                     person_id: id,
-                    name: r.get("name"),
-                    email: r.get("email"),
-                    phone: r.get("phone"),
-                    chat_handle: r.get("chat_handle"),
+                    name: r.name,
+                    email: r.email,
+                    phone: r.phone,
+                    chat_handle: r.chat_handle,
                     via,
                 })
             })
@@ -155,12 +131,7 @@ pub async fn level_recipients(
 /// The levels of a policy as `(level, delay_secs)`, ordered by level
 /// (empty when the policy does not exist).
 pub async fn levels(conn: &mut PgConnection, policy_id: i64) -> sqlx::Result<Vec<(i32, i64)>> {
-    let rows: Vec<(i32, i32)> = sqlx::query_as(
-        "SELECT level, delay_secs FROM escalation_levels WHERE policy_id = $1 ORDER BY level",
-    )
-    .bind(policy_id)
-    .fetch_all(conn)
-    .await?;
+    let rows = store::levels(conn, policy_id).await?;
     Ok(rows.into_iter().map(|(l, d)| (l, i64::from(d))).collect())
 }
 
@@ -181,11 +152,7 @@ pub async fn who_is_on_call(
         shifts.push((s.id, s.name.clone(), cur, next));
     }
     let ids: Vec<i64> = people_ids.into_iter().collect();
-    let rows: Vec<(i64, String, Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT id, name, phone, email FROM people WHERE id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows = store::phones(&mut *conn, &ids).await?;
     let people: HashMap<i64, (String, Option<String>, Option<String>)> = rows
         .into_iter()
         .map(|(id, n, p, e)| (id, (n, p, e)))
@@ -237,22 +204,9 @@ pub(crate) async fn rotation_specs(
     conn: &mut PgConnection,
     ids: Option<&[i64]>,
 ) -> sqlx::Result<Vec<LoadedRotation>> {
-    let rows = sqlx::query(
-        "SELECT id, name, team_id, handoff, handoff_time, handoff_weekday, time_zone, starts_on
-         FROM rotations WHERE $1::bigint[] IS NULL OR id = ANY($1) ORDER BY name",
-    )
-    .bind(ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.get("id")).collect();
-    let members: Vec<(i64, i64, String)> = sqlx::query_as(
-        "SELECT m.rotation_id, p.id, p.name FROM rotation_members m
-         JOIN people p ON p.id = m.person_id
-         WHERE m.rotation_id = ANY($1) ORDER BY m.rotation_id, m.position",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = store::rotations(&mut *conn, ids).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let members = store::rotation_members(&mut *conn, &ids).await?;
     let mut by_rotation: BTreeMap<i64, Vec<PersonRef>> = BTreeMap::new();
     for (r, id, name) in members {
         by_rotation
@@ -263,13 +217,16 @@ pub(crate) async fn rotation_specs(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let id: i64 = r.get("id");
-            let name: String = r.get("name");
-            let handoff: String = r.get("handoff");
-            let weekday: Option<i16> = r.get("handoff_weekday");
-            let time_zone: String = r.get("time_zone");
-            let handoff_time: NaiveTime = r.get("handoff_time");
-            let starts_on: NaiveDate = r.get("starts_on");
+            let store::RotationRow {
+                id,
+                name,
+                team_id,
+                handoff,
+                handoff_time,
+                handoff_weekday: weekday,
+                time_zone,
+                starts_on,
+            } = r;
             let members = by_rotation.remove(&id).unwrap_or_default();
             let tz = time_zone.parse::<Tz>().unwrap_or_else(|_| {
                 tracing::warn!(rotation = %name, zone = %time_zone, "unknown stored time zone; using UTC");
@@ -289,7 +246,7 @@ pub(crate) async fn rotation_specs(
                 },
                 id,
                 name,
-                team_id: r.get("team_id"),
+                team_id,
                 handoff,
                 handoff_time,
                 handoff_weekday: weekday,
@@ -308,16 +265,7 @@ pub(crate) async fn overrides_of(
     rotation_ids: &[i64],
     now: DateTime<Utc>,
 ) -> sqlx::Result<BTreeMap<i64, Vec<OverrideSpec>>> {
-    /// rotation, id, person, starts_at, ends_at.
-    type Row = (i64, i64, i64, DateTime<Utc>, DateTime<Utc>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT rotation_id, id, person_id, starts_at, ends_at FROM rotation_overrides
-         WHERE rotation_id = ANY($1) AND ends_at > $2 ORDER BY id",
-    )
-    .bind(rotation_ids)
-    .bind(now - TimeDelta::days(400))
-    .fetch_all(conn)
-    .await?;
+    let rows = store::override_specs(conn, rotation_ids, now - TimeDelta::days(400)).await?;
     let mut out: BTreeMap<i64, Vec<OverrideSpec>> = BTreeMap::new();
     for (r, id, person_id, starts_at, ends_at) in rows {
         out.entry(r).or_default().push(OverrideSpec {
@@ -334,30 +282,12 @@ pub(crate) async fn overrides_of(
 
 /// Serialises the writes that can break a rotation or an escalation level.
 pub(crate) async fn lock(conn: &mut PgConnection) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('opsdeck.oncall'))")
-        .execute(conn)
-        .await
-        .map(|_| ())
+    store::lock(conn).await
 }
 
 /// What is broken now: rotations without members, levels reaching nobody.
 pub(crate) async fn broken(conn: &mut PgConnection) -> sqlx::Result<BTreeSet<String>> {
-    let rows: Vec<String> = sqlx::query_scalar(
-        r#"SELECT format('rotation "%s" would have no members', r.name)
-           FROM rotations r
-           WHERE NOT EXISTS (SELECT 1 FROM rotation_members m WHERE m.rotation_id = r.id)
-           UNION ALL
-           SELECT format('L%s of escalation policy "%s" would reach nobody', l.level + 1, p.name)
-           FROM escalation_levels l JOIN escalation_policies p ON p.id = l.policy_id
-           WHERE NOT EXISTS (
-               SELECT 1 FROM escalation_targets t
-               WHERE t.policy_id = l.policy_id AND t.level = l.level
-                 AND (t.person_id IS NOT NULL
-                      OR EXISTS (SELECT 1 FROM rotation_members m WHERE m.rotation_id = t.rotation_id)
-                      OR EXISTS (SELECT 1 FROM team_members tm WHERE tm.team_id = t.team_id)))"#,
-    )
-    .fetch_all(conn)
-    .await?;
+    let rows = store::broken(conn).await?;
     Ok(rows.into_iter().collect())
 }
 
@@ -367,7 +297,7 @@ pub(crate) async fn still_intact(
     conn: &mut PgConnection,
     before: &BTreeSet<String>,
     what: &str,
-) -> ApiResult<()> {
+) -> Result<(), OncallError> {
     let after = broken(conn).await?;
     let new: Vec<&String> = after.difference(before).collect();
     if new.is_empty() {
@@ -378,32 +308,13 @@ pub(crate) async fn still_intact(
         .map(|s| s.as_str())
         .collect::<Vec<_>>()
         .join("; ");
-    Err(ApiError::Conflict(format!("cannot {what}: {list}")))
+    Err(OncallError::Conflict(format!("cannot {what}: {list}")))
 }
 
-/// Unique names (and the one-default index) → 409.
+/// A write's database error as an answer: unique names (and the
+/// one-default index) → 409, mapped in `crate::error`.
 pub(crate) fn unique(e: sqlx::Error) -> ApiError {
-    if let sqlx::Error::Database(db) = &e {
-        let msg = match db.constraint() {
-            Some("people_name_key") => Some("a person with this name exists"),
-            Some("people_user_id_key") => {
-                Some("user_id: this Opsdeck user is already linked to another person")
-            }
-            Some("teams_name_key") => Some("a team with this name exists"),
-            Some("rotations_name_key") => Some("a rotation with this name exists"),
-            Some("escalation_policies_name_key") => {
-                Some("an escalation policy with this name exists")
-            }
-            Some("escalation_policies_one_default") => {
-                Some("another policy was made the default at the same time; try again")
-            }
-            _ => None,
-        };
-        if let Some(m) = msg {
-            return ApiError::Conflict(m.into());
-        }
-    }
-    e.into()
+    OncallError::Db(e).into()
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -12,10 +12,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use opsdeck_wire::{Person, PersonInput, PersonRef, Team, TeamInput};
 use serde_json::{json, Value};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{broken, lock, still_intact, unique, validate};
+use super::{broken, lock, still_intact, store, unique, validate};
 use crate::auth::{Admin, Auth, RequestCtx, Viewer};
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::state::AppState;
@@ -33,32 +33,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 // ------------------------------------------------------------------- people
 
-const PERSON_SELECT: &str = "
-    SELECT p.id, p.name, p.title, p.email, p.phone, p.chat_handle, p.user_id,
-           array(SELECT t.name FROM team_members tm JOIN teams t ON t.id = tm.team_id
-                 WHERE tm.person_id = p.id ORDER BY t.name) AS teams
-    FROM people p";
-
-fn person_of(r: &sqlx::postgres::PgRow) -> Person {
-    Person {
-        id: r.get("id"),
-        name: r.get("name"),
-        title: r.get("title"),
-        email: r.get("email"),
-        phone: r.get("phone"),
-        chat_handle: r.get("chat_handle"),
-        user_id: r.get("user_id"),
-        teams: r.get("teams"),
-    }
-}
-
 async fn load_person(conn: &mut PgConnection, id: i64) -> ApiResult<Person> {
-    let row = sqlx::query(&format!("{PERSON_SELECT} WHERE p.id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
+    store::person(conn, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("person {id}")))?;
-    Ok(person_of(&row))
+        .ok_or_else(|| ApiError::NotFound(format!("person {id}")))
 }
 
 /// A person's input, checked.
@@ -81,17 +59,26 @@ async fn check_person(conn: &mut PgConnection, p: &PersonInput) -> ApiResult<Che
         user_id: p.user_id,
     };
     if let Some(u) = c.user_id {
-        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
-            .bind(u)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if found.is_none() {
+        if !store::user_exists(conn, u).await? {
             return Err(ApiError::BadRequest(format!(
                 "user_id: no user with id {u}"
             )));
         }
     }
     Ok(c)
+}
+
+impl CheckedPerson {
+    fn row(&self) -> store::PersonRow<'_> {
+        store::PersonRow {
+            name: &self.name,
+            title: &self.title,
+            email: self.email.as_deref(),
+            phone: self.phone.as_deref(),
+            chat_handle: self.chat_handle.as_deref(),
+            user_id: self.user_id,
+        }
+    }
 }
 
 /// Names and settings, never the contact details themselves.
@@ -120,10 +107,8 @@ async fn list_people(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<Person>>> {
-    let rows = sqlx::query(&format!("{PERSON_SELECT} ORDER BY p.name"))
-        .fetch_all(&state.pool)
-        .await?;
-    Ok(Json(rows.iter().map(person_of).collect()))
+    let mut conn = state.pool.acquire().await?;
+    Ok(Json(store::people(&mut conn).await?))
 }
 
 /// One person.
@@ -151,19 +136,9 @@ async fn create_person(
 ) -> ApiResult<(StatusCode, Json<Person>)> {
     let mut tx = state.pool.begin().await?;
     let c = check_person(&mut tx, &p).await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO people (name, title, email, phone, chat_handle, user_id)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-    )
-    .bind(&c.name)
-    .bind(&c.title)
-    .bind(&c.email)
-    .bind(&c.phone)
-    .bind(&c.chat_handle)
-    .bind(c.user_id)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(unique)?;
+    let id = store::insert_person(&mut tx, &c.row())
+        .await
+        .map_err(unique)?;
     ctx.audit(
         &mut tx,
         &auth.principal,
@@ -190,22 +165,10 @@ async fn update_person(
 ) -> ApiResult<Json<Person>> {
     let mut tx = state.pool.begin().await?;
     let c = check_person(&mut tx, &p).await?;
-    let done = sqlx::query(
-        "UPDATE people SET name = $2, title = $3, email = $4, phone = $5, chat_handle = $6,
-                user_id = $7, updated_at = now()
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&c.name)
-    .bind(&c.title)
-    .bind(&c.email)
-    .bind(&c.phone)
-    .bind(&c.chat_handle)
-    .bind(c.user_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(unique)?;
-    if done.rows_affected() == 0 {
+    let found = store::update_person(&mut tx, id, &c.row())
+        .await
+        .map_err(unique)?;
+    if !found {
         return Err(ApiError::NotFound(format!("person {id}")));
     }
     ctx.audit(
@@ -236,11 +199,7 @@ async fn delete_person(
     let mut tx = state.pool.begin().await?;
     lock(&mut tx).await?;
     let before = broken(&mut tx).await?;
-    let name: Option<String> =
-        sqlx::query_scalar("DELETE FROM people WHERE id = $1 RETURNING name")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let name = store::delete_person(&mut tx, id).await?;
     let name = name.ok_or_else(|| ApiError::NotFound(format!("person {id}")))?;
     still_intact(&mut tx, &before, &format!("delete person \"{name}\"")).await?;
     ctx.audit(
@@ -258,28 +217,17 @@ async fn delete_person(
 // -------------------------------------------------------------------- teams
 
 async fn load_teams(conn: &mut PgConnection, id: Option<i64>) -> sqlx::Result<Vec<Team>> {
-    let rows = sqlx::query(
-        "SELECT id, name, description FROM teams WHERE $1::bigint IS NULL OR id = $1 ORDER BY name",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.get("id")).collect();
-    let members: Vec<(i64, i64, String)> = sqlx::query_as(
-        "SELECT m.team_id, p.id, p.name FROM team_members m JOIN people p ON p.id = m.person_id
-         WHERE m.team_id = ANY($1) ORDER BY p.name, p.id",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = store::teams(&mut *conn, id).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let members = store::team_members(&mut *conn, &ids).await?;
     Ok(rows
-        .iter()
+        .into_iter()
         .map(|r| {
-            let id: i64 = r.get("id");
+            let id = r.id;
             Team {
                 id,
-                name: r.get("name"),
-                description: r.get("description"),
+                name: r.name,
+                description: r.description,
                 members: members
                     .iter()
                     .filter(|(t, _, _)| *t == id)
@@ -333,16 +281,8 @@ async fn set_members(
     team: i64,
     members: &[(i64, String)],
 ) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM team_members WHERE team_id = $1")
-        .bind(team)
-        .execute(&mut *conn)
-        .await?;
     let ids: Vec<i64> = members.iter().map(|(id, _)| *id).collect();
-    sqlx::query("INSERT INTO team_members (team_id, person_id) SELECT $1, unnest($2::bigint[])")
-        .bind(team)
-        .bind(&ids)
-        .execute(&mut *conn)
-        .await?;
+    store::set_team_members(conn, team, &ids).await?;
     Ok(())
 }
 
@@ -392,13 +332,9 @@ async fn create_team(
     let mut tx = state.pool.begin().await?;
     lock(&mut tx).await?;
     let c = check_team(&mut tx, &t).await?;
-    let id: i64 =
-        sqlx::query_scalar("INSERT INTO teams (name, description) VALUES ($1, $2) RETURNING id")
-            .bind(&c.name)
-            .bind(&c.description)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(unique)?;
+    let id = store::insert_team(&mut tx, &c.name, &c.description)
+        .await
+        .map_err(unique)?;
     set_members(&mut tx, id, &c.members).await?;
     ctx.audit(
         &mut tx,
@@ -429,14 +365,10 @@ async fn update_team(
     lock(&mut tx).await?;
     let c = check_team(&mut tx, &t).await?;
     let before = broken(&mut tx).await?;
-    let done = sqlx::query("UPDATE teams SET name = $2, description = $3 WHERE id = $1")
-        .bind(id)
-        .bind(&c.name)
-        .bind(&c.description)
-        .execute(&mut *tx)
+    let found = store::update_team(&mut tx, id, &c.name, &c.description)
         .await
         .map_err(unique)?;
-    if done.rows_affected() == 0 {
+    if !found {
         return Err(ApiError::NotFound(format!("team {id}")));
     }
     set_members(&mut tx, id, &c.members).await?;
@@ -468,10 +400,7 @@ async fn delete_team(
     let mut tx = state.pool.begin().await?;
     lock(&mut tx).await?;
     let before = broken(&mut tx).await?;
-    let name: Option<String> = sqlx::query_scalar("DELETE FROM teams WHERE id = $1 RETURNING name")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let name = store::delete_team(&mut tx, id).await?;
     let name = name.ok_or_else(|| ApiError::NotFound(format!("team {id}")))?;
     still_intact(&mut tx, &before, &format!("delete team \"{name}\"")).await?;
     ctx.audit(

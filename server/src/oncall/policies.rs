@@ -19,10 +19,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use opsdeck_wire::{EscalationLevel, EscalationPolicy, EscalationPolicyInput, EscalationTarget};
 use serde_json::{json, Value};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{lock, unique, validate};
+use super::{lock, store, unique, validate};
 use crate::auth::{Admin, Auth, RequestCtx, Viewer};
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::state::AppState;
@@ -45,63 +45,36 @@ fn bad(msg: impl Into<String>) -> ApiError {
 }
 
 async fn load(conn: &mut PgConnection, id: Option<i64>) -> sqlx::Result<Vec<EscalationPolicy>> {
-    let rows = sqlx::query(
-        "SELECT id, name, description, is_default FROM escalation_policies
-         WHERE $1::bigint IS NULL OR id = $1 ORDER BY name",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.get("id")).collect();
-    let levels: Vec<(i64, i32, i32)> = sqlx::query_as(
-        "SELECT policy_id, level, delay_secs FROM escalation_levels
-         WHERE policy_id = ANY($1) ORDER BY policy_id, level",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    let targets = sqlx::query(
-        "SELECT t.policy_id, t.level, t.person_id, t.rotation_id, t.team_id,
-                coalesce(p.name, r.name, tm.name) AS name
-         FROM escalation_targets t
-         LEFT JOIN people p ON p.id = t.person_id
-         LEFT JOIN rotations r ON r.id = t.rotation_id
-         LEFT JOIN teams tm ON tm.id = t.team_id
-         WHERE t.policy_id = ANY($1) ORDER BY t.id",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = store::policies(&mut *conn, id).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let levels = store::policy_levels(&mut *conn, &ids).await?;
+    let targets = store::policy_targets(&mut *conn, &ids).await?;
     let mut by_level: BTreeMap<(i64, i32), Vec<EscalationTarget>> = BTreeMap::new();
     for t in &targets {
-        let (kind, id) = match (
-            t.get::<Option<i64>, _>("person_id"),
-            t.get::<Option<i64>, _>("rotation_id"),
-            t.get::<Option<i64>, _>("team_id"),
-        ) {
+        let (kind, id) = match (t.person_id, t.rotation_id, t.team_id) {
             (Some(p), _, _) => ("person", p),
             (_, Some(r), _) => ("rotation", r),
             (_, _, Some(tm)) => ("team", tm),
             _ => continue,
         };
         by_level
-            .entry((t.get("policy_id"), t.get("level")))
+            .entry((t.policy_id, t.level))
             .or_default()
             .push(EscalationTarget {
                 kind: kind.into(),
                 id,
-                name: t.get("name"),
+                name: t.name.clone(),
             });
     }
     Ok(rows
-        .iter()
+        .into_iter()
         .map(|r| {
-            let id: i64 = r.get("id");
+            let id = r.id;
             EscalationPolicy {
                 id,
-                name: r.get("name"),
-                description: r.get("description"),
-                is_default: r.get("is_default"),
+                name: r.name,
+                description: r.description,
+                is_default: r.is_default,
                 levels: levels
                     .iter()
                     .filter(|(p, _, _)| *p == id)
@@ -143,18 +116,7 @@ async fn known(
     kind: &str,
     ids: &[i64],
 ) -> sqlx::Result<BTreeMap<i64, (String, bool)>> {
-    let sql = match kind {
-        "person" => "SELECT id, name, true FROM people WHERE id = ANY($1)",
-        "rotation" => {
-            "SELECT r.id, r.name, EXISTS (SELECT 1 FROM rotation_members m WHERE m.rotation_id = r.id)
-             FROM rotations r WHERE r.id = ANY($1)"
-        }
-        _ => {
-            "SELECT t.id, t.name, EXISTS (SELECT 1 FROM team_members m WHERE m.team_id = t.id)
-             FROM teams t WHERE t.id = ANY($1)"
-        }
-    };
-    let rows: Vec<(i64, String, bool)> = sqlx::query_as(sql).bind(ids).fetch_all(conn).await?;
+    let rows = store::known(conn, kind, ids).await?;
     Ok(rows.into_iter().map(|(id, n, r)| (id, (n, r))).collect())
 }
 
@@ -260,32 +222,18 @@ async fn check(conn: &mut PgConnection, p: &EscalationPolicyInput) -> ApiResult<
 
 /// Writes the levels of policy `id` (after removing the old ones).
 async fn write_levels(conn: &mut PgConnection, id: i64, c: &Checked) -> ApiResult<()> {
-    sqlx::query("DELETE FROM escalation_levels WHERE policy_id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    store::clear_levels(&mut *conn, id).await?;
     for (level, (delay, targets)) in c.levels.iter().enumerate() {
         let level = level as i32;
-        sqlx::query(
-            "INSERT INTO escalation_levels (policy_id, level, delay_secs) VALUES ($1, $2, $3)",
-        )
-        .bind(id)
-        .bind(level)
-        .bind(*delay as i32)
-        .execute(&mut *conn)
-        .await?;
+        store::insert_level(&mut *conn, id, level, *delay as i32).await?;
         for t in targets {
             let pick = |k: &str| (t.kind == k).then_some(t.id);
-            sqlx::query(
-                "INSERT INTO escalation_targets (policy_id, level, person_id, rotation_id, team_id)
-                 VALUES ($1, $2, $3, $4, $5)",
+            store::insert_target(
+                &mut *conn,
+                id,
+                level,
+                (pick("person"), pick("rotation"), pick("team")),
             )
-            .bind(id)
-            .bind(level)
-            .bind(pick("person"))
-            .bind(pick("rotation"))
-            .bind(pick("team"))
-            .execute(&mut *conn)
             .await?;
         }
     }
@@ -294,14 +242,7 @@ async fn write_levels(conn: &mut PgConnection, id: i64, c: &Checked) -> ApiResul
 
 /// Unsets the default flag of every policy but `keep`.
 async fn unset_default(conn: &mut PgConnection, keep: Option<i64>) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE escalation_policies SET is_default = false
-         WHERE is_default AND ($1::bigint IS NULL OR id <> $1)",
-    )
-    .bind(keep)
-    .execute(conn)
-    .await
-    .map(|_| ())
+    store::unset_default(conn, keep).await
 }
 
 fn params(c: &Checked) -> Value {
@@ -358,15 +299,9 @@ async fn create(
     if c.is_default {
         unset_default(&mut tx, None).await?;
     }
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO escalation_policies (name, description, is_default) VALUES ($1, $2, $3) RETURNING id",
-    )
-    .bind(&c.name)
-    .bind(&c.description)
-    .bind(c.is_default)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(unique)?;
+    let id = store::insert_policy(&mut tx, &c.name, &c.description, c.is_default)
+        .await
+        .map_err(unique)?;
     write_levels(&mut tx, id, &c).await?;
     ctx.audit(
         &mut tx,
@@ -396,27 +331,16 @@ async fn update(
     let mut tx = state.pool.begin().await?;
     lock(&mut tx).await?;
     let c = check(&mut tx, &p).await?;
-    let exists: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM escalation_policies WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let exists = store::policy_for_update(&mut tx, id).await?;
     if exists.is_none() {
         return Err(ApiError::NotFound(format!("escalation policy {id}")));
     }
     if c.is_default {
         unset_default(&mut tx, Some(id)).await?;
     }
-    sqlx::query(
-        "UPDATE escalation_policies SET name = $2, description = $3, is_default = $4 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&c.name)
-    .bind(&c.description)
-    .bind(c.is_default)
-    .execute(&mut *tx)
-    .await
-    .map_err(unique)?;
+    store::update_policy(&mut tx, id, &c.name, &c.description, c.is_default)
+        .await
+        .map_err(unique)?;
     write_levels(&mut tx, id, &c).await?;
     ctx.audit(
         &mut tx,
@@ -444,19 +368,9 @@ async fn delete(
 ) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
     lock(&mut tx).await?;
-    let name: Option<String> =
-        sqlx::query_scalar("SELECT name FROM escalation_policies WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let name: Option<String> = store::policy_for_update(&mut tx, id).await?;
     let name = name.ok_or_else(|| ApiError::NotFound(format!("escalation policy {id}")))?;
-    let open: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM incidents WHERE escalation_policy_id = $1
-         AND status IN ('triggered', 'acknowledged', 'mitigated')",
-    )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let open = store::open_incidents_with(&mut tx, id).await?;
     if open > 0 {
         return Err(ApiError::Conflict(format!(
             "cannot delete escalation policy \"{name}\": {open} open incident{} escalate{} with it; \
@@ -466,10 +380,7 @@ async fn delete(
             if open == 1 { "it" } else { "them" },
         )));
     }
-    sqlx::query("DELETE FROM escalation_policies WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    store::delete_policy(&mut tx, id).await?;
     ctx.audit(
         &mut tx,
         &auth.principal,

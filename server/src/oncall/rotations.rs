@@ -16,10 +16,10 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use opsdeck_wire::{OnCall, OverrideInput, PersonRef, Rotation, RotationInput, RotationOverride};
 use serde_json::{json, Value};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{broken, lock, rotation_specs, still_intact, unique, validate, who_is_on_call};
+use super::{broken, lock, rotation_specs, still_intact, store, unique, validate, who_is_on_call};
 use crate::auth::{Admin, Auth, RequestCtx, Viewer};
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::state::AppState;
@@ -43,31 +43,22 @@ async fn load_overrides(
     ids: &[i64],
     now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<(i64, RotationOverride)>> {
-    let rows = sqlx::query(
-        "SELECT o.rotation_id, o.id, o.person_id, p.name, o.starts_at, o.ends_at, o.reason, o.created_by
-         FROM rotation_overrides o JOIN people p ON p.id = o.person_id
-         WHERE o.rotation_id = ANY($1) AND o.ends_at > $2
-         ORDER BY o.starts_at, o.id",
-    )
-    .bind(ids)
-    .bind(now)
-    .fetch_all(conn)
-    .await?;
+    let rows = store::overrides(conn, ids, now).await?;
     Ok(rows
-        .iter()
+        .into_iter()
         .map(|r| {
             (
-                r.get("rotation_id"),
+                r.rotation_id,
                 RotationOverride {
-                    id: r.get("id"),
+                    id: r.id,
                     person: PersonRef {
-                        id: r.get("person_id"),
-                        name: r.get("name"),
+                        id: r.person_id,
+                        name: r.name,
                     },
-                    starts_at: r.get("starts_at"),
-                    ends_at: r.get("ends_at"),
-                    reason: r.get("reason"),
-                    created_by: r.get("created_by"),
+                    starts_at: r.starts_at,
+                    ends_at: r.ends_at,
+                    reason: r.reason,
+                    created_by: r.created_by,
                 },
             )
         })
@@ -119,6 +110,20 @@ struct Checked {
     members: Vec<(i64, String)>,
 }
 
+impl Checked {
+    fn fields(&self) -> store::RotationFields<'_> {
+        store::RotationFields {
+            name: &self.name,
+            team_id: self.team_id,
+            handoff: self.handoff,
+            handoff_time: self.handoff_time,
+            handoff_weekday: self.handoff_weekday,
+            time_zone: &self.time_zone,
+            starts_on: self.starts_on,
+        }
+    }
+}
+
 async fn check(conn: &mut PgConnection, r: &RotationInput) -> ApiResult<Checked> {
     let name = validate::name("name", &r.name)?;
     let (handoff, weekday) = validate::handoff(&r.handoff, r.handoff_weekday)?;
@@ -142,11 +147,7 @@ async fn check(conn: &mut PgConnection, r: &RotationInput) -> ApiResult<Checked>
     validate::no_duplicates("members", &r.members)?;
     let names = validate::people(&mut *conn, "members", &r.members).await?;
     if let Some(team) = r.team_id {
-        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM teams WHERE id = $1")
-            .bind(team)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if found.is_none() {
+        if !store::team_exists(&mut *conn, team).await? {
             return Err(ApiError::BadRequest(format!(
                 "team_id: no team with id {team}"
             )));
@@ -173,19 +174,8 @@ async fn set_members(
     id: i64,
     members: &[(i64, String)],
 ) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM rotation_members WHERE rotation_id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
     let ids: Vec<i64> = members.iter().map(|(p, _)| *p).collect();
-    sqlx::query(
-        "INSERT INTO rotation_members (rotation_id, position, person_id)
-         SELECT $1, (ord - 1)::int, person FROM unnest($2::bigint[]) WITH ORDINALITY AS m(person, ord)",
-    )
-    .bind(id)
-    .bind(&ids)
-    .execute(&mut *conn)
-    .await?;
+    store::set_rotation_members(conn, id, &ids).await?;
     Ok(())
 }
 
@@ -240,20 +230,9 @@ async fn create(
     let mut tx = state.pool.begin().await?;
     lock(&mut tx).await?;
     let c = check(&mut tx, &r).await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO rotations (name, team_id, handoff, handoff_time, handoff_weekday, time_zone, starts_on)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-    )
-    .bind(&c.name)
-    .bind(c.team_id)
-    .bind(c.handoff)
-    .bind(c.handoff_time)
-    .bind(c.handoff_weekday)
-    .bind(&c.time_zone)
-    .bind(c.starts_on)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(unique)?;
+    let id = store::insert_rotation(&mut tx, &c.fields())
+        .await
+        .map_err(unique)?;
     set_members(&mut tx, id, &c.members).await?;
     ctx.audit(
         &mut tx,
@@ -282,23 +261,10 @@ async fn update(
     let mut tx = state.pool.begin().await?;
     lock(&mut tx).await?;
     let c = check(&mut tx, &r).await?;
-    let done = sqlx::query(
-        "UPDATE rotations SET name = $2, team_id = $3, handoff = $4, handoff_time = $5,
-                handoff_weekday = $6, time_zone = $7, starts_on = $8
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&c.name)
-    .bind(c.team_id)
-    .bind(c.handoff)
-    .bind(c.handoff_time)
-    .bind(c.handoff_weekday)
-    .bind(&c.time_zone)
-    .bind(c.starts_on)
-    .execute(&mut *tx)
-    .await
-    .map_err(unique)?;
-    if done.rows_affected() == 0 {
+    let found = store::update_rotation(&mut tx, id, &c.fields())
+        .await
+        .map_err(unique)?;
+    if !found {
         return Err(ApiError::NotFound(format!("rotation {id}")));
     }
     set_members(&mut tx, id, &c.members).await?;
@@ -329,11 +295,7 @@ async fn delete(
     let mut tx = state.pool.begin().await?;
     lock(&mut tx).await?;
     let before = broken(&mut tx).await?;
-    let name: Option<String> =
-        sqlx::query_scalar("DELETE FROM rotations WHERE id = $1 RETURNING name")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let name: Option<String> = store::delete_rotation(&mut tx, id).await?;
     let name = name.ok_or_else(|| ApiError::NotFound(format!("rotation {id}")))?;
     still_intact(&mut tx, &before, &format!("delete rotation \"{name}\"")).await?;
     ctx.audit(
@@ -363,10 +325,7 @@ async fn create_override(
 ) -> ApiResult<(StatusCode, Json<RotationOverride>)> {
     let mut tx = state.pool.begin().await?;
     lock(&mut tx).await?;
-    let rotation: Option<String> = sqlx::query_scalar("SELECT name FROM rotations WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let rotation: Option<String> = store::rotation_name(&mut tx, id).await?;
     let rotation = rotation.ok_or_else(|| ApiError::NotFound(format!("rotation {id}")))?;
     let names = validate::people(&mut tx, "person_id", &[o.person_id]).await?;
     let person = names.get(&o.person_id).cloned().unwrap_or_default();
@@ -384,19 +343,18 @@ async fn create_override(
         return Err(ApiError::BadRequest("ends_at: already in the past".into()));
     }
     let reason = validate::text("reason", &o.reason, 500)?;
-    let row = sqlx::query(
-        "INSERT INTO rotation_overrides (rotation_id, person_id, starts_at, ends_at, reason, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    let oid = store::insert_override(
+        &mut tx,
+        &store::NewOverride {
+            rotation: id,
+            person: o.person_id,
+            starts_at: o.starts_at,
+            ends_at: o.ends_at,
+            reason: &reason,
+            created_by: &auth.principal.username,
+        },
     )
-    .bind(id)
-    .bind(o.person_id)
-    .bind(o.starts_at)
-    .bind(o.ends_at)
-    .bind(&reason)
-    .bind(&auth.principal.username)
-    .fetch_one(&mut *tx)
     .await?;
-    let oid: i64 = row.get("id");
     ctx.audit(
         &mut tx,
         &auth.principal,
@@ -440,27 +398,20 @@ async fn delete_override(
     Path((id, override_id)): Path<(i64, i64)>,
 ) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
-    let row = sqlx::query(
-        "DELETE FROM rotation_overrides o USING rotations r, people p
-         WHERE o.id = $2 AND o.rotation_id = $1 AND r.id = o.rotation_id AND p.id = o.person_id
-         RETURNING r.name AS rotation, p.name AS person, o.starts_at, o.ends_at",
-    )
-    .bind(id)
-    .bind(override_id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| ApiError::NotFound(format!("override {override_id} of rotation {id}")))?;
+    let row = store::delete_override(&mut tx, id, override_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("override {override_id} of rotation {id}")))?;
     ctx.audit(
         &mut tx,
         &auth.principal,
         "rotation.override.delete",
         Some(format!("rotation:{id}")),
         json!({
-            "rotation": row.get::<String, _>("rotation"),
+            "rotation": row.rotation,
             "override_id": override_id,
-            "person": row.get::<String, _>("person"),
-            "starts_at": row.get::<DateTime<Utc>, _>("starts_at"),
-            "ends_at": row.get::<DateTime<Utc>, _>("ends_at"),
+            "person": row.person,
+            "starts_at": row.starts_at,
+            "ends_at": row.ends_at,
         }),
     )
     .await?;
