@@ -360,7 +360,7 @@ impl Invoker<'_> {
                     detail,
                 )
                 .await?;
-                ctx.commit(tx).await
+                Ok(ctx.commit(tx).await?)
             }
             None => {
                 crate::audit::record(
