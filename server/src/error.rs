@@ -544,3 +544,71 @@ impl From<crate::oncall::OncallError> for ApiError {
         }
     }
 }
+
+// ---- runbooks ----
+
+impl From<crate::runbooks::error::RunbookError> for ApiError {
+    fn from(e: crate::runbooks::error::RunbookError) -> Self {
+        use crate::runbooks::error::RunbookError as E;
+        match e {
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::Forbidden(m) => ApiError::Forbidden(m),
+            E::NotFound(m) => ApiError::NotFound(m),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Db(db)
+                if db
+                    .as_database_error()
+                    .and_then(|d| d.constraint())
+                    .is_some_and(|c| c == "runs_one_active_per_target") =>
+            {
+                ApiError::Conflict(
+                    "another run of this runbook for the same target is active; wait for it".into(),
+                )
+            }
+            E::Db(db) => ApiError::from(db),
+            E::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+// ---- audit ----
+
+impl From<crate::audit::AuditError> for ApiError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        match e {
+            crate::audit::AuditError::Invalid(m) => ApiError::BadRequest(m),
+            crate::audit::AuditError::Db(db) => ApiError::from(db),
+        }
+    }
+}
+
+// ---- auth and users ----
+
+impl From<crate::auth::password::PolicyError> for ApiError {
+    fn from(e: crate::auth::password::PolicyError) -> Self {
+        ApiError::BadRequest(e.0)
+    }
+}
+
+impl From<crate::users::UserError> for ApiError {
+    fn from(e: crate::users::UserError) -> Self {
+        use crate::users::UserError as E;
+        match e {
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::NotFound(m) => ApiError::NotFound(m),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Db(db) => ApiError::from(db),
+            E::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// The 409 message for a unique-constraint violation, for callers outside
+/// HTTP (the CLI) that want the same words as the API.
+pub fn unique_violation_message(e: &sqlx::Error) -> Option<&'static str> {
+    let constraint = e.as_database_error()?.constraint()?;
+    UNIQUE_MESSAGES
+        .iter()
+        .find(|(c, _)| *c == constraint)
+        .map(|(_, m)| *m)
+}

@@ -40,7 +40,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(auth::routes::router())
         .merge(auth::tokens::router())
         .merge(crate::users::router())
-        .merge(crate::audit::router())
+        .merge(auth::audit_log::router())
         .merge(crate::engines::router())
         .merge(crate::inventory::router())
         .merge(crate::actions::router())

@@ -28,6 +28,7 @@ pub mod oncall;
 pub mod openapi;
 pub mod runbooks;
 pub mod serve;
+pub mod sse;
 pub mod state;
 pub mod timeline;
 pub mod users;

@@ -5,7 +5,7 @@
 
 use opsdeck_wire::TimelineEvent;
 use serde_json::Value;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use crate::audit::Actor;
 
@@ -21,23 +21,23 @@ pub async fn append(
     message: &str,
     data: Value,
 ) -> sqlx::Result<TimelineEvent> {
-    let (id, at): (i64, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
+    let row = sqlx::query!(
         "INSERT INTO timeline_events (subject_type, subject_id, kind, actor, actor_id, step, message, data)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, at",
+        subject_type,
+        subject_id,
+        kind,
+        actor.map(|a| a.name.clone()),
+        actor.and_then(|a| a.id),
+        step,
+        message,
+        data,
     )
-    .bind(subject_type)
-    .bind(subject_id)
-    .bind(kind)
-    .bind(actor.map(|a| a.name.clone()))
-    .bind(actor.and_then(|a| a.id))
-    .bind(step)
-    .bind(message)
-    .bind(data)
     .fetch_one(conn)
     .await?;
     Ok(TimelineEvent {
-        id,
-        at,
+        id: row.id,
+        at: row.at,
         kind: kind.to_owned(),
         actor: actor.map(|a| a.name.clone()),
         message: message.to_owned(),
@@ -51,24 +51,13 @@ pub async fn list(
     subject_type: &str,
     subject_id: i64,
 ) -> sqlx::Result<Vec<TimelineEvent>> {
-    let rows = sqlx::query(
+    sqlx::query_as!(
+        TimelineEvent,
         "SELECT id, at, kind, actor, step, message FROM timeline_events
          WHERE subject_type = $1 AND subject_id = $2 ORDER BY id",
+        subject_type,
+        subject_id,
     )
-    .bind(subject_type)
-    .bind(subject_id)
     .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(TimelineEvent {
-                id: r.try_get("id")?,
-                at: r.try_get("at")?,
-                kind: r.try_get("kind")?,
-                actor: r.try_get("actor")?,
-                message: r.try_get("message")?,
-                step: r.try_get("step")?,
-            })
-        })
-        .collect()
+    .await
 }

@@ -11,10 +11,17 @@
 //! (roles are ordered, so `Auth<Operator>` admits admins too), or
 //! [`Authenticated`] for the few routes a user who must still change the
 //! password may use (`/me`, `/me/password`, logout).
+//!
+//! `auth` sits above `audit`: the request context ([`RequestCtx`]) records
+//! audit entries (`RequestCtx::audit`) and `Actor::of` names a principal in
+//! the log; `audit` imports nothing from here. The log's own routes are in
+//! [`audit_log`].
 
+pub mod audit_log;
 pub mod password;
 pub mod routes;
 pub mod sessions;
+pub mod store;
 pub mod throttle;
 pub mod tokens;
 
@@ -31,6 +38,11 @@ use opsdeck_wire::{AuthVia, Role};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use opsdeck_wire::Outcome;
+use serde_json::Value;
+use sqlx::{PgConnection, Postgres, Transaction};
+
+use crate::audit::{self, Actor, NewEntry};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -237,6 +249,82 @@ impl FromRequestParts<AppState> for RequestCtx {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         Ok(request_ctx(parts, state.settings.trust_proxy))
+    }
+}
+
+/// The audit log's actor for a principal (a user, or a token of a user).
+impl Actor {
+    pub fn of(p: &Principal) -> Actor {
+        match &p.via {
+            Via::Session { .. } => Actor {
+                id: Some(p.user_id),
+                name: p.username.clone(),
+                kind: "user",
+            },
+            Via::Token { id, name } => Actor {
+                id: Some(*id),
+                name: format!("token:{name} ({})", p.username),
+                kind: "token",
+            },
+        }
+    }
+}
+
+impl RequestCtx {
+    /// Records a successful action by `principal` on `tx`.
+    pub async fn audit(
+        &self,
+        tx: &mut PgConnection,
+        principal: &Principal,
+        action: &str,
+        target: Option<String>,
+        params: Value,
+    ) -> sqlx::Result<()> {
+        self.audit_as(
+            tx,
+            Actor::of(principal),
+            action,
+            target,
+            params,
+            Outcome::Success,
+            None,
+        )
+        .await
+    }
+
+    /// Records an entry with an explicit actor and outcome.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn audit_as(
+        &self,
+        tx: &mut PgConnection,
+        actor: Actor,
+        action: &str,
+        target: Option<String>,
+        params: Value,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) -> sqlx::Result<()> {
+        audit::record(
+            tx,
+            NewEntry {
+                actor,
+                action: action.into(),
+                target,
+                params,
+                source: self.source.clone(),
+                outcome,
+                detail,
+            },
+        )
+        .await
+    }
+
+    /// Commits the change together with its audit entry, and marks the
+    /// request as audited for the middleware.
+    pub async fn commit(&self, tx: Transaction<'_, Postgres>) -> sqlx::Result<()> {
+        tx.commit().await?;
+        self.slots.mark_audited();
+        Ok(())
     }
 }
 

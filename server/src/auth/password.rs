@@ -10,7 +10,14 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::error::ApiError;
+use sqlx::PgConnection;
+
+use super::sessions;
+
+/// A password the policy refuses; the message is shown to the user as is.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PolicyError(pub String);
 
 pub const MIN_LEN: usize = 12;
 pub const MAX_LEN: usize = 128;
@@ -22,26 +29,24 @@ fn argon2() -> Argon2<'static> {
 }
 
 /// Checks the policy; the error message is shown to the user as is.
-pub fn check_policy(password: &str, username: &str) -> Result<(), ApiError> {
+pub fn check_policy(password: &str, username: &str) -> Result<(), PolicyError> {
     let len = password.chars().count();
     if len < MIN_LEN {
-        return Err(ApiError::BadRequest(format!(
+        return Err(PolicyError(format!(
             "the password must have at least {MIN_LEN} characters"
         )));
     }
     if len > MAX_LEN {
-        return Err(ApiError::BadRequest(format!(
+        return Err(PolicyError(format!(
             "the password must have at most {MAX_LEN} characters"
         )));
     }
     if password.eq_ignore_ascii_case(username) {
-        return Err(ApiError::BadRequest(
-            "the password must not be the username".into(),
-        ));
+        return Err(PolicyError("the password must not be the username".into()));
     }
     let guessable = zxcvbn::zxcvbn(password, &[username, "opsdeck"]);
     if (guessable.score() as u8) < 2 {
-        return Err(ApiError::BadRequest(
+        return Err(PolicyError(
             "this password is too common or too easy to guess; choose a longer, less predictable one".into(),
         ));
     }
@@ -81,6 +86,25 @@ pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<
 }
 
 static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Stores a new hash for user `id` and ends all of the user's sessions;
+/// returns how many ended.
+pub async fn set(
+    conn: &mut PgConnection,
+    id: i64,
+    hash: &str,
+    must_change: bool,
+) -> sqlx::Result<u64> {
+    sqlx::query!(
+        "UPDATE users SET password_hash = $2, must_change_password = $3, password_changed_at = now() WHERE id = $1",
+        id,
+        hash,
+        must_change
+    )
+    .execute(&mut *conn)
+    .await?;
+    sessions::end_all(conn, id).await
+}
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@ use opsdeck_wire::{ChangePasswordRequest, LoginRequest, Me, Outcome};
 use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{password, sessions, throttle, Authenticated, DbRole, RequestCtx, Via};
+use super::{password, sessions, store, throttle, Authenticated, RequestCtx, Via};
 use crate::audit::Actor;
 use crate::error::{ApiError, ApiResult, Json};
 use crate::state::AppState;
@@ -46,13 +46,7 @@ async fn login(
         return Err(ApiError::InvalidCredentials);
     }
     let source = ctx.source.clone().unwrap_or_else(|| "unknown".into());
-    let user = sqlx::query!(
-        r#"SELECT id, username, display_name, role AS "role: DbRole", password_hash, must_change_password, disabled_at
-           FROM users WHERE username = $1"#,
-        username
-    )
-    .fetch_optional(&state.pool)
-    .await?;
+    let user = store::login_user(&state.pool, &username).await?;
     let known = match &user {
         Some(u) => throttle::is_known_source(&state.pool, u.id, &source).await?,
         None => false,
@@ -107,12 +101,7 @@ async fn login(
         ctx.user_agent.as_deref(),
     )
     .await?;
-    sqlx::query!(
-        "UPDATE users SET last_login_at = now() WHERE id = $1",
-        user.id
-    )
-    .execute(&mut *tx)
-    .await?;
+    store::touch_login(&mut tx, user.id).await?;
     let actor = Actor {
         id: Some(user.id),
         name: user.username.clone(),
@@ -200,9 +189,7 @@ async fn change_password(
             "an API token cannot change a password".into(),
         ));
     }
-    let stored = sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", p.user_id)
-        .fetch_one(&state.pool)
-        .await?;
+    let stored = store::password_hash(&state.pool, p.user_id).await?;
     if req.current_password.len() > 1024
         || !password::verify(req.current_password.clone(), Some(stored)).await?
     {
@@ -218,7 +205,7 @@ async fn change_password(
     password::check_policy(&req.new_password, &p.username)?;
     let hash = password::hash(req.new_password).await?;
     let mut tx = state.pool.begin().await?;
-    let ended = crate::users::set_password(&mut tx, p.user_id, &hash, false).await?;
+    let ended = password::set(&mut tx, p.user_id, &hash, false).await?;
     let token = sessions::create(
         &mut tx,
         &state.settings,

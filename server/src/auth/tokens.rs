@@ -13,7 +13,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{random_token, token_hash, Admin, Auth, DbRole, Principal, RequestCtx, Via};
+use super::{random_token, store, token_hash, Admin, Auth, DbRole, Principal, RequestCtx, Via};
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::state::AppState;
 
@@ -26,15 +26,7 @@ pub async fn lookup(pool: &PgPool, token: &str) -> sqlx::Result<Option<Principal
         return Ok(None);
     }
     let hash = token_hash(token);
-    let row = sqlx::query!(
-        r#"SELECT t.id, t.name, t.role AS "role: DbRole", t.expires_at, t.revoked_at, t.last_used_at,
-                  u.id AS user_id, u.username, u.display_name, u.role AS "owner_role: DbRole", u.disabled_at
-           FROM api_tokens t JOIN users u ON u.id = t.created_by
-           WHERE t.token_hash = $1"#,
-        &hash
-    )
-    .fetch_optional(pool)
-    .await?;
+    let row = store::token_by_hash(pool, &hash).await?;
     let Some(row) = row else { return Ok(None) };
     let now = Utc::now();
     if row.revoked_at.is_some()
@@ -44,12 +36,7 @@ pub async fn lookup(pool: &PgPool, token: &str) -> sqlx::Result<Option<Principal
         return Ok(None);
     }
     if row.last_used_at.is_none_or(|t| now - t > TOUCH_EVERY) {
-        sqlx::query!(
-            "UPDATE api_tokens SET last_used_at = now() WHERE id = $1",
-            row.id
-        )
-        .execute(pool)
-        .await?;
+        store::touch_token(pool, row.id).await?;
     }
     let role = Role::from(row.role).min(Role::from(row.owner_role));
     Ok(Some(Principal {
@@ -72,16 +59,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 async fn fetch_all(pool: &PgPool, id: Option<i64>) -> sqlx::Result<Vec<ApiToken>> {
-    let rows = sqlx::query!(
-        r#"SELECT t.id, t.name, t.role AS "role: DbRole", t.prefix, u.username AS created_by, t.created_at,
-                  t.last_used_at, t.expires_at, t.revoked_at
-           FROM api_tokens t JOIN users u ON u.id = t.created_by
-           WHERE ($1::bigint IS NULL OR t.id = $1)
-           ORDER BY t.revoked_at IS NOT NULL, t.created_at DESC"#,
-        id
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows = store::tokens(pool, id).await?;
     Ok(rows
         .into_iter()
         .map(|r| ApiToken {
@@ -139,17 +117,17 @@ async fn create(
     let secret = format!("{PREFIX}{}", random_token());
     let prefix: String = secret.chars().take(PREFIX.len() + 6).collect();
     let mut tx = state.pool.begin().await?;
-    let id = sqlx::query_scalar!(
-        r#"INSERT INTO api_tokens (name, token_hash, prefix, role, created_by, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"#,
-        name,
-        token_hash(&secret),
-        prefix,
-        DbRole::from(req.role) as DbRole,
-        auth.principal.user_id,
-        expires_at
+    let id = store::insert_token(
+        &mut tx,
+        store::NewToken {
+            name,
+            hash: token_hash(&secret),
+            prefix: &prefix,
+            role: DbRole::from(req.role),
+            created_by: auth.principal.user_id,
+            expires_at,
+        },
     )
-    .fetch_one(&mut *tx)
     .await?;
     ctx.audit(
         &mut tx,
@@ -185,13 +163,9 @@ async fn revoke(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
-    let name = sqlx::query_scalar!(
-        "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING name",
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| ApiError::NotFound(format!("API token {id}")))?;
+    let name = store::revoke_token(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("API token {id}")))?;
     ctx.audit(
         &mut tx,
         &auth.principal,

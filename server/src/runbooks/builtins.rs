@@ -113,22 +113,22 @@ pub async fn seed(pool: &PgPool) -> sqlx::Result<u64> {
         let def = parse(stem, yaml);
         let definition =
             serde_json::to_value(&def).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        let id: Option<i64> = sqlx::query_scalar(
+        let id: Option<i64> = sqlx::query_scalar!(
             "INSERT INTO runbooks (name, builtin, current_version) VALUES ($1, true, 1) \
              ON CONFLICT (name) DO NOTHING RETURNING id",
+            def.name,
         )
-        .bind(&def.name)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(id) = id else { continue };
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO runbook_versions (runbook_id, version, definition, yaml, created_by) \
              VALUES ($1, 1, $2, $3, $4)",
+            id,
+            definition,
+            *yaml,
+            CREATED_BY,
         )
-        .bind(id)
-        .bind(definition)
-        .bind(*yaml)
-        .bind(CREATED_BY)
         .execute(&mut *tx)
         .await?;
         added += 1;

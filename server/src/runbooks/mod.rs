@@ -18,9 +18,13 @@ pub mod builtins;
 pub mod dbops;
 pub mod def;
 pub mod engine;
+pub mod error;
+pub mod library;
 pub mod notify;
 pub mod output;
+pub mod runs;
 pub mod schedules;
 pub mod steps;
+pub mod store;
 
 pub use engine::RunEngine;

@@ -35,10 +35,10 @@ pub async fn send(
 ) -> anyhow::Result<String> {
     let level = severity_of(severity);
     let mut tx = state.pool.begin().await?;
-    let runbook: Option<String> = sqlx::query_scalar(
+    let runbook: Option<String> = sqlx::query_scalar!(
         "SELECT b.name FROM runs r JOIN runbooks b ON b.id = r.runbook_id WHERE r.id = $1",
+        run_id,
     )
-    .bind(run_id)
     .fetch_optional(&mut *tx)
     .await?;
     let first_line = message.lines().next().unwrap_or_default();
@@ -111,15 +111,16 @@ pub async fn escalate(
     use opsdeck_wire::{Severity, Tier};
 
     let mut tx = state.pool.begin().await?;
-    let target: String = sqlx::query_scalar("SELECT target FROM runs WHERE id = $1")
-        .bind(run_id)
+    let target: String = sqlx::query_scalar!("SELECT target FROM runs WHERE id = $1", run_id)
         .fetch_one(&mut *tx)
         .await?;
-    let service: Option<(i64, String)> =
-        sqlx::query_as("SELECT id, tier::text FROM services WHERE name = $1")
-            .bind(&target)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let service: Option<(i64, String)> = sqlx::query!(
+        r#"SELECT id, tier::text AS "tier!" FROM services WHERE name = $1"#,
+        target,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .map(|r| (r.id, r.tier));
     let severity = match service.as_ref().map(|s| s.1.as_str()) {
         Some(t) if t == Tier::Critical.as_str() => Severity::P1,
         Some(t) if t == Tier::Support.as_str() => Severity::P3,
@@ -154,9 +155,7 @@ pub async fn escalate(
         },
     )
     .await?;
-    sqlx::query("UPDATE runs SET incident_id = $2 WHERE id = $1")
-        .bind(run_id)
-        .bind(id)
+    sqlx::query!("UPDATE runs SET incident_id = $2 WHERE id = $1", run_id, id)
         .execute(&mut *tx)
         .await?;
     if !created {

@@ -7,22 +7,36 @@
 //!   [`verify`] recomputes the chain and reports the first changed, missing
 //!   or reordered entry.
 //!
-//! Every mutating handler records its entry with [`RequestCtx::audit`] on the
-//! same transaction as its change and commits with [`RequestCtx::commit`].
-//! Mutating requests that fail before that are recorded by the
-//! `http::audit_requests` middleware, so every mutating request leaves a trace.
+//! Every mutating handler records its entry with `RequestCtx::audit` (in
+//! `auth`) on the same transaction as its change and commits with
+//! `RequestCtx::commit`. Mutating requests that fail before that are
+//! recorded by the `http::audit_requests` middleware, so every mutating
+//! request leaves a trace.
+//!
+//! Layering: this module is *below* `auth` and every capability: it knows
+//! nothing of principals, requests or HTTP. `auth` builds an [`Actor`] from
+//! a principal (`Actor::of`) and owns the request context; the log's
+//! routes are `auth::audit_log`. The SQL is in [`store`]; errors are
+//! [`AuditError`].
+
+pub mod store;
 
 use futures::TryStreamExt;
 use opsdeck_wire::{AuditEntry, AuditPage, AuditVerifyReport, Outcome};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool};
 use utoipa::IntoParams;
-use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::auth::{Admin, Auth, Principal, RequestCtx, Via};
-use crate::error::{ApiError, ApiResult, Json, Query};
-use crate::state::AppState;
+/// What can go wrong reading the log.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// A filter out of range (400).
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
 
 /// Who acted.
 #[derive(Debug, Clone)]
@@ -47,20 +61,6 @@ impl Actor {
             kind: "anonymous",
         }
     }
-    pub fn of(p: &Principal) -> Actor {
-        match &p.via {
-            Via::Session { .. } => Actor {
-                id: Some(p.user_id),
-                name: p.username.clone(),
-                kind: "user",
-            },
-            Via::Token { id, name } => Actor {
-                id: Some(*id),
-                name: format!("token:{name} ({})", p.username),
-                kind: "token",
-            },
-        }
-    }
 }
 
 /// An entry to append.
@@ -75,7 +75,7 @@ pub struct NewEntry {
     pub detail: Option<String>,
 }
 
-fn outcome_str(o: Outcome) -> &'static str {
+pub(crate) fn outcome_str(o: Outcome) -> &'static str {
     match o {
         Outcome::Success => "success",
         Outcome::Failure => "failure",
@@ -115,91 +115,12 @@ pub fn mask_secrets(v: &mut Value) {
 /// Appends an entry on the given connection (normally the change's transaction).
 pub async fn record(conn: &mut PgConnection, mut entry: NewEntry) -> sqlx::Result<()> {
     mask_secrets(&mut entry.params);
-    sqlx::query!(
-        r#"INSERT INTO audit_log (actor_id, actor, actor_kind, action, target, params, source, outcome, detail)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
-        entry.actor.id,
-        entry.actor.name,
-        entry.actor.kind,
-        entry.action,
-        entry.target,
-        entry.params,
-        entry.source,
-        outcome_str(entry.outcome),
-        entry.detail,
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-impl RequestCtx {
-    /// Records a successful action by `principal` on `tx`.
-    pub async fn audit(
-        &self,
-        tx: &mut PgConnection,
-        principal: &Principal,
-        action: &str,
-        target: Option<String>,
-        params: Value,
-    ) -> sqlx::Result<()> {
-        self.audit_as(
-            tx,
-            Actor::of(principal),
-            action,
-            target,
-            params,
-            Outcome::Success,
-            None,
-        )
-        .await
-    }
-
-    /// Records an entry with an explicit actor and outcome.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn audit_as(
-        &self,
-        tx: &mut PgConnection,
-        actor: Actor,
-        action: &str,
-        target: Option<String>,
-        params: Value,
-        outcome: Outcome,
-        detail: Option<String>,
-    ) -> sqlx::Result<()> {
-        record(
-            tx,
-            NewEntry {
-                actor,
-                action: action.into(),
-                target,
-                params,
-                source: self.source.clone(),
-                outcome,
-                detail,
-            },
-        )
-        .await
-    }
-
-    /// Commits the change together with its audit entry, and marks the
-    /// request as audited for the middleware.
-    pub async fn commit(&self, tx: Transaction<'_, Postgres>) -> ApiResult<()> {
-        tx.commit().await?;
-        self.slots.mark_audited();
-        Ok(())
-    }
+    store::insert(conn, &entry, outcome_str(entry.outcome)).await
 }
 
 /// Result of walking the chain.
-pub async fn verify(pool: &PgPool) -> anyhow::Result<AuditVerifyReport> {
-    let mut rows = sqlx::query!(
-        r#"SELECT seq, prev_hash, hash,
-                  audit_entry_hash(prev_hash, seq, at, actor_id, actor, actor_kind, action, target,
-                                   params, source, outcome, detail) AS "recomputed!"
-           FROM audit_log ORDER BY seq"#
-    )
-    .fetch(pool);
+pub async fn verify(pool: &PgPool) -> Result<AuditVerifyReport, AuditError> {
+    let mut rows = store::chain(pool);
     let mut expected_seq = 1i64;
     let mut prev: Vec<u8> = Vec::new();
     let mut checked = 0i64;
@@ -258,61 +179,31 @@ pub struct AuditFilter {
     pub q: Option<String>,
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list))
-        .routes(routes!(verify_chain))
-}
-
-/// Browse the audit log, newest first.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditFilter),
-    responses((status = 200, body = AuditPage)),
-    security(("session" = ["admin"]), ("token" = ["admin"])))]
-async fn list(
-    _auth: Auth<Admin>,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Query(f): Query<AuditFilter>,
-) -> ApiResult<Json<AuditPage>> {
+/// A page of the log, newest first (`limit` 1–200, default 50).
+pub async fn list(pool: &PgPool, f: &AuditFilter) -> Result<AuditPage, AuditError> {
     let limit = f.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
-        return Err(ApiError::BadRequest(
+        return Err(AuditError::Invalid(
             "limit must be between 1 and 200".into(),
         ));
     }
     let outcome = f.outcome.map(outcome_str);
-    let action_prefix = f.action.as_deref().map(|a| {
-        format!(
-            "{}%",
-            a.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        )
-    });
-    let q = f.q.as_deref().filter(|q| !q.is_empty()).map(|q| {
-        format!(
-            "%{}%",
-            q.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        )
-    });
-    let rows = sqlx::query!(
-        r#"SELECT seq, at, actor, actor_kind, action, target, params, source, outcome, detail
-           FROM audit_log
-           WHERE ($1::bigint IS NULL OR seq < $1)
-             AND ($2::text IS NULL OR actor = $2)
-             AND ($3::text IS NULL OR action LIKE $3)
-             AND ($4::text IS NULL OR outcome = $4)
-             AND ($5::text IS NULL OR target ILIKE $5 OR detail ILIKE $5 OR params::text ILIKE $5)
-           ORDER BY seq DESC LIMIT $6"#,
-        f.before,
-        f.actor,
-        action_prefix,
-        outcome,
-        q,
+    let action_prefix = f.action.as_deref().map(|a| format!("{}%", like_escape(a)));
+    let q =
+        f.q.as_deref()
+            .filter(|q| !q.is_empty())
+            .map(|q| format!("%{}%", like_escape(q)));
+    let rows = store::page(
+        pool,
+        store::PageFilter {
+            before: f.before,
+            actor: f.actor.as_deref(),
+            action_prefix: action_prefix.as_deref(),
+            outcome,
+            q: q.as_deref(),
+        },
         limit + 1,
     )
-    .fetch_all(&state.pool)
     .await?;
     let more = rows.len() as i64 > limit;
     let entries: Vec<AuditEntry> = rows
@@ -340,21 +231,17 @@ async fn list(
     } else {
         None
     };
-    Ok(Json(AuditPage {
+    Ok(AuditPage {
         entries,
         next_before,
-    }))
+    })
 }
 
-/// Check the hash chain of the whole audit log.
-#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
-    responses((status = 200, body = AuditVerifyReport)),
-    security(("session" = ["admin"]), ("token" = ["admin"])))]
-async fn verify_chain(
-    _auth: Auth<Admin>,
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> ApiResult<Json<AuditVerifyReport>> {
-    Ok(Json(verify(&state.pool).await?))
+/// `s` with LIKE's wildcards and escape character escaped.
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 /// Builds a JSON object from pairs (for audit parameters).
