@@ -36,12 +36,14 @@ async fn a_one_process_task_runs_in_one_of_two_processes_and_moves_when_it_stops
     a.add(counting("test.one", Scope::OneProcess, &a_one));
     a.add(counting("test.all", Scope::EveryProcess, &a_all));
     a.start(&pool);
-    poll(Duration::from_secs(10), "the first registry takes the lock", async || {
-        match a_one.load(Ordering::SeqCst) {
+    poll(
+        Duration::from_secs(10),
+        "the first registry takes the lock",
+        async || match a_one.load(Ordering::SeqCst) {
             0 => Err("no tick yet".to_owned()),
             _ => Ok(()),
-        }
-    })
+        },
+    )
     .await;
     let b = Registry::new(TaskMetrics::default());
     b.add(counting("test.one", Scope::OneProcess, &b_one));
@@ -55,16 +57,22 @@ async fn a_one_process_task_runs_in_one_of_two_processes_and_moves_when_it_stops
     // The holder stops: its lock goes with its connection, the other takes
     // over (it tries every 5 s) and the first ticks no more.
     a.shutdown();
-    poll(Duration::from_secs(15), "the second registry takes over", async || {
-        match b_one.load(Ordering::SeqCst) {
+    poll(
+        Duration::from_secs(15),
+        "the second registry takes over",
+        async || match b_one.load(Ordering::SeqCst) {
             0 => Err("no tick yet".to_owned()),
             _ => Ok(()),
-        }
-    })
+        },
+    )
     .await;
     let stopped = a_one.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(a_one.load(Ordering::SeqCst), stopped, "a stopped registry ticks no more");
+    assert_eq!(
+        a_one.load(Ordering::SeqCst),
+        stopped,
+        "a stopped registry ticks no more"
+    );
     b.shutdown();
 }
 
@@ -76,24 +84,6 @@ async fn every_background_task_of_a_server_shows_in_metrics() {
         s.daily_report = true;
     })
     .await;
-    let names: Vec<&str> = server.state.jobs.names().iter().map(|(n, _)| *n).collect();
-    for expected in [
-        "runs.claim",
-        "runs.heartbeat",
-        "runs.reap",
-        "notifications.claim",
-        "schedules",
-        "escalation",
-        "detection",
-        "maintenance",
-        "maintenance.marks",
-        "backups.sweep",
-        "report",
-        "checks.leader",
-        "checks.scheduler",
-    ] {
-        assert!(names.contains(&expected), "{expected} is registered: {names:?}");
-    }
     let scraper = Api::with_token(&server.base, TOKEN);
     poll(Duration::from_secs(20), "task metrics", async || {
         let text = scraper
@@ -114,5 +104,27 @@ async fn every_background_task_of_a_server_shows_in_metrics() {
         }
     })
     .await;
+    // Registered by `serve` before it started them (the metrics say it did).
+    let names: Vec<&str> = server.state.jobs.names().iter().map(|(n, _)| *n).collect();
+    for expected in [
+        "runs.claim",
+        "runs.heartbeat",
+        "runs.reap",
+        "notifications.claim",
+        "schedules",
+        "escalation",
+        "detection",
+        "maintenance",
+        "maintenance.marks",
+        "backups.sweep",
+        "report",
+        "checks.leader",
+        "checks.scheduler",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} is registered: {names:?}"
+        );
+    }
     server.stop().await;
 }
