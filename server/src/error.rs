@@ -612,3 +612,18 @@ pub fn unique_violation_message(e: &sqlx::Error) -> Option<&'static str> {
         .find(|(c, _)| *c == constraint)
         .map(|(_, m)| *m)
 }
+
+// ---- jobs: the run engine ----
+
+impl From<crate::runbooks::engine::RunError> for ApiError {
+    fn from(e: crate::runbooks::engine::RunError) -> Self {
+        use crate::runbooks::engine::RunError;
+        match e {
+            RunError::NotFound(what) => ApiError::NotFound(what),
+            RunError::Invalid(msg) => ApiError::BadRequest(msg),
+            RunError::Conflict(msg) => ApiError::Conflict(msg),
+            RunError::Internal(e) => ApiError::Internal(e),
+            RunError::Database(e) => ApiError::from(e),
+        }
+    }
+}

@@ -21,6 +21,7 @@ pub mod health;
 pub mod http;
 pub mod incidents;
 pub mod inventory;
+pub mod jobs;
 pub mod maintenance;
 pub mod metrics;
 pub mod notify;

@@ -6,7 +6,9 @@
 //!   `AppState` (servers in one test process never share counters): HTTP
 //!   request latencies per route template and status class, runbook runs
 //!   started and finished by outcome, escalation levels fired, SLA breaches
-//!   marked, probes per check and result. With several replicas, sum them.
+//!   marked, probes per check and result, and per background task its
+//!   ticks, failures, last duration and (one-process tasks) whether this
+//!   process holds it ([`crate::jobs`]). With several replicas, sum them.
 //! - **state read at scrape time** into a fresh registry: each check's
 //!   settled state and last latency (from the health engine's memory), and
 //!   from the database runs queued/running/waiting, open incidents by
@@ -66,6 +68,7 @@ pub struct Metrics {
     runs_finished: Family<Labels, Counter>,
     escalations: Family<Labels, Counter>,
     breaches: Counter,
+    tasks: crate::jobs::TaskMetrics,
 }
 
 impl Default for Metrics {
@@ -110,6 +113,8 @@ impl Metrics {
             "Incident SLA milestones this process marked breached",
             breaches.clone(),
         );
+        let tasks = crate::jobs::TaskMetrics::default();
+        tasks.register(&mut registry);
         Metrics {
             registry,
             http,
@@ -117,7 +122,13 @@ impl Metrics {
             runs_finished,
             escalations,
             breaches,
+            tasks,
         }
+    }
+
+    /// The background tasks' family (the jobs registry records into it).
+    pub fn tasks(&self) -> crate::jobs::TaskMetrics {
+        self.tasks.clone()
     }
 
     /// One answered HTTP request.

@@ -1,5 +1,6 @@
 //! `opsdeck serve`: open the database, migrate, create the first admin if
-//! needed, start background upkeep, serve HTTP until SIGINT/SIGTERM, then
+//! needed, start every background task (the jobs registry, see
+//! [`crate::jobs`]), serve HTTP until SIGINT/SIGTERM, then stop the tasks,
 //! drain requests and stop the embedded Postgres.
 
 use std::future::Future;
@@ -11,6 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::db::{self, Database};
+use crate::jobs::{Pace, Scope, Task};
 use crate::state::AppState;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -27,14 +29,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (set OPSDECK_LISTEN)", settings.listen))?;
     let state = AppState::new(database.pool.clone(), settings);
-    let upkeep = tokio::spawn(upkeep(state.clone()));
+    state.jobs.add(upkeep(state.clone()));
     tracing::info!(
         address = %format!("http://{}", listener.local_addr()?),
         ready_in_ms = started.elapsed().as_millis() as u64,
         "Opsdeck is ready"
     );
     let result = serve(listener, state, shutdown_signal()).await;
-    upkeep.abort();
     database.close().await;
     result
 }
@@ -58,7 +59,7 @@ pub async fn serve(
         .map_err(|e| anyhow::anyhow!("loading the Docker engines: {e}"))?;
     state
         .health
-        .start(state.engines.closed())
+        .start(&state.jobs)
         .await
         .context("starting the health-check engine")?;
     let seeded = crate::runbooks::builtins::seed(&state.pool)
@@ -68,55 +69,31 @@ pub async fn serve(
         tracing::info!(runbooks = seeded, "added built-in runbooks");
     }
     crate::fanout::start(state.clone(), state.engines.closed());
-    state.runs.start(state.clone(), state.engines.closed());
-    crate::notify::start(state.clone(), state.engines.closed());
-    if state.settings.escalations {
-        crate::incidents::escalation::start(state.clone(), state.engines.closed());
-    }
-    crate::incidents::detect::start(state.clone(), state.engines.closed());
-    crate::maintenance::start(state.clone(), state.engines.closed());
-    crate::backups::start(state.clone(), state.engines.closed());
-    let mut schedules = if state.settings.schedules {
-        Some(
-            crate::runbooks::schedules::start(state.clone())
-                .await
-                .context("starting the runbook schedules")?,
-        )
-    } else {
-        None
-    };
-    let mut reports = if state.settings.daily_report {
-        Some(
-            crate::checks::report::start_scheduler(state.clone())
-                .await
-                .context("starting the report scheduler")?,
-        )
-    } else {
-        None
-    };
+    add_tasks(&state).context("starting the background tasks")?;
     if let Some(listener) = metrics_listener {
         let app = crate::metrics::listener_app(state.clone());
-        let closed = state.engines.closed();
         tracing::info!(address = %format!("http://{}/metrics", listener.local_addr()?), "serving /metrics");
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(closed)
-                .await
-            {
-                tracing::error!(error = %e, "the metrics listener stopped");
-            }
-        });
+        state.jobs.add(Task::service(
+            "metrics.listener",
+            Scope::EveryProcess,
+            (listener, app),
+            |(listener, app), stop| async move {
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+                {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            },
+        ));
     }
+    state.jobs.start(&state.pool);
     let hub = state.engines.clone();
+    let jobs = state.jobs.clone();
     let shutdown = async move {
         shutdown.await;
         hub.close();
-        if let Some(r) = reports.as_mut() {
-            let _ = r.shutdown().await;
-        }
-        if let Some(s) = schedules.as_mut() {
-            let _ = s.shutdown().await;
-        }
+        jobs.shutdown();
     };
     let app = crate::http::app(state);
     axum::serve(
@@ -128,24 +105,58 @@ pub async fn serve(
     .context("HTTP server")
 }
 
-/// Periodic housekeeping: expired sessions, actions a crash left running.
-async fn upkeep(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
-    loop {
-        tick.tick().await;
-        match crate::actions::close_interrupted(&state.pool).await {
-            Ok(n) if n > 0 => {
-                tracing::warn!(actions = n, "closed actions interrupted by a restart")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "closing interrupted actions failed"),
-        }
-        match crate::auth::sessions::sweep(&state.pool, state.settings.session_idle).await {
-            Ok(n) if n > 0 => tracing::info!(sessions = n, "removed expired sessions"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "session sweep failed"),
-        }
+/// Adds every capability's background tasks to the registry (see the
+/// table in [`crate::jobs`]).
+fn add_tasks(state: &AppState) -> anyhow::Result<()> {
+    let jobs = &state.jobs;
+    let stop = jobs.stopping();
+    let settings = &state.settings;
+    state
+        .runs
+        .tasks(state.clone(), stop.clone())
+        .into_iter()
+        .chain(crate::notify::tasks(state.clone(), stop))
+        .chain(crate::maintenance::tasks(state.clone()))
+        .for_each(|t| jobs.add(t));
+    if settings.escalations {
+        jobs.add(crate::incidents::escalation::task(state.clone()));
     }
+    jobs.add(crate::incidents::detect::task(state.clone()));
+    jobs.add(crate::backups::task(state.clone()));
+    if settings.schedules {
+        jobs.add(crate::runbooks::schedules::task(state.clone())?);
+    }
+    if settings.daily_report {
+        jobs.add(crate::checks::report::task(state.clone())?);
+    }
+    Ok(())
+}
+
+/// Periodic housekeeping (`upkeep`, every 10 min, every process): expired
+/// sessions, actions a crash left running. Added by `opsdeck serve` only
+/// (not by servers tests start in-process).
+fn upkeep(state: AppState) -> Task {
+    Task::every(
+        "upkeep",
+        Duration::from_secs(600),
+        Scope::EveryProcess,
+        state,
+        |state| async move {
+            match crate::actions::close_interrupted(&state.pool).await {
+                Ok(n) if n > 0 => {
+                    tracing::warn!(actions = n, "closed actions interrupted by a restart")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "closing interrupted actions failed"),
+            }
+            match crate::auth::sessions::sweep(&state.pool, state.settings.session_idle).await {
+                Ok(n) if n > 0 => tracing::info!(sessions = n, "removed expired sessions"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+            }
+            Ok(Pace::Normal)
+        },
+    )
 }
 
 async fn shutdown_signal() {

@@ -265,6 +265,7 @@ async fn start_builtin(
         },
     )
     .await
+    .map_err(Into::into)
 }
 
 /// Run a plan now: a `backup-run` run (follow it on the run page).

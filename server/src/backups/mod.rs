@@ -72,22 +72,22 @@ pub mod volumes;
 
 use std::time::Duration;
 
+use crate::jobs::{Pace, Scope, Task};
 use crate::state::AppState;
 
-/// Starts the sweep (every 5 s). Ends when `closed` completes.
-pub fn start(state: AppState, closed: impl std::future::Future<Output = ()> + Send + 'static) {
-    tokio::spawn(async move {
-        tokio::pin!(closed);
-        loop {
-            if let Err(e) = sweep(&state).await {
-                tracing::warn!(error = %format!("{e:#}"), "backup sweep failed");
-            }
-            tokio::select! {
-                _ = &mut closed => return,
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-            }
-        }
-    });
+/// The sweep as a registry task (`backups.sweep`, every 5 s, every
+/// process: settling a backup is guarded by its status).
+pub fn task(state: AppState) -> Task {
+    Task::every(
+        "backups.sweep",
+        Duration::from_secs(5),
+        Scope::EveryProcess,
+        state,
+        |state| async move {
+            sweep(&state).await?;
+            Ok(Pace::Normal)
+        },
+    )
 }
 
 /// Backups still `running` whose run has ended (interrupted, failed,

@@ -3,7 +3,8 @@
 //!
 //! ## Shape
 //! - **Lease.** Only the instance holding the Postgres advisory lock
-//!   [`LEASE_KEY`] (on a dedicated connection) probes; others follow the
+//!   [`LEASE_KEY`] (on a dedicated connection; the one-process task
+//!   `checks.leader` of [`crate::jobs`]) probes; others follow the
 //!   `checks` table every few seconds. A lost connection loses the lease and
 //!   probing stops until it is taken again.
 //! - **Scheduler.** One task, one binary heap of `(due, check, generation)`.
@@ -53,6 +54,7 @@ use super::probe::{self, host::HostSampler, http::HttpClients, Probe};
 use super::status::{self, CheckView, SvcInfo};
 use super::store;
 use crate::docker::EngineHub;
+use crate::jobs::{Pace, Registry, Scope, Task};
 
 /// Advisory lock key of the engine lease ("opsdeck.checks").
 pub const LEASE_KEY: i64 = 0x6f70_7364_6b63_686b;
@@ -271,29 +273,42 @@ impl HealthHub {
         })
     }
 
-    /// Loads checks and inventory and starts the background tasks. They end
-    /// when `closed` completes.
-    pub async fn start(
-        self: &Arc<Self>,
-        closed: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    /// Loads checks and inventory and adds the engine's tasks to the jobs
+    /// registry: the lease (`checks.leader`) and its loops (services).
+    pub async fn start(self: &Arc<Self>, jobs: &Registry) -> anyhow::Result<()> {
         self.reload_all().await?;
         self.reload_catalog().await?;
         self.load_sparklines().await?;
         self.refresh_uptime().await?;
         self.recompute_board();
-        let mut tasks = tokio::task::JoinSet::new();
         let sched_rx = lock(&self.schedule_rx).take().expect("started once");
         let changes_rx = lock(&self.changes_rx).take().expect("started once");
-        tasks.spawn(self.clone().lease_task());
-        tasks.spawn(self.clone().scheduler(sched_rx));
-        tasks.spawn(self.clone().writer(changes_rx));
-        tasks.spawn(self.clone().minutely());
-        tasks.spawn(self.clone().board_task());
-        tokio::spawn(async move {
-            closed.await;
-            tasks.shutdown().await;
-        });
+        let every = Scope::EveryProcess;
+        jobs.add(self.leader_task());
+        jobs.add(Task::service(
+            "checks.scheduler",
+            every,
+            self.clone(),
+            move |hub, _| hub.scheduler(sched_rx),
+        ));
+        jobs.add(Task::service(
+            "checks.writer",
+            every,
+            self.clone(),
+            move |hub, _| hub.writer(changes_rx),
+        ));
+        jobs.add(Task::service(
+            "checks.rollups",
+            every,
+            self.clone(),
+            |hub, _| hub.minutely(),
+        ));
+        jobs.add(Task::service(
+            "checks.board",
+            every,
+            self.clone(),
+            |hub, _| hub.board_task(),
+        ));
         Ok(())
     }
 
@@ -452,38 +467,30 @@ impl HealthHub {
 
     // ---------------------------------------------------------------- lease
 
-    async fn lease_task(self: Arc<Self>) {
-        loop {
-            match self.hold_lease().await {
-                Ok(()) => {}
-                Err(e) => tracing::warn!(error = %e, "health engine lease lost"),
-            }
-            self.leader.store(false, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        }
-    }
-
-    async fn hold_lease(&self) -> anyhow::Result<()> {
-        let mut conn = self.pool.acquire().await?.detach();
-        loop {
-            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(LEASE_KEY)
-                .fetch_one(&mut conn)
-                .await?;
-            if got {
-                break;
-            }
-            // Another instance probes; follow its results.
-            self.follow().await;
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        }
-        tracing::info!("health engine lease taken: this instance runs the checks");
-        self.reload_all().await?;
-        self.leader.store(true, Ordering::SeqCst);
-        loop {
-            tokio::time::sleep(Duration::from_secs(10)).await;
-            sqlx::query("SELECT 1").execute(&mut conn).await?;
-        }
+    /// The lease as a one-process registry task: the process holding the
+    /// advisory lock [`LEASE_KEY`] probes (it re-reads the checks when it
+    /// takes the lock); the others follow the table every 5 s.
+    fn leader_task(self: &Arc<Self>) -> Task {
+        let hub = self.clone();
+        Task::every(
+            "checks.leader",
+            Duration::from_secs(10),
+            Scope::OneProcess,
+            (),
+            |()| async { Ok(Pace::Normal) },
+        )
+        .lock_key(LEASE_KEY)
+        .on_lead(self.clone(), |hub| async move {
+            tracing::info!("health engine lease taken: this instance runs the checks");
+            hub.reload_all().await?;
+            hub.leader.store(true, Ordering::SeqCst);
+            Ok(())
+        })
+        .on_lose(move || hub.leader.store(false, Ordering::SeqCst))
+        .on_standby(self.clone(), |hub| async move {
+            hub.follow().await;
+            Ok(())
+        })
     }
 
     /// Without the lease: take settled states from the table.

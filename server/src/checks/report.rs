@@ -3,7 +3,7 @@
 //! backup), generated from what the engine already knows, stored in
 //! `reports`, viewable in the UI.
 //!
-//! A tokio-cron-scheduler job wakes every minute and writes today's
+//! A registry task ([`task`], `report`) wakes every minute and writes today's
 //! scheduled report once the configured time (`health_settings.report_time`,
 //! UTC) has passed and none exists yet: a server that was down at report
 //! time catches up when it starts, and the partial unique index on
@@ -23,6 +23,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::audit::{Actor, NewEntry};
 use crate::auth::{Auth, Operator, RequestCtx, Viewer};
 use crate::error::{ApiError, ApiResult, Json, Path};
+use crate::jobs::{Pace, Scope, Task};
 use crate::state::AppState;
 
 use super::engine::metric;
@@ -270,23 +271,20 @@ pub async fn scheduled_tick(state: &AppState) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// Starts the scheduler that writes the daily report.
-pub async fn start_scheduler(
-    state: AppState,
-) -> anyhow::Result<tokio_cron_scheduler::JobScheduler> {
-    use tokio_cron_scheduler::{Job, JobScheduler};
-    let sched = JobScheduler::new().await?;
-    let job = Job::new_async("0 * * * * *", move |_id, _lock| {
-        let state = state.clone();
-        Box::pin(async move {
-            if let Err(e) = scheduled_tick(&state).await {
-                tracing::warn!(error = %e, "daily report tick failed");
-            }
-        })
-    })?;
-    sched.add(job).await?;
-    sched.start().await?;
-    Ok(sched)
+/// The report's registry task (`report`, at second 0 of every minute,
+/// UTC, every process: the unique index keeps one scheduled report a day).
+pub fn task(state: AppState) -> anyhow::Result<Task> {
+    Task::cron(
+        "report",
+        "0 * * * * *",
+        chrono_tz::UTC,
+        Scope::EveryProcess,
+        state,
+        |state| async move {
+            scheduled_tick(&state).await?;
+            Ok(Pace::Normal)
+        },
+    )
 }
 
 async fn summaries(pool: &PgPool) -> sqlx::Result<Vec<ReportSummary>> {

@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use opsdeck_wire::{
     AlertmanagerAlert, AlertmanagerResult, ServiceHealth, ServiceStatus, Severity, Tier,
 };
@@ -36,36 +37,51 @@ use sqlx::PgConnection;
 
 use crate::audit::Actor;
 use crate::checks::engine::Push;
+use crate::jobs::{Pace, Scope, Task, Wake};
 use crate::state::AppState;
 use crate::timeline;
 
 use super::model::{self, Act, Opening, PolicyChoice};
 use super::touch;
 
-/// Starts the detector. Ends when `closed` completes.
-pub fn start(state: AppState, closed: impl std::future::Future<Output = ()> + Send + 'static) {
-    tokio::spawn(async move {
-        tokio::pin!(closed);
-        let mut rx = state.health.subscribe();
-        loop {
-            tokio::select! {
-                _ = &mut closed => return,
-                m = rx.recv() => match m {
-                    Ok(Push::Change(_)) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+/// The detector for the jobs registry (`detection`, every process, acting
+/// only where the health lease is held): every 10 s and on every board
+/// change.
+pub fn task(state: AppState) -> Task {
+    let changes = BoardChanges(state.health.subscribe());
+    Task::every(
+        "detection",
+        Duration::from_secs(10),
+        Scope::EveryProcess,
+        state,
+        |state| async move {
+            if state.health.is_leader() {
+                let (_, statuses) = state.health.statuses();
+                reconcile(&state, &statuses, Utc::now()).await?;
+            }
+            Ok(Pace::Normal)
+        },
+    )
+    .wake(changes)
+    .delay_first()
+}
+
+/// Wakes the detector on a change of the board (a refresh is no change).
+struct BoardChanges(tokio::sync::broadcast::Receiver<Push>);
+
+impl Wake for BoardChanges {
+    fn wait(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            loop {
+                match self.0.recv().await {
+                    Ok(Push::Change(_))
+                    | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
                     Ok(Push::Refresh) => continue,
-                    Err(_) => return,
-                },
-                _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+                    Err(_) => std::future::pending::<()>().await,
+                }
             }
-            if !state.health.is_leader() {
-                continue;
-            }
-            let (_, statuses) = state.health.statuses();
-            if let Err(e) = reconcile(&state, &statuses, Utc::now()).await {
-                tracing::warn!(error = %format!("{e:#}"), "incident detection failed");
-            }
-        }
-    });
+        })
+    }
 }
 
 fn severity_of(tier: Tier) -> Severity {

@@ -5,8 +5,8 @@
 //!
 //! **Durable and exactly once.** The state is two columns of `incidents`:
 //! `escalation_level` (the next level) and `next_escalation_at` (when it is
-//! due; NULL = nothing due). Every process runs [`start`], a ticker calling
-//! [`tick`] every second (at once when this process opens an incident, and
+//! due; NULL = nothing due). Every process runs [`task`], a registry task
+//! ([`crate::jobs`]) calling [`tick`] every second (at once when this process opens an incident, and
 //! after 100 ms when a due incident was skipped because another transaction
 //! held its row).
 //! A tick locks due incidents with `FOR NO KEY UPDATE SKIP LOCKED` and, in one
@@ -34,6 +34,7 @@ use sqlx::{PgConnection, Row};
 use tokio::sync::Notify;
 
 use crate::audit::{self, Actor, NewEntry};
+use crate::jobs::{Pace, Scope, Task};
 use crate::notify::{self, IncidentMessage};
 use crate::state::AppState;
 use crate::timeline;
@@ -55,26 +56,25 @@ pub fn wake() {
     waker().notify_one();
 }
 
-/// Starts the ticker. Ends when `closed` completes.
-pub fn start(state: AppState, closed: impl std::future::Future<Output = ()> + Send + 'static) {
-    tokio::spawn(async move {
-        tokio::pin!(closed);
-        loop {
-            let pause = match tick(&state, Utc::now()).await {
-                Ok(r) if r.deferred => Duration::from_millis(100),
-                Ok(_) => Duration::from_secs(1),
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "escalation tick failed");
-                    Duration::from_secs(1)
-                }
-            };
-            tokio::select! {
-                _ = &mut closed => return,
-                _ = waker().notified() => {}
-                _ = tokio::time::sleep(pause) => {}
-            }
-        }
-    });
+/// The ticker for the jobs registry (`escalation`, every process): [`tick`]
+/// every second, after 100 ms when a due incident was left for later, at
+/// once when this process opens an incident ([`wake`]).
+pub fn task(state: AppState) -> Task {
+    Task::every(
+        "escalation",
+        Duration::from_secs(1),
+        Scope::EveryProcess,
+        state,
+        |state| async move {
+            let r = tick(&state, Utc::now()).await?;
+            Ok(if r.deferred {
+                Pace::Soon(Duration::from_millis(100))
+            } else {
+                Pace::Normal
+            })
+        },
+    )
+    .wake(waker())
 }
 
 /// What one tick did.

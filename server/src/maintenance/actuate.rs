@@ -36,11 +36,32 @@ use super::proxy::{self, Saved};
 use super::{page, touch};
 use crate::audit::{self, Actor, NewEntry};
 use crate::runbooks::engine::{enqueue, NewRun};
-use crate::runbooks::steps::StepCx;
+use crate::runbooks::step::{StepCx, StepKind, StepResult};
 use crate::state::AppState;
 use crate::timeline;
 
-type StepResult = Result<Value, String>;
+/// The `maintenance` step kind, registered with the runbook engine at
+/// start-up.
+pub struct MaintenanceStep;
+
+impl StepKind for MaintenanceStep {
+    fn kind(&self) -> &'static str {
+        "maintenance"
+    }
+
+    fn execute<'a>(
+        &'a self,
+        cx: &'a StepCx<'a>,
+        action: &'a opsdeck_wire::StepAction,
+    ) -> futures::future::BoxFuture<'a, StepResult> {
+        Box::pin(async move {
+            match action {
+                opsdeck_wire::StepAction::Maintenance { op, period } => step(cx, op, period).await,
+                other => Err(format!("not a maintenance step: {}", other.kind())),
+            }
+        })
+    }
+}
 
 /// The step: `op` is `enable` or `disable`, `period` the rendered id.
 pub async fn step(cx: &StepCx<'_>, op: &str, period: &str) -> StepResult {

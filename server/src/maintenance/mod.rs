@@ -18,12 +18,12 @@
 //! on the run page, and an approval policy on the action kind
 //! `maintenance.enable` gates maintenance like any other dangerous step.
 //!
-//! **Exactly once with several servers.** Every process runs [`start`]: a
-//! ticker ([`tick`]) that starts each window occurrence once (a unique index
+//! **Exactly once with several servers.** Every process runs the registry
+//! tasks of [`tasks`] ([`crate::jobs`]): a ticker ([`tick`], `maintenance`) that starts each window occurrence once (a unique index
 //! on `(window_id, occurrence_start)`), ends due periods once (a conditional
 //! `UPDATE … WHERE disable_run_id IS NULL`), and settles periods whose enable
 //! run ended without acting, and reloads this process's status board marks
-//! every 5 s; between reloads, `NOTIFY opsdeck_maintenance` (followed by
+//! every 5 s (`maintenance.marks`); between reloads, `NOTIFY opsdeck_maintenance` (followed by
 //! [`crate::fanout`]) keeps them current at once.
 //!
 //! **Per-stack actuation** (`maintenance_actuators`) changes a stack under
@@ -51,6 +51,7 @@ use opsdeck_wire::{MaintenanceBanner, MaintenanceMark, PeriodStatus, ServiceHeal
 use serde_json::json;
 use sqlx::{PgConnection, Row};
 
+use crate::jobs::{Pace, Scope, Task};
 use crate::state::AppState;
 use crate::timeline;
 
@@ -71,28 +72,38 @@ pub async fn touch(conn: &mut PgConnection, period_id: i64) -> sqlx::Result<()> 
     Ok(())
 }
 
-/// Starts the ticker, which also reloads the board marks every 5 s (the
+/// The registry tasks: `maintenance` ([`tick`] every second) and
+/// `maintenance.marks` (reloads the board marks every 5 s; the
 /// notifications of [`CHANNEL`] reach [`refresh_marks`] through
-/// [`crate::fanout`]). It ends when `closed` completes.
-pub fn start(state: AppState, closed: impl std::future::Future<Output = ()> + Send + 'static) {
+/// [`crate::fanout`] in between). Every process runs both.
+///
+/// Also registers maintenance's [`hold::MAINTENANCE`] with incidents (which
+/// asks it whether an alarm is held), once, before the first tick.
+pub fn tasks(state: AppState) -> Vec<Task> {
     crate::incidents::hold::register(&hold::MAINTENANCE);
-    tokio::spawn(async move {
-        tokio::pin!(closed);
-        let mut last_refresh = tokio::time::Instant::now();
-        loop {
-            if let Err(e) = tick(&state, Utc::now()).await {
-                tracing::warn!(error = %format!("{e:#}"), "maintenance tick failed");
-            }
-            if last_refresh.elapsed() >= Duration::from_secs(5) {
+    vec![
+        Task::every(
+            "maintenance",
+            Duration::from_secs(1),
+            Scope::EveryProcess,
+            state.clone(),
+            |state| async move {
+                tick(&state, Utc::now()).await?;
+                Ok(Pace::Normal)
+            },
+        ),
+        Task::every(
+            "maintenance.marks",
+            Duration::from_secs(5),
+            Scope::EveryProcess,
+            state,
+            |state| async move {
                 refresh_marks(&state).await;
-                last_refresh = tokio::time::Instant::now();
-            }
-            tokio::select! {
-                _ = &mut closed => return,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
-    });
+                Ok(Pace::Normal)
+            },
+        )
+        .delay_first(),
+    ]
 }
 
 /// Re-reads the periods in effect and hands the marks to the status board.

@@ -14,7 +14,7 @@
 //! transaction of whatever caused it ([`enqueue_escalation`] inside the
 //! escalation step, [`enqueue_runbook`] for runbook `notify` steps); the
 //! subject and plain-text body are fixed then. Every server process runs
-//! [`start`]: every [`outbox::POLL`] (500 ms), or at once when this process
+//! the registry task `notifications.claim` ([`tasks`]): every [`outbox::POLL`] (500 ms), or at once when this process
 //! queued something ([`wake`]), it claims due rows (`status = 'pending' AND
 //! next_attempt_at <= now()` and no live lease) with `FOR UPDATE SKIP
 //! LOCKED` in one `UPDATE … RETURNING` that sets `lease_owner` (this
@@ -57,11 +57,12 @@ pub mod outbox;
 pub mod send;
 pub mod store;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use opsdeck_wire::Severity;
 use sqlx::{PgConnection, Row};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Settings;
@@ -78,9 +79,9 @@ pub struct IncidentMessage {
     pub body: String,
 }
 
-fn wake_handle() -> &'static Notify {
-    static WAKE: OnceLock<Notify> = OnceLock::new();
-    WAKE.get_or_init(Notify::new)
+fn wake_handle() -> &'static Arc<Notify> {
+    static WAKE: OnceLock<Arc<Notify>> = OnceLock::new();
+    WAKE.get_or_init(|| Arc::new(Notify::new()))
 }
 
 /// Wakes this process's outbox (after queuing rows). Waking before the
@@ -273,10 +274,10 @@ pub async fn enqueue_runbook(
     Ok(queued)
 }
 
-/// Starts the outbox sender (claims due notifications with a lease, sends,
-/// records attempts, retries with backoff). Ends when `closed` completes.
-pub fn start(state: AppState, closed: impl std::future::Future<Output = ()> + Send + 'static) {
-    outbox::start(state, closed);
+/// The outbox sender's registry tasks (claims due notifications with a
+/// lease, sends, records attempts, retries with backoff).
+pub fn tasks(state: AppState, stop: CancellationToken) -> Vec<crate::jobs::Task> {
+    outbox::tasks(state, wake_handle().clone(), stop)
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

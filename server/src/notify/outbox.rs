@@ -1,16 +1,20 @@
 //! The outbox sender: every server process runs one (see [`super`] for the
-//! guarantees). It claims due rows with a lease, sends them (at most
-//! [`PARALLEL`] at once), and records each attempt.
+//! guarantees). It claims due rows with a lease (the one lease mechanism of
+//! [`crate::jobs::lease`]), sends them (at most [`PARALLEL`] at once), and
+//! records each attempt.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opsdeck_wire::{ChannelConfig, Severity};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool, Row};
-use tokio::task::JoinSet;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::send::{self, ChannelRow, IncidentInfo, Outgoing, SendError};
 use super::{acklink, public_base};
+use crate::jobs::{lease, Held, JobTable, Lease, Leases, Renewed, Task};
 use crate::state::AppState;
 
 /// How often the outbox looks for due rows (other processes' inserts, retries).
@@ -61,51 +65,77 @@ pub struct Claimed {
     pub attempt: i32,
 }
 
-/// Runs the sender until `closed` completes.
-pub fn start(state: AppState, closed: impl std::future::Future<Output = ()> + Send + 'static) {
-    let owner = format!("notify:{}", uuid::Uuid::new_v4());
-    tokio::spawn(async move {
-        tokio::pin!(closed);
-        let mut inflight: JoinSet<()> = JoinSet::new();
-        loop {
-            let free = PARALLEL.saturating_sub(inflight.len());
-            if free > 0 {
-                match claim(&state.pool, &owner, free as i64).await {
-                    Ok(rows) => {
-                        for row in rows {
-                            let state = state.clone();
-                            let owner = owner.clone();
-                            inflight.spawn(async move {
-                                let id = row.id;
-                                if let Err(e) = process(&state, &owner, row).await {
-                                    // The lease runs out and the row is retried.
-                                    tracing::warn!(
-                                        notification = id,
-                                        error = format!("{e:#}"),
-                                        "notification not recorded"
-                                    );
-                                }
-                            });
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "claiming notifications failed"),
-                }
-            }
-            tokio::select! {
-                _ = &mut closed => break,
-                _ = super::wake_handle().notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-                Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
+/// The `notifications` table as a [`JobTable`]: due rows are claimed
+/// under a lease; there is no heartbeat (a delivery ends within
+/// [`send::DEADLINE`], well inside the lease) and no reaper (a row whose
+/// lease ran out is due again and the claim takes it back).
+pub struct Outbox;
+
+impl JobTable for Outbox {
+    type Cx = AppState;
+    type Job = Claimed;
+    const TASKS: [&'static str; 3] = [
+        "notifications.claim",
+        "notifications.heartbeat",
+        "notifications.reap",
+    ];
+    const POLL: Duration = POLL;
+    const HEARTBEAT: bool = false;
+    const REAP: bool = false;
+
+    fn id(job: &Claimed) -> i64 {
+        job.id
+    }
+
+    async fn claim(state: &AppState, lease: &Lease, limit: i64) -> sqlx::Result<Vec<Claimed>> {
+        claim(&state.pool, lease, limit).await
+    }
+
+    async fn renew(_: &AppState, _: &Lease) -> sqlx::Result<Vec<Renewed>> {
+        Ok(Vec::new())
+    }
+
+    async fn reap(_: &AppState) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn execute(
+        state: AppState,
+        lease: Lease,
+        row: Claimed,
+        _held: Arc<Held>,
+        stop: CancellationToken,
+    ) {
+        let id = row.id;
+        // At shutdown a delivery in flight is dropped: its lease runs out
+        // and another process retries it (at least once).
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            r = process(&state, lease.owner(), row) => if let Err(e) = r {
+                // The lease runs out and the row is retried.
+                tracing::warn!(
+                    notification = id,
+                    error = format!("{e:#}"),
+                    "notification not recorded"
+                );
             }
         }
-        // In-flight deliveries are dropped with the set: their leases run
-        // out and other processes retry them (at least once).
-    });
+    }
 }
 
-/// Claims up to `limit` due rows for `owner` (one statement: `FOR UPDATE
+/// The sender's registry tasks; `wake` is this process's outbox signal.
+pub fn tasks(state: AppState, wake: Arc<Notify>, stop: CancellationToken) -> Vec<Task> {
+    let leases = Leases::with_wake(
+        Lease::new("notify:", Duration::from_secs_f64(LEASE_SECS)),
+        PARALLEL,
+        wake,
+    );
+    lease::tasks::<Outbox>(leases, state, stop)
+}
+
+/// Claims up to `limit` due rows for `lease` (one statement: `FOR UPDATE
 /// SKIP LOCKED` lets concurrent processes take disjoint rows).
-pub async fn claim(pool: &PgPool, owner: &str, limit: i64) -> sqlx::Result<Vec<Claimed>> {
+pub async fn claim(pool: &PgPool, lease: &Lease, limit: i64) -> sqlx::Result<Vec<Claimed>> {
     let rows = sqlx::query(
         "UPDATE notifications n
          SET lease_owner = $1, lease_until = now() + make_interval(secs => $3),
@@ -121,9 +151,9 @@ pub async fn claim(pool: &PgPool, owner: &str, limit: i64) -> sqlx::Result<Vec<C
                    n.channel_kind, n.person_id, n.person_name, n.address, n.severity,
                    n.subject, n.body, n.attempts",
     )
-    .bind(owner)
+    .bind(lease.owner())
     .bind(limit)
-    .bind(LEASE_SECS)
+    .bind(lease.secs())
     .fetch_all(pool)
     .await?;
     Ok(rows

@@ -2,8 +2,11 @@
 //!
 //! - [`def`]: definitions validated at the boundary, typed parameters,
 //!   templating, YAML, the approval binding.
-//! - [`engine`]: runs as leased jobs (claim, heartbeat, reap, park), the
+//! - [`engine`]: runs as leased jobs of [`crate::jobs`] (claim, heartbeat,
+//!   reap, park), the
 //!   step loop, failure policies, rollback, approvals gates.
+//! - [`step`]: the step API ([`step::StepCx`], [`step::StepKind`]) through
+//!   which lower capabilities (backups, maintenance) register step kinds.
 //! - [`steps`]: executing and describing each step kind.
 //! - [`output`]: bounded step output.
 //! - [`dbops`]: the database catalogue (Postgres, MariaDB/MySQL).
@@ -24,6 +27,7 @@ pub mod notify;
 pub mod output;
 pub mod runs;
 pub mod schedules;
+pub mod step;
 pub mod steps;
 pub mod store;
 

@@ -12,8 +12,9 @@
 //! in summer. Across a DST change croner's rules apply: a fixed time in the
 //! skipped hour runs right after the gap, one in the repeated hour runs once.
 //!
-//! **Ticking.** Every server process runs [`start`]: a tokio-cron-scheduler
-//! job every second that calls [`tick`] (an overlapping tick is skipped).
+//! **Ticking.** Every server process runs the registry task [`task`]
+//! (`schedules`, [`crate::jobs`]): [`tick`] at every whole second, never
+//! overlapping itself.
 //! `schedules.checked_until` means "every occurrence up to here is settled".
 //! For each enabled schedule, [`due`] computes the occurrences in
 //! `(checked_until, now]` (whole seconds). None: nothing is written. Else the
@@ -61,7 +62,6 @@
 //! runbook's defaults apply when a run is queued).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -79,10 +79,11 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::def;
-use super::engine::{self, NewRun};
+use super::engine::{self, NewRun, RunError};
 use crate::audit::{self, Actor, NewEntry};
 use crate::auth::{Admin, Auth, RequestCtx, Viewer};
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
+use crate::jobs::{Pace, Scope, Task};
 use crate::state::AppState;
 
 /// How late an occurrence may be and still count as on time.
@@ -314,27 +315,20 @@ fn parse_missed(s: &str) -> MissedPolicy {
 
 // --------------------------------------------------------------------- ticker
 
-/// Starts the per-second job that runs [`tick`].
-pub async fn start(state: AppState) -> anyhow::Result<tokio_cron_scheduler::JobScheduler> {
-    use tokio_cron_scheduler::{Job, JobScheduler};
-    let sched = JobScheduler::new().await?;
-    let busy = Arc::new(tokio::sync::Mutex::new(()));
-    let job = Job::new_async("* * * * * *", move |_id, _lock| {
-        let state = state.clone();
-        let busy = busy.clone();
-        Box::pin(async move {
-            // A tick still running (slow database) makes this one a no-op.
-            let Ok(_guard) = busy.try_lock() else {
-                return;
-            };
-            if let Err(e) = tick(&state, Utc::now()).await {
-                tracing::warn!(error = format!("{e:#}"), "schedule tick failed");
-            }
-        })
-    })?;
-    sched.add(job).await?;
-    sched.start().await?;
-    Ok(sched)
+/// The ticker for the jobs registry: [`tick`] at every whole second, in
+/// every process (the tick claims keep each occurrence to one run).
+pub fn task(state: AppState) -> anyhow::Result<Task> {
+    Task::cron(
+        "schedules",
+        "* * * * * *",
+        chrono_tz::UTC,
+        Scope::EveryProcess,
+        state,
+        |state| async move {
+            tick(&state, Utc::now()).await?;
+            Ok(Pace::Normal)
+        },
+    )
 }
 
 /// A schedule as the ticker reads it.
@@ -553,11 +547,10 @@ async fn claim(
 
 /// A refusal that settles the tick (as opposed to a database failure that
 /// should be retried).
-fn refusal(e: &ApiError) -> Option<String> {
+fn refusal(e: &RunError) -> Option<String> {
     match e {
-        ApiError::Unavailable(_) => None,
-        ApiError::Internal(inner) if inner.downcast_ref::<sqlx::Error>().is_some() => None,
-        ApiError::Internal(inner) => Some(format!("{inner:#}")),
+        RunError::Database(_) => None,
+        RunError::Internal(inner) => Some(format!("{inner:#}")),
         other => Some(other.to_string()),
     }
 }

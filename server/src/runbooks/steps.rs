@@ -6,7 +6,8 @@
 //! through the `HealthHub`, database actions through [`super::dbops`].
 //! Values arrive already rendered from templates; they are data (names,
 //! argv elements, URLs), checked here before use. Parking kinds (manual,
-//! approval, runbook) and notify are handled by the engine.
+//! approval, runbook) and notify are handled by the engine; `backup` and
+//! `maintenance` by their capabilities, registered as [`super::step::StepKind`]s.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -23,24 +24,11 @@ use sqlx::Row;
 use super::def::parse_duration;
 use super::output::Output;
 use crate::actions::{self, Invoker};
-use crate::audit::Actor;
 use crate::checks::probe::http::HttpClients;
 use crate::docker::ops;
 use crate::state::AppState;
 
-/// What a step runs with.
-pub struct StepCx<'a> {
-    pub state: &'a AppState,
-    /// The run the step belongs to.
-    pub run_id: i64,
-    pub actor: &'a Actor,
-    pub out: &'a Output,
-    /// The step's timeout (the engine enforces it; kinds that wait use it
-    /// to pace themselves).
-    pub timeout: Duration,
-}
-
-type StepResult = Result<Value, String>;
+pub use super::step::{StepCx, StepResult};
 
 fn container_kind(s: &str) -> Result<ContainerActionKind, String> {
     Ok(match s {
@@ -81,6 +69,10 @@ async fn target(cx: &StepCx<'_>, service: &str) -> Result<actions::Target, Strin
 
 /// Runs a non-parking step and returns its named outputs.
 pub async fn execute(cx: &StepCx<'_>, action: &StepAction) -> StepResult {
+    // Kinds other capabilities registered (backup, maintenance).
+    if let Some(kind) = cx.state.step_kinds.get(action.kind()) {
+        return kind.execute(cx, action).await;
+    }
     // Read-only mode refuses the kinds that change containers before they
     // look anything up (container and stack steps pass `actions` too).
     if matches!(
@@ -158,10 +150,10 @@ pub async fn execute(cx: &StepCx<'_>, action: &StepAction) -> StepResult {
             Ok(json!({"slept_secs": d.as_secs_f64()}))
         }
         StepAction::Prune { what, engine } => prune(cx, what, engine.as_deref()).await,
-        StepAction::Maintenance { op, period } => {
-            crate::maintenance::actuate::step(cx, op, period).await
-        }
-        StepAction::Backup { op, subject } => crate::backups::run::step(cx, op, subject).await,
+        StepAction::Maintenance { .. } | StepAction::Backup { .. } => Err(format!(
+            "{} steps are not available: no capability registered them",
+            action.kind()
+        )),
         StepAction::Manual { .. }
         | StepAction::Approval { .. }
         | StepAction::Notify { .. }

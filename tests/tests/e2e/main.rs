@@ -27,6 +27,7 @@ mod incidents;
 mod incidents_ui;
 mod inventory;
 mod inventory_ui;
+mod jobs;
 mod maintenance;
 mod maintenance_ui;
 mod metrics;

@@ -18,7 +18,7 @@ use super::{archive, files, volumes};
 use crate::audit::{self, Actor, NewEntry};
 use crate::incidents::{self, Opening};
 use crate::runbooks::output::Output;
-use crate::runbooks::steps::StepCx;
+use crate::runbooks::step::{StepCx, StepKind, StepResult};
 use crate::state::AppState;
 
 mod verify;
@@ -26,7 +26,27 @@ mod verify;
 pub use verify::compare_counts;
 pub(super) use verify::verify;
 
-type StepResult = Result<Value, String>;
+/// The `backup` step kind, registered with the runbook engine at start-up.
+pub struct BackupStep;
+
+impl StepKind for BackupStep {
+    fn kind(&self) -> &'static str {
+        "backup"
+    }
+
+    fn execute<'a>(
+        &'a self,
+        cx: &'a StepCx<'a>,
+        action: &'a opsdeck_wire::StepAction,
+    ) -> futures::future::BoxFuture<'a, StepResult> {
+        Box::pin(async move {
+            match action {
+                opsdeck_wire::StepAction::Backup { op, subject } => step(cx, op, subject).await,
+                other => Err(format!("not a backup step: {}", other.kind())),
+            }
+        })
+    }
+}
 
 pub async fn step(cx: &StepCx<'_>, op: &str, subject: &str) -> StepResult {
     match op {
