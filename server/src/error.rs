@@ -421,7 +421,8 @@ impl From<crate::checks::CheckError> for ApiError {
     fn from(e: crate::checks::CheckError) -> Self {
         use crate::checks::CheckError as E;
         match e {
-            E::Invalid(m) => ApiError::BadRequest(m),
+            // Validation messages read `field: message`: the field is kept.
+            E::Invalid(m) => ApiError::from_validation(m),
             E::NotFound(what) => ApiError::NotFound(what),
             e @ E::NameTaken(_) => ApiError::Conflict(e.to_string()),
             E::Database(e) => e.into(),

@@ -34,6 +34,7 @@ use crate::audit::Actor;
 use crate::auth::{Admin, Auth, Operator, Principal, RequestCtx, Viewer};
 use crate::docker::ops;
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
+use crate::sse::async_stream;
 use crate::state::AppState;
 
 use super::model::{self, Act};
@@ -719,18 +720,4 @@ async fn incident_report_csv(
         report::csv(&items),
     )
         .into_response())
-}
-
-/// A stream fed by a task through a bounded channel.
-fn async_stream<F, Fut>(f: F) -> impl futures::Stream<Item = Result<Event, Infallible>>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(f(tx));
-    futures::stream::unfold(
-        rx,
-        |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
-    )
 }
