@@ -11,7 +11,7 @@ use opsdeck::config::Secret;
 use opsdeck::jobs::{Pace, Registry, Scope, Task, TaskMetrics};
 use opsdeck_e2e::server::{Api, TestServer};
 
-use crate::util::poll;
+use opsdeck_e2e::util::poll;
 
 fn counting(name: &'static str, scope: Scope, count: &Arc<AtomicUsize>) -> Task {
     Task::every(
