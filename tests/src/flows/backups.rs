@@ -17,6 +17,18 @@ use crate::util::ok_json;
 
 /// A service `name` with a Postgres check on `url`.
 pub async fn pg_service(admin: &Api, name: &str, url: &str, password: Option<&str>) -> Service {
+    db_service(admin, name, "postgres", url, password).await
+}
+
+/// A critical service `name` with a database check of `kind` (`postgres`,
+/// `mysql`) on `url`, probed once a day (backups use its connection).
+pub async fn db_service(
+    admin: &Api,
+    name: &str,
+    kind: &str,
+    url: &str,
+    password: Option<&str>,
+) -> Service {
     let svc: Service = ok_json(
         admin
             .post(
@@ -33,7 +45,7 @@ pub async fn pg_service(admin: &Api, name: &str, url: &str, password: Option<&st
                 "/api/v1/checks",
                 &json!({"name": format!("{name}-db"), "service_id": svc.id,
                         "interval_s": 86_400, "timeout_ms": 5000,
-                        "spec": {"kind": "postgres", "url": url}, "password": password}),
+                        "spec": {"kind": kind, "url": url}, "password": password}),
             )
             .await,
         "create check",

@@ -24,35 +24,13 @@ use opsdeck_e2e::mariadb::MariaDb;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::util::{engine, expect_error, ok_json, poll, release};
 use opsdeck_wire::{
-    BackupStatus, Check, Engine, EngineState, Role, RunStatus, Service, Verification,
+    BackupStatus, Engine, EngineState, Role, RunStatus, Service, Verification,
 };
 use serde_json::json;
 
 /// A service `name` with a MariaDB check on the harness's server, as `user`.
 async fn maria_service(admin: &Api, name: &str, url: &str, password: &str) -> Service {
-    let svc: Service = ok_json(
-        admin
-            .post(
-                "/api/v1/services",
-                &json!({"name": name, "tier": "critical", "requires": []}),
-            )
-            .await,
-        "create service",
-    )
-    .await;
-    let _: Check = ok_json(
-        admin
-            .post(
-                "/api/v1/checks",
-                &json!({"name": format!("{name}-db"), "service_id": svc.id,
-                        "interval_s": 86_400, "timeout_ms": 5000,
-                        "spec": {"kind": "mysql", "url": url}, "password": password}),
-            )
-            .await,
-        "create check",
-    )
-    .await;
-    svc
+    opsdeck_e2e::flows::backups::db_service(admin, name, "mysql", url, Some(password)).await
 }
 
 async fn root_sql(maria: &'static MariaDb, sql: String) -> String {
