@@ -74,7 +74,7 @@ use opsdeck_wire::{
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -343,34 +343,46 @@ struct Due {
     params: BTreeMap<String, Value>,
 }
 
-fn due_row(r: &sqlx::postgres::PgRow) -> Due {
-    Due {
-        id: r.get("id"),
-        name: r.get("name"),
-        cron: r.get("cron"),
-        timezone: r.get("timezone"),
-        missed: parse_missed(r.get("missed")),
-        checked_until: r.get("checked_until"),
-        runbook_id: r.get("runbook_id"),
-        params: serde_json::from_value(r.get("params")).unwrap_or_default(),
-    }
+/// A schedule row as the ticker's statements return it.
+struct DueRow {
+    id: i64,
+    name: String,
+    cron: String,
+    timezone: String,
+    missed: String,
+    checked_until: DateTime<Utc>,
+    runbook_id: i64,
+    params: Value,
 }
 
-const DUE_COLUMNS: &str = "id, name, cron, timezone, missed, checked_until, runbook_id, params";
+fn due_row(r: DueRow) -> Due {
+    Due {
+        id: r.id,
+        name: r.name,
+        cron: r.cron,
+        timezone: r.timezone,
+        missed: parse_missed(&r.missed),
+        checked_until: r.checked_until,
+        runbook_id: r.runbook_id,
+        params: serde_json::from_value(r.params).unwrap_or_default(),
+    }
+}
 
 /// Settles every enabled schedule's occurrences up to `now`; returns the
 /// number of runs this call queued. Safe to call from any number of
 /// processes at once (see the module documentation).
 pub async fn tick(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<u32> {
-    let rows = sqlx::query(&format!(
-        "SELECT {DUE_COLUMNS} FROM schedules WHERE enabled AND checked_until < $1 ORDER BY id"
-    ))
-    .bind(now)
+    let rows = sqlx::query_as!(
+        DueRow,
+        "SELECT id, name, cron, timezone, missed, checked_until, runbook_id, params
+         FROM schedules WHERE enabled AND checked_until < $1 ORDER BY id",
+        now
+    )
     .fetch_all(&state.pool)
     .await?;
     let mut started = 0;
     for row in rows {
-        let s = due_row(&row);
+        let s = due_row(row);
         // Cheap check without locks: most schedules are not due.
         let t = match Timetable::new(&s.cron, &s.timezone) {
             Ok(t) => t,
@@ -399,17 +411,19 @@ pub async fn tick(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<u32> {
 /// Settles one schedule under its row lock; returns the queued run.
 async fn settle(state: &AppState, id: i64, now: DateTime<Utc>) -> anyhow::Result<Option<i64>> {
     let mut tx = state.pool.begin().await?;
-    let row = sqlx::query(&format!(
-        "SELECT {DUE_COLUMNS} FROM schedules WHERE id = $1 AND enabled FOR UPDATE SKIP LOCKED"
-    ))
-    .bind(id)
+    let row = sqlx::query_as!(
+        DueRow,
+        "SELECT id, name, cron, timezone, missed, checked_until, runbook_id, params
+         FROM schedules WHERE id = $1 AND enabled FOR UPDATE SKIP LOCKED",
+        id
+    )
     .fetch_optional(&mut *tx)
     .await?;
     // Gone, disabled, or another process holds it right now.
     let Some(row) = row else {
         return Ok(None);
     };
-    let s = due_row(&row);
+    let s = due_row(row);
     let t = Timetable::new(&s.cron, &s.timezone).map_err(anyhow::Error::msg)?;
     let Some(window) = due(&t, s.checked_until, now) else {
         return Ok(None);
@@ -426,11 +440,13 @@ async fn settle(state: &AppState, id: i64, now: DateTime<Utc>) -> anyhow::Result
             "missed schedule ticks skipped (policy skip)"
         );
     }
-    sqlx::query("UPDATE schedules SET checked_until = greatest(checked_until, $2) WHERE id = $1")
-        .bind(s.id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE schedules SET checked_until = greatest(checked_until, $2) WHERE id = $1",
+        s.id,
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(run)
 }
@@ -445,13 +461,13 @@ async fn claim(
     tick: DateTime<Utc>,
     missed: u64,
 ) -> anyhow::Result<Option<i64>> {
-    let claimed: Option<DateTime<Utc>> = sqlx::query_scalar(
+    let claimed: Option<DateTime<Utc>> = sqlx::query_scalar!(
         "INSERT INTO schedule_ticks (schedule_id, tick_at, claimed_by) VALUES ($1, $2, $3)
          ON CONFLICT DO NOTHING RETURNING tick_at",
+        s.id,
+        tick,
+        state.runs.owner()
     )
-    .bind(s.id)
-    .bind(tick)
-    .bind(state.runs.owner())
     .fetch_optional(&mut *tx)
     .await?;
     if claimed.is_none() {
@@ -499,13 +515,13 @@ async fn claim(
             None => return Err(anyhow::anyhow!("queuing the run: {e}")),
         },
     };
-    sqlx::query(
-        "UPDATE schedule_ticks SET run_id = $3, outcome = $4 WHERE schedule_id = $1 AND tick_at = $2",
-    )
-    .bind(s.id)
-    .bind(tick)
-    .bind(run)
-    .bind(&outcome)
+    sqlx::query!(
+"UPDATE schedule_ticks SET run_id = $3, outcome = $4 WHERE schedule_id = $1 AND tick_at = $2",
+s.id,
+tick,
+run,
+&outcome
+)
     .execute(&mut *tx)
     .await?;
     audit::record(
@@ -557,53 +573,70 @@ fn refusal(e: &RunError) -> Option<String> {
 
 // ------------------------------------------------------------------------ API
 
-const SELECT: &str = r#"
-    SELECT s.id, s.runbook_id, b.name AS runbook, s.name, s.cron, s.timezone, s.params,
-           s.enabled, s.missed, t.tick_at, lr.run_id, r.status AS run_status
-    FROM schedules s
-    JOIN runbooks b ON b.id = s.runbook_id
-    LEFT JOIN LATERAL (SELECT tick_at FROM schedule_ticks
-                       WHERE schedule_id = s.id ORDER BY tick_at DESC LIMIT 1) t ON true
-    LEFT JOIN LATERAL (SELECT run_id FROM schedule_ticks
-                       WHERE schedule_id = s.id AND run_id IS NOT NULL
-                       ORDER BY tick_at DESC LIMIT 1) lr ON true
-    LEFT JOIN runs r ON r.id = lr.run_id"#;
+/// A schedule as the API reads it (with its last tick and last run); the
+/// statement is written out in [`load_one`] and `list` (the macros need
+/// literal SQL).
+struct ScheduleRow {
+    id: i64,
+    runbook_id: i64,
+    runbook: String,
+    name: String,
+    cron: String,
+    timezone: String,
+    params: Value,
+    enabled: bool,
+    missed: String,
+    tick_at: Option<DateTime<Utc>>,
+    run_id: Option<i64>,
+    run_status: Option<String>,
+}
 
-fn to_wire(r: &sqlx::postgres::PgRow, now: DateTime<Utc>) -> Schedule {
-    let cron: String = r.get("cron");
-    let timezone: String = r.get("timezone");
-    let enabled: bool = r.get("enabled");
+fn to_wire(r: ScheduleRow, now: DateTime<Utc>) -> Schedule {
+    let cron = r.cron;
+    let timezone = r.timezone;
+    let enabled = r.enabled;
     let next_runs = match (enabled, Timetable::new(&cron, &timezone)) {
         (true, Ok(t)) => t.next(now, NEXT_RUNS),
         _ => Vec::new(),
     };
     Schedule {
-        id: r.get("id"),
-        runbook_id: r.get("runbook_id"),
-        runbook: r.get("runbook"),
-        name: r.get("name"),
+        id: r.id,
+        runbook_id: r.runbook_id,
+        runbook: r.runbook,
+        name: r.name,
         cron,
         timezone,
-        params: serde_json::from_value(r.get("params")).unwrap_or_default(),
+        params: serde_json::from_value(r.params).unwrap_or_default(),
         enabled,
-        missed: parse_missed(r.get("missed")),
+        missed: parse_missed(&r.missed),
         next_runs,
-        last_tick_at: r.get("tick_at"),
-        last_run_id: r.get("run_id"),
-        last_run_status: r
-            .get::<Option<String>, _>("run_status")
-            .as_deref()
-            .and_then(RunStatus::parse),
+        last_tick_at: r.tick_at,
+        last_run_id: r.run_id,
+        last_run_status: r.run_status.as_deref().and_then(RunStatus::parse),
     }
 }
 
 async fn load_one(conn: &mut PgConnection, id: i64) -> ApiResult<Schedule> {
-    let row = sqlx::query(&format!("{SELECT} WHERE s.id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("schedule {id}")))?;
-    Ok(to_wire(&row, Utc::now()))
+    let row = sqlx::query_as!(
+        ScheduleRow,
+        r#"SELECT s.id, s.runbook_id, b.name AS runbook, s.name, s.cron, s.timezone, s.params,
+                  s.enabled, s.missed, t.tick_at AS "tick_at?", lr.run_id AS "run_id?",
+                  r.status AS "run_status?"
+           FROM schedules s
+           JOIN runbooks b ON b.id = s.runbook_id
+           LEFT JOIN LATERAL (SELECT tick_at FROM schedule_ticks
+                              WHERE schedule_id = s.id ORDER BY tick_at DESC LIMIT 1) t ON true
+           LEFT JOIN LATERAL (SELECT run_id FROM schedule_ticks
+                              WHERE schedule_id = s.id AND run_id IS NOT NULL
+                              ORDER BY tick_at DESC LIMIT 1) lr ON true
+           LEFT JOIN runs r ON r.id = lr.run_id
+           WHERE s.id = $1"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("schedule {id}")))?;
+    Ok(to_wire(row, Utc::now()))
 }
 
 /// A write, checked: trimmed name, canonical zone.
@@ -624,12 +657,12 @@ async fn check(state: &AppState, conn: &mut PgConnection, w: &ScheduleWrite) -> 
         return Err(ApiError::BadRequest("name: no control characters".into()));
     }
     let t = Timetable::new(&w.cron, &w.timezone).map_err(ApiError::BadRequest)?;
-    let definition: Option<Value> = sqlx::query_scalar(
+    let definition: Option<Value> = sqlx::query_scalar!(
         "SELECT v.definition FROM runbooks b
          JOIN runbook_versions v ON v.runbook_id = b.id AND v.version = b.current_version
          WHERE b.id = $1",
+        w.runbook_id
     )
-    .bind(w.runbook_id)
     .fetch_optional(&mut *conn)
     .await?;
     let definition = definition.ok_or_else(|| {
@@ -678,11 +711,25 @@ async fn list(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<Schedule>>> {
-    let rows = sqlx::query(&format!("{SELECT} ORDER BY s.name"))
-        .fetch_all(&state.pool)
-        .await?;
+    let rows = sqlx::query_as!(
+        ScheduleRow,
+        r#"SELECT s.id, s.runbook_id, b.name AS runbook, s.name, s.cron, s.timezone, s.params,
+                  s.enabled, s.missed, t.tick_at AS "tick_at?", lr.run_id AS "run_id?",
+                  r.status AS "run_status?"
+           FROM schedules s
+           JOIN runbooks b ON b.id = s.runbook_id
+           LEFT JOIN LATERAL (SELECT tick_at FROM schedule_ticks
+                              WHERE schedule_id = s.id ORDER BY tick_at DESC LIMIT 1) t ON true
+           LEFT JOIN LATERAL (SELECT run_id FROM schedule_ticks
+                              WHERE schedule_id = s.id AND run_id IS NOT NULL
+                              ORDER BY tick_at DESC LIMIT 1) lr ON true
+           LEFT JOIN runs r ON r.id = lr.run_id
+           ORDER BY s.name"#
+    )
+    .fetch_all(&state.pool)
+    .await?;
     let now = Utc::now();
-    Ok(Json(rows.iter().map(|r| to_wire(r, now)).collect()))
+    Ok(Json(rows.into_iter().map(|r| to_wire(r, now)).collect()))
 }
 
 /// One schedule.
@@ -733,19 +780,19 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Schedule>)> {
     let mut tx = state.pool.begin().await?;
     let c = check(&state, &mut tx, &w).await?;
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = sqlx::query_scalar!(
         "INSERT INTO schedules (runbook_id, name, cron, timezone, params, enabled, missed,
                                 checked_until, created_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8) RETURNING id",
+        w.runbook_id,
+        &c.name,
+        &c.cron,
+        &c.timezone,
+        serde_json::to_value(&w.params).unwrap_or_default(),
+        w.enabled,
+        missed_str(w.missed),
+        &auth.principal.username
     )
-    .bind(w.runbook_id)
-    .bind(&c.name)
-    .bind(&c.cron)
-    .bind(&c.timezone)
-    .bind(serde_json::to_value(&w.params).unwrap_or_default())
-    .bind(w.enabled)
-    .bind(missed_str(w.missed))
-    .bind(&auth.principal.username)
     .fetch_one(&mut *tx)
     .await
     .map_err(unique_name)?;
@@ -775,30 +822,30 @@ async fn update(
     Json(w): Json<ScheduleWrite>,
 ) -> ApiResult<Json<Schedule>> {
     let mut tx = state.pool.begin().await?;
-    let cur = sqlx::query("SELECT enabled, cron, timezone FROM schedules WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("schedule {id}")))?;
+    let cur = sqlx::query!(
+        "SELECT enabled, cron, timezone FROM schedules WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("schedule {id}")))?;
     let c = check(&state, &mut tx, &w).await?;
-    let restart = !cur.get::<bool, _>("enabled")
-        || cur.get::<String, _>("cron") != c.cron
-        || cur.get::<String, _>("timezone") != c.timezone;
-    sqlx::query(
+    let restart = !cur.enabled || cur.cron != c.cron || cur.timezone != c.timezone;
+    sqlx::query!(
         "UPDATE schedules SET runbook_id = $2, name = $3, cron = $4, timezone = $5, params = $6,
                 enabled = $7, missed = $8, updated_at = now(),
                 checked_until = CASE WHEN $9 THEN now() ELSE checked_until END
          WHERE id = $1",
+        id,
+        w.runbook_id,
+        &c.name,
+        &c.cron,
+        &c.timezone,
+        serde_json::to_value(&w.params).unwrap_or_default(),
+        w.enabled,
+        missed_str(w.missed),
+        restart
     )
-    .bind(id)
-    .bind(w.runbook_id)
-    .bind(&c.name)
-    .bind(&c.cron)
-    .bind(&c.timezone)
-    .bind(serde_json::to_value(&w.params).unwrap_or_default())
-    .bind(w.enabled)
-    .bind(missed_str(w.missed))
-    .bind(restart)
     .execute(&mut *tx)
     .await
     .map_err(unique_name)?;
@@ -827,8 +874,7 @@ async fn delete(
 ) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
     let name: Option<String> =
-        sqlx::query_scalar("DELETE FROM schedules WHERE id = $1 RETURNING name")
-            .bind(id)
+        sqlx::query_scalar!("DELETE FROM schedules WHERE id = $1 RETURNING name", id)
             .fetch_optional(&mut *tx)
             .await?;
     let name = name.ok_or_else(|| ApiError::NotFound(format!("schedule {id}")))?;
