@@ -628,3 +628,24 @@ impl From<crate::runbooks::engine::RunError> for ApiError {
         }
     }
 }
+
+// ---- schedules ----
+
+impl From<crate::runbooks::schedules::ScheduleError> for ApiError {
+    fn from(e: crate::runbooks::schedules::ScheduleError) -> Self {
+        use crate::runbooks::schedules::ScheduleError;
+        match e {
+            ScheduleError::NotFound(id) => ApiError::NotFound(format!("schedule {id}")),
+            ScheduleError::Invalid(m) => ApiError::from_validation(m),
+            ScheduleError::Internal(e) => ApiError::Internal(e),
+            ScheduleError::Database(e) => {
+                if let sqlx::Error::Database(db) = &e {
+                    if db.constraint() == Some("schedules_name_key") {
+                        return ApiError::Conflict("a schedule with this name exists".into());
+                    }
+                }
+                ApiError::from(e)
+            }
+        }
+    }
+}

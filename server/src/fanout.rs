@@ -1,8 +1,9 @@
 //! The process's one `LISTEN` connection, and the changes one replica makes
 //! that every replica's memory must follow.
 //!
-//! [`start`] follows four channels on one connection, with one reconnect
-//! loop, and hands each notification to its owner:
+//! [`task`] (the `fanout` service of the jobs registry) follows four
+//! channels on one connection, with one reconnect loop, and hands each
+//! notification to its owner:
 //!
 //! | channel | published by | applied by |
 //! |---|---|---|
@@ -18,7 +19,7 @@
 //! the health engine's check definitions (the replica holding the checks
 //! lease probes them; the others show their states). A change made through
 //! one replica is published here with `NOTIFY opsdeck_changes` and every
-//! replica, the sender included, applies it ([`start`]).
+//! replica, the sender included, applies it ([`task`]).
 //!
 //! Payloads: `engines`, `inventory`, `check:<id>`.
 //!
@@ -37,11 +38,14 @@
 
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
+use crate::jobs::{Scope, Task};
 use crate::state::AppState;
 
 const CHANNEL: &str = "opsdeck_changes";
 
-/// Every channel [`start`] follows.
+/// Every channel [`task`] follows.
 const CHANNELS: [&str; 4] = [
     CHANNEL,
     crate::incidents::CHANNEL,
@@ -84,9 +88,7 @@ impl Change {
 /// Tells every replica (this one included) about a committed change. A
 /// failure is logged, not returned: the change itself is committed.
 pub async fn publish(state: &AppState, change: Change) {
-    if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(change.payload())
+    if let Err(e) = sqlx::query!("SELECT pg_notify($1, $2)", CHANNEL, change.payload())
         .execute(&state.pool)
         .await
     {
@@ -148,40 +150,44 @@ async fn resync(state: &AppState, first: bool) {
     crate::maintenance::refresh_marks(state).await;
 }
 
-/// Follows every channel of the process on one `LISTEN` connection until
-/// `closed` completes, re-connecting after 2 s when it is lost.
-pub fn start(state: AppState, closed: impl std::future::Future<Output = ()> + Send + 'static) {
-    tokio::spawn(async move {
-        tokio::pin!(closed);
-        let mut first = true;
-        loop {
-            let listening = match sqlx::postgres::PgListener::connect_with(&state.pool).await {
-                Ok(mut l) => l.listen_all(CHANNELS).await.map(|()| l),
-                Err(e) => Err(e),
-            };
-            let mut listener = match listening {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot LISTEN for other processes' changes; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
-                        _ = &mut closed => return,
-                    }
-                }
-            };
-            resync(&state, first).await;
-            first = false;
-            loop {
+/// The `fanout` service (every process): follows every channel of the
+/// process on one `LISTEN` connection until shutdown, re-connecting after
+/// 2 s when it is lost.
+pub fn task(state: AppState) -> Task {
+    Task::service("fanout", Scope::EveryProcess, state, listen)
+}
+
+async fn listen(state: AppState, stop: CancellationToken) {
+    let closed = stop.cancelled_owned();
+    tokio::pin!(closed);
+    let mut first = true;
+    loop {
+        let listening = match sqlx::postgres::PgListener::connect_with(&state.pool).await {
+            Ok(mut l) => l.listen_all(CHANNELS).await.map(|()| l),
+            Err(e) => Err(e),
+        };
+        let mut listener = match listening {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot LISTEN for other processes' changes; retrying");
                 tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
                     _ = &mut closed => return,
-                    n = listener.recv() => match n {
-                        Ok(n) => dispatch(&state, n.channel(), n.payload()).await,
-                        Err(_) => break,
-                    }
+                }
+            }
+        };
+        resync(&state, first).await;
+        first = false;
+        loop {
+            tokio::select! {
+                _ = &mut closed => return,
+                n = listener.recv() => match n {
+                    Ok(n) => dispatch(&state, n.channel(), n.payload()).await,
+                    Err(_) => break,
                 }
             }
         }
-    });
+    }
 }
 
 #[cfg(test)]

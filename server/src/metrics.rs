@@ -39,7 +39,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use sha2::{Digest, Sha256};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 use crate::error::error_response;
 use crate::state::AppState;
@@ -189,11 +189,11 @@ impl Metrics {
         if runs.is_empty() {
             return;
         }
-        let names: Result<Vec<String>, _> = sqlx::query_scalar(
+        let names: Result<Vec<String>, _> = sqlx::query_scalar!(
             "SELECT b.name FROM runs r JOIN runbooks b ON b.id = r.runbook_id
              WHERE r.id = ANY($1)",
+            runs
         )
-        .bind(runs)
         .fetch_all(pool)
         .await;
         match names {
@@ -376,11 +376,11 @@ async fn checks(state: &AppState, reg: &mut Registry, errors: &mut u32) {
         "1 in the process that holds the health-check lease and probes",
         leader,
     );
-    let services: HashMap<i64, String> = match sqlx::query("SELECT id, name FROM services")
+    let services: HashMap<i64, String> = match sqlx::query!("SELECT id, name FROM services")
         .fetch_all(&state.pool)
         .await
     {
-        Ok(rows) => rows.iter().map(|r| (r.get("id"), r.get("name"))).collect(),
+        Ok(rows) => rows.into_iter().map(|r| (r.id, r.name)).collect(),
         Err(e) => {
             *errors += 1;
             tracing::warn!(error = %e, "reading service names for /metrics");
@@ -470,9 +470,9 @@ async fn checks(state: &AppState, reg: &mut Registry, errors: &mut u32) {
 
 /// Runs queued, running and waiting now, per runbook and in total.
 async fn runs(pool: &PgPool, reg: &mut Registry) -> sqlx::Result<()> {
-    let rows = sqlx::query(
-        "SELECT b.name, r.status, count(*) AS n FROM runs r JOIN runbooks b ON b.id = r.runbook_id
-         WHERE r.status IN ('queued', 'running', 'waiting') GROUP BY b.name, r.status",
+    let rows = sqlx::query!(
+        r#"SELECT b.name, r.status, count(*) AS "n!" FROM runs r JOIN runbooks b ON b.id = r.runbook_id
+         WHERE r.status IN ('queued', 'running', 'waiting') GROUP BY b.name, r.status"#
     )
     .fetch_all(pool)
     .await?;
@@ -481,8 +481,8 @@ async fn runs(pool: &PgPool, reg: &mut Registry) -> sqlx::Result<()> {
     for s in ["queued", "running", "waiting"] {
         total.get_or_create(&vec![("status", s.to_owned())]).set(0);
     }
-    for r in &rows {
-        let (name, status, n): (String, String, i64) = (r.get("name"), r.get("status"), r.get("n"));
+    for r in rows {
+        let (name, status, n): (String, String, i64) = (r.name, r.status, r.n);
         per_runbook
             .get_or_create(&vec![("runbook", name), ("status", status.clone())])
             .set(n);
@@ -503,9 +503,9 @@ async fn runs(pool: &PgPool, reg: &mut Registry) -> sqlx::Result<()> {
 
 /// Open incidents by severity and status (every severity, 0 included).
 async fn incidents(pool: &PgPool, reg: &mut Registry) -> sqlx::Result<()> {
-    let rows = sqlx::query(
-        "SELECT severity, status, count(*) AS n FROM incidents
-         WHERE status IN ('triggered', 'acknowledged', 'mitigated') GROUP BY severity, status",
+    let rows = sqlx::query!(
+        r#"SELECT severity, status, count(*) AS "n!" FROM incidents
+         WHERE status IN ('triggered', 'acknowledged', 'mitigated') GROUP BY severity, status"#
     )
     .fetch_all(pool)
     .await?;
@@ -519,19 +519,16 @@ async fn incidents(pool: &PgPool, reg: &mut Registry) -> sqlx::Result<()> {
             .set(0);
         }
     }
-    for r in &rows {
-        let level: i16 = r.get("severity");
+    for r in rows {
+        let level: i16 = r.severity;
         let sev = match level {
             1 => "P1",
             2 => "P2",
             3 => "P3",
             _ => "P4",
         };
-        open.get_or_create(&vec![
-            ("severity", sev.to_owned()),
-            ("status", r.get::<String, _>("status")),
-        ])
-        .set(r.get::<i64, _>("n"));
+        open.get_or_create(&vec![("severity", sev.to_owned()), ("status", r.status)])
+            .set(r.n);
     }
     reg.register(
         "incidents_open",
@@ -544,7 +541,7 @@ async fn incidents(pool: &PgPool, reg: &mut Registry) -> sqlx::Result<()> {
 /// Per backup plan: the newest successful backup (size, age, time) and the
 /// outcome of the newest finished one.
 async fn backups(pool: &PgPool, reg: &mut Registry) -> sqlx::Result<()> {
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT p.name, ok.bytes, ok.finished_at, last.status AS last_status
          FROM backup_plans p
          LEFT JOIN LATERAL (
@@ -555,7 +552,7 @@ async fn backups(pool: &PgPool, reg: &mut Registry) -> sqlx::Result<()> {
              SELECT b.status FROM backups b
              WHERE b.plan_id = p.id AND b.status <> 'running'
              ORDER BY b.id DESC LIMIT 1) last ON true
-         ORDER BY p.name",
+         ORDER BY p.name"
     )
     .fetch_all(pool)
     .await?;
@@ -564,20 +561,18 @@ async fn backups(pool: &PgPool, reg: &mut Registry) -> sqlx::Result<()> {
     let at = Family::<Labels, GaugeF>::default();
     let outcome = Family::<Labels, Gauge>::default();
     let now = Utc::now();
-    for r in &rows {
-        let plan: String = r.get("name");
+    for r in rows {
+        let plan: String = r.name;
         let labels: Labels = vec![("plan", plan.clone())];
-        let finished: Option<chrono::DateTime<Utc>> = r.get("finished_at");
+        let finished: Option<chrono::DateTime<Utc>> = r.finished_at;
         if let Some(finished) = finished {
-            bytes
-                .get_or_create(&labels)
-                .set(r.get::<Option<i64>, _>("bytes").unwrap_or(0));
+            bytes.get_or_create(&labels).set(r.bytes.unwrap_or(0));
             age.get_or_create(&labels)
                 .set((now - finished).num_milliseconds().max(0) as f64 / 1000.0);
             at.get_or_create(&labels)
                 .set(finished.timestamp_millis() as f64 / 1000.0);
         }
-        let last: Option<String> = r.get("last_status");
+        let last: Option<String> = r.last_status;
         for s in ["succeeded", "failed", "interrupted"] {
             outcome
                 .get_or_create(&vec![("plan", plan.clone()), ("outcome", s.to_owned())])

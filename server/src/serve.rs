@@ -68,7 +68,6 @@ pub async fn serve(
     if seeded > 0 {
         tracing::info!(runbooks = seeded, "added built-in runbooks");
     }
-    crate::fanout::start(state.clone(), state.engines.closed());
     add_tasks(&state).context("starting the background tasks")?;
     if let Some(listener) = metrics_listener {
         let app = crate::metrics::listener_app(state.clone());
@@ -111,6 +110,8 @@ fn add_tasks(state: &AppState) -> anyhow::Result<()> {
     let jobs = &state.jobs;
     let stop = jobs.stopping();
     let settings = &state.settings;
+    // The LISTEN loop first: the others' wake-ups arrive through it.
+    jobs.add(crate::fanout::task(state.clone()));
     state
         .runs
         .tasks(state.clone(), stop.clone())

@@ -17,7 +17,7 @@ use opsdeck_wire::{
     CheckSpec, CheckStatus, HostCheck, Report, ReportItem, ReportSummary, Resource, ServiceHealth,
 };
 use serde_json::json;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::audit::{Actor, NewEntry};
@@ -207,21 +207,21 @@ pub async fn generate(
     let items = build(state).await;
     let overall = overall(&items);
     let day = Utc::now().date_naive();
-    let row = sqlx::query(
+    let row = sqlx::query!(
         r#"INSERT INTO reports (day, trigger, overall, items) VALUES ($1, $2, $3, $4)
            ON CONFLICT (day) WHERE trigger = 'schedule' DO NOTHING
            RETURNING id, generated_at"#,
+        day,
+        trigger,
+        overall.as_str(),
+        serde_json::to_value(&items)?
     )
-    .bind(day)
-    .bind(trigger)
-    .bind(overall.as_str())
-    .bind(serde_json::to_value(&items)?)
     .fetch_optional(&mut *conn)
     .await?;
     Ok(row.map(|r| Report {
-        id: r.get("id"),
+        id: r.id,
         day,
-        generated_at: r.get("generated_at"),
+        generated_at: r.generated_at,
         trigger: trigger.into(),
         overall,
         items,
@@ -236,10 +236,10 @@ pub async fn scheduled_tick(state: &AppState) -> anyhow::Result<bool> {
     if now.time() < at {
         return Ok(false);
     }
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM reports WHERE day = $1 AND trigger = 'schedule')",
+    let exists: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM reports WHERE day = $1 AND trigger = 'schedule') AS "exists!""#,
+        now.date_naive()
     )
-    .bind(now.date_naive())
     .fetch_one(&state.pool)
     .await?;
     if exists {
@@ -288,23 +288,23 @@ pub fn task(state: AppState) -> anyhow::Result<Task> {
 }
 
 async fn summaries(pool: &PgPool) -> sqlx::Result<Vec<ReportSummary>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         r#"SELECT id, day, generated_at, trigger, overall,
                   (SELECT count(*) FROM jsonb_array_elements(items) i
-                   WHERE i->>'status' IN ('warning', 'critical'))::int AS problems
-           FROM reports ORDER BY day DESC, id DESC LIMIT 100"#,
+                   WHERE i->>'status' IN ('warning', 'critical'))::int AS "problems!"
+           FROM reports ORDER BY day DESC, id DESC LIMIT 100"#
     )
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
         .map(|r| ReportSummary {
-            id: r.get("id"),
-            day: r.get("day"),
-            generated_at: r.get("generated_at"),
-            trigger: r.get("trigger"),
-            overall: CheckStatus::parse(r.get("overall")).unwrap_or_default(),
-            problems: r.get::<i32, _>("problems") as u32,
+            id: r.id,
+            day: r.day,
+            generated_at: r.generated_at,
+            trigger: r.trigger,
+            overall: CheckStatus::parse(&r.overall).unwrap_or_default(),
+            problems: r.problems as u32,
         })
         .collect())
 }
@@ -329,20 +329,20 @@ async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Report>> {
-    let r = sqlx::query(
+    let r = sqlx::query!(
         "SELECT id, day, generated_at, trigger, overall, items FROM reports WHERE id = $1",
+        id
     )
-    .bind(id)
     .fetch_optional(&state.pool)
     .await?
     .ok_or_else(|| ApiError::NotFound(format!("report {id}")))?;
     Ok(Json(Report {
-        id: r.get("id"),
-        day: r.get("day"),
-        generated_at: r.get("generated_at"),
-        trigger: r.get("trigger"),
-        overall: CheckStatus::parse(r.get("overall")).unwrap_or_default(),
-        items: serde_json::from_value(r.get("items")).map_err(anyhow::Error::from)?,
+        id: r.id,
+        day: r.day,
+        generated_at: r.generated_at,
+        trigger: r.trigger,
+        overall: CheckStatus::parse(&r.overall).unwrap_or_default(),
+        items: serde_json::from_value(r.items).map_err(anyhow::Error::from)?,
     }))
 }
 

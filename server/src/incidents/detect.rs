@@ -98,10 +98,10 @@ struct Policy {
 }
 
 async fn policy(conn: &mut PgConnection) -> sqlx::Result<Policy> {
-    let (auto_open, on_recovery): (bool, String) =
-        sqlx::query_as("SELECT auto_open, on_recovery FROM incident_settings")
-            .fetch_one(conn)
-            .await?;
+    let row = sqlx::query!("SELECT auto_open, on_recovery FROM incident_settings")
+        .fetch_one(conn)
+        .await?;
+    let (auto_open, on_recovery) = (row.auto_open, row.on_recovery);
     Ok(Policy {
         auto_open,
         resolve_on_recovery: on_recovery == "resolve",
@@ -152,17 +152,17 @@ pub async fn reconcile(
         let mut opened = false;
         let mut tx = state.pool.begin().await?;
         let key = format!("health:{}", s.service_id);
-        let existing: Option<(i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+        let existing: Option<(i64, Option<DateTime<Utc>>)> = sqlx::query!(
             "SELECT id, recovered_at FROM incidents WHERE dedup_key = $1
                AND status IN ('triggered', 'acknowledged', 'mitigated')",
+            &key
         )
-        .bind(&key)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await?
+        .map(|r| (r.id, r.recovered_at));
         match existing {
             Some((id, Some(_))) => {
-                sqlx::query("UPDATE incidents SET recovered_at = NULL WHERE id = $1")
-                    .bind(id)
+                sqlx::query!("UPDATE incidents SET recovered_at = NULL WHERE id = $1", id)
                     .execute(&mut *tx)
                     .await?;
                 timeline::append(
@@ -230,14 +230,14 @@ pub async fn reconcile(
                 continue;
             };
             let mut tx = state.pool.begin().await?;
-            let inserted: Option<i64> = sqlx::query_scalar(
+            let inserted: Option<i64> = sqlx::query_scalar!(
                 "INSERT INTO incident_services (incident_id, service_id, role)
                  SELECT id, $2, 'symptom' FROM incidents
                  WHERE dedup_key = $1 AND status IN ('triggered', 'acknowledged', 'mitigated')
                  ON CONFLICT DO NOTHING RETURNING incident_id",
+                format!("health:{}", r.service_id),
+                s.service_id
             )
-            .bind(format!("health:{}", r.service_id))
-            .bind(s.service_id)
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(id) = inserted {
@@ -266,13 +266,16 @@ pub async fn reconcile(
         }
     }
     // Recovery of root causes.
-    let open: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT id, dedup_key FROM incidents
+    let open: Vec<(i64, String)> = sqlx::query!(
+        r#"SELECT id, dedup_key AS "dedup_key!" FROM incidents
          WHERE source = 'health' AND recovered_at IS NULL
-           AND status IN ('triggered', 'acknowledged', 'mitigated')",
+           AND status IN ('triggered', 'acknowledged', 'mitigated')"#
     )
     .fetch_all(&state.pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.dedup_key))
+    .collect();
     let by_id: HashMap<i64, &ServiceStatus> = statuses.iter().map(|s| (s.service_id, s)).collect();
     for (id, key) in open {
         let Some(sid) = key
@@ -309,11 +312,11 @@ async fn recovered(
     actor: &Actor,
     message: &str,
 ) -> anyhow::Result<()> {
-    let marked: Option<i64> = sqlx::query_scalar(
+    let marked: Option<i64> = sqlx::query_scalar!(
         "UPDATE incidents SET recovered_at = now() WHERE id = $1 AND recovered_at IS NULL
            AND status IN ('triggered', 'acknowledged', 'mitigated') RETURNING id",
+        id
     )
-    .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
     if marked.is_none() {
@@ -370,11 +373,11 @@ pub async fn alert(
         .cloned()
         .unwrap_or_else(|| "alert".into());
     if a.status == "resolved" {
-        let id: Option<i64> = sqlx::query_scalar(
+        let id: Option<i64> = sqlx::query_scalar!(
             "SELECT id FROM incidents WHERE dedup_key = $1
                AND status IN ('triggered', 'acknowledged', 'mitigated')",
+            &key
         )
-        .bind(&key)
         .fetch_optional(&mut *conn)
         .await?;
         let Some(id) = id else { return Ok(None) };
@@ -393,8 +396,7 @@ pub async fn alert(
     let mut services = Vec::new();
     for label in ["service", "job", "container", "compose_service"] {
         if let Some(v) = a.labels.get(label) {
-            let id: Option<i64> = sqlx::query_scalar("SELECT id FROM services WHERE name = $1")
-                .bind(v)
+            let id: Option<i64> = sqlx::query_scalar!("SELECT id FROM services WHERE name = $1", v)
                 .fetch_optional(&mut *conn)
                 .await?;
             if let Some(id) = id {
@@ -425,11 +427,11 @@ pub async fn alert(
     // their incident is open already).
     let ids: Vec<i64> = services.iter().map(|(id, _)| *id).collect();
     if let Some(period) = super::hold::covering(conn, &ids).await? {
-        let open: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM incidents WHERE dedup_key = $1
-               AND status IN ('triggered', 'acknowledged', 'mitigated'))",
+        let open: bool = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM incidents WHERE dedup_key = $1
+               AND status IN ('triggered', 'acknowledged', 'mitigated')) AS "exists!""#,
+            &key
         )
-        .bind(&key)
         .fetch_one(&mut *conn)
         .await?;
         if !open {
@@ -481,11 +483,11 @@ pub async fn alert(
     )
     .await?;
     if !created {
-        let cleared: Option<i64> = sqlx::query_scalar(
+        let cleared: Option<i64> = sqlx::query_scalar!(
             "UPDATE incidents SET recovered_at = NULL WHERE id = $1 AND recovered_at IS NOT NULL
              RETURNING id",
+            id
         )
-        .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
         if cleared.is_some() {

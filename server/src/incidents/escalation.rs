@@ -94,13 +94,13 @@ pub async fn tick(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<TickRe
     let mut report = TickReport::default();
     loop {
         let mut tx = state.pool.begin().await?;
-        let due: Vec<i64> = sqlx::query_scalar(
+        let due: Vec<i64> = sqlx::query_scalar!(
             "SELECT id FROM incidents
              WHERE next_escalation_at <= $1 AND status = 'triggered'
              ORDER BY next_escalation_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED",
+            now,
+            BATCH
         )
-        .bind(now)
-        .bind(BATCH)
         .fetch_all(&mut *tx)
         .await?;
         if due.is_empty() {
@@ -127,10 +127,10 @@ pub async fn tick(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<TickRe
     state.metrics.sla_breached(report.breaches.len());
     // Due incidents another transaction held (a symptom being attached, a
     // delivery being recorded) were skipped: the ticker comes back soon.
-    let left: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM incidents WHERE next_escalation_at <= $1 AND status = 'triggered'",
+    let left: i64 = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM incidents WHERE next_escalation_at <= $1 AND status = 'triggered'"#,
+        now
     )
-    .bind(now)
     .fetch_one(&state.pool)
     .await?;
     report.deferred = left > 0;
@@ -140,24 +140,26 @@ pub async fn tick(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<TickRe
 /// Fires the due level of incident `id` (locked by the caller). Returns the
 /// level fired, or `None` when the policy had no such level (exhausted).
 async fn fire(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> anyhow::Result<Option<i32>> {
-    let r = sqlx::query(
-        "SELECT title, severity, status, summary, escalation_policy_id, escalation_level,
+    let r = sqlx::query!(
+        r#"SELECT title, severity, status, summary, escalation_policy_id, escalation_level,
                 triggered_at,
                 coalesce((SELECT string_agg(s.name, ', ' ORDER BY s.name)
                           FROM incident_services x JOIN services s ON s.id = x.service_id
-                          WHERE x.incident_id = incidents.id), '') AS services
-         FROM incidents WHERE id = $1",
+                          WHERE x.incident_id = incidents.id), '') AS "services!"
+         FROM incidents WHERE id = $1"#,
+        id
     )
-    .bind(id)
     .fetch_one(&mut *conn)
     .await?;
-    let level: i32 = r.get("escalation_level");
-    let triggered: DateTime<Utc> = r.get("triggered_at");
-    let Some(policy) = r.get::<Option<i64>, _>("escalation_policy_id") else {
-        sqlx::query("UPDATE incidents SET next_escalation_at = NULL WHERE id = $1")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+    let level: i32 = r.escalation_level;
+    let triggered: DateTime<Utc> = r.triggered_at;
+    let Some(policy) = r.escalation_policy_id else {
+        sqlx::query!(
+            "UPDATE incidents SET next_escalation_at = NULL WHERE id = $1",
+            id
+        )
+        .execute(&mut *conn)
+        .await?;
         return Ok(None);
     };
     let actor = Actor::system("escalation");
@@ -165,12 +167,14 @@ async fn fire(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> anyhow::R
     // when it ends (the disable step resets the time), re-checked each
     // minute meanwhile.
     if let Some(period) = super::hold::holding_incident(conn, id).await? {
-        sqlx::query("UPDATE incidents SET next_escalation_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(now + ChronoDuration::seconds(60))
-            .execute(&mut *conn)
-            .await?;
-        let title: String = r.get("title");
+        sqlx::query!(
+            "UPDATE incidents SET next_escalation_at = $2 WHERE id = $1",
+            id,
+            now + ChronoDuration::seconds(60)
+        )
+        .execute(&mut *conn)
+        .await?;
+        let title: String = r.title;
         let new = super::hold::suppress(
             conn,
             period,
@@ -198,10 +202,12 @@ async fn fire(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> anyhow::R
         return Ok(None);
     }
     let Some(people) = crate::oncall::level_recipients(conn, policy, level, now).await? else {
-        sqlx::query("UPDATE incidents SET next_escalation_at = NULL WHERE id = $1")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query!(
+            "UPDATE incidents SET next_escalation_at = NULL WHERE id = $1",
+            id
+        )
+        .execute(&mut *conn)
+        .await?;
         timeline::append(
             conn,
             "incident",
@@ -216,10 +222,10 @@ async fn fire(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> anyhow::R
         touch(conn, id).await?;
         return Ok(None);
     };
-    let severity = Severity::from_level(r.get("severity")).unwrap_or(Severity::P4);
-    let title: String = r.get("title");
-    let services: String = r.get("services");
-    let summary: String = r.get("summary");
+    let severity = Severity::from_level(r.severity).unwrap_or(Severity::P4);
+    let title: String = r.title;
+    let services: String = r.services;
+    let summary: String = r.summary;
     let mut body = format!(
         "{} incident #{id}: {title}\nStatus: triggered, not acknowledged for {}\n",
         severity.as_str(),
@@ -239,20 +245,20 @@ async fn fire(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> anyhow::R
     };
     let queued = notify::enqueue_escalation(conn, &msg, level, &people).await?;
     // The next level, due `delay` after the trigger (not after this level).
-    let next: Option<i32> = sqlx::query_scalar(
+    let next: Option<i32> = sqlx::query_scalar!(
         "SELECT delay_secs FROM escalation_levels WHERE policy_id = $1 AND level = $2",
+        policy,
+        level + 1
     )
-    .bind(policy)
-    .bind(level + 1)
     .fetch_optional(&mut *conn)
     .await?;
     let next_at = next.map(|d| triggered + ChronoDuration::seconds(i64::from(d)));
-    sqlx::query(
+    sqlx::query!(
         "UPDATE incidents SET escalation_level = $2, next_escalation_at = $3 WHERE id = $1",
+        id,
+        level + 1,
+        next_at
     )
-    .bind(id)
-    .bind(level + 1)
-    .bind(next_at)
     .execute(&mut *conn)
     .await?;
     let who = if people.is_empty() {
@@ -313,6 +319,9 @@ async fn mark_breaches(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<V
     // process's transaction can win.
     let mut conn = state.pool.acquire().await?;
     let targets = model::targets(&mut conn).await?;
+    // Runtime statement: it extends the incidents store's shared SELECT and
+    // reads rows through its `from_row` (plus `sla_breaches`), so one
+    // mapping serves the ticker and the store.
     let rows = sqlx::query(&format!(
         "{} WHERE i.status IN ('triggered', 'acknowledged', 'mitigated')
               OR (i.status = 'resolved' AND NOT 'postmortem' = ANY (i.sla_breaches)
@@ -331,12 +340,12 @@ async fn mark_breaches(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<V
                 continue;
             }
             let mut tx = state.pool.begin().await?;
-            let won: Option<i64> = sqlx::query_scalar(
+            let won: Option<i64> = sqlx::query_scalar!(
                 "UPDATE incidents SET sla_breaches = array_append(sla_breaches, $2)
                  WHERE id = $1 AND NOT $2 = ANY (sla_breaches) RETURNING id",
+                inc.id,
+                &t.milestone
             )
-            .bind(inc.id)
-            .bind(&t.milestone)
             .fetch_optional(&mut *tx)
             .await?;
             if won.is_none() {

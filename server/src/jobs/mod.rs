@@ -46,6 +46,7 @@
 //! | `upkeep` | 10 min | every process | closes actions a crash left running; removes expired sessions |
 //! | `checks.leader` | lock held, pinged every 10 s | one process | the process holding it probes the checks; the others follow the `checks` table every 5 s |
 //! | `checks.scheduler`, `checks.writer`, `checks.rollups`, `checks.board` | services | every process (probing only in the leader) | the health engine's loops (see `checks::engine`) |
+//! | `fanout` | service | every process | the one `LISTEN` connection: hands other processes' changes and events to their owners (see `fanout`) |
 //! | `metrics.listener` | service | every process | serves `/metrics` on `metrics_listen` when it is set |
 
 pub mod lease;

@@ -60,7 +60,7 @@ pub mod store;
 use std::sync::{Arc, OnceLock};
 
 use opsdeck_wire::Severity;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
@@ -111,22 +111,22 @@ async fn channels_for(
     conn: &mut PgConnection,
     severity: Severity,
 ) -> sqlx::Result<Vec<RuleChannel>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT c.id, c.name, c.kind, c.config->>'url' AS url
          FROM channels c JOIN channel_rules r ON r.channel_id = c.id
          WHERE c.enabled AND r.severity = $1
          ORDER BY c.name",
+        severity.level()
     )
-    .bind(severity.level())
     .fetch_all(conn)
     .await?;
     Ok(rows
-        .iter()
+        .into_iter()
         .map(|r| RuleChannel {
-            id: r.get("id"),
-            name: r.get("name"),
-            kind: r.get("kind"),
-            url: r.get("url"),
+            id: r.id,
+            name: r.name,
+            kind: r.kind,
+            url: r.url,
         })
         .collect())
 }
@@ -196,7 +196,7 @@ pub async fn enqueue_escalation(
             }
         }
         for (person_id, person_name, address, body) in rows {
-            let id: Option<i64> = sqlx::query_scalar(
+            let id: Option<i64> = sqlx::query_scalar!(
                 "INSERT INTO notifications (kind, incident_id, level, channel_id, channel_name,
                                             channel_kind, person_id, person_name, address,
                                             severity, subject, body)
@@ -204,18 +204,18 @@ pub async fn enqueue_escalation(
                  ON CONFLICT (incident_id, level, channel_id, coalesce(person_id, 0))
                      WHERE kind = 'escalation' DO NOTHING
                  RETURNING id",
+                msg.incident_id,
+                level,
+                ch.id,
+                &ch.name,
+                &ch.kind,
+                person_id,
+                person_name,
+                address,
+                msg.severity.level(),
+                &subject,
+                body
             )
-            .bind(msg.incident_id)
-            .bind(level)
-            .bind(ch.id)
-            .bind(&ch.name)
-            .bind(&ch.kind)
-            .bind(person_id)
-            .bind(person_name)
-            .bind(address)
-            .bind(msg.severity.level())
-            .bind(&subject)
-            .bind(body)
             .fetch_optional(&mut *conn)
             .await?;
             ids.extend(id);
@@ -249,19 +249,19 @@ pub async fn enqueue_runbook(
             continue;
         }
         let host = ch.url.as_deref().map(guard::host_of).unwrap_or_default();
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = sqlx::query_scalar!(
             "INSERT INTO notifications (kind, run_id, channel_id, channel_name, channel_kind,
                                         address, severity, subject, body)
              VALUES ('runbook', $1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            run_id,
+            ch.id,
+            &ch.name,
+            &ch.kind,
+            host,
+            severity.level(),
+            subject,
+            body
         )
-        .bind(run_id)
-        .bind(ch.id)
-        .bind(&ch.name)
-        .bind(&ch.kind)
-        .bind(host)
-        .bind(severity.level())
-        .bind(subject)
-        .bind(body)
         .fetch_one(&mut *conn)
         .await?;
         queued.push(Queued {

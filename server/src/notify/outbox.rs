@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use opsdeck_wire::{ChannelConfig, Severity};
 use serde_json::json;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -136,7 +136,7 @@ pub fn tasks(state: AppState, wake: Arc<Notify>, stop: CancellationToken) -> Vec
 /// Claims up to `limit` due rows for `lease` (one statement: `FOR UPDATE
 /// SKIP LOCKED` lets concurrent processes take disjoint rows).
 pub async fn claim(pool: &PgPool, lease: &Lease, limit: i64) -> sqlx::Result<Vec<Claimed>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "UPDATE notifications n
          SET lease_owner = $1, lease_until = now() + make_interval(secs => $3),
              attempts = n.attempts + 1
@@ -150,47 +150,48 @@ pub async fn claim(pool: &PgPool, lease: &Lease, limit: i64) -> sqlx::Result<Vec
          RETURNING n.id, n.kind, n.incident_id, n.run_id, n.channel_id, n.channel_name,
                    n.channel_kind, n.person_id, n.person_name, n.address, n.severity,
                    n.subject, n.body, n.attempts",
+        lease.owner(),
+        limit,
+        lease.secs()
     )
-    .bind(lease.owner())
-    .bind(limit)
-    .bind(lease.secs())
     .fetch_all(pool)
     .await?;
     Ok(rows
-        .iter()
+        .into_iter()
         .map(|r| Claimed {
-            id: r.get("id"),
-            kind: r.get("kind"),
-            incident_id: r.get("incident_id"),
-            run_id: r.get("run_id"),
-            channel_id: r.get("channel_id"),
-            channel_name: r.get("channel_name"),
-            channel_kind: r.get("channel_kind"),
-            person_id: r.get("person_id"),
-            person_name: r.get("person_name"),
-            address: r.get("address"),
-            severity: Severity::from_level(r.get("severity")).unwrap_or(Severity::P1),
-            subject: r.get("subject"),
-            body: r.get("body"),
-            attempt: r.get("attempts"),
+            id: r.id,
+            kind: r.kind,
+            incident_id: r.incident_id,
+            run_id: r.run_id,
+            channel_id: r.channel_id,
+            channel_name: r.channel_name,
+            channel_kind: r.channel_kind,
+            person_id: r.person_id,
+            person_name: r.person_name,
+            address: r.address,
+            severity: Severity::from_level(r.severity).unwrap_or(Severity::P1),
+            subject: r.subject,
+            body: r.body,
+            attempt: r.attempts,
         })
         .collect())
 }
 
 /// A channel row by id.
 pub async fn load_channel(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<ChannelRow>> {
-    let row =
-        sqlx::query("SELECT id, name, kind, config, secret, enabled FROM channels WHERE id = $1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await?;
+    let row = sqlx::query!(
+        "SELECT id, name, kind, config, secret, enabled FROM channels WHERE id = $1",
+        id
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(row.map(|r| ChannelRow {
-        id: r.get("id"),
-        name: r.get("name"),
-        kind: r.get("kind"),
-        config: serde_json::from_value::<ChannelConfig>(r.get("config")).unwrap_or_default(),
-        secret: r.get("secret"),
-        enabled: r.get("enabled"),
+        id: r.id,
+        name: r.name,
+        kind: r.kind,
+        config: serde_json::from_value::<ChannelConfig>(r.config).unwrap_or_default(),
+        secret: r.secret,
+        enabled: r.enabled,
     }))
 }
 
@@ -200,27 +201,28 @@ pub async fn load_incident(
     id: i64,
     base: &str,
 ) -> sqlx::Result<Option<IncidentInfo>> {
-    let Some(r) =
-        sqlx::query("SELECT id, title, severity, status, summary FROM incidents WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
+    let Some(r) = sqlx::query!(
+        "SELECT id, title, severity, status, summary FROM incidents WHERE id = $1",
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
     else {
         return Ok(None);
     };
-    let services: Vec<String> = sqlx::query_scalar(
+    let services: Vec<String> = sqlx::query_scalar!(
         "SELECT s.name FROM incident_services x JOIN services s ON s.id = x.service_id
          WHERE x.incident_id = $1 ORDER BY s.name",
+        id
     )
-    .bind(id)
     .fetch_all(&mut *conn)
     .await?;
     Ok(Some(IncidentInfo {
         id,
-        title: r.get("title"),
-        severity: Severity::from_level(r.get("severity")).unwrap_or(Severity::P1),
-        status: r.get("status"),
-        summary: r.get("summary"),
+        title: r.title,
+        severity: Severity::from_level(r.severity).unwrap_or(Severity::P1),
+        status: r.status,
+        summary: r.summary,
         services,
         url: format!("{base}/incidents/{id}"),
     }))
@@ -369,7 +371,7 @@ async fn record(pool: &PgPool, owner: &str, row: &Claimed, result: Handled) -> a
         },
     };
     let mut tx = pool.begin().await?;
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "UPDATE notifications
          SET status = $3,
              attempts = CASE WHEN $3 = 'cancelled' THEN attempts - 1 ELSE attempts END,
@@ -378,12 +380,12 @@ async fn record(pool: &PgPool, owner: &str, row: &Claimed, result: Handled) -> a
              last_error = $5, lease_owner = NULL, lease_until = NULL
          WHERE id = $1 AND lease_owner = $2
          RETURNING id",
+        row.id,
+        owner,
+        status,
+        next_in,
+        last_error.as_deref()
     )
-    .bind(row.id)
-    .bind(owner)
-    .bind(status)
-    .bind(next_in)
-    .bind(&last_error)
     .fetch_optional(&mut *tx)
     .await?;
     if updated.is_none() {
@@ -395,15 +397,15 @@ async fn record(pool: &PgPool, owner: &str, row: &Claimed, result: Handled) -> a
         return Ok(());
     }
     if let Some((outcome, detail, ms)) = &attempt_row {
-        sqlx::query(
-            "INSERT INTO notification_attempts (notification_id, attempt, outcome, detail, duration_ms)
+        sqlx::query!(
+"INSERT INTO notification_attempts (notification_id, attempt, outcome, detail, duration_ms)
              VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(row.id)
-        .bind(attempt)
-        .bind(outcome)
-        .bind(detail)
-        .bind(ms)
+row.id,
+attempt,
+outcome,
+detail,
+ms
+)
         .execute(&mut *tx)
         .await?;
     }

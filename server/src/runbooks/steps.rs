@@ -19,7 +19,6 @@ use opsdeck_wire::{
     ServiceHealth, StackActionKind, StackActionRequest, StepAction,
 };
 use serde_json::{json, Value};
-use sqlx::Row;
 
 use super::def::parse_duration;
 use super::output::Output;
@@ -413,12 +412,13 @@ async fn status(cx: &StepCx<'_>, service: &str) -> StepResult {
     let Some(s) = statuses.into_iter().find(|s| s.name == service) else {
         // A service added a moment ago is in the inventory before the board
         // has been recomputed: report it as not yet known.
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM services WHERE name = $1)")
-                .bind(service)
-                .fetch_one(&cx.state.pool)
-                .await
-                .map_err(|e| format!("reading services: {e}"))?;
+        let exists: bool = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM services WHERE name = $1) AS "exists!""#,
+            service
+        )
+        .fetch_one(&cx.state.pool)
+        .await
+        .map_err(|e| format!("reading services: {e}"))?;
         if !exists {
             return Err(format!("no service \"{service}\" in the inventory"));
         }
@@ -512,25 +512,26 @@ async fn run_checks(
     service: Option<&str>,
     kind: Option<&str>,
 ) -> Result<Tally, String> {
-    let rows = sqlx::query(
-        "SELECT c.id, c.name, coalesce(s.name, 'host') AS service FROM checks c
+    let rows = sqlx::query!(
+        r#"SELECT c.id, c.name, coalesce(s.name, 'host') AS "service!" FROM checks c
          LEFT JOIN services s ON s.id = c.service_id
          WHERE c.enabled AND ($1::text IS NULL OR s.name = $1) AND ($2::text IS NULL OR c.kind = $2)
-         ORDER BY s.name NULLS FIRST, c.name",
+         ORDER BY s.name NULLS FIRST, c.name"#,
+        service,
+        kind
     )
-    .bind(service)
-    .bind(kind)
     .fetch_all(&cx.state.pool)
     .await
     .map_err(|e| format!("reading checks: {e}"))?;
     if let Some(s) = service {
         if rows.is_empty() {
-            let exists: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM services WHERE name = $1)")
-                    .bind(s)
-                    .fetch_one(&cx.state.pool)
-                    .await
-                    .map_err(|e| format!("reading services: {e}"))?;
+            let exists: bool = sqlx::query_scalar!(
+                r#"SELECT EXISTS (SELECT 1 FROM services WHERE name = $1) AS "exists!""#,
+                s
+            )
+            .fetch_one(&cx.state.pool)
+            .await
+            .map_err(|e| format!("reading services: {e}"))?;
             if !exists {
                 return Err(format!("no service \"{s}\" in the inventory"));
             }
@@ -538,8 +539,8 @@ async fn run_checks(
     }
     let mut tally = Tally::default();
     let checks: Vec<(i64, String, String)> = rows
-        .iter()
-        .map(|r| (r.get("id"), r.get("name"), r.get("service")))
+        .into_iter()
+        .map(|r| (r.id, r.name, r.service))
         .collect();
     let results = futures::stream::iter(
         checks
@@ -835,13 +836,14 @@ pub async fn policy_kind(state: &AppState, action: &StepAction) -> Option<String
         StepAction::Container { service, action }
             if matches!(action.as_str(), "stop" | "kill" | "restart") =>
         {
-            let tier: Option<String> =
-                sqlx::query_scalar("SELECT tier::text FROM services WHERE name = $1")
-                    .bind(service)
-                    .fetch_optional(&state.pool)
-                    .await
-                    .ok()
-                    .flatten();
+            let tier: Option<String> = sqlx::query_scalar!(
+                r#"SELECT tier::text AS "tier!" FROM services WHERE name = $1"#,
+                service
+            )
+            .fetch_optional(&state.pool)
+            .await
+            .ok()
+            .flatten();
             if tier.as_deref() == Some("critical") {
                 "container.stop.critical".into()
             } else {

@@ -120,6 +120,7 @@ async fn every_background_task_of_a_server_shows_in_metrics() {
         "report",
         "checks.leader",
         "checks.scheduler",
+        "fanout",
     ] {
         assert!(
             names.contains(&expected),

@@ -257,14 +257,8 @@ impl RunEngine {
                     let (text, truncated, version) = out.snapshot();
                     if version != flushed {
                         flushed = version;
-                        let _ = sqlx::query(
-                            "UPDATE run_steps SET output = $3, output_truncated = $4
-                             WHERE run_id = $1 AND idx = $2",
-                        )
-                        .bind(run.id)
-                        .bind(idx)
-                        .bind(text)
-                        .bind(truncated)
+                        let _ = sqlx::query!("UPDATE run_steps SET output = $3, output_truncated = $4
+                             WHERE run_id = $1 AND idx = $2", run.id, idx, text, truncated)
                         .execute(&self.pool)
                         .await;
                         let _ = self.changes.send(run.id);
@@ -341,18 +335,18 @@ impl RunEngine {
         .await?;
         for (j, step) in run.def.rollback.iter().enumerate() {
             let idx = base + j as i32;
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO run_steps (run_id, idx, name, title, kind, phase)
                  VALUES ($1, $2, $3, $4, $5, 'rollback')
                  ON CONFLICT (run_id, idx) DO UPDATE SET status = 'pending', output = '',
                      output_truncated = false, result = '{}', error = NULL,
                      started_at = NULL, finished_at = NULL",
+                run.id,
+                idx,
+                &step.name,
+                &step.title,
+                step.action.kind()
             )
-            .bind(run.id)
-            .bind(idx)
-            .bind(&step.name)
-            .bind(&step.title)
-            .bind(step.action.kind())
             .execute(&self.pool)
             .await?;
             let scope = Scope {
@@ -368,12 +362,8 @@ impl RunEngine {
                     | StepAction::Approval { .. }
                     | StepAction::Runbook { .. },
                 ) => {
-                    sqlx::query(
-                        "UPDATE run_steps SET status = 'skipped', note = 'not run during a rollback'
-                         WHERE run_id = $1 AND idx = $2",
-                    )
-                    .bind(run.id)
-                    .bind(idx)
+                    sqlx::query!("UPDATE run_steps SET status = 'skipped', note = 'not run during a rollback'
+                         WHERE run_id = $1 AND idx = $2", run.id, idx)
                     .execute(&self.pool)
                     .await?;
                     continue;
@@ -418,13 +408,8 @@ impl RunEngine {
         policy: &ApprovalPolicy,
         subject: &str,
     ) -> anyhow::Result<bool> {
-        let status: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM approvals WHERE run_id = $1 AND coalesce(step, -1) = coalesce($2, -1)
-               AND binding = $3 AND status IN ('pending', 'approved')",
-        )
-        .bind(run.id)
-        .bind(step)
-        .bind(&run.binding)
+        let status: Option<String> = sqlx::query_scalar!("SELECT status FROM approvals WHERE run_id = $1 AND coalesce(step, -1) = coalesce($2, -1)
+               AND binding = $3 AND status IN ('pending', 'approved')", run.id, step, &run.binding)
         .fetch_optional(&self.pool)
         .await?;
         match status.as_deref() {
@@ -439,19 +424,9 @@ impl RunEngine {
         let expires = def::parse_duration(&policy.expires).unwrap_or(Duration::from_secs(3600));
         let roles: Vec<&str> = policy.roles.iter().map(|r| r.as_str()).collect();
         let mut tx = self.pool.begin().await?;
-        let approval: i64 = sqlx::query_scalar(
-            "INSERT INTO approvals (run_id, step, binding, subject, required, roles, requested_by_id, expires_at)
+        let approval: i64 = sqlx::query_scalar!("INSERT INTO approvals (run_id, step, binding, subject, required, roles, requested_by_id, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))
-             RETURNING id",
-        )
-        .bind(run.id)
-        .bind(step)
-        .bind(&run.binding)
-        .bind(subject)
-        .bind(policy.required as i32)
-        .bind(&roles)
-        .bind(run.requested_by_id)
-        .bind(expires.as_secs_f64())
+             RETURNING id", run.id, step, &run.binding, subject, policy.required as i32, &roles as &[&str], run.requested_by_id, expires.as_secs_f64())
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -476,12 +451,12 @@ impl RunEngine {
         message: Option<&str>,
     ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
+        let n = sqlx::query!(
             "UPDATE runs SET status = 'waiting', lease_owner = NULL, lease_until = NULL
              WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            id,
+            self.owner()
         )
-        .bind(id)
-        .bind(self.owner())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -489,11 +464,13 @@ impl RunEngine {
             return Ok(());
         }
         if let Some(idx) = step {
-            sqlx::query("UPDATE run_steps SET status = 'waiting' WHERE run_id = $1 AND idx = $2")
-                .bind(id)
-                .bind(idx)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query!(
+                "UPDATE run_steps SET status = 'waiting' WHERE run_id = $1 AND idx = $2",
+                id,
+                idx
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         if let Some(m) = message {
             timeline::append(
@@ -519,14 +496,15 @@ impl RunEngine {
         run: &Claimed,
         p: &ApprovalPolicy,
     ) -> sqlx::Result<bool> {
-        let row: Option<(i32, Vec<String>)> = sqlx::query_as(
+        let row = sqlx::query!(
             "SELECT required, roles FROM approvals
              WHERE run_id = $1 AND step IS NULL AND binding = $2 AND status = 'approved'",
+            run.id,
+            &run.binding
         )
-        .bind(run.id)
-        .bind(&run.binding)
         .fetch_optional(&self.pool)
-        .await?;
+        .await?
+        .map(|r| (r.required, r.roles));
         Ok(row.is_some_and(|(required, roles)| {
             required as u32 >= p.required
                 && roles
@@ -544,25 +522,20 @@ impl RunEngine {
         message: &str,
     ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
-            "UPDATE runs SET status = 'waiting', lease_owner = NULL, lease_until = NULL, next_step = $3
-             WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-        )
-        .bind(id)
-        .bind(self.owner())
-        .bind(idx)
+        let n = sqlx::query!("UPDATE runs SET status = 'waiting', lease_owner = NULL, lease_until = NULL, next_step = $3
+             WHERE id = $1 AND lease_owner = $2 AND status = 'running'", id, self.owner(), idx)
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if n == 0 {
             return Ok(());
         }
-        sqlx::query(
+        sqlx::query!(
             "UPDATE run_steps SET status = 'waiting', started_at = coalesce(started_at, now())
              WHERE run_id = $1 AND idx = $2",
+            id,
+            idx
         )
-        .bind(id)
-        .bind(idx)
         .execute(&mut *tx)
         .await?;
         timeline::append(
@@ -588,10 +561,10 @@ impl RunEngine {
         runbook: &str,
         params: &BTreeMap<String, Value>,
     ) -> anyhow::Result<()> {
-        let runbook_id: Option<i64> = sqlx::query_scalar("SELECT id FROM runbooks WHERE name = $1")
-            .bind(runbook)
-            .fetch_optional(&self.pool)
-            .await?;
+        let runbook_id: Option<i64> =
+            sqlx::query_scalar!("SELECT id FROM runbooks WHERE name = $1", runbook)
+                .fetch_optional(&self.pool)
+                .await?;
         let mut conn = self.pool.acquire().await?;
         let child = match runbook_id {
             None => Err(RunError::NotFound(format!("runbook \"{runbook}\""))),
@@ -637,13 +610,8 @@ impl RunEngine {
                     .await?
                 {
                     // Continue after the failed child: re-queue at the next step.
-                    sqlx::query(
-                        "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, next_step = $3
-                         WHERE id = $1 AND lease_owner = $2",
-                    )
-                    .bind(run.id)
-                    .bind(self.owner())
-                    .bind(idx + 1)
+                    sqlx::query!("UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, next_step = $3
+                         WHERE id = $1 AND lease_owner = $2", run.id, self.owner(), idx + 1)
                     .execute(&self.pool)
                     .await?;
                     self.leases.wake();
@@ -658,39 +626,41 @@ impl RunEngine {
     pub(super) async fn notify_parent(&self, child: i64) {
         let r: Result<(), sqlx::Error> = async {
             type ChildRow = (Option<i64>, Option<i32>, String, Option<String>);
-            let row: Option<ChildRow> = sqlx::query_as(
+            let row: Option<ChildRow> = sqlx::query!(
                 "SELECT parent_run_id, parent_step, status, error FROM runs WHERE id = $1",
+                child
             )
-            .bind(child)
             .fetch_optional(&self.pool)
-            .await?;
+            .await?
+            .map(|r| (r.parent_run_id, r.parent_step, r.status, r.error));
             let Some((Some(parent), Some(step), status, error)) = row else {
                 return Ok(());
             };
             let ok = status == "succeeded";
             let mut tx = self.pool.begin().await?;
-            sqlx::query(
-                "UPDATE run_steps SET status = $3, finished_at = now(), result = $4, error = $5
-                 WHERE run_id = $1 AND idx = $2 AND status = 'waiting'",
-            )
-            .bind(parent)
-            .bind(step)
-            .bind(if ok { "succeeded" } else { "failed" })
-            .bind(json!({"run_id": child, "status": status}))
-            .bind(if ok {
+            let failure = if ok {
                 None
             } else {
                 Some(format!(
                     "run #{child} {status}: {}",
                     error.unwrap_or_default()
                 ))
-            })
+            };
+            sqlx::query!(
+                "UPDATE run_steps SET status = $3, finished_at = now(), result = $4, error = $5
+                 WHERE run_id = $1 AND idx = $2 AND status = 'waiting'",
+                parent,
+                step,
+                if ok { "succeeded" } else { "failed" },
+                json!({"run_id": child, "status": status}),
+                failure
+            )
             .execute(&mut *tx)
             .await?;
-            let n = sqlx::query(
+            let n = sqlx::query!(
                 "UPDATE runs SET status = 'queued' WHERE id = $1 AND status = 'waiting'",
+                parent
             )
-            .bind(parent)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -732,15 +702,15 @@ impl RunEngine {
         }
         if let Some((idx, out)) = step {
             let (text, truncated, _) = out.snapshot();
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE run_steps SET status = 'cancelled', finished_at = now(), output = $3,
                         output_truncated = $4, error = 'cancelled while running'
                  WHERE run_id = $1 AND idx = $2",
+                run.id,
+                idx,
+                text,
+                truncated
             )
-            .bind(run.id)
-            .bind(idx)
-            .bind(text)
-            .bind(truncated)
             .execute(&self.pool)
             .await?;
         }
@@ -760,27 +730,31 @@ impl RunEngine {
         error: Option<String>,
     ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
-        let row: Option<(String, String, Option<i64>, String)> = sqlx::query_as(
-            "UPDATE runs SET status = $3, finished_at = now(), lease_owner = NULL,
+        let row: Option<(String, String, Option<i64>, String)> = sqlx::query!(
+            r#"UPDATE runs SET status = $3, finished_at = now(), lease_owner = NULL,
                     lease_until = NULL, error = $4
              WHERE id = $1 AND lease_owner = $2
              RETURNING requested_by, requested_kind, requested_by_id,
-                       (SELECT name FROM runbooks WHERE id = runbook_id)",
+                       (SELECT name FROM runbooks WHERE id = runbook_id) AS "runbook!""#,
+            id,
+            self.owner(),
+            status.as_str(),
+            error.as_deref()
         )
-        .bind(id)
-        .bind(self.owner())
-        .bind(status.as_str())
-        .bind(&error)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await?
+        .map(|r| {
+            (
+                r.requested_by,
+                r.requested_kind,
+                r.requested_by_id,
+                r.runbook,
+            )
+        });
         let Some((name, kind, user, runbook)) = row else {
             return Ok(()); // not ours any more
         };
-        sqlx::query(
-            "UPDATE run_steps SET status = $2 WHERE run_id = $1 AND status IN ('pending', 'waiting')",
-        )
-        .bind(id)
-        .bind(if status == RunStatus::Cancelled {
+        sqlx::query!("UPDATE run_steps SET status = $2 WHERE run_id = $1 AND status IN ('pending', 'waiting')", id, if status == RunStatus::Cancelled {
             "cancelled"
         } else {
             "skipped"

@@ -203,22 +203,25 @@ impl RunEngine {
     /// approvals past their deadline (their runs fail).
     pub async fn reap(&self) -> sqlx::Result<()> {
         let mut tx = self.pool.begin().await?;
-        let dead: Vec<(i64, String, String)> = sqlx::query_as(
-            "UPDATE runs SET status = 'interrupted', lease_owner = NULL, lease_until = NULL,
+        let dead: Vec<(i64, String, String)> = sqlx::query!(
+            r#"UPDATE runs SET status = 'interrupted', lease_owner = NULL, lease_until = NULL,
                     finished_at = now(),
                     error = 'the server running it stopped before it finished (its lease ran out)'
              WHERE status = 'running' AND lease_until < now()
-             RETURNING id, requested_by, (SELECT name FROM runbooks WHERE id = runbook_id)",
+             RETURNING id, requested_by, (SELECT name FROM runbooks WHERE id = runbook_id) AS "runbook!""#
         )
         .fetch_all(&mut *tx)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.requested_by, r.runbook))
+        .collect();
         for (id, requested_by, _) in &dead {
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE run_steps SET status = 'interrupted', finished_at = now(),
                         error = 'interrupted: the server running it stopped'
                  WHERE run_id = $1 AND status = 'running'",
+                id
             )
-            .bind(id)
             .execute(&mut *tx)
             .await?;
             timeline::append(
@@ -246,13 +249,16 @@ impl RunEngine {
             )
             .await?;
         }
-        let expired: Vec<(i64, i64, Option<i32>)> = sqlx::query_as(
+        let expired: Vec<(i64, i64, Option<i32>)> = sqlx::query!(
             "UPDATE approvals SET status = 'expired', decided_at = now()
              WHERE status = 'pending' AND expires_at < now()
-             RETURNING id, run_id, step",
+             RETURNING id, run_id, step"
         )
         .fetch_all(&mut *tx)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.run_id, r.step))
+        .collect();
         let mut failed = Vec::new();
         let mut ended = Vec::new();
         for (approval, run, step) in &expired {

@@ -34,30 +34,30 @@ pub async fn fail_parked(
     step: Option<i32>,
     message: &str,
 ) -> sqlx::Result<bool> {
-    let n = sqlx::query(
+    let n = sqlx::query!(
         "UPDATE runs SET status = 'failed', finished_at = now(), error = $2
          WHERE id = $1 AND status IN ('waiting', 'queued')",
+        run,
+        message
     )
-    .bind(run)
-    .bind(message)
     .execute(&mut *conn)
     .await?
     .rows_affected();
     if let Some(idx) = step {
-        sqlx::query(
+        sqlx::query!(
             "UPDATE run_steps SET status = 'failed', finished_at = now(), error = $3
              WHERE run_id = $1 AND idx = $2 AND status IN ('waiting', 'pending')",
+            run,
+            idx,
+            message
         )
-        .bind(run)
-        .bind(idx)
-        .bind(message)
         .execute(&mut *conn)
         .await?;
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE run_steps SET status = 'skipped' WHERE run_id = $1 AND status IN ('pending', 'waiting')",
+        run
     )
-    .bind(run)
     .execute(&mut *conn)
     .await?;
     Ok(n > 0)
@@ -65,12 +65,13 @@ pub async fn fail_parked(
 
 /// The approval policy an admin set for an action kind.
 pub async fn action_policy(pool: &PgPool, kind: &str) -> sqlx::Result<Option<ApprovalPolicy>> {
-    let row: Option<(i32, Vec<String>, String)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT required, roles, expires FROM approval_policies WHERE action_kind = $1",
+        kind
     )
-    .bind(kind)
     .fetch_optional(pool)
-    .await?;
+    .await?
+    .map(|r| (r.required, r.roles, r.expires));
     Ok(row.map(|(required, roles, expires)| ApprovalPolicy {
         required: required as u32,
         roles: roles
@@ -90,28 +91,28 @@ pub async fn action_policy(pool: &PgPool, kind: &str) -> sqlx::Result<Option<App
 /// withdrawn. Returns false when the run was in no such state. The caller
 /// writes the timeline event and audit entry.
 pub async fn withdraw(conn: &mut PgConnection, run_id: i64, error: &str) -> sqlx::Result<bool> {
-    let n = sqlx::query(
+    let n = sqlx::query!(
         "UPDATE runs SET status = 'cancelled', finished_at = now(), error = $2
          WHERE id = $1 AND status IN ('queued', 'waiting')",
+        run_id,
+        error
     )
-    .bind(run_id)
-    .bind(error)
     .execute(&mut *conn)
     .await?
     .rows_affected();
     if n == 0 {
         return Ok(false);
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE run_steps SET status = 'cancelled' WHERE run_id = $1 AND status IN ('pending', 'waiting')",
+        run_id
     )
-    .bind(run_id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE approvals SET status = 'withdrawn', decided_at = now() WHERE run_id = $1 AND status = 'pending'",
+        run_id
     )
-    .bind(run_id)
     .execute(&mut *conn)
     .await?;
     Ok(true)
@@ -152,12 +153,12 @@ pub struct NewRun {
 
 /// What typed parameters are checked against.
 pub async fn load_world(state: &AppState, conn: &mut PgConnection) -> sqlx::Result<def::World> {
-    let services: Vec<String> = sqlx::query_scalar("SELECT name FROM services")
+    let services: Vec<String> = sqlx::query_scalar!("SELECT name FROM services")
         .fetch_all(&mut *conn)
         .await?;
-    let databases: Vec<String> = sqlx::query_scalar(
+    let databases: Vec<String> = sqlx::query_scalar!(
         "SELECT DISTINCT s.name FROM services s JOIN checks c ON c.service_id = s.id
-         WHERE c.kind IN ('postgres', 'mysql')",
+         WHERE c.kind IN ('postgres', 'mysql')"
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -185,14 +186,15 @@ pub async fn enqueue(
     new: NewRun,
 ) -> Result<i64, RunError> {
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    let row: Option<(i32, Value, String)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT b.current_version, v.definition, b.name FROM runbooks b
          JOIN runbook_versions v ON v.runbook_id = b.id AND v.version = b.current_version
          WHERE b.id = $1",
+        new.runbook_id
     )
-    .bind(new.runbook_id)
     .fetch_optional(&mut *tx)
-    .await?;
+    .await?
+    .map(|r| (r.current_version, r.definition, r.name));
     let (version, definition, name) =
         row.ok_or_else(|| RunError::NotFound(format!("runbook {}", new.runbook_id)))?;
     let def: RunbookDef = serde_json::from_value(definition)
@@ -206,36 +208,36 @@ pub async fn enqueue(
     }
     let target = def::target(&def, &params);
     let binding = def::binding(new.runbook_id, version, &params);
-    let id: Option<i64> = sqlx::query_scalar(
+    let id: Option<i64> = sqlx::query_scalar!(
         "INSERT INTO runs (runbook_id, version, params, target, exclusive, binding, reason, incident,
                            requested_by, requested_kind, requested_by_id, schedule_id, parent_run_id, parent_step)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (runbook_id, target) WHERE exclusive AND status IN ('queued', 'running', 'waiting')
          DO NOTHING RETURNING id",
+        new.runbook_id,
+        version,
+        serde_json::to_value(&params).unwrap_or_default(),
+        &target,
+        !def.allow_parallel,
+        &binding,
+        new.reason.trim(),
+        new.incident.as_deref().map(str::trim).filter(|s| !s.is_empty()),
+        &new.requested_by.name,
+        new.requested_by.kind,
+        new.requested_by_user,
+        new.schedule_id,
+        new.parent.map(|p| p.0),
+        new.parent.map(|p| p.1)
     )
-    .bind(new.runbook_id)
-    .bind(version)
-    .bind(serde_json::to_value(&params).unwrap_or_default())
-    .bind(&target)
-    .bind(!def.allow_parallel)
-    .bind(&binding)
-    .bind(new.reason.trim())
-    .bind(new.incident.as_deref().map(str::trim).filter(|s| !s.is_empty()))
-    .bind(&new.requested_by.name)
-    .bind(new.requested_by.kind)
-    .bind(new.requested_by_user)
-    .bind(new.schedule_id)
-    .bind(new.parent.map(|p| p.0))
-    .bind(new.parent.map(|p| p.1))
     .fetch_optional(&mut *tx)
     .await?;
     let Some(id) = id else {
-        let active: Option<i64> = sqlx::query_scalar(
+        let active: Option<i64> = sqlx::query_scalar!(
             "SELECT id FROM runs WHERE runbook_id = $1 AND target = $2 AND exclusive
                AND status IN ('queued', 'running', 'waiting')",
+            new.runbook_id,
+            &target
         )
-        .bind(new.runbook_id)
-        .bind(&target)
         .fetch_optional(&mut *tx)
         .await?;
         return Err(RunError::Conflict(format!(
@@ -251,15 +253,15 @@ pub async fn enqueue(
     let names: Vec<&str> = def.steps.iter().map(|s| s.name.as_str()).collect();
     let titles: Vec<&str> = def.steps.iter().map(|s| s.title.as_str()).collect();
     let kinds: Vec<&str> = def.steps.iter().map(|s| s.action.kind()).collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO run_steps (run_id, idx, name, title, kind)
          SELECT $1, (ord - 1)::int, n, t, k
          FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(n, t, k, ord)",
+        id,
+        &names as &[&str],
+        &titles as &[&str],
+        &kinds as &[&str]
     )
-    .bind(id)
-    .bind(&names)
-    .bind(&titles)
-    .bind(&kinds)
     .execute(&mut *tx)
     .await?;
     let why = if new.reason.trim().is_empty() {

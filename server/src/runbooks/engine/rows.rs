@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use opsdeck_wire::{RunbookDef, StepDef, StepStatus};
 use serde_json::{json, Value};
-use sqlx::Row;
 
 use super::drive::*;
 use super::*;
@@ -16,36 +15,34 @@ use crate::timeline;
 
 impl RunEngine {
     pub(super) async fn load_claimed(&self, id: i64) -> anyhow::Result<Option<Claimed>> {
-        let row = sqlx::query(
+        let row = sqlx::query!(
             "SELECT r.id, r.params, r.next_step, r.outputs, r.requested_by, r.requested_kind,
                     r.requested_by_id, r.binding, b.name, v.definition
              FROM runs r JOIN runbooks b ON b.id = r.runbook_id
              JOIN runbook_versions v ON v.runbook_id = r.runbook_id AND v.version = r.version
              WHERE r.id = $1 AND r.lease_owner = $2 AND r.status = 'running'",
+            id,
+            self.owner()
         )
-        .bind(id)
-        .bind(self.owner())
         .fetch_optional(&self.pool)
         .await?;
         let Some(r) = row else { return Ok(None) };
-        let params: BTreeMap<String, Value> = serde_json::from_value(r.get("params"))?;
-        let outputs = match r.get::<Value, _>("outputs") {
+        let params: BTreeMap<String, Value> = serde_json::from_value(r.params)?;
+        let outputs = match r.outputs {
             Value::Object(m) => m,
             _ => serde_json::Map::new(),
         };
-        let def: RunbookDef = serde_json::from_value(r.get("definition"))?;
-        let name: String = r.get("requested_by");
-        let kind: String = r.get("requested_kind");
-        let user: Option<i64> = r.get("requested_by_id");
+        let def: RunbookDef = serde_json::from_value(r.definition)?;
+        let user: Option<i64> = r.requested_by_id;
         Ok(Some(Claimed {
             id,
-            runbook: r.get("name"),
+            runbook: r.name,
             params,
-            next_step: r.get("next_step"),
+            next_step: r.next_step,
             outputs,
-            actor: actor_from(&name, &kind, user),
+            actor: actor_from(&r.requested_by, &r.requested_kind, user),
             requested_by_id: user,
-            binding: r.get("binding"),
+            binding: r.binding,
             def,
         }))
     }
@@ -54,35 +51,38 @@ impl RunEngine {
         &self,
         id: i64,
     ) -> sqlx::Result<HashMap<i32, (StepStatus, Value)>> {
-        let rows: Vec<(i32, String, Value)> =
-            sqlx::query_as("SELECT idx, status, result FROM run_steps WHERE run_id = $1")
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query!(
+            "SELECT idx, status, result FROM run_steps WHERE run_id = $1",
+            id
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .into_iter()
+            .map(|r| (r.idx, r.status, r.result))
             .filter_map(|(i, s, r)| StepStatus::parse(&s).map(|s| (i, (s, r))))
             .collect())
     }
 
     pub(super) async fn step_error(&self, id: i64, idx: i32) -> sqlx::Result<String> {
-        let e: Option<String> =
-            sqlx::query_scalar("SELECT error FROM run_steps WHERE run_id = $1 AND idx = $2")
-                .bind(id)
-                .bind(idx)
-                .fetch_one(&self.pool)
-                .await?;
+        let e: Option<String> = sqlx::query_scalar!(
+            "SELECT error FROM run_steps WHERE run_id = $1 AND idx = $2",
+            id,
+            idx
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(e.unwrap_or_else(|| "failed".into()))
     }
 
     pub(super) async fn approvers(&self, id: i64, step: Option<i32>) -> sqlx::Result<Vec<String>> {
-        sqlx::query_scalar(
+        sqlx::query_scalar!(
             "SELECT v.username FROM approval_votes v JOIN approvals a ON a.id = v.approval_id
              WHERE a.run_id = $1 AND coalesce(a.step, -1) = coalesce($2, -1)
                AND a.status = 'approved' AND v.approve ORDER BY v.at",
+            id,
+            step
         )
-        .bind(id)
-        .bind(step)
         .fetch_all(&self.pool)
         .await
     }
@@ -90,26 +90,28 @@ impl RunEngine {
     /// Marks a step running; `false` when the run is no longer ours.
     pub(super) async fn step_begin(&self, id: i64, idx: i32) -> anyhow::Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
+        let n = sqlx::query!(
             "UPDATE run_steps SET status = 'running', started_at = now(), finished_at = NULL,
                     output = '', output_truncated = false, error = NULL
              WHERE run_id = $1 AND idx = $2
                AND EXISTS (SELECT 1 FROM runs WHERE id = $1 AND lease_owner = $3 AND status = 'running')",
+            id,
+            idx,
+            self.owner()
         )
-        .bind(id)
-        .bind(idx)
-        .bind(self.owner())
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if n == 0 {
             return Ok(false);
         }
-        let name: String = sqlx::query_scalar("SELECT coalesce(nullif(title, ''), name) FROM run_steps WHERE run_id = $1 AND idx = $2")
-            .bind(id)
-            .bind(idx)
-            .fetch_one(&mut *tx)
-            .await?;
+        let name: String = sqlx::query_scalar!(
+            r#"SELECT coalesce(nullif(title, ''), name) AS "name!" FROM run_steps WHERE run_id = $1 AND idx = $2"#,
+            id,
+            idx
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         timeline::append(
             &mut tx,
             "run",
@@ -141,20 +143,20 @@ impl RunEngine {
             Ok(v) => ("succeeded", v.clone(), None),
             Err(e) => ("failed", json!({}), Some(e.clone())),
         };
-        let n = sqlx::query(
+        let n = sqlx::query!(
             "UPDATE run_steps SET status = $3, finished_at = now(), output = $4,
                     output_truncated = $5, result = $6, error = $7
              WHERE run_id = $1 AND idx = $2
                AND EXISTS (SELECT 1 FROM runs WHERE id = $1 AND lease_owner = $8 AND status = 'running')",
+            run.id,
+            idx,
+            status,
+            text,
+            truncated,
+            value,
+            error.as_deref(),
+            self.owner()
         )
-        .bind(run.id)
-        .bind(idx)
-        .bind(status)
-        .bind(text)
-        .bind(truncated)
-        .bind(value)
-        .bind(&error)
-        .bind(self.owner())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -208,13 +210,13 @@ impl RunEngine {
         next: i32,
         outputs: &serde_json::Map<String, Value>,
     ) -> sqlx::Result<()> {
-        sqlx::query(
+        sqlx::query!(
             "UPDATE runs SET next_step = $3, outputs = $4 WHERE id = $1 AND lease_owner = $2",
+            id,
+            self.owner(),
+            next,
+            Value::Object(outputs.clone())
         )
-        .bind(id)
-        .bind(self.owner())
-        .bind(next)
-        .bind(Value::Object(outputs.clone()))
         .execute(&self.pool)
         .await?;
         Ok(())

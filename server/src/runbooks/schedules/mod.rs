@@ -60,29 +60,29 @@
 //! definition and the inventory) and audited as
 //! `schedule.create|update|delete`. Parameters are stored as written (the
 //! runbook's defaults apply when a run is queued).
+//!
+//! Layers: this module is the domain (timetable, the tick and its claims,
+//! the missed-tick policy, checked writes with [`ScheduleError`]); `api`
+//! holds the routes, `store` the SQL.
+
+mod api;
+mod store;
+
+pub use api::router;
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
-use opsdeck_wire::{
-    CronPreview, MissedPolicy, Outcome, RunStatus, RunbookDef, Schedule, ScheduleWrite,
-};
-use serde::Deserialize;
+use opsdeck_wire::{MissedPolicy, Outcome, RunStatus, RunbookDef, Schedule, ScheduleWrite};
 use serde_json::{json, Value};
-use sqlx::{PgConnection, Row};
-use utoipa::IntoParams;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use sqlx::PgConnection;
 
 use super::def;
 use super::engine::{self, NewRun, RunError};
 use crate::audit::{self, Actor, NewEntry};
-use crate::auth::{Admin, Auth, RequestCtx, Viewer};
-use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::jobs::{Pace, Scope, Task};
 use crate::state::AppState;
 
@@ -92,13 +92,6 @@ pub const GRACE: TimeDelta = TimeDelta::seconds(60);
 const COUNT_LIMIT: u64 = 10_000;
 /// Upcoming runs shown per schedule and in previews.
 const NEXT_RUNS: usize = 5;
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list, create))
-        .routes(routes!(preview))
-        .routes(routes!(get_one, update, delete))
-}
 
 // ------------------------------------------------------------------ timetable
 
@@ -343,34 +336,27 @@ struct Due {
     params: BTreeMap<String, Value>,
 }
 
-fn due_row(r: &sqlx::postgres::PgRow) -> Due {
+fn due_row(r: store::DueRow) -> Due {
     Due {
-        id: r.get("id"),
-        name: r.get("name"),
-        cron: r.get("cron"),
-        timezone: r.get("timezone"),
-        missed: parse_missed(r.get("missed")),
-        checked_until: r.get("checked_until"),
-        runbook_id: r.get("runbook_id"),
-        params: serde_json::from_value(r.get("params")).unwrap_or_default(),
+        id: r.id,
+        name: r.name,
+        cron: r.cron,
+        timezone: r.timezone,
+        missed: parse_missed(&r.missed),
+        checked_until: r.checked_until,
+        runbook_id: r.runbook_id,
+        params: serde_json::from_value(r.params).unwrap_or_default(),
     }
 }
-
-const DUE_COLUMNS: &str = "id, name, cron, timezone, missed, checked_until, runbook_id, params";
 
 /// Settles every enabled schedule's occurrences up to `now`; returns the
 /// number of runs this call queued. Safe to call from any number of
 /// processes at once (see the module documentation).
 pub async fn tick(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<u32> {
-    let rows = sqlx::query(&format!(
-        "SELECT {DUE_COLUMNS} FROM schedules WHERE enabled AND checked_until < $1 ORDER BY id"
-    ))
-    .bind(now)
-    .fetch_all(&state.pool)
-    .await?;
+    let rows = store::unsettled(&state.pool, now).await?;
     let mut started = 0;
     for row in rows {
-        let s = due_row(&row);
+        let s = due_row(row);
         // Cheap check without locks: most schedules are not due.
         let t = match Timetable::new(&s.cron, &s.timezone) {
             Ok(t) => t,
@@ -399,17 +385,12 @@ pub async fn tick(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<u32> {
 /// Settles one schedule under its row lock; returns the queued run.
 async fn settle(state: &AppState, id: i64, now: DateTime<Utc>) -> anyhow::Result<Option<i64>> {
     let mut tx = state.pool.begin().await?;
-    let row = sqlx::query(&format!(
-        "SELECT {DUE_COLUMNS} FROM schedules WHERE id = $1 AND enabled FOR UPDATE SKIP LOCKED"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let row = store::lock_due(&mut tx, id).await?;
     // Gone, disabled, or another process holds it right now.
     let Some(row) = row else {
         return Ok(None);
     };
-    let s = due_row(&row);
+    let s = due_row(row);
     let t = Timetable::new(&s.cron, &s.timezone).map_err(anyhow::Error::msg)?;
     let Some(window) = due(&t, s.checked_until, now) else {
         return Ok(None);
@@ -426,11 +407,7 @@ async fn settle(state: &AppState, id: i64, now: DateTime<Utc>) -> anyhow::Result
             "missed schedule ticks skipped (policy skip)"
         );
     }
-    sqlx::query("UPDATE schedules SET checked_until = greatest(checked_until, $2) WHERE id = $1")
-        .bind(s.id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    store::settled_until(&mut tx, s.id, now).await?;
     tx.commit().await?;
     Ok(run)
 }
@@ -445,16 +422,7 @@ async fn claim(
     tick: DateTime<Utc>,
     missed: u64,
 ) -> anyhow::Result<Option<i64>> {
-    let claimed: Option<DateTime<Utc>> = sqlx::query_scalar(
-        "INSERT INTO schedule_ticks (schedule_id, tick_at, claimed_by) VALUES ($1, $2, $3)
-         ON CONFLICT DO NOTHING RETURNING tick_at",
-    )
-    .bind(s.id)
-    .bind(tick)
-    .bind(state.runs.owner())
-    .fetch_optional(&mut *tx)
-    .await?;
-    if claimed.is_none() {
+    if !store::claim_tick(&mut *tx, s.id, tick, state.runs.owner()).await? {
         return Ok(None);
     }
     let mut reason = format!(
@@ -499,15 +467,7 @@ async fn claim(
             None => return Err(anyhow::anyhow!("queuing the run: {e}")),
         },
     };
-    sqlx::query(
-        "UPDATE schedule_ticks SET run_id = $3, outcome = $4 WHERE schedule_id = $1 AND tick_at = $2",
-    )
-    .bind(s.id)
-    .bind(tick)
-    .bind(run)
-    .bind(&outcome)
-    .execute(&mut *tx)
-    .await?;
+    store::tick_outcome(&mut *tx, s.id, tick, run, &outcome).await?;
     audit::record(
         tx,
         NewEntry {
@@ -555,91 +515,98 @@ fn refusal(e: &RunError) -> Option<String> {
     }
 }
 
-// ------------------------------------------------------------------------ API
+// --------------------------------------------------------------- the domain
 
-const SELECT: &str = r#"
-    SELECT s.id, s.runbook_id, b.name AS runbook, s.name, s.cron, s.timezone, s.params,
-           s.enabled, s.missed, t.tick_at, lr.run_id, r.status AS run_status
-    FROM schedules s
-    JOIN runbooks b ON b.id = s.runbook_id
-    LEFT JOIN LATERAL (SELECT tick_at FROM schedule_ticks
-                       WHERE schedule_id = s.id ORDER BY tick_at DESC LIMIT 1) t ON true
-    LEFT JOIN LATERAL (SELECT run_id FROM schedule_ticks
-                       WHERE schedule_id = s.id AND run_id IS NOT NULL
-                       ORDER BY tick_at DESC LIMIT 1) lr ON true
-    LEFT JOIN runs r ON r.id = lr.run_id"#;
+/// Why a schedule was not read or written (converted to `ApiError` in
+/// `error.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// No schedule with this id.
+    #[error("schedule {0} not found")]
+    NotFound(i64),
+    /// The write does not fit (the message starts with the field).
+    #[error("{0}")]
+    Invalid(String),
+    /// The stored runbook definition is broken.
+    #[error("internal error")]
+    Internal(anyhow::Error),
+    /// The database failed or refused (a taken name: `schedules_name_key`).
+    #[error("internal error")]
+    Database(#[from] sqlx::Error),
+}
 
-fn to_wire(r: &sqlx::postgres::PgRow, now: DateTime<Utc>) -> Schedule {
-    let cron: String = r.get("cron");
-    let timezone: String = r.get("timezone");
-    let enabled: bool = r.get("enabled");
+fn to_wire(r: store::ScheduleRow, now: DateTime<Utc>) -> Schedule {
+    let cron = r.cron;
+    let timezone = r.timezone;
+    let enabled = r.enabled;
     let next_runs = match (enabled, Timetable::new(&cron, &timezone)) {
         (true, Ok(t)) => t.next(now, NEXT_RUNS),
         _ => Vec::new(),
     };
     Schedule {
-        id: r.get("id"),
-        runbook_id: r.get("runbook_id"),
-        runbook: r.get("runbook"),
-        name: r.get("name"),
+        id: r.id,
+        runbook_id: r.runbook_id,
+        runbook: r.runbook,
+        name: r.name,
         cron,
         timezone,
-        params: serde_json::from_value(r.get("params")).unwrap_or_default(),
+        params: serde_json::from_value(r.params).unwrap_or_default(),
         enabled,
-        missed: parse_missed(r.get("missed")),
+        missed: parse_missed(&r.missed),
         next_runs,
-        last_tick_at: r.get("tick_at"),
-        last_run_id: r.get("run_id"),
-        last_run_status: r
-            .get::<Option<String>, _>("run_status")
-            .as_deref()
-            .and_then(RunStatus::parse),
+        last_tick_at: r.tick_at,
+        last_run_id: r.run_id,
+        last_run_status: r.run_status.as_deref().and_then(RunStatus::parse),
     }
 }
 
-async fn load_one(conn: &mut PgConnection, id: i64) -> ApiResult<Schedule> {
-    let row = sqlx::query(&format!("{SELECT} WHERE s.id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
+/// One schedule with its next runs, last tick and last run.
+pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Schedule, ScheduleError> {
+    let row = store::one(conn, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("schedule {id}")))?;
-    Ok(to_wire(&row, Utc::now()))
+        .ok_or(ScheduleError::NotFound(id))?;
+    Ok(to_wire(row, Utc::now()))
+}
+
+/// Every schedule, by name.
+pub async fn list(conn: &mut PgConnection) -> Result<Vec<Schedule>, ScheduleError> {
+    let rows = store::all(conn).await?;
+    let now = Utc::now();
+    Ok(rows.into_iter().map(|r| to_wire(r, now)).collect())
 }
 
 /// A write, checked: trimmed name, canonical zone.
-struct Checked {
-    name: String,
-    cron: String,
-    timezone: String,
+pub struct Checked {
+    pub name: String,
+    pub cron: String,
+    pub timezone: String,
 }
 
-/// Validates a write at the boundary; messages name the field.
-async fn check(state: &AppState, conn: &mut PgConnection, w: &ScheduleWrite) -> ApiResult<Checked> {
+/// Validates a write; messages name the field.
+async fn check(
+    state: &AppState,
+    conn: &mut PgConnection,
+    w: &ScheduleWrite,
+) -> Result<Checked, ScheduleError> {
     let name = w.name.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > 100 {
-        return Err(ApiError::BadRequest("name: 1–100 characters".into()));
+        return Err(ScheduleError::Invalid("name: 1–100 characters".into()));
     }
     if name.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest("name: no control characters".into()));
+        return Err(ScheduleError::Invalid("name: no control characters".into()));
     }
-    let t = Timetable::new(&w.cron, &w.timezone).map_err(ApiError::BadRequest)?;
-    let definition: Option<Value> = sqlx::query_scalar(
-        "SELECT v.definition FROM runbooks b
-         JOIN runbook_versions v ON v.runbook_id = b.id AND v.version = b.current_version
-         WHERE b.id = $1",
-    )
-    .bind(w.runbook_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let definition = definition.ok_or_else(|| {
-        ApiError::BadRequest(format!("runbook_id: no runbook with id {}", w.runbook_id))
-    })?;
+    let t = Timetable::new(&w.cron, &w.timezone).map_err(ScheduleError::Invalid)?;
+    let definition = store::current_definition(conn, w.runbook_id)
+        .await?
+        .ok_or_else(|| {
+            ScheduleError::Invalid(format!("runbook_id: no runbook with id {}", w.runbook_id))
+        })?;
     let def: RunbookDef = serde_json::from_value(definition)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored runbook definition: {e}")))?;
+        .map_err(|e| ScheduleError::Internal(anyhow::anyhow!("stored runbook definition: {e}")))?;
     let world = engine::load_world(state, conn).await?;
     def::check_params(&def, &w.params, &world)
-        .map_err(|e| ApiError::BadRequest(format!("params: {e}")))?;
+        .map_err(|e| ScheduleError::Invalid(format!("params: {e}")))?;
     Ok(Checked {
         name: name.to_owned(),
         cron: w.cron.split_whitespace().collect::<Vec<_>>().join(" "),
@@ -647,201 +614,44 @@ async fn check(state: &AppState, conn: &mut PgConnection, w: &ScheduleWrite) -> 
     })
 }
 
-/// The unique name → 409 (the shared table of constraint messages does not
-/// know schedules).
-fn unique_name(e: sqlx::Error) -> ApiError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.constraint() == Some("schedules_name_key") {
-            return ApiError::Conflict("a schedule with this name exists".into());
-        }
-    }
-    e.into()
+/// Creates a schedule on `tx` (the caller audits and commits); its first
+/// tick is the first occurrence after now.
+pub async fn create(
+    state: &AppState,
+    tx: &mut PgConnection,
+    w: &ScheduleWrite,
+    by: &str,
+) -> Result<(i64, Checked), ScheduleError> {
+    let c = check(state, tx, w).await?;
+    let params = serde_json::to_value(&w.params).unwrap_or_default();
+    let id = store::insert(tx, w, &c, &params, missed_str(w.missed), by).await?;
+    Ok((id, c))
 }
 
-fn audit_params(w: &ScheduleWrite, c: &Checked) -> Value {
-    json!({
-        "name": c.name,
-        "runbook_id": w.runbook_id,
-        "cron": c.cron,
-        "timezone": c.timezone,
-        "params": w.params,
-        "enabled": w.enabled,
-        "missed": missed_str(w.missed),
-    })
-}
-
-/// Schedules with their next runs, last tick and last run.
-#[utoipa::path(get, path = "/api/v1/schedules", tag = "schedules",
-    responses((status = 200, body = Vec<Schedule>)),
-    security(("session" = ["viewer"]), ("token" = ["viewer"])))]
-async fn list(
-    _auth: Auth<Viewer>,
-    State(state): State<AppState>,
-) -> ApiResult<Json<Vec<Schedule>>> {
-    let rows = sqlx::query(&format!("{SELECT} ORDER BY s.name"))
-        .fetch_all(&state.pool)
-        .await?;
-    let now = Utc::now();
-    Ok(Json(rows.iter().map(|r| to_wire(r, now)).collect()))
-}
-
-/// One schedule.
-#[utoipa::path(get, path = "/api/v1/schedules/{id}", tag = "schedules",
-    responses((status = 200, body = Schedule), (status = 404)),
-    security(("session" = ["viewer"]), ("token" = ["viewer"])))]
-async fn get_one(
-    _auth: Auth<Viewer>,
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Schedule>> {
-    let mut conn = state.pool.acquire().await?;
-    Ok(Json(load_one(&mut conn, id).await?))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct PreviewParams {
-    /// Cron expression: 5 fields, or 6 with seconds first.
-    pub cron: String,
-    /// IANA time zone (default UTC).
-    pub timezone: Option<String>,
-}
-
-/// The next runs of a cron expression in a time zone.
-#[utoipa::path(get, path = "/api/v1/schedules/preview", tag = "schedules", params(PreviewParams),
-    responses((status = 200, body = CronPreview), (status = 400)),
-    security(("session" = ["viewer"]), ("token" = ["viewer"])))]
-async fn preview(
-    _auth: Auth<Viewer>,
-    Query(q): Query<PreviewParams>,
-) -> ApiResult<Json<CronPreview>> {
-    let t = Timetable::new(&q.cron, q.timezone.as_deref().unwrap_or("UTC"))
-        .map_err(ApiError::BadRequest)?;
-    let next_runs = t.next(Utc::now(), NEXT_RUNS);
-    let local = next_runs.iter().map(|&d| t.local(d)).collect();
-    Ok(Json(CronPreview { next_runs, local }))
-}
-
-/// Create a schedule (its first tick is the first occurrence after now).
-#[utoipa::path(post, path = "/api/v1/schedules", tag = "schedules", request_body = ScheduleWrite,
-    responses((status = 201, body = Schedule), (status = 400), (status = 409)),
-    security(("session" = ["admin"]), ("token" = ["admin"])))]
-async fn create(
-    auth: Auth<Admin>,
-    ctx: RequestCtx,
-    State(state): State<AppState>,
-    Json(w): Json<ScheduleWrite>,
-) -> ApiResult<(StatusCode, Json<Schedule>)> {
-    let mut tx = state.pool.begin().await?;
-    let c = check(&state, &mut tx, &w).await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO schedules (runbook_id, name, cron, timezone, params, enabled, missed,
-                                checked_until, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8) RETURNING id",
-    )
-    .bind(w.runbook_id)
-    .bind(&c.name)
-    .bind(&c.cron)
-    .bind(&c.timezone)
-    .bind(serde_json::to_value(&w.params).unwrap_or_default())
-    .bind(w.enabled)
-    .bind(missed_str(w.missed))
-    .bind(&auth.principal.username)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(unique_name)?;
-    ctx.audit(
-        &mut tx,
-        &auth.principal,
-        "schedule.create",
-        Some(format!("schedule:{id}")),
-        audit_params(&w, &c),
-    )
-    .await?;
-    let s = load_one(&mut tx, id).await?;
-    ctx.commit(tx).await?;
-    Ok((StatusCode::CREATED, Json(s)))
-}
-
-/// Replace a schedule. Enabling it, or changing its cron or zone, starts
-/// its timetable now (no catch-up for the time before).
-#[utoipa::path(put, path = "/api/v1/schedules/{id}", tag = "schedules", request_body = ScheduleWrite,
-    responses((status = 200, body = Schedule), (status = 400), (status = 404), (status = 409)),
-    security(("session" = ["admin"]), ("token" = ["admin"])))]
-async fn update(
-    auth: Auth<Admin>,
-    ctx: RequestCtx,
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    Json(w): Json<ScheduleWrite>,
-) -> ApiResult<Json<Schedule>> {
-    let mut tx = state.pool.begin().await?;
-    let cur = sqlx::query("SELECT enabled, cron, timezone FROM schedules WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
+/// Replaces schedule `id` on `tx` (the caller audits and commits).
+/// Enabling it, or changing its cron or zone, starts its timetable now.
+pub async fn update(
+    state: &AppState,
+    tx: &mut PgConnection,
+    id: i64,
+    w: &ScheduleWrite,
+) -> Result<Checked, ScheduleError> {
+    let cur = store::lock_current(tx, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("schedule {id}")))?;
-    let c = check(&state, &mut tx, &w).await?;
-    let restart = !cur.get::<bool, _>("enabled")
-        || cur.get::<String, _>("cron") != c.cron
-        || cur.get::<String, _>("timezone") != c.timezone;
-    sqlx::query(
-        "UPDATE schedules SET runbook_id = $2, name = $3, cron = $4, timezone = $5, params = $6,
-                enabled = $7, missed = $8, updated_at = now(),
-                checked_until = CASE WHEN $9 THEN now() ELSE checked_until END
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(w.runbook_id)
-    .bind(&c.name)
-    .bind(&c.cron)
-    .bind(&c.timezone)
-    .bind(serde_json::to_value(&w.params).unwrap_or_default())
-    .bind(w.enabled)
-    .bind(missed_str(w.missed))
-    .bind(restart)
-    .execute(&mut *tx)
-    .await
-    .map_err(unique_name)?;
-    ctx.audit(
-        &mut tx,
-        &auth.principal,
-        "schedule.update",
-        Some(format!("schedule:{id}")),
-        audit_params(&w, &c),
-    )
-    .await?;
-    let s = load_one(&mut tx, id).await?;
-    ctx.commit(tx).await?;
-    Ok(Json(s))
+        .ok_or(ScheduleError::NotFound(id))?;
+    let c = check(state, tx, w).await?;
+    let restart = !cur.enabled || cur.cron != c.cron || cur.timezone != c.timezone;
+    let params = serde_json::to_value(&w.params).unwrap_or_default();
+    store::update(tx, id, w, &c, &params, missed_str(w.missed), restart).await?;
+    Ok(c)
 }
 
-/// Delete a schedule (its runs stay, without the link).
-#[utoipa::path(delete, path = "/api/v1/schedules/{id}", tag = "schedules",
-    responses((status = 204), (status = 404)),
-    security(("session" = ["admin"]), ("token" = ["admin"])))]
-async fn delete(
-    auth: Auth<Admin>,
-    ctx: RequestCtx,
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<StatusCode> {
-    let mut tx = state.pool.begin().await?;
-    let name: Option<String> =
-        sqlx::query_scalar("DELETE FROM schedules WHERE id = $1 RETURNING name")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let name = name.ok_or_else(|| ApiError::NotFound(format!("schedule {id}")))?;
-    ctx.audit(
-        &mut tx,
-        &auth.principal,
-        "schedule.delete",
-        Some(format!("schedule:{id}")),
-        json!({"name": name}),
-    )
-    .await?;
-    ctx.commit(tx).await?;
-    Ok(StatusCode::NO_CONTENT)
+/// Deletes schedule `id` on `tx` (its runs stay, without the link);
+/// returns its name.
+pub async fn delete(tx: &mut PgConnection, id: i64) -> Result<String, ScheduleError> {
+    store::delete(tx, id)
+        .await?
+        .ok_or(ScheduleError::NotFound(id))
 }
 
 #[cfg(test)]
