@@ -21,6 +21,10 @@
 //! **Runbook mode.** Runs the stack's enable runbook and waits for it; if
 //! it does not succeed, the disable runbook runs as the rollback. Disabling
 //! runs the disable runbook.
+//!
+//! This file holds the step entry and the period state machine; the
+//! per-stack actuators are in `stack`, the two modes in `proxy_mode` and
+//! `runbook_mode`.
 
 use chrono::Utc;
 use opsdeck_wire::{Outcome, PeriodStatus};
