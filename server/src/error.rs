@@ -649,3 +649,18 @@ impl From<crate::runbooks::schedules::ScheduleError> for ApiError {
         }
     }
 }
+// ---- maintenance ----
+
+impl From<crate::maintenance::error::MaintenanceError> for ApiError {
+    fn from(e: crate::maintenance::error::MaintenanceError) -> Self {
+        use crate::maintenance::error::MaintenanceError as E;
+        match e {
+            E::Invalid(m) => ApiError::from_validation(m),
+            E::NotFound(m) => ApiError::NotFound(m),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Run(e) => ApiError::from(e),
+            E::Db(e) => ApiError::from(e),
+            E::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}

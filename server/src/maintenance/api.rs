@@ -16,13 +16,13 @@ use opsdeck_wire::{
 };
 use serde::Deserialize;
 use serde_json::json;
-use sqlx::Row;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::error::MaintenanceError;
 use super::model::{self, NewPeriod};
-use super::{actuate, recurrence, windows};
+use super::{actuate, recurrence, store, windows};
 use crate::audit::Actor;
 use crate::auth::{Admin, Auth, Operator, RequestCtx, Viewer};
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
@@ -58,9 +58,9 @@ async fn list_periods(
     State(state): State<AppState>,
     Query(q): Query<PeriodParams>,
 ) -> ApiResult<Json<Vec<MaintenancePeriod>>> {
-    let filter = match q.status.as_deref() {
-        None | Some("all") => "",
-        Some("open") => "WHERE p.status IN ('requested', 'enabling', 'active', 'disabling')",
+    let open_only = match q.status.as_deref() {
+        None | Some("all") => false,
+        Some("open") => true,
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
                 "status \"{}\": open or all",
@@ -68,13 +68,10 @@ async fn list_periods(
             )))
         }
     };
-    let rows = sqlx::query(&format!(
-        "{} {filter} ORDER BY p.starts_at DESC, p.id DESC LIMIT 100",
-        model::SELECT
+    let rows = store::periods(&state.pool, open_only).await?;
+    Ok(Json(
+        rows.into_iter().map(store::PeriodRow::into_wire).collect(),
     ))
-    .fetch_all(&state.pool)
-    .await?;
-    Ok(Json(rows.iter().map(model::from_row).collect()))
 }
 
 /// Turn maintenance on now. 202 with the new period (its enable run
@@ -92,22 +89,21 @@ async fn start(
     Json(req): Json<StartMaintenance>,
 ) -> ApiResult<(StatusCode, Json<MaintenancePeriod>)> {
     let now = Utc::now();
-    model::check_reason(&req.reason).map_err(ApiError::BadRequest)?;
-    model::check_until(req.until, now).map_err(ApiError::BadRequest)?;
+    model::check_reason(&req.reason).map_err(MaintenanceError::Invalid)?;
+    model::check_until(req.until, now).map_err(MaintenanceError::Invalid)?;
     if req.reason.trim().is_empty() {
-        return Err(ApiError::BadRequest(
+        return Err(MaintenanceError::Invalid(
             "reason: say why (it is shown in the panel's banner)".into(),
-        ));
+        )
+        .into());
     }
     let p = &auth.principal;
     let mut tx = state.pool.begin().await?;
     let resolved = model::resolve_scope(&mut tx, &req.scope)
         .await
-        .map_err(ApiError::BadRequest)?;
+        .map_err(MaintenanceError::Invalid)?;
     // Serialise starts so two identical requests cannot both open a period.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('opsdeck.maintenance.start'))")
-        .execute(&mut *tx)
-        .await?;
+    store::lock_starts(&mut tx).await?;
     if let Some(id) = model::open_with_scope(&mut tx, &resolved.scope).await? {
         // Enabling twice changes nothing; the request is still on record.
         ctx.audit(
@@ -176,21 +172,7 @@ async fn get_period(
 ) -> ApiResult<Json<MaintenancePeriodDetail>> {
     let mut conn = state.pool.acquire().await?;
     let period = model::load(&mut conn, id).await?;
-    let suppressions = sqlx::query(
-        "SELECT at, source, key, message FROM maintenance_suppressions
-         WHERE period_id = $1 ORDER BY at, key",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| Suppression {
-        at: r.get("at"),
-        source: r.get("source"),
-        key: r.get("key"),
-        message: r.get("message"),
-    })
-    .collect();
+    let suppressions: Vec<Suppression> = store::suppressions(&mut conn, id).await?;
     let timeline = timeline::list(&mut conn, "maintenance", id).await?;
     Ok(Json(MaintenancePeriodDetail {
         period,
@@ -213,7 +195,7 @@ async fn end(
 ) -> ApiResult<(StatusCode, Json<MaintenancePeriod>)> {
     let note = body.note;
     if note.chars().count() > 2000 {
-        return Err(ApiError::BadRequest("note: at most 2000 characters".into()));
+        return Err(MaintenanceError::Invalid("note: at most 2000 characters".into()).into());
     }
     let p = &auth.principal;
     let actor = Actor::of(p);
@@ -256,7 +238,7 @@ async fn extend(
     Path(id): Path<i64>,
     Json(req): Json<ExtendMaintenance>,
 ) -> ApiResult<Json<MaintenancePeriod>> {
-    model::check_until(req.until, Utc::now()).map_err(ApiError::BadRequest)?;
+    model::check_until(req.until, Utc::now()).map_err(MaintenanceError::Invalid)?;
     let p = &auth.principal;
     let mut tx = state.pool.begin().await?;
     model::extend(&mut tx, id, req.until, &Actor::of(p)).await?;
@@ -284,11 +266,9 @@ async fn list_windows(
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<MaintenanceWindow>>> {
     let now = Utc::now();
-    let rows = sqlx::query(&format!("{} ORDER BY id", windows::SELECT))
-        .fetch_all(&state.pool)
-        .await?;
+    let rows = store::windows(&state.pool, false).await?;
     Ok(Json(
-        rows.iter().map(|r| windows::to_wire(r, now)).collect(),
+        rows.into_iter().map(|r| windows::to_wire(r, now)).collect(),
     ))
 }
 
@@ -296,10 +276,10 @@ async fn checked_window(
     conn: &mut sqlx::PgConnection,
     mut w: WindowWrite,
 ) -> ApiResult<WindowWrite> {
-    windows::validate(&mut w).map_err(ApiError::BadRequest)?;
+    windows::validate(&mut w).map_err(MaintenanceError::Invalid)?;
     let resolved = model::resolve_scope(conn, &w.scope)
         .await
-        .map_err(ApiError::BadRequest)?;
+        .map_err(MaintenanceError::Invalid)?;
     w.scope = resolved.scope;
     Ok(w)
 }
@@ -312,49 +292,22 @@ async fn write_window(
 ) -> ApiResult<i64> {
     let scope = serde_json::to_value(&w.scope).map_err(anyhow::Error::from)?;
     let repeat = windows::repeat_str(w.repeat);
-    let id: Option<i64> = match id {
-        None => sqlx::query_scalar(
-            "INSERT INTO maintenance_windows (title, reason, scope, actuate, starts_at, ends_at,
-                     repeat, weekdays, time_zone, until, enabled, created_by, created_by_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-        )
-        .bind(&w.title)
-        .bind(w.reason.trim())
-        .bind(&scope)
-        .bind(w.actuate)
-        .bind(w.starts_at)
-        .bind(w.ends_at)
-        .bind(repeat)
-        .bind(&w.weekdays)
-        .bind(&w.time_zone)
-        .bind(w.until)
-        .bind(w.enabled)
-        .bind(&p.username)
-        .bind(p.user_id)
-        .fetch_optional(&mut *conn)
-        .await?,
-        Some(id) => {
-            sqlx::query_scalar(
-                "UPDATE maintenance_windows SET title = $2, reason = $3, scope = $4, actuate = $5,
-                     starts_at = $6, ends_at = $7, repeat = $8, weekdays = $9, time_zone = $10,
-                     until = $11, enabled = $12, updated_at = now()
-                 WHERE id = $1 RETURNING id",
-            )
-            .bind(id)
-            .bind(&w.title)
-            .bind(w.reason.trim())
-            .bind(&scope)
-            .bind(w.actuate)
-            .bind(w.starts_at)
-            .bind(w.ends_at)
-            .bind(repeat)
-            .bind(&w.weekdays)
-            .bind(&w.time_zone)
-            .bind(w.until)
-            .bind(w.enabled)
-            .fetch_optional(&mut *conn)
-            .await?
-        }
+    let values = store::WindowValues {
+        title: &w.title,
+        reason: w.reason.trim(),
+        scope: &scope,
+        actuate: w.actuate,
+        starts_at: w.starts_at,
+        ends_at: w.ends_at,
+        repeat,
+        weekdays: &w.weekdays,
+        time_zone: &w.time_zone,
+        until: w.until,
+        enabled: w.enabled,
+    };
+    let id = match id {
+        None => Some(store::insert_window(conn, &values, &p.username, p.user_id).await?),
+        Some(id) => store::update_window(conn, id, &values).await?,
     };
     id.ok_or_else(|| ApiError::NotFound("maintenance window".into()))
 }
@@ -367,12 +320,10 @@ fn window_audit(w: &WindowWrite) -> serde_json::Value {
 }
 
 async fn load_window(conn: &mut sqlx::PgConnection, id: i64) -> ApiResult<MaintenanceWindow> {
-    let r = sqlx::query(&format!("{} WHERE id = $1", windows::SELECT))
-        .bind(id)
-        .fetch_optional(&mut *conn)
+    let r = store::window(conn, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("maintenance window {id}")))?;
-    Ok(windows::to_wire(&r, Utc::now()))
+    Ok(windows::to_wire(r, Utc::now()))
 }
 
 /// Schedule a window.
@@ -444,11 +395,7 @@ async fn delete_window(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
-    let title: Option<String> =
-        sqlx::query_scalar("DELETE FROM maintenance_windows WHERE id = $1 RETURNING title")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let title = store::delete_window(&mut tx, id).await?;
     let title = title.ok_or_else(|| ApiError::NotFound(format!("maintenance window {id}")))?;
     ctx.audit(
         &mut tx,
@@ -473,7 +420,7 @@ async fn preview_window(
     State(state): State<AppState>,
     Json(mut w): Json<WindowWrite>,
 ) -> ApiResult<Json<WindowPreview>> {
-    let spec = windows::validate(&mut w).map_err(ApiError::BadRequest)?;
+    let spec = windows::validate(&mut w).map_err(MaintenanceError::Invalid)?;
     // A POST like every preview, so it is on record like them.
     let mut tx = state.pool.begin().await?;
     ctx.audit(
@@ -493,22 +440,6 @@ async fn preview_window(
 
 // ---------------------------------------------------------------- stacks
 
-async fn load_actuator(conn: &mut sqlx::PgConnection, stack: &str) -> ApiResult<Option<Actuator>> {
-    let r = sqlx::query(
-        "SELECT stack, mode, config, state, changed_at, error FROM maintenance_actuators WHERE stack = $1",
-    )
-    .bind(stack)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(r.map(|r| Actuator {
-        stack: r.get("stack"),
-        def: actuate::def_from(r.get("mode"), &r.get::<serde_json::Value, _>("config")),
-        state: r.get("state"),
-        changed_at: r.get("changed_at"),
-        error: r.get("error"),
-    }))
-}
-
 /// The stacks (compose projects of the inventory) and their actuators.
 #[utoipa::path(get, path = "/api/v1/maintenance/stacks", tag = "maintenance",
     responses((status = 200, body = Vec<MaintenanceStack>)),
@@ -518,17 +449,10 @@ async fn stacks(
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<MaintenanceStack>>> {
     let mut conn = state.pool.acquire().await?;
-    let rows: Vec<(String, Vec<String>)> = sqlx::query_as(
-        "SELECT stack, COALESCE(array_agg(name ORDER BY name) FILTER (WHERE name IS NOT NULL), '{}') AS services
-         FROM (SELECT compose_project AS stack, name FROM services WHERE compose_project IS NOT NULL
-               UNION ALL SELECT stack, NULL FROM maintenance_actuators) x
-         GROUP BY stack ORDER BY stack",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = store::stacks(&mut conn).await?;
     let mut out = Vec::with_capacity(rows.len());
     for (stack, services) in rows {
-        let actuator = load_actuator(&mut conn, &stack).await?;
+        let actuator = store::actuator(&mut conn, &stack).await?;
         out.push(MaintenanceStack {
             stack,
             services,
@@ -560,14 +484,15 @@ async fn put_actuator(
             .next()
             .is_some_and(|c| c.is_ascii_alphanumeric());
     if !stack_ok {
-        return Err(ApiError::BadRequest(
+        return Err(MaintenanceError::Invalid(
             "stack: a compose project name (letters, digits, _ . -)".into(),
-        ));
+        )
+        .into());
     }
     let mut tx = state.pool.begin().await?;
     actuate::validate(&mut tx, &mut a)
         .await
-        .map_err(ApiError::BadRequest)?;
+        .map_err(MaintenanceError::Invalid)?;
     let mode = match a.mode {
         opsdeck_wire::ActuationMode::None => "none",
         opsdeck_wire::ActuationMode::Proxy => "proxy",
@@ -579,19 +504,8 @@ async fn put_actuator(
     // after a failed restore) may be reconfigured — e.g. a broken reload
     // argv fixed: `saved` names its own paths, and the next enable or
     // disable restores them first.
-    let busy: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM maintenance_periods WHERE stack = $1 AND actuate
-           AND status IN ('enabling', 'active', 'disabling') LIMIT 1",
-    )
-    .bind(&stack)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let on: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM maintenance_actuators WHERE stack = $1 AND state = 'on')",
-    )
-    .bind(&stack)
-    .fetch_one(&mut *tx)
-    .await?;
+    let busy = store::actuating_period(&mut tx, &stack).await?;
+    let on = store::actuator_on(&mut tx, &stack).await?;
     if busy.is_some() || on {
         return Err(ApiError::Conflict(format!(
             "stack {stack} is in maintenance{}: change its actuation after it ended",
@@ -599,15 +513,7 @@ async fn put_actuator(
                 .unwrap_or_default()
         )));
     }
-    sqlx::query(
-        "INSERT INTO maintenance_actuators (stack, mode, config) VALUES ($1, $2, $3)
-         ON CONFLICT (stack) DO UPDATE SET mode = $2, config = $3, error = NULL, updated_at = now()",
-    )
-    .bind(&stack)
-    .bind(mode)
-    .bind(&config)
-    .execute(&mut *tx)
-    .await?;
+    store::upsert_actuator(&mut tx, &stack, mode, &config).await?;
     ctx.audit(
         &mut tx,
         &auth.principal,
@@ -616,7 +522,7 @@ async fn put_actuator(
         json!({ "mode": mode, "config": config }),
     )
     .await?;
-    let out = load_actuator(&mut tx, &stack)
+    let out = store::actuator(&mut tx, &stack)
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("actuator not stored")))?;
     ctx.commit(tx).await?;
@@ -635,11 +541,7 @@ async fn delete_actuator(
     Path(stack): Path<String>,
 ) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
-    let st: Option<String> =
-        sqlx::query_scalar("SELECT state FROM maintenance_actuators WHERE stack = $1 FOR UPDATE")
-            .bind(&stack)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let st = store::lock_actuator_state(&mut tx, &stack).await?;
     match st.as_deref() {
         None => return Err(ApiError::NotFound(format!("actuator of stack {stack}"))),
         Some("off") => {}
@@ -649,10 +551,7 @@ async fn delete_actuator(
             )))
         }
     }
-    sqlx::query("DELETE FROM maintenance_actuators WHERE stack = $1")
-        .bind(&stack)
-        .execute(&mut *tx)
-        .await?;
+    store::delete_actuator(&mut tx, &stack).await?;
     ctx.audit(
         &mut tx,
         &auth.principal,

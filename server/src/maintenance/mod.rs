@@ -36,11 +36,13 @@
 
 pub mod actuate;
 pub mod api;
+pub mod error;
 pub mod hold;
 pub mod model;
 pub mod page;
 pub mod proxy;
 pub mod recurrence;
+pub mod store;
 pub mod windows;
 
 use std::collections::HashMap;
@@ -49,7 +51,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use opsdeck_wire::{MaintenanceBanner, MaintenanceMark, PeriodStatus, ServiceHealth};
 use serde_json::json;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use crate::jobs::{Pace, Scope, Task};
 use crate::state::AppState;
@@ -58,15 +60,10 @@ use crate::timeline;
 /// Postgres NOTIFY channel of maintenance changes (payload: the period id).
 pub const CHANNEL: &str = "opsdeck_maintenance";
 
-/// Statuses in effect, as SQL.
-pub const IN_EFFECT: &str = "('enabling', 'active', 'disabling')";
-
 /// Queues a NOTIFY that every process receives when the surrounding
 /// transaction commits (their boards follow).
 pub async fn touch(conn: &mut PgConnection, period_id: i64) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(period_id.to_string())
+    sqlx::query!("SELECT pg_notify($1, $2)", CHANNEL, period_id.to_string())
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -119,23 +116,23 @@ pub async fn refresh_marks(state: &AppState) {
 pub async fn load_marks(
     pool: &sqlx::PgPool,
 ) -> sqlx::Result<(HashMap<i64, MaintenanceMark>, Vec<MaintenanceBanner>)> {
-    let rows = sqlx::query(&format!(
-        "SELECT p.id, p.title, p.reason, p.status, p.started_by, p.ends_at, p.service_ids,
+    let rows = sqlx::query!(
+        r#"SELECT p.id, p.title, p.reason, p.status, p.started_by, p.ends_at, p.service_ids,
                 coalesce((SELECT array_agg(s.name ORDER BY s.name) FROM services s
-                          WHERE s.id = ANY(p.service_ids)), '{{}}') AS names
-         FROM maintenance_periods p WHERE p.status IN {IN_EFFECT}
-         ORDER BY p.ends_at, p.id"
-    ))
+                          WHERE s.id = ANY(p.service_ids)), '{}') AS "names!"
+         FROM maintenance_periods p WHERE p.status IN ('enabling', 'active', 'disabling')
+         ORDER BY p.ends_at, p.id"#
+    )
     .fetch_all(pool)
     .await?;
     let mut marks = HashMap::new();
     let mut banners = Vec::with_capacity(rows.len());
     for r in rows {
-        let id: i64 = r.get("id");
-        let until: DateTime<Utc> = r.get("ends_at");
-        let reason: String = r.get("reason");
-        let started_by: String = r.get("started_by");
-        for sid in r.get::<Vec<i64>, _>("service_ids") {
+        let id = r.id;
+        let until: DateTime<Utc> = r.ends_at;
+        let reason = r.reason;
+        let started_by = r.started_by;
+        for sid in r.service_ids {
             // Ordered by end: the period ending last overwrites.
             marks.insert(
                 sid,
@@ -150,12 +147,12 @@ pub async fn load_marks(
         }
         banners.push(MaintenanceBanner {
             period_id: id,
-            title: r.get("title"),
+            title: r.title,
             reason,
-            status: PeriodStatus::parse(r.get("status")).unwrap_or(PeriodStatus::Active),
+            status: PeriodStatus::parse(&r.status).unwrap_or(PeriodStatus::Active),
             started_by,
             until,
-            services: r.get("names"),
+            services: r.names,
         });
     }
     Ok((marks, banners))
@@ -171,14 +168,14 @@ pub async fn suppress(
     key: &str,
     message: &str,
 ) -> sqlx::Result<bool> {
-    let new: Option<i64> = sqlx::query_scalar(
+    let new = sqlx::query_scalar!(
         "INSERT INTO maintenance_suppressions (period_id, source, key, message)
          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING period_id",
+        period_id,
+        source,
+        key,
+        message
     )
-    .bind(period_id)
-    .bind(source)
-    .bind(key)
-    .bind(message)
     .fetch_optional(&mut *conn)
     .await?;
     if new.is_none() {
@@ -205,24 +202,20 @@ pub async fn covering(conn: &mut PgConnection, service_ids: &[i64]) -> sqlx::Res
     if service_ids.is_empty() {
         return Ok(None);
     }
-    let r = sqlx::query(&format!(
-        "SELECT
+    let r = sqlx::query!(
+        r#"SELECT
            (SELECT count(*) FROM unnest($1::bigint[]) AS s(id)
              WHERE NOT EXISTS (SELECT 1 FROM maintenance_periods p
-                               WHERE p.status IN {IN_EFFECT} AND s.id = ANY(p.service_ids))) AS uncovered,
+                               WHERE p.status IN ('enabling', 'active', 'disabling')
+                                 AND s.id = ANY(p.service_ids))) AS "uncovered!",
            (SELECT p.id FROM maintenance_periods p
-             WHERE p.status IN {IN_EFFECT} AND p.service_ids && $1::bigint[]
-             ORDER BY p.ends_at DESC, p.id DESC LIMIT 1) AS period"
-    ))
-    .bind(service_ids)
+             WHERE p.status IN ('enabling', 'active', 'disabling') AND p.service_ids && $1::bigint[]
+             ORDER BY p.ends_at DESC, p.id DESC LIMIT 1) AS "period?""#,
+        service_ids
+    )
     .fetch_one(&mut *conn)
     .await?;
-    let uncovered: i64 = r.get("uncovered");
-    Ok(if uncovered == 0 {
-        r.get("period")
-    } else {
-        None
-    })
+    Ok(if r.uncovered == 0 { r.period } else { None })
 }
 
 /// The period holding an incident's pages: every root service of it (or,
@@ -231,12 +224,12 @@ pub async fn holding_incident(
     conn: &mut PgConnection,
     incident_id: i64,
 ) -> sqlx::Result<Option<i64>> {
-    let ids: Vec<i64> = sqlx::query_scalar(
+    let ids: Vec<i64> = sqlx::query_scalar!(
         "SELECT service_id FROM incident_services WHERE incident_id = $1
            AND (role = 'root' OR NOT EXISTS (SELECT 1 FROM incident_services
                                               WHERE incident_id = $1 AND role = 'root'))",
+        incident_id
     )
-    .bind(incident_id)
     .fetch_all(&mut *conn)
     .await?;
     covering(conn, &ids).await

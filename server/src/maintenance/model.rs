@@ -10,16 +10,15 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use opsdeck_wire::{MaintenancePeriod, MaintenanceScope, PeriodStatus};
 use serde_json::{json, Value};
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use crate::audit::Actor;
-use crate::error::{ApiError, ApiResult};
 use crate::runbooks::engine::{enqueue, NewRun};
 use crate::state::AppState;
 use crate::timeline;
 
-use super::{touch, IN_EFFECT};
+use super::error::{MaintenanceError, Result};
+use super::{store, touch};
 
 /// The furthest ahead a period may end (extend it again if needed).
 pub const MAX_AHEAD: ChronoDuration = ChronoDuration::days(7);
@@ -27,47 +26,11 @@ pub const MAX_AHEAD: ChronoDuration = ChronoDuration::days(7);
 pub const ENABLE_RUNBOOK: &str = "maintenance-enable";
 pub const DISABLE_RUNBOOK: &str = "maintenance-disable";
 
-pub const SELECT: &str =
-    "SELECT p.id, p.window_id, p.title, p.reason, p.scope, p.actuate, p.status,
-        p.started_by, p.starts_at, p.ends_at, p.enabled_at, p.ended_at, p.ended_by, p.error,
-        p.enable_run_id, p.disable_run_id, p.stack, p.service_ids, p.started_by_id,
-        coalesce((SELECT array_agg(s.name ORDER BY s.name) FROM services s
-                  WHERE s.id = ANY(p.service_ids)), '{}') AS names,
-        (SELECT count(*) FROM maintenance_suppressions x WHERE x.period_id = p.id) AS suppressed
-     FROM maintenance_periods p";
-
-pub fn from_row(r: &PgRow) -> MaintenancePeriod {
-    MaintenancePeriod {
-        id: r.get("id"),
-        window_id: r.get("window_id"),
-        title: r.get("title"),
-        reason: r.get("reason"),
-        scope: serde_json::from_value(r.get("scope")).unwrap_or(MaintenanceScope::Services {
-            services: Vec::new(),
-        }),
-        services: r.get("names"),
-        actuate: r.get("actuate"),
-        status: PeriodStatus::parse(r.get("status")).unwrap_or(PeriodStatus::Failed),
-        started_by: r.get("started_by"),
-        starts_at: r.get("starts_at"),
-        ends_at: r.get("ends_at"),
-        enabled_at: r.get("enabled_at"),
-        ended_at: r.get("ended_at"),
-        ended_by: r.get("ended_by"),
-        error: r.get("error"),
-        enable_run_id: r.get("enable_run_id"),
-        disable_run_id: r.get("disable_run_id"),
-        suppressed: r.get("suppressed"),
-    }
-}
-
-pub async fn load(conn: &mut PgConnection, id: i64) -> ApiResult<MaintenancePeriod> {
-    let r = sqlx::query(&format!("{SELECT} WHERE p.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
+pub async fn load(conn: &mut PgConnection, id: i64) -> Result<MaintenancePeriod> {
+    store::period(conn, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("maintenance period {id}")))?;
-    Ok(from_row(&r))
+        .map(store::PeriodRow::into_wire)
+        .ok_or_else(|| MaintenanceError::NotFound(format!("maintenance period {id}")))
 }
 
 /// A scope checked against the inventory: canonical form (services sorted),
@@ -82,20 +45,16 @@ pub struct Resolved {
 pub async fn resolve_scope(
     conn: &mut PgConnection,
     scope: &MaintenanceScope,
-) -> Result<Resolved, String> {
+) -> std::result::Result<Resolved, String> {
     match scope {
         MaintenanceScope::Stack { stack } => {
             let stack = stack.trim();
             if stack.is_empty() {
                 return Err("scope.stack: required".into());
             }
-            let ids: Vec<i64> = sqlx::query_scalar(
-                "SELECT id FROM services WHERE compose_project = $1 ORDER BY id",
-            )
-            .bind(stack)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(|e| e.to_string())?;
+            let ids = store::stack_service_ids(conn, stack)
+                .await
+                .map_err(|e| e.to_string())?;
             if ids.is_empty() {
                 return Err(format!(
                     "scope.stack: no service of the inventory belongs to the stack \"{}\"",
@@ -121,12 +80,9 @@ pub async fn resolve_scope(
             if names.len() > 500 {
                 return Err("scope.services: at most 500 services".into());
             }
-            let found: Vec<(i64, String)> =
-                sqlx::query_as("SELECT id, name FROM services WHERE name = ANY($1) ORDER BY id")
-                    .bind(&names)
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let found = store::services_named(conn, &names)
+                .await
+                .map_err(|e| e.to_string())?;
             if let Some(missing) = names.iter().find(|n| !found.iter().any(|(_, f)| f == *n)) {
                 return Err(format!(
                     "scope.services: no service named \"{}\"",
@@ -142,14 +98,14 @@ pub async fn resolve_scope(
     }
 }
 
-pub fn check_reason(reason: &str) -> Result<(), String> {
+pub fn check_reason(reason: &str) -> std::result::Result<(), String> {
     if reason.chars().count() > 2000 {
         return Err("reason: at most 2000 characters".into());
     }
     Ok(())
 }
 
-pub fn check_until(until: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), String> {
+pub fn check_until(until: DateTime<Utc>, now: DateTime<Utc>) -> std::result::Result<(), String> {
     if until <= now {
         return Err("until: must be in the future".into());
     }
@@ -159,16 +115,12 @@ pub fn check_until(until: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Strin
     Ok(())
 }
 
-async fn builtin(conn: &mut PgConnection, name: &str) -> ApiResult<i64> {
-    sqlx::query_scalar("SELECT id FROM runbooks WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| {
-            ApiError::Conflict(format!(
-                "the built-in runbook {name} is missing (it is seeded at start-up when absent)"
-            ))
-        })
+async fn builtin(conn: &mut PgConnection, name: &str) -> Result<i64> {
+    store::runbook_id(&mut *conn, name).await?.ok_or_else(|| {
+        MaintenanceError::Conflict(format!(
+            "the built-in runbook {name} is missing (it is seeded at start-up when absent)"
+        ))
+    })
 }
 
 /// Queues the enable or disable run of a period (in the caller's
@@ -181,7 +133,7 @@ pub async fn queue_run(
     actor: &Actor,
     user: Option<i64>,
     reason: &str,
-) -> ApiResult<i64> {
+) -> Result<i64> {
     let runbook_id = builtin(
         conn,
         if enable {
@@ -207,15 +159,11 @@ pub async fn queue_run(
         },
     )
     .await?;
-    sqlx::query(if enable {
-        "UPDATE maintenance_periods SET enable_run_id = $2 WHERE id = $1"
+    if enable {
+        store::set_enable_run(conn, period, run).await?;
     } else {
-        "UPDATE maintenance_periods SET disable_run_id = $2 WHERE id = $1"
-    })
-    .bind(period)
-    .bind(run)
-    .execute(&mut *conn)
-    .await?;
+        store::set_disable_run(conn, period, run).await?;
+    }
     Ok(run)
 }
 
@@ -239,29 +187,10 @@ pub async fn open(
     state: &AppState,
     conn: &mut PgConnection,
     p: NewPeriod<'_>,
-) -> ApiResult<Option<(i64, i64)>> {
+) -> Result<Option<(i64, i64)>> {
     let actuate = p.actuate && p.resolved.stack.is_some();
-    let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO maintenance_periods (window_id, occurrence_start, title, reason, scope, stack,
-             service_ids, actuate, started_by, started_by_id, starts_at, ends_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-         ON CONFLICT (window_id, occurrence_start) WHERE window_id IS NOT NULL DO NOTHING
-         RETURNING id",
-    )
-    .bind(p.window.map(|w| w.0))
-    .bind(p.window.map(|w| w.1))
-    .bind(&p.title)
-    .bind(p.reason.trim())
-    .bind(serde_json::to_value(&p.resolved.scope).map_err(anyhow::Error::from)?)
-    .bind(&p.resolved.stack)
-    .bind(&p.resolved.service_ids)
-    .bind(actuate)
-    .bind(&p.actor.name)
-    .bind(p.user)
-    .bind(p.starts_at)
-    .bind(p.ends_at)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let scope = serde_json::to_value(&p.resolved.scope).map_err(anyhow::Error::from)?;
+    let id = store::insert_period(conn, &p, &scope, actuate).await?;
     let Some(id) = id else { return Ok(None) };
     let why = if p.reason.trim().is_empty() {
         String::new()
@@ -293,15 +222,9 @@ pub async fn open(
 pub async fn open_with_scope(
     conn: &mut PgConnection,
     scope: &MaintenanceScope,
-) -> ApiResult<Option<i64>> {
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM maintenance_periods
-         WHERE scope = $1 AND status IN ('requested', 'enabling', 'active', 'disabling')
-         ORDER BY id LIMIT 1",
-    )
-    .bind(serde_json::to_value(scope).map_err(anyhow::Error::from)?)
-    .fetch_optional(&mut *conn)
-    .await?)
+) -> Result<Option<i64>> {
+    let scope = serde_json::to_value(scope).map_err(anyhow::Error::from)?;
+    Ok(store::open_with_scope(conn, &scope).await?)
 }
 
 /// What ending a period did.
@@ -322,41 +245,28 @@ pub async fn end(
     actor: &Actor,
     user: Option<i64>,
     why: &str,
-) -> ApiResult<Ending> {
-    let r = sqlx::query(
-        "SELECT status, disable_run_id,
-                (SELECT status FROM runs WHERE id = disable_run_id) AS disable_status,
-                enable_run_id
-         FROM maintenance_periods WHERE id = $1 FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| ApiError::NotFound(format!("maintenance period {id}")))?;
-    let status = PeriodStatus::parse(r.get("status")).unwrap_or(PeriodStatus::Failed);
+) -> Result<Ending> {
+    let r = store::lock_for_end(conn, id)
+        .await?
+        .ok_or_else(|| MaintenanceError::NotFound(format!("maintenance period {id}")))?;
+    let status = PeriodStatus::parse(&r.status).unwrap_or(PeriodStatus::Failed);
     match status {
         PeriodStatus::Requested => {
-            cancel(conn, id, actor, why, r.get("enable_run_id")).await?;
+            cancel(conn, id, actor, why, r.enable_run_id).await?;
             Ok(Ending::Cancelled)
         }
         s if s.is_in_effect() => {
             let busy = r
-                .get::<Option<String>, _>("disable_status")
-                .is_some_and(|s| {
-                    matches!(s.as_str(), "queued" | "running" | "waiting" | "succeeded")
-                });
+                .disable_status
+                .as_deref()
+                .is_some_and(|s| matches!(s, "queued" | "running" | "waiting" | "succeeded"));
             if busy {
-                return Err(ApiError::Conflict(format!(
+                return Err(MaintenanceError::Conflict(format!(
                     "maintenance period {id} is already ending (run #{})",
-                    r.get::<Option<i64>, _>("disable_run_id")
-                        .unwrap_or_default()
+                    r.disable_run_id.unwrap_or_default()
                 )));
             }
-            sqlx::query("UPDATE maintenance_periods SET ended_by = $2 WHERE id = $1")
-                .bind(id)
-                .bind(&actor.name)
-                .execute(&mut *conn)
-                .await?;
+            store::set_ended_by(conn, id, &actor.name).await?;
             timeline::append(
                 conn,
                 "maintenance",
@@ -372,7 +282,7 @@ pub async fn end(
             touch(conn, id).await?;
             Ok(Ending::Queued(run))
         }
-        other => Err(ApiError::Conflict(format!(
+        other => Err(MaintenanceError::Conflict(format!(
             "maintenance period {id} is {}; only open periods can be ended",
             other.as_str()
         ))),
@@ -387,15 +297,8 @@ async fn cancel(
     actor: &Actor,
     why: &str,
     enable_run: Option<i64>,
-) -> ApiResult<()> {
-    sqlx::query(
-        "UPDATE maintenance_periods SET status = 'cancelled', ended_at = now(), ended_by = $2
-         WHERE id = $1 AND status = 'requested'",
-    )
-    .bind(id)
-    .bind(&actor.name)
-    .execute(&mut *conn)
-    .await?;
+) -> Result<()> {
+    store::cancel_requested(conn, id, &actor.name).await?;
     if let Some(run) = enable_run {
         let why = format!("maintenance period {id} cancelled");
         if crate::runbooks::engine::withdraw(conn, run, &why).await? {
@@ -433,25 +336,15 @@ pub async fn extend(
     id: i64,
     until: DateTime<Utc>,
     actor: &Actor,
-) -> ApiResult<()> {
-    let old: Option<DateTime<Utc>> = sqlx::query_scalar(
-        "SELECT ends_at FROM maintenance_periods WHERE id = $1
-           AND status IN ('requested', 'enabling', 'active') FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
+) -> Result<()> {
+    let old = store::lock_open_end(conn, id).await?;
     let Some(old) = old else {
         load(conn, id).await?;
-        return Err(ApiError::Conflict(format!(
+        return Err(MaintenanceError::Conflict(format!(
             "maintenance period {id} is not open (or already ending); it cannot be extended"
         )));
     };
-    sqlx::query("UPDATE maintenance_periods SET ends_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(until)
-        .execute(&mut *conn)
-        .await?;
+    store::set_ends_at(conn, id, until).await?;
     timeline::append(
         conn,
         "maintenance",
@@ -479,15 +372,7 @@ pub async fn end_due(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<Vec
     let actor = Actor::system("maintenance-schedule");
     loop {
         let mut tx = state.pool.begin().await?;
-        let due: Option<(i64, String, Option<i64>)> = sqlx::query_as(&format!(
-            "SELECT id, status, enable_run_id FROM maintenance_periods
-             WHERE ends_at <= $1 AND disable_run_id IS NULL
-               AND (status IN {IN_EFFECT} OR status = 'requested')
-             ORDER BY ends_at LIMIT 1 FOR UPDATE SKIP LOCKED"
-        ))
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let due = store::next_due(&mut tx, now).await?;
         let Some((id, status, enable_run)) = due else {
             break;
         };
@@ -497,13 +382,7 @@ pub async fn end_due(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<Vec
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         } else {
-            sqlx::query(
-                "UPDATE maintenance_periods SET ended_by = coalesce(ended_by, $2) WHERE id = $1",
-            )
-            .bind(id)
-            .bind(&actor.name)
-            .execute(&mut *tx)
-            .await?;
+            store::set_ended_by_once(&mut tx, id, &actor.name).await?;
             timeline::append(
                 &mut tx,
                 "maintenance",
@@ -544,24 +423,17 @@ pub async fn end_due(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<Vec
 /// when it was cancelled or denied, `failed` otherwise.
 pub async fn settle_requested(state: &AppState) -> anyhow::Result<Vec<i64>> {
     let mut tx = state.pool.begin().await?;
-    let rows = sqlx::query(
-        "SELECT p.id, r.id AS run_id, r.status AS run_status, coalesce(r.error, '') AS run_error,
-                EXISTS (SELECT 1 FROM approvals a WHERE a.run_id = r.id
-                          AND a.status IN ('denied', 'expired', 'withdrawn')) AS refused
-         FROM maintenance_periods p JOIN runs r ON r.id = p.enable_run_id
-         WHERE p.status = 'requested' AND r.status IN ('failed', 'cancelled', 'succeeded')
-         FOR UPDATE OF p SKIP LOCKED",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows = store::lock_unsettled(&mut tx).await?;
     let actor = Actor::system("maintenance");
     let mut done = Vec::new();
     for r in rows {
-        let id: i64 = r.get("id");
-        let run: i64 = r.get("run_id");
-        let run_status: String = r.get("run_status");
-        let refused: bool = r.get("refused");
-        let err: String = r.get("run_error");
+        let store::Unsettled {
+            id,
+            run_id: run,
+            run_status,
+            run_error: err,
+            refused,
+        } = r;
         let status = if run_status == "cancelled" || refused {
             "cancelled"
         } else {
@@ -575,14 +447,7 @@ pub async fn settle_requested(state: &AppState) -> anyhow::Result<Vec<i64>> {
                 format!(": {err}")
             }
         );
-        sqlx::query(
-            "UPDATE maintenance_periods SET status = $2, error = $3, ended_at = now() WHERE id = $1",
-        )
-        .bind(id)
-        .bind(status)
-        .bind(&msg)
-        .execute(&mut *tx)
-        .await?;
+        store::settle(&mut tx, id, status, &msg).await?;
         timeline::append(
             &mut tx,
             "maintenance",

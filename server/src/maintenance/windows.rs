@@ -7,19 +7,13 @@
 //! one that is over is not replayed. Editing or deleting a window leaves a
 //! period already opened alone (it ends at its own end).
 
-use chrono::{DateTime, Utc};
-use opsdeck_wire::{MaintenanceScope, MaintenanceWindow, Repeat, WindowWrite};
-use sqlx::postgres::PgRow;
-use sqlx::Row;
-
 use super::model::{self, NewPeriod};
 use super::recurrence::{self, Spec};
+use super::store::{self, WindowRow};
 use crate::audit::Actor;
 use crate::state::AppState;
-
-pub const SELECT: &str = "SELECT id, title, reason, scope, actuate, starts_at, ends_at, repeat,
-        weekdays, time_zone, until, enabled, created_by, created_by_id, created_at
-     FROM maintenance_windows";
+use chrono::{DateTime, Utc};
+use opsdeck_wire::{MaintenanceScope, MaintenanceWindow, Repeat, WindowWrite};
 
 fn repeat_of(s: &str) -> Repeat {
     match s {
@@ -37,27 +31,27 @@ pub fn repeat_str(r: Repeat) -> &'static str {
     }
 }
 
-pub fn def_of(r: &PgRow) -> WindowWrite {
+pub fn def_of(r: &WindowRow) -> WindowWrite {
     WindowWrite {
-        title: r.get("title"),
-        reason: r.get("reason"),
-        scope: serde_json::from_value(r.get("scope")).unwrap_or(MaintenanceScope::Services {
+        title: r.title.clone(),
+        reason: r.reason.clone(),
+        scope: serde_json::from_value(r.scope.clone()).unwrap_or(MaintenanceScope::Services {
             services: Vec::new(),
         }),
-        actuate: r.get("actuate"),
-        starts_at: r.get("starts_at"),
-        ends_at: r.get("ends_at"),
-        repeat: repeat_of(r.get("repeat")),
-        weekdays: r.get("weekdays"),
-        time_zone: r.get("time_zone"),
-        until: r.get("until"),
-        enabled: r.get("enabled"),
+        actuate: r.actuate,
+        starts_at: r.starts_at,
+        ends_at: r.ends_at,
+        repeat: repeat_of(&r.repeat),
+        weekdays: r.weekdays.clone(),
+        time_zone: r.time_zone.clone(),
+        until: r.until,
+        enabled: r.enabled,
     }
 }
 
 /// A stored window with its next occurrences.
-pub fn to_wire(r: &PgRow, now: DateTime<Utc>) -> MaintenanceWindow {
-    let def = def_of(r);
+pub fn to_wire(r: WindowRow, now: DateTime<Utc>) -> MaintenanceWindow {
+    let def = def_of(&r);
     let (next, summary) = match recurrence::validate(&def) {
         Ok(spec) => (
             recurrence::occurrences(&spec, now, 5),
@@ -66,10 +60,10 @@ pub fn to_wire(r: &PgRow, now: DateTime<Utc>) -> MaintenanceWindow {
         Err(e) => (Vec::new(), format!("invalid: {e}")),
     };
     MaintenanceWindow {
-        id: r.get("id"),
+        id: r.id,
         def,
-        created_by: r.get("created_by"),
-        created_at: r.get("created_at"),
+        created_by: r.created_by,
+        created_at: r.created_at,
         next,
         summary,
     }
@@ -95,9 +89,7 @@ pub fn validate(w: &mut WindowWrite) -> Result<Spec, String> {
 /// Opens the period of every enabled window's occurrence in progress at
 /// `now` that has none yet. Returns the new periods.
 pub async fn start_due(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<Vec<i64>> {
-    let rows = sqlx::query(&format!("{SELECT} WHERE enabled ORDER BY id"))
-        .fetch_all(&state.pool)
-        .await?;
+    let rows = store::windows(&state.pool, true).await?;
     let mut started = Vec::new();
     for r in rows {
         let def = def_of(&r);
@@ -107,16 +99,8 @@ pub async fn start_due(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<V
         let Some(occ) = recurrence::current(&spec, now) else {
             continue;
         };
-        let window_id: i64 = r.get("id");
-        let exists: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM maintenance_periods
-                            WHERE window_id = $1 AND occurrence_start = $2)",
-        )
-        .bind(window_id)
-        .bind(occ.starts_at)
-        .fetch_one(&state.pool)
-        .await?;
-        if exists {
+        let window_id = r.id;
+        if store::occurrence_opened(&state.pool, window_id, occ.starts_at).await? {
             continue;
         }
         let mut tx = state.pool.begin().await?;
@@ -138,7 +122,7 @@ pub async fn start_due(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<V
                 resolved,
                 actuate: def.actuate,
                 actor: &actor,
-                user: r.get("created_by_id"),
+                user: r.created_by_id,
                 starts_at: occ.starts_at,
                 ends_at: occ.ends_at,
             },
