@@ -113,7 +113,7 @@ async fn apply(state: &AppState, change: Change) {
             Ok(())
         }
         Change::Check(id) => state
-            .health
+            .health()
             .reload_check(id)
             .await
             .map_err(|e| format!("{e:#}")),
@@ -131,8 +131,8 @@ async fn dispatch(state: &AppState, channel: &str, payload: &str) {
                 apply(state, change).await;
             }
         }
-        crate::incidents::CHANNEL => state.incidents.notified(payload),
-        crate::runbooks::engine::CHANNEL => state.runs.notified(payload),
+        crate::incidents::CHANNEL => state.incidents().notified(payload),
+        crate::runbooks::engine::CHANNEL => state.runs().notified(payload),
         crate::maintenance::CHANNEL => crate::maintenance::refresh_marks(state).await,
         other => tracing::debug!(channel = other, "notification on an unknown channel"),
     }
@@ -144,8 +144,8 @@ async fn resync(state: &AppState, first: bool) {
     if !first {
         apply(state, Change::Engines).await;
         apply(state, Change::Inventory).await;
-        state.health.reload_checks().await;
-        state.runs.notified("");
+        state.health().reload_checks().await;
+        state.runs().notified("");
     }
     crate::maintenance::refresh_marks(state).await;
 }

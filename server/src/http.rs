@@ -88,7 +88,7 @@ pub fn app(state: AppState) -> Router {
         // Prometheus scrapes with its own bearer token (or on the separate
         // metrics listener): no session, GET only, outside the OpenAPI
         // document and the role model (see `metrics`).
-        .route("/metrics", get(crate::metrics::main_listener))
+        .route("/metrics", get(crate::scrape::main_listener))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .layer(
             ServiceBuilder::new()
@@ -104,7 +104,7 @@ pub fn app(state: AppState) -> Router {
         )
         // Outermost: every answer (timeouts, rejections included) is timed
         // under its route template.
-        .layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track_http))
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track_http))
         .with_state(state)
 }
 
@@ -119,7 +119,7 @@ fn is_mutating(m: &Method) -> bool {
 async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&state.web.csp) {
+    if let Ok(csp) = HeaderValue::from_str(&state.web().csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));

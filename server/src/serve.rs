@@ -5,15 +5,24 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use crate::checks::HealthHub;
 use crate::config::Settings;
 use crate::db::{self, Database};
+use crate::docker::EngineHub;
+use crate::incidents::IncidentHub;
 use crate::jobs::{Pace, Scope, Task};
-use crate::state::AppState;
+use crate::metrics::Metrics;
+use crate::runbooks::step::StepKinds;
+use crate::runbooks::RunEngine;
+use crate::state::{AppState, Parts};
+use crate::web::WebAssets;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -28,7 +37,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {} (set OPSDECK_LISTEN)", settings.listen))?;
-    let state = AppState::new(database.pool.clone(), settings);
+    let state = compose(database.pool.clone(), settings);
     state.jobs.add(upkeep(state.clone()));
     tracing::info!(
         address = %format!("http://{}", listener.local_addr()?),
@@ -38,6 +47,38 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let result = serve(listener, state, shutdown_signal()).await;
     database.close().await;
     result
+}
+
+/// The composition root: the shared infrastructure plus every capability's
+/// part (see [`crate::state`]), and the step kinds lower capabilities add
+/// to the run engine. Tests build their servers through this too.
+pub fn compose(pool: PgPool, settings: Settings) -> AppState {
+    let engines = Arc::new(EngineHub::default());
+    let metrics = Arc::new(Metrics::new());
+    let mut step_kinds = StepKinds::default();
+    step_kinds.add(crate::backups::run::BackupStep);
+    step_kinds.add(crate::maintenance::actuate::MaintenanceStep);
+    let mut parts = Parts::default();
+    parts.insert(Arc::new(WebAssets::load(&settings.web_root)));
+    parts.insert(HealthHub::new(pool.clone(), engines.clone()));
+    parts.insert(RunEngine::new(
+        pool.clone(),
+        settings.run_lease,
+        metrics.clone(),
+    ));
+    parts.insert(Arc::new(step_kinds));
+    parts.insert(Arc::new(IncidentHub::default()));
+    let state = AppState::new(pool, settings, engines, metrics, parts);
+    // Every accessor once: a part left out fails here, at start, not in a
+    // request.
+    let _ = (
+        state.web(),
+        state.health(),
+        state.runs(),
+        state.step_kinds(),
+        state.incidents(),
+    );
+    state
 }
 
 /// Starts the engine hub, serves the app on `listener` until `shutdown`
@@ -58,7 +99,7 @@ pub async fn serve(
         .await
         .map_err(|e| anyhow::anyhow!("loading the Docker engines: {e}"))?;
     state
-        .health
+        .health()
         .start(&state.jobs)
         .await
         .context("starting the health-check engine")?;
@@ -70,7 +111,7 @@ pub async fn serve(
     }
     add_tasks(&state).context("starting the background tasks")?;
     if let Some(listener) = metrics_listener {
-        let app = crate::metrics::listener_app(state.clone());
+        let app = crate::scrape::listener_app(state.clone());
         tracing::info!(address = %format!("http://{}/metrics", listener.local_addr()?), "serving /metrics");
         state.jobs.add(Task::service(
             "metrics.listener",
@@ -113,7 +154,7 @@ fn add_tasks(state: &AppState) -> anyhow::Result<()> {
     // The LISTEN loop first: the others' wake-ups arrive through it.
     jobs.add(crate::fanout::task(state.clone()));
     state
-        .runs
+        .runs()
         .tasks(state.clone(), stop.clone())
         .into_iter()
         .chain(crate::notify::tasks(state.clone(), stop))

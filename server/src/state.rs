@@ -1,64 +1,89 @@
-//! The one cloneable application state every handler receives, and the
-//! composition root: the jobs registry and the runbook step kinds that
-//! lower capabilities plug in are made here.
+//! The one cloneable application state every handler receives.
+//!
+//! It sits on a low floor: it names only the shared infrastructure (the
+//! pool, settings, the Docker engine hub, this process's counters and the
+//! jobs registry). The handles of capabilities above it (the health engine,
+//! the run engine, incident changes, step kinds, the SPA's assets) are
+//! *parts*: each capability stores its own handle here when the app is
+//! composed ([`crate::serve::compose`], the composition root) and reads it
+//! back through an accessor it defines next to the handle's type (e.g.
+//! `state.health()` in `checks`). So capabilities import `AppState`, and
+//! `AppState` imports no capability: no import cycle runs through it.
+//!
+//! Invariant: `compose` inserts every part before the state is shared, and
+//! checks that it did; an accessor for a part that was never inserted is a
+//! programming error and panics with the part's type name.
 
+use std::any::{type_name, Any, TypeId};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::PgPool;
 
-use crate::checks::HealthHub;
 use crate::config::Settings;
 use crate::docker::EngineHub;
-use crate::incidents::IncidentHub;
 use crate::jobs;
 use crate::metrics::Metrics;
-use crate::runbooks::step::StepKinds;
-use crate::runbooks::RunEngine;
-use crate::web::WebAssets;
 
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
     pub settings: Arc<Settings>,
-    pub web: Arc<WebAssets>,
     /// Docker Engines and their container caches (started by `serve`).
     pub engines: Arc<EngineHub>,
-    /// Health checks and the status board (started by `serve`).
-    pub health: Arc<HealthHub>,
-    /// Runbook runs: claim, lease, execute (started by `serve`).
-    pub runs: Arc<RunEngine>,
-    /// Step kinds other capabilities add to the runbook engine.
-    pub step_kinds: Arc<StepKinds>,
-    /// Live incident changes (started by `serve`).
-    pub incidents: Arc<IncidentHub>,
     /// This process's event counters for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// This process's background tasks (started once by `serve`).
     pub jobs: Arc<jobs::Registry>,
+    parts: Arc<Parts>,
+}
+
+/// Capability handles keyed by their type (one of each).
+#[derive(Default)]
+pub struct Parts(HashMap<TypeId, Box<dyn Any + Send + Sync>>);
+
+impl Parts {
+    /// Stores `part`; a second part of the same type replaces the first.
+    pub fn insert<T: Any + Send + Sync>(&mut self, part: T) {
+        self.0.insert(TypeId::of::<T>(), Box::new(part));
+    }
+
+    fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.0.get(&TypeId::of::<T>())?.downcast_ref()
+    }
 }
 
 impl AppState {
-    pub fn new(pool: PgPool, settings: Settings) -> AppState {
-        let web = WebAssets::load(&settings.web_root);
-        let engines = Arc::new(EngineHub::default());
-        let health = HealthHub::new(pool.clone(), engines.clone());
-        let metrics = Arc::new(Metrics::new());
-        let runs = RunEngine::new(pool.clone(), settings.run_lease, metrics.clone());
+    /// The infrastructure every capability shares; `parts` holds the
+    /// capabilities' own handles (see the module doc).
+    pub fn new(
+        pool: PgPool,
+        settings: Settings,
+        engines: Arc<EngineHub>,
+        metrics: Arc<Metrics>,
+        parts: Parts,
+    ) -> AppState {
         let jobs = Arc::new(jobs::Registry::new(metrics.tasks()));
-        let mut step_kinds = StepKinds::default();
-        step_kinds.add(crate::backups::run::BackupStep);
-        step_kinds.add(crate::maintenance::actuate::MaintenanceStep);
         AppState {
             pool,
             settings: Arc::new(settings),
-            web: Arc::new(web),
             engines,
-            health,
-            runs,
-            step_kinds: Arc::new(step_kinds),
-            incidents: Arc::new(IncidentHub::default()),
             metrics,
             jobs,
+            parts: Arc::new(parts),
         }
+    }
+
+    /// The capability handle of type `T`, stored at composition.
+    ///
+    /// # Panics
+    /// When no part of type `T` was inserted: `compose` inserts them all.
+    pub fn part<T: Any + Send + Sync>(&self) -> &T {
+        self.parts.get::<T>().unwrap_or_else(|| {
+            panic!(
+                "{} is not composed into AppState (see serve::compose)",
+                type_name::<T>()
+            )
+        })
     }
 }

@@ -131,10 +131,10 @@ pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
             "only GET is allowed here",
         );
     }
-    if path != "/" && path != "/index.html" && state.web.is_built() {
+    if path != "/" && path != "/index.html" && state.web().is_built() {
         // `make` writes `.br`/`.gz` next to the built files (brotli -q 11
         // beats on-the-fly compression by a fifth on the WASM bundle).
-        let served = ServeDir::new(&state.web.root)
+        let served = ServeDir::new(&state.web().root)
             .precompressed_br()
             .precompressed_gzip()
             .append_index_html_on_directories(false)
@@ -152,7 +152,7 @@ pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
             return res.map(Body::new);
         }
     }
-    index_response(&state.web)
+    index_response(&state.web())
 }
 
 #[cfg(test)]
@@ -180,5 +180,12 @@ mod tests {
         );
         assert!(!is_hashed("/favicon.svg"));
         assert!(!is_hashed("/app-xyz.css"));
+    }
+}
+
+impl AppState {
+    /// The SPA's files (a part, see [`crate::state`]).
+    pub fn web(&self) -> &std::sync::Arc<WebAssets> {
+        self.part()
     }
 }

@@ -51,7 +51,7 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let state = AppState::new(pool.clone(), settings);
+        let state = opsdeck::serve::compose(pool.clone(), settings);
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(opsdeck::serve::serve(listener, state.clone(), async {
             let _ = rx.await;

@@ -300,7 +300,7 @@ async fn run_plan(
     )
     .await?;
     ctx.commit(tx).await?;
-    state.runs.changed(run).await;
+    state.runs().changed(run).await;
     Ok((StatusCode::ACCEPTED, Json(BackupRunStarted { run_id: run })))
 }
 
@@ -374,7 +374,7 @@ async fn verify_backup(
     )
     .await?;
     ctx.commit(tx).await?;
-    state.runs.changed(run).await;
+    state.runs().changed(run).await;
     Ok((StatusCode::ACCEPTED, Json(BackupRunStarted { run_id: run })))
 }
 
@@ -408,7 +408,7 @@ async fn restore_backup(
     )
     .await?;
     ctx.commit(tx).await?;
-    state.runs.changed(run).await;
+    state.runs().changed(run).await;
     Ok((StatusCode::ACCEPTED, Json(BackupRunStarted { run_id: run })))
 }
 
@@ -492,7 +492,7 @@ async fn delete_backup(
         )
         .await?;
         ctx.commit(tx).await?;
-        state.runs.changed(run).await;
+        state.runs().changed(run).await;
         return Ok((StatusCode::ACCEPTED, Json(BackupRunStarted { run_id: run })).into_response());
     }
     // Objects first: if removing one fails, the entry stays (and says so).

@@ -62,7 +62,7 @@ async fn list(
 ) -> ApiResult<Json<Vec<Check>>> {
     let show = auth.principal.role >= opsdeck_wire::Role::Operator;
     Ok(Json(
-        defs::load(&state.pool, &state.health, q.service_id, show).await?,
+        defs::load(&state.pool, &state.health(), q.service_id, show).await?,
     ))
 }
 
@@ -76,7 +76,9 @@ async fn get_one(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Check>> {
     let show = auth.principal.role >= opsdeck_wire::Role::Operator;
-    Ok(Json(load_one(&state.pool, &state.health, id, show).await?))
+    Ok(Json(
+        load_one(&state.pool, &state.health(), id, show).await?,
+    ))
 }
 
 // ------------------------------------------------------------------ writing
@@ -145,11 +147,11 @@ async fn create(
     )
     .await?;
     ctx.commit(tx).await?;
-    state.health.reload_check(id).await?;
+    state.health().reload_check(id).await?;
     crate::fanout::publish(&state, crate::fanout::Change::Check(id)).await;
     Ok((
         StatusCode::CREATED,
-        Json(load_one(&state.pool, &state.health, id, true).await?),
+        Json(load_one(&state.pool, &state.health(), id, true).await?),
     ))
 }
 
@@ -164,7 +166,7 @@ async fn update(
     Path(id): Path<i64>,
     Json(input): Json<CheckInput>,
 ) -> ApiResult<Json<Check>> {
-    let cur = load_one(&state.pool, &state.health, id, true).await?;
+    let cur = load_one(&state.pool, &state.health(), id, true).await?;
     if let Some(spec) = &input.spec {
         if spec.kind() != cur.spec.kind() {
             return Err(ApiError::BadRequest(
@@ -211,9 +213,11 @@ async fn update(
     )
     .await?;
     ctx.commit(tx).await?;
-    state.health.reload_check(id).await?;
+    state.health().reload_check(id).await?;
     crate::fanout::publish(&state, crate::fanout::Change::Check(id)).await;
-    Ok(Json(load_one(&state.pool, &state.health, id, true).await?))
+    Ok(Json(
+        load_one(&state.pool, &state.health(), id, true).await?,
+    ))
 }
 
 /// Delete a check with its history.
@@ -238,7 +242,7 @@ async fn delete(
     )
     .await?;
     ctx.commit(tx).await?;
-    state.health.reload_check(id).await?;
+    state.health().reload_check(id).await?;
     crate::fanout::publish(&state, crate::fanout::Change::Check(id)).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -254,7 +258,7 @@ async fn run(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ProbeResult>> {
     let result = state
-        .health
+        .health()
         .run_now(id)
         .await
         .ok_or_else(|| ApiError::NotFound(format!("check {id}")))?;
@@ -309,7 +313,7 @@ async fn history(
     responses((status = 200, body = CheckEngineStats)),
     security(("session" = ["admin"]), ("token" = ["admin"])))]
 async fn engine_stats(_auth: Auth<Admin>, State(state): State<AppState>) -> Json<CheckEngineStats> {
-    Json(state.health.stats())
+    Json(state.health().stats())
 }
 
 /// Retention of rollups and events; time of the daily report.
@@ -357,10 +361,10 @@ async fn put_settings(
 async fn board(_auth: Auth<Viewer>, State(state): State<AppState>) -> ApiResult<Response> {
     let json =
         |b: axum::body::Bytes| ([(header::CONTENT_TYPE, "application/json")], b).into_response();
-    if let Some(b) = state.health.cached_board() {
+    if let Some(b) = state.health().cached_board() {
         return Ok(json(b));
     }
-    let (version, services) = state.health.statuses();
+    let (version, services) = state.health().statuses();
     let engines = crate::engines::list_wire(&state).await?;
     let overall = status::overall(services.iter().map(|s| (s.tier, s.health)));
     let mut counts = std::collections::BTreeMap::new();
@@ -371,14 +375,14 @@ async fn board(_auth: Auth<Viewer>, State(state): State<AppState>) -> ApiResult<
         overall,
         counts,
         services,
-        host_checks: state.health.host_checks(),
+        host_checks: state.health().host_checks(),
         engines,
         version,
         generated_at: Utc::now(),
-        maintenance: state.health.maintenance_banners(),
+        maintenance: state.health().maintenance_banners(),
     };
     let body = axum::body::Bytes::from(serde_json::to_vec(&board).map_err(anyhow::Error::from)?);
-    state.health.store_board(version, body.clone());
+    state.health().store_board(version, body.clone());
     Ok(json(body))
 }
 
@@ -392,7 +396,7 @@ async fn events(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let rx = state.health.subscribe();
+    let rx = state.health().subscribe();
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         use tokio::sync::broadcast::error::RecvError;
         let ev = match rx.recv().await {
@@ -433,9 +437,9 @@ async fn set_public(
     )
     .await?;
     ctx.commit(tx).await?;
-    state.health.refresh_inventory().await?;
+    state.health().refresh_inventory().await?;
     state
-        .health
+        .health()
         .status_of(id)
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("service {id}")))
@@ -455,7 +459,7 @@ pub async fn heartbeat(
     {
         return (StatusCode::NOT_FOUND, "unknown heartbeat\n").into_response();
     }
-    match state.health.heartbeat(&token).await {
+    match state.health().heartbeat(&token).await {
         Ok(true) => (StatusCode::OK, "OK\n").into_response(),
         Ok(false) => (StatusCode::NOT_FOUND, "unknown heartbeat\n").into_response(),
         Err(e) => {

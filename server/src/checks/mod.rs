@@ -35,3 +35,10 @@ pub use defs::{
 };
 pub use engine::HealthHub;
 pub use store::{prune, settings, uptime_of};
+
+impl crate::state::AppState {
+    /// The health-check engine and status board (a part, see [`crate::state`]).
+    pub fn health(&self) -> &std::sync::Arc<HealthHub> {
+        self.part()
+    }
+}

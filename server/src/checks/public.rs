@@ -45,7 +45,7 @@ pub fn public_state(h: ServiceHealth) -> (&'static str, &'static str) {
 }
 
 pub async fn page(State(state): State<AppState>) -> Response {
-    let (_, statuses) = state.health.statuses();
+    let (_, statuses) = state.health().statuses();
     let mut services: Vec<(String, ServiceHealth, Option<f64>)> = statuses
         .into_iter()
         .filter(|s| s.public)

@@ -52,7 +52,7 @@ fn item(
 pub async fn build(state: &AppState) -> Vec<ReportItem> {
     let mut items = Vec::new();
     // The board as of now, not as of the last debounced recomputation.
-    if let Err(e) = state.health.refresh_inventory().await {
+    if let Err(e) = state.health().refresh_inventory().await {
         tracing::warn!(error = %e, "refreshing the board for the report failed");
     }
     // 1. Containers, per engine.
@@ -118,7 +118,7 @@ pub async fn build(state: &AppState) -> Vec<ReportItem> {
             critical_pct: crit,
             sustained_s: 0,
         };
-        let p = state.health.host().probe(&c).await;
+        let p = state.health().host().probe(&c).await;
         let name = match resource {
             Resource::Disk => "/ (space)",
             Resource::Inodes => "/ (inodes)",
@@ -128,7 +128,7 @@ pub async fn build(state: &AppState) -> Vec<ReportItem> {
     }
     // 4. Database connections: the latest result of each database check.
     let mut dbs = 0;
-    for (def, status, last) in state.health.latest_metrics() {
+    for (def, status, last) in state.health().latest_metrics() {
         let detail = match (&def.spec, &last) {
             (CheckSpec::Postgres(_), Some(r)) => match metric(r, "connections_pct") {
                 Some(p) => format!("connections {p:.0} % of max_connections — {}", r.message),
@@ -153,7 +153,7 @@ pub async fn build(state: &AppState) -> Vec<ReportItem> {
         ));
     }
     // 5. Service health, from the board.
-    let (_, services) = state.health.statuses();
+    let (_, services) = state.health().statuses();
     if services.is_empty() {
         items.push(item(
             "service_health",

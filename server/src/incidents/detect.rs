@@ -48,15 +48,15 @@ use super::touch;
 /// only where the health lease is held): every 10 s and on every board
 /// change.
 pub fn task(state: AppState) -> Task {
-    let changes = BoardChanges(state.health.subscribe());
+    let changes = BoardChanges(state.health().subscribe());
     Task::every(
         "detection",
         Duration::from_secs(10),
         Scope::EveryProcess,
         state,
         |state| async move {
-            if state.health.is_leader() {
-                let (_, statuses) = state.health.statuses();
+            if state.health().is_leader() {
+                let (_, statuses) = state.health().statuses();
                 reconcile(&state, &statuses, Utc::now()).await?;
             }
             Ok(Pace::Normal)

@@ -92,3 +92,10 @@ pub async fn touch(conn: &mut PgConnection, incident_id: i64) -> sqlx::Result<()
 pub fn router() -> OpenApiRouter<AppState> {
     api::router()
 }
+
+impl crate::state::AppState {
+    /// Live incident changes (a part, see [`crate::state`]).
+    pub fn incidents(&self) -> &std::sync::Arc<IncidentHub> {
+        self.part()
+    }
+}

@@ -156,7 +156,7 @@ async fn start(
     .await?;
     let period = model::load(&mut tx, id).await?;
     ctx.commit(tx).await?;
-    state.runs.changed(run).await;
+    state.runs().changed(run).await;
     Ok((StatusCode::ACCEPTED, Json(period)))
 }
 
@@ -221,7 +221,7 @@ async fn end(
     let period = model::load(&mut tx, id).await?;
     ctx.commit(tx).await?;
     if let Some(run) = run {
-        state.runs.changed(run).await;
+        state.runs().changed(run).await;
     }
     Ok((StatusCode::ACCEPTED, Json(period)))
 }

@@ -106,7 +106,7 @@ pub fn tasks(state: AppState) -> Vec<Task> {
 /// Re-reads the periods in effect and hands the marks to the status board.
 pub async fn refresh_marks(state: &AppState) {
     match load_marks(&state.pool).await {
-        Ok((marks, banners)) => state.health.set_maintenance(marks, banners),
+        Ok((marks, banners)) => state.health().set_maintenance(marks, banners),
         Err(e) => tracing::warn!(error = %e, "maintenance: loading periods failed"),
     }
 }

@@ -124,7 +124,7 @@ async fn builtin(conn: &mut PgConnection, name: &str) -> Result<i64> {
 }
 
 /// Queues the enable or disable run of a period (in the caller's
-/// transaction). The caller calls `state.runs.changed(run)` after commit.
+/// transaction). The caller calls `state.runs().changed(run)` after commit.
 pub async fn queue_run(
     state: &AppState,
     conn: &mut PgConnection,
@@ -411,7 +411,7 @@ pub async fn end_due(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<Vec
         }
         tx.commit().await?;
         if let Some(run) = run {
-            state.runs.changed(run).await;
+            state.runs().changed(run).await;
         }
         done.push(id);
     }

@@ -131,7 +131,7 @@ pub async fn start_due(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<V
         .map_err(|e| anyhow::anyhow!("opening window {window_id}'s period: {e}"))?;
         tx.commit().await?;
         if let Some((period, run)) = opened {
-            state.runs.changed(run).await;
+            state.runs().changed(run).await;
             started.push(period);
         }
     }

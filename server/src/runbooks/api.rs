@@ -311,7 +311,7 @@ async fn run_events(
     Path(id): Path<i64>,
 ) -> ApiResult<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>> {
     let first = load_run(&state, id, Some(&auth.principal)).await?;
-    let mut changes = state.runs.subscribe();
+    let mut changes = state.runs().subscribe();
     let closed = state.engines.closed();
     let principal = auth.principal.clone();
     let stream = async_stream(move |tx| async move {

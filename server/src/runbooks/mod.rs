@@ -32,3 +32,15 @@ pub mod steps;
 pub mod store;
 
 pub use engine::RunEngine;
+
+impl crate::state::AppState {
+    /// The run engine: claim, lease, execute (a part, see [`crate::state`]).
+    pub fn runs(&self) -> &std::sync::Arc<RunEngine> {
+        self.part()
+    }
+
+    /// The step kinds other capabilities add to the run engine.
+    pub fn step_kinds(&self) -> &std::sync::Arc<step::StepKinds> {
+        self.part()
+    }
+}

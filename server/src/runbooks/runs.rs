@@ -149,7 +149,7 @@ pub async fn audit_start(
     )
     .await?;
     ctx.commit(tx).await?;
-    state.runs.changed(id).await;
+    state.runs().changed(id).await;
     load(state, id, Some(p)).await
 }
 
@@ -219,7 +219,7 @@ async fn record_act(
     ctx.audit(&mut tx, p, action, Some(format!("run:{id}")), params)
         .await?;
     ctx.commit(tx).await?;
-    state.runs.changed(id).await;
+    state.runs().changed(id).await;
     load(state, id, Some(p)).await
 }
 
@@ -259,7 +259,7 @@ pub async fn cancel(
     };
     // A run held by this process stops at once; elsewhere at its next
     // heartbeat.
-    state.runs.cancel_local(id);
+    state.runs().cancel_local(id);
     let answer = record_act(
         state,
         ctx,

@@ -69,7 +69,7 @@ async fn target(cx: &StepCx<'_>, service: &str) -> Result<actions::Target, Strin
 /// Runs a non-parking step and returns its named outputs.
 pub async fn execute(cx: &StepCx<'_>, action: &StepAction) -> StepResult {
     // Kinds other capabilities registered (backup, maintenance).
-    if let Some(kind) = cx.state.step_kinds.get(action.kind()) {
+    if let Some(kind) = cx.state.step_kinds().get(action.kind()) {
         return kind.execute(cx, action).await;
     }
     // Read-only mode refuses the kinds that change containers before they
@@ -408,7 +408,7 @@ fn health_str(h: ServiceHealth) -> &'static str {
 }
 
 async fn status(cx: &StepCx<'_>, service: &str) -> StepResult {
-    let (_, statuses) = cx.state.health.statuses();
+    let (_, statuses) = cx.state.health().statuses();
     let Some(s) = statuses.into_iter().find(|s| s.name == service) else {
         // A service added a moment ago is in the inventory before the board
         // has been recomputed: report it as not yet known.
@@ -542,14 +542,13 @@ async fn run_checks(
         .into_iter()
         .map(|r| (r.id, r.name, r.service))
         .collect();
-    let results = futures::stream::iter(
-        checks
-            .into_iter()
-            .map(|(id, name, svc)| async move { (name, svc, cx.state.health.run_now(id).await) }),
-    )
-    .buffered(16)
-    .collect::<Vec<_>>()
-    .await;
+    let results =
+        futures::stream::iter(checks.into_iter().map(|(id, name, svc)| async move {
+            (name, svc, cx.state.health().run_now(id).await)
+        }))
+        .buffered(16)
+        .collect::<Vec<_>>()
+        .await;
     for (name, svc, r) in results {
         let (status, msg) = match r {
             Some(r) => (r.status, r.message),

@@ -448,7 +448,7 @@ async fn rollups_uptime_and_retention() {
     run(&op, c.id).await;
     server
         .state
-        .health
+        .health()
         .flush_rollups(true)
         .await
         .expect("flush");
@@ -475,7 +475,7 @@ async fn rollups_uptime_and_retention() {
     run(&op, c.id).await;
     server
         .state
-        .health
+        .health()
         .flush_rollups(true)
         .await
         .expect("flush");

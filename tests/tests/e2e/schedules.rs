@@ -419,7 +419,7 @@ async fn tick_runs_each_occurrence_once() {
     assert_eq!(ticks.len(), 1);
     assert_eq!(ticks[0].0, at("2030-01-01T03:00:00Z"));
     assert_eq!(ticks[0].1, Some(*run));
-    assert_eq!(ticks[0].2, s.state.runs.owner());
+    assert_eq!(ticks[0].2, s.state.runs().owner());
     assert_eq!(ticks[0].3, "started");
     assert_eq!(checked_until(&s.pool, sched.id).await, now);
 

@@ -119,7 +119,12 @@ async fn dashboard_follows_status_changes_live() {
     .execute(&server.pool)
     .await
     .expect("hour history");
-    server.state.health.reload_history().await.expect("history");
+    server
+        .state
+        .health()
+        .reload_history()
+        .await
+        .expect("history");
 
     let Ok(b) = Browser::start().await else {
         return;

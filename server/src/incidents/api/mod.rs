@@ -126,7 +126,7 @@ async fn list_events(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
 ) -> ApiResult<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>> {
-    let mut changes = state.incidents.subscribe();
+    let mut changes = state.incidents().subscribe();
     let closed = state.engines.closed();
     let stream = async_stream(move |tx| async move {
         tokio::pin!(closed);
@@ -177,7 +177,7 @@ async fn detail_events(
         let mut conn = state.pool.acquire().await?;
         edit::detail(&mut conn, id).await?
     };
-    let mut changes = state.incidents.subscribe();
+    let mut changes = state.incidents().subscribe();
     let closed = state.engines.closed();
     let stream = async_stream(move |tx| async move {
         tokio::pin!(closed);

@@ -41,7 +41,7 @@ pub(super) async fn run_and_wait(
     .await
     .map_err(|e| format!("starting runbook {runbook}: {e}"))?;
     drop(conn);
-    cx.state.runs.changed(run).await;
+    cx.state.runs().changed(run).await;
     cx.out
         .line(format!("runbook {runbook}: run #{run} started"));
     note(

@@ -193,7 +193,7 @@ pub async fn vote(
                 .runs_finished_by_id(&state.pool, &[run], "failed")
                 .await;
         }
-        state.runs.changed(run).await;
+        state.runs().changed(run).await;
         return Err(RunbookError::Conflict(format!(
             "approval {id} has expired; the run failed — start it again to ask anew"
         )));
@@ -274,7 +274,7 @@ pub async fn vote(
             .runs_finished_by_id(&state.pool, &[run], "failed")
             .await;
     }
-    state.runs.changed(run).await;
+    state.runs().changed(run).await;
     let mut conn = state.pool.acquire().await?;
     let row = store::get(&mut conn, id).await?;
     Ok(to_wire(&mut conn, row, Some(p)).await?)

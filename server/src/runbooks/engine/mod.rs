@@ -119,7 +119,7 @@ impl JobTable for Runs {
     }
 
     async fn reap(state: &AppState) -> anyhow::Result<()> {
-        Ok(state.runs.reap().await?)
+        Ok(state.runs().reap().await?)
     }
 
     async fn execute(
@@ -131,7 +131,7 @@ impl JobTable for Runs {
     ) {
         // A run outlives the shutdown of this process's tasks: it ends, or
         // its lease runs out with the process and the reaper marks it.
-        let engine = state.runs.clone();
+        let engine = state.runs().clone();
         if let Err(e) = engine.drive(&state, id, &held).await {
             tracing::error!(run = id, error = %e, "run failed inside the engine");
             let _ = engine

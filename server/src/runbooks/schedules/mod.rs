@@ -371,7 +371,7 @@ pub async fn tick(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<u32> {
         match settle(state, s.id, now).await {
             Ok(Some(run)) => {
                 started += 1;
-                state.runs.changed(run).await;
+                state.runs().changed(run).await;
             }
             Ok(None) => {}
             Err(e) => {
@@ -422,7 +422,7 @@ async fn claim(
     tick: DateTime<Utc>,
     missed: u64,
 ) -> anyhow::Result<Option<i64>> {
-    if !store::claim_tick(&mut *tx, s.id, tick, state.runs.owner()).await? {
+    if !store::claim_tick(&mut *tx, s.id, tick, state.runs().owner()).await? {
         return Ok(None);
     }
     let mut reason = format!(
