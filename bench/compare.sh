@@ -14,6 +14,8 @@
 #   incidents  bench/incidents.sh (a container killed → first notification),
 #              BENCH_ROUNDS 10 unless set
 # COMPARE_PARTS (default "health runbooks incidents") chooses among them.
+# COMPARE_ROUNDS (default 1): with 2, each part runs before, after, before,
+# after, so the spread between a side's two rounds shows the machine's noise.
 # Output: each part's Markdown table, labelled before/after, on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,8 +43,11 @@ after_bin="$target/release/opsdeck"
 after_target="$target/release/bench-target"
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r); before = $rev, after = $(git rev-parse --short HEAD)$(git diff --quiet || echo '+changes')"
+rounds=${COMPARE_ROUNDS:-1}
+sides=""
+for _ in $(seq "$rounds"); do sides="$sides before after"; done
 for part in $parts; do
-  for side in before after; do
+  for side in $sides; do
     if [ "$side" = before ]; then bin="$store/opsdeck"; tb="$store/bench-target"; else bin=$after_bin; tb=$after_target; fi
     echo
     echo "### $part — $side ($bin)"
