@@ -152,7 +152,14 @@ pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
             return res.map(Body::new);
         }
     }
-    index_response(&state.web())
+    index_response(state.web())
+}
+
+impl AppState {
+    /// The SPA's files (a part, see [`crate::state`]).
+    pub fn web(&self) -> &std::sync::Arc<WebAssets> {
+        self.part()
+    }
 }
 
 #[cfg(test)]
@@ -180,12 +187,5 @@ mod tests {
         );
         assert!(!is_hashed("/favicon.svg"));
         assert!(!is_hashed("/app-xyz.css"));
-    }
-}
-
-impl AppState {
-    /// The SPA's files (a part, see [`crate::state`]).
-    pub fn web(&self) -> &std::sync::Arc<WebAssets> {
-        self.part()
     }
 }

@@ -305,6 +305,50 @@ pub async fn delete_step(
     Ok(json!({ "backup": id, "deleted": true }))
 }
 
+/// What the next prune of a plan would delete, and what it keeps (and
+/// why).
+pub async fn preview(
+    conn: &mut PgConnection,
+    id: i64,
+) -> Result<opsdeck_wire::PrunePreview, super::catalog::BackupError> {
+    if !super::store::plan_exists(conn, id).await? {
+        return Err(super::catalog::BackupError::NotFound(format!(
+            "backup plan {id}"
+        )));
+    }
+    let (rules, tz, candidates) = load(conn, id).await?;
+    let decisions = select(&candidates, &rules, tz, Utc::now());
+    let ids: Vec<i64> = decisions.iter().map(|d| d.id).collect();
+    let mut by_id: std::collections::BTreeMap<i64, opsdeck_wire::BackupSummary> =
+        super::store::summaries(conn, &ids)
+            .await?
+            .into_iter()
+            .map(|r| {
+                let s = super::model::summary_of(r);
+                (s.id, s)
+            })
+            .collect();
+    let mut out = opsdeck_wire::PrunePreview {
+        keep: Vec::new(),
+        delete: Vec::new(),
+    };
+    for d in decisions {
+        let Some(backup) = by_id.remove(&d.id) else {
+            continue;
+        };
+        let line = opsdeck_wire::PruneLine {
+            backup,
+            reasons: d.reasons,
+        };
+        if d.keep {
+            out.keep.push(line);
+        } else {
+            out.delete.push(line);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,48 +541,4 @@ mod tests {
         let d = select(&c, &rules(0, 0, 0, 0, None), chrono_tz::UTC, Utc::now());
         assert_eq!(kept(&d).len(), 1);
     }
-}
-
-/// What the next prune of a plan would delete, and what it keeps (and
-/// why).
-pub async fn preview(
-    conn: &mut PgConnection,
-    id: i64,
-) -> Result<opsdeck_wire::PrunePreview, super::catalog::BackupError> {
-    if !super::store::plan_exists(conn, id).await? {
-        return Err(super::catalog::BackupError::NotFound(format!(
-            "backup plan {id}"
-        )));
-    }
-    let (rules, tz, candidates) = load(conn, id).await?;
-    let decisions = select(&candidates, &rules, tz, Utc::now());
-    let ids: Vec<i64> = decisions.iter().map(|d| d.id).collect();
-    let mut by_id: std::collections::BTreeMap<i64, opsdeck_wire::BackupSummary> =
-        super::store::summaries(conn, &ids)
-            .await?
-            .into_iter()
-            .map(|r| {
-                let s = super::model::summary_of(r);
-                (s.id, s)
-            })
-            .collect();
-    let mut out = opsdeck_wire::PrunePreview {
-        keep: Vec::new(),
-        delete: Vec::new(),
-    };
-    for d in decisions {
-        let Some(backup) = by_id.remove(&d.id) else {
-            continue;
-        };
-        let line = opsdeck_wire::PruneLine {
-            backup,
-            reasons: d.reasons,
-        };
-        if d.keep {
-            out.keep.push(line);
-        } else {
-            out.delete.push(line);
-        }
-    }
-    Ok(out)
 }

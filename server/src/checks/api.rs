@@ -62,7 +62,7 @@ async fn list(
 ) -> ApiResult<Json<Vec<Check>>> {
     let show = auth.principal.role >= opsdeck_wire::Role::Operator;
     Ok(Json(
-        defs::load(&state.pool, &state.health(), q.service_id, show).await?,
+        defs::load(&state.pool, state.health(), q.service_id, show).await?,
     ))
 }
 
@@ -76,9 +76,7 @@ async fn get_one(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Check>> {
     let show = auth.principal.role >= opsdeck_wire::Role::Operator;
-    Ok(Json(
-        load_one(&state.pool, &state.health(), id, show).await?,
-    ))
+    Ok(Json(load_one(&state.pool, state.health(), id, show).await?))
 }
 
 // ------------------------------------------------------------------ writing
@@ -151,7 +149,7 @@ async fn create(
     crate::fanout::publish(&state, crate::fanout::Change::Check(id)).await;
     Ok((
         StatusCode::CREATED,
-        Json(load_one(&state.pool, &state.health(), id, true).await?),
+        Json(load_one(&state.pool, state.health(), id, true).await?),
     ))
 }
 
@@ -166,7 +164,7 @@ async fn update(
     Path(id): Path<i64>,
     Json(input): Json<CheckInput>,
 ) -> ApiResult<Json<Check>> {
-    let cur = load_one(&state.pool, &state.health(), id, true).await?;
+    let cur = load_one(&state.pool, state.health(), id, true).await?;
     if let Some(spec) = &input.spec {
         if spec.kind() != cur.spec.kind() {
             return Err(ApiError::BadRequest(
@@ -215,9 +213,7 @@ async fn update(
     ctx.commit(tx).await?;
     state.health().reload_check(id).await?;
     crate::fanout::publish(&state, crate::fanout::Change::Check(id)).await;
-    Ok(Json(
-        load_one(&state.pool, &state.health(), id, true).await?,
-    ))
+    Ok(Json(load_one(&state.pool, state.health(), id, true).await?))
 }
 
 /// Delete a check with its history.

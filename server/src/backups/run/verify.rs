@@ -113,7 +113,7 @@ pub(super) async fn verify_all(
         let size = r.bytes;
         // 1. Read back and compare the checksum.
         let file = store
-            .read(&key)
+            .read(key)
             .await
             .map_err(|e| format!("{source}: cannot read {key}: {e:#}"))?;
         let (sum, n) = pipeline::checksum(file)
@@ -132,12 +132,12 @@ pub(super) async fn verify_all(
         // 2. Per kind: test restores, archive walks, figures compared.
         let expected: BTreeMap<String, i64> =
             serde_json::from_value(r.stats.clone()).unwrap_or_default();
-        let open = || store.read(&key);
+        let open = || store.read(key);
         match kind.as_str() {
             "pg_dump" | "mysqldump" => {
-                verify_database(cx, id, idx, &kind, &source, &sources, &expected, &open).await?
+                verify_database(cx, id, idx, kind, source, &sources, &expected, &open).await?
             }
-            "volume_tar" => verify_volume(cx, id, idx, &source, &expected, &open).await?,
+            "volume_tar" => verify_volume(cx, id, idx, source, &expected, &open).await?,
             "files_tar" => {
                 let (got, _) = archive::check_object(
                     open().await.map_err(|e| format!("{source}: {e:#}"))?,
