@@ -48,7 +48,7 @@ test-deps:
 	@scripts/install-test-deps.sh
 
 test: test-deps tools $(DIST)
-	python3 scripts/check-structure.py
+	python3 scripts/check-structure.py --enforce bollard,http,cycles,size
 	cargo build -p opsdeck --bin opsdeck
 	cargo test --workspace --exclude opsdeck-frontend -- --test-threads=4
 

@@ -10,7 +10,15 @@
 //! | `opsdeck_changes` | [`publish`] after a commit | [`apply`]: engines, board, checks |
 //! | `opsdeck_incidents` | [`crate::incidents::touch`] in the change's transaction | [`crate::incidents::IncidentHub::notified`] (live views) |
 //! | `opsdeck_runs` | [`crate::runbooks::engine::RunEngine::changed`] | [`crate::runbooks::engine::RunEngine::notified`] (live views, claimers) |
-//! | `opsdeck_maintenance` | [`crate::maintenance`]'s writes | [`crate::maintenance::refresh_marks`] (board marks, banner) |
+//! | `opsdeck_maintenance` | [`crate::maintenance`]'s writes | the follower maintenance registers ([`follow`]): `maintenance::refresh_marks` (board marks, banner) |
+//!
+//! The channel names live here ([`INCIDENTS`], [`RUNS`], [`MAINTENANCE`])
+//! and the capabilities publish on them: fanout sits below every
+//! capability and imports none. Incident and run notifications go to the
+//! hubs the state holds; a capability with its own reaction registers a
+//! follower at start-up ([`follow`], as maintenance does), and the engines
+//! change is applied through the resync `engines` registers
+//! ([`on_engines`]).
 //!
 //! Several `opsdeck serve` processes may share one database. Most state is
 //! read from Postgres per request, but three things live in each process's
@@ -36,22 +44,53 @@
 //!   (memory re-read, maintenance marks reloaded, claimers woken; live views
 //!   of incidents and runs refetch on their own next event).
 
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use crate::jobs::{Scope, Task};
 use crate::state::AppState;
 
 const CHANNEL: &str = "opsdeck_changes";
+/// Incident changes (payload: the incident id), published by incidents in
+/// the change's transaction.
+pub const INCIDENTS: &str = "opsdeck_incidents";
+/// Runs queued or changed (payload: the run id), published by the run
+/// engine.
+pub const RUNS: &str = "opsdeck_runs";
+/// Maintenance changes (payload: the period id), published by maintenance
+/// in the change's transaction.
+pub const MAINTENANCE: &str = "opsdeck_maintenance";
 
-/// Every channel [`task`] follows.
-const CHANNELS: [&str; 4] = [
-    CHANNEL,
-    crate::incidents::CHANNEL,
-    crate::runbooks::engine::CHANNEL,
-    crate::maintenance::CHANNEL,
-];
+/// A capability's reaction to its own channel: called with the payload of
+/// each notification, and with `None` after every (re)connect to catch up
+/// on what was missed while not listening.
+pub type Follower = for<'a> fn(&'a AppState, Option<&'a str>) -> BoxFuture<'a, ()>;
+
+static FOLLOWERS: Mutex<Vec<(&'static str, Follower)>> = Mutex::new(Vec::new());
+
+/// Follows `channel` with `follower`. Called at start-up, before the
+/// registry starts [`task`]; a channel registered twice keeps its first
+/// follower (servers started in one process share the registration).
+pub fn follow(channel: &'static str, follower: Follower) {
+    let mut all = FOLLOWERS.lock().unwrap_or_else(|e| e.into_inner());
+    if !all.iter().any(|(c, _)| *c == channel) {
+        all.push((channel, follower));
+    }
+}
+
+fn followers() -> Vec<(&'static str, Follower)> {
+    FOLLOWERS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Every channel [`task`] follows: its own, the hubs', the followers'.
+fn channels() -> Vec<&'static str> {
+    let mut all = vec![CHANNEL, INCIDENTS, RUNS];
+    all.extend(followers().into_iter().map(|(c, _)| c));
+    all
+}
 
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,11 +142,29 @@ pub async fn inventory_changed(state: &AppState) {
     publish(state, Change::Inventory).await;
 }
 
+/// How this process follows a change of the `engines` table: re-reads it
+/// into the hub. Registered by `engines` when the server starts
+/// (`engines::start`), so fanout, the lower module, does not import
+/// engines (which publishes through it).
+pub type EnginesSync = for<'a> fn(&'a AppState) -> BoxFuture<'a, sqlx::Result<()>>;
+
+static ENGINES_SYNC: OnceLock<EnginesSync> = OnceLock::new();
+
+/// Registers how [`Change::Engines`] is applied (once per process; later
+/// calls are ignored). Unregistered, an engines change is only logged.
+pub fn on_engines(sync: EnginesSync) {
+    let _ = ENGINES_SYNC.set(sync);
+}
+
 async fn apply(state: &AppState, change: Change) {
     let result = match change {
-        Change::Engines => crate::engines::sync_hub(state)
-            .await
-            .map_err(|e| e.to_string()),
+        Change::Engines => match ENGINES_SYNC.get() {
+            Some(sync) => sync(state).await.map_err(|e| e.to_string()),
+            None => {
+                tracing::debug!("an engines change arrived before engines registered");
+                Ok(())
+            }
+        },
         Change::Inventory => {
             state.engines.bump();
             Ok(())
@@ -131,15 +188,17 @@ async fn dispatch(state: &AppState, channel: &str, payload: &str) {
                 apply(state, change).await;
             }
         }
-        crate::incidents::CHANNEL => state.incidents().notified(payload),
-        crate::runbooks::engine::CHANNEL => state.runs().notified(payload),
-        crate::maintenance::CHANNEL => crate::maintenance::refresh_marks(state).await,
-        other => tracing::debug!(channel = other, "notification on an unknown channel"),
+        INCIDENTS => state.incidents().notified(payload),
+        RUNS => state.runs().notified(payload),
+        other => match followers().into_iter().find(|(c, _)| *c == other) {
+            Some((_, follower)) => follower(state, Some(payload)).await,
+            None => tracing::debug!(channel = other, "notification on an unknown channel"),
+        },
     }
 }
 
 /// Catches up on what was published while not listening (after the first
-/// connection, only what memory holds; maintenance marks every time).
+/// connection, only what memory holds; the followers every time).
 async fn resync(state: &AppState, first: bool) {
     if !first {
         apply(state, Change::Engines).await;
@@ -147,7 +206,9 @@ async fn resync(state: &AppState, first: bool) {
         state.health().reload_checks().await;
         state.runs().notified("");
     }
-    crate::maintenance::refresh_marks(state).await;
+    for (_, follower) in followers() {
+        follower(state, None).await;
+    }
 }
 
 /// The `fanout` service (every process): follows every channel of the
@@ -163,7 +224,7 @@ async fn listen(state: AppState, stop: CancellationToken) {
     let mut first = true;
     loop {
         let listening = match sqlx::postgres::PgListener::connect_with(&state.pool).await {
-            Ok(mut l) => l.listen_all(CHANNELS).await.map(|()| l),
+            Ok(mut l) => l.listen_all(channels()).await.map(|()| l),
             Err(e) => Err(e),
         };
         let mut listener = match listening {

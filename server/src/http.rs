@@ -49,7 +49,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::runbooks::approvals::router())
         .merge(crate::runbooks::schedules::router())
         .merge(crate::incidents::router())
-        .merge(crate::oncall::router())
+        .merge(crate::oncall::api::router())
         .merge(crate::notify::router())
         .merge(crate::maintenance::api::router())
         .merge(crate::backups::api::router())
@@ -57,15 +57,16 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
-    let (api, _doc) = api_router().split_for_parts();
+    let (api, paths) = api_router().split_for_parts();
+    let openapi = crate::openapi::serve(paths);
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(api)
-        .route("/api/v1/openapi.json", get(crate::openapi::serve))
+        .route("/api/v1/openapi.json", get(move || async move { openapi }))
         .route("/healthz", get(crate::health::healthz))
         .route("/readyz", get(crate::health::readyz))
-        .route("/status", get(crate::checks::public::page))
-        .route("/status.css", get(crate::checks::public::css))
+        .route("/status", get(crate::checks::page))
+        .route("/status.css", get(crate::checks::css))
         .fallback(crate::web::fallback)
         .method_not_allowed_fallback(|| async {
             error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
@@ -83,7 +84,7 @@ pub fn app(state: AppState) -> Router {
         // cookie (see `notify::acklink`).
         .route(
             "/ack/{token}",
-            get(crate::notify::acklink::page).post(crate::incidents::api::ack::confirm),
+            get(crate::notify::api::acklink::page).post(crate::incidents::api::ack::confirm),
         )
         // Prometheus scrapes with its own bearer token (or on the separate
         // metrics listener): no session, GET only, outside the OpenAPI

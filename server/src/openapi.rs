@@ -46,20 +46,22 @@ impl Modify for Security {
     }
 }
 
-/// The whole document.
-pub fn document() -> OpenApi {
-    let (_, paths) = crate::http::api_router().split_for_parts();
+/// The whole document: the info, tags and security schemes here, the
+/// paths `crate::http` collected from its routers (passed in, so this
+/// module does not import the router that serves it).
+pub fn document(paths: OpenApi) -> OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(paths);
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc
 }
 
-/// `GET /api/v1/openapi.json`.
-pub async fn serve() -> impl IntoResponse {
+/// `GET /api/v1/openapi.json`: the document made from `paths`, rendered
+/// once per process.
+pub fn serve(paths: OpenApi) -> impl IntoResponse + Clone {
     static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let json = DOC
-        .get_or_init(|| document().to_pretty_json().unwrap_or_default())
+        .get_or_init(|| document(paths).to_pretty_json().unwrap_or_default())
         .clone();
     ([(header::CONTENT_TYPE, "application/json")], json)
 }
@@ -68,7 +70,8 @@ pub async fn serve() -> impl IntoResponse {
 mod tests {
     #[test]
     fn openapi_committed_copy_is_current() {
-        let generated = super::document().to_pretty_json().unwrap() + "\n";
+        let (_, paths) = crate::http::api_router().split_for_parts();
+        let generated = super::document(paths).to_pretty_json().unwrap() + "\n";
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
         if std::env::var_os("UPDATE_OPENAPI").is_some() {
             std::fs::write(path, &generated).unwrap();

@@ -95,7 +95,7 @@ pub async fn serve(
         })?),
         None => None,
     };
-    crate::engines::sync_hub(&state)
+    crate::engines::start(&state)
         .await
         .map_err(|e| anyhow::anyhow!("loading the Docker engines: {e}"))?;
     state
@@ -160,10 +160,9 @@ fn add_tasks(state: &AppState) -> anyhow::Result<()> {
         .chain(crate::notify::tasks(state.clone(), stop))
         .chain(crate::maintenance::tasks(state.clone()))
         .for_each(|t| jobs.add(t));
-    if settings.escalations {
-        jobs.add(crate::incidents::escalation::task(state.clone()));
-    }
-    jobs.add(crate::incidents::detect::task(state.clone()));
+    crate::incidents::tasks(state.clone(), settings.escalations)
+        .into_iter()
+        .for_each(|t| jobs.add(t));
     jobs.add(crate::backups::task(state.clone()));
     if settings.schedules {
         jobs.add(crate::runbooks::schedules::task(state.clone())?);

@@ -23,6 +23,7 @@
 
 pub mod api;
 pub mod container;
+pub mod incident;
 pub mod run;
 pub mod store;
 

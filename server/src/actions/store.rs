@@ -2,21 +2,16 @@
 //! engine is asked, its finish, the activity lists and the upkeep that
 //! closes rows a crash left `running`. Every statement is compile-checked.
 //!
-//! Linking a finished action to the open incident of its service lives
-//! here too, as SQL, so that `actions` never imports `incidents` (which
-//! sits above it and calls it): what counts as open (`triggered`,
-//! `acknowledged`, `mitigated`) and the incidents' NOTIFY channel are the
-//! two facts shared with `incidents`.
+//! Linking a finished action to the open incident of its service goes
+//! through the hook incidents registers ([`super::incident`]): `actions`
+//! never imports `incidents` (which sits above it and calls it), and
+//! what counts as open or how a change is announced stays incidents'.
 
 use opsdeck_wire::{ActionOutcome, ActionRecord, ActionStep};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
 use crate::audit::Actor;
-
-/// The incidents' NOTIFY channel (`incidents::CHANNEL`): a link is a
-/// change of the incident, which live views follow.
-const INCIDENTS_CHANNEL: &str = "opsdeck_incidents";
 
 /// Writes the `running` row; its id.
 pub async fn begin(
@@ -72,14 +67,10 @@ pub async fn link_to_open_incident(
     service_id: i64,
     summary: &str,
 ) -> sqlx::Result<()> {
-    let incident = sqlx::query_scalar!(
-        "SELECT i.id FROM incidents i JOIN incident_services x ON x.incident_id = i.id
-         WHERE x.service_id = $1 AND i.status IN ('triggered', 'acknowledged', 'mitigated')
-         ORDER BY i.id DESC LIMIT 1",
-        service_id
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
+    let Some(incidents) = super::incident::registered() else {
+        return Ok(());
+    };
+    let incident = incidents.open_on_service(&mut *conn, service_id).await?;
     let Some(incident) = incident else {
         return Ok(());
     };
@@ -101,20 +92,8 @@ pub async fn link_to_open_incident(
         json!({ "container_action_id": action_id }),
     )
     .await?;
-    sqlx::query!(
-        "UPDATE incidents SET updated_at = now() WHERE id = $1",
-        incident
-    )
-    .execute(&mut *conn)
-    .await?;
-    // `::text`: the macros cannot decode `void`.
-    sqlx::query_scalar!(
-        "SELECT pg_notify($1, $2)::text",
-        INCIDENTS_CHANNEL,
-        incident.to_string()
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    // A link is a change of the incident, which live views follow.
+    incidents.touch(conn, incident).await?;
     Ok(())
 }
 

@@ -35,7 +35,7 @@ use std::future::Future;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::archive::{self, Scan, TarStats};

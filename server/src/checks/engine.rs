@@ -40,7 +40,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use opsdeck_wire::{
     Check, CheckEngineStats, CheckSpec, CheckStatus, MaintenanceBanner, MaintenanceMark, Metric,

@@ -5,10 +5,12 @@
 //! - [`probe`]: one function per check kind.
 //! - [`damping`]: the flap-damping and "sustained for" state machines.
 //! - [`status`]: the dependency-aware status model.
-//! - [`report`]: the daily check report; [`public`]: the public status page.
+//! - [`report`]: the daily check report (built and stored).
 //! - [`defs`]: check definitions validated at the boundary, the
 //!   [`CheckError`] enum, reading checks for the API; [`store`]: the SQL;
-//!   `api`: the `/api/v1/checks`, `/api/v1/status` and heartbeat routes.
+//!   `api`: the HTTP layer: the `/api/v1/checks`, `/api/v1/status` and
+//!   heartbeat routes, `api::report` (the report routes) and `api::public`
+//!   (the public status page, [`page`] and [`css`]).
 //!
 //! Roles: viewers read checks, history and the board; operators create,
 //! change, delete and run checks and choose what the public page shows;
@@ -23,12 +25,11 @@ pub mod damping;
 pub mod defs;
 pub mod engine;
 pub mod probe;
-pub mod public;
 pub mod report;
 pub mod status;
 pub mod store;
 
-pub use api::{heartbeat, router, HistoryParams, ListParams};
+pub use api::{css, heartbeat, page, router, HistoryParams, ListParams};
 pub use defs::{
     load, validate_spec, CheckError, DEFAULT_FAIL_AFTER, DEFAULT_INTERVAL_S, DEFAULT_RECOVER_AFTER,
     DEFAULT_TIMEOUT_MS,

@@ -9,30 +9,20 @@
 //! time catches up when it starts, and the partial unique index on
 //! `reports (day) WHERE trigger = 'schedule'` keeps it to one per day across
 //! instances. Operators can generate one at any time ("Generate now").
+//! The HTTP handlers are in `checks::api::report`.
 
-use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{NaiveTime, Utc};
 use opsdeck_wire::{
     CheckSpec, CheckStatus, HostCheck, Report, ReportItem, ReportSummary, Resource, ServiceHealth,
 };
 use serde_json::json;
 use sqlx::PgPool;
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::audit::{Actor, NewEntry};
-use crate::auth::{Auth, Operator, RequestCtx, Viewer};
-use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::jobs::{Pace, Scope, Task};
 use crate::state::AppState;
 
 use super::engine::metric;
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list, create))
-        .routes(routes!(get_one))
-}
 
 fn item(
     section: &str,
@@ -287,7 +277,8 @@ pub fn task(state: AppState) -> anyhow::Result<Task> {
     )
 }
 
-async fn summaries(pool: &PgPool) -> sqlx::Result<Vec<ReportSummary>> {
+/// The latest 100 reports, newest first.
+pub async fn summaries(pool: &PgPool) -> sqlx::Result<Vec<ReportSummary>> {
     let rows = sqlx::query!(
         r#"SELECT id, day, generated_at, trigger, overall,
                   (SELECT count(*) FROM jsonb_array_elements(items) i
@@ -309,64 +300,23 @@ async fn summaries(pool: &PgPool) -> sqlx::Result<Vec<ReportSummary>> {
         .collect())
 }
 
-/// The latest 100 reports, newest first.
-#[utoipa::path(get, path = "/api/v1/reports", tag = "reports",
-    responses((status = 200, body = Vec<ReportSummary>)),
-    security(("session" = ["viewer"]), ("token" = ["viewer"])))]
-async fn list(
-    _auth: Auth<Viewer>,
-    State(state): State<AppState>,
-) -> ApiResult<Json<Vec<ReportSummary>>> {
-    Ok(Json(summaries(&state.pool).await?))
-}
-
-/// One report.
-#[utoipa::path(get, path = "/api/v1/reports/{id}", tag = "reports",
-    responses((status = 200, body = Report), (status = 404)),
-    security(("session" = ["viewer"]), ("token" = ["viewer"])))]
-async fn get_one(
-    _auth: Auth<Viewer>,
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Report>> {
-    let r = sqlx::query!(
+/// One stored report, `None` when there is no such id.
+pub async fn load(pool: &PgPool, id: i64) -> anyhow::Result<Option<Report>> {
+    let Some(r) = sqlx::query!(
         "SELECT id, day, generated_at, trigger, overall, items FROM reports WHERE id = $1",
         id
     )
-    .fetch_optional(&state.pool)
+    .fetch_optional(pool)
     .await?
-    .ok_or_else(|| ApiError::NotFound(format!("report {id}")))?;
-    Ok(Json(Report {
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Report {
         id: r.id,
         day: r.day,
         generated_at: r.generated_at,
         trigger: r.trigger,
         overall: CheckStatus::parse(&r.overall).unwrap_or_default(),
-        items: serde_json::from_value(r.items).map_err(anyhow::Error::from)?,
+        items: serde_json::from_value(r.items)?,
     }))
-}
-
-/// Generate a report now.
-#[utoipa::path(post, path = "/api/v1/reports", tag = "reports",
-    responses((status = 201, body = Report)),
-    security(("session" = ["operator"]), ("token" = ["operator"])))]
-async fn create(
-    auth: Auth<Operator>,
-    ctx: RequestCtx,
-    State(state): State<AppState>,
-) -> ApiResult<(StatusCode, Json<Report>)> {
-    let mut tx = state.pool.begin().await?;
-    let report = generate(&state, &auth.principal.username, &mut tx)
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("report not stored")))?;
-    ctx.audit(
-        &mut tx,
-        &auth.principal,
-        "report.generate",
-        Some(format!("report:{}", report.id)),
-        json!({"day": report.day, "overall": report.overall}),
-    )
-    .await?;
-    ctx.commit(tx).await?;
-    Ok((StatusCode::CREATED, Json(report)))
 }

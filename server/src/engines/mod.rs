@@ -14,6 +14,7 @@
 mod api;
 pub mod store;
 
+use futures::future::BoxFuture;
 use opsdeck_wire::Engine;
 use serde_json::json;
 use sqlx::PgPool;
@@ -94,6 +95,18 @@ pub fn validate(
 
 /// The engines table, for the hub.
 pub use store::load;
+
+/// Registers with `fanout` (another replica's engine change re-syncs this
+/// process's hub) and loads the engines into the hub. Called once when the
+/// server starts.
+pub async fn start(state: &AppState) -> sqlx::Result<()> {
+    crate::fanout::on_engines(resync);
+    sync_hub(state).await
+}
+
+fn resync(state: &AppState) -> BoxFuture<'_, sqlx::Result<()>> {
+    Box::pin(sync_hub(state))
+}
 
 /// Makes the hub's supervisors match the table.
 pub async fn sync_hub(state: &AppState) -> sqlx::Result<()> {

@@ -27,7 +27,9 @@
 //! [`report`] are the domain, failing with [`IncidentError`]; [`store`]
 //! holds the SQL. Incidents never call up into runbooks, maintenance or
 //! notify's engines: those call [`open`], [`link_run`], [`touch`] and
-//! [`acknowledge_via_link`] here.
+//! [`acknowledge_via_link`] here. Where a lower capability needs to reach
+//! an incident (`actions` linking an action, `notify` marking a delivery),
+//! incidents registers a hook with it ([`hooks`], from [`tasks`]).
 
 pub mod api;
 pub mod detect;
@@ -35,6 +37,7 @@ pub mod edit;
 pub mod error;
 pub mod escalation;
 pub mod hold;
+pub mod hooks;
 pub mod model;
 pub mod postmortem;
 pub mod report;
@@ -51,7 +54,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::state::AppState;
 
 /// Postgres NOTIFY channel of incident changes (payload: the incident id).
-pub const CHANNEL: &str = "opsdeck_incidents";
+pub const CHANNEL: &str = crate::fanout::INCIDENTS;
 
 /// Live incident changes in this process (own writes and other processes'
 /// notifications).
@@ -87,6 +90,19 @@ impl IncidentHub {
 /// surrounding transaction commits. Call it in the transaction of the change.
 pub async fn touch(conn: &mut PgConnection, incident_id: i64) -> sqlx::Result<()> {
     store::touch(conn, incident_id).await
+}
+
+/// Registers incidents' hooks with the lower capabilities ([`hooks`]) and
+/// returns its registry tasks: detection, and the escalation ticker when
+/// `escalations` is on.
+pub fn tasks(state: AppState, escalations: bool) -> Vec<crate::jobs::Task> {
+    hooks::register();
+    let mut tasks = Vec::new();
+    if escalations {
+        tasks.push(escalation::task(state.clone()));
+    }
+    tasks.push(detect::task(state));
+    tasks
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

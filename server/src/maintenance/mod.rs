@@ -49,6 +49,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use opsdeck_wire::{MaintenanceBanner, MaintenanceMark, PeriodStatus, ServiceHealth};
 use serde_json::json;
 use sqlx::PgConnection;
@@ -58,7 +59,7 @@ use crate::state::AppState;
 use crate::timeline;
 
 /// Postgres NOTIFY channel of maintenance changes (payload: the period id).
-pub const CHANNEL: &str = "opsdeck_maintenance";
+pub const CHANNEL: &str = crate::fanout::MAINTENANCE;
 
 /// Queues a NOTIFY that every process receives when the surrounding
 /// transaction commits (their boards follow).
@@ -78,6 +79,7 @@ pub async fn touch(conn: &mut PgConnection, period_id: i64) -> sqlx::Result<()> 
 /// asks it whether an alarm is held), once, before the first tick.
 pub fn tasks(state: AppState) -> Vec<Task> {
     crate::incidents::hold::register(&hold::MAINTENANCE);
+    crate::fanout::follow(CHANNEL, follow_marks);
     vec![
         Task::every(
             "maintenance",
@@ -101,6 +103,12 @@ pub fn tasks(state: AppState) -> Vec<Task> {
         )
         .delay_first(),
     ]
+}
+
+/// The fanout follower of [`CHANNEL`]: any maintenance change (or a
+/// reconnect) re-reads the marks.
+fn follow_marks<'a>(state: &'a AppState, _period: Option<&'a str>) -> BoxFuture<'a, ()> {
+    Box::pin(refresh_marks(state))
 }
 
 /// Re-reads the periods in effect and hands the marks to the status board.

@@ -24,7 +24,8 @@
 //! row's new status (`sent`; or `pending` again after 5 s, 15 s, 45 s,
 //! 2 min 15 s; `failed` after the 5th attempt), `last_error` (hosts only,
 //! never URLs or secrets), and a timeline event on the incident (with
-//! `incidents::touch` for live views) or on the run.
+//! incidents' registered touch for live views, see [`incident`]) or on
+//! the run.
 //!
 //! **Exactly once, at least once.** An escalation step's rows are unique per
 //! (incident, level, channel, person) (`notifications_once_per_step`;
@@ -53,6 +54,7 @@ pub mod acklink;
 pub mod api;
 pub mod error;
 pub mod guard;
+pub mod incident;
 pub mod outbox;
 pub mod send;
 pub mod store;

@@ -430,7 +430,7 @@ ms
             data,
         )
         .await?;
-        crate::incidents::touch(&mut tx, incident).await?;
+        super::incident::touch(&mut tx, incident).await?;
     } else if let Some(run) = row.run_id {
         crate::timeline::append(
             &mut tx,

@@ -2,10 +2,11 @@
 //! a local time, overrides), escalation policies, and who is on call.
 //!
 //! **Layout.** [`rotation`] is the pure rotation math (handoffs on local
-//! dates, DST, overrides; unit-tested); [`validate`] checks input at the
-//! boundary; [`people`] (people and teams), [`rotations`] (rotations,
-//! overrides, `GET /api/v1/oncall`) and [`policies`] (escalation policies)
-//! are the API. This file holds what other modules call:
+//! dates, DST, overrides; unit-tested); [`store`] holds the SQL; [`api`]
+//! is the HTTP layer: `api::validate` checks input at the boundary,
+//! `api::people` (people and teams), `api::rotations` (rotations,
+//! overrides, `GET /api/v1/oncall`) and `api::policies` (escalation
+//! policies) are the handlers. This file holds what other modules call:
 //! [`level_recipients`], [`levels`], and the loaders the API shares.
 //!
 //! **Roles.** Everyone (viewer and up) reads everything, contact details
@@ -35,13 +36,10 @@
 //! saving one with `is_default` unsets the previous default in the same
 //! transaction (the partial unique index catches a concurrent race as 409).
 
+pub mod api;
 pub mod error;
-pub mod people;
-pub mod policies;
 pub mod rotation;
-pub mod rotations;
 pub mod store;
-pub mod validate;
 
 pub use error::OncallError;
 
@@ -51,10 +49,6 @@ use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use opsdeck_wire::{OnCall, OnCallShift, PersonRef};
 use sqlx::PgConnection;
-use utoipa_axum::router::OpenApiRouter;
-
-use crate::error::ApiError;
-use crate::state::AppState;
 
 pub use rotation::{on_call, shift_at, Handoff, OverrideSpec, RotationSpec, Shift};
 
@@ -232,8 +226,8 @@ pub(crate) async fn rotation_specs(
                 tracing::warn!(rotation = %name, zone = %time_zone, "unknown stored time zone; using UTC");
                 Tz::UTC
             });
-            let kind = match weekday.map(validate::weekday_of) {
-                Some(Ok(w)) if handoff == "weekly" => Handoff::Weekly(w),
+            let kind = match weekday.and_then(rotation::iso_weekday) {
+                Some(w) if handoff == "weekly" => Handoff::Weekly(w),
                 _ => Handoff::Daily,
             };
             LoadedRotation {
@@ -309,17 +303,4 @@ pub(crate) async fn still_intact(
         .collect::<Vec<_>>()
         .join("; ");
     Err(OncallError::Conflict(format!("cannot {what}: {list}")))
-}
-
-/// A write's database error as an answer: unique names (and the
-/// one-default index) → 409, mapped in `crate::error`.
-pub(crate) fn unique(e: sqlx::Error) -> ApiError {
-    OncallError::Db(e).into()
-}
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .merge(people::router())
-        .merge(rotations::router())
-        .merge(policies::router())
 }

@@ -340,6 +340,23 @@ pub fn on_call(
     (current, next)
 }
 
+/// ISO weekday number (1 = Monday … 7 = Sunday) to a weekday.
+pub fn iso_weekday(d: i16) -> Option<Weekday> {
+    const DAYS: [Weekday; 7] = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ];
+    usize::try_from(d)
+        .ok()
+        .and_then(|d| d.checked_sub(1))
+        .and_then(|i| DAYS.get(i).copied())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

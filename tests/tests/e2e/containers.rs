@@ -652,8 +652,22 @@ async fn logs_exec_stats_inspect_and_other_actions() {
         succeeded(&r);
         r
     };
+    // An action on a service with an open incident shows on the incident's
+    // timeline (incidents lends actions that knowledge through the hook it
+    // registers; actions does not import incidents).
+    let incident = opsdeck_e2e::flows::incidents::declare(
+        &operator,
+        json!({"title": "forge is slow", "severity": "P3", "services": [id]}),
+    )
+    .await;
     run(json!({"action": "pause"})).await;
     wait_state(&viewer, &["gitea"], RunState::Paused).await;
+    let detail = opsdeck_e2e::flows::incidents::detail(&viewer, incident.id).await;
+    assert!(
+        detail.timeline.iter().any(|e| e.kind == "action"),
+        "the action is on the open incident's timeline: {:?}",
+        detail.timeline
+    );
     run(json!({"action": "unpause"})).await;
     wait_state(&viewer, &["gitea"], RunState::Running).await;
     let res = action(

@@ -6,10 +6,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use crate::notify::acklink::{
-    check, failure_page, refused_page, render, take, token_ok, view, AckPage, IncidentView,
-    LinkState, Taken, FOOTER,
-};
+use crate::notify::acklink::{check, take, token_ok, view, IncidentView, LinkState, Taken};
+use crate::notify::api::acklink::{failure_page, refused_page, render, AckPage, FOOTER};
 use crate::state::AppState;
 
 /// `POST /ack/{token}` (the confirmation form): consumes the link and

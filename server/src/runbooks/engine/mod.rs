@@ -56,7 +56,7 @@ pub const MAX_CONCURRENT_RUNS: usize = 64;
 /// How often live output is written while a step runs.
 const FLUSH_EVERY: Duration = Duration::from_millis(300);
 /// The `LISTEN` channel: run ids that were queued or changed.
-pub const CHANNEL: &str = "opsdeck_runs";
+pub const CHANNEL: &str = crate::fanout::RUNS;
 
 /// The per-process engine.
 pub struct RunEngine {

@@ -22,9 +22,10 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{lock, store, unique, validate};
+use super::{unique, validate};
 use crate::auth::{Admin, Auth, RequestCtx, Viewer};
 use crate::error::{ApiError, ApiResult, Json, Path};
+use crate::oncall::{lock, store};
 use crate::state::AppState;
 
 /// Most levels in a policy.

@@ -24,7 +24,12 @@ use super::defs::{
     self, audit_params, clean_password, load_one, validate_def, CheckError, Valid,
     DEFAULT_FAIL_AFTER, DEFAULT_INTERVAL_S, DEFAULT_RECOVER_AFTER, DEFAULT_TIMEOUT_MS,
 };
-use super::{report, status, store};
+mod public;
+mod report;
+
+pub use public::{css, page};
+
+use super::{status, store};
 use crate::auth::{Admin, Auth, Operator, RequestCtx, Viewer};
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::state::AppState;

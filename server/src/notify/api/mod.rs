@@ -19,6 +19,10 @@
 //!
 //! `GET /api/v1/notifications?incident_id=&limit=` (viewers) lists outbox
 //! rows newest first (hosts, never URLs).
+//!
+//! [`acklink`]: the acknowledge link's pages and `GET /ack/{token}`.
+
+pub mod acklink;
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -15,9 +15,10 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{broken, lock, still_intact, store, unique, validate};
+use super::{unique, validate};
 use crate::auth::{Admin, Auth, RequestCtx, Viewer};
 use crate::error::{ApiError, ApiResult, Json, Path};
+use crate::oncall::{broken, lock, still_intact, store};
 use crate::state::AppState;
 
 /// Most members a team can have.

@@ -19,9 +19,10 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{broken, lock, rotation_specs, still_intact, store, unique, validate, who_is_on_call};
+use super::{unique, validate};
 use crate::auth::{Admin, Auth, RequestCtx, Viewer};
 use crate::error::{ApiError, ApiResult, Json, Path};
+use crate::oncall::{broken, lock, rotation_specs, still_intact, store, who_is_on_call};
 use crate::state::AppState;
 
 /// Most members in a rotation.

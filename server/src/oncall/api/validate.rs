@@ -1,7 +1,9 @@
 //! Validation at the boundary for contacts, rotations and policies. Every
 //! message starts with the field it is about (`email: …`,
 //! `levels[1].targets[0]: …`), so the admin page can show it next to the
-//! form.
+//! form. HTTP-only (the answer is an `ApiError` carrying the field), so it
+//! lives in the API folder; the domain checks in `crate::oncall` return
+//! `OncallError`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -127,24 +129,11 @@ pub fn handoff(kind: &str, weekday: Option<i16>) -> ApiResult<(&'static str, Opt
 
 /// ISO weekday number (1 = Monday) to a weekday.
 pub fn weekday_of(d: i16) -> ApiResult<Weekday> {
-    const DAYS: [Weekday; 7] = [
-        Weekday::Mon,
-        Weekday::Tue,
-        Weekday::Wed,
-        Weekday::Thu,
-        Weekday::Fri,
-        Weekday::Sat,
-        Weekday::Sun,
-    ];
-    usize::try_from(d)
-        .ok()
-        .and_then(|d| d.checked_sub(1))
-        .and_then(|i| DAYS.get(i).copied())
-        .ok_or_else(|| {
-            bad(format!(
-                "handoff_weekday: {d} is not 1 (Monday) … 7 (Sunday)"
-            ))
-        })
+    crate::oncall::rotation::iso_weekday(d).ok_or_else(|| {
+        bad(format!(
+            "handoff_weekday: {d} is not 1 (Monday) … 7 (Sunday)"
+        ))
+    })
 }
 
 /// `HH:MM`, 00:00–23:59, exactly two digits each.

@@ -108,7 +108,7 @@ pub async fn css() -> Response {
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        include_str!("../../templates/status.css"),
+        include_str!("../../../templates/status.css"),
     )
         .into_response()
 }
