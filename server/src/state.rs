@@ -41,7 +41,11 @@ impl AppState {
     pub fn new(pool: PgPool, settings: Settings) -> AppState {
         let web = WebAssets::load(&settings.web_root);
         let engines = Arc::new(EngineHub::default());
-        let health = HealthHub::new(pool.clone(), engines.clone());
+        let health = HealthHub::new(
+            pool.clone(),
+            engines.clone(),
+            settings.checks_allow_link_local,
+        );
         let metrics = Arc::new(Metrics::new());
         let runs = RunEngine::new(pool.clone(), settings.run_lease, metrics.clone());
         let jobs = Arc::new(jobs::Registry::new(metrics.tasks()));

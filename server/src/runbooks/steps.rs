@@ -25,6 +25,7 @@ use super::output::Output;
 use crate::actions::{self, Invoker};
 use crate::checks::probe::http::HttpClients;
 use crate::docker::ops;
+use crate::net::guard::Policy;
 use crate::state::AppState;
 
 pub use super::step::{StepCx, StepResult};
@@ -447,9 +448,18 @@ async fn status(cx: &StepCx<'_>, service: &str) -> StepResult {
     }))
 }
 
-fn http_clients() -> &'static HttpClients {
-    static CLIENTS: OnceLock<HttpClients> = OnceLock::new();
-    CLIENTS.get_or_init(HttpClients::new)
+/// The checks' HTTP clients (and their SSRF policy: link-local and cloud
+/// metadata refused unless `OPSDECK_CHECKS_ALLOW_LINK_LOCAL`), one set per
+/// setting.
+fn http_clients(allow_link_local: bool) -> &'static HttpClients {
+    static PLAIN: OnceLock<HttpClients> = OnceLock::new();
+    static LINK_LOCAL: OnceLock<HttpClients> = OnceLock::new();
+    let cell = if allow_link_local {
+        &LINK_LOCAL
+    } else {
+        &PLAIN
+    };
+    cell.get_or_init(|| HttpClients::with_policy(Policy::checks(allow_link_local)))
 }
 
 async fn http(
@@ -476,7 +486,7 @@ async fn http(
         tls_verify: true,
         max_redirects: 0,
     };
-    let p = http_clients()
+    let p = http_clients(cx.state.settings.checks_allow_link_local)
         .probe(&check, cx.timeout.min(Duration::from_secs(300)))
         .await;
     cx.out.line(format!("{} → {}", url, p.message));

@@ -141,7 +141,12 @@ impl RunEngine {
         let mut tx = self.pool.begin().await?;
         let (status, value, error) = match &result {
             Ok(v) => ("succeeded", v.clone(), None),
-            Err(e) => ("failed", json!({}), Some(e.clone())),
+            // Credentials in URLs never reach the stored error either.
+            Err(e) => (
+                "failed",
+                json!({}),
+                Some(crate::runbooks::output::mask_credentials(e).into_owned()),
+            ),
         };
         let n = sqlx::query!(
             "UPDATE run_steps SET status = $3, finished_at = now(), output = $4,
