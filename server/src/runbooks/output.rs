@@ -26,6 +26,21 @@ pub fn mask_credentials(s: &str) -> Cow<'_, str> {
 /// Most bytes of output kept per step.
 pub const OUTPUT_LIMIT: usize = 64 * 1024;
 
+/// [`mask_credentials`] on every string of a step's result (its named
+/// outputs: an exec step's `stdout`, an http step's message).
+pub fn mask_value(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Cow::Owned(m) = mask_credentials(s) {
+                *s = m;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_value),
+        serde_json::Value::Object(map) => map.values_mut().for_each(mask_value),
+        _ => {}
+    }
+}
+
 #[derive(Default)]
 pub struct Output {
     inner: Arc<Mutex<Inner>>,

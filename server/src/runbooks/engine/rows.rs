@@ -140,7 +140,11 @@ impl RunEngine {
         let (text, truncated, _) = out.snapshot();
         let mut tx = self.pool.begin().await?;
         let (status, value, error) = match &result {
-            Ok(v) => ("succeeded", v.clone(), None),
+            Ok(v) => {
+                let mut v = v.clone();
+                crate::runbooks::output::mask_value(&mut v);
+                ("succeeded", v, None)
+            }
             // Credentials in URLs never reach the stored error either.
             Err(e) => (
                 "failed",
