@@ -62,7 +62,7 @@ async fn long_exec_and_stop_outlive_the_request_and_stay_audited() {
             .find(|o| {
                 o.service.name == "gitea" && o.containers.iter().any(|c| c.state == "running")
             })
-            .ok_or("not yet")
+            .ok_or_else(|| "not yet".to_string())
     })
     .await;
     let id = gitea.service.id;
@@ -96,7 +96,7 @@ async fn long_exec_and_stop_outlive_the_request_and_stay_audited() {
             .await
             .into_iter()
             .find(|e| e.params["argv"] == argv)
-            .ok_or("not yet")
+            .ok_or_else(|| "not yet".to_string())
     })
     .await;
     assert_eq!(done.outcome, Outcome::Success, "{done:#?}");
@@ -170,7 +170,7 @@ async fn long_exec_and_stop_outlive_the_request_and_stay_audited() {
             .await
             .into_iter()
             .find(|e| e.target.as_deref() == Some("service:gitea"))
-            .ok_or("not yet")
+            .ok_or_else(|| "not yet".to_string())
     })
     .await;
     assert_eq!(done.outcome, Outcome::Success, "{done:#?}");

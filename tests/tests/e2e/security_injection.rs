@@ -457,7 +457,7 @@ async fn payloads_reach_the_engine_as_single_argv_elements() {
             .find(|o| {
                 o.service.name == "gitea" && o.containers.iter().any(|c| c.state == "running")
             })
-            .ok_or("not yet")
+            .ok_or_else(|| "not yet".to_string())
     })
     .await;
     let rb = create(

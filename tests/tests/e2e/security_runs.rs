@@ -138,7 +138,7 @@ async fn logs_and_exec_output_is_hidden_from_viewers() {
         list.iter()
             .any(|o| o.service.name == "gitea" && o.containers.iter().any(|c| c.state == "running"))
             .then_some(())
-            .ok_or("not yet")
+            .ok_or_else(|| "not yet".to_string())
     })
     .await;
     let rb = create(
