@@ -57,11 +57,9 @@ fn payloads(canary: &str) -> Vec<(&'static str, String)> {
 /// the trimmed payload counts too.
 fn holds(v: &Value, want: &str) -> bool {
     match v {
-        Value::String(s) => {
-            [want, want.trim()]
-                .iter()
-                .any(|w| s == w || s.rsplit_once("/inj/").map(|(_, t)| t) == Some(w))
-        }
+        Value::String(s) => [want, want.trim()]
+            .iter()
+            .any(|w| s == w || s.rsplit_once("/inj/").map(|(_, t)| t) == Some(w)),
         Value::Array(a) => a.iter().any(|x| holds(x, want)),
         Value::Object(m) => m.values().any(|x| holds(x, want)),
         _ => false,
