@@ -10,7 +10,6 @@
 //! `maintenance` by their capabilities, registered as [`super::step::StepKind`]s.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -448,20 +447,6 @@ async fn status(cx: &StepCx<'_>, service: &str) -> StepResult {
     }))
 }
 
-/// The checks' HTTP clients (and their SSRF policy: link-local and cloud
-/// metadata refused unless `OPSDECK_CHECKS_ALLOW_LINK_LOCAL`), one set per
-/// setting.
-fn http_clients(allow_link_local: bool) -> &'static HttpClients {
-    static PLAIN: OnceLock<HttpClients> = OnceLock::new();
-    static LINK_LOCAL: OnceLock<HttpClients> = OnceLock::new();
-    let cell = if allow_link_local {
-        &LINK_LOCAL
-    } else {
-        &PLAIN
-    };
-    cell.get_or_init(|| HttpClients::with_policy(Policy::checks(allow_link_local)))
-}
-
 async fn http(
     cx: &StepCx<'_>,
     url: &str,
@@ -486,7 +471,7 @@ async fn http(
         tls_verify: true,
         max_redirects: 0,
     };
-    let p = http_clients(cx.state.settings.checks_allow_link_local)
+    let p = HttpClients::shared(cx.state.settings.checks_allow_link_local)
         .probe(&check, cx.timeout.min(Duration::from_secs(300)))
         .await;
     cx.out.line(format!("{} → {}", url, p.message));

@@ -82,6 +82,18 @@ impl HttpClients {
         }
     }
 
+    /// Process-wide clients per SSRF setting (runbook `http` steps).
+    pub fn shared(allow_link_local: bool) -> &'static HttpClients {
+        static PLAIN: std::sync::OnceLock<HttpClients> = std::sync::OnceLock::new();
+        static LINK_LOCAL: std::sync::OnceLock<HttpClients> = std::sync::OnceLock::new();
+        let cell = if allow_link_local {
+            &LINK_LOCAL
+        } else {
+            &PLAIN
+        };
+        cell.get_or_init(|| HttpClients::with_policy(Policy::checks(allow_link_local)))
+    }
+
     /// The client for this pair, built on first use (a `Client` is a cheap
     /// handle to its shared pool).
     fn client(&self, tls_verify: bool, max_redirects: u8) -> Result<Client, String> {
