@@ -24,7 +24,6 @@ use super::output::Output;
 use crate::actions::{self, Invoker};
 use crate::checks::probe::http::HttpClients;
 use crate::docker::ops;
-use crate::net::guard::Policy;
 use crate::state::AppState;
 
 pub use super::step::{StepCx, StepResult};
