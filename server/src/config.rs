@@ -132,6 +132,21 @@ pub struct SettingsArgs {
     #[arg(long, env = "OPSDECK_NOTIFY_ALLOW_LINK_LOCAL", global = true)]
     pub notify_allow_link_local: Option<bool>,
 
+    /// Let HTTP checks and runbook `http` steps reach link-local addresses
+    /// (169.254.0.0/16, fe80::/10) and cloud metadata services
+    /// (169.254.169.254, fd00:ec2::254, metadata.google.internal); refused
+    /// by default (SSRF, see `net::guard`). Loopback and private ranges are
+    /// always allowed for checks. A server setting only (flag, environment
+    /// or file), never changeable through the API.
+    #[arg(long, env = "OPSDECK_CHECKS_ALLOW_LINK_LOCAL", global = true)]
+    pub checks_allow_link_local: Option<bool>,
+
+    /// Seconds after which a request is answered 408 (default 30, 1–600).
+    /// Container actions and exec are not cut short by it: they finish
+    /// within their own limits and audit their outcome (see `actions::run`).
+    #[arg(long, env = "OPSDECK_REQUEST_TIMEOUT_SECS", global = true)]
+    pub request_timeout_secs: Option<u64>,
+
     /// Bearer token that opens `/metrics` on the main listener (at least 16
     /// characters; secret). Without it and without `metrics_listen`,
     /// `/metrics` answers 404.
@@ -174,6 +189,8 @@ struct FileSettings {
     log_format: Option<LogFormat>,
     run_lease_secs: Option<u64>,
     notify_allow_link_local: Option<bool>,
+    checks_allow_link_local: Option<bool>,
+    request_timeout_secs: Option<u64>,
     metrics_token: Option<Secret>,
     metrics_listen: Option<SocketAddr>,
     read_only: Option<bool>,
@@ -209,6 +226,11 @@ pub struct Settings {
     /// Notification targets may be link-local / cloud metadata addresses
     /// (see `notify::guard`); off by default.
     pub notify_allow_link_local: bool,
+    /// HTTP checks and runbook `http` steps may reach link-local / cloud
+    /// metadata addresses (see `net::guard`); off by default.
+    pub checks_allow_link_local: bool,
+    /// Requests taking longer are answered 408.
+    pub request_timeout: Duration,
     /// Opens `/metrics` on the main listener to this bearer token.
     pub metrics_token: Option<Secret>,
     /// Serves `/metrics` (only) on this address, without authentication.
@@ -242,6 +264,13 @@ impl Settings {
         let lease = args.run_lease_secs.or(file.run_lease_secs).unwrap_or(20);
         if !(3..=600).contains(&lease) {
             bail!("run_lease_secs must be between 3 and 600");
+        }
+        let request_timeout = args
+            .request_timeout_secs
+            .or(file.request_timeout_secs)
+            .unwrap_or(30);
+        if !(1..=600).contains(&request_timeout) {
+            bail!("request_timeout_secs must be between 1 and 600");
         }
         if idle == 0 || max == 0 {
             bail!("session_idle_minutes and session_max_hours must be at least 1");
@@ -311,6 +340,11 @@ impl Settings {
                 .notify_allow_link_local
                 .or(file.notify_allow_link_local)
                 .unwrap_or(false),
+            checks_allow_link_local: args
+                .checks_allow_link_local
+                .or(file.checks_allow_link_local)
+                .unwrap_or(false),
+            request_timeout: Duration::from_secs(request_timeout),
             metrics_token,
             metrics_listen: args.metrics_listen.or(file.metrics_listen),
             read_only: args.read_only.or(file.read_only).unwrap_or(false),

@@ -277,10 +277,87 @@ impl From<QueryRejection> for ApiError {
 }
 
 /// `axum::Json` whose rejection is an [`ApiError`] (same error shape as
-/// everything else).
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// everything else). A string with a NUL character (`\u0000`, which
+/// Postgres `text` cannot store and C tools would cut short) is refused at
+/// the boundary with a field error naming where it is (`name`,
+/// `params.host`, `argv[1]`), never a 500 from the database.
 pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|ct| ct.split(';').next())
+            .map(|m| m.trim().to_ascii_lowercase())
+            .is_some_and(|m| {
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        if !json {
+            return Err(ApiError::BadRequest(
+                "Expected request with `Content-Type: application/json`".into(),
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        if let Some(field) = nul_field(&bytes) {
+            return Err(ApiError::invalid_field(
+                field,
+                "must not contain NUL characters (\\u0000)",
+            ));
+        }
+        Ok(Json(axum::Json::<T>::from_bytes(&bytes)?.0))
+    }
+}
+
+/// Where a JSON body holds a string (or key) with a NUL character, as a
+/// field path; `None` when it holds none (or is not JSON: the real parse
+/// reports that).
+fn nul_field(body: &[u8]) -> Option<String> {
+    // JSON carries NUL only escaped; skip the parse when no escape is there.
+    if !body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return None;
+    }
+    fn walk(v: &serde_json::Value, path: &str) -> Option<String> {
+        let at = |p: &str| {
+            if p.is_empty() {
+                "body".to_owned()
+            } else {
+                p.to_owned()
+            }
+        };
+        match v {
+            serde_json::Value::String(s) if s.contains('\0') => Some(at(path)),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, x)| walk(x, &format!("{path}[{i}]"))),
+            serde_json::Value::Object(map) => map.iter().find_map(|(k, x)| {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if k.contains('\0') {
+                    Some(at(path))
+                } else {
+                    walk(x, &p)
+                }
+            }),
+            _ => None,
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    walk(&v, "")
+}
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
@@ -303,6 +380,25 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_characters_are_found_with_their_path() {
+        assert_eq!(
+            nul_field(br#"{"name":"a\u0000b"}"#).as_deref(),
+            Some("name")
+        );
+        assert_eq!(
+            nul_field(br#"{"argv":["ls","x\u0000"]}"#).as_deref(),
+            Some("argv[1]")
+        );
+        assert_eq!(
+            nul_field(br#"{"params":{"host":"\u0000"}}"#).as_deref(),
+            Some("params.host")
+        );
+        // An escaped backslash followed by "u0000" is text, not NUL.
+        assert_eq!(nul_field(br#"{"name":"a\\u0000"}"#), None);
+        assert_eq!(nul_field(br#"{"name":"plain"}"#), None);
+    }
 
     #[test]
     fn a_database_outage_deep_in_a_chain_answers_503() {

@@ -31,7 +31,10 @@ use crate::state::AppState;
 
 /// Largest request body accepted (JSON API).
 pub const BODY_LIMIT: usize = 1024 * 1024;
-/// Requests taking longer are answered 408 (long work runs as background jobs).
+/// Default request timeout: requests taking longer are answered 408 (long
+/// work runs as background jobs; container actions and exec finish and
+/// audit in a detached task, see `actions::run`). `OPSDECK_REQUEST_TIMEOUT_SECS`
+/// changes it (`Settings::request_timeout`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Every API route, with its OpenAPI description.
@@ -101,7 +104,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(CompressionLayer::new())
                 .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT)),
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.request_timeout)),
         )
         // Outermost: every answer (timeouts, rejections included) is timed
         // under its route template.

@@ -24,6 +24,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod maintenance;
 pub mod metrics;
+pub mod net;
 pub mod notify;
 pub mod oncall;
 pub mod openapi;

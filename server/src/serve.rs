@@ -60,7 +60,11 @@ pub fn compose(pool: PgPool, settings: Settings) -> AppState {
     step_kinds.add(crate::maintenance::actuate::MaintenanceStep);
     let mut parts = Parts::default();
     parts.insert(Arc::new(WebAssets::load(&settings.web_root)));
-    parts.insert(HealthHub::new(pool.clone(), engines.clone()));
+    parts.insert(HealthHub::new(
+        pool.clone(),
+        engines.clone(),
+        settings.checks_allow_link_local,
+    ));
     parts.insert(RunEngine::new(
         pool.clone(),
         settings.run_lease,

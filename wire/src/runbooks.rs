@@ -576,6 +576,11 @@ wire! {
         pub output: String,
         /// Output beyond the limit was dropped (marked in `output` too).
         pub output_truncated: bool,
+        /// The output and result of this step are hidden from the reader
+        /// (viewers do not see the output of `logs`, `exec`, `database`
+        /// and `http` steps; `output` is empty and `result` null).
+        #[serde(default)]
+        pub output_hidden: bool,
         /// Named outputs later steps can use.
         pub result: Value,
         pub error: Option<String>,

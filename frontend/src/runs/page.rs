@@ -515,6 +515,8 @@ pub(super) fn StepRow(
         Memo::new(move |_| step.with(|s| s.as_ref().map(|s| s.output.clone()).unwrap_or_default()));
     let truncated =
         Memo::new(move |_| step.with(|s| s.as_ref().is_some_and(|s| s.output_truncated)));
+    // Viewers do not read the output of logs, exec, database and http steps.
+    let hidden = Memo::new(move |_| step.with(|s| s.as_ref().is_some_and(|s| s.output_hidden)));
     let error = Memo::new(move |_| step.with(|s| s.as_ref().and_then(|s| s.error.clone())));
     let note = Memo::new(move |_| step.with(|s| s.as_ref().and_then(|s| s.note.clone())));
     let times = Memo::new(move |_| {
@@ -622,6 +624,9 @@ pub(super) fn StepRow(
                 data-testid=format!("step-output-{idx}") node_ref=pre tabindex="0"
                 aria-label="Step output" on:scroll=on_scroll>{move || output.get()}</pre>
             {move || truncated.get().then(|| view! { <p class="muted small">"Output beyond the limit was dropped."</p> })}
+            {move || hidden.get().then(|| view! {
+                <p class="muted small" data-testid=format!("step-output-hidden-{idx}")>"Output hidden for viewers."</p>
+            })}
             {move || result.get().map(|json| view! {
                 <details class="step-result">
                     <summary>"Result"</summary>

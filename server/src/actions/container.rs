@@ -2,17 +2,20 @@
 //! (merged, filtered, followed), one-shot stats, inspect documents (secrets
 //! masked) and exec of an argv array (audited).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use opsdeck_wire::{ContainerInfo, ContainerStats, ExecRequest, ExecResult, Outcome};
 use serde_json::json;
 
-use super::run::{engine_of, ensure_writable, no_containers, target, Invoker};
+use super::run::{detached, engine_of, ensure_writable, no_containers, target, Invoker};
 use super::ActionError;
 use crate::docker::ops;
 use crate::state::AppState;
+
+/// Longest timeout an exec may ask for.
+pub const EXEC_MAX_SECS: u32 = 300;
 
 /// What to read from a service's logs.
 #[derive(Debug, Clone)]
@@ -148,8 +151,17 @@ pub async fn inspect(state: &AppState, id: i64) -> Result<Vec<serde_json::Value>
     Ok(out)
 }
 
-/// Runs `req.argv` in a container of service `id` (no shell) and audits it
-/// with its outcome.
+/// Runs `req.argv` in a container of service `id` (no shell), audited
+/// before and after: an `action.started` entry (who, container, argv,
+/// timeout) is written before the engine is asked, and a `container.exec`
+/// entry with the outcome, exit code and duration when it ends. The exec
+/// runs in a detached task bounded by its own timeout (at most
+/// [`EXEC_MAX_SECS`]), so a request that ends first (request timeout,
+/// client gone) still leaves the completion entry.
+///
+/// On timeout Opsdeck stops waiting and records `timed out`; the Docker
+/// Engine API has no way to end an exec'd process, which may keep running
+/// in the container (the entry says so).
 pub async fn exec(
     state: &AppState,
     by: &Invoker<'_>,
@@ -168,49 +180,69 @@ pub async fn exec(
         ));
     }
     let timeout = req.timeout_secs.unwrap_or(30);
-    if !(1..=300).contains(&timeout) {
-        return Err(ActionError::Invalid("timeout_secs: 1 to 300".into()));
+    if !(1..=EXEC_MAX_SECS).contains(&timeout) {
+        return Err(ActionError::Invalid(format!(
+            "timeout_secs: 1 to {EXEC_MAX_SECS}"
+        )));
     }
     let t = target(state, Some(id), None).await?;
     let c = match &req.container {
         Some(n) => t.containers.iter().find(|c| &c.name == n || &c.id == n),
         None => t.containers.iter().find(|c| c.state == "running"),
     }
-    .ok_or_else(|| no_containers(&t.name))?;
-    let (_, docker) = engine_of(state, c)?;
-    let result = ops::exec(
-        &docker,
-        &c.id,
-        &req.argv,
-        Duration::from_secs(u64::from(timeout)),
-    )
-    .await;
-    let tx = state.pool.begin().await?;
-    let (outcome, detail) = match &result {
-        Ok(r) if r.exit_code == Some(0) => (Outcome::Success, None),
-        Ok(r) => (
-            Outcome::Failure,
-            Some(match r.exit_code {
-                Some(code) => format!("exit code {code}"),
-                None => "timed out".to_owned(),
-            }),
-        ),
-        Err(e) => (Outcome::Failure, Some(format!("{e:#}"))),
-    };
-    by.audit(
-        tx,
-        "container.exec",
-        &format!("service:{}", t.name),
-        json!({"container": c.name, "argv": req.argv}),
-        outcome,
-        detail,
-    )
-    .await?;
-    result
-        .map(|mut r| {
-            // The engine is asked by id; answer with the name people read.
-            r.container = c.name.clone();
-            r
-        })
-        .map_err(|e| ActionError::Engine(format!("{e:#}")))
+    .ok_or_else(|| no_containers(&t.name))?
+    .clone();
+    let (_, docker) = engine_of(state, &c)?;
+    let target = format!("service:{}", t.name);
+    let params = json!({"container": c.name, "argv": req.argv, "timeout_secs": timeout});
+    let rec = by
+        .started(state, "container.exec", &target, params.clone())
+        .await?;
+    let pool = state.pool.clone();
+    let argv = req.argv.clone();
+    detached(async move {
+        let started = Instant::now();
+        let result = ops::exec(
+            &docker,
+            &c.id,
+            &argv,
+            Duration::from_secs(u64::from(timeout)),
+        )
+        .await;
+        let (outcome, detail) = match &result {
+            Ok(r) if r.exit_code == Some(0) => (Outcome::Success, None),
+            Ok(r) => (
+                Outcome::Failure,
+                Some(match r.exit_code {
+                    Some(code) => format!("exit code {code}"),
+                    None => format!(
+                        "timed out after {timeout} s (the process may still run in the container)"
+                    ),
+                }),
+            ),
+            Err(e) => (Outcome::Failure, Some(format!("{e:#}"))),
+        };
+        let mut params = params;
+        params["exit_code"] = json!(result.as_ref().ok().and_then(|r| r.exit_code));
+        params["timed_out"] = json!(result.as_ref().is_ok_and(|r| r.timed_out));
+        params["duration_ms"] = json!(started.elapsed().as_millis() as i64);
+        let mut conn = pool.acquire().await?;
+        rec.record(
+            &mut conn,
+            "container.exec",
+            &target,
+            params,
+            outcome,
+            detail,
+        )
+        .await?;
+        result
+            .map(|mut r| {
+                // The engine is asked by id; answer with the name people read.
+                r.container = c.name.clone();
+                r
+            })
+            .map_err(|e| ActionError::Engine(format!("{e:#}")))
+    })
+    .await
 }

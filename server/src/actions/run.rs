@@ -1,8 +1,21 @@
 //! The rules of container and stack actions: read-only mode, the gate, the
-//! target lookup, and running an action (its `running` row first, then the
-//! engine, then the outcome with the audit entry in one transaction).
+//! target lookup, and running an action (its `running` row and an
+//! `action.started` audit entry first, then the engine, then the outcome
+//! with the audit entry in one transaction).
+//!
+//! Decision (no action outlives its request without a durable record): the
+//! engine work and the completion entry run in a detached task
+//! ([`detached`]), bounded by the action's own limits (stop grace period,
+//! exec timeout), not by the request. When the request ends first (the
+//! request timeout answers 408, or the client goes away) the action still
+//! finishes and records its outcome; the `action.started` entry (who, what,
+//! which containers, argv) is already durable before the engine is asked.
+//! A process that dies in between leaves the `action.started` entry without
+//! a completion and the `running` row, which the upkeep closes as
+//! `interrupted`.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -191,11 +204,96 @@ impl Invoker<'_> {
     }
 }
 
+impl Invoker<'_> {
+    /// Writes the `action.started` entry (who, `kind`, target and `params`,
+    /// e.g. the argv and container) before the engine is asked, marks the
+    /// request audited, and hands back what the completion entry needs once
+    /// the request may be gone.
+    pub(super) async fn started(
+        &self,
+        state: &AppState,
+        kind: &str,
+        target: &str,
+        mut params: serde_json::Value,
+    ) -> Result<Recorder, ActionError> {
+        if let Some(map) = params.as_object_mut() {
+            map.insert("kind".into(), json!(kind));
+        }
+        let tx = state.pool.begin().await?;
+        self.audit(
+            tx,
+            STARTED,
+            target,
+            params,
+            Outcome::Success,
+            Some("started".into()),
+        )
+        .await?;
+        Ok(Recorder {
+            actor: self.actor.clone(),
+            source: self.ctx.and_then(|c| c.source.clone()),
+        })
+    }
+}
+
+/// The audit action written before an action asks the engine (its
+/// `params.kind` names the action; the completion entry carries the
+/// action's own name, e.g. `container.exec`).
+pub const STARTED: &str = "action.started";
+
+/// Who ran an action, owned: writes the completion entry from a task that
+/// may outlive the request.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    pub actor: Actor,
+    pub source: Option<String>,
+}
+
+impl Recorder {
+    /// Appends the completion entry on `conn` (normally the transaction
+    /// that finishes the action's row).
+    pub(super) async fn record(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        kind: &str,
+        target: &str,
+        params: serde_json::Value,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) -> sqlx::Result<()> {
+        crate::audit::record(
+            conn,
+            crate::audit::NewEntry {
+                actor: self.actor.clone(),
+                action: kind.to_owned(),
+                target: Some(target.to_owned()),
+                params,
+                source: self.source.clone(),
+                outcome,
+                detail,
+            },
+        )
+        .await
+    }
+}
+
+/// Runs `work` in its own task and waits for it: dropping the caller (a
+/// request that timed out, a client that went away, a cancelled runbook
+/// step) does not cancel the action, which finishes within its own bounds
+/// and records its outcome.
+pub(super) async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T, ActionError>> + Send + 'static,
+) -> Result<T, ActionError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| ActionError::Internal(anyhow::anyhow!("the action's task failed: {e}")))?
+}
+
 /// Finishes the row and writes the audit entry, in one transaction.
 #[allow(clippy::too_many_arguments)]
 async fn finish(
     state: &AppState,
-    by: &Invoker<'_>,
+    by: &Recorder,
     id: i64,
     kind: &str,
     target: &str,
@@ -230,8 +328,8 @@ async fn finish(
         );
         store::link_to_open_incident(&mut tx, id, service, &summary).await?;
     }
-    by.audit(
-        tx,
+    by.record(
+        &mut tx,
         kind,
         target,
         json!({"action_id": id, "params": params, "steps": steps.len()}),
@@ -243,6 +341,7 @@ async fn finish(
         error.clone(),
     )
     .await?;
+    tx.commit().await?;
     state.engines.bump();
     let record = store::load(&state.pool, Filter::Id(id), 1)
         .await?
@@ -340,21 +439,26 @@ pub async fn run_service_action(
         &by.actor,
     )
     .await?;
-    let steps: Vec<ActionStep> = futures::future::join_all(
-        t.containers
-            .iter()
-            .map(|c| step(state, Some(&t.name), c, req.action, timeout, &signal)),
-    )
-    .await;
-    finish(
-        state,
-        by,
-        action_id,
-        &kind,
-        &format!("service:{}", t.name),
-        params,
-        &steps,
-    )
+    let target = format!("service:{}", t.name);
+    let rec = by
+        .started(
+            state,
+            &kind,
+            &target,
+            json!({"action_id": action_id, "params": params}),
+        )
+        .await?;
+    let state = state.clone();
+    let action = req.action;
+    detached(async move {
+        let steps: Vec<ActionStep> = futures::future::join_all(
+            t.containers
+                .iter()
+                .map(|c| step(&state, Some(&t.name), c, action, timeout, &signal)),
+        )
+        .await;
+        finish(&state, &rec, action_id, &kind, &target, params, &steps).await
+    })
     .await
 }
 
@@ -438,39 +542,50 @@ pub async fn run_stack_action(
         &by.actor,
     )
     .await?;
-    let mut steps = Vec::new();
-    let mut failed: HashSet<String> = HashSet::new();
-    for (name, action) in plan {
-        let Some(o) = services.iter().find(|o| o.service.name == name) else {
-            continue;
-        };
-        // Never start a service whose dependency failed to start.
-        if action == ContainerActionKind::Start
-            && o.service.requires.iter().any(|r| failed.contains(r))
-        {
-            steps.push(ActionStep {
-                service: Some(name.clone()),
-                container: "-".into(),
-                action: "start".into(),
-                ok: false,
-                error: Some("skipped: a dependency failed to start".into()),
-                duration_ms: 0,
-            });
-            failed.insert(name.clone());
-            continue;
-        }
-        let results = futures::future::join_all(
-            o.containers
-                .iter()
-                .map(|c| step(&state, Some(&name), c, action, timeout, "SIGKILL")),
+    let rec = by
+        .started(
+            &state,
+            &kind,
+            &target_name,
+            json!({"action_id": action_id, "params": params}),
         )
-        .await;
-        if action == ContainerActionKind::Start && results.iter().any(|s| !s.ok) {
-            failed.insert(name.clone());
+        .await?;
+    detached(async move {
+        let mut steps = Vec::new();
+        let mut failed: HashSet<String> = HashSet::new();
+        for (name, action) in plan {
+            let Some(o) = services.iter().find(|o| o.service.name == name) else {
+                continue;
+            };
+            // Never start a service whose dependency failed to start.
+            if action == ContainerActionKind::Start
+                && o.service.requires.iter().any(|r| failed.contains(r))
+            {
+                steps.push(ActionStep {
+                    service: Some(name.clone()),
+                    container: "-".into(),
+                    action: "start".into(),
+                    ok: false,
+                    error: Some("skipped: a dependency failed to start".into()),
+                    duration_ms: 0,
+                });
+                failed.insert(name.clone());
+                continue;
+            }
+            let results = futures::future::join_all(
+                o.containers
+                    .iter()
+                    .map(|c| step(&state, Some(&name), c, action, timeout, "SIGKILL")),
+            )
+            .await;
+            if action == ContainerActionKind::Start && results.iter().any(|s| !s.ok) {
+                failed.insert(name.clone());
+            }
+            steps.extend(results);
         }
-        steps.extend(results);
-    }
-    finish(&state, by, action_id, &kind, &target_name, params, &steps).await
+        finish(&state, &rec, action_id, &kind, &target_name, params, &steps).await
+    })
+    .await
 }
 
 /// A service's or a project's recent actions, newest first.

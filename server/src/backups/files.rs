@@ -61,6 +61,10 @@ pub fn check_path(raw: &str) -> Result<PathBuf, String> {
     if raw.contains('\0') {
         return Err("must not contain NUL characters".into());
     }
+    // PATH_MAX: a longer path cannot name a file on the host.
+    if raw.len() > 4096 {
+        return Err("at most 4096 bytes".into());
+    }
     let p = Path::new(raw);
     if !p.is_absolute() {
         return Err("must be an absolute path".into());

@@ -221,6 +221,22 @@ fn validate_http(c: &mut HttpCheck) -> Result<(), String> {
     check_ms(c.warning_ms, c.critical_ms)
 }
 
+/// The SSRF guard at save time (`net::guard`, the checks' policy): an HTTP
+/// check's host may not be a link-local or cloud metadata address or name
+/// unless `allow_link_local` (`OPSDECK_CHECKS_ALLOW_LINK_LOCAL`). Host names
+/// are judged by their DNS answers when probed; loopback and private
+/// ranges are allowed.
+pub(crate) fn validate_target(spec: &CheckSpec, allow_link_local: bool) -> Result<(), CheckError> {
+    let CheckSpec::Http(c) = spec else {
+        return Ok(());
+    };
+    let Ok(url) = reqwest::Url::parse(&c.url) else {
+        return Ok(());
+    };
+    crate::net::guard::check_target(&url, crate::net::guard::Policy::checks(allow_link_local))
+        .map_err(|r| CheckError::Invalid(format!("url: {r}")))
+}
+
 /// A complete, valid definition (after merging an update).
 pub(crate) struct Valid {
     pub(crate) service_id: Option<i64>,

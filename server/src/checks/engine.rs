@@ -246,13 +246,15 @@ fn first_offset(id: i64, interval: Duration) -> Duration {
 }
 
 impl HealthHub {
-    pub fn new(pool: PgPool, engines: Arc<EngineHub>) -> Arc<HealthHub> {
+    /// `allow_link_local`: the SSRF policy of HTTP probes
+    /// (`Settings::checks_allow_link_local`).
+    pub fn new(pool: PgPool, engines: Arc<EngineHub>, allow_link_local: bool) -> Arc<HealthHub> {
         let (schedule_tx, schedule_rx) = mpsc::unbounded_channel();
         let (changes_tx, changes_rx) = mpsc::unbounded_channel();
         Arc::new(HealthHub {
             pool,
             engines,
-            http: HttpClients::new(),
+            http: HttpClients::with_policy(crate::net::guard::Policy::checks(allow_link_local)),
             host: HostSampler::new(),
             checks: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(1),

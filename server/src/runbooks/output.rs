@@ -1,10 +1,45 @@
 //! A step's output: lines a step writes while it runs, bounded in size and
 //! visibly truncated, read by the engine to store and stream.
+//!
+//! Credentials in URLs (`scheme://user:password@host`) are masked as each
+//! line is written ([`mask_credentials`]: `postgres://u:***@h/db`), so
+//! stored output never holds them and nobody — operators included — reads
+//! them back from a run. Which readers see which steps' output at all is
+//! decided when a run is read (`runs::can_read_output`).
 
-use std::sync::{Arc, Mutex};
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// `scheme://user:password@` with the password replaced by `***`. The
+/// user stays (it says which account was used); a password may contain
+/// anything but white space, `@` and `/` here (RFC 3986 wants `@` and `/`
+/// percent-encoded), and an empty one is left alone.
+pub fn mask_credentials(s: &str) -> Cow<'_, str> {
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r"([A-Za-z][A-Za-z0-9+.\-]*://[^\s/@:]*):([^\s@/]+)@")
+            .expect("a valid pattern")
+    });
+    re.replace_all(s, "${1}:***@")
+}
 
 /// Most bytes of output kept per step.
 pub const OUTPUT_LIMIT: usize = 64 * 1024;
+
+/// [`mask_credentials`] on every string of a step's result (its named
+/// outputs: an exec step's `stdout`, an http step's message).
+pub fn mask_value(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Cow::Owned(m) = mask_credentials(s) {
+                *s = m;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_value),
+        serde_json::Value::Object(map) => map.values_mut().for_each(mask_value),
+        _ => {}
+    }
+}
 
 #[derive(Default)]
 pub struct Output {
@@ -34,7 +69,8 @@ impl Output {
 
     /// Appends one line (a newline is added).
     pub fn line(&self, s: impl AsRef<str>) {
-        let s = s.as_ref();
+        let masked = mask_credentials(s.as_ref());
+        let s = masked.as_ref();
         let mut i = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         i.version += 1;
         let room = OUTPUT_LIMIT.saturating_sub(i.text.len());
@@ -99,6 +135,24 @@ mod tests {
         assert!(truncated);
         assert!(text.len() <= OUTPUT_LIMIT + 64, "{}", text.len());
         assert!(text.contains("more bytes of output truncated"));
+    }
+
+    #[test]
+    fn credentials_in_urls_are_masked_when_written() {
+        let o = Output::new();
+        o.line("connecting to postgres://u:secret@h/db now");
+        o.text("a\nredis://:hunter2@cache:6379/0 and https://bob:p%40ss@x.example/\nb");
+        o.line("mysql://root@db/app (no password) http://h/a:b@c");
+        let (text, _, _) = o.snapshot();
+        assert!(!text.contains("secret") && !text.contains("hunter2") && !text.contains("p%40ss"));
+        assert!(text.contains("postgres://u:***@h/db now"), "{text}");
+        assert!(text.contains("redis://:***@cache:6379/0"), "{text}");
+        assert!(text.contains("https://bob:***@x.example/"), "{text}");
+        assert!(text.contains("mysql://root@db/app (no password)"), "{text}");
+        assert!(
+            text.contains("http://h/a:b@c"),
+            "a path is not userinfo: {text}"
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! [`RunbookError`]; the SQL is in [`super::store`].
 
 use opsdeck_wire::{
-    DryRun, PlannedStep, Run, RunStatus, RunStep, RunSummary, StartRun, StepAction, StepStatus,
+    DryRun, PlannedStep, Role, Run, RunStatus, RunStep, RunSummary, StartRun, StepAction,
+    StepStatus,
 };
 use serde_json::{json, Value};
 
@@ -53,23 +54,28 @@ pub async fn load(state: &AppState, id: i64, me: Option<&Principal>) -> RunbookR
     let r: RunDetailRow = store::run(&mut conn, id)
         .await?
         .ok_or_else(|| RunbookError::NotFound(format!("run {id}")))?;
+    let hide = !can_read_output(me);
     let steps = store::steps(&mut conn, id)
         .await?
         .into_iter()
-        .map(|s| RunStep {
-            status: StepStatus::parse(&s.status).unwrap_or(StepStatus::Pending),
-            idx: s.idx,
-            name: s.name,
-            title: s.title,
-            kind: s.kind,
-            phase: s.phase,
-            started_at: s.started_at,
-            finished_at: s.finished_at,
-            output: s.output,
-            output_truncated: s.output_truncated,
-            result: s.result,
-            error: s.error,
-            note: s.note,
+        .map(|s| {
+            let hidden = hide && OUTPUT_FOR_OPERATORS.contains(&s.kind.as_str());
+            RunStep {
+                status: StepStatus::parse(&s.status).unwrap_or(StepStatus::Pending),
+                idx: s.idx,
+                name: s.name,
+                title: s.title,
+                kind: s.kind,
+                phase: s.phase,
+                started_at: s.started_at,
+                finished_at: s.finished_at,
+                output: if hidden { String::new() } else { s.output },
+                output_truncated: s.output_truncated && !hidden,
+                output_hidden: hidden,
+                result: if hidden { Value::Null } else { s.result },
+                error: s.error,
+                note: s.note,
+            }
         })
         .collect();
     let approvals = approvals::for_run(&mut conn, id, me).await?;
@@ -104,6 +110,18 @@ pub async fn load(state: &AppState, id: i64, me: Option<&Principal>) -> RunbookR
         approvals,
         timeline,
     })
+}
+
+/// Step kinds whose output and result only operators and above read: they
+/// carry container logs, command output, query results and HTTP answers,
+/// which are operator-only elsewhere (`GET /services/{id}/logs`, exec).
+/// Viewers see these steps' status, timing and error line.
+pub const OUTPUT_FOR_OPERATORS: &[&str] = &["logs", "exec", "database", "http"];
+
+/// Whether `me` may read the output of [`OUTPUT_FOR_OPERATORS`] steps
+/// (nobody known: no).
+pub fn can_read_output(me: Option<&Principal>) -> bool {
+    me.is_some_and(|p| p.role >= Role::Operator)
 }
 
 /// Runs, newest first (`limit` defaults to 100, clamped to 1–500).

@@ -21,7 +21,7 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::defs::{
-    self, audit_params, clean_password, load_one, validate_def, CheckError, Valid,
+    self, audit_params, clean_password, load_one, validate_def, validate_target, CheckError, Valid,
     DEFAULT_FAIL_AFTER, DEFAULT_INTERVAL_S, DEFAULT_RECOVER_AFTER, DEFAULT_TIMEOUT_MS,
 };
 mod public;
@@ -118,6 +118,7 @@ async fn create(
         spec,
     };
     validate_def(&mut v)?;
+    validate_target(&v.spec, state.settings.checks_allow_link_local)?;
     let password = clean_password(input.password).flatten();
     let token = heartbeat.then(crate::auth::random_token);
     let mut tx = state.pool.begin().await?;
@@ -193,6 +194,7 @@ async fn update(
         enabled: input.enabled.unwrap_or(cur.enabled),
     };
     validate_def(&mut v)?;
+    validate_target(&v.spec, state.settings.checks_allow_link_local)?;
     let password = clean_password(input.password);
     let mut tx = state.pool.begin().await?;
     store::update(

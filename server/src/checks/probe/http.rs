@@ -28,6 +28,12 @@
 //! * Environment proxies (`HTTP_PROXY`…) are ignored: a health check
 //!   measures the target, not a proxy.
 //! * Messages never contain the URL (it may carry credentials).
+//! * SSRF: the shared guard (`net::guard`) under the checks' policy refuses
+//!   link-local addresses and cloud metadata services — the URL's host
+//!   before any I/O, every DNS answer (the guarded resolver), and every
+//!   redirect hop — unless `OPSDECK_CHECKS_ALLOW_LINK_LOCAL` is on.
+//!   Loopback and private ranges stay allowed: monitoring them is the
+//!   point. Runbook `http` steps use these clients too.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -35,11 +41,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use opsdeck_wire::{CheckStatus, HttpCheck, HttpMethod};
-use reqwest::redirect::{Attempt, Policy};
+use reqwest::redirect::{Attempt, Policy as RedirectPolicy};
 use reqwest::{Client, Url};
 
 use super::net::{describe_error, fmt_ms, grade_latency, one_line, timed_out};
 use super::Probe;
+use crate::net::guard::{self, GuardedResolver, Policy};
 
 /// The User-Agent of every probe.
 pub const USER_AGENT: &str = concat!("Opsdeck-HealthCheck/", env!("CARGO_PKG_VERSION"));
@@ -50,14 +57,41 @@ pub const BODY_CAP: usize = 1024 * 1024;
 /// Shared HTTP clients, one per (TLS verification, redirect limit) pair, so
 /// thousands of checks reuse connection pools instead of building a client
 /// per probe.
-#[derive(Default)]
 pub struct HttpClients {
     clients: Mutex<HashMap<(bool, u8), Client>>,
+    policy: Policy,
+}
+
+impl Default for HttpClients {
+    fn default() -> Self {
+        HttpClients::with_policy(Policy::checks(false))
+    }
 }
 
 impl HttpClients {
+    /// Clients under the default policy (link-local refused).
     pub fn new() -> HttpClients {
         HttpClients::default()
+    }
+
+    /// Clients under `policy` (`Policy::checks(settings.checks_allow_link_local)`).
+    pub fn with_policy(policy: Policy) -> HttpClients {
+        HttpClients {
+            clients: Mutex::new(HashMap::new()),
+            policy,
+        }
+    }
+
+    /// Process-wide clients per SSRF setting (runbook `http` steps).
+    pub fn shared(allow_link_local: bool) -> &'static HttpClients {
+        static PLAIN: std::sync::OnceLock<HttpClients> = std::sync::OnceLock::new();
+        static LINK_LOCAL: std::sync::OnceLock<HttpClients> = std::sync::OnceLock::new();
+        let cell = if allow_link_local {
+            &LINK_LOCAL
+        } else {
+            &PLAIN
+        };
+        cell.get_or_init(|| HttpClients::with_policy(Policy::checks(allow_link_local)))
     }
 
     /// The client for this pair, built on first use (a `Client` is a cheap
@@ -69,9 +103,10 @@ impl HttpClients {
         }
         let client = Client::builder()
             .user_agent(USER_AGENT)
-            .redirect(redirect_policy(max_redirects))
+            .redirect(redirect_policy(max_redirects, self.policy))
             .danger_accept_invalid_certs(!tls_verify)
             .no_proxy()
+            .dns_resolver(std::sync::Arc::new(GuardedResolver::new(self.policy)))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", describe_error(&e)))?;
         clients.insert((tls_verify, max_redirects), client.clone());
@@ -83,6 +118,9 @@ impl HttpClients {
             Ok(u) => u,
             Err(why) => return Probe::critical(why),
         };
+        if let Err(r) = guard::check_target(&url, self.policy) {
+            return Probe::critical(format!("refused: {r}"));
+        }
         // Compile before any I/O: a bad regex is a configuration error.
         let regex = match c.body_regex.as_deref().filter(|r| !r.is_empty()) {
             None => None,
@@ -238,15 +276,19 @@ fn judge(
     grade_latency(ok, elapsed, c.warning_ms, c.critical_ms)
 }
 
-/// Follows at most `max` redirects, and only to http(s) URLs.
-fn redirect_policy(max: u8) -> Policy {
+/// Follows at most `max` redirects, only to http(s) URLs, and never to a
+/// host the SSRF guard refuses (IP literals and metadata names here; host
+/// names are judged by the guarded resolver when connecting).
+fn redirect_policy(max: u8, ssrf: Policy) -> RedirectPolicy {
     if max == 0 {
-        return Policy::none();
+        return RedirectPolicy::none();
     }
-    Policy::custom(move |attempt: Attempt| {
+    RedirectPolicy::custom(move |attempt: Attempt| {
         if !matches!(attempt.url().scheme(), "http" | "https") {
             let scheme = attempt.url().scheme().to_string();
             attempt.error(RedirectRefused::Scheme(scheme))
+        } else if let Err(r) = guard::check_redirect(attempt.url(), ssrf) {
+            attempt.error(r)
         } else if attempt.previous().len() > max as usize {
             // `previous` starts with the original URL.
             attempt.error(RedirectRefused::TooMany(max))
@@ -279,6 +321,9 @@ impl std::error::Error for RedirectRefused {}
 fn describe_reqwest(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return timed_out(timeout);
+    }
+    if let Some(r) = guard::refusal_in(e) {
+        return format!("refused: {r}");
     }
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
@@ -612,6 +657,67 @@ mod tests {
             p.message,
             "redirect to a \"file\" URL refused: only http and https"
         );
+    }
+
+    #[tokio::test]
+    async fn link_local_targets_and_redirects_are_refused() {
+        let base = server(|head| {
+            if head.starts_with("GET /meta ") {
+                Answer::After(
+                    Duration::ZERO,
+                    response(
+                        "302 Found",
+                        "Location: http://169.254.169.254/latest/meta-data/\r\n",
+                        "",
+                    ),
+                )
+            } else if head.starts_with("GET /gce ") {
+                Answer::After(
+                    Duration::ZERO,
+                    response(
+                        "302 Found",
+                        "Location: http://metadata.google.internal/computeMetadata/v1/\r\n",
+                        "",
+                    ),
+                )
+            } else {
+                ok("fine")
+            }
+        })
+        .await;
+        let clients = HttpClients::new();
+        // Loopback stays allowed.
+        let p = clients.probe(&check(&base), T).await;
+        assert_eq!(p.status, CheckStatus::Ok, "{p:?}");
+        // The literal, before any I/O.
+        let p = clients
+            .probe(&check("http://169.254.169.254/latest/meta-data/"), T)
+            .await;
+        assert_eq!(p.status, CheckStatus::Critical);
+        assert!(
+            p.message
+                .starts_with("refused: 169.254.169.254 is the cloud metadata address"),
+            "{}",
+            p.message
+        );
+        assert!(p.latency_ms.is_none(), "no request is made");
+        let p = clients.probe(&check("http://[fe80::1]:8080/"), T).await;
+        assert!(p.message.starts_with("refused: fe80::1"), "{}", p.message);
+        // Redirects to the metadata service are not followed.
+        for path in ["/meta", "/gce"] {
+            let c = HttpCheck {
+                max_redirects: 3,
+                ..check(&format!("{base}{path}"))
+            };
+            let p = clients.probe(&c, T).await;
+            assert_eq!(p.status, CheckStatus::Critical, "{p:?}");
+            assert!(
+                p.message.starts_with("refused: redirect target ")
+                    && p.message.contains("checks_allow_link_local"),
+                "{path}: {}",
+                p.message
+            );
+        }
     }
 
     #[tokio::test]

@@ -140,8 +140,17 @@ impl RunEngine {
         let (text, truncated, _) = out.snapshot();
         let mut tx = self.pool.begin().await?;
         let (status, value, error) = match &result {
-            Ok(v) => ("succeeded", v.clone(), None),
-            Err(e) => ("failed", json!({}), Some(e.clone())),
+            Ok(v) => {
+                let mut v = v.clone();
+                crate::runbooks::output::mask_value(&mut v);
+                ("succeeded", v, None)
+            }
+            // Credentials in URLs never reach the stored error either.
+            Err(e) => (
+                "failed",
+                json!({}),
+                Some(crate::runbooks::output::mask_credentials(e).into_owned()),
+            ),
         };
         let n = sqlx::query!(
             "UPDATE run_steps SET status = $3, finished_at = now(), output = $4,

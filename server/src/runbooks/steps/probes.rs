@@ -1,7 +1,6 @@
 //! The health-side step kinds: a service's status, an HTTP probe, running
 //! checks, waiting until healthy.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -65,11 +64,6 @@ pub(super) async fn status(cx: &StepCx<'_>, service: &str) -> StepResult {
     }))
 }
 
-fn http_clients() -> &'static HttpClients {
-    static CLIENTS: OnceLock<HttpClients> = OnceLock::new();
-    CLIENTS.get_or_init(HttpClients::new)
-}
-
 pub(super) async fn http(
     cx: &StepCx<'_>,
     url: &str,
@@ -94,7 +88,7 @@ pub(super) async fn http(
         tls_verify: true,
         max_redirects: 0,
     };
-    let p = http_clients()
+    let p = HttpClients::shared(cx.state.settings.checks_allow_link_local)
         .probe(&check, cx.timeout.min(Duration::from_secs(300)))
         .await;
     cx.out.line(format!("{} → {}", url, p.message));
