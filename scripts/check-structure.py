@@ -37,7 +37,7 @@ MAX_LINES = 800
 
 # Files that are the HTTP layer itself: they may name ApiError and axum.
 HTTP_FILES = {"api.rs", "error.rs", "http.rs", "web.rs", "openapi.rs", "health.rs", "metrics.rs"}
-HTTP_DIRS = ("auth",)
+HTTP_DIRS = ("auth", "http")
 HTTP_RE = re.compile(r"\bApi(?:Error|Result)\b|\baxum::|\buse\s+axum\b")
 
 # error.rs turns every capability's error enum into ApiError (by design, in

@@ -28,6 +28,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {} (set OPSDECK_LISTEN)", settings.listen))?;
+    if settings.trust_proxy {
+        tracing::warn!(
+            "OPSDECK_TRUST_PROXY is deprecated: it now trusts X-Forwarded-For from loopback and \
+             private networks only; list your proxies in OPSDECK_TRUSTED_PROXIES instead"
+        );
+    }
     let state = AppState::new(database.pool.clone(), settings);
     state.jobs.add(upkeep(state.clone()));
     tracing::info!(
