@@ -458,7 +458,7 @@ fn parse_networks(list: &str) -> anyhow::Result<Vec<IpNetwork>> {
 /// URL's host (with and without its port), loopback names, the listen
 /// address, and the operator's extra names. Entries without a port match
 /// any port.
-fn allowed_hosts_for(origin: &str, listen: SocketAddr, extra: &str) -> Vec<String> {
+pub fn allowed_hosts_for(origin: &str, listen: SocketAddr, extra: &str) -> Vec<String> {
     let host = origin.split_once("://").map_or(origin, |(_, h)| h);
     let mut hosts = vec![host.to_owned(), strip_port(host).to_owned()];
     hosts.extend(["localhost", "127.0.0.1", "[::1]"].map(String::from));
