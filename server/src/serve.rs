@@ -16,6 +16,7 @@ use crate::jobs::{Pace, Scope, Task};
 use crate::state::AppState;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    crate::auth::password::release_large_blocks();
     let started = Instant::now();
     let database = Database::open(&settings).await?;
     db::migrate(&database.pool).await?;
