@@ -19,7 +19,7 @@ DIST := frontend/dist/index.html
 FRONTEND_SOURCES := $(shell find frontend/src wire/src static -type f 2>/dev/null) \
 	frontend/index.html frontend/Trunk.toml frontend/Cargo.toml wire/Cargo.toml Cargo.toml Cargo.lock .cargo/config.toml
 
-.PHONY: run demo test chaos bench bench-backups bench-load bench-compare tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
+.PHONY: run demo test chaos bench bench-backups bench-load bench-ratelimit bench-compare tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
 
 run: tools $(DIST) server
 	@echo "==> starting Opsdeck (Ctrl-C stops it and its Postgres)"
@@ -65,6 +65,11 @@ chaos: test-deps tools $(DIST)
 bench: tools $(DIST) server
 	cargo build --release -p opsdeck-e2e --bin bench-target
 	@bench/run.sh
+
+# The rate-limit part of make bench alone (bench/ratelimit.sh: an anonymous
+# flood of 10,000 POSTs/s while a logged-in user's status page is timed).
+bench-ratelimit: server
+	@bench/ratelimit.sh
 
 # The backups part of make bench alone (bench/backups.sh; root, ~10 GB free).
 bench-backups: server

@@ -46,7 +46,7 @@ HTTP_FILES = {"api.rs", "error.rs", "http.rs", "web.rs", "openapi.rs", "health.r
 # capabilities' api files share (an HTTP response type, nothing else);
 # scrape.rs answers `/metrics` (the exposition, reading every capability).
 HTTP_TOP_FILES = {"serve.rs", "sse.rs", "scrape.rs"}
-HTTP_DIRS = ("auth",)
+HTTP_DIRS = ("auth", "http")
 # A capability's HTTP layer may be a folder (`x/api/…`) when one api.rs
 # would be too long: every file in it is HTTP.
 HTTP_SUBDIR = "api"

@@ -304,7 +304,24 @@ fn check_config(s: &Settings) -> anyhow::Result<ExitCode> {
         s.public_origin.as_deref().unwrap_or("-")
     );
     println!("secure_cookies  = {}", s.secure_cookies);
-    println!("trust_proxy     = {}", s.trust_proxy);
+    println!(
+        "trusted_proxies = {}",
+        s.trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    println!(
+        "allowed_hosts   = {}",
+        s.allowed_hosts
+            .as_ref()
+            .map_or("(any)".to_owned(), |h| h.join(","))
+    );
+    println!(
+        "rate_limits     = anonymous {}/min, login {}/min, heartbeat {}/min",
+        s.rate_limits.anonymous, s.rate_limits.login, s.rate_limits.heartbeat
+    );
     println!("session_idle    = {} min", s.session_idle.as_secs() / 60);
     println!("session_max     = {} h", s.session_max.as_secs() / 3600);
     println!("log_format      = {:?}", s.log_format);

@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Deserialize;
+use sqlx::types::ipnetwork::IpNetwork;
 
 /// A string that must never reach a log line or `Debug` output.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -105,9 +106,40 @@ pub struct SettingsArgs {
     #[arg(long, env = "OPSDECK_SECURE_COOKIES", global = true)]
     pub secure_cookies: Option<bool>,
 
-    /// Trust X-Forwarded-For for the client address (only behind your own proxy).
+    /// Deprecated: `true` trusts `X-Forwarded-For` from loopback and private
+    /// networks (127.0.0.0/8, ::1, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16,
+    /// fc00::/7), as if those were listed in `trusted_proxies`, and logs a
+    /// deprecation warning at start. Use `trusted_proxies` instead.
     #[arg(long, env = "OPSDECK_TRUST_PROXY", global = true)]
     pub trust_proxy: Option<bool>,
+
+    /// Reverse proxies whose `X-Forwarded-For` is believed: comma-separated
+    /// addresses or CIDRs, e.g. `127.0.0.1,10.0.0.0/8`. When the TCP peer is
+    /// one of them, the client is the rightmost `X-Forwarded-For` entry that
+    /// is not; otherwise the header is ignored and the peer is the client.
+    /// [default: none]
+    #[arg(long, env = "OPSDECK_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
+
+    /// Extra host names (comma-separated, optional `:port`) the panel answers
+    /// besides the public URL's host, loopback and the listen address. Only
+    /// checked when `public_url` is set (DNS-rebinding defence).
+    #[arg(long, env = "OPSDECK_ALLOWED_HOSTS", global = true)]
+    pub allowed_hosts: Option<String>,
+
+    /// Requests per minute and client address without credentials to
+    /// `/api/*` or mutating anything, and refused requests (401/403/429)
+    /// [default: 300; 0 = unlimited].
+    #[arg(long, env = "OPSDECK_RATE_LIMIT_ANONYMOUS", global = true)]
+    pub rate_limit_anonymous: Option<u32>,
+
+    /// Login attempts per minute and client address [default: 30; 0 = unlimited].
+    #[arg(long, env = "OPSDECK_RATE_LIMIT_LOGIN", global = true)]
+    pub rate_limit_login: Option<u32>,
+
+    /// Heartbeat pings per minute and client address [default: 600; 0 = unlimited].
+    #[arg(long, env = "OPSDECK_RATE_LIMIT_HEARTBEAT", global = true)]
+    pub rate_limit_heartbeat: Option<u32>,
 
     /// Minutes without a request after which a session ends [default: 480].
     #[arg(long, env = "OPSDECK_SESSION_IDLE_MINUTES", global = true)]
@@ -184,6 +216,11 @@ struct FileSettings {
     public_url: Option<String>,
     secure_cookies: Option<bool>,
     trust_proxy: Option<bool>,
+    trusted_proxies: Option<String>,
+    allowed_hosts: Option<String>,
+    rate_limit_anonymous: Option<u32>,
+    rate_limit_login: Option<u32>,
+    rate_limit_heartbeat: Option<u32>,
     session_idle_minutes: Option<u64>,
     session_max_hours: Option<u64>,
     log_format: Option<LogFormat>,
@@ -194,6 +231,27 @@ struct FileSettings {
     metrics_token: Option<Secret>,
     metrics_listen: Option<SocketAddr>,
     read_only: Option<bool>,
+}
+
+/// Per-source request budgets, each in requests per minute (a token bucket
+/// holding one minute's worth); 0 means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Credential-less API and mutating requests, and refused requests.
+    pub anonymous: u32,
+    pub login: u32,
+    pub heartbeat: u32,
+}
+
+impl RateLimits {
+    /// No limits (the test harness's default; tests about limits set them).
+    pub fn off() -> RateLimits {
+        RateLimits {
+            anonymous: 0,
+            login: 0,
+            heartbeat: 0,
+        }
+    }
 }
 
 /// Resolved settings.
@@ -209,7 +267,16 @@ pub struct Settings {
     /// Origin (`scheme://host[:port]`) of the public URL, if configured.
     pub public_origin: Option<String>,
     pub secure_cookies: bool,
+    /// The deprecated `trust_proxy` was set (serve logs a warning); its
+    /// networks are already part of `trusted_proxies`.
     pub trust_proxy: bool,
+    /// Peers whose `X-Forwarded-For` is believed (see `auth::source_of`).
+    pub trusted_proxies: Vec<IpNetwork>,
+    /// Host names (lowercase, optional `:port`) the panel answers; `None`
+    /// (no public URL) answers any (see `http::edge`).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Per-source rate limits (see `http::edge`).
+    pub rate_limits: RateLimits,
     pub session_idle: Duration,
     pub session_max: Duration,
     pub log_format: LogFormat,
@@ -286,14 +353,37 @@ impl Settings {
                 bail!("metrics_token must be at least 16 characters without spaces");
             }
         }
+        let trust_proxy = args.trust_proxy.or(file.trust_proxy).unwrap_or(false);
+        let mut trusted_proxies = parse_networks(
+            args.trusted_proxies
+                .as_deref()
+                .or(file.trusted_proxies.as_deref())
+                .unwrap_or_default(),
+        )?;
+        if trust_proxy {
+            trusted_proxies.extend(
+                LEGACY_TRUSTED
+                    .iter()
+                    .map(|n| n.parse::<IpNetwork>().expect("constant network")),
+            );
+        }
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let allowed_hosts = public_origin.as_deref().map(|origin| {
+            let extra = args
+                .allowed_hosts
+                .as_deref()
+                .or(file.allowed_hosts.as_deref())
+                .unwrap_or_default();
+            allowed_hosts_for(origin, listen, extra)
+        });
         let secure_default = public_origin
             .as_deref()
             .is_some_and(|o| o.starts_with("https://"));
         Ok(Settings {
-            listen: args
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen,
             data_dir: args
                 .data_dir
                 .clone()
@@ -325,7 +415,23 @@ impl Settings {
                 .secure_cookies
                 .or(file.secure_cookies)
                 .unwrap_or(secure_default),
-            trust_proxy: args.trust_proxy.or(file.trust_proxy).unwrap_or(false),
+            trust_proxy,
+            trusted_proxies,
+            allowed_hosts,
+            rate_limits: RateLimits {
+                anonymous: args
+                    .rate_limit_anonymous
+                    .or(file.rate_limit_anonymous)
+                    .unwrap_or(300),
+                login: args
+                    .rate_limit_login
+                    .or(file.rate_limit_login)
+                    .unwrap_or(30),
+                heartbeat: args
+                    .rate_limit_heartbeat
+                    .or(file.rate_limit_heartbeat)
+                    .unwrap_or(600),
+            },
             session_idle: Duration::from_secs(idle * 60),
             session_max: Duration::from_secs(max * 3600),
             log_format: args
@@ -357,6 +463,61 @@ impl Settings {
         s.database_url = Some(Secret::new(url));
         s.web_root = web_root.to_owned();
         s
+    }
+}
+
+/// What the deprecated `trust_proxy = true` trusts: loopback and private networks.
+const LEGACY_TRUSTED: &[&str] = &[
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+];
+
+/// `10.0.0.0/8, 127.0.0.1` → networks (a bare address is a /32 or /128).
+fn parse_networks(list: &str) -> anyhow::Result<Vec<IpNetwork>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNetwork>()
+                .with_context(|| format!("trusted_proxies: {s:?} is not an address or CIDR"))
+        })
+        .collect()
+}
+
+/// The Host values the panel answers once a public URL is set: the public
+/// URL's host (with and without its port), loopback names, the listen
+/// address, and the operator's extra names. Entries without a port match
+/// any port.
+pub fn allowed_hosts_for(origin: &str, listen: SocketAddr, extra: &str) -> Vec<String> {
+    let host = origin.split_once("://").map_or(origin, |(_, h)| h);
+    let mut hosts = vec![host.to_owned(), strip_port(host).to_owned()];
+    hosts.extend(["localhost", "127.0.0.1", "[::1]"].map(String::from));
+    if !listen.ip().is_unspecified() {
+        hosts.push(match listen.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        });
+    }
+    hosts.extend(
+        extra
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty()),
+    );
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
+
+/// `host:8080` → `host`; `[::1]:8080` → `[::1]`; `host` → `host`.
+pub fn strip_port(host: &str) -> &str {
+    match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host,
     }
 }
 

@@ -42,6 +42,9 @@ pub enum ApiError {
     TooManyAttempts { retry_after: Duration },
     #[error("{0}")]
     Unavailable(String),
+    /// The server is saturated (e.g. password hashing): 503 with `Retry-After`.
+    #[error("the server is busy; try again in {} s", retry_after.as_secs().max(1))]
+    Busy { retry_after: Duration },
     /// A dangerous action must be repeated with an explicit confirmation.
     #[error("{0}")]
     ConfirmationRequired(String),
@@ -68,6 +71,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::ConfirmationRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             ApiError::EngineError(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -86,6 +90,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::TooManyAttempts { .. } => "too_many_attempts",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Busy { .. } => "busy",
             ApiError::ConfirmationRequired(_) => "confirmation_required",
             ApiError::EngineError(_) => "engine_error",
             ApiError::ReadOnly(_) => "read_only",
@@ -163,6 +168,9 @@ impl IntoResponse for ApiError {
             ApiError::Internal(e) if chain_sqlx(&e, unstorable_text) => {
                 ApiError::BadRequest(UNSTORABLE_TEXT.into())
             }
+            ApiError::Internal(e) if e.is::<crate::auth::password::Busy>() => ApiError::Busy {
+                retry_after: crate::auth::password::BUSY_RETRY,
+            },
             other => other,
         };
         let status = this.status();
@@ -178,7 +186,7 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let mut response = field_error_response(status, this.code(), message, field);
-        if let ApiError::TooManyAttempts { retry_after } = &this {
+        if let ApiError::TooManyAttempts { retry_after } | ApiError::Busy { retry_after } = &this {
             let secs = retry_after.as_secs().max(1).to_string();
             if let Ok(v) = HeaderValue::from_str(&secs) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);

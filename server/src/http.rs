@@ -1,8 +1,10 @@
 //! The router and the middleware every request passes.
 //!
 //! Order, outermost first: HTTP latency metrics → request id → tracing →
-//! compression → timeout → body limit → security headers → CSRF check →
-//! request slots and audit of mutating requests → route. Each capability module contributes an
+//! compression → timeout → body limit → Host allow-list → per-source rate
+//! limits (`edge`) → security headers → CSRF check → request slots and
+//! audit of mutating requests → route. Anonymous refusals are audited once
+//! per source and minute (`refusals`). Each capability module contributes an
 //! `OpenApiRouter`; they are merged here and the OpenAPI document is the
 //! by-product (see `openapi.rs`).
 
@@ -28,6 +30,11 @@ use crate::audit::{self, Actor, NewEntry};
 use crate::auth::{self, RequestSlots};
 use crate::error::error_response;
 use crate::state::AppState;
+
+pub mod edge;
+pub mod refusals;
+
+use edge::Edge;
 
 /// Largest request body accepted (JSON API).
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -63,6 +70,7 @@ pub fn app(state: AppState) -> Router {
     let (api, paths) = api_router().split_for_parts();
     let openapi = crate::openapi::serve(paths);
     let request_id = HeaderName::from_static("x-request-id");
+    let edge = Edge::new(state.clone());
     Router::new()
         .merge(api)
         .route("/api/v1/openapi.json", get(move || async move { openapi }))
@@ -74,8 +82,8 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
         })
-        .layer(middleware::from_fn_with_state(state.clone(), audit_requests))
-        .layer(middleware::from_fn_with_state(state.clone(), csrf))
+        .layer(middleware::from_fn_with_state(edge.clone(), audit_requests))
+        .layer(middleware::from_fn_with_state(edge.clone(), csrf))
         // Heartbeats come from cron jobs with a capability URL: no session,
         // no CSRF surface, recorded as probe results (see `checks`).
         .route(
@@ -94,12 +102,16 @@ pub fn app(state: AppState) -> Router {
         // document and the role model (see `metrics`).
         .route("/metrics", get(crate::scrape::main_listener))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
+        .layer(middleware::from_fn_with_state(edge.clone(), edge::limit))
+        .layer(middleware::from_fn_with_state(edge.clone(), edge::check_host))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
                     let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    // Capability tokens in paths never reach the log.
+                    let path = edge::loggable_path(req.uri().path());
+                    tracing::info_span!("http", method = %req.method(), path = %path, request_id = %id)
                 }))
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(CompressionLayer::new())
@@ -158,13 +170,14 @@ async fn security_headers(State(state): State<AppState>, req: Request, next: Nex
 /// cross-site form cannot send without a CORS preflight (and Opsdeck answers
 /// no preflight). Requests authenticated only by a bearer token carry no
 /// ambient credentials and are exempt.
-async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn csrf(State(edge): State<Edge>, req: Request, next: Next) -> Response {
+    let state = &edge.state;
     if !is_mutating(req.method()) {
         return next.run(req).await;
     }
     let headers = req.headers();
-    let bearer_only =
-        headers.contains_key(header::AUTHORIZATION) && auth::session_cookie(headers).is_none();
+    let bearer_only = headers.contains_key(header::AUTHORIZATION)
+        && auth::session_cookie(headers, state.settings.secure_cookies).is_none();
     if bearer_only {
         return next.run(req).await;
     }
@@ -178,14 +191,14 @@ async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Respon
         let same_host = origin == format!("http://{host}") || origin == format!("https://{host}");
         let public = state.settings.public_origin.as_deref() == Some(origin.as_str());
         if !(same_host || public) {
-            return reject_csrf(&state, &req, "cross-origin request refused").await;
+            return reject_csrf(&edge, &req, "cross-origin request refused").await;
         }
     }
     if headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"cross-site")
     {
-        return reject_csrf(&state, &req, "cross-site request refused").await;
+        return reject_csrf(&edge, &req, "cross-site request refused").await;
     }
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -197,7 +210,7 @@ async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Respon
         });
     if !json && !headers.contains_key("x-requested-with") {
         return reject_csrf(
-            &state,
+            &edge,
             &req,
             "state-changing requests need Content-Type: application/json",
         )
@@ -207,7 +220,7 @@ async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Respon
 }
 
 fn reject_csrf(
-    state: &AppState,
+    edge: &Edge,
     req: &Request,
     message: &'static str,
 ) -> impl std::future::Future<Output = Response> + Send + 'static {
@@ -216,13 +229,17 @@ fn reject_csrf(
         action: "request.rejected".into(),
         target: Some(format!("{} {}", req.method(), req.uri().path())),
         params: json!({"status": 403}),
-        source: auth::source_of(req.headers(), req.extensions(), state.settings.trust_proxy),
+        source: auth::source_of(
+            req.headers(),
+            req.extensions(),
+            &edge.state.settings.trusted_proxies,
+        ),
         outcome: Outcome::Denied,
         detail: Some(message.into()),
     };
-    let state = state.clone();
+    let refusals = edge.refusals.clone();
     async move {
-        write_fallback_entry(&state, entry).await;
+        refusals.record(entry).await;
         error_response(StatusCode::FORBIDDEN, "csrf_rejected", message)
     }
 }
@@ -233,14 +250,15 @@ fn reject_csrf(
 /// or failed — this records `request.denied` / `request.failed`. A successful
 /// mutating request without an entry is recorded as `request.unaudited`
 /// (a bug the test suite looks for).
-async fn audit_requests(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+async fn audit_requests(State(edge): State<Edge>, mut req: Request, next: Next) -> Response {
+    let state = &edge.state;
     let slots = RequestSlots::default();
     req.extensions_mut().insert(slots.clone());
     if !is_mutating(req.method()) {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    let ctx = auth::request_ctx(&parts, state.settings.trust_proxy);
+    let ctx = auth::request_ctx(&parts, &state.settings.trusted_proxies);
     let target = format!("{} {}", parts.method, parts.uri.path());
     let res = next.run(Request::from_parts(parts, body)).await;
     if slots.is_audited() {
@@ -258,11 +276,9 @@ async fn audit_requests(State(state): State<AppState>, mut req: Request, next: N
     } else {
         ("request.failed", Outcome::Failure)
     };
-    let actor = slots
-        .principal
-        .get()
-        .map(Actor::of)
-        .unwrap_or_else(Actor::anonymous);
+    let principal = slots.principal.get();
+    let anonymous = principal.is_none();
+    let actor = principal.map(Actor::of).unwrap_or_else(Actor::anonymous);
     let entry = NewEntry {
         actor,
         action: action.into(),
@@ -272,7 +288,13 @@ async fn audit_requests(State(state): State<AppState>, mut req: Request, next: N
         outcome,
         detail: status.canonical_reason().map(str::to_owned),
     };
-    write_fallback_entry(&state, entry).await;
+    if anonymous && action != "request.unaudited" {
+        // Anyone can send these as fast as they like: one entry per source
+        // and minute, with a count (see `refusals`).
+        edge.refusals.record(entry).await;
+    } else {
+        write_fallback_entry(state, entry).await;
+    }
     res
 }
 

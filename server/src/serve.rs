@@ -25,6 +25,7 @@ use crate::state::{AppState, Parts};
 use crate::web::WebAssets;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    crate::auth::password::release_large_blocks();
     let started = Instant::now();
     let database = Database::open(&settings).await?;
     db::migrate(&database.pool).await?;
@@ -37,6 +38,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {} (set OPSDECK_LISTEN)", settings.listen))?;
+    if settings.trust_proxy {
+        tracing::warn!(
+            "OPSDECK_TRUST_PROXY is deprecated: it now trusts X-Forwarded-For from loopback and \
+             private networks only; list your proxies in OPSDECK_TRUSTED_PROXIES instead"
+        );
+    }
     let state = compose(database.pool.clone(), settings);
     state.jobs.add(upkeep(state.clone()));
     tracing::info!(

@@ -85,6 +85,10 @@ impl OpsdeckProcess {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            // Rate limits off unless a test sets them (see `TestServer`).
+            .env("OPSDECK_RATE_LIMIT_ANONYMOUS", "0")
+            .env("OPSDECK_RATE_LIMIT_LOGIN", "0")
+            .env("OPSDECK_RATE_LIMIT_HEARTBEAT", "0")
             .env_remove("OPSDECK_CONFIG")
             .env_remove("OPSDECK_ADMIN_PASSWORD")
             .stdin(Stdio::null())

@@ -45,6 +45,9 @@ impl TestServer {
         // Background writers that add audit entries at arbitrary times stay
         // off unless a test is about them.
         settings.daily_report = false;
+        // Many tests log in and get refused from 127.0.0.1 in quick
+        // succession; tests about rate limits turn them on.
+        settings.rate_limits = opsdeck::config::RateLimits::off();
         adjust(&mut settings);
         let pool = opsdeck::db::pool(options).await.expect("pool");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -40,6 +40,7 @@ use sha2::{Digest, Sha256};
 
 use opsdeck_wire::Outcome;
 use serde_json::Value;
+use sqlx::types::ipnetwork::IpNetwork;
 use sqlx::{PgConnection, Postgres, Transaction};
 
 use crate::audit::{self, Actor, NewEntry};
@@ -48,6 +49,19 @@ use crate::state::AppState;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "opsdeck_session";
+/// Its name when the cookie is `Secure`: browsers accept a `__Host-` cookie
+/// only from a secure origin, with `Path=/` and no `Domain`, so a sibling
+/// subdomain or a plain-HTTP man in the middle cannot plant or shadow it.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-opsdeck_session";
+
+/// The session cookie's name under these settings.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
 
 /// The `user_role` Postgres enum. (The wire `Role` cannot implement sqlx's
 /// traits: both are foreign to this crate.)
@@ -192,7 +206,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
     }
     let principal = if let Some(token) = bearer_token(&parts.headers)? {
         tokens::lookup(&state.pool, token).await?
-    } else if let Some(token) = session_cookie(&parts.headers) {
+    } else if let Some(token) = session_cookie(&parts.headers, state.settings.secure_cookies) {
         sessions::lookup(&state.pool, &state.settings, &token).await?
     } else {
         None
@@ -219,15 +233,17 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// The session token from the `Cookie` header(s), if any.
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+/// The session token from the `Cookie` header(s), if any. With Secure
+/// cookies only the `__Host-` name counts.
+pub fn session_cookie(headers: &HeaderMap, secure: bool) -> Option<String> {
+    let name = session_cookie_name(secure);
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(cookie::Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == SESSION_COOKIE)
+        .find(|c| c.name() == name)
         .map(|c| c.value().to_owned())
 }
 
@@ -235,7 +251,7 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
 /// Never fails.
 #[derive(Debug, Clone)]
 pub struct RequestCtx {
-    /// Client address (X-Forwarded-For only when `trust_proxy` is set).
+    /// Client address ([`source_of`]: X-Forwarded-For only from trusted proxies).
     pub source: Option<String>,
     pub user_agent: Option<String>,
     pub slots: RequestSlots,
@@ -248,7 +264,7 @@ impl FromRequestParts<AppState> for RequestCtx {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(request_ctx(parts, state.settings.trust_proxy))
+        Ok(request_ctx(parts, &state.settings.trusted_proxies))
     }
 }
 
@@ -328,35 +344,59 @@ impl RequestCtx {
     }
 }
 
-/// The client's address: the first `X-Forwarded-For` entry when the proxy is
-/// trusted, else the TCP peer.
+/// The client's address. From a peer in `trusted` (your reverse proxies),
+/// it is the rightmost `X-Forwarded-For` entry that is not itself trusted:
+/// each proxy appends the address it received from, so entries to the left
+/// of the first untrusted one are the client's own claims and never used.
+/// From any other peer the header is ignored and the peer is the client.
+/// An unreadable entry ends the walk at the nearest trusted hop; a chain of
+/// trusted hops only yields its leftmost entry.
 pub fn source_of(
     headers: &HeaderMap,
     extensions: &Extensions,
-    trust_proxy: bool,
+    trusted: &[IpNetwork],
 ) -> Option<String> {
-    let forwarded = trust_proxy
-        .then(|| {
-            headers
-                .get("x-forwarded-for")?
-                .to_str()
-                .ok()?
-                .split(',')
-                .next()?
-                .trim()
-                .parse::<IpAddr>()
-                .ok()
-        })
-        .flatten();
     let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    forwarded.or(peer).map(|ip| ip.to_string())
+        .map(|c| canonical(c.0.ip()))?;
+    Some(client_address(peer, headers, trusted).to_string())
 }
 
-pub fn request_ctx(parts: &Parts, trust_proxy: bool) -> RequestCtx {
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNetwork]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let chain: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for entry in chain.iter().rev() {
+        let Ok(ip) = entry.parse::<IpAddr>().map(canonical) else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(ip) {
+            break;
+        }
+    }
+    client
+}
+
+pub fn request_ctx(parts: &Parts, trusted: &[IpNetwork]) -> RequestCtx {
     RequestCtx {
-        source: source_of(&parts.headers, &parts.extensions, trust_proxy),
+        source: source_of(&parts.headers, &parts.extensions, trusted),
         user_agent: parts
             .headers
             .get(header::USER_AGENT)

@@ -2,7 +2,14 @@
 //!
 //! Parameters are OWASP's minimum for argon2id: 19 MiB memory, 2 iterations,
 //! 1 lane. Hashing runs on the blocking pool so it never stalls the async
-//! workers. The policy: 12 to 128 characters, not the username, and not
+//! workers, and at most one hash per CPU core runs at a time ([`slots`]):
+//! each needs 19 MiB, and the blocking pool has up to 512 threads, so a
+//! flood of logins could otherwise take gigabytes. A hash that finds no slot
+//! within [`WAIT`] fails with [`Busy`] (503 with `Retry-After`).
+//! glibc's malloc would keep every freed 19 MiB block in its heaps (its
+//! mmap threshold rises to the largest freed mapping), so RSS grew by about
+//! 3 MiB per login and never fell; `serve` calls [`release_large_blocks`]
+//! once, which keeps large blocks in their own mappings, returned on free. The policy: 12 to 128 characters, not the username, and not
 //! among the most common / easily guessed passwords (zxcvbn's frequency
 //! lists: a score below 2 is refused).
 
@@ -53,9 +60,60 @@ pub fn check_policy(password: &str, username: &str) -> Result<(), PolicyError> {
     Ok(())
 }
 
+/// How long a hash waits for a free slot before answering [`Busy`].
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Makes glibc serve allocations of 1 MiB and more (argon2's memory) from
+/// their own mappings, given back to the system when freed, instead of
+/// letting the threshold drift up and the heaps keep them. Process-wide;
+/// called once at start. (No effect elsewhere than glibc.)
+pub fn release_large_blocks() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a malloc tunable; called at start-up.
+    unsafe {
+        nix::libc::mallopt(nix::libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+/// The `Retry-After` of a [`Busy`] answer.
+pub const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Every slot was taken for [`WAIT`]: the server is saturated with hashing.
+#[derive(Debug, thiserror::Error)]
+#[error("too many password checks at once")]
+pub struct Busy;
+
+/// One permit per CPU core (at least 2): hashes running at once.
+fn slots() -> std::sync::Arc<tokio::sync::Semaphore> {
+    static SLOTS: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> =
+        std::sync::OnceLock::new();
+    SLOTS
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            std::sync::Arc::new(tokio::sync::Semaphore::new(cores.max(2)))
+        })
+        .clone()
+}
+
+/// Runs `work` on the blocking pool once a hashing slot is free.
+async fn with_slot<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let permit = tokio::time::timeout(WAIT, slots().acquire_owned())
+        .await
+        .map_err(|_| Busy)?
+        .expect("the semaphore is never closed");
+    // The permit moves into the blocking task: a request that gives up
+    // early does not free the slot while its hash still runs.
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await?
+}
+
 /// Hashes a password (PHC string) on the blocking pool.
 pub async fn hash(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+    with_slot(move || hash_blocking(&password)).await
 }
 
 pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
@@ -70,7 +128,7 @@ pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
 /// stored hash (unknown user) it still spends the same work, so response
 /// times do not reveal which usernames exist.
 pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
+    with_slot(move || {
         let stored = stored.unwrap_or_else(|| {
             DUMMY_HASH
                 .get_or_init(|| hash_blocking("dummy password for timing").unwrap_or_default())
@@ -82,7 +140,7 @@ pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<
             .verify_password(password.as_bytes(), &parsed)
             .is_ok())
     })
-    .await?
+    .await
 }
 
 static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();

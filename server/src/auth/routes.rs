@@ -51,26 +51,16 @@ async fn login(
         Some(u) => throttle::is_known_source(&state.pool, u.id, &source).await?,
         None => false,
     };
-    if let Some(wait) = throttle::blocked_for(&state.pool, &source, &username, known).await? {
-        let mut tx = state.pool.begin().await?;
-        ctx.audit_as(
-            &mut tx,
-            Actor::anonymous(),
-            "auth.login",
-            Some(format!("user:{username}")),
-            json!({}),
-            Outcome::Denied,
-            Some("throttled".into()),
-        )
-        .await?;
-        ctx.commit(tx).await?;
+    if let Some(wait) = throttle::admit(&state.pool, &source, &username, known).await? {
+        // No entry of its own: the audit middleware records the refusal,
+        // folded into one entry per source and minute (see `http::refusals`).
         return Err(ApiError::TooManyAttempts { retry_after: wait });
     }
     let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
     let user = match user {
         Some(u) if ok && u.disabled_at.is_none() => u,
         other => {
-            throttle::record_failure(&state.pool, &source, &username).await?;
+            // Already counted by `admit`.
             let reason = match other {
                 None => "unknown user",
                 Some(u) if u.disabled_at.is_some() => "account disabled",

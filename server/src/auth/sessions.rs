@@ -13,7 +13,7 @@ use axum::http::HeaderValue;
 use chrono::{TimeDelta, Utc};
 use sqlx::{PgConnection, PgPool};
 
-use super::{random_token, token_hash, DbRole, Principal, Via, SESSION_COOKIE};
+use super::{random_token, session_cookie_name, token_hash, DbRole, Principal, Via};
 use crate::config::Settings;
 
 /// `last_seen_at` is refreshed at most this often, so busy pages cost reads, not writes.
@@ -120,21 +120,24 @@ pub async fn sweep(pool: &PgPool, idle: Duration) -> sqlx::Result<u64> {
 
 /// The `Set-Cookie` value that stores a session token.
 pub fn cookie(settings: &Settings, token: &str) -> HeaderValue {
-    let c = cookie::Cookie::build((SESSION_COOKIE, token.to_owned()))
-        .http_only(true)
-        .same_site(cookie::SameSite::Strict)
-        .secure(settings.secure_cookies)
-        .path("/")
-        .max_age(cookie::time::Duration::seconds(
-            settings.session_max.as_secs() as i64,
-        ))
-        .build();
+    let c = cookie::Cookie::build((
+        session_cookie_name(settings.secure_cookies),
+        token.to_owned(),
+    ))
+    .http_only(true)
+    .same_site(cookie::SameSite::Strict)
+    .secure(settings.secure_cookies)
+    .path("/")
+    .max_age(cookie::time::Duration::seconds(
+        settings.session_max.as_secs() as i64,
+    ))
+    .build();
     HeaderValue::from_str(&c.to_string()).expect("cookie text is a valid header value")
 }
 
 /// The `Set-Cookie` value that deletes the session cookie.
 pub fn clear_cookie(settings: &Settings) -> HeaderValue {
-    let c = cookie::Cookie::build((SESSION_COOKIE, ""))
+    let c = cookie::Cookie::build((session_cookie_name(settings.secure_cookies), ""))
         .http_only(true)
         .same_site(cookie::SameSite::Strict)
         .secure(settings.secure_cookies)

@@ -10,7 +10,10 @@
 //!
 //! While a delay runs, attempts are refused with 429 and `Retry-After`
 //! before any password is checked, and they do not extend the delay.
-//! A successful login clears both counters.
+//! Every admitted attempt is counted before its password is checked
+//! ([`admit`], one transaction under row locks), so concurrent guesses
+//! cannot all pass before the first is counted. A successful login clears
+//! both counters.
 
 use std::time::Duration;
 
@@ -33,43 +36,66 @@ fn delay(failures: i32, free: i32, max: Duration) -> Option<Duration> {
     Some(Duration::from_secs(secs).min(max))
 }
 
-/// How long this attempt must wait, if it must.
-pub async fn blocked_for(
+/// Admits or refuses one login attempt, atomically: under row locks on the
+/// address's and the account's counters it checks for a running delay and,
+/// when there is none, counts the attempt as a failure *before* any password
+/// is checked ([`record_success`] clears it again). Concurrent guesses are
+/// thus serialised on the counters: once the free attempts are used up, the
+/// delay is in force for every attempt that comes after, however many are in
+/// flight. Returns how long a refused attempt must wait; a refused attempt
+/// does not extend the delay.
+pub async fn admit(
     pool: &PgPool,
     source: &str,
     username: &str,
     known_source: bool,
 ) -> sqlx::Result<Option<Duration>> {
-    let until = sqlx::query_scalar!(
-        r#"SELECT max(blocked_until) AS "until" FROM login_throttle
-           WHERE blocked_until > now()
-             AND ((scope = 'address' AND key = $1) OR (scope = 'account' AND key = $2 AND NOT $3))"#,
+    let mut tx = pool.begin().await?;
+    // The rows must exist to be locked; failures = 0 is "no attempt yet".
+    sqlx::query!(
+        r#"INSERT INTO login_throttle (scope, key, failures, last_failure_at)
+           VALUES ('address', $1, 0, now()), ('account', $2, 0, now())
+           ON CONFLICT (scope, key) DO NOTHING"#,
         source,
-        username,
-        known_source
+        username
     )
-    .fetch_one(pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(until.map(|u| (u - Utc::now()).to_std().unwrap_or(Duration::from_secs(1))))
-}
-
-/// Counts a failed attempt against the address and the account.
-pub async fn record_failure(pool: &PgPool, source: &str, username: &str) -> sqlx::Result<()> {
+    let rows = sqlx::query!(
+        r#"SELECT scope, blocked_until FROM login_throttle
+           WHERE (scope = 'address' AND key = $1) OR (scope = 'account' AND key = $2)
+           ORDER BY scope DESC FOR UPDATE"#,
+        source,
+        username
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let now = Utc::now();
+    let until = rows
+        .iter()
+        .filter(|r| r.scope == "address" || !known_source)
+        .filter_map(|r| r.blocked_until)
+        .filter(|u| *u > now)
+        .max();
+    if let Some(u) = until {
+        tx.commit().await?;
+        return Ok(Some((u - now).to_std().unwrap_or(Duration::from_secs(1))));
+    }
     for (scope, key, free, max) in [
         ("address", source, ADDRESS_FREE, ADDRESS_MAX),
         ("account", username, ACCOUNT_FREE, ACCOUNT_MAX),
     ] {
         let failures = sqlx::query_scalar!(
-            r#"INSERT INTO login_throttle (scope, key, failures, last_failure_at) VALUES ($1, $2, 1, now())
-               ON CONFLICT (scope, key) DO UPDATE SET
-                 failures = CASE WHEN login_throttle.last_failure_at < now() - interval '24 hours'
-                                 THEN 1 ELSE login_throttle.failures + 1 END,
+            r#"UPDATE login_throttle SET
+                 failures = CASE WHEN last_failure_at < now() - interval '24 hours'
+                                 THEN 1 ELSE failures + 1 END,
                  last_failure_at = now()
+               WHERE scope = $1 AND key = $2
                RETURNING failures"#,
             scope,
             key
         )
-        .fetch_one(pool)
+        .fetch_one(&mut *tx)
         .await?;
         if let Some(d) = delay(failures, free, max) {
             sqlx::query!(
@@ -78,11 +104,12 @@ pub async fn record_failure(pool: &PgPool, source: &str, username: &str) -> sqlx
                 key,
                 d.as_secs_f64()
             )
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
         }
     }
-    Ok(())
+    tx.commit().await?;
+    Ok(None)
 }
 
 /// Clears both counters and remembers the address as one this user uses.

@@ -45,5 +45,6 @@ mod security_exec;
 mod security_injection;
 mod security_runs;
 mod security_ssrf;
+mod security_edge;
 mod status_ui;
 mod web;
