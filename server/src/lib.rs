@@ -28,6 +28,7 @@ pub mod notify;
 pub mod oncall;
 pub mod openapi;
 pub mod runbooks;
+pub mod secrets;
 pub mod serve;
 pub mod sse;
 pub mod state;
