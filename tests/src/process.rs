@@ -85,6 +85,9 @@ impl OpsdeckProcess {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            // Replicas of one database share its secrets key (an empty
+            // value in `extra_env` falls back to the data directory's file).
+            .env("OPSDECK_SECRET_KEY", crate::server::SECRET_KEY)
             .env_remove("OPSDECK_CONFIG")
             .env_remove("OPSDECK_ADMIN_PASSWORD")
             .stdin(Stdio::null())

@@ -182,10 +182,47 @@ async fn connect(t: &PgTarget, db: &str) -> Result<PgConnection, String> {
     }
 }
 
+/// The panel's own database: (cluster `system_identifier`, database name).
+pub async fn own_database(pool: &sqlx::PgPool) -> Option<(i64, String)> {
+    sqlx::query!(
+        r#"SELECT (SELECT system_identifier FROM pg_control_system()) AS "id!",
+                  current_database()::text AS "db!""#
+    )
+    .fetch_one(pool)
+    .await
+    .ok()
+    .map(|r| (r.id, r.db))
+}
+
 /// Databases to dump: `wanted`, else every database that is not a template
 /// and allows connections.
-pub async fn databases(t: &PgTarget, wanted: &[String]) -> Result<Vec<String>, String> {
+///
+/// Never the panel's own database (`own`, see [`own_database`]; the same
+/// cluster is recognised by its `system_identifier`, whatever host name
+/// reaches it): its backups would hand operators the users, sessions and
+/// sealed secrets. Named explicitly it is an error; with "every database"
+/// it is left out. Administrators back it up with `pg_dump` (see
+/// docs/security/secrets.md). A server that does not answer
+/// `pg_control_system()` is taken to be another one.
+pub async fn databases(
+    t: &PgTarget,
+    wanted: &[String],
+    own: Option<&(i64, String)>,
+) -> Result<Vec<String>, String> {
     let mut conn = connect(t, &t.database).await?;
+    let cluster: Option<i64> =
+        sqlx::query_scalar!(r#"SELECT system_identifier AS "id!" FROM pg_control_system()"#)
+            .fetch_one(&mut conn)
+            .await
+            .ok();
+    let own = own.filter(|(id, _)| cluster == Some(*id)).map(|(_, db)| db);
+    if let Some(db) = own.filter(|db| wanted.contains(db)) {
+        let _ = conn.close().await;
+        return Err(format!(
+            "database \"{db}\" is Opsdeck's own database: it is not backed up through the panel \
+             (administrators use pg_dump)"
+        ));
+    }
     // Checked against the catalog database's pg_catalog, which every
     // supported server shares.
     let rows: Result<Vec<String>, _> = sqlx::query_scalar!(
@@ -195,7 +232,9 @@ pub async fn databases(t: &PgTarget, wanted: &[String]) -> Result<Vec<String>, S
     .fetch_all(&mut conn)
     .await;
     let _ = conn.close().await;
-    let all = rows.map_err(|e| scrub(t, format!("listing databases: {}", describe_sqlx(&e))))?;
+    let mut all =
+        rows.map_err(|e| scrub(t, format!("listing databases: {}", describe_sqlx(&e))))?;
+    all.retain(|d| Some(d) != own);
     pick(all, wanted, t)
 }
 

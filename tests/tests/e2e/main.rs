@@ -41,5 +41,6 @@ mod runbooks_containers;
 mod runbooks_db;
 mod runbooks_ui;
 mod schedules;
+mod security_secrets;
 mod status_ui;
 mod web;
