@@ -23,7 +23,9 @@ use opsdeck_e2e::flows::backups::{
 use opsdeck_e2e::mariadb::MariaDb;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::util::{engine, expect_error, ok_json, poll, release};
-use opsdeck_wire::{BackupStatus, Engine, EngineState, Role, RunStatus, Service, Verification};
+use opsdeck_wire::{
+    BackupStatus, Engine, EngineState, Role, RunStatus, Service, Verification,
+};
 use serde_json::json;
 
 /// A service `name` with a MariaDB check on the harness's server, as `user`.
