@@ -15,7 +15,6 @@
 //!   listeners do capture what arrives);
 //! * backups never dump the panel's own database.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -28,162 +27,11 @@ use opsdeck_e2e::util::{add_admin, ok_json};
 use opsdeck_wire::{BackupTarget, Channel, Check, CheckStatus, ProbeResult, Role};
 use reqwest::Method;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+
+mod fakes;
+use fakes::{carries, fake_http, fake_postgres, fake_smtp, seen_text};
 
 const DAY: u32 = 86_400;
-
-type Seen = Arc<Mutex<Vec<u8>>>;
-
-fn seen_text(seen: &Seen) -> String {
-    String::from_utf8_lossy(&seen.lock().unwrap()).into_owned()
-}
-
-/// Whether `secret` is in `text`, as is or inside a base64 word (SMTP AUTH).
-fn carries(text: &str, secret: &str) -> bool {
-    text.contains(secret)
-        || text
-            .split(|c: char| c.is_whitespace())
-            .filter_map(|w| base64::engine::general_purpose::STANDARD.decode(w).ok())
-            .any(|raw| String::from_utf8_lossy(&raw).contains(secret))
-}
-
-/// A fake Postgres server: refuses TLS, then answers every startup with
-/// AuthenticationCleartextPassword ('R', length 8, code 3) and records
-/// everything the client sends.
-async fn fake_postgres() -> (u16, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen: Seen = Arc::default();
-    let record = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let record = record.clone();
-            tokio::spawn(async move {
-                loop {
-                    let mut len = [0u8; 4];
-                    if sock.read_exact(&mut len).await.is_err() {
-                        return;
-                    }
-                    let n = u32::from_be_bytes(len) as usize;
-                    let mut body = vec![0u8; n.saturating_sub(4).min(1 << 16)];
-                    if sock.read_exact(&mut body).await.is_err() {
-                        return;
-                    }
-                    record.lock().unwrap().extend_from_slice(&body);
-                    let code = body
-                        .get(..4)
-                        .map(|c| u32::from_be_bytes(c.try_into().unwrap()));
-                    if matches!(code, Some(80877103) | Some(80877104)) {
-                        // SSLRequest / GSSENCRequest: "N", then the startup.
-                        let _ = sock.write_all(b"N").await;
-                        continue;
-                    }
-                    break;
-                }
-                let mut ask = vec![b'R'];
-                ask.extend_from_slice(&8u32.to_be_bytes());
-                ask.extend_from_slice(&3u32.to_be_bytes());
-                let _ = sock.write_all(&ask).await;
-                let mut buf = [0u8; 4096];
-                while let Ok(Ok(n)) =
-                    tokio::time::timeout(Duration::from_secs(3), sock.read(&mut buf)).await
-                {
-                    if n == 0 {
-                        break;
-                    }
-                    record.lock().unwrap().extend_from_slice(&buf[..n]);
-                }
-            });
-        }
-    });
-    (port, seen)
-}
-
-/// A fake SMTP server offering AUTH PLAIN and LOGIN without TLS; records
-/// every line.
-async fn fake_smtp() -> (u16, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen: Seen = Arc::default();
-    let record = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            let record = record.clone();
-            tokio::spawn(async move {
-                let (r, mut w) = sock.into_split();
-                let mut lines = BufReader::new(r).lines();
-                let _ = w.write_all(b"220 fake ESMTP\r\n").await;
-                let mut in_data = false;
-                while let Ok(Ok(Some(line))) =
-                    tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await
-                {
-                    record
-                        .lock()
-                        .unwrap()
-                        .extend_from_slice(format!("{line}\n").as_bytes());
-                    let upper = line.to_ascii_uppercase();
-                    let reply: &[u8] = if in_data {
-                        if line == "." {
-                            in_data = false;
-                            b"250 queued\r\n"
-                        } else {
-                            continue;
-                        }
-                    } else if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-                        b"250-fake\r\n250-AUTH PLAIN LOGIN\r\n250 OK\r\n"
-                    } else if upper == "AUTH LOGIN" {
-                        b"334 VXNlcm5hbWU6\r\n"
-                    } else if upper.starts_with("AUTH PLAIN ") {
-                        b"235 ok\r\n"
-                    } else if upper == "AUTH PLAIN" {
-                        b"334 \r\n"
-                    } else if upper.starts_with("DATA") {
-                        in_data = true;
-                        b"354 go\r\n"
-                    } else if upper.starts_with("QUIT") {
-                        let _ = w.write_all(b"221 bye\r\n").await;
-                        return;
-                    } else if upper.starts_with("MAIL") || upper.starts_with("RCPT") {
-                        b"250 ok\r\n"
-                    } else {
-                        // A base64 answer to 334 (user name, then password).
-                        b"235 ok\r\n"
-                    };
-                    if w.write_all(reply).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (port, seen)
-}
-
-/// A fake HTTP endpoint: records each request and answers 500.
-async fn fake_http() -> (u16, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen: Seen = Arc::default();
-    let record = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let record = record.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 8192];
-                if let Ok(Ok(n)) =
-                    tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf)).await
-                {
-                    record.lock().unwrap().extend_from_slice(&buf[..n]);
-                }
-                let _ = sock
-                    .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    .await;
-            });
-        }
-    });
-    (port, seen)
-}
 
 /// The answer must be a 400 naming `field`.
 async fn field_error(res: reqwest::Response, field: &str) -> String {
@@ -360,6 +208,17 @@ async fn a_database_dump_holds_no_stored_secret() {
         .fetch_one(&s.pool)
         .await
         .unwrap();
+    // The engine keeps definitions in memory: an edit reloads this one.
+    let _: Check = ok_json(
+        admin
+            .patch(
+                &format!("/api/v1/checks/{ledger}"),
+                &json!({"name": "ledger-2"}),
+            )
+            .await,
+        "rename",
+    )
+    .await;
     let r = run_check(&admin, ledger).await;
     assert!(
         r.message.contains("stored password cannot be used"),
@@ -392,15 +251,16 @@ async fn a_check_moved_to_a_fake_server_does_not_get_the_stored_password() {
             &json!({"spec": {"kind": "postgres", "url": moved}}),
         )
         .await;
-    let msg = field_error(res, "password").await;
-    assert!(msg.contains("required again"), "{msg}");
-    // Whatever happened, make the server probe the check now.
+    // Whatever the answer, make the server probe the check now; the
+    // attack is judged by what the fake server received.
     run_check(&op, c.id).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         !carries(&seen_text(&seen), stored),
         "the stored password reached the fake server"
     );
+    let msg = field_error(res, "password").await;
+    assert!(msg.contains("required again"), "{msg}");
     // Only the TLS mode changes: the same rule.
     let res = op
         .patch(
@@ -478,7 +338,6 @@ async fn a_channel_moved_to_a_fake_server_does_not_get_the_stored_secret() {
         }
     };
     let res = put(json!({"name": "mail", "kind": "email", "config": mail(evil_smtp)})).await;
-    field_error(res, "secret").await;
     let test = |to: &'static str| {
         let admin = admin.clone();
         async move {
@@ -495,6 +354,7 @@ async fn a_channel_moved_to_a_fake_server_does_not_get_the_stored_secret() {
         !carries(&seen_text(&evil_seen), stored),
         "the stored SMTP password reached the fake server"
     );
+    field_error(res, "secret").await;
     // Given again, it does go there (the fake records AUTH).
     let given = "smtp-given-again-9f3a";
     let res =
@@ -531,7 +391,6 @@ async fn a_channel_moved_to_a_fake_server_does_not_get_the_stored_secret() {
             &json!({"name": "pager", "kind": "sms", "config": {"url": format!("http://127.0.0.1:{evil}/sms")}}),
         )
         .await;
-    field_error(res, "secret").await;
     let _ = admin
         .post(
             &format!("/api/v1/channels/{}/test", sms.id),
@@ -542,6 +401,7 @@ async fn a_channel_moved_to_a_fake_server_does_not_get_the_stored_secret() {
         !seen_text(&evil_http).contains(token),
         "the stored SMS token reached the other host"
     );
+    field_error(res, "secret").await;
     // A new path on the same host keeps it.
     let res = admin
         .send(
@@ -592,13 +452,13 @@ async fn an_s3_target_moved_to_a_fake_endpoint_does_not_use_the_stored_key() {
             &body(format!("http://127.0.0.1:{fake}"), None),
         )
         .await;
-    field_error(res, "secret_access_key").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let got = seen_text(&seen);
     assert!(
         !got.contains(s3.access_key_id()) && got.is_empty(),
         "the fake endpoint got a request signed with the stored key: {got}"
     );
+    field_error(res, "secret_access_key").await;
     // Given again, the probe does go there (and fails: it is not S3).
     let res = admin
         .send(
