@@ -381,7 +381,7 @@ fn ChannelForm(
         }
     };
     let saved_place = place();
-    let moved = move || had_secret && place() != saved_place;
+    let moved = Memo::new(move |_| had_secret && place() != saved_place);
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -510,12 +510,12 @@ fn ChannelForm(
             {move || secret_help(&kind.get()).map(|help| view! {
                 <label class="span-all" class:field-invalid=move || secret_error.get().is_some()>{move || if kind.get() == "email" { "SMTP password" } else { "Secret" }}
                     <input type="password" autocomplete="new-password" data-testid="channel-secret"
-                        placeholder=move || if moved() { "required again: the server changed" } else if had_secret { "set — leave empty to keep it" } else { "optional" }
+                        placeholder=move || if moved.get() { "required again: the server changed" } else if had_secret { "set — leave empty to keep it" } else { "optional" }
                         aria-invalid=move || if secret_error.get().is_some() { "true" } else { "false" }
                         disabled=move || clear_secret.get()
                         prop:value=move || secret.get() on:input=move |e| secret.set(event_target_value(&e))/>
                     {move || secret_error.get().map(|m| view! { <span class="field-error" role="alert" data-testid="channel-secret-error">{m}</span> })}
-                    {move || (moved() && secret_error.get().is_none() && !clear_secret.get()).then(|| view! {
+                    {move || (moved.get() && secret_error.get().is_none() && !clear_secret.get()).then(|| view! {
                         <span class="hint" data-testid="channel-secret-again">"The server changed: enter the secret again (or remove it)."</span>
                     })}
                     <span class="hint">{help}". Write-only: it is never shown again."</span>

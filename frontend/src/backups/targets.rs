@@ -198,7 +198,7 @@ fn TargetForm(
         )
     };
     let saved_place = place();
-    let moved = move || secret_set && secret.get().is_empty() && place() != saved_place;
+    let moved = Memo::new(move |_| secret_set && secret.get().is_empty() && place() != saved_place);
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<FormError>);
     let field = Memo::new(move |_| error.with(|e| e.as_ref().and_then(|e| e.field.clone())));
@@ -341,9 +341,9 @@ fn TargetForm(
                         <label>"Secret access key"
                             <input type="password" data-testid="target-s3-secret" autocomplete="new-password" spellcheck="false"
                                 aria-invalid=invalid("secret_access_key")
-                                placeholder=move || if moved() { "required again: the bucket or endpoint changed" } else if secret_set { "leave empty to keep the stored key" } else { "" }
+                                placeholder=move || if moved.get() { "required again: the bucket or endpoint changed" } else if secret_set { "leave empty to keep the stored key" } else { "" }
                                 prop:value=move || secret.get() on:input=move |e| secret.set(event_target_value(&e))/>
-                            {move || moved().then(|| view! {
+                            {move || moved.get().then(|| view! {
                                 <span class="hint" data-testid="target-s3-secret-again">"The endpoint, bucket or key id changed: enter the secret access key again."</span>
                             })}
                             <span class="hint">{if secret_set {

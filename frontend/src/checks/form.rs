@@ -30,7 +30,7 @@ pub fn CheckForm(
     // from the saved one, the form asks for it again (the API refuses
     // otherwise, with a field error shown below the password).
     let saved_server = server_part(&f.url.get_untracked());
-    let moved = move || has_password && server_part(&f.url.get()) != saved_server;
+    let moved = Memo::new(move |_| has_password && server_part(&f.url.get()) != saved_server);
 
     let err_for = move |key: &'static str| {
         error.with(|e| match e {
@@ -85,12 +85,12 @@ pub fn CheckForm(
             <label class:field-invalid=move || err_for("password").is_some()>
                 <span>"Password"</span>
                 <input type="password" name="password" autocomplete="new-password" data-testid="check-field-password"
-                    placeholder=move || if moved() { "required again: the server changed" } else if has_password { "unchanged" } else { "none" }
+                    placeholder=move || if moved.get() { "required again: the server changed" } else if has_password { "unchanged" } else { "none" }
                     required=moved
                     disabled=move || f.clear_password.get()
                     prop:value=move || f.password.get() on:input=move |e| f.password.set(event_target_value(&e))/>
                 {move || err_for("password").map(|m| view! { <span class="field-error" role="alert">{m}</span> })}
-                {move || (moved() && err_for("password").is_none() && !f.clear_password.get()).then(|| view! {
+                {move || (moved.get() && err_for("password").is_none() && !f.clear_password.get()).then(|| view! {
                     <span class="hint" data-testid="check-password-again">"The server changed: enter the password again (or remove it)."</span>
                 })}
             </label>
