@@ -182,28 +182,11 @@ async fn connect(t: &PgTarget, db: &str) -> Result<PgConnection, String> {
     }
 }
 
-/// The panel's own database: (cluster `system_identifier`, database name).
-pub async fn own_database(pool: &sqlx::PgPool) -> Option<(i64, String)> {
-    sqlx::query!(
-        r#"SELECT (SELECT system_identifier FROM pg_control_system()) AS "id!",
-                  current_database()::text AS "db!""#
-    )
-    .fetch_one(pool)
-    .await
-    .ok()
-    .map(|r| (r.id, r.db))
-}
-
 /// Databases to dump: `wanted`, else every database that is not a template
 /// and allows connections.
 ///
-/// Never the panel's own database (`own`, see [`own_database`]; the same
-/// cluster is recognised by its `system_identifier`, whatever host name
-/// reaches it): its backups would hand operators the users, sessions and
-/// sealed secrets. Named explicitly it is an error; with "every database"
-/// it is left out. Administrators back it up with `pg_dump` (see
-/// docs/security/secrets.md). A server that does not answer
-/// `pg_control_system()` is taken to be another one.
+/// Never the panel's own database `own` (see [`super::own::own_database`]):
+/// named, an error; with "every database", left out.
 pub async fn databases(
     t: &PgTarget,
     wanted: &[String],

@@ -283,7 +283,7 @@ async fn dump_all(
         match s {
             BackupSource::Postgres { service, databases } => {
                 let t = postgres::lookup(state, service).await?;
-                let own = postgres::own_database(&state.pool).await;
+                let own = crate::backups::own::own_database(&state.pool).await;
                 let dbs = postgres::databases(&t, databases, own.as_ref())
                     .await
                     .map_err(|e| postgres::scrub(&t, e))?;
