@@ -358,7 +358,30 @@ fn ChannelForm(
     );
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
+    // The API's field error on `secret`, shown at the secret field.
+    let secret_error = RwSignal::new(None::<String>);
     let is_email = move || kind.get() == "email";
+    // The stored secret never follows the channel to another server: when
+    // the URL's origin or the SMTP server differs from the saved one, the
+    // form asks for the secret again.
+    let place = move || {
+        if kind.get() == "email" {
+            format!(
+                "email|{}|{}|{}|{}",
+                smtp_host.get().trim().to_ascii_lowercase(),
+                smtp_port.get().trim(),
+                smtp_tls.get(),
+                smtp_username.get().trim()
+            )
+        } else {
+            let u = url.get();
+            let (scheme, rest) = u.trim().split_once("://").unwrap_or(("", u.trim()));
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            format!("{}|{scheme}|{}", kind.get(), host.to_ascii_lowercase())
+        }
+    };
+    let saved_place = place();
+    let moved = Memo::new(move |_| had_secret && place() != saved_place);
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -415,6 +438,7 @@ fn ChannelForm(
         };
         busy.set(true);
         error.set(None);
+        secret_error.set(None);
         leptos::task::spawn_local(async move {
             let r = match editing {
                 Some(id) => api::channels::save(Some(id), &body).await,
@@ -424,7 +448,12 @@ fn ChannelForm(
             match r {
                 Ok(c) => on_saved.run((editing.is_none(), c)),
                 Err(e) => {
-                    error.try_set(Some(e.message));
+                    if e.field.as_deref() == Some("secret") {
+                        let m = e.message.strip_prefix("secret: ").unwrap_or(&e.message);
+                        secret_error.try_set(Some(m.to_string()));
+                    } else {
+                        error.try_set(Some(e.message));
+                    }
                 }
             }
         });
@@ -479,11 +508,16 @@ fn ChannelForm(
                 </label>
             </Show>
             {move || secret_help(&kind.get()).map(|help| view! {
-                <label class="span-all">{move || if kind.get() == "email" { "SMTP password" } else { "Secret" }}
+                <label class="span-all" class:field-invalid=move || secret_error.get().is_some()>{move || if kind.get() == "email" { "SMTP password" } else { "Secret" }}
                     <input type="password" autocomplete="new-password" data-testid="channel-secret"
-                        placeholder=if had_secret { "set — leave empty to keep it" } else { "optional" }
+                        placeholder=move || if moved.get() { "required again: the server changed" } else if had_secret { "set — leave empty to keep it" } else { "optional" }
+                        aria-invalid=move || if secret_error.get().is_some() { "true" } else { "false" }
                         disabled=move || clear_secret.get()
                         prop:value=move || secret.get() on:input=move |e| secret.set(event_target_value(&e))/>
+                    {move || secret_error.get().map(|m| view! { <span class="field-error" role="alert" data-testid="channel-secret-error">{m}</span> })}
+                    {move || (moved.get() && secret_error.get().is_none() && !clear_secret.get()).then(|| view! {
+                        <span class="hint" data-testid="channel-secret-again">"The server changed: enter the secret again (or remove it)."</span>
+                    })}
                     <span class="hint">{help}". Write-only: it is never shown again."</span>
                 </label>
                 {had_secret.then(|| view! {

@@ -52,6 +52,22 @@ pub enum Command {
     },
     /// Print the whole inventory as YAML (config as code).
     Export,
+    /// Secrets at rest (see docs/security/secrets.md).
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Seal every stored secret with a new key, in one transaction. Stop
+    /// every Opsdeck replica first. With the key file, the new key replaces
+    /// `<data_dir>/secret.key` and the old one is kept as
+    /// `secret.key.<id>.bak` (it opens database backups taken before);
+    /// with OPSDECK_SECRET_KEY the new key is printed once: set it before
+    /// the next start.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,14 +181,18 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::CheckConfig => check_config(&settings),
         command => {
             let database = Database::open(&settings).await?;
-            let result = with_database(command, &database).await;
+            let result = with_database(command, &database, &settings).await;
             database.close().await;
             result
         }
     }
 }
 
-async fn with_database(command: Command, database: &Database) -> anyhow::Result<ExitCode> {
+async fn with_database(
+    command: Command,
+    database: &Database,
+    settings: &Settings,
+) -> anyhow::Result<ExitCode> {
     let pool = &database.pool;
     match command {
         Command::Migrate => {
@@ -247,6 +267,26 @@ async fn with_database(command: Command, database: &Database) -> anyhow::Result<
                     report.checked
                 );
                 return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Secrets {
+            command: SecretsCommand::Rotate,
+        } => {
+            db::migrate(pool).await?;
+            let r = crate::secrets::rotate::rotate(pool, settings).await?;
+            println!(
+                "secrets re-sealed: {} value(s), key {} -> {}",
+                r.values, r.old_id, r.new_id
+            );
+            if let (Some(file), Some(backup)) = (&r.key_file, &r.backup) {
+                println!(
+                    "new key file {}; the old key is kept as {} (delete it once no database backup needs it)",
+                    file.display(),
+                    backup.display()
+                );
+            }
+            if let Some(text) = &r.new_key_text {
+                println!("set OPSDECK_SECRET_KEY to the new key before the next start:\n{text}");
             }
         }
         Command::Serve | Command::CheckConfig => unreachable!("handled in run"),

@@ -200,6 +200,21 @@ pub struct SettingsArgs {
     /// exec and prune, maintenance proxy pages) with 403 `read_only`.
     #[arg(long, env = "OPSDECK_READ_ONLY", global = true)]
     pub read_only: Option<bool>,
+
+    /// Key that seals stored third-party secrets (check passwords, channel
+    /// secrets, S3 keys, the ack-link key): base64 of 32 random bytes
+    /// (`openssl rand -base64 32`; secret: prefer the environment, a flag
+    /// shows in the process list). Without it
+    /// the key file `<data_dir>/secret.key` is used, created (mode 600) on
+    /// the first start. Replicas must share it. `opsdeck secrets rotate`
+    /// changes it. See docs/security/secrets.md.
+    #[arg(
+        long = "secret-key",
+        env = "OPSDECK_SECRET_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub secret_key: Option<Secret>,
 }
 
 /// The TOML file's shape: the same keys as the flags.
@@ -304,6 +319,8 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// Refuse every change to containers (see `actions::ensure_writable`).
     pub read_only: bool,
+    /// `OPSDECK_SECRET_KEY` (see `crate::secrets`); the key file otherwise.
+    pub secret_key: Option<Secret>,
 }
 
 impl Settings {
@@ -454,6 +471,10 @@ impl Settings {
             metrics_token,
             metrics_listen: args.metrics_listen.or(file.metrics_listen),
             read_only: args.read_only.or(file.read_only).unwrap_or(false),
+            secret_key: args
+                .secret_key
+                .clone()
+                .filter(|s| !s.expose().trim().is_empty()),
         })
     }
 

@@ -30,6 +30,7 @@ pub mod oncall;
 pub mod openapi;
 pub mod runbooks;
 pub mod scrape;
+pub mod secrets;
 pub mod serve;
 pub mod sse;
 pub mod state;

@@ -99,6 +99,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // The secrets key before anything reads a secret: a missing or wrong
+    // key refuses the start (see `crate::secrets::startup`).
+    crate::secrets::startup::start(&state.pool, &state.settings)
+        .await
+        .context("secrets at rest")?;
     // Bound first: a taken metrics address fails the start, not a scrape.
     let metrics_listener = match state.settings.metrics_listen {
         Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {

@@ -89,6 +89,9 @@ impl OpsdeckProcess {
             .env("OPSDECK_RATE_LIMIT_ANONYMOUS", "0")
             .env("OPSDECK_RATE_LIMIT_LOGIN", "0")
             .env("OPSDECK_RATE_LIMIT_HEARTBEAT", "0")
+            // Replicas of one database share its secrets key (an empty
+            // value in `extra_env` falls back to the data directory's file).
+            .env("OPSDECK_SECRET_KEY", crate::server::SECRET_KEY)
             .env_remove("OPSDECK_CONFIG")
             .env_remove("OPSDECK_ADMIN_PASSWORD")
             .stdin(Stdio::null())

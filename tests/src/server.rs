@@ -10,6 +10,10 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
+/// The secrets key of every in-process server (`OPSDECK_SECRET_KEY`): one
+/// key per test binary, as `opsdeck::secrets` keeps one key per process.
+pub const SECRET_KEY: &str = "b3BzZGVjay1lMmUtdGVzdC1zZWNyZXRzLWtleS0zMmI=";
+
 /// Password every test user gets.
 pub const PASSWORD: &str = "tangerine-orbit-lamp-42";
 
@@ -48,8 +52,13 @@ impl TestServer {
         // Many tests log in and get refused from 127.0.0.1 in quick
         // succession; tests about rate limits turn them on.
         settings.rate_limits = opsdeck::config::RateLimits::off();
+        settings.secret_key = Some(opsdeck::config::Secret::new(SECRET_KEY));
         adjust(&mut settings);
         let pool = opsdeck::db::pool(options).await.expect("pool");
+        // Before the first request or direct call (serve does it again).
+        opsdeck::secrets::startup::start(&pool, &settings)
+            .await
+            .expect("secrets key");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -187,6 +187,18 @@ fn TargetForm(
     let key_id = s3_field(|s| s.access_key_id.clone());
     let allow_http = RwSignal::new(s3.as_ref().is_some_and(|s| s.allow_http));
     let secret = RwSignal::new(String::new());
+    // The stored key never follows the target elsewhere: a new endpoint,
+    // bucket, access key id or plain-HTTP setting needs it again.
+    let place = move || {
+        (
+            endpoint.get().trim().trim_end_matches('/').to_string(),
+            bucket.get().trim().to_string(),
+            key_id.get().trim().to_string(),
+            allow_http.get(),
+        )
+    };
+    let saved_place = place();
+    let moved = Memo::new(move |_| secret_set && secret.get().is_empty() && place() != saved_place);
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<FormError>);
     let field = Memo::new(move |_| error.with(|e| e.as_ref().and_then(|e| e.field.clone())));
@@ -329,8 +341,11 @@ fn TargetForm(
                         <label>"Secret access key"
                             <input type="password" data-testid="target-s3-secret" autocomplete="new-password" spellcheck="false"
                                 aria-invalid=invalid("secret_access_key")
-                                placeholder=if secret_set { "leave empty to keep the stored key" } else { "" }
+                                placeholder=move || if moved.get() { "required again: the bucket or endpoint changed" } else if secret_set { "leave empty to keep the stored key" } else { "" }
                                 prop:value=move || secret.get() on:input=move |e| secret.set(event_target_value(&e))/>
+                            {move || moved.get().then(|| view! {
+                                <span class="hint" data-testid="target-s3-secret-again">"The endpoint, bucket or key id changed: enter the secret access key again."</span>
+                            })}
                             <span class="hint">{if secret_set {
                                 "Stored, never shown. Leave empty to keep it."
                             } else {

@@ -25,6 +25,12 @@ pub fn CheckForm(
     };
     let error = RwSignal::new(None::<(Option<&'static str>, String)>);
     let busy = RwSignal::new(false);
+    // The stored password never follows the check to another server: when
+    // the URL's server part (scheme, user, host, port, parameters) differs
+    // from the saved one, the form asks for it again (the API refuses
+    // otherwise, with a field error shown below the password).
+    let saved_server = server_part(&f.url.get_untracked());
+    let moved = Memo::new(move |_| has_password && server_part(&f.url.get()) != saved_server);
 
     let err_for = move |key: &'static str| {
         error.with(|e| match e {
@@ -79,10 +85,14 @@ pub fn CheckForm(
             <label class:field-invalid=move || err_for("password").is_some()>
                 <span>"Password"</span>
                 <input type="password" name="password" autocomplete="new-password" data-testid="check-field-password"
-                    placeholder=if has_password { "unchanged" } else { "none" }
+                    placeholder=move || if moved.get() { "required again: the server changed" } else if has_password { "unchanged" } else { "none" }
+                    required=moved
                     disabled=move || f.clear_password.get()
                     prop:value=move || f.password.get() on:input=move |e| f.password.set(event_target_value(&e))/>
                 {move || err_for("password").map(|m| view! { <span class="field-error" role="alert">{m}</span> })}
+                {move || (moved.get() && err_for("password").is_none() && !f.clear_password.get()).then(|| view! {
+                    <span class="hint" data-testid="check-password-again">"The server changed: enter the password again (or remove it)."</span>
+                })}
             </label>
             {has_password.then(|| checkbox("clear_password", "Remove the stored password", f.clear_password))}
             <p class="hint span-all">"The password is stored encrypted and never shown again; leave the URL without it."</p>
@@ -270,4 +280,21 @@ pub fn CheckForm(
             </div>
         </form>
     }
+}
+
+/// A database URL without its path (the database): what a stored password
+/// is bound to.
+fn server_part(url: &str) -> String {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let query = tail.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    params.sort_unstable();
+    format!(
+        "{}|{}|{}",
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase(),
+        params.join("&")
+    )
 }

@@ -6,7 +6,7 @@
 
 use opsdeck_wire::{
     BackupDetail, BackupPlan, BackupSummary, BackupTarget, DrillOutcome, PlanWrite, Retention,
-    TargetWrite,
+    TargetKind, TargetWrite,
 };
 use serde_json::{json, Value};
 use sqlx::PgConnection;
@@ -14,6 +14,7 @@ use sqlx::PgConnection;
 use super::model;
 use super::storage::ObjectReader;
 use super::store::{self, PlanFields};
+use crate::secrets::Field;
 use crate::state::AppState;
 
 /// Why a backup request was refused.
@@ -84,14 +85,28 @@ pub async fn prepare_target(
 ) -> Result<PreparedTarget> {
     let stored = match id {
         None => None,
-        Some(id) => store::target_secret(conn, id)
-            .await?
-            .ok_or_else(|| BackupError::NotFound(format!("backup target {id}")))?,
+        Some(id) => {
+            let (config, sealed) = store::target_secret(conn, id)
+                .await?
+                .ok_or_else(|| BackupError::NotFound(format!("backup target {id}")))?;
+            let secret = crate::secrets::open_opt(Field::TargetSecret, id, sealed.as_deref())
+                .map_err(|e| BackupError::Internal(anyhow::anyhow!(e)))?;
+            secret.filter(|_| same_s3_place(&config, t.s3.as_ref()))
+        }
     };
     let given = t
         .secret_access_key
         .as_deref()
         .is_some_and(|s| !s.is_empty());
+    if id.is_some() && stored.is_none() && !given && t.kind == TargetKind::S3 {
+        // The stored key never follows the target to another endpoint,
+        // bucket or access key id (issue 19, finding 1).
+        return Err(BackupError::Invalid(
+            "secret_access_key: required again because the endpoint, bucket or access key id \
+             changed"
+                .into(),
+        ));
+    }
     let checked = model::check_target(&mut t, stored)
         .await
         .map_err(BackupError::Invalid)?;
@@ -109,6 +124,21 @@ pub async fn prepare_target(
         checked,
         audited,
     })
+}
+
+/// Whether a change keeps an S3 target's stored key where it was: same
+/// endpoint, bucket, access key id and plain-HTTP permission.
+fn same_s3_place(stored: &Value, new: Option<&opsdeck_wire::S3Settings>) -> bool {
+    let Some(new) = new else { return false };
+    let text = |k: &str| stored.get(k).and_then(Value::as_str).unwrap_or_default();
+    text("endpoint").trim_end_matches('/') == new.endpoint.trim().trim_end_matches('/')
+        && text("bucket") == new.bucket.trim()
+        && text("access_key_id") == new.access_key_id.trim()
+        && stored
+            .get("allow_http")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            == new.allow_http
 }
 
 /// Stores a prepared target; returns its id.

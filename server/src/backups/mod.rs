@@ -59,6 +59,7 @@ pub mod catalog;
 pub mod files;
 pub mod mariadb;
 pub mod model;
+pub mod own;
 pub mod pipeline;
 pub mod postgres;
 pub mod restore;

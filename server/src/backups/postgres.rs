@@ -184,8 +184,28 @@ async fn connect(t: &PgTarget, db: &str) -> Result<PgConnection, String> {
 
 /// Databases to dump: `wanted`, else every database that is not a template
 /// and allows connections.
-pub async fn databases(t: &PgTarget, wanted: &[String]) -> Result<Vec<String>, String> {
+///
+/// Never the panel's own database `own` (see [`super::own::own_database`]):
+/// named, an error; with "every database", left out.
+pub async fn databases(
+    t: &PgTarget,
+    wanted: &[String],
+    own: Option<&(i64, String)>,
+) -> Result<Vec<String>, String> {
     let mut conn = connect(t, &t.database).await?;
+    let cluster: Option<i64> =
+        sqlx::query_scalar!(r#"SELECT system_identifier AS "id!" FROM pg_control_system()"#)
+            .fetch_one(&mut conn)
+            .await
+            .ok();
+    let own = own.filter(|(id, _)| cluster == Some(*id)).map(|(_, db)| db);
+    if let Some(db) = own.filter(|db| wanted.contains(db)) {
+        let _ = conn.close().await;
+        return Err(format!(
+            "database \"{db}\" is Opsdeck's own database: it is not backed up through the panel \
+             (administrators use pg_dump)"
+        ));
+    }
     // Checked against the catalog database's pg_catalog, which every
     // supported server shares.
     let rows: Result<Vec<String>, _> = sqlx::query_scalar!(
@@ -195,7 +215,9 @@ pub async fn databases(t: &PgTarget, wanted: &[String]) -> Result<Vec<String>, S
     .fetch_all(&mut conn)
     .await;
     let _ = conn.close().await;
-    let all = rows.map_err(|e| scrub(t, format!("listing databases: {}", describe_sqlx(&e))))?;
+    let mut all =
+        rows.map_err(|e| scrub(t, format!("listing databases: {}", describe_sqlx(&e))))?;
+    all.retain(|d| Some(d) != own);
     pick(all, wanted, t)
 }
 

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 
+use crate::secrets::{self, Field};
+
 // ---------------------------------------------------------------- backups
 
 /// A backup row with its target's name (`(removed)` once it is gone).
@@ -207,14 +209,19 @@ pub async fn target(conn: &mut PgConnection, id: i64) -> sqlx::Result<TargetRow>
     .await
 }
 
-/// The stored secret of a target (`None` when there is no such target).
+/// The stored config and sealed secret of a target (`None` when there is
+/// no such target), locked for the change.
 pub async fn target_secret(
     conn: &mut PgConnection,
     id: i64,
-) -> sqlx::Result<Option<Option<String>>> {
-    sqlx::query_scalar!("SELECT secret FROM backup_targets WHERE id = $1", id)
-        .fetch_optional(conn)
-        .await
+) -> sqlx::Result<Option<(Value, Option<String>)>> {
+    Ok(sqlx::query!(
+        "SELECT config, secret FROM backup_targets WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(conn)
+    .await?
+    .map(|r| (r.config, r.secret)))
 }
 
 pub async fn insert_target(
@@ -224,13 +231,24 @@ pub async fn insert_target(
     config: &Value,
     secret: Option<&str>,
 ) -> sqlx::Result<i64> {
+    // The id first: the secret is sealed bound to its row.
+    let id: i64 = sqlx::query_scalar!(
+        r#"SELECT nextval(pg_get_serial_sequence('backup_targets', 'id')) AS "id!""#
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let sealed = secret
+        .map(|s| secrets::seal(Field::TargetSecret, id, s))
+        .transpose()
+        .map_err(secrets::as_sqlx)?;
     sqlx::query_scalar!(
-        "INSERT INTO backup_targets (name, kind, config, secret) VALUES ($1, $2, $3, $4)
+        "INSERT INTO backup_targets (id, name, kind, config, secret) VALUES ($1, $2, $3, $4, $5)
          RETURNING id",
+        id,
         name,
         kind,
         config,
-        secret
+        sealed
     )
     .fetch_one(conn)
     .await
@@ -245,6 +263,10 @@ pub async fn update_target(
     config: &Value,
     secret: Option<&str>,
 ) -> sqlx::Result<Option<i64>> {
+    let secret = secret
+        .map(|s| secrets::seal(Field::TargetSecret, id, s))
+        .transpose()
+        .map_err(secrets::as_sqlx)?;
     sqlx::query_scalar!(
         "UPDATE backup_targets SET name = $2, kind = $3, config = $4, secret = $5,
                 updated_at = now()

@@ -343,6 +343,39 @@ pub(crate) fn audit_params(v: &Valid) -> serde_json::Value {
     })
 }
 
+/// Where a database check's stored password goes: scheme (TLS for Redis),
+/// user, host, port and every URL parameter (`sslmode`, CA files, …).
+/// Only the path (the database) is left out: changing it keeps the same
+/// server. `None` for kinds without a password.
+///
+/// A change of this identity drops the stored password unless the same
+/// request gives it again (issue 19, finding 1): a stored credential never
+/// follows a check to another host.
+pub(crate) fn credential_target(spec: &CheckSpec) -> Option<String> {
+    let url = match spec {
+        CheckSpec::Postgres(c) => &c.url,
+        CheckSpec::Mysql(c) => &c.url,
+        CheckSpec::Redis(c) => &c.url,
+        _ => return None,
+    };
+    let Ok(u) = reqwest::Url::parse(url.trim()) else {
+        return Some(url.trim().to_owned());
+    };
+    let mut params: Vec<(String, String)> = u
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    params.sort();
+    Some(format!(
+        "{}|{}|{}|{:?}|{:?}",
+        u.scheme(),
+        u.username(),
+        u.host_str().unwrap_or_default().to_ascii_lowercase(),
+        u.port(),
+        params
+    ))
+}
+
 pub(crate) fn clean_password(p: Option<String>) -> Option<Option<String>> {
     p.map(|p| if p.is_empty() { None } else { Some(p) })
 }
@@ -378,9 +411,13 @@ fn to_wire(hub: &HealthHub, r: CheckRow, show_token: bool) -> Option<Check> {
         recover_after: r.recover_after as u32,
         enabled: r.enabled,
         has_password: r.has_secret,
+        // The token is stored sealed; opened only for those who may see it.
         heartbeat_path: r
             .token
             .filter(|_| show_token)
+            .and_then(|t| {
+                crate::secrets::open(crate::secrets::Field::HeartbeatToken, r.id, &t).ok()
+            })
             .map(|t| format!("/api/v1/heartbeat/{t}")),
         status: CheckStatus::parse(&r.status).unwrap_or_default(),
         status_since: r.status_since,

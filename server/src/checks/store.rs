@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use opsdeck_wire::{CheckEvent, CheckStatus, HealthSettings, Rollup, Uptime};
 use sqlx::{PgConnection, PgPool};
 
+use crate::secrets::{self, Field};
+
 /// A check as the API reads it (joined with its service's name).
 pub struct CheckRow {
     pub id: i64,
@@ -91,6 +93,9 @@ pub struct CheckWrite<'a> {
     pub enabled: bool,
 }
 
+/// Inserts a check. The id is reserved first so the password and token
+/// are sealed bound to their row (see `crate::secrets`); the token is also
+/// stored as its SHA-256 for pings.
 pub async fn insert(
     conn: &mut PgConnection,
     service_id: Option<i64>,
@@ -99,16 +104,33 @@ pub async fn insert(
     password: Option<&str>,
     token: Option<&str>,
 ) -> sqlx::Result<i64> {
+    let id: i64 =
+        sqlx::query_scalar!(r#"SELECT nextval(pg_get_serial_sequence('checks', 'id')) AS "id!""#)
+            .fetch_one(&mut *conn)
+            .await?;
+    let sealed = password
+        .map(|p| secrets::seal(Field::CheckPassword, id, p))
+        .transpose()
+        .map_err(secrets::as_sqlx)?;
+    let sealed_token = token
+        .map(|t| secrets::seal(Field::HeartbeatToken, id, t))
+        .transpose()
+        .map_err(secrets::as_sqlx)?;
+    let hash = token.map(secrets::token_hash);
     sqlx::query_scalar!(
-        r#"INSERT INTO checks (service_id, name, kind, spec, secret, heartbeat_token, interval_s,
-                               timeout_ms, fail_after, recover_after, enabled)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id"#,
+        r#"INSERT INTO checks (id, service_id, name, kind, spec, secret, heartbeat_token,
+                               heartbeat_token_hash, interval_s, timeout_ms, fail_after,
+                               recover_after, enabled)
+           OVERRIDING SYSTEM VALUE
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id"#,
+        id,
         service_id,
         w.name,
         kind,
         w.spec,
-        password,
-        token,
+        sealed,
+        sealed_token,
+        hash,
         w.interval_s,
         w.timeout_ms,
         w.fail_after,
@@ -126,6 +148,14 @@ pub async fn update(
     w: CheckWrite<'_>,
     password: Option<Option<&str>>,
 ) -> sqlx::Result<()> {
+    let sealed = match password {
+        Some(Some(p)) => Some(Some(
+            secrets::seal(Field::CheckPassword, id, p).map_err(secrets::as_sqlx)?,
+        )),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let password = sealed.as_ref().map(|p| p.as_deref());
     sqlx::query!(
         r#"UPDATE checks SET name = $2, spec = $3, interval_s = $4, timeout_ms = $5, fail_after = $6,
                   recover_after = $7, enabled = $8,
@@ -143,8 +173,8 @@ pub async fn update(
         password.flatten()
     )
     .execute(conn)
-    .await?;
-    Ok(())
+    .await
+    .map(drop)
 }
 
 /// Deletes a check with its history; its name when it existed.
@@ -378,11 +408,12 @@ pub async fn public_settings(
     )
 }
 
-/// Notes a heartbeat ping; the check's id when a check has `token`.
+/// Notes a heartbeat ping; the check's id when a check has `token`
+/// (looked up by its SHA-256: the ping path never decrypts).
 pub async fn heartbeat(pool: &PgPool, token: &str, at: DateTime<Utc>) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar!(
-        "UPDATE checks SET last_heartbeat_at = $2 WHERE heartbeat_token = $1 RETURNING id",
-        token,
+        "UPDATE checks SET last_heartbeat_at = $2 WHERE heartbeat_token_hash = $1 RETURNING id",
+        secrets::token_hash(token),
         at
     )
     .fetch_optional(pool)

@@ -54,25 +54,37 @@ pub const KEY_NAME: &str = "ack_links";
 const MAX_TOKEN: usize = 256;
 
 /// The HMAC key, made on first use (every process reads the same row).
+/// Stored sealed (`server_keys.sealed`, see `crate::secrets`).
 pub async fn server_key(conn: &mut PgConnection) -> sqlx::Result<Vec<u8>> {
-    let existing = sqlx::query_scalar!("SELECT key FROM server_keys WHERE name = $1", KEY_NAME)
+    let open = |sealed: String| {
+        crate::secrets::key()
+            .and_then(|k| k.open(crate::secrets::Field::ServerKey, KEY_NAME, &sealed))
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    };
+    let existing = sqlx::query_scalar!("SELECT sealed FROM server_keys WHERE name = $1", KEY_NAME)
         .fetch_optional(&mut *conn)
-        .await?;
-    if let Some(k) = existing {
-        return Ok(k);
+        .await?
+        .flatten();
+    if let Some(sealed) = existing {
+        return open(sealed);
     }
     let mut key = vec![0u8; 32];
     rand::thread_rng().fill_bytes(&mut key);
+    let sealed = crate::secrets::key()
+        .map(|k| k.seal(crate::secrets::Field::ServerKey, KEY_NAME, &key))
+        .map_err(crate::secrets::as_sqlx)?;
     sqlx::query!(
-        "INSERT INTO server_keys (name, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        "INSERT INTO server_keys (name, sealed) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         KEY_NAME,
-        &key
+        sealed
     )
     .execute(&mut *conn)
     .await?;
-    sqlx::query_scalar!("SELECT key FROM server_keys WHERE name = $1", KEY_NAME)
+    let stored = sqlx::query_scalar!("SELECT sealed FROM server_keys WHERE name = $1", KEY_NAME)
         .fetch_one(&mut *conn)
-        .await
+        .await?
+        .ok_or_else(|| sqlx::Error::RowNotFound)?;
+    open(stored)
 }
 
 fn mac(key: &[u8]) -> Hmac<Sha256> {

@@ -185,12 +185,20 @@ pub async fn load_channel(conn: &mut PgConnection, id: i64) -> sqlx::Result<Opti
     )
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|r| ChannelRow {
+    let Some(r) = row else { return Ok(None) };
+    // Sealed at rest; opened for the sender that uses it (an error, not an
+    // unsigned message, when it does not open).
+    let secret = r
+        .secret
+        .map(|s| crate::secrets::open(crate::secrets::Field::ChannelSecret, r.id, &s))
+        .transpose()
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(Some(ChannelRow {
         id: r.id,
         name: r.name,
         kind: r.kind,
         config: serde_json::from_value::<ChannelConfig>(r.config).unwrap_or_default(),
-        secret: r.secret,
+        secret,
         enabled: r.enabled,
     }))
 }

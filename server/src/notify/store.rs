@@ -6,6 +6,8 @@ use opsdeck_wire::{Channel, Notification, Severity};
 use serde_json::Value;
 use sqlx::PgConnection;
 
+use crate::secrets::{self, Field};
+
 /// A channel as read, with its severity rules.
 struct ChannelRow {
     id: i64,
@@ -94,13 +96,23 @@ pub async fn insert_channel(
     c: &ChannelFields<'_>,
     secret: Option<&str>,
 ) -> sqlx::Result<i64> {
+    // The id first: the secret is sealed bound to its row (`crate::secrets`).
+    let id: i64 =
+        sqlx::query_scalar!(r#"SELECT nextval(pg_get_serial_sequence('channels', 'id')) AS "id!""#)
+            .fetch_one(&mut *conn)
+            .await?;
+    let sealed = secret
+        .map(|s| secrets::seal(Field::ChannelSecret, id, s))
+        .transpose()
+        .map_err(secrets::as_sqlx)?;
     sqlx::query_scalar!(
-        "INSERT INTO channels (name, kind, config, secret, enabled) VALUES ($1, $2, $3, $4, $5)
-         RETURNING id",
+        "INSERT INTO channels (id, name, kind, config, secret, enabled)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        id,
         c.name,
         c.kind,
         c.config,
-        secret,
+        sealed,
         c.enabled
     )
     .fetch_one(conn)
@@ -115,6 +127,14 @@ pub async fn update_channel(
     c: &ChannelFields<'_>,
     secret: Option<Option<&str>>,
 ) -> sqlx::Result<bool> {
+    let sealed = match secret {
+        Some(Some(s)) => Some(Some(
+            secrets::seal(Field::ChannelSecret, id, s).map_err(secrets::as_sqlx)?,
+        )),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let secret = sealed.as_ref().map(|s| s.as_deref());
     let updated = sqlx::query_scalar!(
         "UPDATE channels SET name = $2, kind = $3, config = $4, enabled = $5,
                 secret = CASE WHEN $6 THEN $7 ELSE secret END, updated_at = now()

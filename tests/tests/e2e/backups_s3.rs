@@ -997,5 +997,9 @@ async fn an_admin_adds_an_s3_target_in_the_browser() {
         .fetch_one(&s.pool)
         .await
         .unwrap();
+    // Sealed at rest (opsdeck::secrets): opened with the test key.
+    let stored = stored.map(|v| {
+        opsdeck::secrets::open(opsdeck::secrets::Field::TargetSecret, listed[0].id, &v).unwrap()
+    });
     assert_eq!(stored.as_deref(), Some(s3.secret_access_key()), "kept");
 }

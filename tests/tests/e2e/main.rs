@@ -46,5 +46,6 @@ mod security_injection;
 mod security_runs;
 mod security_ssrf;
 mod security_edge;
+mod security_secrets;
 mod status_ui;
 mod web;

@@ -80,7 +80,14 @@ pub(super) async fn store_of(state: &AppState, target_id: i64) -> Result<Store, 
     .await
     .map_err(|e| e.to_string())?
     .ok_or_else(|| format!("backup target {target_id} does not exist"))?;
-    Store::open(&t.kind, &t.config, t.secret.as_deref()).await
+    // Sealed at rest: opened here, where the store is made.
+    let secret = crate::secrets::open_opt(
+        crate::secrets::Field::TargetSecret,
+        target_id,
+        t.secret.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
+    Store::open(&t.kind, &t.config, secret.as_deref()).await
 }
 
 pub(super) fn human_bytes(n: u64) -> String {
@@ -276,7 +283,8 @@ async fn dump_all(
         match s {
             BackupSource::Postgres { service, databases } => {
                 let t = postgres::lookup(state, service).await?;
-                let dbs = postgres::databases(&t, databases)
+                let own = crate::backups::own::own_database(&state.pool).await;
+                let dbs = postgres::databases(&t, databases, own.as_ref())
                     .await
                     .map_err(|e| postgres::scrub(&t, e))?;
                 if tools.pg.is_none() {

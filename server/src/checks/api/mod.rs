@@ -21,8 +21,9 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::defs::{
-    self, audit_params, clean_password, load_one, validate_def, validate_target, CheckError, Valid,
-    DEFAULT_FAIL_AFTER, DEFAULT_INTERVAL_S, DEFAULT_RECOVER_AFTER, DEFAULT_TIMEOUT_MS,
+    self, audit_params, clean_password, credential_target, load_one, validate_def, validate_target,
+    CheckError, Valid, DEFAULT_FAIL_AFTER, DEFAULT_INTERVAL_S, DEFAULT_RECOVER_AFTER,
+    DEFAULT_TIMEOUT_MS,
 };
 mod public;
 mod report;
@@ -183,6 +184,7 @@ async fn update(
             "service_id: a check cannot move to another service".into(),
         ));
     }
+    let cur_target = credential_target(&cur.spec);
     let mut v = Valid {
         service_id: cur.service_id,
         name: input.name.unwrap_or(cur.name),
@@ -196,6 +198,15 @@ async fn update(
     validate_def(&mut v)?;
     validate_target(&v.spec, state.settings.checks_allow_link_local)?;
     let password = clean_password(input.password);
+    // A stored password never follows the check to another server: a new
+    // host, port, user or TLS mode needs it again in the same request.
+    if cur.has_password && password.is_none() && cur_target != credential_target(&v.spec) {
+        return Err(ApiError::invalid_field(
+            "password",
+            "required again because the host, port, user or TLS mode changed \
+             (or send \"\" to remove it)",
+        ));
+    }
     let mut tx = state.pool.begin().await?;
     store::update(
         &mut tx,

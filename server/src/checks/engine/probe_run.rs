@@ -48,7 +48,16 @@ impl HealthHub {
 
     async fn dispatch(&self, check: &CheckRt) -> Probe {
         let def = &check.def;
-        let secret = def.secret.as_deref();
+        // Stored sealed; opened here, where it is used, and dropped after.
+        let secret = match crate::secrets::open_opt(
+            crate::secrets::Field::CheckPassword,
+            def.id,
+            def.secret.as_deref(),
+        ) {
+            Ok(s) => s,
+            Err(e) => return Probe::critical(format!("the stored password cannot be used: {e}")),
+        };
+        let secret = secret.as_deref();
         match &def.spec {
             CheckSpec::Http(c) => self.http.probe(c, def.timeout).await,
             CheckSpec::Tcp(c) => probe::net::tcp(c, def.timeout).await,

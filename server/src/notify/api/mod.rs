@@ -154,6 +154,31 @@ fn check(input: &ChannelInput, allow_link_local: bool) -> ApiResult<Checked> {
     })
 }
 
+/// Where a channel's secret is sent: the kind and the URL's origin
+/// (scheme, host, port), or the SMTP server, port, TLS mode and user name.
+/// A path change keeps the place (issue 19, finding 1).
+fn secret_place(kind: &str, c: &ChannelConfig) -> String {
+    if kind == "email" {
+        return format!(
+            "email|{:?}|{:?}|{:?}|{:?}",
+            c.smtp_host.as_deref().map(str::to_ascii_lowercase),
+            c.smtp_port,
+            c.smtp_tls,
+            c.smtp_username
+        );
+    }
+    let url = c.url.as_deref().unwrap_or_default();
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!(
+            "{kind}|{}|{}|{:?}",
+            u.scheme(),
+            u.host_str().unwrap_or_default().to_ascii_lowercase(),
+            u.port_or_known_default()
+        ),
+        Err(_) => format!("{kind}|{url}"),
+    }
+}
+
 /// A write's database error as an answer (a duplicate name is a 409,
 /// mapped in `crate::error`).
 fn unique_name(e: sqlx::Error) -> ApiError {
@@ -267,6 +292,20 @@ async fn update(
 ) -> ApiResult<Json<Channel>> {
     let c = check(&input, state.settings.notify_allow_link_local)?;
     let mut tx = state.pool.begin().await?;
+    // The stored secret never follows a channel to another server: a new
+    // URL origin or SMTP server needs it again in the same request.
+    if let Some(cur) = store::channel(&mut tx, id).await? {
+        if cur.has_secret
+            && input.secret.is_none()
+            && secret_place(&cur.kind, &cur.config) != secret_place(&c.kind, &c.config)
+        {
+            return Err(ApiError::invalid_field(
+                "secret",
+                "required again because the URL's host or the SMTP server changed \
+                 (or send \"\" to remove it)",
+            ));
+        }
+    }
     let (secret, credentials) = match input.secret.as_deref() {
         None => (None, "kept"),
         Some("") => (Some(None), "cleared"),

@@ -256,8 +256,8 @@ impl Args {
 /// The service's database check.
 pub(crate) async fn lookup(state: &AppState, database: &str) -> Result<Target, String> {
     // Opsdeck's own tables: compile-checked.
-    let row: Option<(String, Value, Option<String>)> = sqlx::query!(
-        "SELECT c.kind, c.spec, c.secret FROM checks c JOIN services s ON s.id = c.service_id \
+    let row: Option<(i64, String, Value, Option<String>)> = sqlx::query!(
+        "SELECT c.id, c.kind, c.spec, c.secret FROM checks c JOIN services s ON s.id = c.service_id \
          WHERE s.name = $1 AND c.kind IN ('postgres', 'mysql') \
          ORDER BY c.enabled DESC, c.id LIMIT 1",
         database,
@@ -265,8 +265,8 @@ pub(crate) async fn lookup(state: &AppState, database: &str) -> Result<Target, S
     .fetch_optional(&state.pool)
     .await
     .map_err(|e| format!("reading the database check: {}", describe_sqlx(&e)))?
-    .map(|r| (r.kind, r.spec, r.secret));
-    let Some((kind, spec, secret)) = row else {
+    .map(|r| (r.id, r.kind, r.spec, r.secret));
+    let Some((check_id, kind, spec, secret)) = row else {
         let exists: bool = sqlx::query_scalar!(
             r#"SELECT EXISTS (SELECT 1 FROM services WHERE name = $1) AS "exists!""#,
             database,
@@ -291,10 +291,17 @@ pub(crate) async fn lookup(state: &AppState, database: &str) -> Result<Target, S
             ))
         }
     };
+    // Sealed at rest (see `crate::secrets`): opened for the step that uses it.
+    let password = crate::secrets::open_opt(
+        crate::secrets::Field::CheckPassword,
+        check_id,
+        secret.as_deref(),
+    )
+    .map_err(|e| format!("the password of the {kind} check of \"{database}\": {e}"))?;
     Ok(Target {
         family,
         url,
-        password: secret,
+        password,
     })
 }
 
