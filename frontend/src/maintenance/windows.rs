@@ -324,16 +324,14 @@ impl WindowDraft {
     }
 }
 
+/// The server's preview of a draft (or why it failed), once asked.
+type PreviewState = RwSignal<Option<Result<WindowPreview, String>>>;
+
 /// The server's preview of the draft's next occurrences, a moment after
 /// the form stops changing: (the preview, what the form still lacks for
 /// one).
-fn use_preview(
-    draft: WindowDraft,
-) -> (
-    RwSignal<Option<Result<WindowPreview, String>>>,
-    RwSignal<Option<String>>,
-) {
-    let preview = RwSignal::new(None::<Result<WindowPreview, String>>);
+fn use_preview(draft: WindowDraft) -> (PreviewState, RwSignal<Option<String>>) {
+    let preview: PreviewState = RwSignal::new(None);
     let lacking = RwSignal::new(None::<String>);
     let generation = StoredValue::new(0u32);
     Effect::new(move |_| {
@@ -518,10 +516,7 @@ fn RepeatFields(draft: WindowDraft) -> impl IntoView {
 
 /// The preview of the next occurrences under the window form.
 #[component]
-fn PreviewView(
-    preview: RwSignal<Option<Result<WindowPreview, String>>>,
-    lacking: RwSignal<Option<String>>,
-) -> impl IntoView {
+fn PreviewView(preview: PreviewState, lacking: RwSignal<Option<String>>) -> impl IntoView {
     view! {
         <div class="span-all cron-preview" data-testid="window-preview" aria-live="polite">
             {move || match (lacking.get(), preview.get()) {
