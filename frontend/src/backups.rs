@@ -204,11 +204,7 @@ pub fn When(at: DateTime<Utc>) -> impl IntoView {
 type Loaded<T> = Option<Result<T, ApiError>>;
 
 /// The form a section shows: add, or edit one.
-#[derive(Clone, PartialEq)]
-enum FormMode<T> {
-    Add,
-    Edit(Box<T>),
-}
+use crate::ui::FormMode;
 
 /// What the sections of the page share.
 #[derive(Clone, Copy)]

@@ -38,7 +38,7 @@ use crate::live::use_interval;
 use crate::session::current_role;
 use crate::time::relative;
 use crate::time::{browser_timezone, local, local_input, local_text, now, parse_local_input};
-use crate::ui::{Confirm, EmptyState, ErrorState, Loading};
+use crate::ui::{Confirm, CrudList, CrudTable, EmptyState, ErrorState, Loading};
 
 // ------------------------------------------------------------------ helpers
 

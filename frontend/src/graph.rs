@@ -147,71 +147,12 @@ pub fn Graph() -> impl IntoView {
         api::graph::view()
     });
     let data = Memo::new(move |_| graph.get().and_then(Result::ok));
-    let has_nodes = move || data.with(|d| d.as_ref().is_some_and(|g| !g.nodes.is_empty()));
-
-    let view_t = RwSignal::new(View {
-        tx: 0.0,
-        ty: 0.0,
-        k: 1.0,
-    });
-    let fitted = RwSignal::new(false);
+    let has_nodes =
+        Signal::derive(move || data.with(|d| d.as_ref().is_some_and(|g| !g.nodes.is_empty())));
     let clipped = RwSignal::new(false);
-    let wrap = NodeRef::<leptos::html::Div>::new();
-    let drag = StoredValue::new(None::<(f64, f64, View)>);
-    let panning = RwSignal::new(false);
     let query = RwSignal::new(String::new());
     let impact_of = RwSignal::new(String::new());
     let impact = RwSignal::new(None::<Result<BTreeSet<String>, String>>);
-    let navigate = use_navigate();
-
-    let size = move || {
-        wrap.get_untracked()
-            .map(|el| (el.client_width() as f64, el.client_height() as f64))
-            .filter(|(w, h)| *w > 0.0 && *h > 0.0)
-    };
-    let do_fit = move |readable: bool| {
-        if let (Some(g), Some((cw, ch))) = (data.get_untracked(), size()) {
-            let v = fit(&g, cw, ch, readable);
-            let full = fit(&g, cw, ch, false);
-            clipped.set(v.k > full.k + 1e-9);
-            view_t.set(v);
-            true
-        } else {
-            false
-        }
-    };
-    // Fit once, when the first graph is shown (later updates keep the view).
-    Effect::new(move |_| {
-        if has_nodes() && wrap.get().is_some() && !fitted.get_untracked() {
-            request_animation_frame(move || {
-                if do_fit(true) {
-                    fitted.set(true);
-                }
-            });
-        }
-    });
-    let zoom_at = move |cx: f64, cy: f64, factor: f64| {
-        view_t.update(|v| {
-            let k = (v.k * factor).clamp(MIN_SCALE, MAX_SCALE);
-            let r = k / v.k;
-            v.tx = cx - (cx - v.tx) * r;
-            v.ty = cy - (cy - v.ty) * r;
-            v.k = k;
-        });
-    };
-    let zoom_center = move |factor: f64| {
-        if let Some((cw, ch)) = size() {
-            zoom_at(cw / 2.0, ch / 2.0, factor);
-        }
-    };
-    let local = move |x: i32, y: i32| {
-        wrap.get_untracked()
-            .map(|el| {
-                let r = el.get_bounding_client_rect();
-                (x as f64 - r.left(), y as f64 - r.top())
-            })
-            .unwrap_or((x as f64, y as f64))
-    };
 
     // Impact of the chosen service.
     Effect::new(move |_| {
@@ -231,75 +172,6 @@ pub fn Graph() -> impl IntoView {
     });
     let impacted =
         Memo::new(move |_| impact.with(|i| i.as_ref().and_then(|r| r.as_ref().ok()).cloned()));
-
-    let nodes_view = move || {
-        let Some(g) = data.get() else {
-            return ().into_any();
-        };
-        let by_name: BTreeMap<&str, &GraphNode> =
-            g.nodes.iter().map(|n| (n.name.as_str(), n)).collect();
-        let rows = layers_in_rows(&g.nodes);
-        let edges = g
-            .edges
-            .iter()
-            .filter_map(|e| {
-                let (a, b) = (by_name.get(e.from.as_str())?, by_name.get(e.to.as_str())?);
-                let d = edge_path(a, b, rows);
-                let (from, to) = (e.from.clone(), e.to.clone());
-                let hot = move || {
-                    let src = impact_of.get();
-                    impacted.with(|i| {
-                        i.as_ref().is_some_and(|set| {
-                            (set.contains(&from) || from == src) && (set.contains(&to) || to == src)
-                        })
-                    })
-                };
-                Some(view! {
-                    <path class="graph-edge" class:edge-manual=e.source == "manual" class:is-hot=hot d=d marker-end="url(#graph-arrow)">
-                        <title>{format!("{} requires {}", e.from, e.to)}</title>
-                    </path>
-                })
-            })
-            .collect_view();
-        let nodes = g
-            .nodes
-            .iter()
-            .map(|n| {
-                let (kind, icon, word) = run_state(n.run_state);
-                let name = n.name.clone();
-                let id = n.id;
-                let (m1, m2, m3) = (name.clone(), name.clone(), name.clone());
-                let go = navigate.clone();
-                let go2 = navigate.clone();
-                let href = format!("/services/{id}");
-                let href2 = href.clone();
-                let matches = move |q: &str| q.is_empty() || m1.to_lowercase().contains(q);
-                view! {
-                    <g class=format!("graph-node gk-{kind}") class:tier-critical=n.tier == Tier::Critical
-                        class:is-dim=move || {
-                            let q = query.get().trim().to_lowercase();
-                            let by_query = !matches(&q);
-                            let by_impact = impacted.with(|i| i.as_ref().is_some_and(|s| !s.contains(&m2))) && impact_of.get() != m2;
-                            by_query || by_impact
-                        }
-                        class:is-source=move || impact_of.get() == m3
-                        data-testid=format!("graph-node-{name}")
-                        transform=format!("translate({:.1} {:.1})", n.x - NODE_W / 2.0, n.y - NODE_H / 2.0)
-                        tabindex="0" role="link"
-                        aria-label=format!("{name}: {word}, {} tier", n.tier.as_str())
-                        on:pointerdown=move |e| e.stop_propagation()
-                        on:click=move |_| go(&href, NavigateOptions::default())
-                        on:keydown=move |e| if e.key() == "Enter" { go2(&href2, NavigateOptions::default()) }>
-                        <title>{format!("{name}: {word} ({} tier)", n.tier.as_str())}</title>
-                        <rect class="node-box" width=NODE_W height=NODE_H rx="8" ry="8"></rect>
-                        <text class="node-name" x="12" y="19">{short(&name, 19)}</text>
-                        <text class="node-state" x="12" y="35">{format!("{icon} {word}")}{(n.tier == Tier::Critical).then_some(" · critical")}</text>
-                    </g>
-                }
-            })
-            .collect_view();
-        view! { <g class="edges">{edges}</g><g class="nodes">{nodes}</g> }.into_any()
-    };
 
     let names = Memo::new(move |_| {
         data.with(|d| {
@@ -342,20 +214,115 @@ pub fn Graph() -> impl IntoView {
             }.into_any(),
             Some(Ok(_)) => ().into_any(),
         }}
-        {move || impact.get().map(|r| match r {
-            Err(m) => view! { <div class="notice notice-error" role="alert">{m}</div> }.into_any(),
-            Ok(set) if set.is_empty() => view! {
-                <div class="notice notice-ok" role="status" data-testid="graph-impact-result">"Nothing else requires "{impact_of.get()}"."</div>
-            }.into_any(),
-            Ok(set) => view! {
-                <div class="notice notice-warn" role="status" data-testid="graph-impact-result">
-                    <strong>{format!("If {} is down, {} service{} {} affected:", impact_of.get(), set.len(), if set.len() == 1 { "" } else { "s" }, if set.len() == 1 { "is" } else { "are" })}</strong>
-                    <span>{set.into_iter().collect::<Vec<_>>().join(", ")}</span>
-                    <button class="btn btn-small" on:click=move |_| impact_of.set(String::new())>"Clear"</button>
-                </div>
-            }.into_any(),
-        })}
-        <div class="graph-wrap" class:hidden=move || !has_nodes() class:is-panning=move || panning.get() node_ref=wrap>
+        <ImpactNotice impact impact_of/>
+        <GraphCanvas data has_nodes clipped query impact_of impacted/>
+        <Show when=move || clipped.get() && has_nodes.get()>
+            <p class="hint">"Large graph: shown at a readable size. Drag to pan, use the wheel or +/− to zoom, Fit to see everything."</p>
+        </Show>
+        <Show when=move || has_nodes.get()>
+            <GraphLegend/>
+            <GraphList data/>
+        </Show>
+    }
+}
+
+/// What the chosen service takes down (or that nothing requires it).
+#[component]
+fn ImpactNotice(
+    impact: RwSignal<Option<Result<BTreeSet<String>, String>>>,
+    impact_of: RwSignal<String>,
+) -> impl IntoView {
+    move || {
+        impact.get().map(|r| match r {
+        Err(m) => view! { <div class="notice notice-error" role="alert">{m}</div> }.into_any(),
+        Ok(set) if set.is_empty() => view! {
+            <div class="notice notice-ok" role="status" data-testid="graph-impact-result">"Nothing else requires "{impact_of.get()}"."</div>
+        }.into_any(),
+        Ok(set) => view! {
+            <div class="notice notice-warn" role="status" data-testid="graph-impact-result">
+                <strong>{format!("If {} is down, {} service{} {} affected:", impact_of.get(), set.len(), if set.len() == 1 { "" } else { "s" }, if set.len() == 1 { "is" } else { "are" })}</strong>
+                <span>{set.into_iter().collect::<Vec<_>>().join(", ")}</span>
+                <button class="btn btn-small" on:click=move |_| impact_of.set(String::new())>"Clear"</button>
+            </div>
+        }.into_any(),
+    })
+    }
+}
+
+/// The drawing with its zoom buttons: pans by dragging the background,
+/// zooms with the wheel; fits once when the first graph is shown (later
+/// updates keep the view). `clipped` says the first view is larger than
+/// the whole graph's.
+#[component]
+fn GraphCanvas(
+    data: Memo<Option<GraphView>>,
+    has_nodes: Signal<bool>,
+    clipped: RwSignal<bool>,
+    query: RwSignal<String>,
+    impact_of: RwSignal<String>,
+    impacted: Memo<Option<BTreeSet<String>>>,
+) -> impl IntoView {
+    let view_t = RwSignal::new(View {
+        tx: 0.0,
+        ty: 0.0,
+        k: 1.0,
+    });
+    let fitted = RwSignal::new(false);
+    let wrap = NodeRef::<leptos::html::Div>::new();
+    let drag = StoredValue::new(None::<(f64, f64, View)>);
+    let panning = RwSignal::new(false);
+
+    let size = move || {
+        wrap.get_untracked()
+            .map(|el| (el.client_width() as f64, el.client_height() as f64))
+            .filter(|(w, h)| *w > 0.0 && *h > 0.0)
+    };
+    let do_fit = move |readable: bool| {
+        if let (Some(g), Some((cw, ch))) = (data.get_untracked(), size()) {
+            let v = fit(&g, cw, ch, readable);
+            let full = fit(&g, cw, ch, false);
+            clipped.set(v.k > full.k + 1e-9);
+            view_t.set(v);
+            true
+        } else {
+            false
+        }
+    };
+    // Fit once, when the first graph is shown (later updates keep the view).
+    Effect::new(move |_| {
+        if has_nodes.get() && wrap.get().is_some() && !fitted.get_untracked() {
+            request_animation_frame(move || {
+                if do_fit(true) {
+                    fitted.set(true);
+                }
+            });
+        }
+    });
+    let zoom_at = move |cx: f64, cy: f64, factor: f64| {
+        view_t.update(|v| {
+            let k = (v.k * factor).clamp(MIN_SCALE, MAX_SCALE);
+            let r = k / v.k;
+            v.tx = cx - (cx - v.tx) * r;
+            v.ty = cy - (cy - v.ty) * r;
+            v.k = k;
+        });
+    };
+    let zoom_center = move |factor: f64| {
+        if let Some((cw, ch)) = size() {
+            zoom_at(cw / 2.0, ch / 2.0, factor);
+        }
+    };
+    let local = move |x: i32, y: i32| {
+        wrap.get_untracked()
+            .map(|el| {
+                let r = el.get_bounding_client_rect();
+                (x as f64 - r.left(), y as f64 - r.top())
+            })
+            .unwrap_or((x as f64, y as f64))
+    };
+
+    view! {
+        <div class="graph-wrap" class:hidden=move || !has_nodes.get() class:is-panning=move || panning.get() node_ref=wrap>
             <div class="graph-controls" role="group" aria-label="Zoom">
                 <button class="btn btn-small" aria-label="Zoom in" title="Zoom in" data-testid="graph-zoom-in" on:click=move |_| zoom_center(1.25)>"+"</button>
                 <button class="btn btn-small" aria-label="Zoom out" title="Zoom out" data-testid="graph-zoom-out" on:click=move |_| zoom_center(0.8)>"−"</button>
@@ -393,37 +360,123 @@ pub fn Graph() -> impl IntoView {
                     </marker>
                 </defs>
                 <g transform=move || { let v = view_t.get(); format!("translate({:.2} {:.2}) scale({:.4})", v.tx, v.ty, v.k) }>
-                    {nodes_view}
+                    {move || data.get().map(|g| view! { <GraphScene g query impact_of impacted/> })}
                 </g>
             </svg>
         </div>
-        <Show when=move || clipped.get() && has_nodes()>
-            <p class="hint">"Large graph: shown at a readable size. Drag to pan, use the wheel or +/− to zoom, Fit to see everything."</p>
-        </Show>
-        <Show when=has_nodes>
-            <div class="legend" aria-label="Legend">
-                {ALL_RUN_STATES.into_iter().map(|s| view! { <RunStatePill state=s/> }).collect_view()}
-                <span class="legend-edge"><svg width="34" height="10" aria-hidden="true"><line x1="2" y1="5" x2="26" y2="5" class="graph-edge" marker-end="url(#graph-arrow)"></line></svg>"requires"</span>
-                <span class="legend-edge"><svg width="34" height="10" aria-hidden="true"><line x1="2" y1="5" x2="26" y2="5" class="graph-edge edge-manual" marker-end="url(#graph-arrow)"></line></svg>"added by hand"</span>
-            </div>
-            <details class="graph-list">
-                <summary>"The graph as a list"</summary>
-                <ul>
-                    {move || data.get().map(|g| {
-                        let mut nodes = g.nodes.clone();
-                        nodes.sort_by(|a, b| a.name.cmp(&b.name));
-                        nodes.into_iter().map(|n| {
-                            let req: Vec<String> = g.edges.iter().filter(|e| e.from == n.name).map(|e| e.to.clone()).collect();
-                            view! {
-                                <li>
-                                    <a href=format!("/services/{}", n.id)>{n.name.clone()}</a>" "<RunStatePill state=n.run_state/>
-                                    <span class="muted">{if req.is_empty() { " requires nothing".to_string() } else { format!(" requires {}", req.join(", ")) }}</span>
-                                </li>
-                            }
-                        }).collect_view()
-                    })}
-                </ul>
-            </details>
-        </Show>
+    }
+}
+
+/// The edges and the nodes of the graph, in graph coordinates: an edge is
+/// hot when both its ends are in the chosen service's impact; a node is
+/// dimmed when the search or the impact leaves it out.
+#[component]
+fn GraphScene(
+    g: GraphView,
+    query: RwSignal<String>,
+    impact_of: RwSignal<String>,
+    impacted: Memo<Option<BTreeSet<String>>>,
+) -> impl IntoView {
+    let navigate = use_navigate();
+    let by_name: BTreeMap<&str, &GraphNode> =
+        g.nodes.iter().map(|n| (n.name.as_str(), n)).collect();
+    let rows = layers_in_rows(&g.nodes);
+    let edges = g
+        .edges
+        .iter()
+        .filter_map(|e| {
+            let (a, b) = (by_name.get(e.from.as_str())?, by_name.get(e.to.as_str())?);
+            let d = edge_path(a, b, rows);
+            let (from, to) = (e.from.clone(), e.to.clone());
+            let hot = move || {
+                let src = impact_of.get();
+                impacted.with(|i| {
+                    i.as_ref().is_some_and(|set| {
+                        (set.contains(&from) || from == src) && (set.contains(&to) || to == src)
+                    })
+                })
+            };
+            Some(view! {
+                <path class="graph-edge" class:edge-manual=e.source == "manual" class:is-hot=hot d=d marker-end="url(#graph-arrow)">
+                    <title>{format!("{} requires {}", e.from, e.to)}</title>
+                </path>
+            })
+        })
+        .collect_view();
+    let nodes = g
+        .nodes
+        .iter()
+        .map(|n| {
+            let (kind, icon, word) = run_state(n.run_state);
+            let name = n.name.clone();
+            let id = n.id;
+            let (m1, m2, m3) = (name.clone(), name.clone(), name.clone());
+            let go = navigate.clone();
+            let go2 = navigate.clone();
+            let href = format!("/services/{id}");
+            let href2 = href.clone();
+            let matches = move |q: &str| q.is_empty() || m1.to_lowercase().contains(q);
+            view! {
+                <g class=format!("graph-node gk-{kind}") class:tier-critical=n.tier == Tier::Critical
+                    class:is-dim=move || {
+                        let q = query.get().trim().to_lowercase();
+                        let by_query = !matches(&q);
+                        let by_impact = impacted.with(|i| i.as_ref().is_some_and(|s| !s.contains(&m2))) && impact_of.get() != m2;
+                        by_query || by_impact
+                    }
+                    class:is-source=move || impact_of.get() == m3
+                    data-testid=format!("graph-node-{name}")
+                    transform=format!("translate({:.1} {:.1})", n.x - NODE_W / 2.0, n.y - NODE_H / 2.0)
+                    tabindex="0" role="link"
+                    aria-label=format!("{name}: {word}, {} tier", n.tier.as_str())
+                    on:pointerdown=move |e| e.stop_propagation()
+                    on:click=move |_| go(&href, NavigateOptions::default())
+                    on:keydown=move |e| if e.key() == "Enter" { go2(&href2, NavigateOptions::default()) }>
+                    <title>{format!("{name}: {word} ({} tier)", n.tier.as_str())}</title>
+                    <rect class="node-box" width=NODE_W height=NODE_H rx="8" ry="8"></rect>
+                    <text class="node-name" x="12" y="19">{short(&name, 19)}</text>
+                    <text class="node-state" x="12" y="35">{format!("{icon} {word}")}{(n.tier == Tier::Critical).then_some(" · critical")}</text>
+                </g>
+            }
+        })
+        .collect_view();
+    view! { <g class="edges">{edges}</g><g class="nodes">{nodes}</g> }
+}
+
+/// The run states' colours and the two kinds of edge.
+#[component]
+fn GraphLegend() -> impl IntoView {
+    view! {
+        <div class="legend" aria-label="Legend">
+            {ALL_RUN_STATES.into_iter().map(|s| view! { <RunStatePill state=s/> }).collect_view()}
+            <span class="legend-edge"><svg width="34" height="10" aria-hidden="true"><line x1="2" y1="5" x2="26" y2="5" class="graph-edge" marker-end="url(#graph-arrow)"></line></svg>"requires"</span>
+            <span class="legend-edge"><svg width="34" height="10" aria-hidden="true"><line x1="2" y1="5" x2="26" y2="5" class="graph-edge edge-manual" marker-end="url(#graph-arrow)"></line></svg>"added by hand"</span>
+        </div>
+    }
+}
+
+/// The graph as a list (for screen readers and for reading): each service,
+/// its state, and what it requires.
+#[component]
+fn GraphList(data: Memo<Option<GraphView>>) -> impl IntoView {
+    view! {
+        <details class="graph-list">
+            <summary>"The graph as a list"</summary>
+            <ul>
+                {move || data.get().map(|g| {
+                    let mut nodes = g.nodes.clone();
+                    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+                    nodes.into_iter().map(|n| {
+                        let req: Vec<String> = g.edges.iter().filter(|e| e.from == n.name).map(|e| e.to.clone()).collect();
+                        view! {
+                            <li>
+                                <a href=format!("/services/{}", n.id)>{n.name.clone()}</a>" "<RunStatePill state=n.run_state/>
+                                <span class="muted">{if req.is_empty() { " requires nothing".to_string() } else { format!(" requires {}", req.join(", ")) }}</span>
+                            </li>
+                        }
+                    }).collect_view()
+                })}
+            </ul>
+        </details>
     }
 }

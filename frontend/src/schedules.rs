@@ -16,7 +16,10 @@ use crate::runbooks::{collect_params, initial_values, ParamFields};
 use crate::runs::{ParamChips, RunStatusPill};
 use crate::session::current_role;
 use crate::time::RelTime;
-use crate::ui::{Confirm, EmptyState, ErrorState, Loading};
+use crate::ui::{
+    Crud, CrudDelete, CrudForm, CrudList, CrudTable, EnabledPill, EnabledSwitch, ErrorState,
+    FormMode, Loading, Notice,
+};
 
 fn missed_text(m: MissedPolicy) -> &'static str {
     match m {
@@ -47,12 +50,6 @@ fn browser_timezone() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-#[derive(Clone, PartialEq)]
-enum FormMode {
-    Add,
-    Edit(Box<Schedule>),
-}
-
 #[component]
 pub fn Schedules() -> impl IntoView {
     let role = current_role();
@@ -68,106 +65,50 @@ pub fn Schedules() -> impl IntoView {
     let runbooks = LocalResource::new(api::runbooks::list);
     // Next runs move on and last runs arrive.
     use_interval(Duration::from_secs(30), bump);
-    let data = Memo::new(move |_| list.get());
-    let form = RwSignal::new(None::<FormMode>);
-    let notice = RwSignal::new(None::<Result<String, String>>);
-    let delete_target = RwSignal::new(None::<(i64, String)>);
-    let delete_open = RwSignal::new(false);
+    let data = Memo::new(move |_| {
+        list.get().map(|r| {
+            r.map(|mut v| {
+                v.sort_by(|a, b| a.name.cmp(&b.name));
+                v
+            })
+        })
+    });
+    let crud = Crud::<Schedule>::new();
     let toggling = RwSignal::new(None::<i64>);
 
     let toggle = move |s: Schedule| {
         let mut w = write_of(&s);
         w.enabled = !s.enabled;
         toggling.set(Some(s.id));
-        notice.set(None);
+        crud.notice.set(None);
         leptos::task::spawn_local(async move {
             let r = api::schedules::save(Some(s.id), &w).await;
             toggling.try_set(None);
-            match r {
-                Ok(s) => {
-                    notice.try_set(Some(Ok(format!(
+            crud.report(
+                r.map(|s| {
+                    format!(
                         "{} is {}.",
                         s.name,
                         if s.enabled { "enabled" } else { "paused" }
-                    ))));
-                }
-                Err(e) => {
-                    notice.try_set(Some(Err(e.message)));
-                }
-            }
+                    )
+                })
+                .map_err(|e| e.message),
+            );
             bump();
         });
     };
-    let delete = Callback::new(move |_| {
-        let Some((id, name)) = delete_target.get_untracked() else {
-            return;
-        };
+    let delete = Callback::new(move |(id, name): (i64, String)| {
         leptos::task::spawn_local(async move {
             let r = api::schedules::remove(id).await;
-            notice.try_set(Some(
+            crud.report(
                 r.map(|_| format!("Deleted schedule {name}."))
                     .map_err(|e| e.message),
-            ));
+            );
             bump();
         });
     });
 
-    let row = move |s: Schedule| {
-        let name = s.name.clone();
-        let for_toggle = s.clone();
-        let for_edit = s.clone();
-        let del = (s.id, s.name.clone());
-        let id = s.id;
-        let next: Vec<_> = s.next_runs.iter().take(3).cloned().collect();
-        view! {
-            <tr data-testid=format!("schedule-row-{name}") data-enabled=s.enabled.to_string()>
-                <td class="cell-main">
-                    <strong>{name.clone()}</strong>
-                    <div class="muted small"><a href=format!("/runs?runbook={}", s.runbook_id)><code>{s.runbook.clone()}</code></a></div>
-                    {(!s.params.is_empty()).then(|| view! { <div class="small"><ParamChips params=s.params.clone()/></div> })}
-                </td>
-                <td class="nowrap"><code>{s.cron.clone()}</code><div class="muted small">{s.timezone.clone()}</div></td>
-                <td>{if admin {
-                    view! {
-                        <label class="check switch" title=if s.enabled { "Enabled: click to pause" } else { "Paused: click to enable" }>
-                            <input type="checkbox" data-testid=format!("schedule-enabled-{name}") prop:checked=s.enabled
-                                disabled=move || toggling.get() == Some(id)
-                                on:change=move |_| toggle(for_toggle.clone())/>
-                            {if s.enabled { "enabled" } else { "paused" }}
-                        </label>
-                    }.into_any()
-                } else if s.enabled {
-                    view! { <span class="pill pill-ok"><span aria-hidden="true">"✓"</span>" enabled"</span> }.into_any()
-                } else {
-                    view! { <span class="pill pill-unknown"><span aria-hidden="true">"‖"</span>" paused"</span> }.into_any()
-                }}</td>
-                <td class="nowrap">{missed_text(s.missed)}</td>
-                <td class="nowrap">{if !s.enabled {
-                    view! { <span class="muted">"—"</span> }.into_any()
-                } else if next.is_empty() {
-                    view! { <span class="muted">"none"</span> }.into_any()
-                } else {
-                    view! { <ul class="plain-list small">{next.into_iter().map(|t| view! { <li><RelTime at=Some(t)/></li> }).collect_view()}</ul> }.into_any()
-                }}</td>
-                <td class="nowrap">{match (s.last_run_id, s.last_run_status) {
-                    (Some(run), status) => view! {
-                        <a href=format!("/runs/{run}")>"#"{run}</a>" "
-                        {status.map(|st| view! { <RunStatusPill status=st/> })}
-                        <div class="muted small"><RelTime at=s.last_tick_at/></div>
-                    }.into_any(),
-                    (None, _) => view! { <span class="muted">"never"</span> }.into_any(),
-                }}</td>
-                {admin.then(|| view! {
-                    <td><div class="actions">
-                        <button class="btn btn-small" data-testid=format!("schedule-edit-{}", s.name)
-                            on:click=move |_| { notice.set(None); form.set(Some(FormMode::Edit(Box::new(for_edit.clone())))); }>"Edit"</button>
-                        <button class="btn btn-small btn-danger" data-testid=format!("schedule-delete-{}", s.name)
-                            on:click=move |_| { delete_target.set(Some(del.clone())); delete_open.set(true); }>"Delete"</button>
-                    </div></td>
-                })}
-            </tr>
-        }
-    };
+    let row = move |s: Schedule| view! { <ScheduleRow s admin crud toggling toggle=Callback::new(toggle)/> };
 
     view! {
         <div class="page-head">
@@ -176,65 +117,103 @@ pub fn Schedules() -> impl IntoView {
             <a class="btn" href="/runbooks">"Runbooks"</a>
             {admin.then(|| view! {
                 <button class="btn btn-primary" data-testid="add-schedule"
-                    on:click=move |_| { notice.set(None); form.set(Some(FormMode::Add)); }>"New schedule"</button>
+                    on:click=move |_| crud.add()>"New schedule"</button>
             })}
         </div>
         <p class="lede">"Runbooks that run by the clock: daily checks, weekly maintenance. One run per tick, even with several Opsdeck servers."</p>
-        {move || notice.get().map(|n| match n {
-            Ok(m) => view! { <div class="notice notice-ok" role="status" data-testid="schedule-notice">{m}</div> }.into_any(),
-            Err(m) => view! { <div class="notice notice-error" role="alert" data-testid="schedule-notice">{m}</div> }.into_any(),
-        })}
-        {move || form.get().map(|mode| {
+        <Notice notice=crud.notice testid="schedule-notice"/>
+        <CrudForm crud form={move |mode: FormMode<Schedule>| {
             let on_saved = Callback::new(move |(created, s): (bool, Schedule)| {
-                form.set(None);
-                notice.set(Some(Ok(format!("{} schedule {}.", if created { "Added" } else { "Saved" }, s.name))));
+                crud.saved(format!("{} schedule {}.", if created { "Added" } else { "Saved" }, s.name));
                 bump();
             });
-            let on_cancel = Callback::new(move |_| form.set(None));
-            let existing = match mode {
-                FormMode::Add => None,
-                FormMode::Edit(s) => Some(*s),
-            };
-            view! {
-                {move || match runbooks.get() {
-                    None => view! { <Loading rows=3/> }.into_any(),
-                    Some(Err(e)) => view! { <ErrorState title="Cannot list the runbooks" message=e.message/> }.into_any(),
-                    Some(Ok(list)) => view! { <ScheduleForm existing=existing.clone() runbooks=list on_saved on_cancel/> }.into_any(),
-                }}
+            let on_cancel = Callback::new(move |_| crud.close());
+            let existing = mode.existing();
+            move || match runbooks.get() {
+                None => view! { <Loading rows=3/> }.into_any(),
+                Some(Err(e)) => view! { <ErrorState title="Cannot list the runbooks" message=e.message/> }.into_any(),
+                Some(Ok(list)) => view! { <ScheduleForm existing=existing.clone() runbooks=list on_saved on_cancel/> }.into_any(),
             }
-        })}
-        {move || match data.get() {
-            None => view! { <Loading rows=4/> }.into_any(),
-            Some(Err(e)) => view! { <ErrorState message=e.message retry=Callback::new(move |_| bump())/> }.into_any(),
-            Some(Ok(v)) if v.is_empty() => view! {
-                <div data-testid="schedules-table" data-count="0">
-                    <EmptyState title="No schedules yet">
-                        <p>{if admin {
-                            "Add one to run a runbook by the clock, e.g. the daily health check at 07:00."
-                        } else {
-                            "An admin adds them to run runbooks by the clock."
-                        }}</p>
-                    </EmptyState>
-                </div>
-            }.into_any(),
-            Some(Ok(mut v)) => {
-                v.sort_by(|a, b| a.name.cmp(&b.name));
-                let count = v.len().to_string();
+        }}/>
+        <CrudList items=data loading_rows=4 retry=Callback::new(move |_| bump())
+            testid="schedules-table" empty_title="No schedules yet"
+            empty=move || view! {
+                <p>{if admin {
+                    "Add one to run a runbook by the clock, e.g. the daily health check at 07:00."
+                } else {
+                    "An admin adds them to run runbooks by the clock."
+                }}</p>
+            }
+            show={move |v: Vec<Schedule>| view! {
+                <CrudTable rows=v class="table schedules-table" testid="schedules-table" row=row>
+                    <th>"Schedule"</th><th>"When"</th><th>"State"</th><th>"Missed ticks"</th><th>"Next runs"</th><th>"Last run"</th>
+                    {admin.then(|| view! { <th><span class="sr-only">"Actions"</span></th> })}
+                </CrudTable>
+            }}/>
+        <CrudDelete crud
+            title=|n: String| format!("Delete schedule {n}?")
+            message=|n: String| format!("{n} stops running; its past runs stay in the history.")
+            on_delete=delete/>
+    }
+}
+
+/// One schedule in the table.
+#[component]
+fn ScheduleRow(
+    s: Schedule,
+    admin: bool,
+    crud: Crud<Schedule>,
+    toggling: RwSignal<Option<i64>>,
+    toggle: Callback<Schedule>,
+) -> impl IntoView {
+    let name = s.name.clone();
+    let for_toggle = s.clone();
+    let for_edit = s.clone();
+    let del = (s.id, s.name.clone());
+    let id = s.id;
+    let next: Vec<_> = s.next_runs.iter().take(3).cloned().collect();
+    view! {
+        <tr data-testid=format!("schedule-row-{name}") data-enabled=s.enabled.to_string()>
+            <td class="cell-main">
+                <strong>{name.clone()}</strong>
+                <div class="muted small"><a href=format!("/runs?runbook={}", s.runbook_id)><code>{s.runbook.clone()}</code></a></div>
+                {(!s.params.is_empty()).then(|| view! { <div class="small"><ParamChips params=s.params.clone()/></div> })}
+            </td>
+            <td class="nowrap"><code>{s.cron.clone()}</code><div class="muted small">{s.timezone.clone()}</div></td>
+            <td>{if admin {
                 view! {
-                    <div class="table-wrap"><table class="table schedules-table" data-testid="schedules-table" data-count=count>
-                        <thead><tr>
-                            <th>"Schedule"</th><th>"When"</th><th>"State"</th><th>"Missed ticks"</th><th>"Next runs"</th><th>"Last run"</th>
-                            {admin.then(|| view! { <th><span class="sr-only">"Actions"</span></th> })}
-                        </tr></thead>
-                        <tbody>{v.into_iter().map(row).collect_view()}</tbody>
-                    </table></div>
+                    <EnabledSwitch enabled=s.enabled testid=format!("schedule-enabled-{name}")
+                        busy=Signal::derive(move || toggling.get() == Some(id))
+                        on_toggle=Callback::new(move |_| toggle.run(for_toggle.clone()))/>
                 }.into_any()
-            }
-        }}
-        <Confirm open=delete_open
-            title=Signal::derive(move || delete_target.get().map(|(_, n)| format!("Delete schedule {n}?")).unwrap_or_default())
-            message=Signal::derive(move || delete_target.get().map(|(_, n)| format!("{n} stops running; its past runs stay in the history.")).unwrap_or_default())
-            confirm_label="Delete" on_confirm=delete/>
+            } else {
+                view! { <EnabledPill enabled=s.enabled/> }.into_any()
+            }}</td>
+            <td class="nowrap">{missed_text(s.missed)}</td>
+            <td class="nowrap">{if !s.enabled {
+                view! { <span class="muted">"—"</span> }.into_any()
+            } else if next.is_empty() {
+                view! { <span class="muted">"none"</span> }.into_any()
+            } else {
+                view! { <ul class="plain-list small">{next.into_iter().map(|t| view! { <li><RelTime at=Some(t)/></li> }).collect_view()}</ul> }.into_any()
+            }}</td>
+            <td class="nowrap">{match (s.last_run_id, s.last_run_status) {
+                (Some(run), status) => view! {
+                    <a href=format!("/runs/{run}")>"#"{run}</a>" "
+                    {status.map(|st| view! { <RunStatusPill status=st/> })}
+                    <div class="muted small"><RelTime at=s.last_tick_at/></div>
+                }.into_any(),
+                (None, _) => view! { <span class="muted">"never"</span> }.into_any(),
+            }}</td>
+            {admin.then(|| view! {
+                <td><div class="actions">
+                    <button class="btn btn-small" data-testid=format!("schedule-edit-{}", s.name)
+                        on:click=move |_| crud.edit(for_edit.clone())>"Edit"</button>
+                    <button class="btn btn-small btn-danger" data-testid=format!("schedule-delete-{}", s.name)
+                        on:click=move |_| crud.ask_delete(del.0, del.1.clone())>"Delete"</button>
+                </div></td>
+            })}
+        </tr>
     }
 }
 

@@ -1,7 +1,13 @@
 //! Small shared pieces: theme, loading/empty/error states, the
-//! confirmation dialog, a detail page's record ([`Detail`]).
+//! confirmation dialog, a detail page's record ([`Detail`]), and the
+//! parts of a list-with-CRUD section ([`crud`]).
 
 use leptos::prelude::*;
+
+mod crud;
+pub use crud::{
+    Crud, CrudDelete, CrudForm, CrudList, CrudTable, EnabledPill, EnabledSwitch, FormMode, Notice,
+};
 
 const THEME_KEY: &str = "opsdeck-theme";
 

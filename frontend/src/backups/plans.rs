@@ -14,42 +14,36 @@ use super::{
 use crate::api;
 
 use crate::time::LiveTime;
-use crate::ui::{Confirm, EmptyState, ErrorState, Loading};
+use crate::ui::{Crud, CrudDelete, CrudForm, CrudList, Notice};
 
 #[component]
 pub(super) fn Plans(data: PageData) -> impl IntoView {
-    let form = RwSignal::new(None::<FormMode<BackupPlan>>);
-    let notice = RwSignal::new(None::<Result<String, String>>);
-    let delete_target = RwSignal::new(None::<(i64, String)>);
-    let delete_open = RwSignal::new(false);
+    let crud = Crud::<BackupPlan>::new();
     // Run now, by plan id: the runs just started (or why not), and the
     // plans being started; here, not in the cards, which polling redraws.
     let runs = RunNow {
         started: RwSignal::new(BTreeMap::new()),
         starting: RwSignal::new(BTreeSet::new()),
     };
-    let delete = Callback::new(move |_| {
-        let Some((id, name)) = delete_target.get_untracked() else {
-            return;
-        };
+    let delete = Callback::new(move |(id, name): (i64, String)| {
         leptos::task::spawn_local(async move {
             let r = api::backups::remove_plan(id).await;
-            notice.try_set(Some(
+            crud.report(
                 r.map(|_| format!("Deleted plan {name}; its backups stay in the catalog."))
                     .map_err(|e| e.message),
-            ));
+            );
             data.bump_plans();
             data.bump_targets();
         });
     });
-    let has_targets = move || {
-        data.targets
-            .with(|t| matches!(t, Some(Ok(v)) if !v.is_empty()))
-    };
-    let open_add = move || {
-        notice.set(None);
-        form.set(Some(FormMode::Add));
-    };
+    let plans = Signal::derive(move || {
+        data.plans.get().map(|r| {
+            r.map(|mut v| {
+                v.sort_by(|a, b| a.def.name.cmp(&b.def.name));
+                v
+            })
+        })
+    });
 
     view! {
         <section class="card backup-section" data-testid="backups-plans">
@@ -62,68 +56,61 @@ pub(super) fn Plans(data: PageData) -> impl IntoView {
                 <span class="spacer"></span>
                 {data.admin.then(|| view! {
                     <button class="btn btn-primary btn-small" data-testid="plan-new"
-                        on:click=move |_| open_add()>"New plan"</button>
+                        on:click=move |_| crud.add()>"New plan"</button>
                 })}
             </div>
-            {move || notice.get().map(|n| match n {
-                Ok(m) => view! { <div class="notice notice-ok" role="status" data-testid="plan-notice">{m}</div> }.into_any(),
-                Err(m) => view! { <div class="notice notice-error" role="alert" data-testid="plan-notice">{m}</div> }.into_any(),
-            })}
-            {move || form.get().map(|mode| {
+            <Notice notice=crud.notice testid="plan-notice"/>
+            <CrudForm crud form={move |mode: FormMode<BackupPlan>| {
                 let on_saved = Callback::new(move |(created, p): (bool, BackupPlan)| {
-                    form.set(None);
-                    notice.set(Some(Ok(format!("{} plan {}.", if created { "Added" } else { "Saved" }, p.def.name))));
+                    crud.saved(format!("{} plan {}.", if created { "Added" } else { "Saved" }, p.def.name));
                     data.bump_plans();
                     data.bump_targets();
                 });
-                let on_cancel = Callback::new(move |_| form.set(None));
-                let existing = match mode {
-                    FormMode::Add => None,
-                    FormMode::Edit(p) => Some(*p),
-                };
-                view! { <PlanForm existing data on_saved on_cancel/> }
-            })}
-            {move || match data.plans.get() {
-                None => view! { <Loading rows=2/> }.into_any(),
-                Some(Err(e)) => view! {
-                    <ErrorState title="Cannot list the backup plans" message=e.message retry=Callback::new(move |_| data.bump_plans())/>
-                }.into_any(),
-                Some(Ok(v)) if v.is_empty() => view! {
-                    <div data-testid="plans-list" data-count="0">
-                        <EmptyState title="No backup plans yet — an admin adds a target and a plan">
-                            <p>"A plan names what to back up (Postgres or MariaDB databases, Docker volumes, host files), where to store it, the zstd level and whether to verify each backup by test-restoring it."</p>
-                            {data.admin.then(|| view! {
-                                <div class="btn-row">
-                                    {move || if has_targets() {
-                                        view! { <button class="btn btn-primary" on:click=move |_| open_add()>"Add a plan"</button> }.into_any()
-                                    } else {
-                                        view! {
-                                            <button class="btn btn-primary" data-testid="plan-add-target-first"
-                                                on:click=move |_| data.target_form.set(Some(FormMode::Add))>"Add a storage target first"</button>
-                                        }.into_any()
-                                    }}
-                                </div>
-                            })}
-                        </EmptyState>
-                    </div>
-                }.into_any(),
-                Some(Ok(mut v)) => {
-                    v.sort_by(|a, b| a.def.name.cmp(&b.def.name));
+                let on_cancel = Callback::new(move |_| crud.close());
+                view! { <PlanForm existing=mode.existing() data on_saved on_cancel/> }
+            }}/>
+            <CrudList items=plans loading_rows=2 error_title="Cannot list the backup plans"
+                retry=Callback::new(move |_| data.bump_plans())
+                testid="plans-list" empty_title="No backup plans yet — an admin adds a target and a plan"
+                empty=move || view! { <NoPlans data crud/> }
+                show={move |v: Vec<BackupPlan>| {
                     let count = v.len().to_string();
                     view! {
                         <ul class="plain-list backup-plans" data-testid="plans-list" data-count=count>
-                            {v.into_iter().map(|p| view! {
-                                <PlanCard plan=p data form notice delete_target delete_open runs/>
-                            }).collect_view()}
+                            {v.into_iter().map(|p| view! { <PlanCard plan=p data crud runs/> }).collect_view()}
                         </ul>
-                    }.into_any()
-                }
-            }}
-            <Confirm open=delete_open
-                title=Signal::derive(move || delete_target.get().map(|(_, n)| format!("Delete plan {n}?")).unwrap_or_default())
-                message=Signal::derive(|| "Its backups stay in the catalog (delete them there); nothing runs for this plan any more.".to_string())
-                confirm_label="Delete plan" on_confirm=delete/>
+                    }
+                }}/>
+            <CrudDelete crud
+                title=|n: String| format!("Delete plan {n}?")
+                message=|_| "Its backups stay in the catalog (delete them there); nothing runs for this plan any more.".to_string()
+                confirm_label="Delete plan" on_delete=delete/>
         </section>
+    }
+}
+
+/// The body of the plans' empty state: what a plan is, and for admins the
+/// next step (a target first, when there is none).
+#[component]
+fn NoPlans(data: PageData, crud: Crud<BackupPlan>) -> impl IntoView {
+    let has_targets = move || {
+        data.targets
+            .with(|t| matches!(t, Some(Ok(v)) if !v.is_empty()))
+    };
+    view! {
+        <p>"A plan names what to back up (Postgres or MariaDB databases, Docker volumes, host files), where to store it, the zstd level and whether to verify each backup by test-restoring it."</p>
+        {data.admin.then(|| view! {
+            <div class="btn-row">
+                {move || if has_targets() {
+                    view! { <button class="btn btn-primary" on:click=move |_| crud.add()>"Add a plan"</button> }.into_any()
+                } else {
+                    view! {
+                        <button class="btn btn-primary" data-testid="plan-add-target-first"
+                            on:click=move |_| data.target_form.set(Some(FormMode::Add))>"Add a storage target first"</button>
+                    }.into_any()
+                }}
+            </div>
+        })}
     }
 }
 
@@ -139,10 +126,7 @@ struct RunNow {
 fn PlanCard(
     plan: BackupPlan,
     data: PageData,
-    form: RwSignal<Option<FormMode<BackupPlan>>>,
-    notice: RwSignal<Option<Result<String, String>>>,
-    delete_target: RwSignal<Option<(i64, String)>>,
-    delete_open: RwSignal<bool>,
+    crud: Crud<BackupPlan>,
     runs: RunNow,
 ) -> impl IntoView {
     let id = plan.id;
@@ -198,9 +182,9 @@ fn PlanCard(
                         let name = name.clone();
                         view! {
                             <button class="btn btn-small" data-testid=format!("plan-edit-{name}")
-                                on:click=move |_| { notice.set(None); form.set(Some(FormMode::Edit(Box::new(for_edit.clone())))); }>"Edit"</button>
+                                on:click=move |_| crud.edit(for_edit.clone())>"Edit"</button>
                             <button class="btn btn-small btn-danger" data-testid=format!("plan-delete-{name}")
-                                on:click=move |_| { delete_target.set(Some(del.clone())); delete_open.set(true); }>"Delete"</button>
+                                on:click=move |_| crud.ask_delete(del.0, del.1.clone())>"Delete"</button>
                         }
                     })}
                 </div>
@@ -408,6 +392,85 @@ fn source_choices() -> (Memo<ServiceChoices>, Memo<Vec<String>>) {
     (service_names, engine_names)
 }
 
+/// The plan form's fields, as signals.
+#[derive(Clone, Copy)]
+struct PlanDraft {
+    name: RwSignal<String>,
+    target: RwSignal<String>,
+    sources: RwSignal<Vec<SourceRow>>,
+    level: RwSignal<String>,
+    verify: RwSignal<bool>,
+    enabled: RwSignal<bool>,
+    timing: super::scheduling::Timing,
+}
+
+impl PlanDraft {
+    /// The fields of `def`, or of a new plan (one Postgres source, level 3,
+    /// verified, enabled).
+    fn new(def: Option<&PlanWrite>) -> PlanDraft {
+        PlanDraft {
+            name: RwSignal::new(def.map(|d| d.name.clone()).unwrap_or_default()),
+            target: RwSignal::new(def.map(|d| d.target.clone()).unwrap_or_default()),
+            sources: RwSignal::new(match def {
+                Some(d) if !d.sources.is_empty() => {
+                    d.sources.iter().map(|s| SourceRow::new(Some(s))).collect()
+                }
+                _ => vec![SourceRow::new(None)],
+            }),
+            level: RwSignal::new(def.map(|d| d.zstd_level).unwrap_or(3).to_string()),
+            verify: RwSignal::new(def.is_none_or(|d| d.verify)),
+            enabled: RwSignal::new(def.is_none_or(|d| d.enabled)),
+            timing: super::scheduling::Timing::new(def),
+        }
+    }
+
+    /// The plan as the form says it, or the first field it lacks.
+    fn write(self) -> Result<PlanWrite, FormError> {
+        let n = self.name.get_untracked().trim().to_string();
+        if n.is_empty() {
+            return Err(FormError::at(
+                "name",
+                "give the plan a name (lower-case letters, digits, . _ -).",
+            ));
+        }
+        let t = self.target.get_untracked();
+        if t.is_empty() {
+            return Err(FormError::at(
+                "target",
+                "choose a storage target (add one under Targets first).",
+            ));
+        }
+        let srcs: Vec<BackupSource> = self
+            .sources
+            .get_untracked()
+            .into_iter()
+            .map(SourceRow::source)
+            .collect();
+        if let Some(m) = srcs
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| missing_field(i, s))
+        {
+            return Err(m);
+        }
+        let zstd_level = match self.level.get_untracked().trim().parse::<i32>() {
+            Ok(l) if (1..=19).contains(&l) => l,
+            _ => return Err(FormError::at("zstd_level", "1 (fast) to 19 (small).")),
+        };
+        Ok(PlanWrite {
+            name: n,
+            sources: srcs,
+            target: t,
+            zstd_level,
+            verify: self.verify.get_untracked(),
+            enabled: self.enabled.get_untracked(),
+            retention: self.timing.retention()?,
+            schedules: self.timing.schedules(),
+            timezone: self.timing.timezone(),
+        })
+    }
+}
+
 #[component]
 fn PlanForm(
     existing: Option<BackupPlan>,
@@ -417,18 +480,16 @@ fn PlanForm(
 ) -> impl IntoView {
     let editing = existing.as_ref().map(|p| p.id);
     let def = existing.map(|p| p.def);
-    let name = RwSignal::new(def.as_ref().map(|d| d.name.clone()).unwrap_or_default());
-    let target = RwSignal::new(def.as_ref().map(|d| d.target.clone()).unwrap_or_default());
-    let sources = RwSignal::new(match &def {
-        Some(d) if !d.sources.is_empty() => {
-            d.sources.iter().map(|s| SourceRow::new(Some(s))).collect()
-        }
-        _ => vec![SourceRow::new(None)],
-    });
-    let level = RwSignal::new(def.as_ref().map(|d| d.zstd_level).unwrap_or(3).to_string());
-    let verify = RwSignal::new(def.as_ref().is_none_or(|d| d.verify));
-    let enabled = RwSignal::new(def.as_ref().is_none_or(|d| d.enabled));
-    let timing = super::scheduling::Timing::new(def.as_ref());
+    let draft = PlanDraft::new(def.as_ref());
+    let PlanDraft {
+        name,
+        target,
+        sources,
+        level,
+        verify,
+        enabled,
+        timing,
+    } = draft;
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<FormError>);
     let field = Memo::new(move |_| error.with(|e| e.as_ref().and_then(|e| e.field.clone())));
@@ -453,49 +514,9 @@ fn PlanForm(
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let n = name.get_untracked().trim().to_string();
-        if n.is_empty() {
-            return error.set(Some(FormError::at(
-                "name",
-                "give the plan a name (lower-case letters, digits, . _ -).",
-            )));
-        }
-        let t = target.get_untracked();
-        if t.is_empty() {
-            return error.set(Some(FormError::at(
-                "target",
-                "choose a storage target (add one under Targets first).",
-            )));
-        }
-        let srcs: Vec<BackupSource> = sources
-            .get_untracked()
-            .into_iter()
-            .map(SourceRow::source)
-            .collect();
-        if let Some(m) = srcs
-            .iter()
-            .enumerate()
-            .find_map(|(i, s)| missing_field(i, s))
-        {
-            return error.set(Some(m));
-        }
-        let zstd_level = match level.get_untracked().trim().parse::<i32>() {
-            Ok(l) if (1..=19).contains(&l) => l,
-            _ => return error.set(Some(FormError::at("zstd_level", "1 (fast) to 19 (small)."))),
-        };
-        let body = PlanWrite {
-            name: n,
-            sources: srcs,
-            target: t,
-            zstd_level,
-            verify: verify.get_untracked(),
-            enabled: enabled.get_untracked(),
-            retention: match timing.retention() {
-                Ok(r) => r,
-                Err(m) => return error.set(Some(m)),
-            },
-            schedules: timing.schedules(),
-            timezone: timing.timezone(),
+        let body = match draft.write() {
+            Ok(b) => b,
+            Err(m) => return error.set(Some(m)),
         };
         busy.set(true);
         error.set(None);
@@ -520,101 +541,7 @@ fn PlanForm(
         rows.into_iter()
             .enumerate()
             .map(|(i, row)| {
-                let invalid_for = move |f: &'static str| {
-                    let name = format!("sources[{i}].{f}");
-                    move || field.with(|x| x.as_deref() == Some(name.as_str())).then_some("true")
-                };
-                let fields = move || match row.kind.get().as_str() {
-                    kind @ ("postgres" | "mariadb") => {
-                        let (check_kind, check_label) = if kind == "mariadb" {
-                            ("mysql", "MariaDB/MySQL")
-                        } else {
-                            ("postgres", "Postgres")
-                        };
-                        view! {
-                            <label>"Service"
-                                <select data-testid=format!("plan-source-service-{i}") aria-invalid=invalid_for("service")
-                                    on:change=move |e| row.service.set(event_target_value(&e))>
-                                    <option value="" prop:selected=move || row.service.with(String::is_empty)>"Choose a service…"</option>
-                                    {move || {
-                                        let (with, others) = service_names.with(|m| m.get(check_kind).cloned().unwrap_or_default());
-                                        let current = row.service.get_untracked();
-                                        let unknown = !current.is_empty() && !with.contains(&current) && !others.contains(&current);
-                                        let opt = move |s: String| {
-                                            let s2 = s.clone();
-                                            let label = s.clone();
-                                            view! { <option value=s prop:selected=move || row.service.with(|c| *c == s2)>{label}</option> }
-                                        };
-                                        view! {
-                                            {unknown.then(|| opt(current.clone()))}
-                                            <optgroup label=format!("With a {check_label} check")>
-                                                {with.into_iter().map(opt).collect_view()}
-                                            </optgroup>
-                                            {(!others.is_empty()).then(|| view! {
-                                                <optgroup label=format!("Other services (no {check_label} check yet)")>
-                                                    {others.into_iter().map(opt).collect_view()}
-                                                </optgroup>
-                                            })}
-                                        }
-                                    }}
-                                </select>
-                            </label>
-                            <label>"Databases"
-                                <input data-testid=format!("plan-source-databases-{i}") placeholder="all (empty), or e.g. ledger, billing"
-                                    spellcheck="false" autocomplete="off" aria-invalid=invalid_for("databases")
-                                    prop:value=move || row.databases.get() on:input=move |e| row.databases.set(event_target_value(&e))/>
-                            </label>
-                        }.into_any()
-                    }
-                    "volume" => view! {
-                        <label>"Volume"
-                            <input data-testid=format!("plan-source-volume-{i}") placeholder="e.g. shop_pgdata"
-                                spellcheck="false" autocomplete="off" aria-invalid=invalid_for("volume")
-                                prop:value=move || row.volume.get() on:input=move |e| row.volume.set(event_target_value(&e))/>
-                        </label>
-                        <label>"Engine"
-                            <select data-testid=format!("plan-source-engine-{i}") aria-invalid=invalid_for("engine")
-                                on:change=move |e| row.engine.set(event_target_value(&e))>
-                                <option value="" prop:selected=move || row.engine.with(String::is_empty)>"The only engine"</option>
-                                {move || {
-                                    let mut names = engine_names.get();
-                                    let current = row.engine.get_untracked();
-                                    if !current.is_empty() && !names.contains(&current) {
-                                        names.insert(0, current);
-                                    }
-                                    names.into_iter().map(|n| {
-                                        let n2 = n.clone();
-                                        let label = n.clone();
-                                        view! { <option value=n prop:selected=move || row.engine.with(|c| *c == n2)>{label}</option> }
-                                    }).collect_view()
-                                }}
-                            </select>
-                        </label>
-                    }.into_any(),
-                    _ => view! {
-                        <label class="backup-source-wide">"Path on the Opsdeck host"
-                            <input data-testid=format!("plan-source-path-{i}") placeholder="e.g. /etc/nginx"
-                                spellcheck="false" autocomplete="off" aria-invalid=invalid_for("path")
-                                prop:value=move || row.path.get() on:input=move |e| row.path.set(event_target_value(&e))/>
-                        </label>
-                    }.into_any(),
-                };
-                view! {
-                    <li class="backup-source-row" data-testid=format!("plan-source-{i}") data-kind=move || row.kind.get()>
-                        <label>"Kind"
-                            <select data-testid=format!("plan-source-kind-{i}")
-                                on:change=move |e| row.kind.set(event_target_value(&e))>
-                                {SOURCE_KINDS.into_iter().map(|(v, label)| view! {
-                                    <option value=v prop:selected=move || row.kind.with(|k| k == v)>{label}</option>
-                                }).collect_view()}
-                            </select>
-                        </label>
-                        <div class="backup-source-fields">{fields}</div>
-                        <button type="button" class="btn btn-small btn-ghost backup-source-remove" data-testid=format!("plan-source-remove-{i}")
-                            disabled=single aria-label="Remove this source" title="Remove this source"
-                            on:click=move |_| sources.update(|v| { if v.len() > 1 { v.remove(i); } })>"✕"</button>
-                    </li>
-                }
+                view! { <SourceRowView i row single sources field service_names engine_names/> }
             })
             .collect_view()
     };
@@ -629,25 +556,7 @@ fn PlanForm(
                 <span class="hint">"Lower-case letters, digits, . _ -"</span>
             </label>
             <label>"Target"
-                <select data-testid="plan-target" aria-invalid=invalid("target") on:change=move |e| target.set(event_target_value(&e))>
-                    {move || match data.targets.get() {
-                        Some(Ok(v)) if !v.is_empty() => {
-                            let current = target.get_untracked();
-                            let unknown = !current.is_empty() && !v.iter().any(|t| t.def.name == current);
-                            view! {
-                                {unknown.then(|| view! { <option value=current.clone() selected>{current.clone()}</option> })}
-                                {v.into_iter().map(|t| {
-                                    let n = t.def.name.clone();
-                                    let n2 = n.clone();
-                                    view! { <option value=n.clone() prop:selected=move || target.with(|c| *c == n2)>{format!("{n} ({})", t.def.path)}</option> }
-                                }).collect_view()}
-                            }.into_any()
-                        }
-                        Some(Ok(_)) => view! { <option value="">"No targets: add one under Targets"</option> }.into_any(),
-                        Some(Err(_)) => view! { <option value="">"Cannot list the targets"</option> }.into_any(),
-                        None => view! { <option value="">"Loading…"</option> }.into_any(),
-                    }}
-                </select>
+                <TargetSelect data target invalid=Signal::derive(invalid("target"))/>
             </label>
             <label>"zstd level"
                 <input type="number" min="1" max="19" step="1" required data-testid="plan-zstd" aria-invalid=invalid("zstd_level")
@@ -684,5 +593,160 @@ fn PlanForm(
                 <button class="btn" type="button" on:click=move |_| on_cancel.run(())>"Cancel"</button>
             </div>
         </form>
+    }
+}
+
+/// The plan form's target: the targets by name and path (one no longer
+/// listed stays choosable), or why there are none.
+#[component]
+fn TargetSelect(
+    data: PageData,
+    target: RwSignal<String>,
+    invalid: Signal<Option<&'static str>>,
+) -> impl IntoView {
+    view! {
+        <select data-testid="plan-target" aria-invalid=move || invalid.get() on:change=move |e| target.set(event_target_value(&e))>
+            {move || match data.targets.get() {
+                Some(Ok(v)) if !v.is_empty() => {
+                    let current = target.get_untracked();
+                    let unknown = !current.is_empty() && !v.iter().any(|t| t.def.name == current);
+                    view! {
+                        {unknown.then(|| view! { <option value=current.clone() selected>{current.clone()}</option> })}
+                        {v.into_iter().map(|t| {
+                            let n = t.def.name.clone();
+                            let n2 = n.clone();
+                            view! { <option value=n.clone() prop:selected=move || target.with(|c| *c == n2)>{format!("{n} ({})", t.def.path)}</option> }
+                        }).collect_view()}
+                    }.into_any()
+                }
+                Some(Ok(_)) => view! { <option value="">"No targets: add one under Targets"</option> }.into_any(),
+                Some(Err(_)) => view! { <option value="">"Cannot list the targets"</option> }.into_any(),
+                None => view! { <option value="">"Loading…"</option> }.into_any(),
+            }}
+        </select>
+    }
+}
+
+/// One source row of the plan form: its kind, the kind's fields, and the
+/// remove button (disabled on the only row).
+#[component]
+fn SourceRowView(
+    i: usize,
+    row: SourceRow,
+    single: bool,
+    sources: RwSignal<Vec<SourceRow>>,
+    field: Memo<Option<String>>,
+    service_names: Memo<ServiceChoices>,
+    engine_names: Memo<Vec<String>>,
+) -> impl IntoView {
+    let invalid_for = move |f: &'static str| {
+        let name = format!("sources[{i}].{f}");
+        move || {
+            field
+                .with(|x| x.as_deref() == Some(name.as_str()))
+                .then_some("true")
+        }
+    };
+    let fields = move || {
+        match row.kind.get().as_str() {
+        kind @ ("postgres" | "mariadb") => {
+            let (check_kind, check_label) = if kind == "mariadb" {
+                ("mysql", "MariaDB/MySQL")
+            } else {
+                ("postgres", "Postgres")
+            };
+            view! {
+                <label>"Service"
+                    <select data-testid=format!("plan-source-service-{i}") aria-invalid=invalid_for("service")
+                        on:change=move |e| row.service.set(event_target_value(&e))>
+                        <option value="" prop:selected=move || row.service.with(String::is_empty)>"Choose a service…"</option>
+                        {move || service_options(row.service, service_names, check_kind, check_label)}
+                    </select>
+                </label>
+                <label>"Databases"
+                    <input data-testid=format!("plan-source-databases-{i}") placeholder="all (empty), or e.g. ledger, billing"
+                        spellcheck="false" autocomplete="off" aria-invalid=invalid_for("databases")
+                        prop:value=move || row.databases.get() on:input=move |e| row.databases.set(event_target_value(&e))/>
+                </label>
+            }.into_any()
+        }
+        "volume" => view! {
+            <label>"Volume"
+                <input data-testid=format!("plan-source-volume-{i}") placeholder="e.g. shop_pgdata"
+                    spellcheck="false" autocomplete="off" aria-invalid=invalid_for("volume")
+                    prop:value=move || row.volume.get() on:input=move |e| row.volume.set(event_target_value(&e))/>
+            </label>
+            <label>"Engine"
+                <select data-testid=format!("plan-source-engine-{i}") aria-invalid=invalid_for("engine")
+                    on:change=move |e| row.engine.set(event_target_value(&e))>
+                    <option value="" prop:selected=move || row.engine.with(String::is_empty)>"The only engine"</option>
+                    {move || {
+                        let mut names = engine_names.get();
+                        let current = row.engine.get_untracked();
+                        if !current.is_empty() && !names.contains(&current) {
+                            names.insert(0, current);
+                        }
+                        names.into_iter().map(|n| {
+                            let n2 = n.clone();
+                            let label = n.clone();
+                            view! { <option value=n prop:selected=move || row.engine.with(|c| *c == n2)>{label}</option> }
+                        }).collect_view()
+                    }}
+                </select>
+            </label>
+        }.into_any(),
+        _ => view! {
+            <label class="backup-source-wide">"Path on the Opsdeck host"
+                <input data-testid=format!("plan-source-path-{i}") placeholder="e.g. /etc/nginx"
+                    spellcheck="false" autocomplete="off" aria-invalid=invalid_for("path")
+                    prop:value=move || row.path.get() on:input=move |e| row.path.set(event_target_value(&e))/>
+            </label>
+        }.into_any(),
+    }
+    };
+    view! {
+        <li class="backup-source-row" data-testid=format!("plan-source-{i}") data-kind=move || row.kind.get()>
+            <label>"Kind"
+                <select data-testid=format!("plan-source-kind-{i}")
+                    on:change=move |e| row.kind.set(event_target_value(&e))>
+                    {SOURCE_KINDS.into_iter().map(|(v, label)| view! {
+                        <option value=v prop:selected=move || row.kind.with(|k| k == v)>{label}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <div class="backup-source-fields">{fields}</div>
+            <button type="button" class="btn btn-small btn-ghost backup-source-remove" data-testid=format!("plan-source-remove-{i}")
+                disabled=single aria-label="Remove this source" title="Remove this source"
+                on:click=move |_| sources.update(|v| { if v.len() > 1 { v.remove(i); } })>"✕"</button>
+        </li>
+    }
+}
+
+/// A database source's service options: the current one if no longer
+/// listed, those with the kind's check, then the others.
+fn service_options(
+    service: RwSignal<String>,
+    service_names: Memo<ServiceChoices>,
+    check_kind: &'static str,
+    check_label: &'static str,
+) -> impl IntoView {
+    let (with, others) = service_names.with(|m| m.get(check_kind).cloned().unwrap_or_default());
+    let current = service.get_untracked();
+    let unknown = !current.is_empty() && !with.contains(&current) && !others.contains(&current);
+    let opt = move |s: String| {
+        let s2 = s.clone();
+        let label = s.clone();
+        view! { <option value=s prop:selected=move || service.with(|c| *c == s2)>{label}</option> }
+    };
+    view! {
+        {unknown.then(|| opt(current.clone()))}
+        <optgroup label=format!("With a {check_label} check")>
+            {with.into_iter().map(opt).collect_view()}
+        </optgroup>
+        {(!others.is_empty()).then(|| view! {
+            <optgroup label=format!("Other services (no {check_label} check yet)")>
+                {others.into_iter().map(opt).collect_view()}
+            </optgroup>
+        })}
     }
 }

@@ -52,22 +52,14 @@ pub(super) fn PeopleTab(ctx: Ctx) -> impl IntoView {
             let on_cancel = Callback::new(move |_| form.set(None));
             view! { <PersonForm mode on_saved on_cancel/> }
         })}
-        {move || match people.get() {
-            None => view! { <Loading rows=3/> }.into_any(),
-            Some(Err(e)) => view! { <ErrorState message=e.message retry=Callback::new(move |_| bump())/> }.into_any(),
-            Some(Ok(v)) if v.is_empty() => view! {
-                <EmptyState title="No people yet"><p>"Add the people incidents should reach: name, role, phone, e-mail, chat handle."</p></EmptyState>
-            }.into_any(),
-            Some(Ok(v)) => {
-                let count = v.len().to_string();
-                view! {
-                <div class="table-wrap"><table class="table" data-testid="people-table" data-count=count>
-                    <thead><tr><th>"Name"</th><th>"E-mail"</th><th>"Phone"</th><th>"Chat"</th><th>"Teams"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
-                    <tbody>{v.into_iter().map(row).collect_view()}</tbody>
-                </table></div>
-                }.into_any()
-            }
-        }}
+        <CrudList items=Signal::derive(move || people.get()) retry=Callback::new(move |_| bump())
+            empty_title="No people yet"
+            empty=|| view! { <p>"Add the people incidents should reach: name, role, phone, e-mail, chat handle."</p> }
+            show={move |v: Vec<Person>| view! {
+                <CrudTable rows=v class="table" testid="people-table" row=row>
+                    <th>"Name"</th><th>"E-mail"</th><th>"Phone"</th><th>"Chat"</th><th>"Teams"</th><th><span class="sr-only">"Actions"</span></th>
+                </CrudTable>
+            }}/>
     }
 }
 
@@ -194,22 +186,14 @@ pub(super) fn TeamsTab(ctx: Ctx) -> impl IntoView {
                 Some(Ok(list)) => view! { <TeamForm mode people=list on_saved on_cancel/> }.into_any(),
             }
         })}
-        {move || match teams.get() {
-            None => view! { <Loading rows=3/> }.into_any(),
-            Some(Err(e)) => view! { <ErrorState message=e.message retry=Callback::new(move |_| bump())/> }.into_any(),
-            Some(Ok(v)) if v.is_empty() => view! {
-                <EmptyState title="No teams yet"><p>"Group people into teams (DBA, platform) to notify them together."</p></EmptyState>
-            }.into_any(),
-            Some(Ok(v)) => {
-                let count = v.len().to_string();
-                view! {
-                <div class="table-wrap"><table class="table" data-testid="teams-table" data-count=count>
-                    <thead><tr><th>"Team"</th><th>"Members"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
-                    <tbody>{v.into_iter().map(row).collect_view()}</tbody>
-                </table></div>
-                }.into_any()
-            }
-        }}
+        <CrudList items=Signal::derive(move || teams.get()) retry=Callback::new(move |_| bump())
+            empty_title="No teams yet"
+            empty=|| view! { <p>"Group people into teams (DBA, platform) to notify them together."</p> }
+            show={move |v: Vec<Team>| view! {
+                <CrudTable rows=v class="table" testid="teams-table" row=row>
+                    <th>"Team"</th><th>"Members"</th><th><span class="sr-only">"Actions"</span></th>
+                </CrudTable>
+            }}/>
     }
 }
 
