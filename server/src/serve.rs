@@ -30,6 +30,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (set OPSDECK_LISTEN)", settings.listen))?;
     let state = AppState::new(database.pool.clone(), settings);
     state.jobs.add(upkeep(state.clone()));
+    state.jobs.add(crate::audit::checkpoint::task(
+        state.pool.clone(),
+        &state.settings.data_dir,
+    ));
     tracing::info!(
         address = %format!("http://{}", listener.local_addr()?),
         ready_in_ms = started.elapsed().as_millis() as u64,

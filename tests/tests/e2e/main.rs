@@ -41,5 +41,8 @@ mod runbooks_containers;
 mod runbooks_db;
 mod runbooks_ui;
 mod schedules;
+mod security_audit;
+mod security_authz;
+mod security_sessions;
 mod status_ui;
 mod web;
