@@ -8,7 +8,8 @@
 //! does not hold, in a file the database does not hold.
 //!
 //! - **Key**: `OPSDECK_AUDIT_KEY` (at least 32 characters; read from the
-//!   environment only, never from the TOML file or the database), else the
+//!   environment only, never from the TOML file or the database; empty is
+//!   unset), else the
 //!   file `audit-checkpoint.key` in the data directory, created by
 //!   `opsdeck serve` on first use (32 random bytes, hex, mode 600).
 //! - **Checkpoint**: `audit-checkpoint.json` in the data directory, replaced
@@ -88,7 +89,7 @@ impl Place {
     /// The key: the environment's, else the key file's; `create` makes the
     /// file when neither exists.
     pub fn key(&self, create: bool) -> anyhow::Result<Option<Vec<u8>>> {
-        if let Ok(k) = std::env::var(KEY_ENV) {
+        if let Some(k) = std::env::var(KEY_ENV).ok().filter(|k| !k.trim().is_empty()) {
             let k = k.trim();
             anyhow::ensure!(k.len() >= 32, "{KEY_ENV} must be at least 32 characters");
             return Ok(Some(k.as_bytes().to_vec()));
