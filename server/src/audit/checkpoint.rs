@@ -97,9 +97,8 @@ impl Place {
         let path = self.key_file();
         match std::fs::read_to_string(&path) {
             Ok(text) => {
-                let key = hex::decode(text.trim()).map_err(|_| {
-                    anyhow::anyhow!("{} is not a hex key", path.display())
-                })?;
+                let key = hex::decode(text.trim())
+                    .map_err(|_| anyhow::anyhow!("{} is not a hex key", path.display()))?;
                 anyhow::ensure!(key.len() >= 32, "{} holds a short key", path.display());
                 Ok(Some(key))
             }
@@ -296,12 +295,10 @@ pub async fn verify(
     };
     let key = match place.key(false) {
         Ok(Some(k)) => k,
-        Ok(None) => {
-            return fail(format!(
-                "the audit checkpoint cannot be checked: no key ({KEY_ENV} unset, no {KEY_FILE} in {})",
-                place.data_dir.display()
-            ))
-        }
+        Ok(None) => return fail(format!(
+            "the audit checkpoint cannot be checked: no key ({KEY_ENV} unset, no {KEY_FILE} in {})",
+            place.data_dir.display()
+        )),
         Err(e) => return fail(format!("the audit checkpoint key cannot be read: {e:#}")),
     };
     if !cp.signature_ok(&key) {
@@ -344,9 +341,18 @@ mod tests {
         assert!(cp.signature_ok(&key));
         assert!(!cp.signature_ok(&[8u8; 32]));
         for edit in [
-            Checkpoint { seq: 13, ..cp.clone() },
-            Checkpoint { hash: "0102".into(), ..cp.clone() },
-            Checkpoint { at: cp.at + chrono::TimeDelta::seconds(1), ..cp.clone() },
+            Checkpoint {
+                seq: 13,
+                ..cp.clone()
+            },
+            Checkpoint {
+                hash: "0102".into(),
+                ..cp.clone()
+            },
+            Checkpoint {
+                at: cp.at + chrono::TimeDelta::seconds(1),
+                ..cp.clone()
+            },
         ] {
             assert!(!edit.signature_ok(&key), "{edit:?}");
         }
@@ -359,7 +365,10 @@ mod tests {
         let place = Place::new(dir.path());
         let key = place.key(true).unwrap().unwrap();
         assert_eq!(place.key(false).unwrap().unwrap(), key, "the key is kept");
-        let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let cp = Checkpoint::sign(&key, 1, &[9]);
         place.write(&cp).unwrap();

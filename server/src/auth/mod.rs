@@ -37,8 +37,8 @@ use axum::http::{header, Extensions, HeaderMap};
 use axum::response::IntoResponse;
 use base64::Engine;
 use opsdeck_wire::{AuthVia, Role, TokenScope};
-pub use scope::{AlertsWrite, Heartbeat, ScopeRule, Standard};
 use rand::RngCore;
+pub use scope::{AlertsWrite, Heartbeat, ScopeRule, Standard};
 use sha2::{Digest, Sha256};
 
 use opsdeck_wire::Outcome;

@@ -103,7 +103,10 @@ mod tests {
             assert!(!Standard::admits(&[s], &Method::POST), "{s:?}");
         }
         assert!(AlertsWrite::admits(&[T::AlertsWrite], &Method::POST));
-        assert!(!AlertsWrite::admits(&[T::Read, T::Heartbeat], &Method::POST));
+        assert!(!AlertsWrite::admits(
+            &[T::Read, T::Heartbeat],
+            &Method::POST
+        ));
         assert!(Heartbeat::admits(&[T::Heartbeat], &Method::POST));
         assert!(!Heartbeat::admits(&[T::AlertsWrite], &Method::POST));
         assert!(admits_metrics(&[T::MetricsRead]));

@@ -15,7 +15,9 @@ use serde_json::json;
 use sqlx::PgPool;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{random_token, scope, store, token_hash, Admin, Auth, DbRole, Principal, RequestCtx, Via};
+use super::{
+    random_token, scope, store, token_hash, Admin, Auth, DbRole, Principal, RequestCtx, Via,
+};
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::state::AppState;
 

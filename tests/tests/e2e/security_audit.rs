@@ -26,8 +26,8 @@ fn verify(url: &str, data: &Path) -> (i32, String) {
         .env("OPSDECK_LOG", "warn")
         .output()
         .expect("running opsdeck audit verify");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -72,12 +72,14 @@ async fn checkpoints_expose_truncation_and_a_rehashed_chain() {
     }
     let (seq, hash) = head(&pool).await;
     assert!(seq >= 6, "{seq} entries");
-    poll(Duration::from_secs(20), "a checkpoint of the head", async || {
-        match checkpoint(&data) {
+    poll(
+        Duration::from_secs(20),
+        "a checkpoint of the head",
+        async || match checkpoint(&data) {
             Some(cp) if cp["seq"] == seq && cp["hash"] == hash.as_str() => Ok(()),
             other => Err(format!("{other:?}")),
-        }
-    })
+        },
+    )
     .await;
     {
         use std::os::unix::fs::PermissionsExt;
@@ -98,24 +100,38 @@ async fn checkpoints_expose_truncation_and_a_rehashed_chain() {
     // 1. The database owner deletes the three newest entries.
     for sql in [
         "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update".to_owned(),
-        format!("CREATE TABLE audit_saved AS SELECT * FROM audit_log WHERE seq > {}", seq - 3),
+        format!(
+            "CREATE TABLE audit_saved AS SELECT * FROM audit_log WHERE seq > {}",
+            seq - 3
+        ),
         format!("DELETE FROM audit_log WHERE seq > {}", seq - 3),
     ] {
         sqlx::query(&sql).execute(&pool).await.expect(&sql);
     }
     let (code, text) = verify(&url, &data);
     assert_eq!(code, 1, "truncated: {text}");
-    assert!(text.contains("TAMPERED") && text.contains("truncated"), "{text}");
+    assert!(
+        text.contains("TAMPERED") && text.contains("truncated"),
+        "{text}"
+    );
     assert!(text.contains("3 newest entries removed"), "{text}");
     let report: AuditVerifyReport = admin.json("/api/v1/audit/verify").await;
     assert!(
-        !report.ok && report.problem.as_deref().unwrap_or("").contains("truncated"),
+        !report.ok
+            && report
+                .problem
+                .as_deref()
+                .unwrap_or("")
+                .contains("truncated"),
         "the API's verify reads the checkpoint too: {report:?}"
     );
     // The server does not sign the shorter chain.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let cp = checkpoint(&data).expect("the checkpoint");
-    assert_eq!(cp["seq"], seq, "the checkpoint was replaced by a truncated head: {cp}");
+    assert_eq!(
+        cp["seq"], seq,
+        "the checkpoint was replaced by a truncated head: {cp}"
+    );
     // Put back exactly as they were: intact again.
     for sql in [
         "ALTER TABLE audit_log DISABLE TRIGGER audit_log_chain",
@@ -156,7 +172,10 @@ async fn checkpoints_expose_truncation_and_a_rehashed_chain() {
     }
     tx.commit().await.unwrap();
     let report: AuditVerifyReport = admin.json("/api/v1/audit/verify").await;
-    assert!(!report.ok, "the chain walk alone would pass; the checkpoint does not: {report:?}");
+    assert!(
+        !report.ok,
+        "the chain walk alone would pass; the checkpoint does not: {report:?}"
+    );
     let (code, text) = verify(&url, &data);
     assert_eq!(code, 1, "re-hashed: {text}");
     assert!(
@@ -165,7 +184,11 @@ async fn checkpoints_expose_truncation_and_a_rehashed_chain() {
     );
     tokio::time::sleep(Duration::from_secs(6)).await;
     let cp = checkpoint(&data).expect("the checkpoint");
-    assert_eq!(cp["hash"], hash.as_str(), "the forged head was not signed: {cp}");
+    assert_eq!(
+        cp["hash"],
+        hash.as_str(),
+        "the forged head was not signed: {cp}"
+    );
 
     // An edited checkpoint file is caught by its signature.
     let mut forged = cp.clone();

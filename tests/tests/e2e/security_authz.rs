@@ -15,11 +15,8 @@ async fn token(admin: &Api, name: &str, role: &str, scopes: Value) -> Api {
     if scopes_missing(&body) {
         body.as_object_mut().unwrap().remove("scopes");
     }
-    let created: CreatedApiToken = ok_json(
-        admin.post("/api/v1/tokens", &body).await,
-        "token",
-    )
-    .await;
+    let created: CreatedApiToken =
+        ok_json(admin.post("/api/v1/tokens", &body).await, "token").await;
     Api::with_token(&admin.base, &created.token)
 }
 
@@ -49,8 +46,11 @@ async fn an_alertmanager_token_can_post_alerts_and_nothing_else() {
     // Operator role (today's requirement for the webhook), narrowed to alerts.
     let am = token(&admin, "alertmanager", "operator", json!(["alerts:write"])).await;
     let r: Value = ok_json(
-        am.post("/api/v1/integrations/alertmanager", &alert("fp1", "Disk full"))
-            .await,
+        am.post(
+            "/api/v1/integrations/alertmanager",
+            &alert("fp1", "Disk full"),
+        )
+        .await,
         "alerts",
     )
     .await;
@@ -59,13 +59,25 @@ async fn an_alertmanager_token_can_post_alerts_and_nothing_else() {
     // What an operator token could do, this one cannot: exec, actions, reads.
     for (method, path, body) in [
         ("POST", "/api/v1/services/1/exec", json!({"argv": ["id"]})),
-        ("POST", "/api/v1/services/1/actions", json!({"action": "restart"})),
-        ("POST", "/api/v1/incidents", json!({"title": "x", "severity": "P4"})),
+        (
+            "POST",
+            "/api/v1/services/1/actions",
+            json!({"action": "restart"}),
+        ),
+        (
+            "POST",
+            "/api/v1/incidents",
+            json!({"title": "x", "severity": "P4"}),
+        ),
         ("GET", "/api/v1/incidents", json!({})),
         ("GET", "/api/v1/services/1/logs", json!({})),
     ] {
         let res = am
-            .send(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), path, &body)
+            .send(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                path,
+                &body,
+            )
             .await;
         let msg = expect_error(res, 403).await;
         assert!(msg.contains("scope"), "{method} {path}: {msg}");
@@ -80,26 +92,55 @@ async fn a_read_token_reads_and_cannot_write() {
     let _: Value = ok_json(read.get("/api/v1/incidents").await, "incidents").await;
     let _: Vec<Value> = ok_json(read.get("/api/v1/users").await, "users").await;
     for (method, path, body) in [
-        ("POST", "/api/v1/incidents", json!({"title": "x", "severity": "P4"})),
-        ("POST", "/api/v1/users", json!({"username": "eve", "role": "admin", "password": "a long enough passphrase 1"})),
-        ("POST", "/api/v1/tokens", json!({"name": "escalate", "role": "admin"})),
-        ("POST", "/api/v1/me/password", json!({"current_password": "x", "new_password": "y"})),
+        (
+            "POST",
+            "/api/v1/incidents",
+            json!({"title": "x", "severity": "P4"}),
+        ),
+        (
+            "POST",
+            "/api/v1/users",
+            json!({"username": "eve", "role": "admin", "password": "a long enough passphrase 1"}),
+        ),
+        (
+            "POST",
+            "/api/v1/tokens",
+            json!({"name": "escalate", "role": "admin"}),
+        ),
+        (
+            "POST",
+            "/api/v1/me/password",
+            json!({"current_password": "x", "new_password": "y"}),
+        ),
         ("POST", "/api/v1/auth/logout", json!({})),
     ] {
         let res = read
-            .send(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), path, &body)
+            .send(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                path,
+                &body,
+            )
             .await;
         expect_error(res, 403).await;
     }
     let users: Vec<Value> = admin.json("/api/v1/users").await;
-    assert!(users.iter().all(|u| u["username"] != "eve"), "nothing written");
+    assert!(
+        users.iter().all(|u| u["username"] != "eve"),
+        "nothing written"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scopes_are_stored_listed_and_old_tokens_stay_full() {
     let server = TestServer::start().await;
     let admin = server.user(Role::Admin).await;
-    token(&admin, "two scopes", "operator", json!(["heartbeat", "alerts:write", "heartbeat"])).await;
+    token(
+        &admin,
+        "two scopes",
+        "operator",
+        json!(["heartbeat", "alerts:write", "heartbeat"]),
+    )
+    .await;
     let plain = token(&admin, "no scopes given", "viewer", Value::Null).await;
     let _: Value = ok_json(plain.get("/api/v1/incidents").await, "full by default").await;
     expect_error(
@@ -134,7 +175,10 @@ async fn scopes_are_stored_listed_and_old_tokens_stay_full() {
     let legacy = Api::with_token(&server.base, "odk_legacy-token-value");
     let r: Value = ok_json(
         legacy
-            .post("/api/v1/integrations/alertmanager", &alert("fp-legacy", "Legacy"))
+            .post(
+                "/api/v1/integrations/alertmanager",
+                &alert("fp-legacy", "Legacy"),
+            )
             .await,
         "a legacy token keeps its full role",
     )
@@ -185,14 +229,19 @@ async fn a_heartbeat_token_pings_checks_and_nothing_else() {
         .await;
     assert_eq!(res.status(), 204, "again");
     expect_error(
-        cron.post("/api/v1/checks/999999/heartbeat", &json!({})).await,
+        cron.post("/api/v1/checks/999999/heartbeat", &json!({}))
+            .await,
         404,
     )
     .await;
     expect_error(cron.get(&format!("/api/v1/checks/{id}")).await, 403).await;
     expect_error(
-        cron.send(reqwest::Method::DELETE, &format!("/api/v1/checks/{id}"), &json!({}))
-            .await,
+        cron.send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/checks/{id}"),
+            &json!({}),
+        )
+        .await,
         403,
     )
     .await;

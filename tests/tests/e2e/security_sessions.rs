@@ -32,7 +32,10 @@ async fn session_of(server: &TestServer, username: &str) -> String {
 async fn stream(server: &TestServer, path: &str, session: &str) -> reqwest::Response {
     let res = reqwest::Client::new()
         .get(server.url(path))
-        .header(reqwest::header::COOKIE, format!("opsdeck_session={session}"))
+        .header(
+            reqwest::header::COOKIE,
+            format!("opsdeck_session={session}"),
+        )
         .send()
         .await
         .expect("opening the stream");
@@ -80,12 +83,18 @@ async fn a_disabled_then_enabled_user_does_not_get_old_sessions_back() {
     server.create_user("mallory-target", Role::Operator).await;
     let id = user_id(&admin, "mallory-target").await;
     let copied = session_of(&server, "mallory-target").await;
-    assert_eq!(get_with_cookie(&server.base, "/api/v1/me", &copied).await, 200);
+    assert_eq!(
+        get_with_cookie(&server.base, "/api/v1/me", &copied).await,
+        200
+    );
 
     // Disabled and enabled again without the copied cookie being used in between.
     for disabled in [true, false] {
         let res = admin
-            .patch(&format!("/api/v1/users/{id}"), &json!({"disabled": disabled}))
+            .patch(
+                &format!("/api/v1/users/{id}"),
+                &json!({"disabled": disabled}),
+            )
             .await;
         assert_eq!(res.status(), 200, "disabled = {disabled}");
     }
