@@ -2,8 +2,8 @@
 
 use leptos::prelude::*;
 use opsdeck_wire::{
-    AuditVerifyReport, CreateApiTokenRequest, CreateUserRequest, Outcome, Role, UpdateUserRequest,
-    User,
+    AuditVerifyReport, CreateApiTokenRequest, CreateUserRequest, Outcome, Role, TokenScope,
+    UpdateUserRequest, User,
 };
 
 use crate::api::{self, ApiError};
@@ -229,6 +229,7 @@ pub fn Tokens() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let role = RwSignal::new("viewer".to_string());
     let days = RwSignal::new(String::new());
+    let scope = RwSignal::new("full".to_string());
     let revoke_target = RwSignal::new(None::<(i64, String)>);
     let confirm_open = RwSignal::new(false);
 
@@ -239,6 +240,7 @@ pub fn Tokens() -> impl IntoView {
             name: name.get_untracked(),
             role: role_from(&role.get_untracked()),
             expires_in_days: expires,
+            scopes: vec![TokenScope::parse(&scope.get_untracked()).unwrap_or(TokenScope::Full)],
         };
         leptos::task::spawn_local(async move {
             match api::admin::create_token(&req).await {
@@ -255,7 +257,7 @@ pub fn Tokens() -> impl IntoView {
 
     view! {
         <h1>"API tokens"</h1>
-        <p class="lede">"Tokens let scripts and monitoring call the API with "<code>"Authorization: Bearer …"</code>". A token never has more rights than its creator."</p>
+        <p class="lede">"Tokens let scripts and monitoring call the API with "<code>"Authorization: Bearer …"</code>". A token never has more rights than its creator, and its scope narrows them further: give Alertmanager an "<code>"alerts:write"</code>" token, a dashboard a "<code>"read"</code>" one."</p>
         <Notice notice/>
         {move || secret.get().map(|s| view! {
             <div class="notice notice-ok" data-testid="token-secret">
@@ -282,7 +284,7 @@ pub fn Tokens() -> impl IntoView {
                 }.into_any(),
                 Ok(list) => view! {
                     <div class="table-wrap"><table class="table">
-                        <thead><tr><th>"Name"</th><th>"Role"</th><th>"Prefix"</th><th>"Created"</th><th>"Last used"</th><th>"Expires"</th><th>"Status"</th><th></th></tr></thead>
+                        <thead><tr><th>"Name"</th><th>"Role"</th><th>"Scopes"</th><th>"Prefix"</th><th>"Created"</th><th>"Last used"</th><th>"Expires"</th><th>"Status"</th><th></th></tr></thead>
                         <tbody>{list.into_iter().map(|t| {
                             let revoked = t.revoked_at.is_some();
                             let target = (t.id, t.name.clone());
@@ -290,6 +292,7 @@ pub fn Tokens() -> impl IntoView {
                                 <tr>
                                     <td><strong>{t.name.clone()}</strong><div class="muted small">"by "{t.created_by.clone()}</div></td>
                                     <td><span class="role-badge">{t.role.as_str()}</span></td>
+                                    <td data-testid="token-scopes">{t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")}</td>
                                     <td><code>{t.prefix.clone()}"…"</code></td>
                                     <td><RelTime at=Some(t.created_at)/></td>
                                     <td><RelTime at=t.last_used_at/></td>
@@ -315,6 +318,15 @@ pub fn Tokens() -> impl IntoView {
             <label>"Role"
                 <select on:change=move |e| role.set(event_target_value(&e))>
                     <option value="viewer">"viewer"</option><option value="operator">"operator"</option><option value="admin">"admin"</option>
+                </select>
+            </label>
+            <label>"Scope"
+                <select data-testid="token-scope" on:change=move |e| scope.set(event_target_value(&e))>
+                    <option value="full">"full: everything the role allows"</option>
+                    <option value="read">"read: GET requests only"</option>
+                    <option value="alerts:write">"alerts:write: the Alertmanager webhook only"</option>
+                    <option value="heartbeat">"heartbeat: heartbeat pings only"</option>
+                    <option value="metrics:read">"metrics:read: /metrics only"</option>
                 </select>
             </label>
             <label>"Expires after (days)"<input type="number" min="1" max="3650" placeholder="never" on:input=move |e| days.set(event_target_value(&e))/></label>

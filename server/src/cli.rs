@@ -115,8 +115,17 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the audit log's hash chain; exits 1 when an entry was changed or removed.
-    Verify,
+    /// Check the audit log's hash chain and its signed checkpoint
+    /// (`audit-checkpoint.json` in OPSDECK_DATA_DIR, key in OPSDECK_AUDIT_KEY
+    /// or `audit-checkpoint.key` there); exits 1 when an entry was changed or
+    /// removed, the newest entries were cut off after the checkpoint, or the
+    /// chain was re-hashed.
+    Verify {
+        /// Fail when there is no checkpoint file (instead of checking the
+        /// chain alone).
+        #[arg(long)]
+        require_checkpoint: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -255,11 +264,16 @@ async fn with_database(
             print!("{}", crate::inventory::plan::export(&mut conn).await?);
         }
         Command::Audit {
-            command: AuditCommand::Verify,
+            command: AuditCommand::Verify { require_checkpoint },
         } => {
-            let report = crate::audit::verify(pool).await?;
+            let place = crate::audit::checkpoint::Place::new(&settings.data_dir);
+            let (report, note) =
+                crate::audit::checkpoint::verify(pool, &place, require_checkpoint).await?;
             if report.ok {
                 println!("audit log intact: {} entries verified", report.checked);
+                if let Some(note) = note {
+                    println!("{note}");
+                }
             } else {
                 println!(
                     "AUDIT LOG TAMPERED: {} ({} entries verified before it)",

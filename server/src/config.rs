@@ -4,6 +4,13 @@
 //! environment variable, the optional TOML file (`OPSDECK_CONFIG`), then the
 //! built-in default. [`Settings`] is the resolved, validated result; secrets
 //! are [`Secret`]s, which never print.
+//!
+//! One key is read outside [`Settings`], from the environment only (never a
+//! flag or the TOML file, which often sit next to the database's
+//! credentials): `OPSDECK_AUDIT_KEY`, the HMAC key of the audit chain's
+//! signed checkpoints (at least 32 characters; unset or empty: the key file
+//! `audit-checkpoint.key` in the data directory, made on first start). See
+//! `audit::checkpoint`.
 
 use std::fmt;
 use std::net::SocketAddr;

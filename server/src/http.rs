@@ -97,9 +97,9 @@ pub fn app(state: AppState) -> Router {
             "/ack/{token}",
             get(crate::notify::api::acklink::page).post(crate::incidents::api::ack::confirm),
         )
-        // Prometheus scrapes with its own bearer token (or on the separate
-        // metrics listener): no session, GET only, outside the OpenAPI
-        // document and the role model (see `metrics`).
+        // Prometheus scrapes with its own bearer token, an API token of
+        // scope `metrics:read`, or on the separate metrics listener: no
+        // session, GET only, outside the OpenAPI document (see `metrics`).
         .route("/metrics", get(crate::scrape::main_listener))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .layer(middleware::from_fn_with_state(edge.clone(), edge::limit))

@@ -27,9 +27,16 @@ use crate::state::AppState;
 type Labels = Vec<(&'static str, String)>;
 type GaugeF = Gauge<f64, std::sync::atomic::AtomicU64>;
 
-/// `GET /metrics` on the main listener: only with the configured bearer
-/// token; 404 when no token is configured.
+/// `GET /metrics` on the main listener: with an API token of scope
+/// `metrics:read` (or `full`), or with the configured metrics bearer token;
+/// 404 when neither kind can apply (no metrics token configured and no API
+/// token given).
 pub async fn main_listener(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match crate::auth::metrics_token(&state.pool, &headers).await {
+        Some(Ok(())) => return scrape(&state).await,
+        Some(Err(e)) => return e.into_response(),
+        None => {}
+    }
     let Some(token) = &state.settings.metrics_token else {
         return error_response(
             StatusCode::NOT_FOUND,

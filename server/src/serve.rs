@@ -46,6 +46,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     let state = compose(database.pool.clone(), settings);
     state.jobs.add(upkeep(state.clone()));
+    state.jobs.add(crate::audit::checkpoint::task(
+        state.pool.clone(),
+        &state.settings.data_dir,
+    ));
     tracing::info!(
         address = %format!("http://{}", listener.local_addr()?),
         ready_in_ms = started.elapsed().as_millis() as u64,

@@ -61,6 +61,57 @@ impl Role {
     }
 }
 
+/// What an API token may do, besides its role. A token holds one or more
+/// scopes; a route names the scopes it accepts and the auth layer answers 403
+/// to a token without one of them. Sessions (people) are never scoped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum TokenScope {
+    /// Everything the token's role allows (tokens made before scopes existed).
+    #[serde(rename = "full")]
+    Full,
+    /// Only `GET` routes the token's role allows: dashboards, exports, reports.
+    #[serde(rename = "read")]
+    Read,
+    /// Only the Alertmanager webhook (`POST /api/v1/integrations/alertmanager`).
+    #[serde(rename = "alerts:write")]
+    AlertsWrite,
+    /// Only heartbeat pings by check id (`POST /api/v1/checks/{id}/heartbeat`).
+    #[serde(rename = "heartbeat")]
+    Heartbeat,
+    /// Only `GET /metrics` on the main listener (a Prometheus scraper).
+    #[serde(rename = "metrics:read")]
+    MetricsRead,
+}
+
+impl TokenScope {
+    pub const ALL: [TokenScope; 5] = [
+        TokenScope::Full,
+        TokenScope::Read,
+        TokenScope::AlertsWrite,
+        TokenScope::Heartbeat,
+        TokenScope::MetricsRead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Full => "full",
+            TokenScope::Read => "read",
+            TokenScope::AlertsWrite => "alerts:write",
+            TokenScope::Heartbeat => "heartbeat",
+            TokenScope::MetricsRead => "metrics:read",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TokenScope> {
+        TokenScope::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+fn full_scope() -> Vec<TokenScope> {
+    vec![TokenScope::Full]
+}
+
 /// How the current request was authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -177,12 +228,18 @@ wire! {
         pub last_used_at: Option<DateTime<Utc>>,
         pub expires_at: Option<DateTime<Utc>>,
         pub revoked_at: Option<DateTime<Utc>>,
+        /// What the token may do within its role (`full`: everything).
+        #[serde(default = "full_scope")]
+        pub scopes: Vec<TokenScope>,
     }
 
     /// `POST /api/v1/tokens`.
     pub struct CreateApiTokenRequest {
         pub name: String,
         pub role: Role,
+        /// Omit (or `["full"]`) for a token that may do all its role allows.
+        #[serde(default = "full_scope")]
+        pub scopes: Vec<TokenScope>,
         /// Omit for a token that does not expire.
         #[serde(default)]
         pub expires_in_days: Option<u32>,

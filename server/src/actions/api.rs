@@ -149,7 +149,7 @@ pub struct LogParams {
     responses((status = 200, content_type = "text/plain", body = String), (status = 404), (status = 503)),
     security(("session" = ["operator"]), ("token" = ["operator"])))]
 async fn logs(
-    _auth: Auth<Operator>,
+    auth: Auth<Operator>,
     State(state): State<AppState>,
     Path(id): Path<i64>,
     Query(p): Query<LogParams>,
@@ -175,7 +175,12 @@ async fn logs(
                     Err(e) => Event::default().event("error").data(format!("{e:#}")),
                 })
             })
-            .take_until(state.engines.closed());
+            .take_until(state.engines.closed())
+            // A follow ends with the session that opened it.
+            .take_until(crate::auth::credential_ended(
+                state.pool.clone(),
+                &auth.principal,
+            ));
         return Ok(Sse::new(events)
             .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
             .into_response());

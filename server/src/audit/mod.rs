@@ -19,6 +19,7 @@
 //! routes are `auth::audit_log`. The SQL is in [`store`]; errors are
 //! [`AuditError`].
 
+pub mod checkpoint;
 pub mod store;
 
 use futures::TryStreamExt;

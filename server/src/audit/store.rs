@@ -92,3 +92,18 @@ pub async fn page(pool: &PgPool, f: PageFilter<'_>, limit: i64) -> sqlx::Result<
     .fetch_all(pool)
     .await
 }
+
+/// The chain's newest entry: `seq` and hash.
+pub async fn head(pool: &PgPool) -> sqlx::Result<Option<(i64, Vec<u8>)>> {
+    let row = sqlx::query!("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|r| (r.seq, r.hash)))
+}
+
+/// The stored hash of entry `seq`.
+pub async fn hash_at(pool: &PgPool, seq: i64) -> sqlx::Result<Option<Vec<u8>>> {
+    sqlx::query_scalar!("SELECT hash FROM audit_log WHERE seq = $1", seq)
+        .fetch_optional(pool)
+        .await
+}

@@ -20,6 +20,7 @@
 pub mod audit_log;
 pub mod password;
 pub mod routes;
+pub mod scope;
 pub mod sessions;
 pub mod store;
 pub mod throttle;
@@ -33,9 +34,11 @@ use std::sync::{Arc, OnceLock};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, Extensions, HeaderMap};
+use axum::response::IntoResponse;
 use base64::Engine;
-use opsdeck_wire::{AuthVia, Role};
+use opsdeck_wire::{AuthVia, Role, TokenScope};
 use rand::RngCore;
+pub use scope::{AlertsWrite, Heartbeat, ScopeRule, Standard};
 use sha2::{Digest, Sha256};
 
 use opsdeck_wire::Outcome;
@@ -107,8 +110,15 @@ pub struct Principal {
 
 #[derive(Debug, Clone)]
 pub enum Via {
-    Session { token_hash: Vec<u8> },
-    Token { id: i64, name: String },
+    Session {
+        token_hash: Vec<u8>,
+    },
+    Token {
+        id: i64,
+        name: String,
+        /// What the token may do within its role ([`scope`]).
+        scopes: Vec<TokenScope>,
+    },
 }
 
 impl Principal {
@@ -116,6 +126,19 @@ impl Principal {
         match self.via {
             Via::Session { .. } => AuthVia::Session,
             Via::Token { .. } => AuthVia::Token,
+        }
+    }
+
+    /// Whether this caller may make a request to a route with scope rule
+    /// `S` (sessions always; tokens by their scopes).
+    pub fn scope_admits<S: ScopeRule>(&self, method: &axum::http::Method) -> Result<(), ApiError> {
+        match &self.via {
+            Via::Session { .. } => Ok(()),
+            Via::Token { scopes, .. } if S::admits(scopes, method) => Ok(()),
+            Via::Token { .. } => Err(ApiError::Forbidden(format!(
+                "this API token's scopes do not include `{}`, which this route needs",
+                S::needed(method)
+            ))),
         }
     }
 }
@@ -156,14 +179,16 @@ impl MinRole for Admin {
 }
 
 /// An authenticated caller holding at least role `R`, who has no pending
-/// password change. Rejects with 401 (no or invalid credentials), 403
-/// `password_change_required`, or 403 `forbidden`.
-pub struct Auth<R: MinRole> {
+/// password change, and (for an API token) a scope that rule `S` accepts
+/// ([`scope`]; `Standard` unless the route says otherwise). Rejects with 401
+/// (no or invalid credentials), 403 `password_change_required`, or 403
+/// `forbidden` (role or scope).
+pub struct Auth<R: MinRole, S: ScopeRule = Standard> {
     pub principal: Principal,
-    _role: PhantomData<R>,
+    _role: PhantomData<(R, S)>,
 }
 
-impl<R: MinRole> FromRequestParts<AppState> for Auth<R> {
+impl<R: MinRole, S: ScopeRule> FromRequestParts<AppState> for Auth<R, S> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -177,6 +202,7 @@ impl<R: MinRole> FromRequestParts<AppState> for Auth<R> {
         if principal.role < R::ROLE {
             return Err(ApiError::forbidden_role(R::ROLE));
         }
+        principal.scope_admits::<S>(&parts.method)?;
         Ok(Auth {
             principal,
             _role: PhantomData,
@@ -184,7 +210,8 @@ impl<R: MinRole> FromRequestParts<AppState> for Auth<R> {
     }
 }
 
-/// Any authenticated caller, even one who must change the password first.
+/// Any authenticated caller, even one who must change the password first
+/// (a token still needs a scope the `Standard` rule accepts).
 pub struct Authenticated(pub Principal);
 
 impl FromRequestParts<AppState> for Authenticated {
@@ -194,7 +221,9 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Authenticated(authenticate(parts, state).await?))
+        let principal = authenticate(parts, state).await?;
+        principal.scope_admits::<Standard>(&parts.method)?;
+        Ok(Authenticated(principal))
     }
 }
 
@@ -218,6 +247,32 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
     Ok(principal)
 }
 
+/// `/metrics` on the main listener with an API token: `None` when the
+/// request carries no API token (the caller then checks the metrics bearer
+/// token), `Some(Ok)` for a token with scope `metrics:read` (or `full`),
+/// `Some(Err)` for any other token.
+pub async fn metrics_token(
+    pool: &sqlx::PgPool,
+    headers: &HeaderMap,
+) -> Option<Result<(), ApiError>> {
+    let Ok(Some(token)) = bearer_token(headers) else {
+        return None;
+    };
+    let Ok(Some(p)) = tokens::lookup(pool, token).await else {
+        return None;
+    };
+    let Via::Token { scopes, .. } = &p.via else {
+        return None;
+    };
+    Some(if scope::admits_metrics(scopes) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "this API token's scopes do not include `metrics:read`".into(),
+        ))
+    })
+}
+
 fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
@@ -230,6 +285,38 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
             Ok(Some(token.trim()))
         }
         _ => Err(ApiError::Unauthenticated),
+    }
+}
+
+/// How often a long-lived response looks whether its opener's credential
+/// still holds ([`credential_ended`]).
+pub const STREAM_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Resolves once the credential that opened a stream (log follow, run or
+/// incident events, the status board) no longer holds: the session was
+/// ended (logout, password change or reset, disable, an admin ending it) or
+/// expired, or the token was revoked or expired, or the user was disabled.
+/// Streams end with it (`take_until`), so a stream is never read past the
+/// end of the session that opened it, and never by anyone else: every
+/// stream is opened by a request that authenticates itself, and no stream
+/// has an id that another request could attach to. A database error does
+/// not end the stream (the next look decides).
+pub fn credential_ended(
+    pool: sqlx::PgPool,
+    principal: &Principal,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let via = principal.via.clone();
+    async move {
+        loop {
+            tokio::time::sleep(STREAM_RECHECK).await;
+            let live = match &via {
+                Via::Session { token_hash } => store::session_live(&pool, token_hash).await,
+                Via::Token { id, .. } => store::token_live(&pool, *id).await,
+            };
+            if let Ok(false) = live {
+                return;
+            }
+        }
     }
 }
 
@@ -277,7 +364,7 @@ impl Actor {
                 name: p.username.clone(),
                 kind: "user",
             },
-            Via::Token { id, name } => Actor {
+            Via::Token { id, name, .. } => Actor {
                 id: Some(*id),
                 name: format!("token:{name} ({})", p.username),
                 kind: "token",

@@ -3,17 +3,21 @@
 //! A token is `odk_` + 256 random bits; only its SHA-256 is stored, with the
 //! first characters kept as a recognisable prefix. A token acts as its creator
 //! with the lower of its own role and the creator's current role, and stops
-//! working when it is revoked, expires, or its creator is disabled.
+//! working when it is revoked, expires, or its creator is disabled. Its
+//! scopes ([`super::scope`]) narrow what it may do within that role; a token
+//! created without scopes is `full`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{TimeDelta, Utc};
-use opsdeck_wire::{ApiToken, CreateApiTokenRequest, CreatedApiToken, Role};
+use opsdeck_wire::{ApiToken, CreateApiTokenRequest, CreatedApiToken, Role, TokenScope};
 use serde_json::json;
 use sqlx::PgPool;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{random_token, store, token_hash, Admin, Auth, DbRole, Principal, RequestCtx, Via};
+use super::{
+    random_token, scope, store, token_hash, Admin, Auth, DbRole, Principal, RequestCtx, Via,
+};
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::state::AppState;
 
@@ -48,6 +52,7 @@ pub async fn lookup(pool: &PgPool, token: &str) -> sqlx::Result<Option<Principal
         via: Via::Token {
             id: row.id,
             name: row.name,
+            scopes: scope::parse_stored(&row.scopes),
         },
     }))
 }
@@ -72,6 +77,7 @@ async fn fetch_all(pool: &PgPool, id: Option<i64>) -> sqlx::Result<Vec<ApiToken>
             last_used_at: r.last_used_at,
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
+            scopes: scope::parse_stored(&r.scopes),
         })
         .collect())
 }
@@ -105,6 +111,7 @@ async fn create(
             "a token cannot have a higher role than its creator".into(),
         ));
     }
+    let scopes = scopes_of(&req.scopes)?;
     let expires_at = match req.expires_in_days {
         Some(0) | Some(3651..) => {
             return Err(ApiError::BadRequest(
@@ -124,6 +131,7 @@ async fn create(
             hash: token_hash(&secret),
             prefix: &prefix,
             role: DbRole::from(req.role),
+            scopes: &scopes,
             created_by: auth.principal.user_id,
             expires_at,
         },
@@ -134,7 +142,7 @@ async fn create(
         &auth.principal,
         "token.create",
         Some(format!("token:{name}")),
-        json!({"id": id, "role": req.role, "expires_at": expires_at}),
+        json!({"id": id, "role": req.role, "scopes": scopes, "expires_at": expires_at}),
     )
     .await?;
     ctx.commit(tx).await?;
@@ -149,6 +157,25 @@ async fn create(
             info,
         }),
     ))
+}
+
+/// The scopes of a new token as stored: sorted, without repeats; `full`
+/// alone when none are given. `full` with another scope is refused: it
+/// would read as narrower than it is.
+fn scopes_of(req: &[TokenScope]) -> Result<Vec<String>, ApiError> {
+    let mut scopes: Vec<TokenScope> = req.to_vec();
+    scopes.sort();
+    scopes.dedup();
+    if scopes.is_empty() {
+        scopes.push(TokenScope::Full);
+    }
+    if scopes.len() > 1 && scopes.contains(&TokenScope::Full) {
+        return Err(ApiError::invalid_field(
+            "scopes",
+            "`full` already allows everything the role does; give it alone",
+        ));
+    }
+    Ok(scopes.iter().map(|s| s.as_str().to_owned()).collect())
 }
 
 /// Revoke an API token.

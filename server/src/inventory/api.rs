@@ -356,7 +356,7 @@ async fn graph_query(
     responses((status = 200, description = "text/event-stream of `changed` events")),
     security(("session" = ["viewer"]), ("token" = ["viewer"])))]
 async fn events(
-    _auth: Auth<Viewer>,
+    auth: Auth<Viewer>,
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.engines.subscribe();
@@ -370,6 +370,11 @@ async fn events(
         ))
     });
     let stream = futures::StreamExt::take_until(stream, state.engines.closed());
+    // The stream ends with the session that opened it.
+    let stream = futures::StreamExt::take_until(
+        stream,
+        crate::auth::credential_ended(state.pool.clone(), &auth.principal),
+    );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 

@@ -314,6 +314,7 @@ async fn run_events(
     let mut changes = state.runs().subscribe();
     let closed = state.engines.closed();
     let principal = auth.principal.clone();
+    let state_pool = state.pool.clone();
     let stream = async_stream(move |tx| async move {
         tokio::pin!(closed);
         let mut last = serde_json::to_string(&first).unwrap_or_default();
@@ -353,7 +354,9 @@ async fn run_events(
             }
         }
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    // The stream ends with the session that opened it.
+    let ended = crate::auth::credential_ended(state_pool, &auth.principal);
+    Ok(Sse::new(futures::StreamExt::take_until(stream, ended)).keep_alive(KeepAlive::default()))
 }
 
 /// Cancel a run: a queued or waiting run ends at once; a running one stops

@@ -3,6 +3,10 @@
 //! The routes are enumerated from the running server's OpenAPI document, which
 //! is generated from the router itself: a route added without a rule here
 //! fails `every_route_has_a_rule`.
+//!
+//! API tokens are also walked by scope (`every_route_checks_token_scopes`):
+//! a route accepts `full` tokens, `read` tokens when it is a GET, and the
+//! narrow scopes only on the one route named in [`SCOPED_ROUTES`].
 
 use std::collections::BTreeSet;
 
@@ -145,6 +149,11 @@ const RULES: &[(&str, &str, Access)] = &[
         "GET",
         "/api/v1/checks/{id}/history",
         Access::Role(Role::Viewer),
+    ),
+    (
+        "POST",
+        "/api/v1/checks/{id}/heartbeat",
+        Access::Role(Role::Operator),
     ),
     ("GET", "/api/v1/checks/engine", Access::Role(Role::Admin)),
     ("GET", "/api/v1/checks/settings", Access::Role(Role::Admin)),
@@ -563,13 +572,21 @@ const RULES: &[(&str, &str, Access)] = &[
     ),
 ];
 
+/// The routes that accept a narrow token scope (besides `full`), and which.
+const SCOPED_ROUTES: &[(&str, &str, &str)] = &[
+    ("POST", "/api/v1/integrations/alertmanager", "alerts:write"),
+    ("POST", "/api/v1/checks/{id}/heartbeat", "heartbeat"),
+];
+
 /// Routes outside the OpenAPI document, all public and read-only.
 ///
 /// `/metrics` is outside the document and this matrix on purpose: it is the
-/// Prometheus exposition, not part of the JSON API, and no role opens it —
-/// a scraper presents its own bearer token (`OPSDECK_METRICS_TOKEN`) or
-/// reads a separate address (`OPSDECK_METRICS_LISTEN`); without either it
-/// answers 404. `metrics.rs` tests it.
+/// Prometheus exposition, not part of the JSON API, and no session opens it —
+/// a scraper presents its own bearer token (`OPSDECK_METRICS_TOKEN` or an
+/// API token with the `metrics:read` scope, checked in
+/// `every_route_checks_token_scopes`) or reads a separate address
+/// (`OPSDECK_METRICS_LISTEN`); without either it answers 404. `metrics.rs`
+/// tests it.
 const PLAIN_ROUTES: &[&str] = &[
     "/healthz",
     "/readyz",
@@ -623,13 +640,7 @@ async fn every_route_refuses_lower_roles() {
     }
     let mut checked = 0;
     for (method, path, access) in RULES {
-        let path = path
-            .replace("{id}", "999999")
-            .replace("{idx}", "999999")
-            .replace("{override_id}", "999999")
-            .replace("{project}", "nope")
-            .replace("{kind}", "nope")
-            .replace("{stack}", "nope");
+        let path = concrete(path);
         let method = Method::from_bytes(method.as_bytes()).expect("method");
         for caller in [
             None,
@@ -678,5 +689,112 @@ async fn every_route_refuses_lower_roles() {
     for path in PLAIN_ROUTES {
         let status = Api::new(&server.base).get(path).await.status();
         assert_eq!(status, 200, "GET {path} is public");
+    }
+}
+
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "999999")
+        .replace("{idx}", "999999")
+        .replace("{override_id}", "999999")
+        .replace("{project}", "nope")
+        .replace("{kind}", "nope")
+        .replace("{stack}", "nope")
+}
+
+/// Every route × one admin-role token per scope: a `read` token is refused
+/// on every mutating route, an `alerts:write` token everywhere but the
+/// Alertmanager webhook, a `heartbeat` token everywhere but heartbeats by
+/// id, a `metrics:read` token on every API route (it opens `/metrics`
+/// only), and a `full` token nowhere its role allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_checks_token_scopes() {
+    let server = TestServer::start().await;
+    let admin = server.user(Role::Admin).await;
+    let scopes = ["full", "read", "alerts:write", "heartbeat", "metrics:read"];
+    let mut tokens = Vec::new();
+    for scope in scopes {
+        let res = admin
+            .post(
+                "/api/v1/tokens",
+                &serde_json::json!({"name": format!("scope {scope}"), "role": "admin", "scopes": [scope]}),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "creating a {scope} token");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["info"]["scopes"], serde_json::json!([scope]));
+        tokens.push((scope, body["token"].as_str().unwrap().to_owned()));
+    }
+    let mut checked = 0;
+    for (method, path, access) in RULES {
+        if *access == Access::Public {
+            continue;
+        }
+        let narrow = SCOPED_ROUTES
+            .iter()
+            .find(|(m, p, _)| m == method && p == path)
+            .map(|(_, _, s)| *s);
+        let url = concrete(path);
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        for (scope, token) in &tokens {
+            let allowed = match *scope {
+                "full" => true,
+                "read" => method == Method::GET,
+                other => narrow == Some(other),
+            };
+            let api = Api::with_token(&server.base, token);
+            let status = tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                api.send(method.clone(), &url, &serde_json::json!({})),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{method} {url}: no answer within 30 s"))
+            .status()
+            .as_u16();
+            if allowed {
+                assert!(
+                    ![401, 403].contains(&status) && status < 500,
+                    "{method} {url} with a {scope} token: expected to be let through, got {status}"
+                );
+            } else {
+                assert_eq!(
+                    status, 403,
+                    "{method} {url} with a {scope} token: expected 403, got {status}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 5 * 100, "only {checked} calls");
+
+    // The role still counts: an alerts:write token of a viewer cannot post alerts.
+    let res = admin
+        .post(
+            "/api/v1/tokens",
+            &serde_json::json!({"name": "viewer alerts", "role": "viewer", "scopes": ["alerts:write"]}),
+        )
+        .await;
+    let body: serde_json::Value = res.json().await.unwrap();
+    let viewer_alerts = Api::with_token(&server.base, body["token"].as_str().unwrap());
+    let res = viewer_alerts
+        .post(
+            "/api/v1/integrations/alertmanager",
+            &serde_json::json!({"alerts": []}),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+
+    // `/metrics` (outside the document): metrics:read and full open it, other scopes do not.
+    for (scope, token) in &tokens {
+        let status = Api::with_token(&server.base, token)
+            .get("/metrics")
+            .await
+            .status()
+            .as_u16();
+        let expected = if ["full", "metrics:read"].contains(scope) {
+            200
+        } else {
+            403
+        };
+        assert_eq!(status, expected, "GET /metrics with a {scope} token");
     }
 }

@@ -31,7 +31,7 @@ mod report;
 pub use public::{css, page};
 
 use super::{status, store};
-use crate::auth::{Admin, Auth, Operator, RequestCtx, Viewer};
+use crate::auth::{Admin, Auth, Heartbeat, Operator, RequestCtx, Viewer};
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::state::AppState;
 
@@ -40,6 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(get_one, update, delete))
         .routes(routes!(run))
+        .routes(routes!(heartbeat_by_id))
         .routes(routes!(history))
         .routes(routes!(engine_stats))
         .routes(routes!(get_settings, put_settings))
@@ -407,7 +408,7 @@ async fn board(_auth: Auth<Viewer>, State(state): State<AppState>) -> ApiResult<
     responses((status = 200, description = "text/event-stream of `status` events")),
     security(("session" = ["viewer"]), ("token" = ["viewer"])))]
 async fn events(
-    _auth: Auth<Viewer>,
+    auth: Auth<Viewer>,
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.health().subscribe();
@@ -424,6 +425,11 @@ async fn events(
         Some((Ok(ev), rx))
     });
     let stream = futures::StreamExt::take_until(stream, state.engines.closed());
+    // The stream ends with the session that opened it.
+    let stream = futures::StreamExt::take_until(
+        stream,
+        crate::auth::credential_ended(state.pool.clone(), &auth.principal),
+    );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
@@ -457,6 +463,33 @@ async fn set_public(
         .status_of(id)
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("service {id}")))
+}
+
+/// A job reports in with an API token (scope `heartbeat`) instead of the
+/// check's capability URL. Like the capability URL it is a probe result, not
+/// an audited action (one entry per ping would flood the log): the handler
+/// marks the request as handled for the audit layer, the ping shows in the
+/// check's history.
+#[utoipa::path(post, path = "/api/v1/checks/{id}/heartbeat", tag = "checks",
+    params(("id" = i64, Path)),
+    responses((status = 204), (status = 404)),
+    security(("session" = ["operator"]), ("token" = ["operator"])))]
+async fn heartbeat_by_id(
+    _auth: Auth<Operator, Heartbeat>,
+    ctx: RequestCtx,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    let found = state
+        .health
+        .heartbeat_by_id(id)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("recording the heartbeat failed: {e:#}")))?;
+    if !found {
+        return Err(ApiError::NotFound(format!("heartbeat check {id}")));
+    }
+    ctx.slots.mark_audited();
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET|POST /api/v1/heartbeat/{token}`: a job reports in. No session: the

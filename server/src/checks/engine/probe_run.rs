@@ -166,6 +166,18 @@ impl HealthHub {
         Probe::new(status, format!("{name}: {what} {v:.1} %")).metric(&format!("{what}_pct"), v)
     }
 
+    /// A heartbeat for check `id` (sent with an API token of scope
+    /// `heartbeat`); false when `id` is no heartbeat check.
+    pub async fn heartbeat_by_id(self: &Arc<Self>, id: i64) -> anyhow::Result<bool> {
+        let token = read(&self.checks)
+            .get(&id)
+            .and_then(|c| c.def.heartbeat_token.clone());
+        match token {
+            Some(token) => self.heartbeat(&token).await,
+            None => Ok(false),
+        }
+    }
+
     /// A heartbeat arrived for `token`; returns false when no check has it.
     pub async fn heartbeat(self: &Arc<Self>, token: &str) -> anyhow::Result<bool> {
         let now = Utc::now();

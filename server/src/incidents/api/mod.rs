@@ -31,7 +31,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::audit::Actor;
-use crate::auth::{Admin, Auth, Operator, Principal, RequestCtx, Viewer};
+use crate::auth::{Admin, AlertsWrite, Auth, Operator, Principal, RequestCtx, Viewer};
 use crate::docker::ops;
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::sse::async_stream;
@@ -123,11 +123,12 @@ async fn get_one(
     responses((status = 200, content_type = "text/event-stream", description = "`incident` events (Incident JSON)")),
     security(("session" = ["viewer"]), ("token" = ["viewer"])))]
 async fn list_events(
-    _auth: Auth<Viewer>,
+    auth: Auth<Viewer>,
     State(state): State<AppState>,
 ) -> ApiResult<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>> {
     let mut changes = state.incidents().subscribe();
     let closed = state.engines.closed();
+    let state_pool = state.pool.clone();
     let stream = async_stream(move |tx| async move {
         tokio::pin!(closed);
         loop {
@@ -160,7 +161,8 @@ async fn list_events(
             }
         }
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    let ended = crate::auth::credential_ended(state_pool, &auth.principal);
+    Ok(Sse::new(futures::StreamExt::take_until(stream, ended)).keep_alive(KeepAlive::default()))
 }
 
 /// Live incident page: an `incident` event (IncidentDetail JSON) at once and
@@ -169,7 +171,7 @@ async fn list_events(
     responses((status = 200, content_type = "text/event-stream", description = "`incident` events (IncidentDetail JSON)"), (status = 404)),
     security(("session" = ["viewer"]), ("token" = ["viewer"])))]
 async fn detail_events(
-    _auth: Auth<Viewer>,
+    auth: Auth<Viewer>,
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> ApiResult<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>> {
@@ -179,6 +181,7 @@ async fn detail_events(
     };
     let mut changes = state.incidents().subscribe();
     let closed = state.engines.closed();
+    let state_pool = state.pool.clone();
     let stream = async_stream(move |tx| async move {
         tokio::pin!(closed);
         let mut last = serde_json::to_string(&first).unwrap_or_default();
@@ -220,7 +223,8 @@ async fn detail_events(
             }
         }
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    let ended = crate::auth::credential_ended(state_pool, &auth.principal);
+    Ok(Sse::new(futures::StreamExt::take_until(stream, ended)).keep_alive(KeepAlive::default()))
 }
 
 // ---------------------------------------------------------------- writing
@@ -637,14 +641,15 @@ async fn put_settings(
 // ------------------------------------------------------------ integrations
 
 /// Prometheus Alertmanager webhook (`webhook_configs` with an API token as
-/// bearer credentials). Each alert is an incident keyed by its fingerprint:
+/// bearer credentials; a token with the `alerts:write` scope suffices and
+/// can do nothing else). Each alert is an incident keyed by its fingerprint:
 /// firing opens or finds it, resolved marks it recovered.
 #[utoipa::path(post, path = "/api/v1/integrations/alertmanager", tag = "incidents",
     request_body = AlertmanagerPayload,
     responses((status = 200, body = AlertmanagerResult), (status = 400)),
     security(("session" = ["operator"]), ("token" = ["operator"])))]
 async fn alertmanager(
-    auth: Auth<Operator>,
+    auth: Auth<Operator, AlertsWrite>,
     ctx: RequestCtx,
     State(state): State<AppState>,
     Json(p): Json<AlertmanagerPayload>,
