@@ -34,7 +34,6 @@ use std::sync::{Arc, OnceLock};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, Extensions, HeaderMap};
-use axum::response::IntoResponse;
 use base64::Engine;
 use opsdeck_wire::{AuthVia, Role, TokenScope};
 use rand::RngCore;

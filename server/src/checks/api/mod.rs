@@ -481,7 +481,7 @@ async fn heartbeat_by_id(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let found = state
-        .health
+        .health()
         .heartbeat_by_id(id)
         .await
         .map_err(|e| ApiError::Unavailable(format!("recording the heartbeat failed: {e:#}")))?;
