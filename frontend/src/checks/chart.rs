@@ -214,7 +214,7 @@ pub fn CheckHistoryView(check: Check, on_close: Callback<()>) -> impl IntoView {
     let history = LocalResource::new(move || {
         reload.get();
         let r = range.get();
-        async move { api::checks::history(id, &r).await }
+        async move { api::checks::history(id, r).await }
     });
     use_interval(Duration::from_secs(60), move || {
         reload.try_update(|n| *n += 1);
