@@ -420,6 +420,23 @@ pub async fn heartbeat(pool: &PgPool, token: &str, at: DateTime<Utc>) -> sqlx::R
     .await
 }
 
+/// A heartbeat by check id (the scoped-token route): like [`heartbeat`],
+/// for a heartbeat check (one that has a token) only.
+pub async fn heartbeat_by_id(
+    pool: &PgPool,
+    id: i64,
+    at: DateTime<Utc>,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        "UPDATE checks SET last_heartbeat_at = $2
+          WHERE id = $1 AND heartbeat_token_hash IS NOT NULL RETURNING id",
+        id,
+        at
+    )
+    .fetch_optional(pool)
+    .await
+}
+
 /// Settled state changes, column-wise (one row per change).
 #[derive(Default)]
 pub struct ChangeCols {

@@ -169,19 +169,21 @@ impl HealthHub {
     /// A heartbeat for check `id` (sent with an API token of scope
     /// `heartbeat`); false when `id` is no heartbeat check.
     pub async fn heartbeat_by_id(self: &Arc<Self>, id: i64) -> anyhow::Result<bool> {
-        let token = read(&self.checks)
-            .get(&id)
-            .and_then(|c| c.def.heartbeat_token.clone());
-        match token {
-            Some(token) => self.heartbeat(&token).await,
-            None => Ok(false),
-        }
+        let now = Utc::now();
+        let id = store::heartbeat_by_id(&self.pool, id, now).await?;
+        self.pinged(id, now).await
     }
 
     /// A heartbeat arrived for `token`; returns false when no check has it.
     pub async fn heartbeat(self: &Arc<Self>, token: &str) -> anyhow::Result<bool> {
         let now = Utc::now();
         let id = store::heartbeat(&self.pool, token, now).await?;
+        self.pinged(id, now).await
+    }
+
+    /// The ping is stored (`id` is the check it reached, if any): the
+    /// leader settles the check at once.
+    async fn pinged(self: &Arc<Self>, id: Option<i64>, now: DateTime<Utc>) -> anyhow::Result<bool> {
         let Some(id) = id else { return Ok(false) };
         let check = read(&self.checks).get(&id).cloned();
         if let Some(check) = check {
