@@ -74,6 +74,7 @@ pub fn release_large_blocks() {
         nix::libc::mallopt(nix::libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
+
 /// The `Retry-After` of a [`Busy`] answer.
 pub const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
