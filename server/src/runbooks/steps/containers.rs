@@ -51,8 +51,6 @@ pub(super) async fn target(cx: &StepCx<'_>, service: &str) -> Result<actions::Ta
         .map_err(|e| e.to_string())
 }
 
-/// Runs a non-parking step and returns its named outputs.
-
 pub(super) async fn container(cx: &StepCx<'_>, service: &str, action: &str) -> StepResult {
     let kind = container_kind(action)?;
     let t = target(cx, service).await?;
@@ -322,9 +320,6 @@ pub(super) async fn prune(cx: &StepCx<'_>, what: &str, engine: Option<&str>) -> 
     cx.state.engines.bump();
     Ok(json!({"deleted": deleted, "reclaimed_bytes": reclaimed, "per_engine": per_engine}))
 }
-
-/// What a step would do, in words, for a dry run. Reads the inventory and
-/// the engines' caches; changes nothing.
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,8 @@ use crate::actions;
 use crate::runbooks::def::parse_duration;
 use crate::state::AppState;
 
+/// What a step would do, in words, for a dry run. Reads the inventory and
+/// the engines' caches; changes nothing.
 pub async fn describe(state: &AppState, action: &StepAction) -> String {
     let containers_of = |service: &str| {
         let service = service.to_owned();

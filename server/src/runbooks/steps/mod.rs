@@ -31,6 +31,7 @@ pub use super::step::{StepCx, StepResult};
 use containers::{container, exec, logs, prune, scale, stack};
 use probes::{http, run_checks, status, wait_healthy};
 
+/// Runs a non-parking step and returns its named outputs.
 pub async fn execute(cx: &StepCx<'_>, action: &StepAction) -> StepResult {
     // Kinds other capabilities registered (backup, maintenance).
     if let Some(kind) = cx.state.step_kinds().get(action.kind()) {
