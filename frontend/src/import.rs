@@ -189,6 +189,7 @@ fn ComposePanel() -> impl IntoView {
         project: non_empty(project.get()),
         engine: non_empty(engine.get()),
         apply,
+        ..ComposeImportRequest::default()
     };
     let can_apply = move || {
         !busy.get()

@@ -331,21 +331,99 @@ wire! {
         pub fields: Vec<FieldChange>,
         /// Fields the import would change but leaves alone: edited by hand.
         pub kept_manual: Vec<String>,
+        /// Fields whose new value is a guess (`tier`, from the image).
+        #[serde(default)]
+        pub guessed: Vec<String>,
     }
 
     /// What an import changes (preview) or changed (applied).
     pub struct ImportPlan {
         /// Compose project, for compose imports and discovery.
         pub project: Option<String>,
+        /// Where the project name came from: `given`, `name` (the files'
+        /// top-level `name:`), `COMPOSE_PROJECT_NAME` or `directory`.
+        #[serde(default)]
+        pub project_source: Option<String>,
         pub changes: Vec<PlanChange>,
         pub applied: bool,
+        /// Compose files read, in load order (includes and extends too).
+        #[serde(default)]
+        pub files: Vec<String>,
+        /// Services outside the active profiles: listed, not imported.
+        #[serde(default)]
+        pub inactive: Vec<InactiveService>,
+        /// Checks proposed for the stack; the `selected` ones are created
+        /// with the inventory in the same transaction when applied.
+        #[serde(default)]
+        pub checks: Vec<ProposedCheck>,
     }
 
-    /// `POST /api/v1/inventory/compose`: a docker-compose file.
-    pub struct ComposeImportRequest {
-        /// The file's text (YAML).
+    /// A compose service not imported because none of its profiles is active.
+    pub struct InactiveService {
+        pub name: String,
+        pub profiles: Vec<String>,
+    }
+
+    /// A check an import proposes for a service.
+    pub struct ProposedCheck {
+        /// Stable within the import: `<service>/<kind>` or
+        /// `<service>/<kind>/<port>`; names the check in
+        /// [`ComposeImportRequest::checks`] and `check_passwords`.
+        pub key: String,
+        pub service: String,
+        pub name: String,
+        pub spec: crate::CheckSpec,
+        /// Why it is proposed ("published port 8080 answers /healthz").
+        pub reason: String,
+        /// A database check that needs a password: it is created only when
+        /// one is given in `check_passwords` (or it is ticked explicitly,
+        /// for a server without a password).
+        pub needs_password: bool,
+        /// It will be created (preview) or was created (applied).
+        pub selected: bool,
+        /// The service already has a check of this kind: not created again.
+        pub exists: bool,
+    }
+
+    /// One file of a compose project: its path relative to the project
+    /// directory (`compose.yaml`, `monitoring/compose.yaml`, `.env`) and
+    /// its text.
+    pub struct ComposeSource {
+        pub path: String,
         pub content: String,
-        /// Compose project name; default: the file's top-level `name`.
+    }
+
+    /// `POST /api/v1/inventory/compose`: a compose project, loaded as
+    /// `docker compose` loads it (several files merged in order, `include`,
+    /// `extends`, profiles, interpolation from `.env` files).
+    pub struct ComposeImportRequest {
+        /// One file's text (YAML): shorthand for
+        /// `files: [{path: "compose.yaml", content}]`.
+        #[serde(default)]
+        pub content: String,
+        /// Every file the project needs: the compose files, the files they
+        /// include or extend, and `.env` files. The server reads nothing
+        /// from its own disk or environment.
+        #[serde(default)]
+        pub files: Vec<ComposeSource>,
+        /// The compose files to load, in order (`docker compose -f`);
+        /// default: the first of `compose.yaml`, `compose.yml`,
+        /// `docker-compose.yaml`, `docker-compose.yml` among `files`, then
+        /// its override file (`compose.override.yaml`, …) when given.
+        #[serde(default)]
+        pub compose_files: Vec<String>,
+        /// Env files for interpolation, in order (`--env-file`); default:
+        /// `.env` when it is among `files`.
+        #[serde(default)]
+        pub env_files: Vec<String>,
+        /// Active profiles (`--profile`).
+        #[serde(default)]
+        pub profiles: Vec<String>,
+        /// The project directory's name: the default project name when the
+        /// files have no `name:` and the env files no `COMPOSE_PROJECT_NAME`.
+        #[serde(default)]
+        pub directory: Option<String>,
+        /// Compose project name; default as `docker compose` chooses it.
         #[serde(default)]
         pub project: Option<String>,
         /// Engine the containers run on; default: any engine.
@@ -354,6 +432,14 @@ wire! {
         /// false: only show the plan.
         #[serde(default)]
         pub apply: bool,
+        /// Keys of the proposed checks to create; absent: every proposed
+        /// check that needs no password, plus those given a password.
+        #[serde(default)]
+        pub checks: Option<Vec<String>>,
+        /// Passwords of proposed database checks, by key (write-only,
+        /// stored sealed like every check password).
+        #[serde(default)]
+        pub check_passwords: BTreeMap<String, String>,
     }
 
     /// `POST /api/v1/inventory/import`: the whole inventory as YAML (the
@@ -512,5 +598,24 @@ wire! {
         pub truncated: bool,
         pub timed_out: bool,
         pub duration_ms: i64,
+    }
+}
+
+impl Default for ComposeImportRequest {
+    /// An empty preview request: no files, defaults everywhere.
+    fn default() -> Self {
+        ComposeImportRequest {
+            content: String::new(),
+            files: Vec::new(),
+            compose_files: Vec::new(),
+            env_files: Vec::new(),
+            profiles: Vec::new(),
+            directory: None,
+            project: None,
+            engine: None,
+            apply: false,
+            checks: None,
+            check_passwords: BTreeMap::new(),
+        }
     }
 }

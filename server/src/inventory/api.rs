@@ -23,8 +23,7 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::plan::{
-    desired_from_compose, desired_from_yaml, discover, export, parse_compose, project_name,
-    run_import,
+    desired_from_compose, desired_from_yaml, discover, export, project_name, run_import,
 };
 use super::{
     apply_input, check_requires, compose, graph, is_failing, lock, overview, set_requires, store,
@@ -417,7 +416,8 @@ async fn import_compose(
     State(state): State<AppState>,
     Json(req): Json<ComposeImportRequest>,
 ) -> ApiResult<Json<ImportPlan>> {
-    let file = parse_compose(&req.content)?;
+    let loaded = load_compose(&req)?;
+    let file = loaded.file;
     let project = project_name(req.project.as_deref(), &file)?;
     let engine = req
         .engine
@@ -566,4 +566,26 @@ async fn import_discovered(
     .await?;
     crate::fanout::inventory_changed(&state).await;
     Ok(Json(plan))
+}
+
+/// The request's files as [`compose::Sources`], loaded. The server's own
+/// environment never takes part in interpolation.
+fn load_compose(req: &ComposeImportRequest) -> Result<compose::Loaded, ApiError> {
+    let mut files: Vec<(String, String)> = req
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.content.clone()))
+        .collect();
+    if !req.content.is_empty() {
+        files.insert(0, ("compose.yaml".to_owned(), req.content.clone()));
+    }
+    let sources = compose::Sources {
+        files,
+        compose_files: req.compose_files.clone(),
+        env_files: req.env_files.clone(),
+        profiles: req.profiles.clone(),
+        directory: req.directory.clone(),
+        environment: Default::default(),
+    };
+    compose::load(&sources).map_err(|e| ApiError::BadRequest(format!("compose file: {e}")))
 }

@@ -93,6 +93,93 @@ pub struct ComposeService {
     /// `depends_on` in short list syntax or long map syntax: the names only,
     /// sorted and deduplicated.
     pub depends_on: Vec<String>,
+    /// `healthcheck.test` as an argv: `["CMD", "curl", "-f", "http://…"]`,
+    /// `["CMD-SHELL", "wget -q -O- http://…"]` (a plain string becomes
+    /// `CMD-SHELL`); `None` when absent, `disable: true` or `["NONE"]`.
+    pub healthcheck: Option<Vec<String>>,
+    /// `profiles:`; empty: the service is always active.
+    pub profiles: Vec<String>,
+    /// The non-secret database settings of `environment`, for proposed
+    /// checks: only `POSTGRES_USER`, `POSTGRES_DB`, `MYSQL_USER`,
+    /// `MYSQL_DATABASE`, `MARIADB_USER`, `MARIADB_DATABASE` are kept;
+    /// nothing else of the environment (passwords least of all).
+    pub db_env: BTreeMap<String, String>,
+}
+
+/// Everything a compose project is loaded from, as `docker compose` would
+/// see it on disk: the files by path relative to the project directory.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// `(path, text)` of every file: compose files, included or extended
+    /// files, env files.
+    pub files: Vec<(String, String)>,
+    /// The compose files to load, in order (`-f`); empty: compose's
+    /// default names plus the override file.
+    pub compose_files: Vec<String>,
+    /// Env files, in order (`--env-file`); empty: `.env` when present.
+    pub env_files: Vec<String>,
+    /// Active profiles (`--profile`, `COMPOSE_PROFILES`).
+    pub profiles: Vec<String>,
+    /// The project directory's name (the default project name).
+    pub directory: Option<String>,
+    /// Variables that win over the env files (the CLI's own environment;
+    /// the API passes none: the server never reads its own environment).
+    pub environment: BTreeMap<String, String>,
+}
+
+/// A loaded project: the merged model of its active services.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The active services (and `name:` from the files).
+    pub file: ComposeFile,
+    /// The project name compose would use, and where it came from
+    /// (`name`, `COMPOSE_PROJECT_NAME`, `directory`); `None` when nothing
+    /// names it.
+    pub project: Option<(String, &'static str)>,
+    /// The compose files read, in load order.
+    pub files: Vec<String>,
+    /// Services outside the active profiles, with their profiles.
+    pub inactive: Vec<(String, Vec<String>)>,
+}
+
+/// Loads a compose project the way `docker compose` does.
+///
+/// Stub until the loading model lands: reads the first compose file only.
+pub fn load(src: &Sources) -> Result<Loaded, ComposeError> {
+    const DEFAULTS: [&str; 4] = [
+        "compose.yaml",
+        "compose.yml",
+        "docker-compose.yaml",
+        "docker-compose.yml",
+    ];
+    let main = match src.compose_files.first() {
+        Some(f) => f.clone(),
+        None => DEFAULTS
+            .iter()
+            .find(|d| src.files.iter().any(|(p, _)| p == *d))
+            .map(|d| (*d).to_owned())
+            .ok_or_else(|| {
+                ComposeError::new(
+                    "no compose file: expected compose.yaml".to_owned(),
+                    None,
+                    None,
+                )
+            })?,
+    };
+    let text = src
+        .files
+        .iter()
+        .find(|(p, _)| *p == main)
+        .map(|(_, t)| t.as_str())
+        .ok_or_else(|| ComposeError::new(format!("{main}: not uploaded"), None, None))?;
+    let file = parse(text)?;
+    let project = file.name.clone().map(|n| (n, "name"));
+    Ok(Loaded {
+        file,
+        project,
+        files: vec![main],
+        inactive: Vec::new(),
+    })
 }
 
 /// Why a compose file was refused.

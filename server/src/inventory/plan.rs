@@ -148,6 +148,7 @@ pub fn compute(snapshot: &Snapshot, desired: Desired) -> Result<Computed, Invent
                     service: d.name.clone(),
                     fields: fc,
                     kept_manual: vec![],
+                    guessed: Vec::new(),
                 });
                 writes.push((None, d.name.clone(), fields, vec![]));
                 edges_for.insert(d.name.clone());
@@ -207,6 +208,7 @@ pub fn compute(snapshot: &Snapshot, desired: Desired) -> Result<Computed, Invent
                     service: d.name.clone(),
                     fields: fc,
                     kept_manual: kept,
+                    guessed: Vec::new(),
                 });
             }
         }
@@ -228,6 +230,7 @@ pub fn compute(snapshot: &Snapshot, desired: Desired) -> Result<Computed, Invent
                 service: row.name.clone(),
                 fields: vec![],
                 kept_manual: vec![],
+                guessed: Vec::new(),
             });
         }
     }
@@ -282,8 +285,12 @@ pub fn compute(snapshot: &Snapshot, desired: Desired) -> Result<Computed, Invent
     Ok(Computed {
         plan: ImportPlan {
             project: desired.project.clone(),
+            project_source: None,
             changes,
             applied: false,
+            files: Vec::new(),
+            inactive: Vec::new(),
+            checks: Vec::new(),
         },
         desired,
         remove,
@@ -305,6 +312,7 @@ fn engine_changes(current: &[yaml::EngineDoc], wanted: &[yaml::EngineDoc]) -> Ve
                     new: w.endpoint.clone(),
                 }],
                 kept_manual: vec![],
+                guessed: Vec::new(),
             }),
             Some(c) if c != w => out.push(PlanChange {
                 kind: ChangeKind::Update,
@@ -315,6 +323,7 @@ fn engine_changes(current: &[yaml::EngineDoc], wanted: &[yaml::EngineDoc]) -> Ve
                     new: w.endpoint.clone(),
                 }],
                 kept_manual: vec![],
+                guessed: Vec::new(),
             }),
             Some(_) => {}
         }
@@ -326,6 +335,7 @@ fn engine_changes(current: &[yaml::EngineDoc], wanted: &[yaml::EngineDoc]) -> Ve
                 service: format!("engine:{}", c.name),
                 fields: vec![],
                 kept_manual: vec![],
+                guessed: Vec::new(),
             });
         }
     }

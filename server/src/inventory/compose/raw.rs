@@ -91,6 +91,7 @@ impl RawService {
                 .collect(),
             labels: self.labels.map(|l| l.0).unwrap_or_default(),
             depends_on: depends_on.into_iter().collect(),
+            ..ComposeService::default()
         }
     }
 }
