@@ -288,6 +288,8 @@ fn DiscoveredPanel() -> impl IntoView {
                 engine,
                 project,
                 apply,
+                from_files: false,
+                profiles: None,
             };
             let r = api::inventory::import_discovered(&req).await;
             plans.update(|m| {

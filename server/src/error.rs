@@ -478,6 +478,7 @@ impl From<crate::inventory::InventoryError> for ApiError {
             E::Invalid(m) => ApiError::BadRequest(m),
             E::NotFound(what) => ApiError::NotFound(what),
             E::Conflict(m) => ApiError::Conflict(m),
+            E::Unavailable(m) => ApiError::Unavailable(m),
             E::Engine(e) => e.into(),
             E::Database(e) => e.into(),
             E::Internal(e) => ApiError::Internal(e),

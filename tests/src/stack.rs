@@ -292,6 +292,18 @@ impl Stack {
         prefix: &str,
         services: &[ServiceSpec],
     ) -> anyhow::Result<Stack> {
+        Self::up_labelled(engine, prefix, services, &HashMap::new()).await
+    }
+
+    /// [`Stack::up`] with `extra` labels on every container (e.g. the
+    /// `com.docker.compose.project.config_files` that `docker compose`
+    /// writes).
+    pub async fn up_labelled(
+        engine: &PrivateDockerd,
+        prefix: &str,
+        services: &[ServiceSpec],
+        extra: &HashMap<String, String>,
+    ) -> anyhow::Result<Stack> {
         let build = engine.clone();
         tokio::task::spawn_blocking(move || build.build_busybox_image(IMAGE))
             .await
@@ -313,6 +325,7 @@ impl Stack {
         for s in services {
             let name = stack.container(s.name);
             let mut labels = stack.compose_labels(s.name);
+            labels.extend(extra.clone());
             if !s.requires.is_empty() {
                 let deps: Vec<String> = s
                     .requires

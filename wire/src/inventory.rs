@@ -474,6 +474,16 @@ wire! {
         pub project: String,
         #[serde(default)]
         pub apply: bool,
+        /// Read the project's own compose files (and `.env`) from the
+        /// engine's host, as its containers' labels name them, and import
+        /// those like `POST /api/v1/inventory/compose`; false: only what
+        /// the running containers' labels say (images, dependencies).
+        #[serde(default)]
+        pub from_files: bool,
+        /// With `from_files`: the active profiles; default: the profiles of
+        /// the services that have containers.
+        #[serde(default)]
+        pub profiles: Option<Vec<String>>,
     }
 
     /// The dependency graph with a layered layout (`GET /api/v1/graph`).

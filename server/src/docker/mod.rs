@@ -13,6 +13,7 @@
 //!   with a clear error.
 //! - [`ops`]: actions, logs, stats, inspect and exec on one container;
 //!   [`archive`]: files in and out of a container as tar archives;
+//!   [`hostfiles`]: a compose project's own files on the engine's host;
 //!   [`list`]: containers by label or by volume; [`volumes`]: volumes and
 //!   the helper container that reads and writes them.
 //! - [`Client`] is the handle the rest of the server holds for a connected
@@ -25,6 +26,7 @@
 //! live views (SSE) watch.
 
 pub mod archive;
+pub mod hostfiles;
 pub mod list;
 pub mod ops;
 pub mod volumes;

@@ -524,6 +524,12 @@ async fn import_discovered(
                 req.project, req.engine
             ))
         })?;
+    if req.from_files {
+        let mut plan = import_discovered_files(&state, &req, &project, &auth, &ctx).await?;
+        plan.project_source = Some("discovered".to_owned());
+        crate::fanout::inventory_changed(&state).await;
+        return Ok(Json(plan));
+    }
     let names: BTreeSet<&str> = project.services.iter().map(|s| s.name.as_str()).collect();
     let file = compose::ComposeFile {
         name: Some(project.project.clone()),
@@ -588,4 +594,63 @@ fn load_compose(req: &ComposeImportRequest) -> Result<compose::Loaded, ApiError>
         environment: Default::default(),
     };
     compose::load(&sources).map_err(|e| ApiError::BadRequest(format!("compose file: {e}")))
+}
+
+/// A discovered project imported from its own compose files, read from
+/// the engine's host ([`super::discovered`]). Profiles default to those
+/// of the services that have containers (the first profile of each), so
+/// the model is what runs.
+async fn import_discovered_files(
+    state: &AppState,
+    req: &DiscoveredImportRequest,
+    project: &DiscoveredProject,
+    auth: &Auth<Admin>,
+    ctx: &RequestCtx,
+) -> ApiResult<ImportPlan> {
+    let files = super::discovered::sources_of(state, &req.engine, &req.project).await?;
+    let mut sources = files.sources;
+    let bad = |e: compose::ComposeError| {
+        ApiError::BadRequest(format!(
+            "compose files of project \"{}\" in {}: {e}",
+            req.project, files.working_dir
+        ))
+    };
+    let mut loaded = compose::load(&sources).map_err(bad)?;
+    match &req.profiles {
+        Some(p) => sources.profiles = p.clone(),
+        None => {
+            let running: BTreeSet<&str> =
+                project.services.iter().map(|s| s.name.as_str()).collect();
+            sources.profiles = loaded
+                .inactive
+                .iter()
+                .filter(|(name, _)| running.contains(name.as_str()))
+                .filter_map(|(_, profiles)| profiles.first().cloned())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+        }
+    }
+    if !sources.profiles.is_empty() {
+        loaded = compose::load(&sources).map_err(bad)?;
+    }
+    let desired =
+        desired_from_compose(&loaded.file, &req.project, Some(&req.engine), "discovered")?;
+    let mut plan = run_import(
+        &state.pool,
+        desired,
+        req.apply,
+        Actor::of(&auth.principal),
+        "inventory.discovered",
+        ctx.source.clone(),
+        Some(&ctx.slots),
+    )
+    .await?;
+    plan.files = loaded.files;
+    plan.inactive = loaded
+        .inactive
+        .into_iter()
+        .map(|(name, profiles)| opsdeck_wire::InactiveService { name, profiles })
+        .collect();
+    Ok(plan)
 }

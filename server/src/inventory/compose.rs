@@ -305,6 +305,7 @@ pub fn parse(text: &str) -> Result<ComposeFile, ComposeError> {
 }
 
 mod raw;
+pub mod refs;
 
 use raw::*;
 

@@ -24,6 +24,7 @@
 pub mod api;
 pub mod compose;
 mod containers;
+pub mod discovered;
 pub mod graph;
 mod model;
 pub mod plan;
@@ -48,6 +49,9 @@ pub enum InventoryError {
     /// A name already taken (409).
     #[error("{0}")]
     Conflict(String),
+    /// An engine could not do what was asked now (503), with its reason.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Engine(#[from] crate::engines::EngineError),
     #[error(transparent)]

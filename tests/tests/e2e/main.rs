@@ -16,6 +16,7 @@ mod checks;
 mod checks_containers;
 mod cli;
 mod containers;
+mod discovered_files;
 mod docker;
 mod embedded_pg;
 mod error_fields;
