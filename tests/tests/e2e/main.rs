@@ -26,6 +26,7 @@ mod harness_parts;
 mod incidents;
 mod incidents_ui;
 mod inventory;
+mod import_ui;
 mod inventory_ui;
 mod jobs;
 mod maintenance;
