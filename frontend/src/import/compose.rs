@@ -234,16 +234,17 @@ pub fn ComposePanel() -> impl IntoView {
             }}
             <label>"Project directory"
                 <input data-testid="compose-directory" spellcheck="false" autocomplete="off"
-                    placeholder="the folder the files are in, e.g. shop"
+                    placeholder="e.g. shop"
                     prop:value=move || directory.get() on:input=move |e| directory.set(event_target_value(&e))/>
-                <span class="hint">"Its name is the project name when the files give none."</span>
+                <span class="hint">"The folder the files are in: its name is the default project name."</span>
             </label>
             <label>"Project name"
                 <input data-testid="compose-project" spellcheck="false" autocomplete="off"
-                    placeholder=move || project_default().map(|d| format!("default: {d}"))
-                        .unwrap_or_else(|| "default: name:, then COMPOSE_PROJECT_NAME, then the directory".into())
+                    placeholder=move || plan.with(|p| p.as_ref().and_then(|p| p.project.clone()))
+                        .unwrap_or_else(|| "default".into())
                     prop:value=move || project.get() on:input=move |e| project.set(event_target_value(&e))/>
-                <span class="hint" data-testid="project-default">{move || project_default().map(|d| format!("Default: {d}"))}</span>
+                <span class="hint" data-testid="project-default">{move || project_default().map(|d| format!("Default: {d}"))
+                    .unwrap_or_else(|| "Default: the files' name:, then COMPOSE_PROJECT_NAME, then the directory.".into())}</span>
             </label>
             <label>"Engine"
                 <select data-testid="compose-engine" on:change=move |e| engine.set(event_target_value(&e))>

@@ -249,6 +249,7 @@ pub fn FileList(
         let name = u.name.clone();
         let size = bytes(u.content.len() as u64);
         let idx = move || index_of(list, id);
+        let is_last = move || idx() + 1 >= list.with(Vec::len);
         view! {
             <li class="compose-file" data-testid=move || format!("file-row-{}", idx())
                 data-path=move || path.get()>
@@ -274,7 +275,7 @@ pub fn FileList(
                         disabled=move || idx() == 0 on:click=move |_| swap(list, id, true)>"↑"</button>
                     <button type="button" class="btn btn-small" aria-label="Move down" title="Later in the load order"
                         data-testid=move || format!("file-down-{}", idx())
-                        disabled=move || idx() + 1 >= list.with(Vec::len) on:click=move |_| swap(list, id, false)>"↓"</button>
+                        disabled=is_last on:click=move |_| swap(list, id, false)>"↓"</button>
                     <button type="button" class="btn btn-small" aria-label="Remove"
                         data-testid=move || format!("file-remove-{}", idx())
                         on:click=move |_| list.update(|l| l.retain(|x| x.id != id))>"✕"</button>

@@ -71,6 +71,16 @@ async fn click(b: &Browser, css: &str) {
         .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
 }
 
+/// A DOM property (`value` of a select is a property, not an attribute).
+async fn prop(b: &Browser, css: &str, name: &str) -> String {
+    b.wait_for(css)
+        .await
+        .prop(name)
+        .await
+        .unwrap_or_else(|e| panic!("property {name} of {css}: {e}"))
+        .unwrap_or_default()
+}
+
 async fn attr(b: &Browser, css: &str, name: &str) -> String {
     b.wait_for(css)
         .await
@@ -166,7 +176,7 @@ async fn import_page_one_file() {
     b.wait_for("[data-testid=file-row-0][data-path='compose.yaml']")
         .await;
     b.wait_for_text("[data-testid=file-order-0]", "-f 1").await;
-    assert_eq!(attr(&b, "[data-testid=file-role-0]", "value").await, "compose");
+    assert_eq!(prop(&b, "[data-testid=file-role-0]", "value").await, "compose");
     b.wait_for("[data-testid=paste-hidden]").await;
 
     click(&b, "[data-testid=import-preview]").await;
@@ -179,6 +189,8 @@ async fn import_page_one_file() {
         services(&admin).await.is_empty(),
         "a preview changes nothing"
     );
+    b.set_window_size(1280, 1300).await;
+    b.wait_for("[data-testid=plan]").await;
     b.screenshot(&screenshots().join("import.png")).await;
     b.set_window_size(390, 844).await;
     b.wait_for("[data-testid=plan]").await;
@@ -267,7 +279,7 @@ async fn import_page_project_files_profiles_checks() {
         .await;
     b.wait_for("[data-testid=file-row-2][data-path='.env']").await;
     for (i, role, order) in [(0, "compose", "-f 1"), (1, "compose", "-f 2"), (2, "env", "env 1")] {
-        assert_eq!(attr(&b, &format!("[data-testid=file-role-{i}]"), "value").await, role, "role of file {i}");
+        assert_eq!(prop(&b, &format!("[data-testid=file-role-{i}]"), "value").await, role, "role of file {i}");
         b.wait_for_text(&format!("[data-testid=file-order-{i}]"), order).await;
     }
     // Reordering works both ways (and is undone).
