@@ -146,7 +146,9 @@ pub fn ComposePanel() -> impl IntoView {
             return;
         }
         if let Some(p) = files.with_untracked(|l| duplicate_path(l)) {
-            refuse(&format!("Two files have the path {p}: give each its own path."));
+            refuse(&format!(
+                "Two files have the path {p}: give each its own path."
+            ));
             return;
         }
         if apply {

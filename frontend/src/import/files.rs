@@ -127,9 +127,8 @@ pub fn add(list: RwSignal<Vec<Upload>>, next_id: RwSignal<u32>, mut read: Vec<(S
                 }
             }),
             None => {
-                let have_compose = list.with_untracked(|l| {
-                    l.iter().any(|u| u.role.get_untracked() == Role::Compose)
-                });
+                let have_compose = list
+                    .with_untracked(|l| l.iter().any(|u| u.role.get_untracked() == Role::Compose));
                 let id = next_id.get_untracked();
                 next_id.set(id + 1);
                 let upload = Upload {

@@ -86,7 +86,13 @@ fn check_row(c: ProposedCheck, choices: Choices, applied: bool) -> impl IntoView
     let c2 = c.clone();
     let selected = c.selected;
     // Applied: what was created; before: the tick.
-    let ticked = Signal::derive(move || if applied { selected } else { choices.is_ticked(&c2) });
+    let ticked = Signal::derive(move || {
+        if applied {
+            selected
+        } else {
+            choices.is_ticked(&c2)
+        }
+    });
     let kind = c.spec.kind();
     let state = if exists {
         view! { <Pill kind="ok" icon="✓" word="already monitored"/> }.into_any()
@@ -143,7 +149,11 @@ pub fn ProposedChecks(plan: ImportPlan, choices: Choices) -> impl IntoView {
     let checks = plan.checks.clone();
     let count = move || checks.iter().filter(|c| choices.is_ticked(c)).count();
     let head = if applied {
-        let created = plan.checks.iter().filter(|c| c.selected && !c.exists).count();
+        let created = plan
+            .checks
+            .iter()
+            .filter(|c| c.selected && !c.exists)
+            .count();
         format!("Checks: {created} created")
     } else {
         "Proposed checks".to_string()

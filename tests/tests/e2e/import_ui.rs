@@ -104,12 +104,15 @@ async fn wait_plan(b: &Browser, step: &str) {
                 .unwrap_or_default();
             panic!("{step}: the server refused the import: {text}");
         }
-        if b.exists("[data-testid=plan]").await
-            && !b.exists(".compose-plan[aria-busy=true]").await
+        if b.exists("[data-testid=plan]").await && !b.exists(".compose-plan[aria-busy=true]").await
         {
             return;
         }
-        assert!(Instant::now() < deadline, "{step}: no plan within {} s", WAIT.as_secs());
+        assert!(
+            Instant::now() < deadline,
+            "{step}: no plan within {} s",
+            WAIT.as_secs()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -118,7 +121,11 @@ async fn wait_plan(b: &Browser, step: &str) {
 async fn wait_gone(b: &Browser, css: &str) {
     let deadline = Instant::now() + WAIT;
     while b.exists(css).await {
-        assert!(Instant::now() < deadline, "{css} still there after {} s", WAIT.as_secs());
+        assert!(
+            Instant::now() < deadline,
+            "{css} still there after {} s",
+            WAIT.as_secs()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -176,14 +183,20 @@ async fn import_page_one_file() {
     b.wait_for("[data-testid=file-row-0][data-path='compose.yaml']")
         .await;
     b.wait_for_text("[data-testid=file-order-0]", "-f 1").await;
-    assert_eq!(prop(&b, "[data-testid=file-role-0]", "value").await, "compose");
+    assert_eq!(
+        prop(&b, "[data-testid=file-role-0]", "value").await,
+        "compose"
+    );
     b.wait_for("[data-testid=paste-hidden]").await;
 
     click(&b, "[data-testid=import-preview]").await;
     wait_plan(&b, "preview of one file").await;
-    b.wait_for_contains("[data-testid=plan-head]", "project shop1").await;
-    b.wait_for_contains("[data-testid=plan-row-web]", "nginx:1.27").await;
-    b.wait_for_contains("[data-testid=plan-row-db]", "postgres:16").await;
+    b.wait_for_contains("[data-testid=plan-head]", "project shop1")
+        .await;
+    b.wait_for_contains("[data-testid=plan-row-web]", "nginx:1.27")
+        .await;
+    b.wait_for_contains("[data-testid=plan-row-db]", "postgres:16")
+        .await;
     b.wait_for("[data-testid=proposed-checks]").await;
     assert!(
         services(&admin).await.is_empty(),
@@ -277,10 +290,20 @@ async fn import_page_project_files_profiles_checks() {
         .await;
     b.wait_for("[data-testid=file-row-1][data-path='compose.monitoring.yaml']")
         .await;
-    b.wait_for("[data-testid=file-row-2][data-path='.env']").await;
-    for (i, role, order) in [(0, "compose", "-f 1"), (1, "compose", "-f 2"), (2, "env", "env 1")] {
-        assert_eq!(prop(&b, &format!("[data-testid=file-role-{i}]"), "value").await, role, "role of file {i}");
-        b.wait_for_text(&format!("[data-testid=file-order-{i}]"), order).await;
+    b.wait_for("[data-testid=file-row-2][data-path='.env']")
+        .await;
+    for (i, role, order) in [
+        (0, "compose", "-f 1"),
+        (1, "compose", "-f 2"),
+        (2, "env", "env 1"),
+    ] {
+        assert_eq!(
+            prop(&b, &format!("[data-testid=file-role-{i}]"), "value").await,
+            role,
+            "role of file {i}"
+        );
+        b.wait_for_text(&format!("[data-testid=file-order-{i}]"), order)
+            .await;
     }
     // Reordering works both ways (and is undone).
     click(&b, "[data-testid=file-down-0]").await;
@@ -302,11 +325,14 @@ async fn import_page_project_files_profiles_checks() {
     // merged, .env interpolation, profiles, the directory's name).
     click(&b, "[data-testid=import-preview]").await;
     wait_plan(&b, "preview of two compose files and an .env").await;
-    b.wait_for_contains("[data-testid=plan-head]", "project shop").await;
-    b.wait_for_contains("[data-testid=project-default]", "shop").await;
+    b.wait_for_contains("[data-testid=plan-head]", "project shop")
+        .await;
+    b.wait_for_contains("[data-testid=project-default]", "shop")
+        .await;
     b.wait_for_contains("[data-testid=plan-files]", "compose.monitoring.yaml")
         .await;
-    b.wait_for_contains("[data-testid=plan-row-db]", "postgres:16").await;
+    b.wait_for_contains("[data-testid=plan-row-db]", "postgres:16")
+        .await;
     b.wait_for("[data-testid=plan-row-web]").await;
     b.wait_for("[data-testid=plan-row-db-exporter]").await;
     b.wait_for_contains("[data-testid=inactive-gpu-worker]", "profile gpu")
@@ -327,8 +353,10 @@ async fn import_page_project_files_profiles_checks() {
     // at least, grouped; the database asks for a password.
     for s in ["web", "db", "db-exporter", "gpu-worker"] {
         b.wait_for(&format!("[data-testid=checks-of-{s}]")).await;
-        b.wait_for(&format!("[data-testid='check-{s}/container'][data-selected=true]"))
-            .await;
+        b.wait_for(&format!(
+            "[data-testid='check-{s}/container'][data-selected=true]"
+        ))
+        .await;
     }
     let pw = "[data-testid='check-password-db/postgres']";
     assert_eq!(attr(&b, pw, "type").await, "password");
@@ -352,7 +380,10 @@ async fn import_page_project_files_profiles_checks() {
     b.wait_for_contains("[data-testid='check-db-exporter/container']", "not created")
         .await;
     let source = b.client.source().await.expect("the page's source");
-    assert!(!source.contains(DB_PASSWORD), "the password is gone from the page after Apply");
+    assert!(
+        !source.contains(DB_PASSWORD),
+        "the password is gone from the page after Apply"
+    );
 
     // The inventory: the active services only; their checks exist.
     let mut names = services(&admin).await;
@@ -365,9 +396,15 @@ async fn import_page_project_files_profiles_checks() {
             .find(|c| c.service.as_deref() == Some(service) && c.spec.kind() == kind)
     };
     for s in ["web", "db", "gpu-worker"] {
-        assert!(has(s, "container").is_some(), "a container check for {s}: {checks:?}");
+        assert!(
+            has(s, "container").is_some(),
+            "a container check for {s}: {checks:?}"
+        );
     }
-    assert!(has("db-exporter", "container").is_none(), "unticked: not created");
+    assert!(
+        has("db-exporter", "container").is_none(),
+        "unticked: not created"
+    );
     let pg = has("db", "postgres").expect("the postgres check");
     assert!(pg.has_password, "the typed password is stored");
 
@@ -401,7 +438,10 @@ async fn import_page_project_files_profiles_checks() {
     )
     .await;
     assert!(
-        again.changes.iter().all(|c| c.kind == opsdeck_wire::ChangeKind::Unchanged),
+        again
+            .changes
+            .iter()
+            .all(|c| c.kind == opsdeck_wire::ChangeKind::Unchanged),
         "applied: nothing left to change: {:?}",
         again.changes
     );
