@@ -6,7 +6,8 @@
 //! a user's choice, with base names only.
 //!
 //! - [`import_page_one_file`]: a pasted file refused with its line; one
-//!   uploaded file previewed, applied, and on the services page.
+//!   uploaded file (a second one dropped on the page and removed again)
+//!   previewed, applied, and on the services page.
 //! - [`import_page_project_files_profiles_checks`]: the whole flow of issue
 //!   28: two compose files and an `.env` uploaded together, the project
 //!   directory typed, a profile ticked (the plan follows), the proposed
@@ -188,6 +189,23 @@ async fn import_page_one_file() {
         "compose"
     );
     b.wait_for("[data-testid=paste-hidden]").await;
+
+    // Dropping a file adds it (an override file goes after its base
+    // file); ✕ removes it again.
+    b.execute(
+        "const dt = new DataTransfer();
+         dt.items.add(new File(['services: {}\\n'], 'compose.override.yaml', {type: 'application/yaml'}));
+         const zone = document.querySelector('[data-testid=compose-drop]');
+         zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
+         zone.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+         return 'dropped';",
+    )
+    .await;
+    b.wait_for("[data-testid=file-row-1][data-path='compose.override.yaml']")
+        .await;
+    b.wait_for_text("[data-testid=file-order-1]", "-f 2").await;
+    click(&b, "[data-testid=file-remove-1]").await;
+    wait_gone(&b, "[data-testid=file-row-1]").await;
 
     click(&b, "[data-testid=import-preview]").await;
     wait_plan(&b, "preview of one file").await;
