@@ -11,11 +11,13 @@
 //!   `compose.<anything>.yaml`, …) are compose files; any other YAML file is
 //!   a compose file when it is the first one, else "other" (a file that is
 //!   included or extended, read only when a compose file names it). The
-//!   role can be changed.
+//!   role can be changed. A file whose name is in the list already (an
+//!   included `monitoring/compose.yaml` beside the top `compose.yaml`) is
+//!   added as "other", its path marked as taken until it is edited: the
+//!   page never drops or replaces a file on its own.
 //! - Compose files load in list order (like `-f` given in that order); a
 //!   batch is sorted so that `compose.yaml` comes before its override file,
-//!   as `docker compose` picks them up. Uploading a file whose path is in
-//!   the list already replaces that file's text.
+//!   as `docker compose` picks them up.
 
 use std::sync::Arc;
 
@@ -109,38 +111,31 @@ fn batch_rank(name: &str) -> u8 {
     }
 }
 
-/// Adds read files `(name, text)` to the list: same path replaces, new
-/// ones are appended in load order.
+/// Adds read files `(name, text)` to the list, in load order.
 pub fn add(list: RwSignal<Vec<Upload>>, next_id: RwSignal<u32>, mut read: Vec<(String, String)>) {
     read.sort_by_key(|(n, _)| batch_rank(n));
     for (name, text) in read {
-        let replaced = list.with_untracked(|l| {
-            l.iter()
-                .find(|u| u.path.get_untracked() == name)
-                .map(|u| u.id)
+        let (have_compose, taken) = list.with_untracked(|l| {
+            (
+                l.iter().any(|u| u.role.get_untracked() == Role::Compose),
+                l.iter().any(|u| u.path.get_untracked() == name),
+            )
         });
-        let content: Arc<str> = Arc::from(text);
-        match replaced {
-            Some(id) => list.update(|l| {
-                if let Some(u) = l.iter_mut().find(|u| u.id == id) {
-                    u.content = content;
-                }
-            }),
-            None => {
-                let have_compose = list
-                    .with_untracked(|l| l.iter().any(|u| u.role.get_untracked() == Role::Compose));
-                let id = next_id.get_untracked();
-                next_id.set(id + 1);
-                let upload = Upload {
-                    id,
-                    role: RwSignal::new(guess_role(&name, have_compose)),
-                    path: RwSignal::new(name.clone()),
-                    name,
-                    content,
-                };
-                list.update(|l| l.push(upload));
-            }
-        }
+        let role = if taken {
+            Role::Other
+        } else {
+            guess_role(&name, have_compose)
+        };
+        let id = next_id.get_untracked();
+        next_id.set(id + 1);
+        let upload = Upload {
+            id,
+            role: RwSignal::new(role),
+            path: RwSignal::new(name.clone()),
+            name,
+            content: Arc::from(text),
+        };
+        list.update(|l| l.push(upload));
     }
 }
 
@@ -249,8 +244,17 @@ pub fn FileList(
         let size = bytes(u.content.len() as u64);
         let idx = move || index_of(list, id);
         let is_last = move || idx() + 1 >= list.with(Vec::len);
+        let taken = move || {
+            let mine = path.get();
+            list.with(|l| {
+                l.iter()
+                    .filter(|x| x.path.get().trim() == mine.trim())
+                    .count()
+                    > 1
+            })
+        };
         view! {
-            <li class="compose-file" data-testid=move || format!("file-row-{}", idx())
+            <li class="compose-file" class:path-taken=taken data-testid=move || format!("file-row-{}", idx())
                 data-path=move || path.get()>
                 <span class="file-order mono" data-testid=move || format!("file-order-{}", idx())>
                     {move || list.with(|l| order_label(l, id))}
@@ -268,6 +272,9 @@ pub fn FileList(
                         .collect_view()}
                 </select>
                 <span class="muted small file-size">{size}</span>
+                {move || taken().then(|| view! {
+                    <span class="path-taken-hint small" role="alert">"Another file has this path: give this one its folder, e.g. "<code>"monitoring/"{path.get()}</code></span>
+                })}
                 <span class="file-actions">
                     <button type="button" class="btn btn-small" aria-label="Move up" title="Earlier in the load order"
                         data-testid=move || format!("file-up-{}", idx())

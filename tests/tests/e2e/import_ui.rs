@@ -6,8 +6,9 @@
 //! a user's choice, with base names only.
 //!
 //! - [`import_page_one_file`]: a pasted file refused with its line; one
-//!   uploaded file (a second one dropped on the page and removed again)
-//!   previewed, applied, and on the services page.
+//!   uploaded file (others dropped on the page: an override file placed
+//!   after it, a second `compose.yaml` kept apart until its path is edited,
+//!   both removed again) previewed, applied, and on the services page.
 //! - [`import_page_project_files_profiles_checks`]: the whole flow of issue
 //!   28: two compose files and an `.env` uploaded together, the project
 //!   directory typed, a profile ticked (the plan follows), the proposed
@@ -118,6 +119,28 @@ async fn wait_plan(b: &Browser, step: &str) {
     }
 }
 
+/// Drops a file named `name` on the drop zone, as a drag from the desktop
+/// does (a `drop` event whose `DataTransfer` holds the file).
+async fn drop_file(b: &Browser, name: &str, text: &str) {
+    let script = "const [name, text] = arguments;
+        const dt = new DataTransfer();
+        dt.items.add(new File([text], name, {type: 'application/yaml'}));
+        const zone = document.querySelector('[data-testid=compose-drop]');
+        zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        zone.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        return 'dropped';";
+    if let Err(e) = b
+        .client
+        .execute(
+            script,
+            vec![serde_json::json!(name), serde_json::json!(text)],
+        )
+        .await
+    {
+        panic!("dropping {name}: {e}");
+    }
+}
+
 /// Waits until nothing matches `css` (an element that goes away).
 async fn wait_gone(b: &Browser, css: &str) {
     let deadline = Instant::now() + WAIT;
@@ -192,18 +215,33 @@ async fn import_page_one_file() {
 
     // Dropping a file adds it (an override file goes after its base
     // file); ✕ removes it again.
-    b.execute(
-        "const dt = new DataTransfer();
-         dt.items.add(new File(['services: {}\\n'], 'compose.override.yaml', {type: 'application/yaml'}));
-         const zone = document.querySelector('[data-testid=compose-drop]');
-         zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
-         zone.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
-         return 'dropped';",
-    )
-    .await;
+    drop_file(&b, "compose.override.yaml", "services: {}").await;
     b.wait_for("[data-testid=file-row-1][data-path='compose.override.yaml']")
         .await;
     b.wait_for_text("[data-testid=file-order-1]", "-f 2").await;
+    click(&b, "[data-testid=file-remove-1]").await;
+    wait_gone(&b, "[data-testid=file-row-1]").await;
+
+    // A second file named compose.yaml (an included one from a folder):
+    // kept, as "other", its path marked until it gets its folder.
+    drop_file(&b, "compose.yaml", "services: {}").await;
+    b.wait_for("[data-testid=file-row-1].path-taken").await;
+    assert_eq!(
+        prop(&b, "[data-testid=file-role-1]", "value").await,
+        "other"
+    );
+    click(&b, "[data-testid=import-preview]").await;
+    b.wait_for_contains(
+        "[data-testid=import-error]",
+        "Two files have the path compose.yaml",
+    )
+    .await;
+    b.wait_for("[data-testid=file-path-1]")
+        .await
+        .send_keys("x")
+        .await
+        .expect("editing the path");
+    wait_gone(&b, ".path-taken").await;
     click(&b, "[data-testid=file-remove-1]").await;
     wait_gone(&b, "[data-testid=file-row-1]").await;
 
@@ -225,6 +263,8 @@ async fn import_page_one_file() {
     b.screenshot(&screenshots().join("import.png")).await;
     b.set_window_size(390, 844).await;
     b.wait_for("[data-testid=plan]").await;
+    b.execute("document.querySelector('[data-testid=plan]').scrollIntoView(); return 'ok';")
+        .await;
     b.screenshot(&screenshots().join("import-phone.png")).await;
     b.set_window_size(1280, 900).await;
 
