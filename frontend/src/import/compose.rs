@@ -13,7 +13,8 @@
 //! - Compose and env files are sent explicitly in list order
 //!   (`compose_files`, `env_files`), so what the list shows is what loads.
 //! - The profiles offered are those the server reported on inactive
-//!   services, plus those ticked; ticking one previews again at once.
+//!   services, plus those ticked (recomputed with every plan); ticking one
+//!   previews again at once.
 //! - Ticks and passwords of proposed checks are not part of "the form
 //!   changed since the preview": they do not change the inventory plan.
 
@@ -74,11 +75,6 @@ pub fn ComposePanel() -> impl IntoView {
     let choices = Choices::new();
     let engines = LocalResource::new(api::engines::list);
 
-    // Other files, other profiles: forget the ones only the old files had.
-    Effect::new(move |_| {
-        files.with(|_| ());
-        known_profiles.set(profiles.get_untracked());
-    });
     Effect::new(move |_| {
         if let Some(m) = file_error.get() {
             error.set(Some(Refusal {
@@ -175,9 +171,11 @@ pub fn ComposePanel() -> impl IntoView {
                             ..req
                         }));
                     }
-                    known_profiles.update(|k| {
-                        k.extend(p.inactive.iter().flat_map(|i| i.profiles.iter().cloned()))
-                    });
+                    // The ticked ones, and those that would start more
+                    // services: a profile of files since removed goes.
+                    let mut known = profiles.get_untracked();
+                    known.extend(p.inactive.iter().flat_map(|i| i.profiles.iter().cloned()));
+                    known_profiles.set(known);
                     plan.set(Some(p));
                 }
                 Err(e) => {
