@@ -1,5 +1,5 @@
-//! Inventory import (`/inventory`, admins): a docker-compose file (pasted
-//! or loaded from disk), compose projects discovered on the engines, and the
+//! Inventory import (`/inventory`, admins): a compose project (its files
+//! uploaded together, or one file pasted; see [`compose`]), compose projects discovered on the engines, and the
 //! whole inventory as YAML (config as code: export, edit, import). Every
 //! import is previewed first as a plan (add / update / remove / unchanged,
 //! field by field, and what is kept because it was edited by hand); Apply
@@ -9,15 +9,19 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use opsdeck_wire::{
-    ChangeKind, ComposeImportRequest, DiscoveredImportRequest, DiscoveredProject, ImportPlan,
-    InventoryImportRequest,
+    ChangeKind, DiscoveredImportRequest, DiscoveredProject, ImportPlan, InventoryImportRequest,
 };
 
 use crate::api;
 use crate::live::use_inventory_events;
-use crate::services::non_empty;
 use crate::states::ChangePill;
 use crate::ui::{Confirm, EmptyState, ErrorState, Loading, Pill};
+
+mod compose;
+mod files;
+mod proposed;
+
+use compose::ComposePanel;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Tab {
@@ -96,7 +100,7 @@ pub fn PlanView(plan: ImportPlan) -> impl IntoView {
     view! {
         <div class="plan" data-testid="plan">
             <p class="plan-head" class:notice-ok=applied role="status">
-                {if applied { "✓ " } else { "" }}<strong>{head}</strong>
+                {if applied { "✓ " } else { "" }}<strong data-testid="plan-head">{head}</strong>
                 {applied.then(|| view! { " · "<a href="/services">"Services"</a>" · "<a href="/graph">"Graph"</a> })}
             </p>
             {if plan.changes.is_empty() {
@@ -105,20 +109,29 @@ pub fn PlanView(plan: ImportPlan) -> impl IntoView {
                 view! {
                     <div class="table-wrap"><table class="table plan-table">
                         <thead><tr><th>"Change"</th><th>"Service"</th><th>"Fields"</th></tr></thead>
-                        <tbody>{plan.changes.into_iter().map(|c| view! {
+                        <tbody>{plan.changes.into_iter().map(|c| {
+                            let service = c.service.clone();
+                            let guessed = c.guessed.clone();
+                            view! {
                             <tr data-testid=format!("plan-row-{}", c.service) class:row-quiet=c.kind == ChangeKind::Unchanged>
                                 <td><ChangePill kind=c.kind applied/></td>
                                 <td><strong>{c.service.clone()}</strong></td>
                                 <td>
                                     {(!c.fields.is_empty()).then(|| view! {
                                         <ul class="field-changes">
-                                            {c.fields.into_iter().map(|f| view! {
+                                            {c.fields.into_iter().map(|f| {
+                                                let is_guess = guessed.contains(&f.field);
+                                                view! {
                                                 <li><code>{f.field.clone()}</code>": "
                                                     <span class="old">{if f.old.is_empty() { "∅".to_string() } else { f.old.clone() }}</span>
                                                     <span aria-label="becomes">" → "</span>
                                                     <span class="new">{if f.new.is_empty() { "∅".to_string() } else { f.new.clone() }}</span>
+                                                    {is_guess.then(|| view! {
+                                                        " "<span class="guessed" data-testid=format!("guessed-{service}-{}", f.field)
+                                                            title="A guess from the image's name: change it on the service's page if it is wrong">"guessed"</span>
+                                                    })}
                                                 </li>
-                                            }).collect_view()}
+                                            }}).collect_view()}
                                         </ul>
                                     })}
                                     {(!c.kept_manual.is_empty()).then(|| view! {
@@ -126,7 +139,7 @@ pub fn PlanView(plan: ImportPlan) -> impl IntoView {
                                     })}
                                 </td>
                             </tr>
-                        }).collect_view()}</tbody>
+                        }}).collect_view()}</tbody>
                     </table></div>
                 }.into_any()
             }}
@@ -170,100 +183,6 @@ fn import_error(e: RwSignal<Option<String>>) -> impl IntoView {
         e.get().map(|m| {
             view! { <div data-testid="import-error"><ErrorState title="The import was refused" message=m/></div> }
         })
-    }
-}
-
-#[component]
-fn ComposePanel() -> impl IntoView {
-    let content = RwSignal::new(String::new());
-    let project = RwSignal::new(String::new());
-    let engine = RwSignal::new(String::new());
-    let previewed = RwSignal::new(None::<ComposeImportRequest>);
-    let plan = RwSignal::new(None::<ImportPlan>);
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
-    let engines = LocalResource::new(api::engines::list);
-
-    let request = move |apply: bool| ComposeImportRequest {
-        content: content.get(),
-        project: non_empty(project.get()),
-        engine: non_empty(engine.get()),
-        apply,
-        ..ComposeImportRequest::default()
-    };
-    let can_apply = move || {
-        !busy.get()
-            && previewed.get().is_some_and(|p| p == request(false))
-            && plan.with(|p| p.as_ref().is_some_and(|p| !p.applied))
-    };
-    let send = move |apply: bool| {
-        let req = untrack(|| request(apply));
-        if req.content.trim().is_empty() {
-            error.set(Some(
-                "Paste a docker-compose file or load one first.".into(),
-            ));
-            return;
-        }
-        busy.set(true);
-        error.set(None);
-        leptos::task::spawn_local(async move {
-            match api::inventory::compose(&req).await {
-                Ok(p) => {
-                    previewed.set((!apply).then_some(ComposeImportRequest {
-                        apply: false,
-                        ..req
-                    }));
-                    plan.set(Some(p));
-                }
-                Err(e) => {
-                    error.set(Some(e.message));
-                    plan.set(None);
-                    previewed.set(None);
-                }
-            }
-            busy.set(false);
-        });
-    };
-
-    view! {
-        <form class="import-form" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(false); }>
-            <label class="span-all">"docker-compose file"
-                <textarea rows="14" class="mono" spellcheck="false" data-testid="compose-text"
-                    placeholder="services:\n  web:\n    image: nginx\n    depends_on: [api]\n  api:\n    image: example/api"
-                    prop:value=move || content.get() on:input=move |e| content.set(event_target_value(&e))></textarea>
-            </label>
-            <FileLoad target=content error testid="compose-file"/>
-            <label>"Project name"
-                <input data-testid="compose-project" placeholder="default: the file's top-level name"
-                    prop:value=move || project.get() on:input=move |e| project.set(event_target_value(&e))/>
-            </label>
-            <label>"Engine"
-                <select data-testid="compose-engine" on:change=move |e| engine.set(event_target_value(&e))>
-                    <option value="">"Any engine"</option>
-                    {move || engines.get().and_then(Result::ok).unwrap_or_default().into_iter()
-                        .map(|e| view! { <option value=e.name.clone() selected=engine.get_untracked() == e.name>{e.name.clone()}</option> })
-                        .collect_view()}
-                </select>
-            </label>
-            <div class="span-all btn-row">
-                <button class="btn" type="submit" data-testid="import-preview" disabled=move || busy.get()>"Preview"</button>
-                <button class="btn btn-primary" type="button" data-testid="import-apply" disabled=move || !can_apply()
-                    on:click=move |_| send(true)>"Apply"</button>
-                <span class="hint">{move || if busy.get() {
-                    "Working…"
-                } else if plan.with(|p| p.as_ref().is_some_and(|p| p.applied)) {
-                    "Applied. Preview again to import more."
-                } else if previewed.get().is_some() && !can_apply() {
-                    "The form changed since the preview: preview again."
-                } else if previewed.get().is_none() {
-                    "Preview first: Apply imports exactly what the preview shows."
-                } else {
-                    ""
-                }}</span>
-            </div>
-        </form>
-        {import_error(error)}
-        {move || plan.get().map(|p| view! { <PlanView plan=p/> })}
     }
 }
 

@@ -24,6 +24,7 @@ mod escalation;
 mod faults;
 mod fuzz;
 mod harness_parts;
+mod import_ui;
 mod incidents;
 mod incidents_ui;
 mod inventory;
