@@ -5,7 +5,7 @@
 //! field by field, and what is kept because it was edited by hand); Apply
 //! sends the same request with `apply: true`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use leptos::prelude::*;
 use opsdeck_wire::{
@@ -198,16 +198,19 @@ fn DiscoveredPanel() -> impl IntoView {
     // Plans by (engine, project), kept across live reloads.
     let plans = RwSignal::new(BTreeMap::<(String, String), Result<ImportPlan, String>>::new());
     let busy = RwSignal::new(None::<(String, String)>);
+    // Projects to import from their own compose files (read on the host).
+    let from_files = RwSignal::new(BTreeSet::<(String, String)>::new());
 
     let send = move |engine: String, project: String, apply: bool| {
         let key = (engine.clone(), project.clone());
         busy.set(Some(key.clone()));
+        let files = from_files.with_untracked(|s| s.contains(&key));
         leptos::task::spawn_local(async move {
             let req = DiscoveredImportRequest {
                 engine,
                 project,
                 apply,
-                from_files: false,
+                from_files: files,
                 profiles: None,
             };
             let r = api::inventory::import_discovered(&req).await;
@@ -221,7 +224,13 @@ fn DiscoveredPanel() -> impl IntoView {
 
     let card = move |p: DiscoveredProject| {
         let key = (p.engine.clone(), p.project.clone());
-        let (k1, k2, k3) = (key.clone(), key.clone(), key.clone());
+        let (k1, k2, k3, k4, k5) = (
+            key.clone(),
+            key.clone(),
+            key.clone(),
+            key.clone(),
+            key.clone(),
+        );
         let total = p.services.len();
         let known = p.services.iter().filter(|s| s.in_inventory).count();
         let (e1, p1, e2, p2) = (
@@ -237,6 +246,15 @@ fn DiscoveredPanel() -> impl IntoView {
                     <span class="muted">"on "{p.engine.clone()}</span>
                     <span class="muted small">{format!("{total} service{} · {known} in inventory", if total == 1 { "" } else { "s" })}</span>
                     <span class="spacer"></span>
+                    <label class="check small" title="Read the project's compose files, override files, includes and .env from the engine's host, as its containers' labels name them, and import what they say (profiles, labels, interpolation)">
+                        <input type="checkbox" data-testid=format!("discovered-files-{}", p.project)
+                            prop:checked=move || from_files.with(|s| s.contains(&k4))
+                            on:change=move |e| {
+                                let on = event_target_checked(&e);
+                                from_files.update(|s| { if on { s.insert(k5.clone()); } else { s.remove(&k5); } });
+                            }/>
+                        " From its compose files"
+                    </label>
                     <button class="btn" data-testid=format!("discovered-preview-{}", p.project)
                         disabled=move || busy.get().is_some()
                         on:click=move |_| send(e1.clone(), p1.clone(), false)>"Preview"</button>
