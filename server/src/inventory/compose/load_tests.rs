@@ -1,0 +1,2 @@
+//! Loading tests.
+use super::*;
