@@ -76,12 +76,12 @@ fn merge_mappings(base: Value, over: Value, path: &[String]) -> Result<Value, St
             b.remove(&k);
             continue;
         }
-        match b.remove(&k) {
-            Some(old) if !key.starts_with("x-") => {
+        match b.get_mut(&k) {
+            Some(slot) if !key.starts_with("x-") => {
                 let mut next = path.to_vec();
                 next.push(key);
-                let merged = merge(old, v, &next)?;
-                b.insert(k, merged);
+                let old = std::mem::take(slot);
+                *slot = merge(old, v, &next)?;
             }
             _ => {
                 b.insert(k, strip_tags(v));
@@ -258,10 +258,10 @@ mod tests {
     #[test]
     fn mappings_sequences_and_replaced_fields() {
         let got = m(
-            "services:\n  web:\n    image: a\n    command: [x, y]\n    ports: ['80:80', {target: 443, published: '8443'}]\n    labels: [a=1, b=2]\n    depends_on: [db]\n    healthcheck: {test: [CMD, a], interval: 5s}\n    volumes: ['d:/data', './c:/etc/c']\n",
-            "services:\n  web:\n    image: b\n    command: [z]\n    ports: ['80:80', '9090:90', {target: 443, published: '8443', host_ip: 0.0.0.0}]\n    labels: {b: '3', c: '4'}\n    depends_on: {cache: {condition: service_healthy}}\n    healthcheck: {test: [CMD, b]}\n    volumes: ['e:/data:ro']\n",
+            "services:\n  web:\n    image: a\n    command: [x, y]\n    ports: ['80:80', {target: 443, published: '8443'}]\n    labels: [a=1, b=2]\n    depends_on: [db]\n    healthcheck: {test: [CMD, a], interval: 5s}\n    volumes: ['dv:/data', './c:/etc/c']\n",
+            "services:\n  web:\n    image: b\n    command: [z]\n    ports: ['80:80', '9090:90', {target: 443, published: '8443', host_ip: 0.0.0.0}]\n    labels: {b: '3', c: '4'}\n    depends_on: {cache: {condition: service_healthy}}\n    healthcheck: {test: [CMD, b]}\n    volumes: ['ev:/data:ro']\n",
         );
-        let want = y("services:\n  web:\n    image: b\n    command: [z]\n    ports: ['80:80', {target: 443, published: '8443', host_ip: 0.0.0.0}, '9090:90']\n    labels: {a: '1', b: '3', c: '4'}\n    depends_on: {db: null, cache: {condition: service_healthy}}\n    healthcheck: {test: [CMD, b], interval: 5s}\n    volumes: ['e:/data:ro', './c:/etc/c']\n");
+        let want = y("services:\n  web:\n    image: b\n    command: [z]\n    ports: ['80:80', {target: 443, published: '8443', host_ip: 0.0.0.0}, '9090:90']\n    labels: {a: '1', b: '3', c: '4'}\n    depends_on: {db: null, cache: {condition: service_healthy}}\n    healthcheck: {test: [CMD, b], interval: 5s}\n    volumes: ['ev:/data:ro', './c:/etc/c']\n");
         assert_eq!(got, want);
     }
 
