@@ -271,12 +271,14 @@ pub fn parse(text: &str) -> Result<ComposeFile, ComposeError> {
     })
 }
 
+mod disk;
 mod dotenv;
 mod interpolate;
 mod load;
 mod merge;
 mod raw;
 
+pub use disk::{sources_from_disk, DiskProject};
 pub use load::{load, normalize_project_name};
 
 use raw::*;
