@@ -5,6 +5,13 @@
 //! name, ports, volumes, labels and `depends_on`. Everything else (notably
 //! `environment`, which routinely holds secrets) is accepted and dropped.
 //!
+//! [`load`] loads a whole project as `docker compose` does (several files
+//! merged, the override file, `include`, `extends`, profiles, interpolation
+//! from env files, the default project name) and runs the merged model
+//! through [`parse`]; see `load`, `merge`, `interpolate`, `dotenv`,
+//! `include` and `extends`, and docs/import/compose.md. [`sources_from_disk`]
+//! collects a project's files for the CLI.
+//!
 //! # What is checked
 //!
 //! * The text must be one YAML document whose top level is a mapping with a
@@ -273,6 +280,8 @@ pub fn parse(text: &str) -> Result<ComposeFile, ComposeError> {
 
 mod disk;
 mod dotenv;
+mod extends;
+mod include;
 mod interpolate;
 mod load;
 mod merge;

@@ -33,7 +33,7 @@ use serde_norway::{Mapping, Value};
 
 use super::dotenv::read_env_file;
 use super::interpolate::{interpolate_value, key_text, Vars};
-use super::merge::{merge, split_volume, strip_tags};
+use super::merge::{merge, split_volume};
 use super::{
     check_document, convert_error, find_line, parse, ComposeError, ComposeFile, Loaded, Sources,
     Step,
@@ -202,7 +202,7 @@ pub fn dir_of(path: &str) -> String {
         .unwrap_or_default()
 }
 
-fn located(
+pub(super) fn located(
     file: &str,
     line: Option<usize>,
     field: Option<String>,
@@ -215,7 +215,7 @@ fn located(
 
 /// The line of a dotted field path (`services.web.ports[1]`), searching
 /// with fewer steps when the full path is not found.
-fn locate(text: &str, field: &str, extra: Option<&str>) -> Option<usize> {
+pub(super) fn locate(text: &str, field: &str, extra: Option<&str>) -> Option<usize> {
     let keys: Vec<&str> = field
         .split('.')
         .map(|k| k.split_once('[').map_or(k, |(k, _)| k))
@@ -236,9 +236,9 @@ fn locate(text: &str, field: &str, extra: Option<&str>) -> Option<usize> {
 }
 
 /// The state of one load: the uploaded texts and the files read so far.
-struct Ctx<'a> {
-    texts: BTreeMap<String, &'a str>,
-    read: Vec<String>,
+pub(super) struct Ctx<'a> {
+    pub(super) texts: BTreeMap<String, &'a str>,
+    pub(super) read: Vec<String>,
 }
 
 impl<'a> Ctx<'a> {
@@ -253,7 +253,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn text(&self, path: &str, what: &str) -> Result<&'a str, ComposeError> {
+    pub(super) fn text(&self, path: &str, what: &str) -> Result<&'a str, ComposeError> {
         self.texts.get(path).copied().ok_or_else(|| {
             ComposeError::new(
                 format!("{what} {path:?} is not among the files given"),
@@ -296,14 +296,14 @@ impl<'a> Ctx<'a> {
         Ok(files)
     }
 
-    fn note_read(&mut self, path: &str) {
+    pub(super) fn note_read(&mut self, path: &str) {
         if !self.read.iter().any(|r| r == path) {
             self.read.push(path.to_owned());
         }
     }
 
     /// The files merged in order, each with its extends and includes.
-    fn load_model(
+    pub(super) fn load_model(
         &mut self,
         files: &[String],
         workdir: &str,
@@ -327,7 +327,7 @@ impl<'a> Ctx<'a> {
 
     /// One file parsed, merge keys applied, interpolated; relative paths
     /// rebased from `workdir`.
-    fn parse_file(
+    pub(super) fn parse_file(
         &mut self,
         path: &str,
         workdir: &str,
@@ -390,216 +390,6 @@ impl<'a> Ctx<'a> {
             r?;
         }
         Ok(Value::Mapping(top))
-    }
-
-    /// Service `name` of `services` (from `file`) with its `extends` chain
-    /// merged in.
-    fn extend(
-        &mut self,
-        file: &str,
-        workdir: &str,
-        services: &Mapping,
-        name: &str,
-        vars: &Vars,
-        seen: &mut Vec<(String, String)>,
-    ) -> Result<Value, ComposeError> {
-        let field = format!("services.{name}.extends");
-        let err = |ctx: &Self, msg: String| {
-            located(
-                file,
-                locate(
-                    ctx.texts.get(file).copied().unwrap_or_default(),
-                    &field,
-                    None,
-                ),
-                Some(field.clone()),
-                msg,
-            )
-        };
-        let Some(svc) = services.get(name) else {
-            return Err(err(self, format!("service {name:?} not found")));
-        };
-        let Some(ext) = svc.get("extends") else {
-            return Ok(svc.clone());
-        };
-        let (base_name, base_file) = match ext {
-            Value::String(s) => (s.clone(), None),
-            Value::Mapping(m) => match m.get("service") {
-                Some(Value::String(s)) => (s.clone(), m.get("file").map(key_text)),
-                _ => return Err(err(self, "extends needs a `service`".to_owned())),
-            },
-            _ => {
-                return Err(err(
-                    self,
-                    "extends must be a service name or a mapping".to_owned(),
-                ))
-            }
-        };
-        if seen.iter().any(|(f, n)| f == file && n == name) {
-            return Err(err(
-                self,
-                format!("circular extends through service {name:?}"),
-            ));
-        }
-        seen.push((file.to_owned(), name.to_owned()));
-        let base = match base_file {
-            Some(f) => {
-                let other = join(&dir_of(file), &f);
-                let other_top = self.parse_file(&other, &dir_of(&other), vars)?;
-                let other_services = match other_top.get("services") {
-                    Some(Value::Mapping(m)) => m.clone(),
-                    _ => Mapping::new(),
-                };
-                if !other_services.contains_key(base_name.as_str()) {
-                    return Err(err(self, format!("cannot extend service {name:?}: service {base_name:?} not found in {other}")));
-                }
-                self.extend(
-                    &other,
-                    &dir_of(&other),
-                    &other_services,
-                    &base_name,
-                    vars,
-                    seen,
-                )?
-            }
-            None => {
-                if !services.contains_key(base_name.as_str()) {
-                    return Err(err(
-                        self,
-                        format!("cannot extend service {name:?}: service {base_name:?} not found"),
-                    ));
-                }
-                self.extend(file, workdir, services, &base_name, vars, seen)?
-            }
-        };
-        seen.pop();
-        let mut own = svc.clone();
-        if let Value::Mapping(m) = &mut own {
-            m.remove("extends");
-        }
-        let base = strip_tags(base);
-        merge(base, own, &["services".to_owned(), name.to_owned()]).map_err(|m| err(self, m))
-    }
-
-    /// The `include` entries of `file`, loaded and added to `top`.
-    fn include(
-        &mut self,
-        file: &str,
-        workdir: &str,
-        inc: Value,
-        vars: &Vars,
-        chain: &mut Vec<String>,
-        top: &mut Mapping,
-    ) -> Result<(), ComposeError> {
-        let text = self.texts.get(file).copied().unwrap_or_default();
-        let err = |msg: String| {
-            located(
-                file,
-                locate(text, "include", None),
-                Some("include".to_owned()),
-                msg,
-            )
-        };
-        let Value::Sequence(items) = inc else {
-            return Err(err("include must be a list".to_owned()));
-        };
-        let strings = |v: Option<&Value>| -> Vec<String> {
-            match v {
-                Some(Value::Sequence(s)) => s.iter().map(key_text).collect(),
-                Some(Value::Null) | None => Vec::new(),
-                Some(other) => vec![key_text(other)],
-            }
-        };
-        for item in items {
-            let (paths, project_dir, env_files) = match &item {
-                Value::String(s) => (vec![s.clone()], None, Vec::new()),
-                Value::Mapping(m) => (
-                    strings(m.get("path")),
-                    m.get("project_directory").map(key_text),
-                    strings(m.get("env_file")),
-                ),
-                _ => {
-                    return Err(err(
-                        "an include entry is a path or a mapping with `path`".to_owned()
-                    ))
-                }
-            };
-            if paths.is_empty() {
-                return Err(err("an include entry needs a `path`".to_owned()));
-            }
-            let paths: Vec<String> = paths.iter().map(|p| join(workdir, p)).collect();
-            if chain.contains(&paths[0]) {
-                return Err(err(format!(
-                    "include cycle: {} includes {}",
-                    file, paths[0]
-                )));
-            }
-            let dir = project_dir.map_or_else(|| dir_of(&paths[0]), |d| join(workdir, &d));
-            let env_files: Vec<String> = if env_files.is_empty() {
-                let dot = join(&dir, ".env");
-                self.texts
-                    .contains_key(&dot)
-                    .then_some(dot)
-                    .into_iter()
-                    .collect()
-            } else {
-                env_files.iter().map(|f| join(workdir, f)).collect()
-            };
-            // The including project's variables win; the include's env
-            // files only add what is not set.
-            let mut own = Vars::new();
-            for f in &env_files {
-                let t = self.text(f, "env file")?;
-                read_env_file(t, vars, &mut own)
-                    .map_err(|(line, msg)| located(f, Some(line), None, msg))?;
-            }
-            let mut inc_vars = vars.clone();
-            for (k, v) in own {
-                inc_vars.entry(k).or_insert(v);
-            }
-            let Value::Mapping(imported) = self.load_model(&paths, &dir, &inc_vars, chain)? else {
-                unreachable!()
-            };
-            for (section, content) in imported {
-                let Value::Mapping(content) = content else {
-                    continue;
-                };
-                let key = key_text(&section);
-                if !matches!(
-                    key.as_str(),
-                    "services" | "volumes" | "networks" | "secrets" | "configs"
-                ) {
-                    continue;
-                }
-                let target = top
-                    .entry(section)
-                    .or_insert_with(|| Value::Mapping(Mapping::new()));
-                if target.is_null() {
-                    *target = Value::Mapping(Mapping::new());
-                }
-                let Value::Mapping(target) = target else {
-                    continue;
-                };
-                for (k, v) in content {
-                    if let Some(existing) = target.get(&k) {
-                        if key == "services" || *existing != v {
-                            let name = key_text(&k);
-                            return Err(located(
-                                file,
-                                locate(text, &format!("{key}.{name}"), None),
-                                Some(format!("{key}.{name}")),
-                                format!(
-                                    "{key} {name:?} is defined both here and in the included {}",
-                                    paths[0]
-                                ),
-                            ));
-                        }
-                    }
-                    target.insert(k, v);
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Moves the services outside the active profiles out of the model and
