@@ -507,6 +507,10 @@ impl<'a> Ctx<'a> {
         } else {
             None
         };
+        if e.field.is_none() {
+            // The line would be one of the merged text, not of a file.
+            e.line = None;
+        }
         self.place(&mut e, extra.as_deref());
         e
     }
