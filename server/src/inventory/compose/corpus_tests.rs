@@ -192,6 +192,10 @@ fn check(name: &str, got: Result<Json, String>, want: &Json, who: &str) -> Optio
 
 #[test]
 fn corpus_matches_expected() {
+    if std::env::var("OPSDECK_COMPOSE_BLESS").as_deref() == Ok("1") {
+        // `reference_matches_expected` is rewriting the files.
+        return;
+    }
     let mut failures = Vec::new();
     for (name, dir, opts) in cases() {
         let want = expected(&dir);
@@ -346,7 +350,7 @@ fn theirs(bin: &Path, dir: &Path, opts: &CaseOptions) -> Result<Json, String> {
                     .as_array()
                     .unwrap_or(&vec![])
                     .iter()
-                    .map(|p| text_of(p))
+                    .map(text_of)
                     .collect::<Vec<_>>()),
             )
         })

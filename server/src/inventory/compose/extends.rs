@@ -16,7 +16,6 @@ impl Ctx<'_> {
     pub(super) fn extend(
         &mut self,
         file: &str,
-        workdir: &str,
         services: &Mapping,
         name: &str,
         vars: &Vars,
@@ -72,14 +71,7 @@ impl Ctx<'_> {
                 if !other_services.contains_key(base_name.as_str()) {
                     return Err(err(self, format!("cannot extend service {name:?}: service {base_name:?} not found in {other}")));
                 }
-                self.extend(
-                    &other,
-                    &dir_of(&other),
-                    &other_services,
-                    &base_name,
-                    vars,
-                    seen,
-                )?
+                self.extend(&other, &other_services, &base_name, vars, seen)?
             }
             None => {
                 if !services.contains_key(base_name.as_str()) {
@@ -88,7 +80,7 @@ impl Ctx<'_> {
                         format!("cannot extend service {name:?}: service {base_name:?} not found"),
                     ));
                 }
-                self.extend(file, workdir, services, &base_name, vars, seen)?
+                self.extend(file, services, &base_name, vars, seen)?
             }
         };
         seen.pop();

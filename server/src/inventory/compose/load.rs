@@ -378,7 +378,7 @@ impl<'a> Ctx<'a> {
             let mut resolved = Mapping::new();
             for (name, _) in &raw {
                 let name = key_text(name);
-                let svc = self.extend(path, workdir, &raw, &name, vars, &mut Vec::new())?;
+                let svc = self.extend(path, &raw, &name, vars, &mut Vec::new())?;
                 resolved.insert(Value::String(name), svc);
             }
             top.insert("services".into(), Value::Mapping(resolved));
