@@ -83,6 +83,7 @@ async fn three_file_project_imports_as_one_stack_same_as_the_cli() {
             "cache",
             "db",
             "node-exporter",
+            "postgres-exporter",
             "prometheus",
             "proxy",
             "worker",
