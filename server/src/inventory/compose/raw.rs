@@ -250,7 +250,7 @@ struct LongVolume {
     #[serde(default)]
     source: Option<String>,
     #[serde(default)]
-    read_only: Option<bool>,
+    read_only: Option<LooseBool>,
     #[serde(default, rename = "type")]
     _kind: Option<String>,
     #[serde(default, rename = "bind")]
@@ -270,7 +270,7 @@ impl LongVolume {
         match self.source.filter(|s| !s.is_empty()) {
             None => self.target,
             Some(source) => {
-                let ro = if self.read_only == Some(true) {
+                let ro = if matches!(self.read_only, Some(LooseBool(true))) {
                     ":ro"
                 } else {
                     ""
@@ -542,6 +542,33 @@ impl<'de> Deserialize<'de> for Environment {
                     }
                 }
                 Ok(Environment(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A boolean, or its text after interpolation (`read_only: ${RO}` gives
+/// the string "true"): compose casts such values by the field's type.
+struct LooseBool(bool);
+
+impl<'de> Deserialize<'de> for LooseBool {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = LooseBool;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a boolean")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<LooseBool, E> {
+                Ok(LooseBool(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LooseBool, E> {
+                match v.to_ascii_lowercase().as_str() {
+                    "true" => Ok(LooseBool(true)),
+                    "false" => Ok(LooseBool(false)),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
             }
         }
         d.deserialize_any(V)
