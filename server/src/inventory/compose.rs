@@ -5,6 +5,13 @@
 //! name, ports, volumes, labels and `depends_on`. Everything else (notably
 //! `environment`, which routinely holds secrets) is accepted and dropped.
 //!
+//! [`load`] loads a whole project as `docker compose` does (several files
+//! merged, the override file, `include`, `extends`, profiles, interpolation
+//! from env files, the default project name) and runs the merged model
+//! through [`parse`]; see `load`, `merge`, `interpolate`, `dotenv`,
+//! `include` and `extends`, and docs/import/compose.md. [`sources_from_disk`]
+//! collects a project's files for the CLI.
+//!
 //! # What is checked
 //!
 //! * The text must be one YAML document whose top level is a mapping with a
@@ -142,46 +149,6 @@ pub struct Loaded {
     pub inactive: Vec<(String, Vec<String>)>,
 }
 
-/// Loads a compose project the way `docker compose` does.
-///
-/// Stub until the loading model lands: reads the first compose file only.
-pub fn load(src: &Sources) -> Result<Loaded, ComposeError> {
-    const DEFAULTS: [&str; 4] = [
-        "compose.yaml",
-        "compose.yml",
-        "docker-compose.yaml",
-        "docker-compose.yml",
-    ];
-    let main = match src.compose_files.first() {
-        Some(f) => f.clone(),
-        None => DEFAULTS
-            .iter()
-            .find(|d| src.files.iter().any(|(p, _)| p == *d))
-            .map(|d| (*d).to_owned())
-            .ok_or_else(|| {
-                ComposeError::new(
-                    "no compose file: expected compose.yaml".to_owned(),
-                    None,
-                    None,
-                )
-            })?,
-    };
-    let text = src
-        .files
-        .iter()
-        .find(|(p, _)| *p == main)
-        .map(|(_, t)| t.as_str())
-        .ok_or_else(|| ComposeError::new(format!("{main}: not uploaded"), None, None))?;
-    let file = parse(text)?;
-    let project = file.name.clone().map(|n| (n, "name"));
-    Ok(Loaded {
-        file,
-        project,
-        files: vec![main],
-        inactive: Vec::new(),
-    })
-}
-
 /// Why a compose file was refused.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComposeError {
@@ -191,10 +158,16 @@ pub struct ComposeError {
     pub line: Option<usize>,
     /// The path of the offending field (`services.gitea.ports[1]`), when one applies.
     pub field: Option<String>,
+    /// The file (relative to the project directory) the line is in, when
+    /// the error comes from loading a project ([`load`]).
+    pub file: Option<String>,
 }
 
 impl fmt::Display for ComposeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{file}: ")?;
+        }
         write_located(f, self.line, self.field.as_deref(), &self.message)
     }
 }
@@ -207,6 +180,7 @@ impl ComposeError {
             message,
             line,
             field,
+            file: None,
         }
     }
 }
@@ -304,10 +278,26 @@ pub fn parse(text: &str) -> Result<ComposeFile, ComposeError> {
     })
 }
 
+mod disk;
+mod dotenv;
+mod extends;
+mod include;
+mod interpolate;
+mod load;
+mod merge;
 mod raw;
 pub mod refs;
+
+pub use disk::{sources_from_disk, DiskProject};
+pub use load::{load, normalize_project_name};
 
 use raw::*;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod load_tests;
+
+#[cfg(test)]
+mod corpus_tests;

@@ -23,7 +23,8 @@ use opsdeck_wire::{ChangeKind, FieldChange, ImportPlan, PlanChange};
 use serde_json::json;
 
 pub use sources::{
-    desired_from_compose, desired_from_yaml, discover, guess_tier, parse_compose, project_name,
+    compose_project, describe_load, desired_from_compose, desired_from_yaml, discover, guess_tier,
+    parse_compose, project_name,
 };
 pub use store::{apply, engine_plan, export, load_engines};
 
@@ -148,7 +149,12 @@ pub fn compute(snapshot: &Snapshot, desired: Desired) -> Result<Computed, Invent
                     service: d.name.clone(),
                     fields: fc,
                     kept_manual: vec![],
-                    guessed: Vec::new(),
+                    // A tier no label or document gave was guessed from the image.
+                    guessed: if d.provided.contains(&"tier") {
+                        Vec::new()
+                    } else {
+                        vec!["tier".to_owned()]
+                    },
                 });
                 writes.push((None, d.name.clone(), fields, vec![]));
                 edges_for.insert(d.name.clone());

@@ -15,6 +15,7 @@ mod browser;
 mod checks;
 mod checks_containers;
 mod cli;
+mod compose_load;
 mod containers;
 mod discovered_files;
 mod docker;

@@ -51,6 +51,12 @@ pub(super) struct RawService {
     labels: Option<Labels>,
     #[serde(default)]
     depends_on: Option<DependsOn>,
+    #[serde(default)]
+    healthcheck: Option<Healthcheck>,
+    #[serde(default)]
+    profiles: Option<Vec<String>>,
+    #[serde(default)]
+    environment: Option<Environment>,
     #[serde(default, rename = "<<")]
     merge: Option<Merge<RawService>>,
 }
@@ -67,6 +73,9 @@ impl RawService {
                 self.volumes = self.volumes.or(base.volumes);
                 self.labels = self.labels.or(base.labels);
                 self.depends_on = self.depends_on.or(base.depends_on);
+                self.healthcheck = self.healthcheck.or(base.healthcheck);
+                self.profiles = self.profiles.or(base.profiles);
+                self.environment = self.environment.or(base.environment);
             }
         }
         self
@@ -91,7 +100,9 @@ impl RawService {
                 .collect(),
             labels: self.labels.map(|l| l.0).unwrap_or_default(),
             depends_on: depends_on.into_iter().collect(),
-            ..ComposeService::default()
+            healthcheck: self.healthcheck.and_then(Healthcheck::argv),
+            profiles: self.profiles.unwrap_or_default(),
+            db_env: self.environment.map(|e| e.0).unwrap_or_default(),
         }
     }
 }
@@ -239,7 +250,7 @@ struct LongVolume {
     #[serde(default)]
     source: Option<String>,
     #[serde(default)]
-    read_only: Option<bool>,
+    read_only: Option<LooseBool>,
     #[serde(default, rename = "type")]
     _kind: Option<String>,
     #[serde(default, rename = "bind")]
@@ -259,7 +270,7 @@ impl LongVolume {
         match self.source.filter(|s| !s.is_empty()) {
             None => self.target,
             Some(source) => {
-                let ro = if self.read_only == Some(true) {
+                let ro = if matches!(self.read_only, Some(LooseBool(true))) {
                     ":ro"
                 } else {
                     ""
@@ -433,6 +444,131 @@ impl<'de> Deserialize<'de> for DependsOn {
                     out.insert(name);
                 }
                 Ok(DependsOn(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `healthcheck:`; only `test` and `disable` are read, the timings are
+/// accepted and dropped.
+#[derive(Deserialize)]
+#[serde(expecting = "a healthcheck mapping")]
+pub(super) struct Healthcheck {
+    #[serde(default)]
+    test: Option<HealthTest>,
+    #[serde(default)]
+    disable: Option<bool>,
+}
+
+impl Healthcheck {
+    fn argv(self) -> Option<Vec<String>> {
+        if self.disable == Some(true) {
+            return None;
+        }
+        let argv = self.test?.0;
+        (argv.first().map(String::as_str) != Some("NONE") && !argv.is_empty()).then_some(argv)
+    }
+}
+
+/// `healthcheck.test`: a list, or a string (run by the shell: `CMD-SHELL`).
+struct HealthTest(Vec<String>);
+
+impl<'de> Deserialize<'de> for HealthTest {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = HealthTest;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<HealthTest, E> {
+                Ok(HealthTest(vec!["CMD-SHELL".to_owned(), v.to_owned()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<HealthTest, A::Error> {
+                let mut out = Vec::new();
+                while let Some(StrOrInt(item)) = seq.next_element()? {
+                    out.push(item);
+                }
+                Ok(HealthTest(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The environment keys kept for proposed database checks (never a
+/// password).
+const DB_ENV_KEYS: [&str; 6] = [
+    "POSTGRES_USER",
+    "POSTGRES_DB",
+    "MYSQL_USER",
+    "MYSQL_DATABASE",
+    "MARIADB_USER",
+    "MARIADB_DATABASE",
+];
+
+/// `environment:` (mapping or `KEY=VALUE` list) reduced to [`DB_ENV_KEYS`];
+/// every other value is read and dropped.
+pub(super) struct Environment(BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for Environment {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Environment;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping or a list of \"KEY=VALUE\" strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Environment, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if DB_ENV_KEYS.contains(&key.as_str()) {
+                        let LabelValue(v) = map.next_value()?;
+                        out.insert(key, v);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Environment(out))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Environment, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(item) = seq.next_element::<String>()? {
+                    if let Some((k, v)) = item.split_once('=') {
+                        if DB_ENV_KEYS.contains(&k) {
+                            out.insert(k.to_owned(), v.to_owned());
+                        }
+                    }
+                }
+                Ok(Environment(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A boolean, or its text after interpolation (`read_only: ${RO}` gives
+/// the string "true"): compose casts such values by the field's type.
+struct LooseBool(bool);
+
+impl<'de> Deserialize<'de> for LooseBool {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = LooseBool;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a boolean")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<LooseBool, E> {
+                Ok(LooseBool(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LooseBool, E> {
+                match v.to_ascii_lowercase().as_str() {
+                    "true" => Ok(LooseBool(true)),
+                    "false" => Ok(LooseBool(false)),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
             }
         }
         d.deserialize_any(V)

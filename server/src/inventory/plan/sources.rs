@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use opsdeck_wire::{DiscoveredProject, DiscoveredService, Tier};
+use opsdeck_wire::{DiscoveredProject, DiscoveredService, ImportPlan, InactiveService, Tier};
 
 use super::super::{
     compose, parse_tier, yaml, Fields, InventoryError, ServiceName, Snapshot, FIELD_NAMES,
@@ -12,33 +12,68 @@ use super::super::{
 use super::{Desired, DesiredService};
 use crate::state::AppState;
 
-/// Guesses a tier from an image name, for services a compose import adds
-/// without an `opsdeck.tier` label: proxies and databases are critical,
-/// caches and admin tools support, the rest application.
-pub fn guess_tier(image: Option<&str>, name: &str) -> Tier {
-    let hay = format!("{} {}", image.unwrap_or_default(), name).to_ascii_lowercase();
-    let any = |words: &[&str]| words.iter().any(|w| hay.contains(w));
-    if any(&[
-        "postgres",
-        "mariadb",
-        "mysql",
-        "nginx",
-        "traefik",
-        "caddy",
-        "haproxy",
-        "timescale",
-        "mongo",
-        "proxy",
-    ]) {
+/// Images whose repository name (the last path segment, without registry,
+/// tag or digest) makes a service critical: databases and the reverse
+/// proxies in front of everything. Listed in docs/import/tiers.md.
+pub const CRITICAL_IMAGES: &[&str] = &[
+    "postgres",
+    "postgis",
+    "timescaledb",
+    "mariadb",
+    "mysql",
+    "percona-server",
+    "mongo",
+    "nginx",
+    "openresty",
+    "traefik",
+    "caddy",
+    "haproxy",
+    "envoy",
+];
+
+/// Images whose repository name makes a service support: caches, admin
+/// tools, updaters and the monitoring stack.
+pub const SUPPORT_IMAGES: &[&str] = &[
+    "redis",
+    "valkey",
+    "keydb",
+    "memcached",
+    "adminer",
+    "phpmyadmin",
+    "pgadmin4",
+    "portainer",
+    "portainer-ce",
+    "watchtower",
+    "prometheus",
+    "alertmanager",
+    "node-exporter",
+    "cadvisor",
+    "grafana",
+    "loki",
+    "promtail",
+];
+
+/// The repository name of an image reference: the last path segment
+/// without tag or digest (`docker.io/library/postgres:16` → `postgres`,
+/// `ghcr.io/acme/postgres-meta@sha256:…` → `postgres-meta`), lowercased.
+pub fn image_repository(image: &str) -> String {
+    let no_digest = image.split('@').next().unwrap_or_default();
+    let last = no_digest.rsplit('/').next().unwrap_or_default();
+    let name = last.split(':').next().unwrap_or_default();
+    name.trim().to_ascii_lowercase()
+}
+
+/// Guesses a tier from the image's repository name only (never the
+/// service name, never a substring): an exact match in
+/// [`CRITICAL_IMAGES`] is critical, in [`SUPPORT_IMAGES`] support, anything
+/// else (or no image) application. `postgres-meta` is not `postgres`.
+pub fn guess_tier(image: Option<&str>) -> Tier {
+    let Some(repo) = image.map(image_repository) else {
+        return Tier::Application;
+    };
+    if CRITICAL_IMAGES.contains(&repo.as_str()) {
         Tier::Critical
-    } else if any(&[
-        "redis",
-        "memcached",
-        "portainer",
-        "valkey",
-        "adminer",
-        "watchtower",
-    ]) {
+    } else if SUPPORT_IMAGES.contains(&repo.as_str()) {
         Tier::Support
     } else {
         Tier::Application
@@ -69,7 +104,7 @@ pub fn desired_from_compose(
             "labels",
         ];
         let mut fields = Fields {
-            tier: guess_tier(svc.image.as_deref(), name),
+            tier: guess_tier(svc.image.as_deref()),
             compose_project: Some(project.to_owned()),
             compose_service: Some(name.clone()),
             container_name: svc.container_name.clone(),
@@ -202,6 +237,43 @@ pub fn project_name(
     ServiceName::parse(&p).map_err(|e| InventoryError::Invalid(format!("project: {e}")))?;
     Ok(p)
 }
+/// The project name of a loaded compose project and where it came from:
+/// the caller's (`given`), else what compose would choose
+/// ([`compose::Loaded::project`]); an error when nothing names it.
+pub fn compose_project(
+    given: Option<&str>,
+    loaded: &compose::Loaded,
+) -> Result<(String, &'static str), InventoryError> {
+    let (p, source) = match given.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(g) => (g.to_owned(), "given"),
+        None => loaded.project.clone().ok_or_else(|| {
+            InventoryError::Invalid(
+                "project: the files have no top-level name, COMPOSE_PROJECT_NAME is not set and \
+                 no directory was given; give the compose project name"
+                    .into(),
+            )
+        })?,
+    };
+    ServiceName::parse(&p).map_err(|e| InventoryError::Invalid(format!("project: {e}")))?;
+    Ok((p, source))
+}
+
+/// Adds what the load found to a compose import's plan: the files read,
+/// the services left out by their profiles, where the project name came
+/// from.
+pub fn describe_load(plan: &mut ImportPlan, loaded: &compose::Loaded, project_source: &str) {
+    plan.project_source = Some(project_source.to_owned());
+    plan.files = loaded.files.clone();
+    plan.inactive = loaded
+        .inactive
+        .iter()
+        .map(|(name, profiles)| InactiveService {
+            name: name.clone(),
+            profiles: profiles.clone(),
+        })
+        .collect();
+}
+
 /// Compose projects found on the engines from container labels.
 pub fn discover(state: &AppState, snapshot: &Snapshot) -> Vec<DiscoveredProject> {
     let mut projects: BTreeMap<(String, String), BTreeMap<String, DiscoveredService>> =
@@ -258,4 +330,26 @@ pub fn discover(state: &AppState, snapshot: &Snapshot) -> Vec<DiscoveredProject>
             services: services.into_values().collect(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tier_tests {
+    use super::*;
+
+    #[test]
+    fn tier_from_the_repository_name_only() {
+        let t = |i: &str| guess_tier(Some(i));
+        assert_eq!(t("docker.io/library/postgres:16"), Tier::Critical);
+        assert_eq!(t("postgres"), Tier::Critical);
+        assert_eq!(t("ghcr.io/acme/postgres-meta"), Tier::Application);
+        assert_eq!(t("supabase/postgres-meta:v0.80"), Tier::Application);
+        assert_eq!(t("registry.local:5000/nginx@sha256:abc"), Tier::Critical);
+        assert_eq!(t("localhost:5000/mirror/traefik:v3"), Tier::Critical);
+        assert_eq!(t("ghcr.io/acme/image-proxy:1"), Tier::Application);
+        assert_eq!(t("jwilder/nginx-proxy"), Tier::Application);
+        assert_eq!(t("valkey/valkey:8"), Tier::Support);
+        assert_eq!(t("REDIS:7"), Tier::Support);
+        assert_eq!(t("bitnami/redis-exporter"), Tier::Application);
+        assert_eq!(guess_tier(None), Tier::Application);
+    }
 }
