@@ -527,8 +527,7 @@ async fn import_discovered(
             ))
         })?;
     if req.from_files {
-        let mut plan = import_discovered_files(&state, &req, &project, &auth, &ctx).await?;
-        plan.project_source = Some("discovered".to_owned());
+        let plan = import_discovered_files(&state, &req, &project, &auth, &ctx).await?;
         crate::fanout::inventory_changed(&state).await;
         return Ok(Json(plan));
     }
@@ -600,8 +599,8 @@ fn load_compose(req: &ComposeImportRequest) -> Result<compose::Loaded, ApiError>
 
 /// A discovered project imported from its own compose files, read from
 /// the engine's host ([`super::discovered`]). Profiles default to those
-/// of the services that have containers (the first profile of each), so
-/// the model is what runs.
+/// of the services that have containers (the first profile of each, read
+/// with every profile active), so the model is what runs.
 async fn import_discovered_files(
     state: &AppState,
     req: &DiscoveredImportRequest,
@@ -617,25 +616,25 @@ async fn import_discovered_files(
             req.project, files.working_dir
         ))
     };
-    let mut loaded = compose::load(&sources).map_err(bad)?;
-    match &req.profiles {
-        Some(p) => sources.profiles = p.clone(),
+    sources.profiles = match &req.profiles {
+        Some(p) => p.clone(),
         None => {
+            // Every service active once, to learn their profiles.
+            sources.profiles = vec!["*".to_owned()];
+            let all = compose::load(&sources).map_err(bad)?;
             let running: BTreeSet<&str> =
                 project.services.iter().map(|s| s.name.as_str()).collect();
-            sources.profiles = loaded
-                .inactive
+            all.file
+                .services
                 .iter()
                 .filter(|(name, _)| running.contains(name.as_str()))
-                .filter_map(|(_, profiles)| profiles.first().cloned())
+                .filter_map(|(_, s)| s.profiles.first().cloned())
                 .collect::<BTreeSet<_>>()
                 .into_iter()
-                .collect();
+                .collect()
         }
-    }
-    if !sources.profiles.is_empty() {
-        loaded = compose::load(&sources).map_err(bad)?;
-    }
+    };
+    let loaded = compose::load(&sources).map_err(bad)?;
     let desired =
         desired_from_compose(&loaded.file, &req.project, Some(&req.engine), "discovered")?;
     let mut plan = run_import(
@@ -648,11 +647,6 @@ async fn import_discovered_files(
         Some(&ctx.slots),
     )
     .await?;
-    plan.files = loaded.files;
-    plan.inactive = loaded
-        .inactive
-        .into_iter()
-        .map(|(name, profiles)| opsdeck_wire::InactiveService { name, profiles })
-        .collect();
+    describe_load(&mut plan, &loaded, "discovered");
     Ok(plan)
 }

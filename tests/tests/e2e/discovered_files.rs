@@ -3,8 +3,9 @@
 //! `-f` files, env file); the panel reads those files through the private
 //! engine (a never-started helper with read-only bind mounts), follows
 //! their `include`, and imports what the files say: the override's labels,
-//! `.env` interpolation, the included service, and the profiled service
-//! listed as inactive. No helper container is left behind.
+//! `.env` interpolation, the included service, the profile of a running
+//! service made active, and a profiled service that does not run listed as
+//! inactive. No helper container is left behind.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,6 +27,7 @@ services:
     depends_on: [shopdb]
   shopdb:
     image: postgres:16
+    profiles: [db]
   adminer:
     image: adminer:4
     profiles: [tools]
