@@ -86,6 +86,8 @@ pub enum ImportCommand {
         /// Show the changes without applying them.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        checks: CheckFlags,
     },
     /// Replace the whole inventory with a YAML document (from `opsdeck export`).
     Inventory {
@@ -93,6 +95,27 @@ pub enum ImportCommand {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// The checks `opsdeck import compose` creates with the services: the
+/// proposals of docs/import/checks.md (a container check per service, HTTP,
+/// TLS, PostgreSQL, MariaDB/MySQL and Redis checks where the file says so),
+/// those that need no password by default. Database checks that need a
+/// password are listed as skipped unless the passwords file names them.
+#[derive(Debug, clap::Args)]
+pub struct CheckFlags {
+    /// Create no checks (the services only).
+    #[arg(long)]
+    pub no_checks: bool,
+    /// Leave out one proposed check by its key (`redis/redis`,
+    /// `npm/http/8080`); repeatable.
+    #[arg(long = "skip-check", value_name = "KEY")]
+    pub skip_checks: Vec<String>,
+    /// Passwords of proposed database checks: a file of `KEY=VALUE` lines
+    /// (`db/postgres=…`; blank lines and `#` comments ignored). Never on
+    /// the command line, where `ps` shows it. Stored sealed.
+    #[arg(long, value_name = "FILE")]
+    pub check_passwords_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -256,7 +279,7 @@ async fn with_database(
         }
         Command::Import { command } => {
             db::migrate(pool).await?;
-            return import(pool, command).await;
+            return import(pool, settings, command).await;
         }
         Command::Export => {
             db::migrate(pool).await?;
@@ -424,7 +447,11 @@ fn read_input(file: &std::path::Path) -> anyhow::Result<String> {
 
 /// `opsdeck import compose|inventory`: the same plan and apply as the API,
 /// audited as the system actor `cli`.
-async fn import(pool: &sqlx::PgPool, command: ImportCommand) -> anyhow::Result<ExitCode> {
+async fn import(
+    pool: &sqlx::PgPool,
+    settings: &Settings,
+    command: ImportCommand,
+) -> anyhow::Result<ExitCode> {
     use crate::inventory::plan;
     let (desired, dry_run) = match &command {
         ImportCommand::Compose {
@@ -432,15 +459,20 @@ async fn import(pool: &sqlx::PgPool, command: ImportCommand) -> anyhow::Result<E
             project,
             engine,
             dry_run,
+            checks,
         } => {
             let text = read_input(file)?;
             let parsed = plan::parse_compose(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
             let project = plan::project_name(project.as_deref(), &parsed)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let desired =
-                plan::desired_from_compose(&parsed, &project, engine.as_deref(), "compose")
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-            (desired, *dry_run)
+            let loaded = crate::inventory::compose::Loaded {
+                project: parsed.name.clone().map(|n| (n, "name")),
+                file: parsed,
+                files: vec![file.display().to_string()],
+                inactive: Vec::new(),
+            };
+            let input = (loaded, project, engine.clone(), *dry_run);
+            return import_compose_checked(pool, settings, input, checks).await;
         }
         ImportCommand::Inventory { file, dry_run } => {
             let text = read_input(file)?;
@@ -465,6 +497,20 @@ async fn import(pool: &sqlx::PgPool, command: ImportCommand) -> anyhow::Result<E
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
+    print_changes(&result);
+    println!(
+        "{}",
+        if result.applied {
+            "applied"
+        } else {
+            "dry run: nothing changed"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line per service of a plan, its field changes indented.
+fn print_changes(result: &opsdeck_wire::ImportPlan) {
     for c in &result.changes {
         let mark = match c.kind {
             opsdeck_wire::ChangeKind::Add => "+",
@@ -480,13 +526,103 @@ async fn import(pool: &sqlx::PgPool, command: ImportCommand) -> anyhow::Result<E
             println!("    kept (edited by hand): {}", c.kept_manual.join(", "));
         }
     }
+}
+
+/// `opsdeck import compose` with its proposed checks: the same plan, checks
+/// and single transaction as the API (`onboard`), audited as `cli`; prints
+/// the plan and each proposal (`[x]` created, `[ ]` not, `[=]` the service
+/// already has one of that kind).
+async fn import_compose_checked(
+    pool: &sqlx::PgPool,
+    settings: &Settings,
+    (loaded, project, engine, dry_run): (
+        crate::inventory::compose::Loaded,
+        String,
+        Option<String>,
+        bool,
+    ),
+    flags: &CheckFlags,
+) -> anyhow::Result<ExitCode> {
+    let passwords = match &flags.check_passwords_file {
+        Some(path) => read_passwords_file(path)?,
+        None => Default::default(),
+    };
+    if !passwords.is_empty() && !dry_run {
+        // Check passwords are sealed: the secrets key as `serve` loads it.
+        crate::secrets::startup::start(pool, settings)
+            .await
+            .context("secrets at rest")?;
+    }
+    let done = crate::onboard::import_compose(
+        pool,
+        crate::onboard::ComposeImport {
+            loaded: &loaded,
+            project,
+            project_source: None,
+            engine,
+            apply: !dry_run,
+            checks: flags.no_checks.then(Vec::new),
+            passwords,
+            unticked: flags.skip_checks.clone(),
+            allow_link_local: settings.checks_allow_link_local,
+        },
+        crate::audit::Actor::system("cli"),
+        None,
+        None,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = done.plan;
+    print_changes(&plan);
+    if !plan.checks.is_empty() {
+        println!("checks:");
+    }
+    for c in &plan.checks {
+        let mark = match (c.exists, c.selected) {
+            (true, _) => "[=]",
+            (_, true) => "[x]",
+            _ => "[ ]",
+        };
+        let note = if c.needs_password && !c.selected && !c.exists {
+            "  (skipped: needs a password, see --check-passwords-file)"
+        } else {
+            ""
+        };
+        println!("  {mark} {:<28} {}{note}", c.key, c.name);
+    }
+    if !done.check_ids.is_empty() {
+        // A running server schedules them when the notification arrives.
+        for id in &done.check_ids {
+            crate::fanout::notify(pool, crate::fanout::Change::Check(*id)).await;
+        }
+    }
     println!(
         "{}",
-        if result.applied {
+        if plan.applied {
             "applied"
         } else {
             "dry run: nothing changed"
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `KEY=VALUE` lines; blank lines and `#` comments skipped.
+fn read_passwords_file(
+    path: &std::path::Path,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = std::collections::BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            bail!("{}:{}: expected KEY=VALUE", path.display(), n + 1);
+        };
+        out.insert(k.trim().to_owned(), v.to_owned());
+    }
+    Ok(out)
 }

@@ -22,9 +22,7 @@ use serde_json::json;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::plan::{
-    desired_from_compose, desired_from_yaml, discover, export, project_name, run_import,
-};
+use super::plan::{desired_from_compose, desired_from_yaml, discover, export, run_import};
 use super::{
     apply_input, check_requires, compose, graph, is_failing, lock, overview, set_requires, store,
     write_service, yaml, Fields, ServiceName, Snapshot,
@@ -399,44 +397,9 @@ pub fn text_download(
 
 fn plan_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(import_compose))
         .routes(routes!(export_inventory))
         .routes(routes!(import_inventory))
         .routes(routes!(list_discovered, import_discovered))
-}
-
-/// Preview (`apply: false`) or apply a docker-compose file.
-#[utoipa::path(post, path = "/api/v1/inventory/compose", tag = "inventory",
-    request_body = ComposeImportRequest,
-    responses((status = 200, body = ImportPlan), (status = 400)),
-    security(("session" = ["admin"]), ("token" = ["admin"])))]
-async fn import_compose(
-    auth: Auth<Admin>,
-    ctx: RequestCtx,
-    State(state): State<AppState>,
-    Json(req): Json<ComposeImportRequest>,
-) -> ApiResult<Json<ImportPlan>> {
-    let loaded = load_compose(&req)?;
-    let file = loaded.file;
-    let project = project_name(req.project.as_deref(), &file)?;
-    let engine = req
-        .engine
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let desired = desired_from_compose(&file, &project, engine, "compose")?;
-    let plan = run_import(
-        &state.pool,
-        desired,
-        req.apply,
-        Actor::of(&auth.principal),
-        "inventory.compose",
-        ctx.source.clone(),
-        Some(&ctx.slots),
-    )
-    .await?;
-    crate::fanout::inventory_changed(&state).await;
-    Ok(Json(plan))
 }
 
 /// The whole inventory as YAML (config as code).
@@ -569,8 +532,9 @@ async fn import_discovered(
 }
 
 /// The request's files as [`compose::Sources`], loaded. The server's own
-/// environment never takes part in interpolation.
-fn load_compose(req: &ComposeImportRequest) -> Result<compose::Loaded, ApiError> {
+/// environment never takes part in interpolation. The compose import route
+/// itself lives in `onboard` (it creates checks too).
+pub fn load_compose(req: &ComposeImportRequest) -> Result<compose::Loaded, ApiError> {
     let mut files: Vec<(String, String)> = req
         .files
         .iter()
