@@ -25,6 +25,7 @@ mod fuzz;
 mod harness_parts;
 mod incidents;
 mod incidents_ui;
+mod import_checks;
 mod inventory;
 mod inventory_ui;
 mod jobs;
