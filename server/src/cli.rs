@@ -73,7 +73,9 @@ pub enum SecretsCommand {
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
     /// Import a docker-compose file: services, images, ports, volumes,
-    /// labels and depends_on. Re-imports keep fields edited by hand.
+    /// labels and depends_on, with the health checks it proposes
+    /// (docs/import/checks.md). Re-imports keep fields edited by hand and
+    /// never duplicate a check.
     Compose {
         /// The compose file (`-` for standard input).
         file: std::path::PathBuf,

@@ -40,7 +40,14 @@ const DEMO_PORTS: [(&str, u16); 9] = [
     ("portainer", 18089),
 ];
 /// The demo's web services: they get an HTTP check from their healthcheck.
-const WEB: [&str; 6] = ["npm", "gitea", "bookstack", "woodpecker", "mcp", "portainer"];
+const WEB: [&str; 6] = [
+    "npm",
+    "gitea",
+    "bookstack",
+    "woodpecker",
+    "mcp",
+    "portainer",
+];
 
 fn demo_file() -> String {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -125,25 +132,49 @@ async fn the_demo_import_monitors_the_stack_and_a_stopped_container_turns_it_red
         "proposals: {:#?}",
         plan.checks
     );
-    let http = plan.checks.iter().find(|c| c.key.starts_with("gitea/http/")).unwrap();
-    let CheckSpec::Http(h) = &http.spec else { panic!("{http:?}") };
-    assert_eq!(h.url, format!("{}", stack.health_url("gitea")), "the healthcheck's URL");
+    let http = plan
+        .checks
+        .iter()
+        .find(|c| c.key.starts_with("gitea/http/"))
+        .unwrap();
+    let CheckSpec::Http(h) = &http.spec else {
+        panic!("{http:?}")
+    };
+    assert_eq!(
+        h.url,
+        format!("{}", stack.health_url("gitea")),
+        "the healthcheck's URL"
+    );
     let pw = keys(&plan, |c| c.needs_password);
-    assert_eq!(pw, BTreeSet::from(["mariadb/mysql".into(), "postgres/postgres".into()]));
+    assert_eq!(
+        pw,
+        BTreeSet::from(["mariadb/mysql".into(), "postgres/postgres".into()])
+    );
     assert!(
         keys(&plan, |c| c.selected).is_disjoint(&pw),
         "no password given: not selected by default"
     );
-    let CheckSpec::Postgres(p) = &plan.checks.iter().find(|c| c.key == "postgres/postgres").unwrap().spec
+    let CheckSpec::Postgres(p) = &plan
+        .checks
+        .iter()
+        .find(|c| c.key == "postgres/postgres")
+        .unwrap()
+        .spec
     else {
         panic!()
     };
     assert_eq!(
         p.url,
-        format!("postgres://woodpecker@127.0.0.1:{}/woodpecker", stack.ports["postgres"]),
+        format!(
+            "postgres://woodpecker@127.0.0.1:{}/woodpecker",
+            stack.ports["postgres"]
+        ),
         "user and database from the environment, no password"
     );
-    assert!(checks(&admin).await.is_empty(), "a preview creates no check");
+    assert!(
+        checks(&admin).await.is_empty(),
+        "a preview creates no check"
+    );
     let services: Vec<serde_json::Value> = admin.json("/api/v1/services").await;
     assert!(services.is_empty(), "a preview creates no service");
 
@@ -153,13 +184,20 @@ async fn the_demo_import_monitors_the_stack_and_a_stopped_container_turns_it_red
     apply["checks"] = json!([]);
     let plan: ImportPlan = ok_json(compose(&admin, apply.clone()).await, "no checks").await;
     assert!(plan.applied && plan.checks.iter().all(|c| !c.selected));
-    assert!(checks(&admin).await.is_empty(), "unticked checks are not created");
-    poll(Duration::from_secs(30), "nine unknown services", async || {
-        let b = board(&viewer).await;
-        (b.services.len() == 9 && b.overall == Overall::Unmonitored)
-            .then_some(())
-            .ok_or(format!("{:?} {:?}", b.overall, b.counts))
-    })
+    assert!(
+        checks(&admin).await.is_empty(),
+        "unticked checks are not created"
+    );
+    poll(
+        Duration::from_secs(30),
+        "nine unknown services",
+        async || {
+            let b = board(&viewer).await;
+            (b.services.len() == 9 && b.overall == Overall::Unmonitored)
+                .then_some(())
+                .ok_or(format!("{:?} {:?}", b.overall, b.counts))
+        },
+    )
     .await;
 
     // Applied with the proposals, the demo's way: databases left out.
@@ -178,18 +216,22 @@ async fn the_demo_import_monitors_the_stack_and_a_stopped_container_turns_it_red
     );
 
     // Operational because the checks say so (first probes within an interval).
-    poll(Duration::from_secs(240), "every service operational", async || {
-        let b = board(&viewer).await;
-        let off: Vec<String> = b
-            .services
-            .iter()
-            .filter(|s| s.health != ServiceHealth::Operational)
-            .map(|s| format!("{}: {:?} {:?}", s.name, s.health, s.problems))
-            .collect();
-        (off.is_empty() && b.overall == Overall::Operational && b.services.len() == 9)
-            .then_some(())
-            .ok_or(format!("{:?}: {}", b.overall, off.join("; ")))
-    })
+    poll(
+        Duration::from_secs(240),
+        "every service operational",
+        async || {
+            let b = board(&viewer).await;
+            let off: Vec<String> = b
+                .services
+                .iter()
+                .filter(|s| s.health != ServiceHealth::Operational)
+                .map(|s| format!("{}: {:?} {:?}", s.name, s.health, s.problems))
+                .collect();
+            (off.is_empty() && b.overall == Overall::Operational && b.services.len() == 9)
+                .then_some(())
+                .ok_or(format!("{:?}: {}", b.overall, off.join("; ")))
+        },
+    )
     .await;
 
     // A re-import with the default selection adds nothing.
@@ -213,7 +255,13 @@ async fn the_demo_import_monitors_the_stack_and_a_stopped_container_turns_it_red
     assert_eq!(after.len(), want.len() + 1, "no duplicates");
     // The Redis stand-in is not Redis: that check goes away again.
     let redis = after.iter().find(|c| c.spec.kind() == "redis").unwrap();
-    assert_eq!(admin.delete(&format!("/api/v1/checks/{}", redis.id)).await.status(), 204);
+    assert_eq!(
+        admin
+            .delete(&format!("/api/v1/checks/{}", redis.id))
+            .await
+            .status(),
+        204
+    );
 
     // npm (critical) stops: the board turns red with nothing added.
     stack
@@ -226,14 +274,22 @@ async fn the_demo_import_monitors_the_stack_and_a_stopped_container_turns_it_red
         .expect("stopping npm");
     poll(Duration::from_secs(300), "an outage", async || {
         let b = board(&viewer).await;
-        let npm = b.services.iter().find(|s| s.name == "npm").map(|s| s.health);
+        let npm = b
+            .services
+            .iter()
+            .find(|s| s.name == "npm")
+            .map(|s| s.health);
         (matches!(b.overall, Overall::Outage | Overall::Degraded)
             && npm == Some(ServiceHealth::Down))
-            .then_some(b.overall)
-            .ok_or(format!("{:?}, npm {npm:?}", b.overall))
+        .then_some(b.overall)
+        .ok_or(format!("{:?}, npm {npm:?}", b.overall))
     })
     .await;
-    assert_eq!(board(&viewer).await.overall, Overall::Outage, "npm is critical");
+    assert_eq!(
+        board(&viewer).await.overall,
+        Overall::Outage,
+        "npm is critical"
+    );
     drop(stack);
     server.stop().await;
     release(engine).await;
@@ -289,20 +345,35 @@ async fn preview_apply_passwords_reimport_and_roles() {
     .await;
     assert_eq!(
         keys(&plan, |c| c.selected),
-        BTreeSet::from(["db/container".into(), "db/postgres".into(), "web/container".into(), http_key.clone()]),
+        BTreeSet::from([
+            "db/container".into(),
+            "db/postgres".into(),
+            "web/container".into(),
+            http_key.clone()
+        ]),
         "a password given selects its check"
     );
     assert!(checks(&admin).await.is_empty(), "a preview creates nothing");
     assert!(
-        !serde_json::to_string(&plan).unwrap().contains("from-the-compose-file"),
+        !serde_json::to_string(&plan)
+            .unwrap()
+            .contains("from-the-compose-file"),
         "the compose environment's password is never used"
     );
 
     // Bad keys name their field; nothing is written.
-    let msg = expect_error(compose(&admin, body(json!({"apply": true, "checks": ["db/nope"]}))).await, 400).await;
+    let msg = expect_error(
+        compose(&admin, body(json!({"apply": true, "checks": ["db/nope"]}))).await,
+        400,
+    )
+    .await;
     assert!(msg.starts_with("checks:"), "{msg}");
     let msg = expect_error(
-        compose(&admin, body(json!({"apply": true, "check_passwords": {"web/container": "x"}}))).await,
+        compose(
+            &admin,
+            body(json!({"apply": true, "check_passwords": {"web/container": "x"}})),
+        )
+        .await,
         400,
     )
     .await;
@@ -336,7 +407,10 @@ async fn preview_apply_passwords_reimport_and_roles() {
         ]),
         "the unticked HTTP check is not created"
     );
-    let pg = created.iter().find(|c| c.spec.kind() == "postgres").unwrap();
+    let pg = created
+        .iter()
+        .find(|c| c.spec.kind() == "postgres")
+        .unwrap();
     assert!(pg.has_password);
     let stored: Option<String> = sqlx::query_scalar("SELECT secret FROM checks WHERE id = $1")
         .bind(pg.id)
@@ -344,24 +418,38 @@ async fn preview_apply_passwords_reimport_and_roles() {
         .await
         .unwrap();
     let stored = stored.expect("a stored password");
-    assert!(!stored.contains("pg-Secret-7731"), "sealed, not plain: {stored}");
+    assert!(
+        !stored.contains("pg-Secret-7731"),
+        "sealed, not plain: {stored}"
+    );
     let entries = audit(&admin, "check.create").await;
     assert_eq!(entries.len(), 3);
     assert!(
-        entries.iter().all(|e| !e.params.to_string().contains("pg-Secret-7731")),
+        entries
+            .iter()
+            .all(|e| !e.params.to_string().contains("pg-Secret-7731")),
         "no password in the audit log"
     );
     assert_eq!(audit(&admin, "inventory.compose.apply").await.len(), 1);
 
     // Re-imported with the default rule: only the HTTP check is new.
-    let plan: ImportPlan = ok_json(compose(&admin, body(json!({"apply": true}))).await, "again").await;
-    assert_eq!(keys(&plan, |c| c.selected), BTreeSet::from([http_key.clone()]));
+    let plan: ImportPlan =
+        ok_json(compose(&admin, body(json!({"apply": true}))).await, "again").await;
+    assert_eq!(
+        keys(&plan, |c| c.selected),
+        BTreeSet::from([http_key.clone()])
+    );
     assert_eq!(
         keys(&plan, |c| c.exists),
-        BTreeSet::from(["db/container".into(), "db/postgres".into(), "web/container".into()])
+        BTreeSet::from([
+            "db/container".into(),
+            "db/postgres".into(),
+            "web/container".into()
+        ])
     );
     assert_eq!(checks(&admin).await.len(), 4);
-    let plan: ImportPlan = ok_json(compose(&admin, body(json!({"apply": true}))).await, "third").await;
+    let plan: ImportPlan =
+        ok_json(compose(&admin, body(json!({"apply": true}))).await, "third").await;
     assert!(keys(&plan, |c| c.selected).is_empty());
     assert_eq!(checks(&admin).await.len(), 4, "no duplicates");
     server.stop().await;
@@ -389,7 +477,11 @@ async fn the_cli_creates_the_same_checks_and_reads_passwords_from_a_file() {
     let f = file.to_str().unwrap();
     let dry = run(&["import", "compose", f, "--dry-run"]);
     let out = String::from_utf8_lossy(&dry.stdout);
-    assert!(dry.status.success(), "{out}{}", String::from_utf8_lossy(&dry.stderr));
+    assert!(
+        dry.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
     assert!(
         out.contains("db/postgres") && out.contains("skipped: needs a password"),
         "{out}"
@@ -407,7 +499,11 @@ async fn the_cli_creates_the_same_checks_and_reads_passwords_from_a_file() {
         secrets.to_str().unwrap(),
     ]);
     let out = String::from_utf8_lossy(&done.stdout);
-    assert!(done.status.success(), "{out}{}", String::from_utf8_lossy(&done.stderr));
+    assert!(
+        done.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
     let created = checks(&admin).await;
     let kinds: BTreeSet<(String, &str)> = created
         .iter()
@@ -422,15 +518,149 @@ async fn the_cli_creates_the_same_checks_and_reads_passwords_from_a_file() {
         ]),
         "{out}"
     );
-    assert!(created.iter().find(|c| c.spec.kind() == "postgres").unwrap().has_password);
+    assert!(
+        created
+            .iter()
+            .find(|c| c.spec.kind() == "postgres")
+            .unwrap()
+            .has_password
+    );
     let stored: Vec<Option<String>> = sqlx::query_scalar("SELECT secret FROM checks")
         .fetch_all(&server.pool)
         .await
         .unwrap();
-    assert!(stored.iter().flatten().all(|s| !s.contains("cli-Secret-42")));
+    assert!(stored
+        .iter()
+        .flatten()
+        .all(|s| !s.contains("cli-Secret-42")));
 
     let none = run(&["import", "compose", f, "--no-checks"]);
     assert!(none.status.success());
     assert_eq!(checks(&admin).await.len(), 3, "--no-checks adds nothing");
+    server.stop().await;
+}
+
+/// A service and an HTTP check on a target that answers (run once).
+async fn service_with_check(admin: &Api) -> (i64, opsdeck_e2e::targets::Target) {
+    let svc: opsdeck_wire::Service = ok_json(
+        admin
+            .post(
+                "/api/v1/services",
+                &json!({"name": "gitea", "tier": "application"}),
+            )
+            .await,
+        "service",
+    )
+    .await;
+    let t = opsdeck_e2e::targets::Target::start(opsdeck_e2e::targets::Behaviour::Ok("ok".into()));
+    (svc.id, t)
+}
+
+async fn add_and_run_check(admin: &Api, service_id: i64, url: &str) {
+    let c: Check = ok_json(
+        admin
+            .post(
+                "/api/v1/checks",
+                &json!({"service_id": service_id, "name": "health", "interval_s": 86400,
+                        "timeout_ms": 2000, "fail_after": 1, "recover_after": 1,
+                        "spec": {"kind": "http", "url": url}}),
+            )
+            .await,
+        "check",
+    )
+    .await;
+    let res = admin
+        .post(&format!("/api/v1/checks/{}/run", c.id), &json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_board_and_the_public_page_say_not_monitored_until_a_check_settles() {
+    let server = TestServer::start().await;
+    let admin = server.user(Role::Admin).await;
+    let public = Api::new(&server.base);
+    assert_eq!(
+        board(&admin).await.overall,
+        Overall::Unmonitored,
+        "no services"
+    );
+    let (id, target) = service_with_check(&admin).await;
+    let res = admin
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/services/{id}/public"),
+            &json!({"public": true}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    poll(Duration::from_secs(10), "one unknown service", async || {
+        let b = board(&admin).await;
+        (b.services.len() == 1 && b.overall == Overall::Unmonitored)
+            .then_some(())
+            .ok_or(format!("{:?}", b.overall))
+    })
+    .await;
+    let page = public.get("/status").await.text().await.unwrap();
+    assert!(
+        page.contains("Not monitored yet") && !page.contains("All systems operational"),
+        "{page}"
+    );
+
+    add_and_run_check(&admin, id, &format!("{}healthz", target.url())).await;
+    poll(Duration::from_secs(10), "operational", async || {
+        let b = board(&admin).await;
+        (b.overall == Overall::Operational)
+            .then_some(())
+            .ok_or(format!("{:?}", b.overall))
+    })
+    .await;
+    let page = public.get("/status").await.text().await.unwrap();
+    assert!(page.contains("All systems operational"), "{page}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_banner_says_not_monitored_yet_with_the_way_to_add_checks() {
+    let spa = opsdeck_e2e::require::part(
+        opsdeck_e2e::server::web_root().join("index.html").is_file(),
+        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
+        "make frontend",
+    );
+    if spa.is_err() {
+        return;
+    }
+    let server = TestServer::start().await;
+    server.create_user("alice", Role::Admin).await;
+    let admin = server.login("alice").await;
+    let (id, target) = service_with_check(&admin).await;
+    let Ok(b) = opsdeck_e2e::browser::Browser::start().await else {
+        return;
+    };
+    b.sign_in(
+        &server.url("/login"),
+        "alice",
+        opsdeck_e2e::server::PASSWORD,
+    )
+    .await;
+    b.wait_for("[data-testid=dashboard-banner][data-overall=unmonitored]")
+        .await;
+    b.wait_for_contains("[data-testid=dashboard-banner]", "Not monitored yet")
+        .await;
+    b.wait_for("[data-testid=banner-add-checks] a[href='/checks']")
+        .await;
+    let banner = b
+        .execute("return document.querySelector('[data-testid=dashboard-banner]').textContent;")
+        .await;
+    assert!(!banner.contains("operational"), "{banner}");
+
+    // A check settles: the banner follows live, and the link goes.
+    add_and_run_check(&admin, id, &format!("{}healthz", target.url())).await;
+    b.wait_for("[data-testid=dashboard-banner][data-overall=operational]")
+        .await;
+    b.wait_for_contains("[data-testid=dashboard-banner]", "All systems operational")
+        .await;
+    assert!(!b.exists("[data-testid=banner-add-checks]").await);
+    b.close().await;
     server.stop().await;
 }
