@@ -18,9 +18,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(import_compose))
 }
 
-/// Preview (`apply: false`) or apply a compose project, with the checks it
-/// proposes (`checks` in the plan; `selected` ones are created with the
-/// inventory in the same transaction).
+/// Preview (`apply: false`) or apply a docker-compose file.
+///
+/// With the checks it proposes (`checks` in the plan): the `selected` ones
+/// are created with the inventory in the same transaction.
 #[utoipa::path(post, path = "/api/v1/inventory/compose", tag = "inventory",
     request_body = ComposeImportRequest,
     responses((status = 200, body = ImportPlan), (status = 400)),
