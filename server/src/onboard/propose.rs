@@ -368,7 +368,7 @@ pub fn select(
         let given = passwords.get(&c.key).is_some_and(|p| !p.is_empty());
         c.selected = !c.exists
             && match wanted {
-                Some(w) => w.iter().any(|k| *k == c.key),
+                Some(w) => w.contains(&c.key),
                 None => !c.needs_password || given,
             };
     }

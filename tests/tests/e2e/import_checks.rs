@@ -129,7 +129,8 @@ async fn the_demo_import_monitors_the_stack_and_a_stopped_container_turns_it_red
             .cloned()
             .chain(databases.iter().map(|k| (*k).to_owned()))
             .collect::<BTreeSet<_>>(),
-        "proposals: {:#?}",
+        "proposals (the web services' HTTP checks come from their compose \
+         healthchecks, ComposeService::healthcheck): {:#?}",
         plan.checks
     );
     let http = plan
