@@ -8,7 +8,12 @@
 #   2. builds a busybox image FROM scratch (no registry needed) and runs one
 #      small container per MosAIc service, labelled as `docker compose` would
 #      label project `mosaic`; each serves /healthz on its loopback port;
-#   3. imports docker/demo/mosaic.compose.yml into Opsdeck's inventory;
+#   3. imports docker/demo/mosaic.compose.yml into Opsdeck's inventory with
+#      the checks the import proposes (a container check per service, an
+#      HTTP check per web service from its healthcheck), so the dashboard
+#      is green because the checks say so; the database proposals are left
+#      out (PostgreSQL and MariaDB need a password, and the Redis stand-in
+#      is an HTTP server);
 #   4. runs `opsdeck serve` with DOCKER_HOST pointing at the private engine
 #      (registered as engine `local` on first start).
 #
@@ -184,9 +189,11 @@ for svc in "${services[@]}"; do
   done
 done
 
-echo "==> importing $compose_file into the inventory ($OPSDECK_DATA_DIR)"
-# One line per service (`+ gitea`: added, `= gitea`: unchanged since last time).
-OPSDECK_LOG=warn "$bin" import compose "$compose_file" --project "$project" | grep -v '^    '
+echo "==> importing $compose_file into the inventory with its checks ($OPSDECK_DATA_DIR)"
+# One line per service (`+ gitea`: added, `= gitea`: unchanged since last
+# time), then one per proposed check (`[x]` created, `[=]` already there).
+OPSDECK_LOG=warn "$bin" import compose "$compose_file" --project "$project" \
+  --skip-check redis/redis | grep -v '^    '
 
 url="http://$OPSDECK_LISTEN"
 cat <<MSG
@@ -195,7 +202,9 @@ cat <<MSG
     Services, dependency graph, logs, exec and restarts of the MosAIc stand-in.
     Log in as admin: on first start Opsdeck prints the admin password below
     (once; to start over: rm -rf $OPSDECK_DATA_DIR).
-    Try: docker -H $host stop $project-redis-1   (and watch the panel)
+    Every service is checked: the dashboard turns green as the first probes
+    settle (within a minute). Try: docker -H $host stop $project-redis-1
+    and watch the board turn red at the next probes, with nothing added.
     Ctrl-C stops Opsdeck, the containers and the engine.
 
 MSG

@@ -233,7 +233,8 @@ fn Board(store: StatusStore, role: Role) -> impl IntoView {
 #[component]
 fn Banner(store: StatusStore, monitored: Memo<bool>) -> impl IntoView {
     let counts = store.counts();
-    let overall = Memo::new(move |_| store.overall.get().unwrap_or(Overall::Operational));
+    // Before the first board arrives nothing is known: never "operational".
+    let overall = Memo::new(move |_| store.overall.get().unwrap_or(Overall::Unmonitored));
     view! {
         <section class=move || format!("banner banner-{}", overall_state(overall.get()).0)
             data-testid="dashboard-banner" data-overall=move || overall_str(overall.get()) role="status" aria-live="polite">
@@ -256,6 +257,10 @@ fn Banner(store: StatusStore, monitored: Memo<bool>) -> impl IntoView {
                         }).collect_view().into_any()
                     }}
                     {move || (!monitored.get()).then(|| view! { <span class="muted">"· no checks yet"</span> })}
+                    {move || (overall.get() == Overall::Unmonitored).then(|| view! {
+                        <span data-testid="banner-add-checks">" · "<a href="/checks">"Add checks"</a>
+                            " (or import a compose file with its proposed checks on the "<a href="/inventory">"Inventory import"</a>" page)"</span>
+                    })}
                 </div>
             </div>
             <span class="spacer"></span>

@@ -222,6 +222,8 @@ pub fn overall_state(o: Overall) -> (&'static str, &'static str, &'static str, &
         Overall::Operational => ("ok", "✓", "Operational", "All systems operational"),
         Overall::Degraded => ("degraded", "▲", "Degraded", "Degraded"),
         Overall::Outage => ("outage", "✕", "Outage", "Outage"),
+        // Never "operational" when nothing says so: no settled check at all.
+        Overall::Unmonitored => ("unknown", "?", "Not monitored", "Not monitored yet"),
     }
 }
 
@@ -230,6 +232,7 @@ pub fn overall_str(o: Overall) -> &'static str {
         Overall::Operational => "operational",
         Overall::Degraded => "degraded",
         Overall::Outage => "outage",
+        Overall::Unmonitored => "unmonitored",
     }
 }
 

@@ -77,7 +77,9 @@ pub enum ImportCommand {
     /// the env files and this process's environment (which wins, as in
     /// compose). Services, images, ports, volumes, labels and depends_on;
     /// re-imports keep fields edited by hand. Services outside the active
-    /// profiles are listed, not imported.
+    /// profiles are listed, not imported. The health checks the import
+    /// proposes are created with it (docs/import/checks.md); re-imports
+    /// never duplicate a check.
     ///
     /// `opsdeck import compose -f a.yml -f b.yml --env-file .env --profile gpu`
     Compose {
@@ -111,6 +113,8 @@ pub enum ImportCommand {
         /// Print the plan as JSON (the API's `ImportPlan`).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        checks: CheckFlags,
     },
     /// Replace the whole inventory with a YAML document (from `opsdeck export`).
     Inventory {
@@ -118,6 +122,27 @@ pub enum ImportCommand {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// The checks `opsdeck import compose` creates with the services: the
+/// proposals of docs/import/checks.md (a container check per service, HTTP,
+/// TLS, PostgreSQL, MariaDB/MySQL and Redis checks where the file says so),
+/// those that need no password by default. Database checks that need a
+/// password are listed as skipped unless the passwords file names them.
+#[derive(Debug, clap::Args)]
+pub struct CheckFlags {
+    /// Create no checks (the services only).
+    #[arg(long)]
+    pub no_checks: bool,
+    /// Leave out one proposed check by its key (`redis/redis`,
+    /// `npm/http/8080`); repeatable.
+    #[arg(long = "skip-check", value_name = "KEY")]
+    pub skip_checks: Vec<String>,
+    /// Passwords of proposed database checks: a file of `KEY=VALUE` lines
+    /// (`db/postgres=…`; blank lines and `#` comments ignored). Never on
+    /// the command line, where `ps` shows it. Stored sealed.
+    #[arg(long, value_name = "FILE")]
+    pub check_passwords_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -281,7 +306,7 @@ async fn with_database(
         }
         Command::Import { command } => {
             db::migrate(pool).await?;
-            return import(pool, command).await;
+            return import(pool, settings, command).await;
         }
         Command::Export => {
             db::migrate(pool).await?;
@@ -482,9 +507,12 @@ fn load_compose_files(
 
 /// `opsdeck import compose|inventory`: the same plan and apply as the API,
 /// audited as the system actor `cli`.
-async fn import(pool: &sqlx::PgPool, command: ImportCommand) -> anyhow::Result<ExitCode> {
+async fn import(
+    pool: &sqlx::PgPool,
+    settings: &Settings,
+    command: ImportCommand,
+) -> anyhow::Result<ExitCode> {
     use crate::inventory::plan;
-    let mut loaded_compose = None;
     let (desired, dry_run) = match &command {
         ImportCommand::Compose {
             file,
@@ -495,7 +523,8 @@ async fn import(pool: &sqlx::PgPool, command: ImportCommand) -> anyhow::Result<E
             project,
             engine,
             dry_run,
-            json: _,
+            json,
+            checks,
         } => {
             let loaded = load_compose_files(
                 file.as_deref(),
@@ -506,11 +535,15 @@ async fn import(pool: &sqlx::PgPool, command: ImportCommand) -> anyhow::Result<E
             )?;
             let (project, source) = plan::compose_project(project.as_deref(), &loaded)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let desired =
-                plan::desired_from_compose(&loaded.file, &project, engine.as_deref(), "compose")
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-            loaded_compose = Some((loaded, source));
-            (desired, *dry_run)
+            let input = ComposeInput {
+                loaded,
+                project,
+                project_source: source,
+                engine: engine.clone(),
+                dry_run: *dry_run,
+                json: *json,
+            };
+            return import_compose_checked(pool, settings, input, checks).await;
         }
         ImportCommand::Inventory { file, dry_run } => {
             let text = read_input(file)?;
@@ -520,35 +553,49 @@ async fn import(pool: &sqlx::PgPool, command: ImportCommand) -> anyhow::Result<E
             (desired, *dry_run)
         }
     };
-    let action = match command {
-        ImportCommand::Compose { .. } => "inventory.compose",
-        ImportCommand::Inventory { .. } => "inventory.yaml",
-    };
-    let json = matches!(command, ImportCommand::Compose { json: true, .. });
-    let mut result = plan::run_import(
+    let result = plan::run_import(
         pool,
         desired,
         !dry_run,
         crate::audit::Actor::system("cli"),
-        action,
+        "inventory.yaml",
         None,
         None,
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if let Some((loaded, source)) = &loaded_compose {
-        plan::describe_load(&mut result, loaded, source);
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
-        return Ok(ExitCode::SUCCESS);
-    }
+    print_changes(&result);
+    println!(
+        "{}",
+        if result.applied {
+            "applied"
+        } else {
+            "dry run: nothing changed"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A loaded compose project and what to do with it.
+struct ComposeInput {
+    loaded: crate::inventory::compose::Loaded,
+    project: String,
+    project_source: &'static str,
+    engine: Option<String>,
+    dry_run: bool,
+    json: bool,
+}
+
+/// One line per service of a plan, its field changes indented.
+fn print_changes(result: &opsdeck_wire::ImportPlan) {
     if let Some(p) = &result.project {
-        let from = result.project_source.as_deref().unwrap_or("given");
-        println!(
-            "project {p} (from {from}); files: {}",
-            result.files.join(", ")
-        );
+        if !result.files.is_empty() {
+            let from = result.project_source.as_deref().unwrap_or("given");
+            println!(
+                "project {p} (from {from}); files: {}",
+                result.files.join(", ")
+            );
+        }
     }
     for i in &result.inactive {
         println!(
@@ -575,13 +622,108 @@ async fn import(pool: &sqlx::PgPool, command: ImportCommand) -> anyhow::Result<E
             println!("    kept (edited by hand): {}", c.kept_manual.join(", "));
         }
     }
+}
+
+/// `opsdeck import compose` with its proposed checks: the same plan, checks
+/// and single transaction as the API (`onboard`), audited as `cli`; prints
+/// the plan and each proposal (`[x]` created, `[ ]` not, `[=]` the service
+/// already has one of that kind).
+async fn import_compose_checked(
+    pool: &sqlx::PgPool,
+    settings: &Settings,
+    input: ComposeInput,
+    flags: &CheckFlags,
+) -> anyhow::Result<ExitCode> {
+    let ComposeInput {
+        loaded,
+        project,
+        project_source,
+        engine,
+        dry_run,
+        json,
+    } = input;
+    let passwords = match &flags.check_passwords_file {
+        Some(path) => read_passwords_file(path)?,
+        None => Default::default(),
+    };
+    if !passwords.is_empty() && !dry_run {
+        // Check passwords are sealed: the secrets key as `serve` loads it.
+        crate::secrets::startup::start(pool, settings)
+            .await
+            .context("secrets at rest")?;
+    }
+    let done = crate::onboard::import_compose(
+        pool,
+        crate::onboard::ComposeImport {
+            loaded: &loaded,
+            project,
+            project_source: Some(project_source.to_owned()),
+            engine,
+            apply: !dry_run,
+            checks: flags.no_checks.then(Vec::new),
+            passwords,
+            unticked: flags.skip_checks.clone(),
+            allow_link_local: settings.checks_allow_link_local,
+        },
+        crate::audit::Actor::system("cli"),
+        None,
+        None,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = done.plan;
+    // A running server schedules the new checks when the notification arrives.
+    for id in &done.check_ids {
+        crate::fanout::notify(pool, crate::fanout::Change::Check(*id)).await;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_changes(&plan);
+    if !plan.checks.is_empty() {
+        println!("checks:");
+    }
+    for c in &plan.checks {
+        let mark = match (c.exists, c.selected) {
+            (true, _) => "[=]",
+            (_, true) => "[x]",
+            _ => "[ ]",
+        };
+        let note = if c.needs_password && !c.selected && !c.exists {
+            "  (skipped: needs a password, see --check-passwords-file)"
+        } else {
+            ""
+        };
+        println!("  {mark} {:<28} {}{note}", c.key, c.name);
+    }
     println!(
         "{}",
-        if result.applied {
+        if plan.applied {
             "applied"
         } else {
             "dry run: nothing changed"
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `KEY=VALUE` lines; blank lines and `#` comments skipped.
+fn read_passwords_file(
+    path: &std::path::Path,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = std::collections::BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            bail!("{}:{}: expected KEY=VALUE", path.display(), n + 1);
+        };
+        out.insert(k.trim().to_owned(), v.to_owned());
+    }
+    Ok(out)
 }

@@ -678,6 +678,20 @@ impl From<crate::maintenance::error::MaintenanceError> for ApiError {
     }
 }
 
+// ---- onboard ----
+
+impl From<crate::onboard::OnboardError> for ApiError {
+    fn from(e: crate::onboard::OnboardError) -> Self {
+        use crate::onboard::OnboardError as E;
+        match e {
+            E::Invalid(m) => ApiError::from_validation(m),
+            E::Inventory(e) => e.into(),
+            E::Check(e) => e.into(),
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,8 +127,14 @@ impl Change {
 /// Tells every replica (this one included) about a committed change. A
 /// failure is logged, not returned: the change itself is committed.
 pub async fn publish(state: &AppState, change: Change) {
+    notify(&state.pool, change).await
+}
+
+/// [`publish`] from a process without an [`AppState`] (the CLI): every
+/// serving replica follows the change.
+pub async fn notify(pool: &sqlx::PgPool, change: Change) {
     if let Err(e) = sqlx::query!("SELECT pg_notify($1, $2)", CHANNEL, change.payload())
-        .execute(&state.pool)
+        .execute(pool)
         .await
     {
         tracing::warn!(error = %e, ?change, "cannot tell the other replicas about a change");

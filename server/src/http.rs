@@ -53,6 +53,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(auth::audit_log::router())
         .merge(crate::engines::router())
         .merge(crate::inventory::router())
+        .merge(crate::onboard::router())
         .merge(crate::actions::router())
         .merge(crate::checks::router())
         .merge(crate::runbooks::api::router())

@@ -26,6 +26,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod net;
 pub mod notify;
+pub mod onboard;
 pub mod oncall;
 pub mod openapi;
 pub mod runbooks;

@@ -87,6 +87,10 @@ pub enum Overall {
     Degraded,
     /// A critical-tier service is down.
     Outage,
+    /// Not monitored yet: no service has a check that has settled (no
+    /// services, no checks, or every service unknown). The dashboard says
+    /// so instead of "All systems operational".
+    Unmonitored,
 }
 
 /// Which resource a host or container resource check watches.

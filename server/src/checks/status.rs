@@ -11,7 +11,10 @@
 //!    unknown.
 //!
 //! The overall state is an outage when a critical-tier service is down,
-//! degraded when anything is down, impacted or degraded, else operational.
+//! degraded when anything is down, impacted or degraded, **unmonitored**
+//! when no service has a known state (no services, no checks, or only
+//! unknown services: nothing says the stack is fine), else operational.
+//! A service under maintenance counts as known.
 //! `Maintenance` is reserved for the maintenance-mode capability.
 
 use std::collections::{BTreeSet, HashMap};
@@ -156,7 +159,9 @@ pub fn compute(services: &[SvcInfo], checks: &[CheckView]) -> HashMap<i64, Healt
 /// The banner of the dashboard.
 pub fn overall<'a>(items: impl IntoIterator<Item = (Tier, ServiceHealth)> + 'a) -> Overall {
     let mut overall = Overall::Operational;
+    let mut known = false;
     for (tier, h) in items {
+        known |= h != ServiceHealth::Unknown;
         match h {
             ServiceHealth::Down if tier == Tier::Critical => return Overall::Outage,
             ServiceHealth::Down | ServiceHealth::Impacted | ServiceHealth::Degraded => {
@@ -165,7 +170,11 @@ pub fn overall<'a>(items: impl IntoIterator<Item = (Tier, ServiceHealth)> + 'a) 
             _ => {}
         }
     }
-    overall
+    if known {
+        overall
+    } else {
+        Overall::Unmonitored
+    }
 }
 
 #[cfg(test)]
@@ -258,5 +267,26 @@ mod tests {
         assert_eq!(h[&5].health, ServiceHealth::Down);
         let o = overall(stack().iter().map(|s| (s.tier, h[&s.id].health)));
         assert_eq!(o, Overall::Degraded);
+    }
+
+    #[test]
+    fn nothing_known_is_unmonitored_not_operational() {
+        let o = |items: &[(Tier, ServiceHealth)]| overall(items.iter().copied());
+        assert_eq!(o(&[]), Overall::Unmonitored, "no services");
+        let h = compute(&stack(), &[]);
+        let all = overall(stack().iter().map(|s| (s.tier, h[&s.id].health)));
+        assert_eq!(all, Overall::Unmonitored, "services without checks");
+        let h = compute(&stack(), &[chk(3, CheckStatus::Unknown)]);
+        let all = overall(stack().iter().map(|s| (s.tier, h[&s.id].health)));
+        assert_eq!(all, Overall::Unmonitored, "checks not settled yet");
+        // One known service decides; the unknown ones do not spoil it.
+        let h = compute(&stack(), &[chk(3, CheckStatus::Ok)]);
+        let all = overall(stack().iter().map(|s| (s.tier, h[&s.id].health)));
+        assert_eq!(all, Overall::Operational);
+        assert_eq!(
+            o(&[(Tier::Critical, ServiceHealth::Maintenance)]),
+            Overall::Operational,
+            "maintenance is a known state"
+        );
     }
 }

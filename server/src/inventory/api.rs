@@ -23,8 +23,7 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::plan::{
-    compose_project, describe_load, desired_from_compose, desired_from_yaml, discover, export,
-    run_import,
+    describe_load, desired_from_compose, desired_from_yaml, discover, export, run_import,
 };
 use super::{
     apply_input, check_requires, compose, graph, is_failing, lock, overview, set_requires, store,
@@ -400,45 +399,9 @@ pub fn text_download(
 
 fn plan_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(import_compose))
         .routes(routes!(export_inventory))
         .routes(routes!(import_inventory))
         .routes(routes!(list_discovered, import_discovered))
-}
-
-/// Preview (`apply: false`) or apply a docker-compose file.
-#[utoipa::path(post, path = "/api/v1/inventory/compose", tag = "inventory",
-    request_body = ComposeImportRequest,
-    responses((status = 200, body = ImportPlan), (status = 400)),
-    security(("session" = ["admin"]), ("token" = ["admin"])))]
-async fn import_compose(
-    auth: Auth<Admin>,
-    ctx: RequestCtx,
-    State(state): State<AppState>,
-    Json(req): Json<ComposeImportRequest>,
-) -> ApiResult<Json<ImportPlan>> {
-    let loaded = load_compose(&req)?;
-    let (project, project_source) = compose_project(req.project.as_deref(), &loaded)?;
-    let file = &loaded.file;
-    let engine = req
-        .engine
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let desired = desired_from_compose(file, &project, engine, "compose")?;
-    let mut plan = run_import(
-        &state.pool,
-        desired,
-        req.apply,
-        Actor::of(&auth.principal),
-        "inventory.compose",
-        ctx.source.clone(),
-        Some(&ctx.slots),
-    )
-    .await?;
-    describe_load(&mut plan, &loaded, project_source);
-    crate::fanout::inventory_changed(&state).await;
-    Ok(Json(plan))
 }
 
 /// The whole inventory as YAML (config as code).
@@ -576,8 +539,9 @@ async fn import_discovered(
 }
 
 /// The request's files as [`compose::Sources`], loaded. The server's own
-/// environment never takes part in interpolation.
-fn load_compose(req: &ComposeImportRequest) -> Result<compose::Loaded, ApiError> {
+/// environment never takes part in interpolation. The compose import route
+/// itself lives in `onboard` (it creates checks too).
+pub fn load_compose(req: &ComposeImportRequest) -> Result<compose::Loaded, ApiError> {
     let mut files: Vec<(String, String)> = req
         .files
         .iter()

@@ -365,12 +365,31 @@ pub async fn run_import(
     slots: Option<&crate::auth::RequestSlots>,
 ) -> Result<ImportPlan, InventoryError> {
     let mut tx = pool.begin().await?;
-    lock(&mut tx).await?;
+    let plan = plan_in(&mut tx, desired, apply_it).await?;
+    audit_import(&mut tx, &plan, actor, action, source, json!({})).await?;
+    tx.commit().await?;
+    if let Some(s) = slots {
+        s.mark_audited();
+    }
+    Ok(plan)
+}
+
+/// The plan of an import inside the caller's transaction: takes the
+/// inventory lock, checks the engines services name, computes the plan and,
+/// when `apply_it`, writes it. Writes no audit entry ([`audit_import`]
+/// does) and does not commit: a caller above the inventory (`onboard`)
+/// adds its own writes to the same transaction.
+pub async fn plan_in(
+    tx: &mut sqlx::PgConnection,
+    desired: Desired,
+    apply_it: bool,
+) -> Result<ImportPlan, InventoryError> {
+    lock(&mut *tx).await?;
     // Engines named by services must exist (or come with the document),
     // in the preview as in the apply.
     let engines: BTreeSet<String> = match &desired.engines {
         Some(doc) => doc.iter().map(|e| e.name.clone()).collect(),
-        None => load_engines(&mut tx)
+        None => load_engines(&mut *tx)
             .await?
             .into_iter()
             .map(|e| e.name)
@@ -386,47 +405,54 @@ pub async fn run_import(
             }
         }
     }
-    let snapshot = Snapshot::load(&mut tx).await?;
+    let snapshot = Snapshot::load(&mut *tx).await?;
     let mut computed = compute(&snapshot, desired)?;
-    engine_plan(&mut tx, &mut computed).await?;
+    engine_plan(&mut *tx, &mut computed).await?;
     if apply_it {
-        apply(&mut tx, &mut computed).await?;
+        apply(&mut *tx, &mut computed).await?;
     }
-    let summary: BTreeMap<&str, usize> =
-        computed
-            .plan
-            .changes
-            .iter()
-            .fold(BTreeMap::new(), |mut m, c| {
-                let k = match c.kind {
-                    ChangeKind::Add => "added",
-                    ChangeKind::Update => "updated",
-                    ChangeKind::Remove => "removed",
-                    ChangeKind::Unchanged => "unchanged",
-                };
-                *m.entry(k).or_default() += 1;
-                m
-            });
+    Ok(computed.plan)
+}
+
+/// The audit entry of an import (`<action>.apply` or `<action>.preview`),
+/// with the count of changes per kind and `extra` merged into its params.
+pub async fn audit_import(
+    tx: &mut sqlx::PgConnection,
+    plan: &ImportPlan,
+    actor: Actor,
+    action: &str,
+    source: Option<String>,
+    extra: serde_json::Value,
+) -> Result<(), InventoryError> {
+    let summary: BTreeMap<&str, usize> = plan.changes.iter().fold(BTreeMap::new(), |mut m, c| {
+        let k = match c.kind {
+            ChangeKind::Add => "added",
+            ChangeKind::Update => "updated",
+            ChangeKind::Remove => "removed",
+            ChangeKind::Unchanged => "unchanged",
+        };
+        *m.entry(k).or_default() += 1;
+        m
+    });
+    let mut params = json!({"changes": summary});
+    if let (Some(p), serde_json::Value::Object(extra)) = (params.as_object_mut(), extra) {
+        p.extend(extra);
+    }
     audit::record(
-        &mut tx,
+        tx,
         NewEntry {
             actor,
-            action: format!("{action}.{}", if apply_it { "apply" } else { "preview" }),
-            target: computed
-                .plan
-                .project
-                .clone()
-                .map(|p| format!("project:{p}")),
-            params: json!({"changes": summary}),
+            action: format!(
+                "{action}.{}",
+                if plan.applied { "apply" } else { "preview" }
+            ),
+            target: plan.project.clone().map(|p| format!("project:{p}")),
+            params,
             source,
             outcome: opsdeck_wire::Outcome::Success,
             detail: None,
         },
     )
     .await?;
-    tx.commit().await?;
-    if let Some(s) = slots {
-        s.mark_audited();
-    }
-    Ok(computed.plan)
+    Ok(())
 }

@@ -276,7 +276,7 @@ async fn docker_engine_killed_gives_clear_errors_and_recovers() {
             .post(
                 "/api/v1/inventory/compose",
                 &json!({"content": stack.compose_yaml(), "project": stack.project,
-                        "engine": "crashy", "apply": true}),
+                        "engine": "crashy", "apply": true, "checks": []}),
             )
             .await,
         "importing the stack",

@@ -65,7 +65,7 @@ async fn inventory_pages_live_actions_graph_engines() {
             .post(
                 "/api/v1/inventory/compose",
                 &json!({"content": stack.compose_yaml(), "project": stack.project,
-                        "engine": "demo", "apply": true}),
+                        "engine": "demo", "apply": true, "checks": []}),
             )
             .await,
         "importing the stack",

@@ -25,6 +25,7 @@ mod escalation;
 mod faults;
 mod fuzz;
 mod harness_parts;
+mod import_checks;
 mod import_ui;
 mod incidents;
 mod incidents_ui;

@@ -92,7 +92,7 @@ async fn read_only_mode_refuses_every_change_to_containers() {
             .post(
                 "/api/v1/inventory/compose",
                 &json!({"content": stack.compose_yaml(), "project": stack.project,
-                        "engine": "main", "apply": true}),
+                        "engine": "main", "apply": true, "checks": []}),
             )
             .await,
         "importing the stack",

@@ -52,7 +52,7 @@ async fn long_exec_and_stop_outlive_the_request_and_stay_audited() {
         .post(
             "/api/v1/inventory/compose",
             &json!({"content": stack.compose_yaml(), "project": stack.project,
-                    "engine": "main", "apply": true}),
+                    "engine": "main", "apply": true, "checks": []}),
         )
         .await;
     ok_json::<serde_json::Value>(res, "importing the stack").await;

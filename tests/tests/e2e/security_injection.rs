@@ -486,7 +486,7 @@ async fn payloads_reach_the_engine_as_single_argv_elements() {
             .post(
                 "/api/v1/inventory/compose",
                 &json!({"content": stack.compose_yaml(), "project": stack.project,
-                        "engine": "main", "apply": true}),
+                        "engine": "main", "apply": true, "checks": []}),
             )
             .await,
         "importing the stack",

@@ -129,7 +129,7 @@ async fn logs_and_exec_output_is_hidden_from_viewers() {
         .post(
             "/api/v1/inventory/compose",
             &json!({"content": stack.compose_yaml(), "project": stack.project,
-                    "engine": "main", "apply": true}),
+                    "engine": "main", "apply": true, "checks": []}),
         )
         .await;
     ok_json::<serde_json::Value>(res, "importing the stack").await;

@@ -61,8 +61,14 @@ pub async fn page(State(state): State<AppState>) -> Response {
             ("maint", _) | (_, "maint") => "maint",
             _ => "ok",
         });
+    // Published services none of which has a settled check: nothing says
+    // they are fine, so the page does not say "operational" either.
+    let unmonitored = services
+        .iter()
+        .all(|(_, h, _)| *h == ServiceHealth::Unknown);
     let (overall_class, overall_text) = match (services.is_empty(), worst) {
         (true, _) => ("none", "No services are published"),
+        _ if unmonitored => ("none", "Not monitored yet"),
         (_, "bad") => ("bad", "Some systems are down"),
         (_, "warn") => ("warn", "Some systems are degraded"),
         (_, "maint") => ("maint", "Scheduled maintenance in progress"),

@@ -89,7 +89,7 @@ async fn dependents_stop_in_reverse_order_and_start_again_in_order() {
             .post(
                 "/api/v1/inventory/compose",
                 &json!({"content": stack.compose_yaml(), "project": stack.project,
-                        "engine": "main", "apply": true}),
+                        "engine": "main", "apply": true, "checks": []}),
             )
             .await,
         "importing the stack",

@@ -85,7 +85,7 @@ async fn setup(engine: &PrivateDockerd, prefix: &str, specs: &[ServiceSpec]) -> 
         .post(
             "/api/v1/inventory/compose",
             &json!({"content": stack.compose_yaml(), "project": stack.project,
-                    "engine": "main", "apply": true}),
+                    "engine": "main", "apply": true, "checks": []}),
         )
         .await;
     ok_json::<Value>(res, "importing the stack").await;
