@@ -212,6 +212,8 @@ fn DiscoveredPanel() -> impl IntoView {
                 apply,
                 from_files: files,
                 profiles: None,
+                checks: None,
+                check_passwords: Default::default(),
             };
             let r = api::inventory::import_discovered(&req).await;
             plans.update(|m| {

@@ -656,6 +656,7 @@ async fn import_compose_checked(
         pool,
         crate::onboard::ComposeImport {
             loaded: &loaded,
+            via: "compose",
             project,
             project_source: Some(project_source.to_owned()),
             engine,

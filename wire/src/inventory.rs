@@ -484,6 +484,13 @@ wire! {
         /// the services that have containers.
         #[serde(default)]
         pub profiles: Option<Vec<String>>,
+        /// With `from_files`: keys of the proposed checks to create, as in
+        /// [`ComposeImportRequest::checks`].
+        #[serde(default)]
+        pub checks: Option<Vec<String>>,
+        /// With `from_files`: passwords of proposed database checks, by key.
+        #[serde(default)]
+        pub check_passwords: BTreeMap<String, String>,
     }
 
     /// The dependency graph with a layered layout (`GET /api/v1/graph`).

@@ -13,18 +13,16 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use futures::Stream;
 use opsdeck_wire::{
-    ComposeImportRequest, DiscoveredImportRequest, DiscoveredProject, GraphEdge, GraphNode,
-    GraphQueryKind, GraphQueryResult, GraphView, ImportPlan, InventoryImportRequest, RunState,
-    Service, ServiceInput, ServiceOverview,
+    ComposeImportRequest, DiscoveredProject, GraphEdge, GraphNode, GraphQueryKind,
+    GraphQueryResult, GraphView, ImportPlan, InventoryImportRequest, RunState, Service,
+    ServiceInput, ServiceOverview,
 };
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::plan::{
-    describe_load, desired_from_compose, desired_from_yaml, discover, export, run_import,
-};
+use super::plan::{desired_from_yaml, discover, export, run_import};
 use super::{
     apply_input, check_requires, compose, graph, is_failing, lock, overview, set_requires, store,
     write_service, yaml, Fields, ServiceName, Snapshot,
@@ -401,7 +399,7 @@ fn plan_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(export_inventory))
         .routes(routes!(import_inventory))
-        .routes(routes!(list_discovered, import_discovered))
+        .routes(routes!(list_discovered))
 }
 
 /// The whole inventory as YAML (config as code).
@@ -466,78 +464,6 @@ async fn list_discovered(
     Ok(Json(discover(&state, &snapshot)))
 }
 
-/// Preview or apply adding a discovered compose project to the inventory.
-#[utoipa::path(post, path = "/api/v1/inventory/discovered", tag = "inventory",
-    request_body = DiscoveredImportRequest,
-    responses((status = 200, body = ImportPlan), (status = 400), (status = 404)),
-    security(("session" = ["admin"]), ("token" = ["admin"])))]
-async fn import_discovered(
-    auth: Auth<Admin>,
-    ctx: RequestCtx,
-    State(state): State<AppState>,
-    Json(req): Json<DiscoveredImportRequest>,
-) -> ApiResult<Json<ImportPlan>> {
-    let mut conn = state.pool.acquire().await?;
-    let snapshot = Snapshot::load(&mut conn).await?;
-    drop(conn);
-    let project = discover(&state, &snapshot)
-        .into_iter()
-        .find(|p| p.engine == req.engine && p.project == req.project)
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "compose project \"{}\" on engine \"{}\"",
-                req.project, req.engine
-            ))
-        })?;
-    if req.from_files {
-        let plan = import_discovered_files(&state, &req, &project, &auth, &ctx).await?;
-        crate::fanout::inventory_changed(&state).await;
-        return Ok(Json(plan));
-    }
-    let names: BTreeSet<&str> = project.services.iter().map(|s| s.name.as_str()).collect();
-    let file = compose::ComposeFile {
-        name: Some(project.project.clone()),
-        services: project
-            .services
-            .iter()
-            .map(|s| {
-                (
-                    s.name.clone(),
-                    compose::ComposeService {
-                        image: Some(s.image.clone()).filter(|i| !i.is_empty()),
-                        depends_on: s
-                            .depends_on
-                            .iter()
-                            .filter(|d| names.contains(d.as_str()))
-                            .cloned()
-                            .collect(),
-                        ..Default::default()
-                    },
-                )
-            })
-            .collect(),
-    };
-    let mut desired =
-        desired_from_compose(&file, &project.project, Some(&req.engine), "discovered")?;
-    // Discovery knows images and dependencies, not ports, volumes or labels.
-    for d in &mut desired.services {
-        d.provided
-            .retain(|f| !matches!(*f, "ports" | "volumes" | "labels" | "container_name"));
-    }
-    let plan = run_import(
-        &state.pool,
-        desired,
-        req.apply,
-        Actor::of(&auth.principal),
-        "inventory.discovered",
-        ctx.source.clone(),
-        Some(&ctx.slots),
-    )
-    .await?;
-    crate::fanout::inventory_changed(&state).await;
-    Ok(Json(plan))
-}
-
 /// The request's files as [`compose::Sources`], loaded. The server's own
 /// environment never takes part in interpolation. The compose import route
 /// itself lives in `onboard` (it creates checks too).
@@ -559,58 +485,4 @@ pub fn load_compose(req: &ComposeImportRequest) -> Result<compose::Loaded, ApiEr
         environment: Default::default(),
     };
     compose::load(&sources).map_err(|e| ApiError::BadRequest(format!("compose file: {e}")))
-}
-
-/// A discovered project imported from its own compose files, read from
-/// the engine's host ([`super::discovered`]). Profiles default to those
-/// of the services that have containers (the first profile of each, read
-/// with every profile active), so the model is what runs.
-async fn import_discovered_files(
-    state: &AppState,
-    req: &DiscoveredImportRequest,
-    project: &DiscoveredProject,
-    auth: &Auth<Admin>,
-    ctx: &RequestCtx,
-) -> ApiResult<ImportPlan> {
-    let files = super::discovered::sources_of(state, &req.engine, &req.project).await?;
-    let mut sources = files.sources;
-    let bad = |e: compose::ComposeError| {
-        ApiError::BadRequest(format!(
-            "compose files of project \"{}\" in {}: {e}",
-            req.project, files.working_dir
-        ))
-    };
-    sources.profiles = match &req.profiles {
-        Some(p) => p.clone(),
-        None => {
-            // Every service active once, to learn their profiles.
-            sources.profiles = vec!["*".to_owned()];
-            let all = compose::load(&sources).map_err(bad)?;
-            let running: BTreeSet<&str> =
-                project.services.iter().map(|s| s.name.as_str()).collect();
-            all.file
-                .services
-                .iter()
-                .filter(|(name, _)| running.contains(name.as_str()))
-                .filter_map(|(_, s)| s.profiles.first().cloned())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect()
-        }
-    };
-    let loaded = compose::load(&sources).map_err(bad)?;
-    let desired =
-        desired_from_compose(&loaded.file, &req.project, Some(&req.engine), "discovered")?;
-    let mut plan = run_import(
-        &state.pool,
-        desired,
-        req.apply,
-        Actor::of(&auth.principal),
-        "inventory.discovered",
-        ctx.source.clone(),
-        Some(&ctx.slots),
-    )
-    .await?;
-    describe_load(&mut plan, &loaded, "discovered");
-    Ok(plan)
 }

@@ -22,10 +22,124 @@
 
 use std::collections::BTreeSet;
 
+use opsdeck_wire::{DiscoveredProject, ImportPlan};
+
 use super::compose::{self, refs::references};
-use super::InventoryError;
+use super::plan::{desired_from_compose, discover, run_import};
+use super::{InventoryError, Snapshot};
+use crate::audit::Actor;
+use crate::auth::RequestSlots;
 use crate::docker::hostfiles;
 use crate::state::AppState;
+
+/// The compose project `project` running on engine `engine`, as discovery
+/// sees it (404 when nothing runs under that name).
+pub async fn find(
+    state: &AppState,
+    engine: &str,
+    project: &str,
+) -> Result<DiscoveredProject, InventoryError> {
+    let mut conn = state.pool.acquire().await?;
+    let snapshot = Snapshot::load(&mut conn).await?;
+    drop(conn);
+    discover(state, &snapshot)
+        .into_iter()
+        .find(|p| p.engine == engine && p.project == project)
+        .ok_or_else(|| {
+            InventoryError::NotFound(format!(
+                "compose project \"{project}\" on engine \"{engine}\""
+            ))
+        })
+}
+
+/// Previews or applies a discovered project from what its containers'
+/// labels say: images and dependencies only (no ports, volumes, labels).
+pub async fn import_from_labels(
+    state: &AppState,
+    project: &DiscoveredProject,
+    apply: bool,
+    actor: Actor,
+    source: Option<String>,
+    slots: Option<&RequestSlots>,
+) -> Result<ImportPlan, InventoryError> {
+    let names: BTreeSet<&str> = project.services.iter().map(|s| s.name.as_str()).collect();
+    let file = compose::ComposeFile {
+        name: Some(project.project.clone()),
+        services: project
+            .services
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    compose::ComposeService {
+                        image: Some(s.image.clone()).filter(|i| !i.is_empty()),
+                        depends_on: s
+                            .depends_on
+                            .iter()
+                            .filter(|d| names.contains(d.as_str()))
+                            .cloned()
+                            .collect(),
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect(),
+    };
+    let mut desired =
+        desired_from_compose(&file, &project.project, Some(&project.engine), "discovered")?;
+    // Discovery knows images and dependencies, not ports, volumes or labels.
+    for d in &mut desired.services {
+        d.provided
+            .retain(|f| !matches!(*f, "ports" | "volumes" | "labels" | "container_name"));
+    }
+    run_import(
+        &state.pool,
+        desired,
+        apply,
+        actor,
+        "inventory.discovered",
+        source,
+        slots,
+    )
+    .await
+}
+
+/// A discovered project loaded from its own files ([`sources_of`]), with
+/// `profiles` active; without them, the profiles of the services that have
+/// containers (the first profile of each, read with every profile active),
+/// so the model is what runs.
+pub async fn load(
+    state: &AppState,
+    project: &DiscoveredProject,
+    profiles: Option<&[String]>,
+) -> Result<compose::Loaded, InventoryError> {
+    let files = sources_of(state, &project.engine, &project.project).await?;
+    let mut sources = files.sources;
+    let bad = |e: compose::ComposeError| {
+        InventoryError::Invalid(format!(
+            "compose files of project \"{}\" in {}: {e}",
+            project.project, files.working_dir
+        ))
+    };
+    sources.profiles = match profiles {
+        Some(p) => p.to_vec(),
+        None => {
+            sources.profiles = vec!["*".to_owned()];
+            let all = compose::load(&sources).map_err(bad)?;
+            let running: BTreeSet<&str> =
+                project.services.iter().map(|s| s.name.as_str()).collect();
+            all.file
+                .services
+                .iter()
+                .filter(|(name, _)| running.contains(name.as_str()))
+                .filter_map(|(_, s)| s.profiles.first().cloned())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        }
+    };
+    compose::load(&sources).map_err(bad)
+}
 
 /// The most files read for one project.
 pub const MAX_FILES: usize = 64;

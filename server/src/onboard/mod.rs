@@ -51,6 +51,10 @@ pub enum OnboardError {
 /// A compose import with its checks.
 pub struct ComposeImport<'a> {
     pub loaded: &'a Loaded,
+    /// `compose` (files given) or `discovered` (read from a running
+    /// project's host): the services' source and the audit action
+    /// `inventory.<via>.{preview,apply}`.
+    pub via: &'static str,
     /// The project name, already chosen and validated.
     pub project: String,
     /// Where the project name came from (`given`, `name`, …).
@@ -87,7 +91,7 @@ pub async fn import_compose(
     slots: Option<&crate::auth::RequestSlots>,
 ) -> Result<Applied, OnboardError> {
     let file = &input.loaded.file;
-    let desired = desired_from_compose(file, &input.project, input.engine.as_deref(), "compose")?;
+    let desired = desired_from_compose(file, &input.project, input.engine.as_deref(), input.via)?;
     let mut tx = pool.begin().await?;
     let mut plan = plan::plan_in(&mut tx, desired, input.apply).await?;
     plan::describe_load(&mut plan, input.loaded, "given");
@@ -180,7 +184,7 @@ pub async fn import_compose(
         &mut tx,
         &plan,
         actor,
-        "inventory.compose",
+        &format!("inventory.{}", input.via),
         source,
         json!({"checks": selected}),
     )

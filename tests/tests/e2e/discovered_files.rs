@@ -5,7 +5,8 @@
 //! their `include`, and imports what the files say: the override's labels,
 //! `.env` interpolation, the included service, the profile of a running
 //! service made active, and a profiled service that does not run listed as
-//! inactive. No helper container is left behind.
+//! inactive, with the checks it proposes created in the same step. No
+//! helper container is left behind.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -137,6 +138,18 @@ async fn a_discovered_project_imports_from_its_own_files() {
     assert_eq!(plan.inactive.len(), 1, "{plan:#?}");
     assert_eq!(plan.inactive[0].name, "adminer");
     assert_eq!(plan.inactive[0].profiles, ["tools"]);
+    // Monitored at import, as a compose import is.
+    let proposed: Vec<&str> = plan
+        .checks
+        .iter()
+        .filter(|c| c.selected)
+        .map(|c| c.key.as_str())
+        .collect();
+    assert_eq!(
+        proposed,
+        ["shop/container", "shopdb/container", "worker/container"],
+        "{plan:#?}"
+    );
 
     let plan: ImportPlan = ok_json(
         admin
@@ -159,6 +172,22 @@ async fn a_discovered_project_imports_from_its_own_files() {
         Some(stack.project.as_str())
     );
     assert!(services.iter().any(|o| o.service.name == "worker"));
+    let checks: Vec<serde_json::Value> = admin.json("/api/v1/checks").await;
+    let kinds: Vec<(String, String)> = checks
+        .iter()
+        .map(|c| {
+            (
+                c["service"].as_str().unwrap_or_default().to_owned(),
+                c["spec"]["kind"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for svc in ["shop", "shopdb", "worker"] {
+        assert!(
+            kinds.contains(&(svc.to_owned(), "container".to_owned())),
+            "no container check for {svc}: {kinds:?}"
+        );
+    }
     assert!(!services.iter().any(|o| o.service.name == "adminer"));
 
     // Containers without the file labels: a clear refusal.

@@ -66,9 +66,13 @@ async fn open_import(b: &Browser, server: &TestServer) {
 }
 
 async fn click(b: &Browser, css: &str) {
-    b.wait_for(css)
-        .await
-        .click()
+    let el = b.wait_for(css).await;
+    // Centred, so the sticky top bar never covers it.
+    b.execute(&format!(
+        "document.querySelector({css:?}).scrollIntoView({{block: 'center'}}); return 'ok';"
+    ))
+    .await;
+    el.click()
         .await
         .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
 }
@@ -292,6 +296,7 @@ services:
     depends_on: [db]
   db:
     image: postgres:${PG_TAG}
+    ports: [\"127.0.0.1:15432:5432\"]
     environment:
       POSTGRES_USER: shop
       POSTGRES_PASSWORD: from-the-compose-file
