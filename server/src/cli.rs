@@ -70,6 +70,8 @@ pub enum SecretsCommand {
     Rotate,
 }
 
+// Parsed once per process: the size of one variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
     /// Import a compose project as `docker compose` loads it: the files
