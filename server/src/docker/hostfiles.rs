@@ -23,12 +23,12 @@ use std::io::Read;
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountTypeEnum};
 use bollard::query_parameters::{
     CreateContainerOptions, DownloadFromContainerOptions, InspectContainerOptions,
-    RemoveContainerOptions,
 };
 use bollard::Docker;
 use futures::StreamExt;
 
 use super::ops::engine_error;
+use super::volumes::remove_container;
 use super::{Client, REQUEST_TIMEOUT};
 
 /// Where the helper mounts the host's directories: `/opsdeck-host/0`, `/1`, …
@@ -218,7 +218,7 @@ impl Helper {
 
     async fn remove(mut self) -> anyhow::Result<()> {
         self.removed = true;
-        remove(&self.docker, &self.id).await
+        remove_container(&self.docker, &self.id).await
     }
 }
 
@@ -246,28 +246,6 @@ fn one_file(tar_bytes: &[u8]) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())
 }
 
-async fn remove(docker: &Docker, id: &str) -> anyhow::Result<()> {
-    let r = tokio::time::timeout(
-        REQUEST_TIMEOUT,
-        docker.remove_container(
-            id,
-            Some(RemoveContainerOptions {
-                force: true,
-                ..Default::default()
-            }),
-        ),
-    )
-    .await
-    .map_err(|_| anyhow::anyhow!("removing the file-reading helper: no answer in time"))?;
-    match r {
-        Ok(()) => Ok(()),
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => Ok(()),
-        Err(e) => Err(engine_error(e).context("removing the file-reading helper")),
-    }
-}
-
 impl Drop for Helper {
     fn drop(&mut self) {
         if self.removed {
@@ -276,7 +254,7 @@ impl Drop for Helper {
         let (docker, id) = (self.docker.clone(), self.id.clone());
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                if let Err(e) = remove(&docker, &id).await {
+                if let Err(e) = remove_container(&docker, &id).await {
                     tracing::warn!(container = %id, error = %format!("{e:#}"), "removing a file-reading helper");
                 }
             });

@@ -273,7 +273,8 @@ impl Helper {
     }
 }
 
-async fn remove_container(docker: &Docker, id: &str) -> anyhow::Result<()> {
+/// Removes a helper container (forced); absent is fine.
+pub(super) async fn remove_container(docker: &Docker, id: &str) -> anyhow::Result<()> {
     match tokio::time::timeout(
         REQUEST_TIMEOUT,
         docker.remove_container(
