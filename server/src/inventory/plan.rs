@@ -24,7 +24,7 @@ use serde_json::json;
 
 pub use sources::{
     compose_project, describe_load, desired_from_compose, desired_from_yaml, discover, guess_tier,
-    parse_compose, project_name,
+    image_repository,
 };
 pub use store::{apply, engine_plan, export, load_engines};
 

@@ -41,6 +41,7 @@ use opsdeck_wire::{CheckSpec, ProposedCheck};
 use serde_json::json;
 
 use crate::inventory::compose::ComposeService;
+use crate::inventory::plan::image_repository;
 
 /// Container ports that serve HTTP in most images (`https` for 443/8443).
 pub const WEB_PORTS: [u16; 7] = [80, 443, 3000, 8000, 8080, 8443, 9000];
@@ -97,16 +98,6 @@ pub fn published(port: &str) -> Option<Published> {
         published,
         target,
     })
-}
-
-/// The repository part of an image name, lower case: `postgres` for
-/// `docker.io/library/postgres:16@sha256:…`, `postgres-meta` for
-/// `supabase/postgres-meta:v0.80`.
-pub fn repository(image: &str) -> String {
-    let image = image.split('@').next().unwrap_or_default();
-    let last = image.rsplit('/').next().unwrap_or_default();
-    let name = last.split(':').next().unwrap_or_default();
-    name.to_ascii_lowercase()
 }
 
 /// The host of an engine endpoint, where published ports are reached:
@@ -207,7 +198,11 @@ pub fn propose(
         );
         let ports: Vec<Published> = svc.ports.iter().filter_map(|p| published(p)).collect();
         let dial = |p: &Published| p.host_ip.clone().unwrap_or_else(|| host.to_owned());
-        let repo = svc.image.as_deref().map(repository).unwrap_or_default();
+        let repo = svc
+            .image
+            .as_deref()
+            .map(image_repository)
+            .unwrap_or_default();
         let database = POSTGRES.contains(&repo.as_str())
             || MYSQL.contains(&repo.as_str())
             || REDIS.contains(&repo.as_str());

@@ -214,29 +214,6 @@ pub fn desired_from_yaml(doc: &yaml::InventoryDoc) -> Result<Desired, InventoryE
     })
 }
 
-/// Parses a compose file, naming line and field on error.
-pub fn parse_compose(text: &str) -> Result<compose::ComposeFile, InventoryError> {
-    compose::parse(text).map_err(|e| InventoryError::Invalid(format!("compose file: {e}")))
-}
-
-/// The project name of a compose import: given, else the file's `name`.
-pub fn project_name(
-    given: Option<&str>,
-    file: &compose::ComposeFile,
-) -> Result<String, InventoryError> {
-    let p = given
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .or_else(|| file.name.clone())
-        .ok_or_else(|| {
-            InventoryError::Invalid(
-                "project: the file has no top-level name; give the compose project name".into(),
-            )
-        })?;
-    ServiceName::parse(&p).map_err(|e| InventoryError::Invalid(format!("project: {e}")))?;
-    Ok(p)
-}
 /// The project name of a loaded compose project and where it came from:
 /// the caller's (`given`), else what compose would choose
 /// ([`compose::Loaded::project`]); an error when nothing names it.

@@ -63,14 +63,20 @@ fn ports_parse_as_compose_writes_them() {
 
 #[test]
 fn the_repository_is_the_last_path_part_without_tag_or_digest() {
-    assert_eq!(repository("postgres:16"), "postgres");
+    assert_eq!(image_repository("postgres:16"), "postgres");
     assert_eq!(
-        repository("docker.io/library/postgres:16@sha256:abc"),
+        image_repository("docker.io/library/postgres:16@sha256:abc"),
         "postgres"
     );
-    assert_eq!(repository("localhost:5000/team/redis"), "redis");
-    assert_eq!(repository("supabase/postgres-meta:v0.80"), "postgres-meta");
-    assert_eq!(repository("lscr.io/linuxserver/MariaDB:11"), "mariadb");
+    assert_eq!(image_repository("localhost:5000/team/redis"), "redis");
+    assert_eq!(
+        image_repository("supabase/postgres-meta:v0.80"),
+        "postgres-meta"
+    );
+    assert_eq!(
+        image_repository("lscr.io/linuxserver/MariaDB:11"),
+        "mariadb"
+    );
 }
 
 #[test]
