@@ -116,7 +116,11 @@ fn check_row(c: ProposedCheck, choices: Choices, applied: bool) -> impl IntoView
                     }/>
                 <span>
                     <strong>{c.name.clone()}</strong>" "
-                    <span class="muted small">{kind_label(kind)}" · "<code class="wrap-anywhere">{target_of(&c.spec)}</code></span>
+                    <span class="muted small">
+                        // The kind only when the name does not already say it.
+                        {(c.name != kind_label(kind)).then(|| format!("{} · ", kind_label(kind)))}
+                        <code class="wrap-anywhere">{target_of(&c.spec)}</code>
+                    </span>
                 </span>
             </label>
             <span class="proposed-state">{state}</span>
