@@ -94,8 +94,8 @@ pub async fn import_compose(
     let desired = desired_from_compose(file, &input.project, input.engine.as_deref(), input.via)?;
     let mut tx = pool.begin().await?;
     let mut plan = plan::plan_in(&mut tx, desired, input.apply).await?;
-    plan::describe_load(&mut plan, input.loaded, "given");
-    plan.project_source = input.project_source.clone();
+    let project_source = input.project_source.as_deref().unwrap_or("given");
+    plan::describe_load(&mut plan, input.loaded, project_source);
 
     let endpoint = match &input.engine {
         Some(e) => load_engines(&mut tx)
