@@ -28,7 +28,7 @@ use bollard::Docker;
 use futures::StreamExt;
 
 use super::ops::engine_error;
-use super::volumes::remove_container;
+use super::volumes::{remove_container, remove_in_background};
 use super::{Client, REQUEST_TIMEOUT};
 
 /// Where the helper mounts the host's directories: `/opsdeck-host/0`, `/1`, …
@@ -248,16 +248,8 @@ fn one_file(tar_bytes: &[u8]) -> Result<String, String> {
 
 impl Drop for Helper {
     fn drop(&mut self) {
-        if self.removed {
-            return;
-        }
-        let (docker, id) = (self.docker.clone(), self.id.clone());
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                if let Err(e) = remove_container(&docker, &id).await {
-                    tracing::warn!(container = %id, error = %format!("{e:#}"), "removing a file-reading helper");
-                }
-            });
+        if !self.removed {
+            remove_in_background(&self.docker, &self.id, "a file-reading helper");
         }
     }
 }

@@ -294,18 +294,23 @@ pub(super) async fn remove_container(docker: &Docker, id: &str) -> anyhow::Resul
     }
 }
 
+/// Removes a helper container in the background (a helper dropped before
+/// its owner removed it); `what` names it in the warning if that fails.
+pub(super) fn remove_in_background(docker: &Docker, id: &str, what: &'static str) {
+    let (docker, id) = (docker.clone(), id.to_owned());
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            if let Err(e) = remove_container(&docker, &id).await {
+                tracing::warn!(container = %id, error = %format!("{e:#}"), "removing {what}");
+            }
+        });
+    }
+}
+
 impl Drop for Helper {
     fn drop(&mut self) {
-        if self.removed {
-            return;
-        }
-        let (docker, id) = (self.docker.clone(), self.id.clone());
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                if let Err(e) = remove_container(&docker, &id).await {
-                    tracing::warn!(container = %id, error = %format!("{e:#}"), "removing a backup helper container");
-                }
-            });
+        if !self.removed {
+            remove_in_background(&self.docker, &self.id, "a backup helper container");
         }
     }
 }
