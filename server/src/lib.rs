@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod backups;
 pub mod checks;
+pub mod cleanup;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -36,6 +37,7 @@ pub mod serve;
 pub mod sse;
 pub mod state;
 pub mod timeline;
+pub mod updates;
 pub mod users;
 pub mod web;
 

@@ -69,6 +69,8 @@ pub fn compose(pool: PgPool, settings: Settings) -> AppState {
     let mut step_kinds = StepKinds::default();
     step_kinds.add(crate::backups::run::BackupStep);
     step_kinds.add(crate::maintenance::actuate::MaintenanceStep);
+    step_kinds.add(crate::updates::apply::ImageStep);
+    step_kinds.add(crate::cleanup::CleanupStep);
     let mut parts = Parts::default();
     parts.insert(Arc::new(WebAssets::load(&settings.web_root)));
     parts.insert(HealthHub::new(

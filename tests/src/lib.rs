@@ -45,6 +45,7 @@ pub mod proc;
 pub mod process;
 pub mod receiver;
 pub mod redis;
+pub mod registry;
 pub mod require;
 pub mod s3;
 pub mod server;

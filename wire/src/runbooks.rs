@@ -332,6 +332,29 @@ pub enum StepAction {
         op: String,
         subject: String,
     },
+    /// Image updates (`updates`): `op: update` pulls the image and
+    /// recreates the containers of the service `target` with the same
+    /// configuration, gated on its health within `gate` (default: the
+    /// service's gate time), rolling back by itself when the gate fails;
+    /// `op: stack` does the same for every service of the compose project
+    /// `target`, dependencies first, stopping at the first rollback. `to` is
+    /// a tag or `sha256:` digest to move to (default: the newest digest of
+    /// the service's own tag). Used by the built-in `image-update` and
+    /// `stack-update` runbooks.
+    Image {
+        op: String,
+        target: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        to: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        gate: String,
+    },
+    /// Docker clean-up (`cleanup`): removes exactly the items of the
+    /// clean-up preview `preview` (its id), skipping any that came into use
+    /// since. Used by the built-in `docker-cleanup` runbook.
+    Cleanup {
+        preview: String,
+    },
 }
 
 fn fifty() -> u32 {
@@ -368,6 +391,8 @@ impl StepAction {
             StepAction::Runbook { .. } => "runbook",
             StepAction::Maintenance { .. } => "maintenance",
             StepAction::Backup { .. } => "backup",
+            StepAction::Image { .. } => "image",
+            StepAction::Cleanup { .. } => "cleanup",
         }
     }
 }

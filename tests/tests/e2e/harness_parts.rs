@@ -278,3 +278,58 @@ async fn tls_target_can_serve_an_expired_certificate() {
         .expect_err("an expired certificate");
     assert!(err.is_connect() || err.is_request(), "{err:?}");
 }
+
+/// The test registry stores what the private engine pushes, and the broken
+/// app version differs from the good one by its missing health page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_stores_pushed_app_versions() {
+    use opsdeck_e2e::dockerd::PrivateDockerd;
+    use opsdeck_e2e::registry::{AppImage, Registry};
+    let Ok(engine) = tokio::task::spawn_blocking(PrivateDockerd::start)
+        .await
+        .expect("starting dockerd")
+    else {
+        return;
+    };
+    let Ok(registry) = tokio::task::spawn_blocking(Registry::start)
+        .await
+        .expect("starting the registry")
+    else {
+        return;
+    };
+    let (registry, engine, d1, d2) = tokio::task::spawn_blocking(move || {
+        let v = |tag, broken| AppImage {
+            repo: "harness/app",
+            tag,
+            version: tag,
+            broken,
+        };
+        let (_, d1) = registry
+            .push_app(&engine, &v("v1", false))
+            .expect("push v1");
+        let (_, d2) = registry.push_app(&engine, &v("v2", true)).expect("push v2");
+        (registry, engine, d1, d2)
+    })
+    .await
+    .expect("pushing");
+    assert!(d1.starts_with("sha256:") && d2.starts_with("sha256:"));
+    assert_ne!(d1, d2, "two versions, two manifests");
+    let tags: serde_json::Value = reqwest::get(format!(
+        "http://{}/v2/harness/app/tags/list",
+        registry.host()
+    ))
+    .await
+    .expect("tags list")
+    .json()
+    .await
+    .expect("JSON");
+    let mut tags: Vec<&str> = tags["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    tags.sort();
+    assert_eq!(tags, ["v1", "v2"]);
+    drop(engine);
+}

@@ -308,6 +308,7 @@ pub const ACTION_KINDS: &[&str] = &[
     "database.maintenance",
     "maintenance.enable",
     "backup.delete",
+    "image.update",
 ];
 
 /// Sets the approval policy of an action kind (audited).

@@ -61,6 +61,8 @@ pub fn default_timeout(action: &StepAction) -> Duration {
         StepAction::Manual { .. } | StepAction::Approval { .. } => Duration::from_secs(24 * 3600),
         StepAction::Runbook { .. } | StepAction::Maintenance { .. } => Duration::from_secs(3600),
         StepAction::Backup { .. } => Duration::from_secs(6 * 3600),
+        StepAction::Image { .. } => Duration::from_secs(3600),
+        StepAction::Cleanup { .. } => Duration::from_secs(900),
         StepAction::Database { .. } => Duration::from_secs(600),
         StepAction::WaitHealthy { .. } | StepAction::Stack { .. } | StepAction::Prune { .. } => {
             Duration::from_secs(300)

@@ -58,6 +58,13 @@ pub fn template_fields(action: &StepAction) -> Vec<&str> {
         }
         StepAction::Maintenance { op, period } => v.extend([op.as_str(), period]),
         StepAction::Backup { op, subject } => v.extend([op.as_str(), subject]),
+        StepAction::Image {
+            op,
+            target,
+            to,
+            gate,
+        } => v.extend([op.as_str(), target, to, gate]),
+        StepAction::Cleanup { preview } => v.push(preview),
     }
     v
 }
@@ -255,6 +262,20 @@ pub fn render_action(action: &StepAction, scope: &Scope<'_>) -> Result<StepActio
         StepAction::Backup { op, subject } => StepAction::Backup {
             op: r(op)?,
             subject: r(subject)?,
+        },
+        StepAction::Image {
+            op,
+            target,
+            to,
+            gate,
+        } => StepAction::Image {
+            op: r(op)?,
+            target: r(target)?,
+            to: r(to)?,
+            gate: r(gate)?,
+        },
+        StepAction::Cleanup { preview } => StepAction::Cleanup {
+            preview: r(preview)?,
         },
         StepAction::Runbook { runbook, params } => StepAction::Runbook {
             runbook: runbook.clone(),

@@ -87,6 +87,12 @@ pub(super) fn check_step(
         StepAction::Backup { op, .. } => {
             literal_in("op", op, &["run", "verify", "drill", "restore", "delete"])?;
         }
+        StepAction::Image { op, gate, .. } => {
+            literal_in("op", op, &["update", "stack"])?;
+            if !gate.is_empty() && !gate.contains("{{") {
+                parse_duration(gate).map_err(|e| format!("gate: {e}"))?;
+            }
+        }
         _ => {}
     }
     Ok(())

@@ -132,6 +132,23 @@ pub async fn describe(state: &AppState, action: &StepAction) -> String {
                 "run backup plan {subject}: dump each source, compress (zstd), checksum and store; then verify when the plan says so"
             ),
         },
+        StepAction::Image {
+            op, target, to, ..
+        } => {
+            let version = if to.is_empty() {
+                "the newest image of its tag".to_owned()
+            } else {
+                to.clone()
+            };
+            if op == "stack" {
+                format!("update every service of stack {target} to {version}, dependencies first, each gated on its health; roll back and stop at the first that fails")
+            } else {
+                format!("update {target} to {version}: pull, recreate with the same configuration, wait for its health, roll back by itself when it fails")
+            }
+        }
+        StepAction::Cleanup { preview } => format!(
+            "remove exactly the items of clean-up preview {preview}, skipping any that came into use since"
+        ),
         StepAction::Maintenance { op, period } => format!(
             "{op} maintenance period {period} (mark its services, run its stack's actuation{})",
             if op == "enable" {
@@ -194,7 +211,8 @@ pub async fn policy_kind(state: &AppState, action: &StepAction) -> Option<String
             }
         }
         StepAction::Stack { action, .. } if action != "start" => "stack.stop".into(),
-        StepAction::Prune { .. } => "prune".into(),
+        StepAction::Prune { .. } | StepAction::Cleanup { .. } => "prune".into(),
+        StepAction::Image { .. } => "image.update".into(),
         StepAction::Maintenance { op, .. } if op == "enable" => "maintenance.enable".into(),
         StepAction::Backup { op, .. } if op == "delete" => "backup.delete".into(),
         StepAction::Exec { .. } => "exec".into(),

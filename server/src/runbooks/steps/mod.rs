@@ -114,7 +114,10 @@ pub async fn execute(cx: &StepCx<'_>, action: &StepAction) -> StepResult {
             Ok(json!({"slept_secs": d.as_secs_f64()}))
         }
         StepAction::Prune { what, engine } => prune(cx, what, engine.as_deref()).await,
-        StepAction::Maintenance { .. } | StepAction::Backup { .. } => Err(format!(
+        StepAction::Maintenance { .. }
+        | StepAction::Backup { .. }
+        | StepAction::Image { .. }
+        | StepAction::Cleanup { .. } => Err(format!(
             "{} steps are not available: no capability registered them",
             action.kind()
         )),
