@@ -28,12 +28,14 @@ mod incidents;
 mod inventory;
 mod maintenance;
 mod runbooks;
+mod updates;
 pub use backups::*;
 pub use health::*;
 pub use incidents::*;
 pub use inventory::*;
 pub use maintenance::*;
 pub use runbooks::*;
+pub use updates::*;
 
 /// A user's role. Roles are ordered: `viewer < operator < admin`; a route that
 /// needs a role accepts every role above it too.
