@@ -19,7 +19,7 @@ DIST := frontend/dist/index.html
 FRONTEND_SOURCES := $(shell find frontend/src wire/src static -type f 2>/dev/null) \
 	frontend/index.html frontend/Trunk.toml frontend/Cargo.toml wire/Cargo.toml Cargo.toml Cargo.lock .cargo/config.toml
 
-.PHONY: run demo test chaos bench bench-backups bench-load bench-ratelimit bench-compare tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
+.PHONY: run demo test chaos bench bench-backups bench-updates bench-load bench-ratelimit bench-compare tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
 
 run: tools $(DIST) server
 	@echo "==> starting Opsdeck (Ctrl-C stops it and its Postgres)"
@@ -74,6 +74,11 @@ bench-ratelimit: server
 # The backups part of make bench alone (bench/backups.sh; root, ~10 GB free).
 bench-backups: server
 	@bench/backups.sh
+
+# The updates part of make bench alone (bench/updates.sh: the gated update
+# vs docker compose, rollback time, discovery over 500 services; root).
+bench-updates: server
+	@bench/updates.sh
 
 # The load part of make bench alone (bench/load.sh: wrk on the main routes,
 # a 10-minute soak with checks running; needs wrk).

@@ -23,6 +23,9 @@
 #     pg_dump | gzip, Opsdeck's backup through the API (zstd levels 1 and 3)
 #     and pg_dump | zstd side by side; restore of Opsdeck's backup vs
 #     gunzip | psql
+#   - then bench/updates.sh: the gated image update vs `docker compose pull
+#     && up -d` + a curl loop (pull excluded), rollback time of a broken
+#     version, discovery over 500 services (registry requests)
 #   - then bench/load.sh: wrk on the dashboard and the main API routes with
 #     60 checks running, and a 10-minute soak sampling the server's RSS
 #   - then bench/ratelimit.sh: 10,000 anonymous POSTs/s for 30 s while a
@@ -134,6 +137,9 @@ bench/incidents.sh
 
 echo
 bench/backups.sh
+
+echo
+bench/updates.sh
 
 echo
 bench/load.sh
