@@ -698,18 +698,15 @@ impl From<crate::cleanup::CleanupError> for ApiError {
     fn from(e: crate::cleanup::CleanupError) -> Self {
         use crate::cleanup::CleanupError as E;
         match e {
-            // Validation messages read `field: message`: the field is kept.
             E::Invalid(m) => ApiError::from_validation(m),
             E::NotFound(what) => ApiError::NotFound(what),
             E::Conflict(m) => ApiError::Conflict(m),
             E::Unavailable(m) => ApiError::Unavailable(m),
             E::Run(e) => e.into(),
             E::Database(e) => e.into(),
-            E::Internal(e) => ApiError::Internal(e),
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

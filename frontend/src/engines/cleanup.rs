@@ -104,7 +104,9 @@ pub fn EngineCleanup(id: i64, name: String) -> impl IntoView {
         });
     };
     let apply = Callback::new(move |_| {
-        let Some(p) = preview.get_untracked() else { return };
+        let Some(p) = preview.get_untracked() else {
+            return;
+        };
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {

@@ -60,8 +60,6 @@ pub enum CleanupError {
     Run(#[from] crate::runbooks::engine::RunError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
 }
 
 /// The `cleanup` step kind, registered with the runbook engine at start-up.

@@ -98,9 +98,16 @@ fn load_old(engine: &PrivateDockerd, tag: &str, created: &str, content: &str) ->
     std::fs::write(d.join("config.json"), config.to_string()).unwrap();
     let manifest = json!([{"Config": "config.json", "RepoTags": [tag], "Layers": ["layer.tar"]}]);
     std::fs::write(d.join("manifest.json"), manifest.to_string()).unwrap();
-    tar(d, "image.tar", &["manifest.json", "config.json", "layer.tar"]);
+    tar(
+        d,
+        "image.tar",
+        &["manifest.json", "config.json", "layer.tar"],
+    );
     let archive = d.join("image.tar");
-    docker(engine, &["load", "--quiet", "--input", archive.to_str().unwrap()]);
+    docker(
+        engine,
+        &["load", "--quiet", "--input", archive.to_str().unwrap()],
+    );
     docker(engine, &["image", "inspect", "--format", "{{.Id}}", tag])
 }
 
@@ -108,7 +115,10 @@ fn load_old(engine: &PrivateDockerd, tag: &str, created: &str, content: &str) ->
 fn everything(engine: &PrivateDockerd) -> BTreeSet<String> {
     let mut all = BTreeSet::new();
     for (prefix, args) in [
-        ("image", &["image", "ls", "--all", "--quiet", "--no-trunc"][..]),
+        (
+            "image",
+            &["image", "ls", "--all", "--quiet", "--no-trunc"][..],
+        ),
         ("container", &["ps", "--all", "--format", "{{.Names}}"][..]),
         ("volume", &["volume", "ls", "--quiet"][..]),
     ] {
@@ -168,12 +178,27 @@ async fn a_cleanup_removes_exactly_its_preview_and_skips_what_came_into_use() {
     docker(&engine, &["volume", "create", "cleanup-used"]);
     docker(
         &engine,
-        &["create", "--name", "cleanup-stray", "--network", "none", IMAGE, "true"],
+        &[
+            "create",
+            "--name",
+            "cleanup-stray",
+            "--network",
+            "none",
+            IMAGE,
+            "true",
+        ],
     );
     docker(
         &engine,
         &[
-            "create", "--name", "cleanup-late", "--network", "none", IMAGE, "sleep", "600",
+            "create",
+            "--name",
+            "cleanup-late",
+            "--network",
+            "none",
+            IMAGE,
+            "sleep",
+            "600",
         ],
     );
     docker(
@@ -210,13 +235,17 @@ async fn a_cleanup_removes_exactly_its_preview_and_skips_what_came_into_use() {
         .await;
     let registered: Value = ok_json(res, "registering the engine").await;
     let eid = registered["id"].as_i64().expect("the engine's id");
-    poll(Duration::from_secs(30), "the engine connected", async || {
-        let engines: Vec<opsdeck_wire::Engine> = admin.json("/api/v1/engines").await;
-        match engines.iter().find(|e| e.name == "main") {
-            Some(e) if e.state == opsdeck_wire::EngineState::Connected => Ok(()),
-            other => Err(format!("{:?}", other.map(|e| e.state))),
-        }
-    })
+    poll(
+        Duration::from_secs(30),
+        "the engine connected",
+        async || {
+            let engines: Vec<opsdeck_wire::Engine> = admin.json("/api/v1/engines").await;
+            match engines.iter().find(|e| e.name == "main") {
+                Some(e) if e.state == opsdeck_wire::EngineState::Connected => Ok(()),
+                other => Err(format!("{:?}", other.map(|e| e.state))),
+            }
+        },
+    )
     .await;
     let web: Value = ok_json(
         admin
@@ -273,7 +302,10 @@ async fn a_cleanup_removes_exactly_its_preview_and_skips_what_came_into_use() {
     assert!(msg.contains("unused_images_older_than_days"), "{msg}");
     expect_error(
         requester
-            .post(&format!("/api/v1/engines/{eid}/cleanup/preview"), &json!({}))
+            .post(
+                &format!("/api/v1/engines/{eid}/cleanup/preview"),
+                &json!({}),
+            )
             .await,
         400,
     )
@@ -373,7 +405,11 @@ async fn a_cleanup_removes_exactly_its_preview_and_skips_what_came_into_use() {
     // The default `prune` policy: one vote by someone else.
     let ap = pending_approval(&requester, run).await;
     assert_eq!(ap.required, 1);
-    assert_eq!(everything(&engine), before, "nothing removed before the vote");
+    assert_eq!(
+        everything(&engine),
+        before,
+        "nothing removed before the vote"
+    );
     let voted: Approval = ok_json(
         second
             .post(

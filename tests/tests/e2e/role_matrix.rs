@@ -56,7 +56,11 @@ const RULES: &[(&str, &str, Access)] = &[
         Access::Role(Role::Viewer),
     ),
     // Docker clean-up: viewers see disk usage, operators preview and apply.
-    ("GET", "/api/v1/engines/{id}/disk", Access::Role(Role::Viewer)),
+    (
+        "GET",
+        "/api/v1/engines/{id}/disk",
+        Access::Role(Role::Viewer),
+    ),
     (
         "POST",
         "/api/v1/engines/{id}/cleanup/preview",
