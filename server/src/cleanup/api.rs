@@ -48,8 +48,9 @@ async fn make_preview(
     Json(req): Json<CleanupRequest>,
 ) -> ApiResult<(StatusCode, Json<CleanupPreview>)> {
     let p = &auth.principal;
+    let survey = preview::survey(&state, id, &req).await?;
     let mut tx = state.pool.begin().await?;
-    let made = preview::make(&state, &mut tx, id, req, p).await?;
+    let made = preview::make(&mut tx, survey, req, p).await?;
     ctx.audit(
         &mut tx,
         p,

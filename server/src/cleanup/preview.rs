@@ -76,27 +76,48 @@ pub fn check(req: &CleanupRequest) -> Result<()> {
     Ok(())
 }
 
-/// Computes what a clean-up of engine `id` would remove and stores it as
-/// a preview (in `conn`'s transaction).
-pub async fn make(
-    state: &AppState,
-    conn: &mut PgConnection,
-    id: i64,
-    req: CleanupRequest,
-    p: &Principal,
-) -> Result<CleanupPreview> {
-    check(&req)?;
+/// What the engine holds now (its `system df`), read before the preview's
+/// transaction begins so no database connection waits on the engine.
+pub struct Survey {
+    engine_id: i64,
+    engine: String,
+    usage: usage::Usage,
+}
+
+/// Reads engine `id`'s objects for a preview of `req` (checked first).
+pub async fn survey(state: &AppState, id: i64, req: &CleanupRequest) -> Result<Survey> {
+    check(req)?;
     let (engine, client) = engine(state, id)?;
     let u = usage::usage(&client)
         .await
         .map_err(|e| CleanupError::Unavailable(format!("{e:#}")))?;
+    Ok(Survey {
+        engine_id: id,
+        engine: engine.name.clone(),
+        usage: u,
+    })
+}
+
+/// Computes what a clean-up of the surveyed engine would remove and stores
+/// it as a preview (in `conn`'s transaction).
+pub async fn make(
+    conn: &mut PgConnection,
+    survey: Survey,
+    req: CleanupRequest,
+    p: &Principal,
+) -> Result<CleanupPreview> {
+    let Survey {
+        engine_id: id,
+        engine,
+        usage: u,
+    } = survey;
     let snapshot = Snapshot::load(&mut *conn).await?;
-    let backups = store::backup_volumes(&mut *conn, &engine.name).await?;
+    let backups = store::backup_volumes(&mut *conn, &engine).await?;
     let protected = store::protected_images(&mut *conn, id).await?;
     let (items, kept) = plan::plan(
         &req,
         &plan::Inputs {
-            engine: &engine.name,
+            engine: &engine,
             usage: &u,
             services: &snapshot.services,
             backup_volumes: &backups,
