@@ -2,7 +2,10 @@
 //! answer, their version and negotiated API, how many containers each has.
 //! Admins add engines (Unix socket or TCP with TLS files on the Opsdeck
 //! host) and remove them. Live through the inventory events, plus a slow
-//! poll for connection state changes.
+//! poll for connection state changes. Each engine's disk usage and
+//! clean-up open below the table ([`cleanup`]).
+
+mod cleanup;
 
 use std::time::Duration;
 
@@ -32,9 +35,11 @@ pub fn Engines() -> impl IntoView {
     let notice = RwSignal::new(None::<Result<String, String>>);
     let remove_target = RwSignal::new(None::<(i64, String)>);
     let confirm_open = RwSignal::new(false);
+    let disk_for = RwSignal::new(None::<(i64, String)>);
 
     let row = move |e: Engine| {
         let target = (e.id, e.name.clone());
+        let disk_target = (e.id, e.name.clone());
         view! {
             <tr data-testid=format!("engine-row-{}", e.name)>
                 <td class="nowrap"><strong>{e.name.clone()}</strong>{e.tls.then(|| view! { <div class="muted small" title="TLS client certificates configured">"TLS"</div> })}</td>
@@ -56,6 +61,8 @@ pub fn Engines() -> impl IntoView {
                     None => view! { <span class="muted">"—"</span> }.into_any(),
                 }}</td>
                 <td><RelTime at=e.last_ok_at/></td>
+                <td><button class="btn btn-small" data-testid=format!("engine-disk-{}", e.name)
+                    on:click=move |_| disk_for.set(Some(disk_target.clone()))>"Disk & clean-up"</button></td>
                 {admin.then(|| view! {
                     <td><button class="btn btn-small btn-danger" data-testid=format!("engine-remove-{}", e.name)
                         on:click=move |_| { remove_target.set(Some(target.clone())); confirm_open.set(true); }>"Remove"</button></td>
@@ -111,7 +118,7 @@ pub fn Engines() -> impl IntoView {
                             <div class="table-wrap"><table class="table" data-testid="engines-table">
                                 <thead><tr>
                                     <th>"Name"</th><th>"Endpoint"</th><th>"State"</th><th>"Version"</th><th class="num">"Containers"</th>
-                                    <th>"Last error"</th><th>"Last answered"</th>{admin.then(|| view! { <th></th> })}
+                                    <th>"Last error"</th><th>"Last answered"</th><th></th>{admin.then(|| view! { <th></th> })}
                                 </tr></thead>
                                 <tbody>{shown.into_iter().map(row).collect_view()}</tbody>
                             </table></div>
@@ -120,6 +127,7 @@ pub fn Engines() -> impl IntoView {
                 }
             })}
         </Transition>
+        {move || disk_for.get().map(|(id, name)| view! { <cleanup::EngineCleanup id name/> })}
         {admin.then(|| view! { <AddEngine reload notice/> })}
     }
 }

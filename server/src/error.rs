@@ -692,6 +692,21 @@ impl From<crate::onboard::OnboardError> for ApiError {
     }
 }
 
+// ---- cleanup ----
+
+impl From<crate::cleanup::CleanupError> for ApiError {
+    fn from(e: crate::cleanup::CleanupError) -> Self {
+        use crate::cleanup::CleanupError as E;
+        match e {
+            E::Invalid(m) => ApiError::from_validation(m),
+            E::NotFound(what) => ApiError::NotFound(what),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Unavailable(m) => ApiError::Unavailable(m),
+            E::Run(e) => e.into(),
+            E::Database(e) => e.into(),
+        }
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

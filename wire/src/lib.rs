@@ -23,6 +23,7 @@ macro_rules! wire {
 }
 
 mod backups;
+mod cleanup;
 mod health;
 mod incidents;
 mod inventory;
@@ -30,6 +31,7 @@ mod maintenance;
 mod runbooks;
 mod updates;
 pub use backups::*;
+pub use cleanup::*;
 pub use health::*;
 pub use incidents::*;
 pub use inventory::*;

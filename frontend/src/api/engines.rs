@@ -16,3 +16,25 @@ pub async fn create(req: &impl Serialize) -> Result<w::Engine, ApiError> {
 pub async fn remove(id: i64) -> Result<(), ApiError> {
     delete(&url(&format!("/engines/{id}"))).await
 }
+
+/// An engine's disk usage (`docker system df`).
+pub async fn disk(id: i64) -> Result<w::DiskUsage, ApiError> {
+    get(&url(&format!("/engines/{id}/disk"))).await
+}
+
+/// What a clean-up would remove (stored as a preview to apply).
+pub async fn cleanup_preview(
+    id: i64,
+    req: &w::CleanupRequest,
+) -> Result<w::CleanupPreview, ApiError> {
+    post(&url(&format!("/engines/{id}/cleanup/preview")), req).await
+}
+
+/// Applies a preview: the `docker-cleanup` run.
+pub async fn cleanup(id: i64, preview_id: i64) -> Result<w::CleanupStarted, ApiError> {
+    post(
+        &url(&format!("/engines/{id}/cleanup")),
+        &w::CleanupApply { preview_id },
+    )
+    .await
+}

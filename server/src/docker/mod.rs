@@ -15,7 +15,8 @@
 //!   [`archive`]: files in and out of a container as tar archives;
 //!   [`hostfiles`]: a compose project's own files on the engine's host;
 //!   [`list`]: containers by label or by volume; [`volumes`]: volumes and
-//!   the helper container that reads and writes them.
+//!   the helper container that reads and writes them; [`usage`]: `system
+//!   df` and removal of unused images, containers and volumes (clean-up).
 //! - [`Client`] is the handle the rest of the server holds for a connected
 //!   engine: the Docker library's own types never leave this module (a
 //!   check in `make test` fails when another file names it). Only
@@ -29,6 +30,7 @@ pub mod archive;
 pub mod hostfiles;
 pub mod list;
 pub mod ops;
+pub mod usage;
 pub mod volumes;
 
 use std::collections::HashMap;
@@ -58,7 +60,7 @@ const RECONCILE_CONCURRENCY: usize = 16;
 
 /// A connected engine's client, as the rest of the server holds it. Cheap
 /// to clone; every operation on it is a function of this module
-/// ([`ops`], [`archive`], [`list`], [`volumes`]).
+/// ([`ops`], [`archive`], [`list`], [`volumes`], [`usage`]).
 #[derive(Clone)]
 pub struct Client {
     inner: Docker,

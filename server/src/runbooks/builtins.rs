@@ -83,6 +83,10 @@ pub const FILES: &[(&str, &str)] = &[
         "backup-restore",
         include_str!("../../runbooks/backup-restore.yaml"),
     ),
+    (
+        "docker-cleanup",
+        include_str!("../../runbooks/docker-cleanup.yaml"),
+    ),
 ];
 
 /// Parses one shipped file. The files are part of the build and checked by

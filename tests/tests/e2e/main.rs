@@ -14,6 +14,7 @@ mod backups_timing;
 mod browser;
 mod checks;
 mod checks_containers;
+mod cleanup;
 mod cli;
 mod compose_load;
 mod containers;

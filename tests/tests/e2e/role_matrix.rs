@@ -55,6 +55,22 @@ const RULES: &[(&str, &str, Access)] = &[
         "/api/v1/engines/{id}/containers",
         Access::Role(Role::Viewer),
     ),
+    // Docker clean-up: viewers see disk usage, operators preview and apply.
+    (
+        "GET",
+        "/api/v1/engines/{id}/disk",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "POST",
+        "/api/v1/engines/{id}/cleanup/preview",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "POST",
+        "/api/v1/engines/{id}/cleanup",
+        Access::Role(Role::Operator),
+    ),
     // The inventory: viewers read, admins write and import.
     ("GET", "/api/v1/services", Access::Role(Role::Viewer)),
     ("POST", "/api/v1/services", Access::Role(Role::Admin)),

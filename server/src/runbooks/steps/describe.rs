@@ -161,7 +161,7 @@ pub async fn describe(state: &AppState, action: &StepAction) -> String {
 }
 
 /// Whether a step changes something (and so gets its own audit entry):
-/// container and stack actions, scale, exec, prune, HTTP requests other than
+/// container and stack actions, scale, exec, prune, clean-up, HTTP requests other than
 /// GET/HEAD, and the database operations that terminate, vacuum, reindex or
 /// promote. Reading steps (status, logs, checks, waits, reports) are on the
 /// run's timeline only; manual ticks and approvals are audited by their API.
@@ -172,7 +172,8 @@ pub fn changes_something(action: &StepAction) -> bool {
         | StepAction::Stack { .. }
         | StepAction::Scale { .. }
         | StepAction::Exec { .. }
-        | StepAction::Prune { .. } => true,
+        | StepAction::Prune { .. }
+        | StepAction::Cleanup { .. } => true,
         StepAction::Http { method, .. } => !matches!(method.as_str(), "GET" | "HEAD"),
         StepAction::Database { op, .. } => matches!(
             op,
