@@ -560,11 +560,16 @@ async fn update_runs(pool: &sqlx::PgPool) -> Vec<(Value, String, String, String)
 async fn auto_update_queues_image_update_only_inside_maintenance_one_at_a_time() {
     let server = TestServer::start().await;
     let admin = server.user(Role::Admin).await;
-    // Both policies' tasks are registered by `serve`.
-    let names: Vec<&str> = server.state.jobs.names().iter().map(|(n, _)| *n).collect();
-    for task in ["updates.autoheal", "updates.auto"] {
-        assert!(names.contains(&task), "{task} is registered: {names:?}");
-    }
+    // Both policies' tasks are registered by `serve` (which runs on).
+    poll(WAIT, "the policies' tasks registered", async || {
+        let names: Vec<&str> = server.state.jobs.names().iter().map(|(n, _)| *n).collect();
+        ["updates.autoheal", "updates.auto"]
+            .iter()
+            .all(|t| names.contains(t))
+            .then_some(())
+            .ok_or(format!("{names:?}"))
+    })
+    .await;
     stand_in_image_update(&admin).await;
     let mut ids = Vec::new();
     for name in ["ledger", "search", "billing", "mailer"] {
