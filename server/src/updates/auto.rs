@@ -29,7 +29,8 @@
 //! The run is the built-in `image-update` runbook with parameters
 //! `{service, to: ""}` (`to` empty: the service's own tag), asked for by the
 //! system actor `system:auto-update`, with an audit entry
-//! `update.auto.start` in the same transaction.
+//! `update.auto.start` and an `update.auto` event on the maintenance
+//! period's timeline in the same transaction.
 
 use std::time::Duration;
 
@@ -41,6 +42,7 @@ use crate::audit::{self, Actor, NewEntry};
 use crate::jobs::{Pace, Scope, Task};
 use crate::runbooks::engine::{self, NewRun, RunError};
 use crate::state::AppState;
+use crate::timeline;
 
 /// Who the auto update policy acts as (audit actor kind `system`).
 pub const ACTOR: &str = "system:auto-update";
@@ -133,6 +135,24 @@ pub async fn tick(state: &AppState) -> anyhow::Result<Tick> {
         Err(RunError::Database(e)) => return Err(e.into()),
         Err(e) => (None, Outcome::Failure, Some(e.to_string())),
     };
+    if let Some(run) = run {
+        // The window's page shows what ran in it.
+        timeline::append(
+            &mut tx,
+            "maintenance",
+            c.period_id,
+            "update.auto",
+            Some(&actor),
+            None,
+            &format!(
+                "Auto update of {} started (run #{run}): {} has a new image",
+                c.service, c.image_ref
+            ),
+            json!({"service": c.service, "service_id": c.service_id, "run_id": run}),
+        )
+        .await?;
+        crate::maintenance::touch(&mut tx, c.period_id).await?;
+    }
     audit::record(
         &mut tx,
         NewEntry {

@@ -598,7 +598,7 @@ async fn auto_update_queues_image_update_only_inside_maintenance_one_at_a_time()
     assert!(update_runs(pool).await.is_empty());
 
     // Maintenance of all four: one of the two auto services is updated.
-    maintenance(&admin, &["ledger", "search", "billing", "mailer"]).await;
+    let period = maintenance(&admin, &["ledger", "search", "billing", "mailer"]).await;
     poll(WAIT, "an auto update run", async || {
         let t = opsdeck::updates::auto::tick(&server.state)
             .await
@@ -632,6 +632,23 @@ async fn auto_update_queues_image_update_only_inside_maintenance_one_at_a_time()
     );
     assert_eq!(entries[0].2["policy"], "auto");
     assert_eq!(entries[0].2["service"], params["service"]);
+    assert_eq!(entries[0].2["period_id"], period);
+    // The period's timeline shows the update it held.
+    let events: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT kind, actor FROM timeline_events
+         WHERE subject_type = 'maintenance' AND subject_id = $1 AND kind = 'update.auto'",
+    )
+    .bind(period)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        events,
+        vec![(
+            "update.auto".to_owned(),
+            Some("system:auto-update".to_owned())
+        )]
+    );
 
     // While it is active, the other auto service waits its turn.
     let t = opsdeck::updates::auto::tick(&server.state).await.unwrap();
