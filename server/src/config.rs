@@ -165,6 +165,13 @@ pub struct SettingsArgs {
     #[arg(long, env = "OPSDECK_RUN_LEASE_SECS", global = true)]
     pub run_lease_secs: Option<u64>,
 
+    /// TESTING ONLY: the length in seconds of the "minute" of auto-heal's
+    /// `heal_after_minutes` (see `updates::heal`), so tests need not wait
+    /// whole minutes [default: 60, range 1–60]. The per-hour limit always
+    /// counts real hours. Never set it in production.
+    #[arg(long, env = "OPSDECK_AUTOHEAL_UNIT_SECS", global = true, hide = true)]
+    pub autoheal_unit_secs: Option<u64>,
+
     /// Let notification channels reach link-local addresses (169.254.0.0/16,
     /// fe80::/10) and cloud metadata services; refused by default (SSRF).
     /// A server setting only, never changeable through the API.
@@ -247,6 +254,7 @@ struct FileSettings {
     session_max_hours: Option<u64>,
     log_format: Option<LogFormat>,
     run_lease_secs: Option<u64>,
+    autoheal_unit_secs: Option<u64>,
     notify_allow_link_local: Option<bool>,
     checks_allow_link_local: Option<bool>,
     request_timeout_secs: Option<u64>,
@@ -307,6 +315,9 @@ pub struct Settings {
     pub daily_report: bool,
     /// Lease of a runbook run (renewed every third of it).
     pub run_lease: Duration,
+    /// What one of auto-heal's `heal_after_minutes` lasts: a minute, or
+    /// less under `OPSDECK_AUTOHEAL_UNIT_SECS` (testing only).
+    pub autoheal_unit: Duration,
     /// Run the schedule ticker (tests of other features may turn it off).
     pub schedules: bool,
     /// Run the escalation ticker (tests drive `incidents::escalation::tick`
@@ -353,6 +364,13 @@ impl Settings {
             .or(file.session_max_hours)
             .unwrap_or(168);
         let lease = args.run_lease_secs.or(file.run_lease_secs).unwrap_or(20);
+        let autoheal_unit = args
+            .autoheal_unit_secs
+            .or(file.autoheal_unit_secs)
+            .unwrap_or(60);
+        if !(1..=60).contains(&autoheal_unit) {
+            bail!("OPSDECK_AUTOHEAL_UNIT_SECS must be between 1 and 60 (testing only)");
+        }
         if !(3..=600).contains(&lease) {
             bail!("run_lease_secs must be between 3 and 600");
         }
@@ -464,6 +482,7 @@ impl Settings {
                 .unwrap_or(LogFormat::Text),
             daily_report: true,
             run_lease: Duration::from_secs(lease),
+            autoheal_unit: Duration::from_secs(autoheal_unit),
             schedules: true,
             escalations: true,
             notify_allow_link_local: args

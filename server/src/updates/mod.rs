@@ -10,3 +10,12 @@
 //! `incidents`.
 
 pub mod apply;
+pub mod auto;
+pub mod heal;
+mod policy_store;
+
+/// The registry tasks of the automatic policies: `updates.autoheal`
+/// ([`heal`]) and `updates.auto` ([`auto`]).
+pub fn tasks(state: crate::state::AppState) -> Vec<crate::jobs::Task> {
+    vec![heal::task(state.clone()), auto::task(state)]
+}

@@ -1,0 +1,695 @@
+//! The automatic update policies on real parts: auto-heal against a
+//! busybox service on the private dockerd (its container stopped behind
+//! Opsdeck's back and left stopped), and the auto update policy's
+//! scheduler queuing `image-update` only inside an active maintenance
+//! period, one at a time.
+//!
+//! Auto-heal's minutes are shortened with the testing-only setting
+//! `autoheal_unit` (`OPSDECK_AUTOHEAL_UNIT_SECS`); the hour of its limit is
+//! real, so earlier attempts are written as rows with past times. Settings
+//! are written as `service_update_settings` rows directly (the settings
+//! route belongs to another part of the issue).
+
+use std::time::Duration;
+
+use bollard::query_parameters::{InspectContainerOptions, StopContainerOptions};
+use bollard::Docker;
+use chrono::{DateTime, Utc};
+use opsdeck::updates::auto::Tick;
+use opsdeck_e2e::dockerd::PrivateDockerd;
+use opsdeck_e2e::flows::runbooks::wait_run;
+use opsdeck_e2e::server::{Api, TestServer};
+use opsdeck_e2e::stack::{ServiceSpec, Stack, MOSAIC};
+use opsdeck_e2e::util::{engine, ok_json, poll, release};
+use opsdeck_wire::{
+    Check, CheckStatus, MaintenancePeriod, PeriodStatus, ProbeResult, Role, RunState, RunStatus,
+    ServiceOverview,
+};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(90);
+const DAY: u32 = 86_400;
+
+/// gitea alone (its dependencies dropped): an application-tier service.
+const FORGE: &[ServiceSpec] = &[ServiceSpec {
+    requires: &[],
+    ..MOSAIC[3]
+}];
+
+struct Env {
+    server: TestServer,
+    admin: Api,
+    stack: Stack,
+    /// gitea's service id.
+    gitea: i64,
+    /// gitea's container.
+    container: String,
+}
+
+/// A server whose auto-heal "minute" lasts `unit`, the private engine as
+/// `main`, gitea imported and running.
+async fn setup(engine: &PrivateDockerd, prefix: &str, unit: Duration) -> Env {
+    let server = TestServer::start_with(|s| s.autoheal_unit = unit).await;
+    let admin = server.user(Role::Admin).await;
+    let res = admin
+        .post(
+            "/api/v1/engines",
+            &json!({"name": "main", "endpoint": engine.host()}),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "registering the engine");
+    let stack = Stack::up(engine, prefix, FORGE)
+        .await
+        .expect("bringing up the stack");
+    let res = admin
+        .post(
+            "/api/v1/inventory/compose",
+            &json!({"content": stack.compose_yaml(), "project": stack.project,
+                    "engine": "main", "apply": true, "checks": []}),
+        )
+        .await;
+    ok_json::<Value>(res, "importing the stack").await;
+    let o = wait_gitea(&admin, "running", |o| o.run_state == RunState::Running).await;
+    let container = stack.container("gitea");
+    Env {
+        gitea: o.service.id,
+        server,
+        admin,
+        stack,
+        container,
+    }
+}
+
+async fn wait_gitea(
+    api: &Api,
+    what: &str,
+    want: impl Fn(&ServiceOverview) -> bool,
+) -> ServiceOverview {
+    poll(WAIT, &format!("gitea {what}"), async || {
+        let list: Vec<ServiceOverview> = api.json("/api/v1/services").await;
+        match list.into_iter().find(|o| o.service.name == "gitea") {
+            Some(o) if want(&o) => Ok(o),
+            Some(o) => Err(format!("{:?}", o.run_state)),
+            None => Err("not in the inventory".into()),
+        }
+    })
+    .await
+}
+
+/// Turns auto-heal on for a service (the settings row, as the settings
+/// route would write it).
+async fn heal_policy(env: &Env, after_minutes: i32, max_per_hour: i32) {
+    sqlx::query(
+        "INSERT INTO service_update_settings (service_id, heal_after_minutes, heal_max_per_hour)
+         VALUES ($1, $2, $3)
+         ON CONFLICT (service_id) DO UPDATE SET heal_after_minutes = $2, heal_max_per_hour = $3",
+    )
+    .bind(env.gitea)
+    .bind(after_minutes)
+    .bind(max_per_hour)
+    .execute(&env.server.pool)
+    .await
+    .expect("writing the update settings");
+}
+
+async fn stop(docker: &Docker, name: &str) {
+    docker
+        .stop_container(name, None::<StopContainerOptions>)
+        .await
+        .unwrap_or_else(|e| panic!("stopping {name}: {e}"));
+}
+
+async fn is_running(docker: &Docker, name: &str) -> bool {
+    docker
+        .inspect_container(name, None::<InspectContainerOptions>)
+        .await
+        .unwrap_or_else(|e| panic!("inspecting {name}: {e}"))
+        .state
+        .and_then(|s| s.running)
+        .unwrap_or(false)
+}
+
+/// The service-down runs for gitea: (id, requested_by, requested_kind,
+/// incident_id, created_at), oldest first.
+async fn heal_runs(env: &Env) -> Vec<(i64, String, String, Option<i64>, DateTime<Utc>)> {
+    sqlx::query_as(
+        "SELECT r.id, r.requested_by, r.requested_kind, r.incident_id, r.created_at
+         FROM runs r JOIN runbooks b ON b.id = r.runbook_id
+         WHERE b.name = 'service-down' AND r.target = 'gitea' ORDER BY r.id",
+    )
+    .fetch_all(&env.server.pool)
+    .await
+    .expect("reading runs")
+}
+
+/// gitea's auto-heal attempts: (run_id, incident_id, started_at), oldest first.
+async fn attempts(env: &Env) -> Vec<(Option<i64>, Option<i64>, DateTime<Utc>)> {
+    sqlx::query_as(
+        "SELECT run_id, incident_id, started_at FROM autoheal_attempts
+         WHERE service_id = $1 ORDER BY started_at",
+    )
+    .bind(env.gitea)
+    .fetch_all(&env.server.pool)
+    .await
+    .expect("reading attempts")
+}
+
+/// Audit entries of `action`: (actor, actor_kind, target, params).
+async fn audit(env: &Env, action: &str) -> Vec<(String, String, Option<String>, Value)> {
+    sqlx::query_as(
+        "SELECT actor, actor_kind, target, params FROM audit_log WHERE action = $1 ORDER BY seq",
+    )
+    .bind(action)
+    .fetch_all(&env.server.pool)
+    .await
+    .expect("reading the audit log")
+}
+
+/// An incident's timeline: (kind, actor, message).
+async fn timeline(env: &Env, incident: i64) -> Vec<(String, Option<String>, String)> {
+    sqlx::query_as(
+        "SELECT kind, actor, message FROM timeline_events
+         WHERE subject_type = 'incident' AND subject_id = $1 ORDER BY id",
+    )
+    .bind(incident)
+    .fetch_all(&env.server.pool)
+    .await
+    .expect("reading the timeline")
+}
+
+async fn wait_finished(env: &Env, run: i64) -> opsdeck_wire::Run {
+    wait_run(&env.admin, run, "the auto-heal run finished", |r| {
+        !r.summary.status.is_active()
+    })
+    .await
+}
+
+/// Starts maintenance of `services` and waits until it is active.
+async fn maintenance(admin: &Api, services: &[&str]) -> i64 {
+    let until = (Utc::now() + chrono::Duration::minutes(30))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let p: MaintenancePeriod = ok_json(
+        admin
+            .post(
+                "/api/v1/maintenance/periods",
+                &json!({"scope": {"kind": "services", "services": services},
+                        "reason": "updates test", "until": until}),
+            )
+            .await,
+        "starting maintenance",
+    )
+    .await;
+    wait_period(admin, p.id, PeriodStatus::Active).await;
+    p.id
+}
+
+async fn wait_period(admin: &Api, id: i64, want: PeriodStatus) {
+    poll(WAIT, &format!("period {id} {want:?}"), async || {
+        let p: Value = admin
+            .json(&format!("/api/v1/maintenance/periods/{id}"))
+            .await;
+        let status: PeriodStatus =
+            serde_json::from_value(p["period"]["status"].clone()).map_err(|e| e.to_string())?;
+        (status == want).then_some(()).ok_or(format!("{p}"))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_heal_restarts_an_unhealthy_service_as_the_system_on_the_incident() {
+    let Some(engine) = engine().await else { return };
+    let env = setup(&engine, "heal-ok", Duration::from_secs(2)).await;
+    let docker = env.stack.docker();
+    // A container check, so the board calls gitea down and health
+    // detection opens its incident.
+    let check: Check = ok_json(
+        env.admin
+            .post(
+                "/api/v1/checks",
+                &json!({"service_id": env.gitea, "name": "containers", "interval_s": DAY,
+                        "timeout_ms": 5000, "fail_after": 1, "recover_after": 1,
+                        "spec": {"kind": "container"}}),
+            )
+            .await,
+        "adding a check",
+    )
+    .await;
+    stop(docker, &env.container).await;
+    poll(WAIT, "the container check critical", async || {
+        let r: ProbeResult = ok_json(
+            env.admin
+                .post(&format!("/api/v1/checks/{}/run", check.id), &json!({}))
+                .await,
+            "running the check",
+        )
+        .await;
+        (r.status == CheckStatus::Critical)
+            .then_some(())
+            .ok_or(format!("{r:?}"))
+    })
+    .await;
+    let incident: i64 = poll(WAIT, "the health incident", async || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT id FROM incidents WHERE dedup_key = $1 AND status = 'triggered'",
+        )
+        .bind(format!("health:{}", env.gitea))
+        .fetch_optional(&env.server.pool)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "none yet".to_owned())
+    })
+    .await;
+    assert!(heal_runs(&env).await.is_empty(), "auto-heal is off so far");
+
+    heal_policy(&env, 1, 3).await;
+    let runs = poll(WAIT, "an auto-heal run", async || {
+        let r = heal_runs(&env).await;
+        (!r.is_empty()).then_some(r).ok_or("none yet".to_owned())
+    })
+    .await;
+    let (run, by, kind, run_incident, _) = runs[0].clone();
+    assert_eq!((by.as_str(), kind.as_str()), ("system:autoheal", "system"));
+    assert_eq!(run_incident, Some(incident), "the run is on the incident");
+    let done = wait_finished(&env, run).await;
+    assert_eq!(
+        done.summary.status,
+        RunStatus::Succeeded,
+        "{:#?}",
+        done.steps
+            .iter()
+            .map(|s| (&s.name, s.status, &s.error))
+            .collect::<Vec<_>>()
+    );
+    assert!(is_running(docker, &env.container).await, "gitea runs again");
+    wait_gitea(&env.admin, "running again", |o| {
+        o.run_state == RunState::Running
+    })
+    .await;
+
+    // The attempt, in the run's transaction, with the run and the incident.
+    let a = attempts(&env).await;
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!((a[0].0, a[0].1), (Some(run), Some(incident)));
+    // The audit log: done by the system on behalf of the policy.
+    let entries = audit(&env, "autoheal.restart").await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let (actor, actor_kind, target, params) = &entries[0];
+    assert_eq!(
+        (actor.as_str(), actor_kind.as_str(), target.as_deref()),
+        (
+            "system:autoheal",
+            "system",
+            Some(format!("run:{run}").as_str())
+        )
+    );
+    assert_eq!(params["policy"], "autoheal");
+    assert_eq!(params["service"], "gitea");
+    assert_eq!(params["attempt"], 1);
+    assert_eq!(params["incident_id"], incident);
+    // The incident's timeline: the policy's decision and the run.
+    let events = timeline(&env, incident).await;
+    let heal = events
+        .iter()
+        .find(|e| e.0 == "autoheal.restart")
+        .unwrap_or_else(|| panic!("no autoheal.restart event: {events:#?}"));
+    assert_eq!(heal.1.as_deref(), Some("system:autoheal"));
+    assert!(
+        heal.2.contains(&format!("run #{run}")) && heal.2.contains("attempt 1 of 3"),
+        "{}",
+        heal.2
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.0 == "run" && e.2.contains("started by system:autoheal")),
+        "{events:#?}"
+    );
+
+    // Healthy again: nothing more happens.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(heal_runs(&env).await.len(), 1);
+    assert_eq!(attempts(&env).await.len(), 1);
+
+    drop(env);
+    release(engine).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_heal_waits_n_minutes_stops_at_the_hourly_limit_and_escalates() {
+    let Some(engine) = engine().await else { return };
+    // An 8 s "minute": the restart must wait for it (the task looks every 5 s).
+    let unit = Duration::from_secs(8);
+    let env = setup(&engine, "heal-limit", unit).await;
+    let docker = env.stack.docker();
+    heal_policy(&env, 1, 2).await;
+    // Two earlier attempts: one 70 minutes ago (outside the hour, not
+    // counted) and one 10 minutes ago (counted).
+    sqlx::query(
+        "INSERT INTO autoheal_attempts (service_id, started_at)
+         VALUES ($1, now() - interval '70 minutes'), ($1, now() - interval '10 minutes')",
+    )
+    .bind(env.gitea)
+    .execute(&env.server.pool)
+    .await
+    .unwrap();
+
+    let stopped = Utc::now();
+    stop(docker, &env.container).await;
+    let runs = poll(WAIT, "an auto-heal run", async || {
+        let r = heal_runs(&env).await;
+        (!r.is_empty()).then_some(r).ok_or("none yet".to_owned())
+    })
+    .await;
+    let (run, by, _, _, queued_at) = runs[0].clone();
+    assert_eq!(by, "system:autoheal");
+    assert!(
+        queued_at - stopped >= chrono::Duration::from_std(unit).unwrap(),
+        "the restart waited the policy's minute: stopped {stopped}, queued {queued_at}"
+    );
+    let done = wait_finished(&env, run).await;
+    assert_eq!(
+        done.summary.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        done.error
+    );
+    assert!(is_running(docker, &env.container).await);
+    let a = attempts(&env).await;
+    assert_eq!(a.len(), 3, "{a:?}");
+    assert_eq!(a[2].0, Some(run));
+    assert_eq!(a[2].1, None, "no incident was open");
+    let params = &audit(&env, "autoheal.restart").await[0].3;
+    assert_eq!(
+        params["attempt"], 2,
+        "the attempt older than an hour does not count"
+    );
+
+    // Down again: two attempts in the hour are the limit.
+    stop(docker, &env.container).await;
+    let incident: i64 = poll(WAIT, "the escalation", async || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT id FROM incidents WHERE dedup_key = $1 AND status = 'triggered'",
+        )
+        .bind(format!("health:{}", env.gitea))
+        .fetch_optional(&env.server.pool)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "no incident yet".to_owned())
+    })
+    .await;
+    let events = timeline(&env, incident).await;
+    let gave_up: Vec<_> = events
+        .iter()
+        .filter(|e| e.0 == "autoheal.gave_up")
+        .collect();
+    assert_eq!(gave_up.len(), 1, "{events:#?}");
+    assert_eq!(gave_up[0].1.as_deref(), Some("system:autoheal"));
+    assert!(
+        gave_up[0].2.contains("auto-heal gave up after 2 attempts"),
+        "{}",
+        gave_up[0].2
+    );
+    let esc = audit(&env, "autoheal.escalate").await;
+    assert_eq!(esc.len(), 1, "{esc:?}");
+    assert_eq!(
+        (esc[0].0.as_str(), esc[0].1.as_str(), esc[0].2.as_deref()),
+        (
+            "system:autoheal",
+            "system",
+            Some(format!("incident:{incident}").as_str())
+        )
+    );
+    assert_eq!(esc[0].3["attempts"], 2);
+    let opened = audit(&env, "incident.open").await;
+    assert!(
+        opened.iter().any(|e| e.0 == "system:autoheal"),
+        "{opened:?}"
+    );
+
+    // Two more "minutes": no more restarts, no second escalation.
+    tokio::time::sleep(unit * 2 + Duration::from_secs(5)).await;
+    assert_eq!(heal_runs(&env).await.len(), 1, "no run after the limit");
+    assert_eq!(attempts(&env).await.len(), 3);
+    assert!(!is_running(docker, &env.container).await);
+    assert_eq!(audit(&env, "autoheal.escalate").await.len(), 1);
+
+    drop(env);
+    release(engine).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_heal_leaves_a_service_in_maintenance_alone() {
+    let Some(engine) = engine().await else { return };
+    let env = setup(&engine, "heal-maint", Duration::from_secs(2)).await;
+    let docker = env.stack.docker();
+    heal_policy(&env, 1, 3).await;
+    let period = maintenance(&env.admin, &["gitea"]).await;
+
+    stop(docker, &env.container).await;
+    wait_gitea(&env.admin, "stopped", |o| o.run_state == RunState::Stopped).await;
+    // Six "minutes" and more than two looks of the task.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert!(
+        heal_runs(&env).await.is_empty(),
+        "nothing during maintenance"
+    );
+    assert!(attempts(&env).await.is_empty());
+    assert!(!is_running(docker, &env.container).await);
+
+    // Maintenance over: the policy acts (the same service, still stopped).
+    let res = env
+        .admin
+        .post(
+            &format!("/api/v1/maintenance/periods/{period}/end"),
+            &json!({"note": "done"}),
+        )
+        .await;
+    assert_eq!(res.status(), 202, "ending maintenance");
+    wait_period(&env.admin, period, PeriodStatus::Ended).await;
+    let runs = poll(WAIT, "an auto-heal run after maintenance", async || {
+        let r = heal_runs(&env).await;
+        (!r.is_empty()).then_some(r).ok_or("none yet".to_owned())
+    })
+    .await;
+    assert_eq!(runs[0].1, "system:autoheal");
+    wait_finished(&env, runs[0].0).await;
+    assert!(is_running(docker, &env.container).await);
+
+    drop(env);
+    release(engine).await;
+}
+
+/// A stand-in `image-update` (the same parameters) whose one step waits
+/// for an operator: its run stays active, and the test asserts what the
+/// policy queued, not what the update step does.
+const IMAGE_UPDATE: &str = r#"
+name: image-update
+title: Image update (stand-in)
+target_param: service
+params:
+  - name: service
+    type: service
+  - name: to
+    type: text
+    required: false
+    default: ""
+steps:
+  - name: hold
+    kind: manual
+    instructions: "The test's stand-in for the image step."
+"#;
+
+/// Makes `image-update` the stand-in: a new version of the built-in when it
+/// exists, else a new runbook.
+async fn stand_in_image_update(admin: &Api) {
+    let list: Vec<opsdeck_wire::RunbookSummary> = admin.json("/api/v1/runbooks").await;
+    let res = match list.iter().find(|r| r.name == "image-update") {
+        Some(r) => {
+            admin
+                .send(
+                    reqwest::Method::PUT,
+                    &format!("/api/v1/runbooks/{}", r.id),
+                    &json!({ "yaml": IMAGE_UPDATE }),
+                )
+                .await
+        }
+        None => {
+            admin
+                .post("/api/v1/runbooks", &json!({ "yaml": IMAGE_UPDATE }))
+                .await
+        }
+    };
+    ok_json::<Value>(res, "the image-update stand-in").await;
+}
+
+/// Writes a service's auto update inputs: its policy and what discovery saw.
+async fn update_available(pool: &sqlx::PgPool, service: i64, policy: &str, error: Option<&str>) {
+    sqlx::query(
+        "INSERT INTO service_update_settings (service_id, policy) VALUES ($1, $2)
+         ON CONFLICT (service_id) DO UPDATE SET policy = $2",
+    )
+    .bind(service)
+    .bind(policy)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO image_status (service_id, image_ref, running_digest, latest_digest, error)
+         VALUES ($1, 'registry.test/app:1', 'sha256:aaaa', 'sha256:bbbb', $2)",
+    )
+    .bind(service)
+    .bind(error)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// image-update runs: (params, requested_by, requested_kind, status).
+async fn update_runs(pool: &sqlx::PgPool) -> Vec<(Value, String, String, String)> {
+    sqlx::query_as(
+        "SELECT r.params, r.requested_by, r.requested_kind, r.status
+         FROM runs r JOIN runbooks b ON b.id = r.runbook_id
+         WHERE b.name = 'image-update' ORDER BY r.id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_update_queues_image_update_only_inside_maintenance_one_at_a_time() {
+    let server = TestServer::start().await;
+    let admin = server.user(Role::Admin).await;
+    // Both policies' tasks are registered by `serve` (which runs on).
+    poll(WAIT, "the policies' tasks registered", async || {
+        let names: Vec<&str> = server.state.jobs.names().iter().map(|(n, _)| *n).collect();
+        ["updates.autoheal", "updates.auto"]
+            .iter()
+            .all(|t| names.contains(t))
+            .then_some(())
+            .ok_or(format!("{names:?}"))
+    })
+    .await;
+    stand_in_image_update(&admin).await;
+    let mut ids = Vec::new();
+    for name in ["ledger", "search", "billing", "mailer"] {
+        let s: opsdeck_wire::Service = ok_json(
+            admin
+                .post(
+                    "/api/v1/services",
+                    &json!({"name": name, "tier": "application"}),
+                )
+                .await,
+            "creating a service",
+        )
+        .await;
+        ids.push(s.id);
+    }
+    let pool = &server.pool;
+    update_available(pool, ids[0], "auto", None).await;
+    update_available(pool, ids[1], "auto", None).await;
+    // Only notify; and auto but the registry failed: never updated.
+    update_available(pool, ids[2], "notify", None).await;
+    update_available(pool, ids[3], "auto", Some("registry unreachable")).await;
+
+    // Outside a window: nothing.
+    let t = opsdeck::updates::auto::tick(&server.state).await.unwrap();
+    assert!(matches!(t, Tick::Idle | Tick::Busy), "{t:?}");
+    assert!(update_runs(pool).await.is_empty());
+
+    // Maintenance of all four: one of the two auto services is updated.
+    let period = maintenance(&admin, &["ledger", "search", "billing", "mailer"]).await;
+    poll(WAIT, "an auto update run", async || {
+        let t = opsdeck::updates::auto::tick(&server.state)
+            .await
+            .map_err(|e| e.to_string())?;
+        let runs = update_runs(pool).await;
+        (!runs.is_empty()).then_some(()).ok_or(format!("{t:?}"))
+    })
+    .await;
+    let runs = update_runs(pool).await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let (params, by, kind, _) = &runs[0];
+    assert!(
+        *params == json!({"service": "ledger", "to": ""})
+            || *params == json!({"service": "search", "to": ""}),
+        "{params}"
+    );
+    assert_eq!(
+        (by.as_str(), kind.as_str()),
+        ("system:auto-update", "system")
+    );
+    let entries: Vec<(String, String, Value)> = sqlx::query_as(
+        "SELECT actor, actor_kind, params FROM audit_log WHERE action = 'update.auto.start'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        (entries[0].0.as_str(), entries[0].1.as_str()),
+        ("system:auto-update", "system")
+    );
+    assert_eq!(entries[0].2["policy"], "auto");
+    assert_eq!(entries[0].2["service"], params["service"]);
+    assert_eq!(entries[0].2["period_id"], period);
+    // The period's timeline shows the update it held.
+    let events: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT kind, actor FROM timeline_events
+         WHERE subject_type = 'maintenance' AND subject_id = $1 AND kind = 'update.auto'",
+    )
+    .bind(period)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        events,
+        vec![(
+            "update.auto".to_owned(),
+            Some("system:auto-update".to_owned())
+        )]
+    );
+
+    // While it is active, the other auto service waits its turn.
+    let t = opsdeck::updates::auto::tick(&server.state).await.unwrap();
+    assert!(matches!(t, Tick::Updating(_) | Tick::Busy), "{t:?}");
+    assert_eq!(update_runs(pool).await.len(), 1);
+
+    // Its run over, the next one goes; never the notify or failed ones.
+    let first: i64 = sqlx::query_scalar(
+        "SELECT r.id FROM runs r JOIN runbooks b ON b.id = r.runbook_id
+         WHERE b.name = 'image-update'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let res = admin
+        .post(&format!("/api/v1/runs/{first}/cancel"), &json!({}))
+        .await;
+    assert!(res.status().is_success(), "cancelling: {}", res.status());
+    wait_run(&admin, first, "the first update cancelled", |r| {
+        !r.summary.status.is_active()
+    })
+    .await;
+    poll(WAIT, "the second auto update run", async || {
+        let t = opsdeck::updates::auto::tick(&server.state)
+            .await
+            .map_err(|e| e.to_string())?;
+        let runs = update_runs(pool).await;
+        (runs.len() == 2).then_some(()).ok_or(format!("{t:?}"))
+    })
+    .await;
+    let services: Vec<Value> = update_runs(pool)
+        .await
+        .into_iter()
+        .map(|r| r.0["service"].clone())
+        .collect();
+    assert!(
+        services.contains(&json!("ledger")) && services.contains(&json!("search")),
+        "{services:?}"
+    );
+    // Each was tried once for what discovery saw: no third run.
+    let t = opsdeck::updates::auto::tick(&server.state).await.unwrap();
+    assert!(!matches!(t, Tick::Queued { .. }), "{t:?}");
+    assert_eq!(update_runs(pool).await.len(), 2);
+}
