@@ -18,9 +18,10 @@ use chrono::{DateTime, Utc};
 use opsdeck::updates::auto::Tick;
 use opsdeck_e2e::dockerd::PrivateDockerd;
 use opsdeck_e2e::flows::runbooks::wait_run;
+use opsdeck_e2e::process::OpsdeckProcess;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::{ServiceSpec, Stack, MOSAIC};
-use opsdeck_e2e::util::{engine, ok_json, poll, release};
+use opsdeck_e2e::util::{engine, ok_json, poll, process_database, release};
 use opsdeck_wire::{
     Check, CheckStatus, MaintenancePeriod, PeriodStatus, ProbeResult, Role, RunState, RunStatus,
     ServiceOverview,
@@ -692,4 +693,116 @@ async fn auto_update_queues_image_update_only_inside_maintenance_one_at_a_time()
     let t = opsdeck::updates::auto::tick(&server.state).await.unwrap();
     assert!(!matches!(t, Tick::Queued { .. }), "{t:?}");
     assert_eq!(update_runs(pool).await.len(), 2);
+}
+
+/// Two real `opsdeck serve` processes on one database, both looking every
+/// 5 s: each auto-heal decision (the restart, then giving up) is taken
+/// once, under the row lock of the service's settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_take_each_auto_heal_decision_once() {
+    let Some(engine) = engine().await else { return };
+    let (url, pool) = process_database().await;
+    let host = engine.host();
+    let vars = [
+        ("OPSDECK_AUTOHEAL_UNIT_SECS", "2"),
+        ("DOCKER_HOST", host.as_str()),
+    ];
+    // One after the other: the first start registers the `local` engine.
+    let a = OpsdeckProcess::start(&url, &vars).await;
+    a.wait_ready().await;
+    let b = OpsdeckProcess::start(&url, &vars).await;
+    b.wait_ready().await;
+    let admin = a.login("ops").await;
+    let stack = Stack::up(&engine, "heal-two", FORGE)
+        .await
+        .expect("bringing up the stack");
+    let res = admin
+        .post(
+            "/api/v1/inventory/compose",
+            &json!({"content": stack.compose_yaml(), "project": stack.project,
+                    "engine": "local", "apply": true, "checks": []}),
+        )
+        .await;
+    ok_json::<Value>(res, "importing the stack").await;
+    let on_b = Api {
+        client: admin.client.clone(),
+        base: b.base().to_owned(),
+    };
+    for api in [&admin, &on_b] {
+        wait_gitea(api, "running on both servers", |o| {
+            o.run_state == RunState::Running
+        })
+        .await;
+    }
+    let gitea: i64 = sqlx::query_scalar("SELECT id FROM services WHERE name = 'gitea'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO service_update_settings (service_id, heal_after_minutes, heal_max_per_hour)
+         VALUES ($1, 1, 1)",
+    )
+    .bind(gitea)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let count = async |sql: &str| -> i64 {
+        sqlx::query_scalar(sql)
+            .bind(gitea)
+            .fetch_one(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    };
+    const RUNS: &str = "SELECT count(*) FROM runs r JOIN runbooks b ON b.id = r.runbook_id
+         JOIN services s ON s.name = r.target
+         WHERE b.name = 'service-down' AND s.id = $1 AND r.requested_by = 'system:autoheal'";
+    const ATTEMPTS: &str = "SELECT count(*) FROM autoheal_attempts WHERE service_id = $1";
+    const GAVE_UP: &str = "SELECT count(*) FROM timeline_events
+         WHERE kind = 'autoheal.gave_up' AND (data->>'service_id')::bigint = $1";
+    const ESCALATED: &str = "SELECT count(*) FROM audit_log
+         WHERE action = 'autoheal.escalate' AND (params->>'service_id')::bigint = $1";
+
+    let docker = stack.docker();
+    let container = stack.container("gitea");
+    stop(docker, &container).await;
+    let run: i64 = poll(WAIT, "an auto-heal run", async || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT r.id FROM runs r JOIN runbooks b ON b.id = r.runbook_id
+             WHERE b.name = 'service-down' AND r.target = 'gitea'",
+        )
+        .fetch_optional(&pool)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "none yet".to_owned())
+    })
+    .await;
+    wait_run(&admin, run, "the auto-heal run finished", |r| {
+        !r.summary.status.is_active()
+    })
+    .await;
+    assert!(is_running(docker, &container).await, "gitea runs again");
+    // Both servers have looked twice more since.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(count(RUNS).await, 1, "one restart for two servers");
+    assert_eq!(count(ATTEMPTS).await, 1);
+
+    // Down again, the limit (1 an hour) reached: one escalation.
+    stop(docker, &container).await;
+    poll(WAIT, "the escalation", async || {
+        let n = count(GAVE_UP).await;
+        (n > 0).then_some(()).ok_or(format!("{n} events"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(count(GAVE_UP).await, 1, "one escalation for two servers");
+    assert_eq!(count(ESCALATED).await, 1);
+    assert_eq!(count(RUNS).await, 1, "no restart after the limit");
+    assert_eq!(count(ATTEMPTS).await, 1);
+
+    for p in [&a, &b] {
+        let status = p.stop().await;
+        assert!(status.success(), "{status:?}\n{}", p.log_tail(4000));
+    }
+    drop(stack);
+    release(engine).await;
 }
