@@ -55,5 +55,6 @@ mod security_secrets;
 mod security_sessions;
 mod security_ssrf;
 mod status_ui;
+mod updates_auto;
 mod updates_heal;
 mod web;
