@@ -56,5 +56,6 @@ mod security_secrets;
 mod security_sessions;
 mod security_ssrf;
 mod status_ui;
+mod updates_auto;
 mod updates_heal;
 mod web;

@@ -1,8 +1,7 @@
-//! The automatic update policies on real parts: auto-heal against a
-//! busybox service on the private dockerd (its container stopped behind
-//! Opsdeck's back and left stopped), and the auto update policy's
-//! scheduler queuing `image-update` only inside an active maintenance
-//! period, one at a time.
+//! Auto-heal on real parts: a busybox service on the private dockerd (its
+//! container stopped behind Opsdeck's back and left stopped), one server
+//! and two real `opsdeck serve` processes on one database. The auto update
+//! policy's scheduler is in `updates_auto.rs`.
 //!
 //! Auto-heal's minutes are shortened with the testing-only setting
 //! `autoheal_unit` (`OPSDECK_AUTOHEAL_UNIT_SECS`); the hour of its limit is
@@ -15,19 +14,19 @@ use std::time::Duration;
 use bollard::query_parameters::{InspectContainerOptions, StopContainerOptions};
 use bollard::Docker;
 use chrono::{DateTime, Utc};
-use opsdeck::updates::auto::Tick;
 use opsdeck_e2e::dockerd::PrivateDockerd;
 use opsdeck_e2e::flows::runbooks::wait_run;
+use opsdeck_e2e::process::OpsdeckProcess;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::{ServiceSpec, Stack, MOSAIC};
-use opsdeck_e2e::util::{engine, ok_json, poll, release};
+use opsdeck_e2e::util::{engine, ok_json, poll, process_database, release};
 use opsdeck_wire::{
     Check, CheckStatus, MaintenancePeriod, PeriodStatus, ProbeResult, Role, RunState, RunStatus,
     ServiceOverview,
 };
 use serde_json::{json, Value};
 
-const WAIT: Duration = Duration::from_secs(90);
+pub(crate) const WAIT: Duration = Duration::from_secs(90);
 const DAY: u32 = 86_400;
 
 /// gitea alone (its dependencies dropped): an application-tier service.
@@ -185,7 +184,7 @@ async fn wait_finished(env: &Env, run: i64) -> opsdeck_wire::Run {
 }
 
 /// Starts maintenance of `services` and waits until it is active.
-async fn maintenance(admin: &Api, services: &[&str]) -> i64 {
+pub(crate) async fn maintenance(admin: &Api, services: &[&str]) -> i64 {
     let until = (Utc::now() + chrono::Duration::minutes(30))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let p: MaintenancePeriod = ok_json(
@@ -203,7 +202,7 @@ async fn maintenance(admin: &Api, services: &[&str]) -> i64 {
     p.id
 }
 
-async fn wait_period(admin: &Api, id: i64, want: PeriodStatus) {
+pub(crate) async fn wait_period(admin: &Api, id: i64, want: PeriodStatus) {
     poll(WAIT, &format!("period {id} {want:?}"), async || {
         let p: Value = admin
             .json(&format!("/api/v1/maintenance/periods/{id}"))
@@ -479,217 +478,114 @@ async fn auto_heal_leaves_a_service_in_maintenance_alone() {
     release(engine).await;
 }
 
-/// A stand-in `image-update` (the same parameters) whose one step waits
-/// for an operator: its run stays active, and the test asserts what the
-/// policy queued, not what the update step does.
-const IMAGE_UPDATE: &str = r#"
-name: image-update
-title: Image update (stand-in)
-target_param: service
-params:
-  - name: service
-    type: service
-  - name: to
-    type: text
-    required: false
-    default: ""
-steps:
-  - name: hold
-    kind: manual
-    instructions: "The test's stand-in for the image step."
-"#;
-
-/// Makes `image-update` the stand-in: a new version of the built-in when it
-/// exists, else a new runbook.
-async fn stand_in_image_update(admin: &Api) {
-    let list: Vec<opsdeck_wire::RunbookSummary> = admin.json("/api/v1/runbooks").await;
-    let res = match list.iter().find(|r| r.name == "image-update") {
-        Some(r) => {
-            admin
-                .send(
-                    reqwest::Method::PUT,
-                    &format!("/api/v1/runbooks/{}", r.id),
-                    &json!({ "yaml": IMAGE_UPDATE }),
-                )
-                .await
-        }
-        None => {
-            admin
-                .post("/api/v1/runbooks", &json!({ "yaml": IMAGE_UPDATE }))
-                .await
-        }
-    };
-    ok_json::<Value>(res, "the image-update stand-in").await;
-}
-
-/// Writes a service's auto update inputs: its policy and what discovery saw.
-async fn update_available(pool: &sqlx::PgPool, service: i64, policy: &str, error: Option<&str>) {
-    sqlx::query(
-        "INSERT INTO service_update_settings (service_id, policy) VALUES ($1, $2)
-         ON CONFLICT (service_id) DO UPDATE SET policy = $2",
-    )
-    .bind(service)
-    .bind(policy)
-    .execute(pool)
-    .await
-    .unwrap();
-    sqlx::query(
-        "INSERT INTO image_status (service_id, image_ref, running_digest, latest_digest, error)
-         VALUES ($1, 'registry.test/app:1', 'sha256:aaaa', 'sha256:bbbb', $2)",
-    )
-    .bind(service)
-    .bind(error)
-    .execute(pool)
-    .await
-    .unwrap();
-}
-
-/// image-update runs: (params, requested_by, requested_kind, status).
-async fn update_runs(pool: &sqlx::PgPool) -> Vec<(Value, String, String, String)> {
-    sqlx::query_as(
-        "SELECT r.params, r.requested_by, r.requested_kind, r.status
-         FROM runs r JOIN runbooks b ON b.id = r.runbook_id
-         WHERE b.name = 'image-update' ORDER BY r.id",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap()
-}
-
+/// Two real `opsdeck serve` processes on one database, both looking every
+/// 5 s: each auto-heal decision (the restart, then giving up) is taken
+/// once, under the row lock of the service's settings.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auto_update_queues_image_update_only_inside_maintenance_one_at_a_time() {
-    let server = TestServer::start().await;
-    let admin = server.user(Role::Admin).await;
-    // Both policies' tasks are registered by `serve` (which runs on).
-    poll(WAIT, "the policies' tasks registered", async || {
-        let names: Vec<&str> = server.state.jobs.names().iter().map(|(n, _)| *n).collect();
-        ["updates.autoheal", "updates.auto"]
-            .iter()
-            .all(|t| names.contains(t))
-            .then_some(())
-            .ok_or(format!("{names:?}"))
-    })
-    .await;
-    stand_in_image_update(&admin).await;
-    let mut ids = Vec::new();
-    for name in ["ledger", "search", "billing", "mailer"] {
-        let s: opsdeck_wire::Service = ok_json(
-            admin
-                .post(
-                    "/api/v1/services",
-                    &json!({"name": name, "tier": "application"}),
-                )
-                .await,
-            "creating a service",
+async fn two_servers_take_each_auto_heal_decision_once() {
+    let Some(engine) = engine().await else { return };
+    let (url, pool) = process_database().await;
+    let host = engine.host();
+    let vars = [
+        ("OPSDECK_AUTOHEAL_UNIT_SECS", "2"),
+        ("DOCKER_HOST", host.as_str()),
+    ];
+    // One after the other: the first start registers the `local` engine.
+    let a = OpsdeckProcess::start(&url, &vars).await;
+    a.wait_ready().await;
+    let b = OpsdeckProcess::start(&url, &vars).await;
+    b.wait_ready().await;
+    let admin = a.login("ops").await;
+    let stack = Stack::up(&engine, "heal-two", FORGE)
+        .await
+        .expect("bringing up the stack");
+    let res = admin
+        .post(
+            "/api/v1/inventory/compose",
+            &json!({"content": stack.compose_yaml(), "project": stack.project,
+                    "engine": "local", "apply": true, "checks": []}),
         )
         .await;
-        ids.push(s.id);
+    ok_json::<Value>(res, "importing the stack").await;
+    let on_b = Api {
+        client: admin.client.clone(),
+        base: b.base().to_owned(),
+    };
+    for api in [&admin, &on_b] {
+        wait_gitea(api, "running on both servers", |o| {
+            o.run_state == RunState::Running
+        })
+        .await;
     }
-    let pool = &server.pool;
-    update_available(pool, ids[0], "auto", None).await;
-    update_available(pool, ids[1], "auto", None).await;
-    // Only notify; and auto but the registry failed: never updated.
-    update_available(pool, ids[2], "notify", None).await;
-    update_available(pool, ids[3], "auto", Some("registry unreachable")).await;
-
-    // Outside a window: nothing.
-    let t = opsdeck::updates::auto::tick(&server.state).await.unwrap();
-    assert!(matches!(t, Tick::Idle | Tick::Busy), "{t:?}");
-    assert!(update_runs(pool).await.is_empty());
-
-    // Maintenance of all four: one of the two auto services is updated.
-    let period = maintenance(&admin, &["ledger", "search", "billing", "mailer"]).await;
-    poll(WAIT, "an auto update run", async || {
-        let t = opsdeck::updates::auto::tick(&server.state)
+    let gitea: i64 = sqlx::query_scalar("SELECT id FROM services WHERE name = 'gitea'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO service_update_settings (service_id, heal_after_minutes, heal_max_per_hour)
+         VALUES ($1, 1, 1)",
+    )
+    .bind(gitea)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let count = async |sql: &str| -> i64 {
+        sqlx::query_scalar(sql)
+            .bind(gitea)
+            .fetch_one(&pool)
             .await
-            .map_err(|e| e.to_string())?;
-        let runs = update_runs(pool).await;
-        (!runs.is_empty()).then_some(()).ok_or(format!("{t:?}"))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    };
+    const RUNS: &str = "SELECT count(*) FROM runs r JOIN runbooks b ON b.id = r.runbook_id
+         JOIN services s ON s.name = r.target
+         WHERE b.name = 'service-down' AND s.id = $1 AND r.requested_by = 'system:autoheal'";
+    const ATTEMPTS: &str = "SELECT count(*) FROM autoheal_attempts WHERE service_id = $1";
+    const GAVE_UP: &str = "SELECT count(*) FROM timeline_events
+         WHERE kind = 'autoheal.gave_up' AND (data->>'service_id')::bigint = $1";
+    const ESCALATED: &str = "SELECT count(*) FROM audit_log
+         WHERE action = 'autoheal.escalate' AND (params->>'service_id')::bigint = $1";
+
+    let docker = stack.docker();
+    let container = stack.container("gitea");
+    stop(docker, &container).await;
+    let run: i64 = poll(WAIT, "an auto-heal run", async || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT r.id FROM runs r JOIN runbooks b ON b.id = r.runbook_id
+             WHERE b.name = 'service-down' AND r.target = 'gitea'",
+        )
+        .fetch_optional(&pool)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "none yet".to_owned())
     })
     .await;
-    let runs = update_runs(pool).await;
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    let (params, by, kind, _) = &runs[0];
-    assert!(
-        *params == json!({"service": "ledger", "to": ""})
-            || *params == json!({"service": "search", "to": ""}),
-        "{params}"
-    );
-    assert_eq!(
-        (by.as_str(), kind.as_str()),
-        ("system:auto-update", "system")
-    );
-    let entries: Vec<(String, String, Value)> = sqlx::query_as(
-        "SELECT actor, actor_kind, params FROM audit_log WHERE action = 'update.auto.start'",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    assert_eq!(entries.len(), 1, "{entries:?}");
-    assert_eq!(
-        (entries[0].0.as_str(), entries[0].1.as_str()),
-        ("system:auto-update", "system")
-    );
-    assert_eq!(entries[0].2["policy"], "auto");
-    assert_eq!(entries[0].2["service"], params["service"]);
-    assert_eq!(entries[0].2["period_id"], period);
-    // The period's timeline shows the update it held.
-    let events: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT kind, actor FROM timeline_events
-         WHERE subject_type = 'maintenance' AND subject_id = $1 AND kind = 'update.auto'",
-    )
-    .bind(period)
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    assert_eq!(
-        events,
-        vec![(
-            "update.auto".to_owned(),
-            Some("system:auto-update".to_owned())
-        )]
-    );
-
-    // While it is active, the other auto service waits its turn.
-    let t = opsdeck::updates::auto::tick(&server.state).await.unwrap();
-    assert!(matches!(t, Tick::Updating(_) | Tick::Busy), "{t:?}");
-    assert_eq!(update_runs(pool).await.len(), 1);
-
-    // Its run over, the next one goes; never the notify or failed ones.
-    let first: i64 = sqlx::query_scalar(
-        "SELECT r.id FROM runs r JOIN runbooks b ON b.id = r.runbook_id
-         WHERE b.name = 'image-update'",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap();
-    let res = admin
-        .post(&format!("/api/v1/runs/{first}/cancel"), &json!({}))
-        .await;
-    assert!(res.status().is_success(), "cancelling: {}", res.status());
-    wait_run(&admin, first, "the first update cancelled", |r| {
+    wait_run(&admin, run, "the auto-heal run finished", |r| {
         !r.summary.status.is_active()
     })
     .await;
-    poll(WAIT, "the second auto update run", async || {
-        let t = opsdeck::updates::auto::tick(&server.state)
-            .await
-            .map_err(|e| e.to_string())?;
-        let runs = update_runs(pool).await;
-        (runs.len() == 2).then_some(()).ok_or(format!("{t:?}"))
+    assert!(is_running(docker, &container).await, "gitea runs again");
+    // Both servers have looked twice more since.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(count(RUNS).await, 1, "one restart for two servers");
+    assert_eq!(count(ATTEMPTS).await, 1);
+
+    // Down again, the limit (1 an hour) reached: one escalation.
+    stop(docker, &container).await;
+    poll(WAIT, "the escalation", async || {
+        let n = count(GAVE_UP).await;
+        (n > 0).then_some(()).ok_or(format!("{n} events"))
     })
     .await;
-    let services: Vec<Value> = update_runs(pool)
-        .await
-        .into_iter()
-        .map(|r| r.0["service"].clone())
-        .collect();
-    assert!(
-        services.contains(&json!("ledger")) && services.contains(&json!("search")),
-        "{services:?}"
-    );
-    // Each was tried once for what discovery saw: no third run.
-    let t = opsdeck::updates::auto::tick(&server.state).await.unwrap();
-    assert!(!matches!(t, Tick::Queued { .. }), "{t:?}");
-    assert_eq!(update_runs(pool).await.len(), 2);
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(count(GAVE_UP).await, 1, "one escalation for two servers");
+    assert_eq!(count(ESCALATED).await, 1);
+    assert_eq!(count(RUNS).await, 1, "no restart after the limit");
+    assert_eq!(count(ATTEMPTS).await, 1);
+
+    for p in [&a, &b] {
+        let status = p.stop().await;
+        assert!(status.success(), "{status:?}\n{}", p.log_tail(4000));
+    }
+    drop(stack);
+    release(engine).await;
 }
