@@ -24,6 +24,7 @@ macro_rules! wire {
 
 mod backups;
 mod cleanup;
+mod dbops;
 mod health;
 mod incidents;
 mod inventory;
@@ -32,6 +33,7 @@ mod runbooks;
 mod updates;
 pub use backups::*;
 pub use cleanup::*;
+pub use dbops::*;
 pub use health::*;
 pub use incidents::*;
 pub use inventory::*;
