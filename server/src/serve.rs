@@ -186,6 +186,9 @@ fn add_tasks(state: &AppState) -> anyhow::Result<()> {
         .into_iter()
         .for_each(|t| jobs.add(t));
     jobs.add(crate::backups::task(state.clone()));
+    crate::updates::tasks(state.clone())
+        .into_iter()
+        .for_each(|t| jobs.add(t));
     if settings.schedules {
         jobs.add(crate::runbooks::schedules::task(state.clone())?);
     }

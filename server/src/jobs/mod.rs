@@ -42,6 +42,7 @@
 //! | `maintenance` | 1 s | every process | starts and ends maintenance periods (row locks) |
 //! | `maintenance.marks` | 5 s | every process | reloads the board's maintenance marks and banners |
 //! | `backups.sweep` | 5 s | every process | backups left `running` by an ended run become `interrupted` |
+//! | `updates.recover` | 10 s | one process | puts back a good state (old or new container, never none) for image updates an ended run left unfinished (see `updates::recover`) |
 //! | `report` | cron `0 * * * * *` (every minute, UTC) | every process | writes the daily check report once its time has passed (one per day: unique index) |
 //! | `upkeep` | 10 min | every process | closes actions a crash left running; removes expired sessions |
 //! | `checks.leader` | lock held, pinged every 10 s | one process | the process holding it probes the checks; the others follow the `checks` table every 5 s |

@@ -83,6 +83,14 @@ pub const FILES: &[(&str, &str)] = &[
         "backup-restore",
         include_str!("../../runbooks/backup-restore.yaml"),
     ),
+    (
+        "image-update",
+        include_str!("../../runbooks/image-update.yaml"),
+    ),
+    (
+        "stack-update",
+        include_str!("../../runbooks/stack-update.yaml"),
+    ),
 ];
 
 /// Parses one shipped file. The files are part of the build and checked by
