@@ -507,3 +507,45 @@ pub async fn remove(client: &Client, container: &str) -> anyhow::Result<()> {
         Err(e) => Err(engine_error(e).context(format!("removing {container}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_old_image_supplied_is_left_to_the_new_image() {
+        let old = ImageConfig {
+            env: Some(vec!["PATH=/bin".into(), "PORT=8080".into()]),
+            labels: Some(HashMap::from([("version".into(), "v1".into())])),
+            cmd: Some(vec!["httpd".into()]),
+            user: Some("app".into()),
+            ..Default::default()
+        };
+        let container = bollard::models::ContainerConfig {
+            env: Some(vec![
+                "PATH=/bin".into(),
+                "PORT=9000".into(),
+                "MODE=prod".into(),
+            ]),
+            labels: Some(HashMap::from([
+                ("version".into(), "v1".into()),
+                ("team".into(), "ops".into()),
+            ])),
+            cmd: Some(vec!["httpd".into()]),
+            user: Some("root".into()),
+            ..Default::default()
+        };
+        let c = without_image_defaults(container, Some(&old));
+        assert_eq!(
+            c.env,
+            Some(vec!["PORT=9000".to_owned(), "MODE=prod".to_owned()]),
+            "the operator's values stay, the image's go"
+        );
+        assert_eq!(
+            c.labels,
+            Some(HashMap::from([("team".to_owned(), "ops".to_owned())]))
+        );
+        assert_eq!(c.cmd, None);
+        assert_eq!(c.user.as_deref(), Some("root"));
+    }
+}

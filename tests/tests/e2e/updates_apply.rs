@@ -27,8 +27,8 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use opsdeck_e2e::dockerd::PrivateDockerd;
 use opsdeck_e2e::flows::runbooks::{start, wait_run, wait_status};
-use opsdeck_e2e::process::OpsdeckProcess;
 use opsdeck_e2e::proc::free_port;
+use opsdeck_e2e::process::OpsdeckProcess;
 use opsdeck_e2e::registry::{AppImage, Registry};
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::unique_project;
@@ -101,7 +101,10 @@ async fn app_container(docker: &Docker, project: &str, service: &str, image: &st
     let labels = HashMap::from([
         ("com.docker.compose.project".to_owned(), project.to_owned()),
         ("com.docker.compose.service".to_owned(), service.to_owned()),
-        ("com.docker.compose.container-number".to_owned(), "1".to_owned()),
+        (
+            "com.docker.compose.container-number".to_owned(),
+            "1".to_owned(),
+        ),
         ("com.docker.compose.oneoff".to_owned(), "False".to_owned()),
         ("team".to_owned(), "payments".to_owned()),
     ]);
@@ -111,6 +114,7 @@ async fn app_container(docker: &Docker, project: &str, service: &str, image: &st
         labels: Some(labels),
         host_config: Some(HostConfig {
             network_mode: Some("host".into()),
+            binds: Some(vec![format!("{project}-{service}-data:/data")]),
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                 maximum_retry_count: None,
@@ -159,14 +163,14 @@ async fn project_containers(
             .expect("inspect");
         let state = i.state.unwrap_or_default();
         out.push((
-            i.name.unwrap_or_default().trim_start_matches('/').to_owned(),
+            i.name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned(),
             id,
             i.image.unwrap_or_default(),
             state.status.map(|s| s.to_string()).unwrap_or_default(),
-            state
-                .health
-                .and_then(|h| h.status)
-                .map(|s| s.to_string()),
+            state.health.and_then(|h| h.status).map(|s| s.to_string()),
         ));
     }
     out.sort();
@@ -182,6 +186,14 @@ async fn remove_project(docker: &Docker, project: &str) {
                     force: true,
                     ..Default::default()
                 }),
+            )
+            .await;
+    }
+    for service in ["app", "zdb", "web"] {
+        let _ = docker
+            .remove_volume(
+                &format!("{project}-{service}-data"),
+                None::<bollard::query_parameters::RemoveVolumeOptions>,
             )
             .await;
     }
@@ -244,17 +256,21 @@ async fn builtin(api: &Api, name: &str) -> i64 {
 /// Waits until the service's container runs and is healthy, and the panel
 /// sees it.
 async fn wait_healthy(api: &Api, docker: &Docker, project: &str, service: &str) {
-    poll(WAIT, &format!("{service} running and healthy"), async || {
-        let cs = project_containers(docker, project).await;
-        let mine: Vec<_> = cs
-            .iter()
-            .filter(|c| c.0 == format!("{project}-{service}-1"))
-            .collect();
-        match mine.as_slice() {
-            [c] if c.3 == "running" && c.4.as_deref() == Some("healthy") => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
+    poll(
+        WAIT,
+        &format!("{service} running and healthy"),
+        async || {
+            let cs = project_containers(docker, project).await;
+            let mine: Vec<_> = cs
+                .iter()
+                .filter(|c| c.0 == format!("{project}-{service}-1"))
+                .collect();
+            match mine.as_slice() {
+                [c] if c.3 == "running" && c.4.as_deref() == Some("healthy") => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
     .await;
     poll(WAIT, &format!("{service} in the panel"), async || {
         let list: Vec<opsdeck_wire::ServiceOverview> = api.json("/api/v1/services").await;
@@ -338,6 +354,11 @@ async fn an_update_passes_its_gate_and_a_broken_one_rolls_back_by_itself() {
     let host = i.host_config.expect("host config");
     assert_eq!(host.network_mode.as_deref(), Some("host"));
     assert_eq!(
+        host.binds.unwrap_or_default(),
+        [format!("{project}-app-data:/data")],
+        "the same volume"
+    );
+    assert_eq!(
         host.restart_policy.and_then(|r| r.name),
         Some(RestartPolicyNameEnum::UNLESS_STOPPED)
     );
@@ -351,7 +372,10 @@ async fn an_update_passes_its_gate_and_a_broken_one_rolls_back_by_itself() {
     let v = versions(&op, svc.id).await;
     assert_eq!(v[0].outcome, "confirmed", "{v:#?}");
     assert_eq!(v[0].image_id, img.ids["v2"]);
-    assert!(v[0].digest.as_deref().is_some_and(|d| d.starts_with("sha256:")));
+    assert!(v[0]
+        .digest
+        .as_deref()
+        .is_some_and(|d| d.starts_with("sha256:")));
     assert_eq!(v[0].run_id, Some(run.summary.id));
     assert!(v[0].ended_at.is_none());
     assert_eq!(v[1].outcome, "observed");
@@ -475,8 +499,16 @@ async fn a_stack_updates_dependencies_first_and_a_down_registry_touches_nothing(
         .output()
         .expect("docker tag");
     assert!(out.status.success());
-    let out = engine.cli().args(["push", &v1]).output().expect("docker push");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = engine
+        .cli()
+        .args(["push", &v1])
+        .output()
+        .expect("docker push");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stack = builtin(&op, "stack-update").await;
     let run = start(&op, stack, json!({"project": project})).await;
     let done = wait_status(&op, run.summary.id, RunStatus::Succeeded).await;
