@@ -70,7 +70,6 @@ use super::{gate, store};
 use crate::actions;
 use crate::audit::{self, NewEntry};
 use crate::docker::{images, Client, EngineConn};
-use crate::inventory::Snapshot;
 use crate::runbooks::def::parse_duration;
 use crate::runbooks::step::{StepCx, StepKind, StepResult};
 
@@ -114,7 +113,7 @@ async fn step(cx: &StepCx<'_>, op: &str, target: &str, to: &str, gate: &str) -> 
             let r = update_service(cx, target, to, gate).await?;
             r.into_result()
         }
-        "stack" => stack(cx, target, to, gate).await,
+        "stack" => super::stack::stack(cx, target, to, gate).await,
         other => Err(format!(
             "op \"{}\": update or stack",
             other.escape_default()
@@ -218,20 +217,20 @@ fn want(current: &str, to: &str, local: Option<&images::ImageFacts>) -> Want {
 
 /// How one service's update ended.
 #[derive(Debug, Clone)]
-struct Report {
+pub(super) struct Report {
     service: String,
     /// up_to_date, confirmed, rolled_back.
-    outcome: &'static str,
+    pub(super) outcome: &'static str,
     from_image: String,
     to_image: String,
     reference: String,
     digest: Option<String>,
     containers: Vec<String>,
-    message: String,
+    pub(super) message: String,
 }
 
 impl Report {
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         json!({
             "service": self.service, "outcome": self.outcome, "from_image": self.from_image,
             "to_image": self.to_image, "reference": self.reference, "digest": self.digest,
@@ -260,7 +259,7 @@ struct Replacing {
 /// Updates one service (see the module docs). `Err` when nothing was
 /// changed or the update could not even be rolled back cleanly;
 /// `Ok(report)` with outcome `rolled_back` when the gate failed.
-async fn update_service(
+pub(super) async fn update_service(
     cx: &StepCx<'_>,
     service: &str,
     to: &str,
@@ -309,6 +308,13 @@ async fn update_service(
     } else {
         None
     };
+    if cur.image_ref.starts_with("sha256:") && local.is_none() {
+        return Err(format!(
+            "{service}: its containers were created from the image id {}, not from a \
+             repository reference: there is nothing to pull; give a local image id in `to`",
+            cur.image_ref
+        ));
+    }
     let want = want(&cur.image_ref, to, local.as_ref());
     let mut new_image: Option<images::ImageFacts> = None;
     let mut pulled: HashSet<i64> = HashSet::new();
@@ -369,6 +375,21 @@ async fn update_service(
             .ok_or_else(|| format!("{service}: container {} vanished", c.name))?;
         if f.image_id != new_image.id {
             todo.push((c.clone(), f));
+        }
+    }
+    // A leftover `-prev` container stops the update before anything moves.
+    for (c, f) in &todo {
+        let (_, client) = actions::engine_of(state, c).map_err(|e| e.to_string())?;
+        let prev = format!("{}{PREV_SUFFIX}", f.name);
+        if images::container(&client, &prev)
+            .await
+            .map_err(|e| format!("{service}: {e:#}"))?
+            .is_some()
+        {
+            return Err(format!(
+                "{service}: a container named {prev} already exists (an earlier update did not \
+                 finish); remove or rename it first; the service was not changed"
+            ));
         }
     }
     if todo.is_empty() {
@@ -551,16 +572,6 @@ async fn replace_one(
     let (conn, client) = actions::engine_of(state, c).map_err(|e| e.to_string())?;
     let name = old.name.clone();
     let prev = format!("{name}{PREV_SUFFIX}");
-    if images::container(&client, &prev)
-        .await
-        .map_err(|e| format!("{e:#}"))?
-        .is_some()
-    {
-        return Err(format!(
-            "a container named {prev} already exists (an earlier update did not finish); \
-             remove or rename it first"
-        ));
-    }
     let db = |e: sqlx::Error| format!("writing the update journal: {e}");
     let row = store::journal_open(
         pool,
@@ -646,84 +657,6 @@ async fn audit_update(cx: &StepCx<'_>, service: &str, r: &Report, outcome: Outco
     if let Err(e) = go.await {
         tracing::warn!(error = %e, "auditing an image update failed");
     }
-}
-
-/// `op: stack`: every service of the compose project, dependencies first.
-async fn stack(cx: &StepCx<'_>, project: &str, to: &str, gate: Option<Duration>) -> StepResult {
-    let snapshot = {
-        let mut conn = cx
-            .state
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| format!("reading the inventory: {e}"))?;
-        Snapshot::load(&mut conn)
-            .await
-            .map_err(|e| format!("reading the inventory: {e}"))?
-    };
-    let names: Vec<String> = snapshot
-        .services
-        .iter()
-        .filter(|s| s.fields.compose_project.as_deref() == Some(project))
-        .map(|s| s.name.clone())
-        .collect();
-    if names.is_empty() {
-        return Err(format!(
-            "no service of compose project \"{project}\" in the inventory"
-        ));
-    }
-    let order = snapshot
-        .graph()
-        .map_err(|e| format!("the dependency graph: {e}"))?
-        .start_order(&names)
-        .map_err(|e| e.to_string())?;
-    cx.out.line(format!(
-        "{project}: updating in order {}",
-        order.join(" → ")
-    ));
-    let mut reports: Vec<Value> = Vec::new();
-    for name in &order {
-        cx.out.line(format!("── {name}"));
-        match update_service(cx, name, to, gate).await {
-            Ok(r) if r.outcome == "rolled_back" => {
-                reports.push(r.json());
-                return Err(stopped(project, name, &r.message, &reports, &order));
-            }
-            Ok(r) => reports.push(r.json()),
-            Err(e) => {
-                reports.push(json!({"service": name, "outcome": "failed", "message": e}));
-                return Err(stopped(project, name, &e, &reports, &order));
-            }
-        }
-    }
-    Ok(json!({"project": project, "order": order, "services": reports}))
-}
-
-fn stopped(project: &str, at: &str, why: &str, reports: &[Value], order: &[String]) -> String {
-    let done: Vec<String> = reports
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {}",
-                r["service"].as_str().unwrap_or_default(),
-                r["outcome"].as_str().unwrap_or_default()
-            )
-        })
-        .collect();
-    let left: Vec<&str> = order
-        .iter()
-        .skip(reports.len())
-        .map(String::as_str)
-        .collect();
-    format!(
-        "{project}: stopped at {at}: {why} (done: {}{})",
-        done.join(", "),
-        if left.is_empty() {
-            String::new()
-        } else {
-            format!("; not updated: {}", left.join(", "))
-        }
-    )
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@
 //! the inventory and the health engine, and opens incidents through
 //! `incidents`.
 //!
-//! - [`apply`]: the `image` step (update, stack), and how "never without a
-//!   container" is guaranteed;
+//! - [`apply`]: the `image` step (update), and how "never without a
+//!   container" is guaranteed; [`stack`]: `op: stack`;
 //! - [`gate`]: the health gate; [`recover`]: rollback of one container and
 //!   crash recovery from the journal; [`store`]: journal and version rows;
 //! - [`api`]: the version history route.
@@ -30,6 +30,7 @@ pub mod api;
 pub mod apply;
 pub mod gate;
 pub mod recover;
+pub mod stack;
 pub mod store;
 
 /// How often crash recovery looks for unfinished updates.
