@@ -460,7 +460,9 @@ async fn an_update_passes_its_gate_and_a_broken_one_rolls_back_by_itself() {
 
     remove_project(&docker, &project).await;
     server.stop().await;
-    drop(img);
+    tokio::task::spawn_blocking(move || drop(img))
+        .await
+        .expect("stopping the registry");
     release(engine).await;
 }
 
@@ -636,6 +638,8 @@ async fn a_kill_mid_update_leaves_one_healthy_container_after_restart() {
 
     second.stop().await;
     remove_project(&docker, &project).await;
-    drop(img);
+    tokio::task::spawn_blocking(move || drop(img))
+        .await
+        .expect("stopping the registry");
     release(engine).await;
 }
