@@ -14,6 +14,8 @@
 //! - [`ops`]: actions, logs, stats, inspect and exec on one container;
 //!   [`archive`]: files in and out of a container as tar archives;
 //!   [`hostfiles`]: a compose project's own files on the engine's host;
+//!   [`images`]: pull, image and container inspect, recreate with another
+//!   image (image updates);
 //!   [`list`]: containers by label or by volume; [`volumes`]: volumes and
 //!   the helper container that reads and writes them; [`usage`]: `system
 //!   df` and removal of unused images, containers and volumes (clean-up).
@@ -28,6 +30,7 @@
 
 pub mod archive;
 pub mod hostfiles;
+pub mod images;
 pub mod list;
 pub mod ops;
 pub mod usage;

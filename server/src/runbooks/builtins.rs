@@ -87,6 +87,14 @@ pub const FILES: &[(&str, &str)] = &[
         "docker-cleanup",
         include_str!("../../runbooks/docker-cleanup.yaml"),
     ),
+    (
+        "image-update",
+        include_str!("../../runbooks/image-update.yaml"),
+    ),
+    (
+        "stack-update",
+        include_str!("../../runbooks/stack-update.yaml"),
+    ),
 ];
 
 /// Parses one shipped file. The files are part of the build and checked by

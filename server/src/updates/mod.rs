@@ -8,14 +8,121 @@
 //! step kind into the runbook engine (registered in `serve::compose`), reads
 //! the inventory and the health engine, and opens incidents through
 //! `incidents`.
+//!
+//! - [`apply`]: the `image` step (update), and how "never without a
+//!   container" is guaranteed; [`stack`]: `op: stack`;
+//! - [`gate`]: the health gate; [`recover`]: rollback of one container and
+//!   crash recovery from the journal; [`store`]: journal and version rows;
+//! - [`api`]: the version history route.
 
+use std::time::Duration;
+
+use opsdeck_wire::{Severity, Tier};
+use serde_json::json;
+
+use crate::audit::Actor;
+use crate::incidents::model::{Opening, PolicyChoice};
+use crate::jobs::{Pace, Scope, Task};
+use crate::state::AppState;
+use crate::timeline;
+
+pub mod api;
 pub mod apply;
 pub mod auto;
+pub mod gate;
 pub mod heal;
 mod policy_store;
+pub mod recover;
+pub mod stack;
+pub mod store;
 
-/// The registry tasks of the automatic policies: `updates.autoheal`
-/// ([`heal`]) and `updates.auto` ([`auto`]).
-pub fn tasks(state: crate::state::AppState) -> Vec<crate::jobs::Task> {
-    vec![heal::task(state.clone()), auto::task(state)]
+/// How often crash recovery looks for unfinished updates.
+pub const RECOVER_EVERY: Duration = Duration::from_secs(10);
+
+/// The background tasks of updates: `updates.recover` (at start-up, then
+/// every [`RECOVER_EVERY`], one process at a time) puts back a good state
+/// for every update an ended run left unfinished (see [`recover`]); the
+/// automatic policies `updates.autoheal` ([`heal`]) and `updates.auto`
+/// ([`auto`]).
+pub fn tasks(state: AppState) -> Vec<Task> {
+    let recover = Task::every(
+        "updates.recover",
+        RECOVER_EVERY,
+        Scope::OneProcess,
+        state.clone(),
+        |state| async move {
+            recover::recover(&state, None, None).await;
+            Ok(Pace::Normal)
+        },
+    );
+    vec![recover, heal::task(state.clone()), auto::task(state)]
+}
+
+/// Opens (or joins) the incident of a rolled-back update on the service
+/// (dedup `image-update:<service>`; severity by tier as runbook
+/// escalations do) and links the run to it. Returns a line for the run.
+pub async fn raise(
+    state: &AppState,
+    run_id: i64,
+    service_id: i64,
+    service: &str,
+    tier: Tier,
+    message: &str,
+) -> anyhow::Result<String> {
+    let severity = match tier {
+        Tier::Critical => Severity::P1,
+        Tier::Support => Severity::P3,
+        _ => Severity::P2,
+    };
+    let mut tx = state.pool.begin().await?;
+    let (id, created) = crate::incidents::open(
+        &mut tx,
+        Opening {
+            title: format!("Image update of {service} rolled back")
+                .chars()
+                .take(200)
+                .collect(),
+            severity,
+            source: "runbook",
+            dedup_key: Some(format!("image-update:{service}")),
+            summary: message.chars().take(2000).collect(),
+            services: vec![(service_id, "affected")],
+            commander_id: None,
+            policy: PolicyChoice::Default,
+            actor: Actor::system("updates"),
+            first_event: (
+                "detected".into(),
+                format!("Run #{run_id}: {message}"),
+                json!({ "run_id": run_id }),
+            ),
+            now: chrono::Utc::now(),
+        },
+    )
+    .await?;
+    sqlx::query!("UPDATE runs SET incident_id = $2 WHERE id = $1", run_id, id)
+        .execute(&mut *tx)
+        .await?;
+    if !created {
+        timeline::append(
+            &mut tx,
+            "incident",
+            id,
+            "run",
+            None,
+            None,
+            &format!("Run #{run_id} rolled back again: {message}"),
+            json!({ "run_id": run_id }),
+        )
+        .await?;
+        crate::incidents::touch(&mut tx, id).await?;
+    }
+    tx.commit().await?;
+    if created {
+        crate::incidents::escalation::wake();
+    }
+    Ok(if created {
+        format!("opened incident #{id} ({})", severity.as_str())
+    } else {
+        format!("added to open incident #{id}")
+    })
 }

@@ -56,6 +56,7 @@ mod security_secrets;
 mod security_sessions;
 mod security_ssrf;
 mod status_ui;
+mod updates_apply;
 mod updates_auto;
 mod updates_heal;
 mod web;

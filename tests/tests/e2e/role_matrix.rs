@@ -123,6 +123,11 @@ const RULES: &[(&str, &str, Access)] = &[
     ),
     (
         "GET",
+        "/api/v1/services/{id}/image-versions",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "GET",
         "/api/v1/stacks/{project}/activity",
         Access::Role(Role::Viewer),
     ),
