@@ -23,6 +23,14 @@ fn kind_label(kind: &str) -> &'static str {
     }
 }
 
+fn items(n: usize) -> String {
+    if n == 1 {
+        "1 item".into()
+    } else {
+        format!("{n} items")
+    }
+}
+
 fn size(n: i64) -> String {
     bytes(n.max(0) as u64)
 }
@@ -125,7 +133,7 @@ pub fn EngineCleanup(id: i64, name: String) -> impl IntoView {
     let confirm_title = Signal::derive(move || {
         preview
             .get()
-            .map(|p| format!("Remove {} items from the engine?", p.items.len()))
+            .map(|p| format!("Remove {} from the engine?", items(p.items.len())))
             .unwrap_or_default()
     });
     let confirm_message = Signal::derive(move || {
@@ -133,10 +141,10 @@ pub fn EngineCleanup(id: i64, name: String) -> impl IntoView {
             .get()
             .map(|p| {
                 format!(
-                    "This removes exactly the {} items of preview #{} ({}) and cannot be undone. \
+                    "This removes exactly the {} of preview #{} ({}) and cannot be undone. \
                      Items that came into use since the preview are skipped. \
                      The run waits for the prune approval policy.",
-                    p.items.len(),
+                    items(p.items.len()),
                     p.id,
                     size(p.total_bytes)
                 )
@@ -204,7 +212,7 @@ pub fn EngineCleanup(id: i64, name: String) -> impl IntoView {
                 let kept = p.kept.clone();
                 view! {
                     <div data-testid="cleanup-result">
-                        <h3>{format!("Preview #{}: {} items, {}", p.id, p.items.len(), size(p.total_bytes))}</h3>
+                        <h3>{format!("Preview #{}: {}, {}", p.id, items(p.items.len()), size(p.total_bytes))}</h3>
                         {if empty {
                             view! { <p class="muted" data-testid="cleanup-nothing">"Nothing to remove."</p> }.into_any()
                         } else {

@@ -25,7 +25,7 @@ fn skip(item: &CleanupItem, reason: String) -> CleanupItem {
     }
 }
 
-fn users<'a>(list: &'a [Container], f: impl Fn(&Container) -> bool) -> Vec<&'a str> {
+fn users(list: &[Container], f: impl Fn(&Container) -> bool) -> Vec<&str> {
     list.iter()
         .filter(|c| f(c))
         .map(|c| c.name.as_str())

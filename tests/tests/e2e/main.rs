@@ -15,6 +15,7 @@ mod browser;
 mod checks;
 mod checks_containers;
 mod cleanup;
+mod cleanup_ui;
 mod cli;
 mod compose_load;
 mod containers;
