@@ -64,6 +64,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::notify::router())
         .merge(crate::maintenance::api::router())
         .merge(crate::backups::api::router())
+        .merge(crate::updates::router())
 }
 
 /// The whole application.

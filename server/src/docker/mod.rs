@@ -15,7 +15,9 @@
 //!   [`archive`]: files in and out of a container as tar archives;
 //!   [`hostfiles`]: a compose project's own files on the engine's host;
 //!   [`list`]: containers by label or by volume; [`volumes`]: volumes and
-//!   the helper container that reads and writes them.
+//!   the helper container that reads and writes them; [`distribution`]: a
+//!   registry's digest for an image reference (through the engine) and a
+//!   container's image.
 //! - [`Client`] is the handle the rest of the server holds for a connected
 //!   engine: the Docker library's own types never leave this module (a
 //!   check in `make test` fails when another file names it). Only
@@ -26,6 +28,7 @@
 //! live views (SSE) watch.
 
 pub mod archive;
+pub mod distribution;
 pub mod hostfiles;
 pub mod list;
 pub mod ops;

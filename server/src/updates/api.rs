@@ -1,0 +1,12 @@
+//! The routes of image updates; each part's handlers live in `api/`.
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+mod status;
+
+/// Every route of the capability.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().merge(status::router())
+}
