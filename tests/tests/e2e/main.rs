@@ -55,4 +55,5 @@ mod security_secrets;
 mod security_sessions;
 mod security_ssrf;
 mod status_ui;
+mod updates_discover;
 mod web;
