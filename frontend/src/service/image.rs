@@ -91,9 +91,19 @@ pub(super) fn ImagePanel(id: i64, ov: Memo<Option<ServiceOverview>>) -> impl Int
         check_error.set(None);
         leptos::task::spawn_local(async move {
             match api::updates::check(Some(vec![id])).await {
-                Ok(l) => {
-                    status.try_set(Some(Ok(l.into_iter().find(|s| s.service_id == id))));
-                }
+                Ok(l) => match l.into_iter().find(|s| s.service_id == id) {
+                    Some(s) => {
+                        status.try_set(Some(Ok(Some(s))));
+                    }
+                    // Discovery looks at services with containers and a
+                    // policy other than none.
+                    None => {
+                        check_error.try_set(Some(
+                            "Nothing to check: the service has no containers on a connected engine, or its update policy is none."
+                                .into(),
+                        ));
+                    }
+                },
                 Err(e) => {
                     check_error.try_set(Some(e.message));
                 }

@@ -56,4 +56,5 @@ mod security_sessions;
 mod security_ssrf;
 mod status_ui;
 mod updates_discover;
+mod updates_ui;
 mod web;

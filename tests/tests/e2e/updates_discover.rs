@@ -26,7 +26,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// A registry of the test's own; `None` (test returns) when
 /// `docker-registry` is not installed outside CI.
-async fn registry() -> Option<Registry> {
+pub(crate) async fn registry() -> Option<Registry> {
     tokio::task::spawn_blocking(Registry::start)
         .await
         .expect("starting the registry")
@@ -34,7 +34,7 @@ async fn registry() -> Option<Registry> {
 }
 
 /// Builds and pushes one app version (blocking work off the runtime).
-async fn push(
+pub(crate) async fn push(
     registry: &std::sync::Arc<Registry>,
     engine: &std::sync::Arc<PrivateDockerd>,
     repo: &str,
@@ -61,7 +61,7 @@ async fn push(
 }
 
 /// `docker <args>` on the engine, asserting success; returns stdout.
-async fn docker(engine: &std::sync::Arc<PrivateDockerd>, args: &[&str]) -> String {
+pub(crate) async fn docker(engine: &std::sync::Arc<PrivateDockerd>, args: &[&str]) -> String {
     let e = engine.clone();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
@@ -78,12 +78,17 @@ async fn docker(engine: &std::sync::Arc<PrivateDockerd>, args: &[&str]) -> Strin
 }
 
 /// A unique container name for this test process.
-fn name(what: &str) -> String {
+pub(crate) fn name(what: &str) -> String {
     format!("upd-{what}-{}", std::process::id())
 }
 
 /// Runs `image` as container `name` (removing an older one of that name).
-async fn run(engine: &std::sync::Arc<PrivateDockerd>, name: &str, image: &str, cmd: &[&str]) {
+pub(crate) async fn run(
+    engine: &std::sync::Arc<PrivateDockerd>,
+    name: &str,
+    image: &str,
+    cmd: &[&str],
+) {
     let e = engine.clone();
     let n = name.to_owned();
     tokio::task::spawn_blocking(move || {
@@ -96,7 +101,7 @@ async fn run(engine: &std::sync::Arc<PrivateDockerd>, name: &str, image: &str, c
     docker(engine, &args).await;
 }
 
-async fn remove(engine: &std::sync::Arc<PrivateDockerd>, names: &[String]) {
+pub(crate) async fn remove(engine: &std::sync::Arc<PrivateDockerd>, names: &[String]) {
     let e = engine.clone();
     let names = names.to_vec();
     tokio::task::spawn_blocking(move || {
@@ -108,7 +113,7 @@ async fn remove(engine: &std::sync::Arc<PrivateDockerd>, names: &[String]) {
     .expect("rm task");
 }
 
-async fn setup(server: &TestServer, engine: &PrivateDockerd) -> Api {
+pub(crate) async fn setup(server: &TestServer, engine: &PrivateDockerd) -> Api {
     let admin = server.user(Role::Admin).await;
     let res = admin
         .post(
@@ -127,7 +132,7 @@ async fn setup(server: &TestServer, engine: &PrivateDockerd) -> Api {
 
 /// Adds a service mapped to `container` and waits until the hub's cache
 /// shows the container.
-async fn service(admin: &Api, name: &str, container: &str) -> i64 {
+pub(crate) async fn service(admin: &Api, name: &str, container: &str) -> i64 {
     let s: Service = ok_json(
         admin
             .post(
@@ -149,7 +154,7 @@ async fn service(admin: &Api, name: &str, container: &str) -> i64 {
     s.id
 }
 
-async fn check(api: &Api, ids: Option<&[i64]>) -> Vec<ImageStatus> {
+pub(crate) async fn check(api: &Api, ids: Option<&[i64]>) -> Vec<ImageStatus> {
     let body = match ids {
         Some(ids) => json!({ "service_ids": ids }),
         None => json!({}),
@@ -157,7 +162,7 @@ async fn check(api: &Api, ids: Option<&[i64]>) -> Vec<ImageStatus> {
     ok_json(api.post("/api/v1/updates/check", &body).await, "check").await
 }
 
-fn of(list: &[ImageStatus], id: i64) -> ImageStatus {
+pub(crate) fn of(list: &[ImageStatus], id: i64) -> ImageStatus {
     list.iter()
         .find(|s| s.service_id == id)
         .cloned()
