@@ -42,6 +42,7 @@
 //! | `maintenance` | 1 s | every process | starts and ends maintenance periods (row locks) |
 //! | `maintenance.marks` | 5 s | every process | reloads the board's maintenance marks and banners |
 //! | `backups.sweep` | 5 s | every process | backups left `running` by an ended run become `interrupted` |
+//! | `updates.discover` | 1 min (each engine once per `update_check_interval`, default a day, spread by a hash of its id) | one process | asks the registries about the due engines' images (`updates::discover`), writes `image_status`, notifies once per new digest |
 //! | `report` | cron `0 * * * * *` (every minute, UTC) | every process | writes the daily check report once its time has passed (one per day: unique index) |
 //! | `upkeep` | 10 min | every process | closes actions a crash left running; removes expired sessions |
 //! | `checks.leader` | lock held, pinged every 10 s | one process | the process holding it probes the checks; the others follow the `checks` table every 5 s |

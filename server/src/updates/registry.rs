@@ -25,7 +25,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, LINK, WWW_AUTHENTICATE};
+use reqwest::header::{ACCEPT, AUTHORIZATION, LINK, WWW_AUTHENTICATE};
 use reqwest::{Client, StatusCode};
 use serde::Deserialize;
 
@@ -193,8 +193,7 @@ fn transport(e: reqwest::Error) -> RegistryError {
     RegistryError::Other(format!("{what}: {e}"))
 }
 
-fn refused(status: StatusCode, headers: &HeaderMap) -> RegistryError {
-    let _ = headers;
+fn refused(status: StatusCode) -> RegistryError {
     match status {
         StatusCode::TOO_MANY_REQUESTS => RegistryError::RateLimited("HTTP 429".into()),
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
@@ -238,7 +237,7 @@ impl Registries {
                 continue;
             }
             if !res.status().is_success() {
-                return Err(refused(res.status(), res.headers()));
+                return Err(refused(res.status()));
             }
             return Ok(res);
         }

@@ -75,6 +75,10 @@ async fn the_update_badge_and_the_image_panel() {
         .await;
     b.wait_for("[data-testid=image-update]:not([disabled])")
         .await;
+    b.execute(
+        "document.querySelector('[data-testid=section-image]').scrollIntoView(); return 'ok';",
+    )
+    .await;
     b.screenshot(&screenshots().join("service-image.png")).await;
 
     // Settings: policy auto, gate 30 s, saved through the form.
