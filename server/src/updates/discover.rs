@@ -188,7 +188,7 @@ pub async fn discover(
             asked.entry(key).or_insert(t.engine_id);
         }
     }
-    let answers: HashMap<String, Answer> = stream::iter(asked.into_iter())
+    let answers: HashMap<String, Answer> = stream::iter(asked)
         .map(|(key, engine_id)| {
             let hub = hub.clone();
             async move {
@@ -217,7 +217,7 @@ pub async fn discover(
             }
         }
     }
-    let tag_lists: HashMap<String, Result<Vec<String>, String>> = stream::iter(repos.into_iter())
+    let tag_lists: HashMap<String, Result<Vec<String>, String>> = stream::iter(repos)
         .map(|(name, r)| {
             let registries = registries.clone();
             async move { (name, registries.tags(&r).await.map_err(|e| e.to_string())) }
