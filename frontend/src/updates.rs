@@ -68,13 +68,13 @@ pub fn badge_text(s: &ImageStatus) -> Option<(String, String)> {
             detail.push_str(&format!(" · built {}", relative(at)));
         }
         Some(("update available".into(), detail))
-    } else if let Some(t) = s.newer_tags.first() {
-        Some((
-            format!("newer tag {t}"),
-            format!("{} → {t}", tag_of(&s.image_ref)),
-        ))
     } else {
-        None
+        s.newer_tags.first().map(|t| {
+            (
+                format!("newer tag {t}"),
+                format!("{} → {t}", tag_of(&s.image_ref)),
+            )
+        })
     }
 }
 
