@@ -78,6 +78,7 @@ pub fn TopbarStatus() -> impl IntoView {
 pub fn Dashboard() -> impl IntoView {
     let store = use_status_store();
     let role = current_role();
+    crate::updates::provide_update_statuses();
     // Services added or removed, engines: fetch the board again.
     let inventory = RwSignal::new(0u32);
     use_inventory_events(inventory);
@@ -360,6 +361,7 @@ fn service_row(r: Row) -> impl IntoView {
         <li class=format!("health-row hr-{kind}") data-testid=format!("service-row-{}", s.name) data-health=s.health.as_str()>
             <div class="hr-main">
                 <a class="strong-link" href=format!("/services/{}", s.service_id)>{s.name.clone()}</a>
+                {crate::updates::badge(s.service_id, s.name.clone())}
                 <div class="hr-state">
                     // The pill without a component (no reactive props): rows are many.
                     <span class=format!("pill pill-{kind}") title=health_help(s.health)>

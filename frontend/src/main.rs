@@ -53,6 +53,7 @@ mod states;
 mod status_store;
 mod time;
 mod ui;
+mod updates;
 
 use leptos::prelude::*;
 use leptos_router::components::{ParentRoute, Route, Router, Routes};

@@ -1,7 +1,7 @@
 //! One service (`/services/:id`): what it is (tier, owner, links, compose
 //! mapping, what it requires and supports), its health (status on the board,
 //! health checks with history, the public status page opt-in), its
-//! containers and their state,
+//! containers and their state, its image (updates, version history),
 //! container and stack actions with the confirmations the handbook asks for,
 //! logs (tail, filter, follow, download), live stats, exec, inspect, the
 //! activity list, and (admins) editing and deletion. Live through the
@@ -11,11 +11,13 @@ mod actions;
 mod containers;
 mod edit;
 mod health;
+mod image;
 mod tools;
 pub use actions::*;
 pub use containers::*;
 pub use edit::*;
 pub use health::*;
+use image::ImagePanel;
 pub use tools::*;
 
 use std::cell::{Cell, RefCell};
@@ -153,6 +155,9 @@ fn ServiceView(id: i64) -> impl IntoView {
             </Section>
             {(role >= Role::Operator).then(|| view! { <Actions id ov reload/> })}
             <Containers ov/>
+            <Section title="Image" open=true testid="section-image">
+                <ImagePanel id ov/>
+            </Section>
             {(role >= Role::Operator).then(|| view! {
                 <Section title="Logs" open=true>
                     <Logs id ov/>

@@ -69,6 +69,7 @@ fn row(o: ServiceOverview) -> impl IntoView {
             <td><RunStatePill state=o.run_state testid=format!("service-state-{name}")/></td>
             <td class="cell-main">
                 <a href=format!("/services/{}", s.id) class="strong-link">{name.clone()}</a>
+                " "{crate::updates::badge(s.id, name.clone())}
                 <div class="muted small clamp">{s.description.clone()}</div>
             </td>
             <td class="nowrap">{containers_summary(&o)}</td>
@@ -88,6 +89,7 @@ pub fn Services() -> impl IntoView {
         reload.get();
         api::services::list()
     });
+    crate::updates::provide_update_statuses();
     let query = RwSignal::new(String::new());
     let problems_only = RwSignal::new(false);
 

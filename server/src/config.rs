@@ -209,6 +209,14 @@ pub struct SettingsArgs {
     #[arg(long, env = "OPSDECK_METRICS_LISTEN", global = true)]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// How often each engine's images are checked for updates (see
+    /// `updates::discover`): a number of seconds or a number with `s`, `m`,
+    /// `h` or `d` (default `24h`, at least `1m`); `0` or `off` turns the
+    /// scheduled check off (`POST /api/v1/updates/check` still works).
+    /// Engines are spread over the interval by a hash of their id.
+    #[arg(long, env = "OPSDECK_UPDATE_CHECK_INTERVAL", global = true)]
+    pub update_check_interval: Option<String>,
+
     /// Read-only mode: refuse every change to containers (container and
     /// stack actions, exec, runbook steps of kind container, stack, scale,
     /// exec and prune, maintenance proxy pages) with 403 `read_only`.
@@ -261,6 +269,7 @@ struct FileSettings {
     metrics_token: Option<Secret>,
     metrics_listen: Option<SocketAddr>,
     read_only: Option<bool>,
+    update_check_interval: Option<String>,
 }
 
 /// Per-source request budgets, each in requests per minute (a token bucket
@@ -337,6 +346,9 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// Refuse every change to containers (see `actions::ensure_writable`).
     pub read_only: bool,
+    /// Scheduled update discovery per engine (`None`: off; see
+    /// `updates::discover`).
+    pub update_check_interval: Option<Duration>,
     /// `OPSDECK_SECRET_KEY` (see `crate::secrets`); the key file otherwise.
     pub secret_key: Option<Secret>,
 }
@@ -381,6 +393,13 @@ impl Settings {
         if !(1..=600).contains(&request_timeout) {
             bail!("request_timeout_secs must be between 1 and 600");
         }
+        let update_check_interval = parse_interval(
+            args.update_check_interval
+                .as_deref()
+                .or(file.update_check_interval.as_deref())
+                .unwrap_or("24h"),
+        )
+        .context("update_check_interval")?;
         if idle == 0 || max == 0 {
             bail!("session_idle_minutes and session_max_hours must be at least 1");
         }
@@ -497,6 +516,7 @@ impl Settings {
             metrics_token,
             metrics_listen: args.metrics_listen.or(file.metrics_listen),
             read_only: args.read_only.or(file.read_only).unwrap_or(false),
+            update_check_interval,
             secret_key: args
                 .secret_key
                 .clone()
@@ -511,6 +531,33 @@ impl Settings {
         s.web_root = web_root.to_owned();
         s
     }
+}
+
+/// `90`, `90s`, `30m`, `24h`, `7d` → a duration of at least a minute;
+/// `0` or `off` → `None` (off).
+pub fn parse_interval(text: &str) -> anyhow::Result<Option<Duration>> {
+    let t = text.trim().to_ascii_lowercase();
+    if t == "off" || t == "0" {
+        return Ok(None);
+    }
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t.as_str(), "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{text:?}: expected e.g. 3600, 30m, 24h, 7d or off"))?;
+    let secs = match unit.trim() {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => bail!("{text:?}: expected e.g. 3600, 30m, 24h, 7d or off"),
+    };
+    if secs < 60 {
+        bail!("{text:?}: at least one minute (or off)");
+    }
+    Ok(Some(Duration::from_secs(secs)))
 }
 
 /// What the deprecated `trust_proxy = true` trusts: loopback and private networks.
@@ -628,6 +675,26 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 19, "only {checked} settings found");
+    }
+
+    #[test]
+    fn update_check_intervals_are_read() {
+        let d = |s: &str| parse_interval(s).unwrap().map(|d| d.as_secs());
+        assert_eq!(d("24h"), Some(86_400));
+        assert_eq!(d("3600"), Some(3600));
+        assert_eq!(d("30m"), Some(1800));
+        assert_eq!(d("7d"), Some(604_800));
+        assert_eq!(d("off"), None);
+        assert_eq!(d("0"), None);
+        for bad in ["10s", "1w", "h", "-1h", ""] {
+            assert!(parse_interval(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            Settings::resolve(&SettingsArgs::default())
+                .unwrap()
+                .update_check_interval,
+            Some(Duration::from_secs(86_400))
+        );
     }
 
     #[test]

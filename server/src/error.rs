@@ -707,6 +707,19 @@ impl From<crate::cleanup::CleanupError> for ApiError {
         }
     }
 }
+
+// ---- updates: discovery ----
+
+impl From<crate::updates::discover::DiscoverError> for ApiError {
+    fn from(e: crate::updates::discover::DiscoverError) -> Self {
+        use crate::updates::discover::DiscoverError as E;
+        match e {
+            E::Database(e) => e.into(),
+            E::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

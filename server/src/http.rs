@@ -65,7 +65,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::maintenance::api::router())
         .merge(crate::backups::api::router())
         .merge(crate::cleanup::router())
-        .merge(crate::updates::api::router())
+        .merge(crate::updates::router())
 }
 
 /// The whole application.

@@ -181,6 +181,7 @@ fn add_tasks(state: &AppState) -> anyhow::Result<()> {
         .into_iter()
         .chain(crate::notify::tasks(state.clone(), stop))
         .chain(crate::maintenance::tasks(state.clone()))
+        .chain(crate::updates::tasks(state.clone()))
         .for_each(|t| jobs.add(t));
     crate::incidents::tasks(state.clone(), settings.escalations)
         .into_iter()

@@ -49,6 +49,9 @@ impl TestServer {
         // Background writers that add audit entries at arbitrary times stay
         // off unless a test is about them.
         settings.daily_report = false;
+        // Scheduled update discovery would ask registries for every
+        // container at start; tests about it call it or turn it on.
+        settings.update_check_interval = None;
         // Many tests log in and get refused from 127.0.0.1 in quick
         // succession; tests about rate limits turn them on.
         settings.rate_limits = opsdeck::config::RateLimits::off();

@@ -28,6 +28,13 @@ wire! {
         pub checked_at: DateTime<Utc>,
     }
 
+    /// What `POST /api/v1/updates/check` checks: these services, or every
+    /// service with containers when `service_ids` is absent.
+    pub struct UpdateCheck {
+        #[serde(default)]
+        pub service_ids: Option<Vec<i64>>,
+    }
+
     /// A service's update settings (`GET/PUT /api/v1/services/{id}/update-settings`).
     pub struct UpdateSettings {
         pub policy: UpdatePolicy,

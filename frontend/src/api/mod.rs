@@ -25,6 +25,7 @@ pub mod runs;
 pub mod schedules;
 pub mod services;
 pub mod status;
+pub mod updates;
 
 /// Where every path starts.
 const BASE: &str = "/api/v1";

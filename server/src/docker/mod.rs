@@ -18,7 +18,9 @@
 //!   image (image updates);
 //!   [`list`]: containers by label or by volume; [`volumes`]: volumes and
 //!   the helper container that reads and writes them; [`usage`]: `system
-//!   df` and removal of unused images, containers and volumes (clean-up).
+//!   df` and removal of unused images, containers and volumes (clean-up);
+//!   [`distribution`]: a registry's digest for an image reference (through
+//!   the engine) and a container's image.
 //! - [`Client`] is the handle the rest of the server holds for a connected
 //!   engine: the Docker library's own types never leave this module (a
 //!   check in `make test` fails when another file names it). Only
@@ -29,6 +31,7 @@
 //! live views (SSE) watch.
 
 pub mod archive;
+pub mod distribution;
 pub mod hostfiles;
 pub mod images;
 pub mod list;

@@ -45,6 +45,7 @@
 //! | `updates.autoheal` | 5 s | every process | auto-heal: queues the service-down runbook for services unhealthy for their N minutes (at most M an hour, then escalates); each decision under the row lock of the service's settings |
 //! | `updates.auto` | 30 s | every process | the `auto` update policy: queues `image-update` for a service with an update inside an active maintenance period, one at a time (transaction advisory lock) |
 //! | `updates.recover` | 10 s | one process | puts back a good state (old or new container, never none) for image updates an ended run left unfinished (see `updates::recover`) |
+//! | `updates.discover` | 1 min (each engine once per `update_check_interval`, default a day, spread by a hash of its id) | one process | asks the registries about the due engines' images (`updates::discover`), writes `image_status`, notifies once per new digest |
 //! | `report` | cron `0 * * * * *` (every minute, UTC) | every process | writes the daily check report once its time has passed (one per day: unique index) |
 //! | `upkeep` | 10 min | every process | closes actions a crash left running; removes expired sessions |
 //! | `checks.leader` | lock held, pinged every 10 s | one process | the process holding it probes the checks; the others follow the `checks` table every 5 s |

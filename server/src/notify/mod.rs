@@ -245,6 +245,21 @@ pub async fn enqueue_runbook(
     subject: &str,
     body: &str,
 ) -> anyhow::Result<Vec<Queued>> {
+    enqueue_notice(conn, Some(run_id), severity, subject, body).await
+}
+
+/// Queues a message that belongs to no incident (a runbook's, or one of
+/// the panel's own notices such as "an image update is available", with
+/// `run_id` `None`) on every enabled webhook, Slack and Teams channel whose
+/// rules take `severity`, in the caller's transaction. The caller wakes the
+/// sender after committing.
+pub async fn enqueue_notice(
+    conn: &mut PgConnection,
+    run_id: Option<i64>,
+    severity: Severity,
+    subject: &str,
+    body: &str,
+) -> anyhow::Result<Vec<Queued>> {
     let mut queued = Vec::new();
     for ch in channels_for(conn, severity).await? {
         if !matches!(ch.kind.as_str(), "webhook" | "slack" | "teams") {

@@ -13,7 +13,13 @@
 //!   container" is guaranteed; [`stack`]: `op: stack`;
 //! - [`gate`]: the health gate; [`recover`]: rollback of one container and
 //!   crash recovery from the journal; [`store`]: journal and version rows;
-//! - [`api`]: the version history route.
+//! - discovery: [`discover`] (the pass and its schedule), [`reference`]
+//!   (image references), [`registry`] (tag lists and creation times over
+//!   the Distribution API), [`tags`] (the semver rules of "a newer tag
+//!   exists"), [`status`] (its SQL and the update settings');
+//! - the automatic policies: [`heal`] (auto-heal), [`auto`] (updates inside
+//!   maintenance);
+//! - [`api`]: the routes (status, check, settings, version history).
 
 use std::time::Duration;
 
@@ -29,12 +35,19 @@ use crate::timeline;
 pub mod api;
 pub mod apply;
 pub mod auto;
+pub mod discover;
 pub mod gate;
 pub mod heal;
 mod policy_store;
 pub mod recover;
+pub mod reference;
+pub mod registry;
 pub mod stack;
+pub mod status;
 pub mod store;
+pub mod tags;
+
+pub use api::router;
 
 /// How often crash recovery looks for unfinished updates.
 pub const RECOVER_EVERY: Duration = Duration::from_secs(10);
@@ -43,7 +56,8 @@ pub const RECOVER_EVERY: Duration = Duration::from_secs(10);
 /// every [`RECOVER_EVERY`], one process at a time) puts back a good state
 /// for every update an ended run left unfinished (see [`recover`]); the
 /// automatic policies `updates.autoheal` ([`heal`]) and `updates.auto`
-/// ([`auto`]).
+/// ([`auto`]); the scheduled discovery `updates.discover` (when
+/// `update_check_interval` is set; [`discover`]).
 pub fn tasks(state: AppState) -> Vec<Task> {
     let recover = Task::every(
         "updates.recover",
@@ -55,7 +69,9 @@ pub fn tasks(state: AppState) -> Vec<Task> {
             Ok(Pace::Normal)
         },
     );
-    vec![recover, heal::task(state.clone()), auto::task(state)]
+    let mut tasks = vec![recover, heal::task(state.clone()), auto::task(state.clone())];
+    tasks.extend(discover::task(state));
+    tasks
 }
 
 /// Opens (or joins) the incident of a rolled-back update on the service

@@ -60,4 +60,6 @@ mod status_ui;
 mod updates_apply;
 mod updates_auto;
 mod updates_heal;
+mod updates_discover;
+mod updates_ui;
 mod web;

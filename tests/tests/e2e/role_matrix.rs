@@ -591,6 +591,23 @@ const RULES: &[(&str, &str, Access)] = &[
         "/api/v1/backups/{id}/artifacts/{idx}",
         Access::Role(Role::Operator),
     ),
+    // Image updates: discovery and settings.
+    ("GET", "/api/v1/updates", Access::Role(Role::Viewer)),
+    (
+        "POST",
+        "/api/v1/updates/check",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "GET",
+        "/api/v1/services/{id}/update-settings",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "PUT",
+        "/api/v1/services/{id}/update-settings",
+        Access::Role(Role::Operator),
+    ),
 ];
 
 /// The routes that accept a narrow token scope (besides `full`), and which.
