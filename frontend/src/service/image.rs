@@ -325,14 +325,14 @@ fn SettingsForm(id: i64, operator: bool) -> impl IntoView {
         Some(Ok(_)) => view! {
             <form class="form-grid" data-testid="update-settings" on:submit=submit>
                 {select("Policy", "update-policy", policy, &[
-                    ("notify", "Notify: tell people, update by hand"),
-                    ("auto", "Auto: update inside a maintenance window"),
-                    ("none", "None: never offered"),
+                    ("notify", "Notify (update by hand)"),
+                    ("auto", "Auto (maintenance window)"),
+                    ("none", "None (never offered)"),
                 ])}
                 {select("Newer tags offered", "update-moves", moves, &[
-                    ("patch", "Patch releases (7.2.4 → 7.2.5)"),
-                    ("minor", "Minor releases (7.2.4 → 7.4.0)"),
-                    ("any", "Any newer release"),
+                    ("patch", "Patch (7.2.4 → 7.2.5)"),
+                    ("minor", "Minor (7.2.4 → 7.4.0)"),
+                    ("any", "Any newer"),
                     ("none", "None"),
                 ])}
                 {number("Health gate (seconds)", "update-gate", gate, "How long the updated service gets to pass its checks (5–3600 s)")}
