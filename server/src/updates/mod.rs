@@ -69,7 +69,11 @@ pub fn tasks(state: AppState) -> Vec<Task> {
             Ok(Pace::Normal)
         },
     );
-    let mut tasks = vec![recover, heal::task(state.clone()), auto::task(state.clone())];
+    let mut tasks = vec![
+        recover,
+        heal::task(state.clone()),
+        auto::task(state.clone()),
+    ];
     tasks.extend(discover::task(state));
     tasks
 }

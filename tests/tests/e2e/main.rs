@@ -59,7 +59,7 @@ mod security_ssrf;
 mod status_ui;
 mod updates_apply;
 mod updates_auto;
-mod updates_heal;
 mod updates_discover;
+mod updates_heal;
 mod updates_ui;
 mod web;
