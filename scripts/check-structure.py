@@ -45,8 +45,9 @@ HTTP_FILES = {"api.rs", "error.rs", "http.rs", "web.rs", "openapi.rs", "health.r
 # floor, no capability); sse.rs is the server-sent-events plumbing the
 # capabilities' api files share (an HTTP response type, nothing else);
 # scrape.rs answers `/metrics` (the exposition, reading every capability).
+# error/ holds error.rs's own tests.
 HTTP_TOP_FILES = {"serve.rs", "sse.rs", "scrape.rs"}
-HTTP_DIRS = ("auth", "http")
+HTTP_DIRS = ("auth", "http", "error")
 # A capability's HTTP layer may be a folder (`x/api/…`) when one api.rs
 # would be too long: every file in it is HTTP.
 HTTP_SUBDIR = "api"

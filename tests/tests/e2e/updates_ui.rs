@@ -3,7 +3,9 @@
 //! badge on the service's row, and the service page's Image panel shows
 //! the digests and saves the update settings.
 //!
-//! (The update itself and its run page are the update step's browser test.)
+//! Then "Update…" → confirmation → the run page, live until it succeeds,
+//! and the service runs the new digest with a confirmed version in its
+//! history.
 
 use opsdeck_e2e::browser::{screenshots, Browser};
 use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
@@ -111,6 +113,37 @@ async fn the_update_badge_and_the_image_panel() {
         .await
         .expect("clicking check now");
     b.wait_for_contains("[data-testid=image-state]", "update available")
+        .await;
+
+    // Update → confirmation → the run page, live until it succeeds.
+    b.execute(
+        "document.querySelector('[data-testid=image-update]').scrollIntoView({block: 'center'}); return 'ok';",
+    )
+    .await;
+    b.wait_for("[data-testid=image-update]:not([disabled])")
+        .await
+        .click()
+        .await
+        .expect("clicking update");
+    b.wait_for("[data-testid=confirm]")
+        .await
+        .click()
+        .await
+        .expect("confirming the update");
+    b.wait_for("[data-testid=run-status]").await;
+    let url = b.current_url().await;
+    assert!(url.contains("/runs/"), "the run page opens: {url}");
+    b.wait_for("[data-testid=run-status][data-status=succeeded]")
+        .await;
+    b.screenshot(&screenshots().join("image-update-run.png"))
+        .await;
+
+    // Done: the service runs the new digest, and the history says so.
+    let st = of(&check(&admin, Some(&[id])).await, id);
+    assert!(!st.update_available, "after the update: {st:?}");
+    assert_eq!(st.running_digest.as_deref(), Some(d2.as_str()));
+    b.goto(&server.url(&format!("/services/{id}"))).await;
+    b.wait_for_contains("[data-testid=image-versions]", "confirmed")
         .await;
 
     b.close().await;
