@@ -24,7 +24,8 @@
 #
 # The app is busybox httpd serving /health and /version.txt BENCH_APP_START_S
 # (2) seconds after its container starts, with a Docker HEALTHCHECK every
-# second. Everything runs on a private dockerd (no bridge, host network,
+# second, under a shell that exits on SIGTERM (a well-behaved process: a
+# stop does not wait the 10 s grace period). Everything runs on a private dockerd (no bridge, host network,
 # loopback only) and Debian's docker-registry on a loopback port.
 #
 # Environment: BENCH_ROUNDS, BENCH_ROLLBACK_ROUNDS, BENCH_GATE_S,
@@ -111,11 +112,11 @@ build_app() {
   local tag=$1 version=$2 broken=$3 ctx="$work/app-$2"
   mkdir -p "$ctx"
   printf '%s\n' "FROM $image" \
-    "RUN mkdir -p /www && echo $version >/www/version.txt$([ "$broken" = 1 ] || echo ' \&\& echo ok >/www/health.ok')" \
+    "RUN mkdir -p /www && echo $version >/www/version.txt$([ "$broken" = 1 ] || echo ' && echo ok >/www/health.ok')" \
     "ENV PORT=8080 START=$app_start" \
     "LABEL version=$version" \
     'HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD wget -q -O /dev/null http://127.0.0.1:$PORT/health || exit 1' \
-    'CMD ["sh", "-c", "sleep $START; [ -f /www/health.ok ] && cp /www/health.ok /www/health; exec httpd -f -p 127.0.0.1:$PORT -h /www"]' \
+    'CMD ["sh", "-c", "trap \"exit 0\" TERM; sleep $START & wait; [ -f /www/health.ok ] && cp /www/health.ok /www/health; httpd -f -p 127.0.0.1:$PORT -h /www & wait"]' \
     >"$ctx/Dockerfile"
   DOCKER_BUILDKIT=0 docker_cli build --quiet --network=none --tag "$reg/bench/app:$tag" "$ctx" >/dev/null
   docker_cli push "$reg/bench/app:$tag" >/dev/null

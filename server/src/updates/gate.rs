@@ -2,7 +2,9 @@
 //! runs, its own HEALTHCHECK says `healthy` (when the image has one) and
 //! every enabled check of its service is ok (run now through the health
 //! engine, as the `checks` step does; a warning counts as ok, unknown does
-//! not). It is asked again every second until then.
+//! not). It is asked again four times a second until then (a container
+//! inspect and the service's checks: cheap, and the gate ends as soon as
+//! the service is good, not up to a second later).
 //!
 //! Decision where the issue is silent: a container that exited with no
 //! restart policy fails the gate at once (nothing will bring it back); an
@@ -18,7 +20,7 @@ use crate::docker::{images, Client};
 use crate::state::AppState;
 
 /// How often the gate looks again.
-const EVERY: Duration = Duration::from_secs(1);
+const EVERY: Duration = Duration::from_millis(250);
 
 /// One look at a container and its service: `Ok(())` when good, else what
 /// is wrong, and whether it can still change (`false`: give up now).
