@@ -19,7 +19,7 @@ DIST := frontend/dist/index.html
 FRONTEND_SOURCES := $(shell find frontend/src wire/src static -type f 2>/dev/null) \
 	frontend/index.html frontend/Trunk.toml frontend/Cargo.toml wire/Cargo.toml Cargo.toml Cargo.lock .cargo/config.toml
 
-.PHONY: run demo test chaos bench bench-backups bench-updates bench-load bench-ratelimit bench-compare tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
+.PHONY: run demo test chaos bench bench-backups bench-updates bench-logs bench-load bench-ratelimit bench-compare tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
 
 run: tools $(DIST) server
 	@echo "==> starting Opsdeck (Ctrl-C stops it and its Postgres)"
@@ -79,6 +79,12 @@ bench-backups: server
 # vs docker compose, rollback time, discovery over 500 services; root).
 bench-updates: server
 	@bench/updates.sh
+
+# The logs part of make bench alone (bench/logs.sh: a regex search over 10
+# services x 1 GiB of logs vs a docker logs | grep loop; root, ~25 GB free;
+# BENCH_LOG_MB=64 for a quick run).
+bench-logs: server
+	@bench/logs.sh
 
 # The load part of make bench alone (bench/load.sh: wrk on the main routes,
 # a 10-minute soak with checks running; needs wrk).

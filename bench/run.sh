@@ -26,6 +26,9 @@
 #   - then bench/updates.sh: the gated image update vs `docker compose pull
 #     && up -d` + a curl loop (pull excluded), rollback time of a broken
 #     version, discovery over 500 services (registry requests)
+#   - then bench/logs.sh: a regex search over 10 services × 1 GiB of logs,
+#     Opsdeck's log search vs the handbook's `docker logs | grep` loop, and
+#     the server's peak RSS above idle
 #   - then bench/load.sh: wrk on the dashboard and the main API routes with
 #     60 checks running, and a 10-minute soak sampling the server's RSS
 #   - then bench/ratelimit.sh: 10,000 anonymous POSTs/s for 30 s while a
@@ -140,6 +143,9 @@ bench/backups.sh
 
 echo
 bench/updates.sh
+
+echo
+bench/logs.sh
 
 echo
 bench/load.sh

@@ -26,7 +26,8 @@ use leptos::prelude::*;
 use opsdeck_wire::{
     Check, CheckHistory, CheckInput, CheckSpec, CheckStatus, ContainerCheck,
     ContainerResourcesCheck, HealthSettings, HeartbeatCheck, HostCheck, HttpCheck, HttpMethod,
-    MysqlCheck, PostgresCheck, ProbeResult, RedisCheck, Resource, Role, TcpCheck, TlsCheck,
+    LogLevel, LogPatternCheck, MysqlCheck, PostgresCheck, ProbeResult, RedisCheck, Resource, Role,
+    TcpCheck, TlsCheck,
 };
 use wasm_bindgen::JsCast;
 
@@ -43,11 +44,12 @@ use crate::ui::{Confirm, EmptyState, ErrorState, Loading, Pill};
 const PAGE: usize = 500;
 
 /// Every kind, in the order the kind selector lists them.
-pub const ALL_KINDS: [&str; 10] = [
+pub const ALL_KINDS: [&str; 11] = [
     "http",
     "tcp",
     "container",
     "container_resources",
+    "log_pattern",
     "postgres",
     "mysql",
     "redis",
@@ -68,6 +70,7 @@ pub fn kind_label(kind: &str) -> &'static str {
         "tls" => "TLS certificate",
         "host" => "Host resource",
         "heartbeat" => "Heartbeat",
+        "log_pattern" => "Log pattern",
         _ => "Other",
     }
 }
@@ -75,7 +78,7 @@ pub fn kind_label(kind: &str) -> &'static str {
 /// Kinds that need a service (its containers), and kinds only the host has.
 fn kind_allowed(kind: &str, has_service: bool) -> bool {
     match kind {
-        "container" | "container_resources" => has_service,
+        "container" | "container_resources" | "log_pattern" => has_service,
         "host" => !has_service,
         _ => true,
     }
@@ -127,6 +130,18 @@ pub fn target_of(spec: &CheckSpec) -> String {
         },
         CheckSpec::ContainerResources(c) => resource_str(c.resource).into(),
         CheckSpec::Heartbeat(h) => format!("every {} s (+{} s grace)", h.period_s, h.grace_s),
+        CheckSpec::LogPattern(l) => {
+            let level = l
+                .level
+                .map(|v| format!("{}+ ", v.as_str()))
+                .unwrap_or_default();
+            let what = if l.pattern.is_empty() {
+                "lines".to_string()
+            } else {
+                format!("\"{}\"", l.pattern)
+            };
+            format!("{level}{what} in {} s", l.window_s)
+        }
     }
 }
 

@@ -39,6 +39,7 @@ mod graph;
 mod import;
 mod incidents;
 mod live;
+mod logs;
 mod maintenance;
 mod pages;
 mod reports;
@@ -80,6 +81,7 @@ fn App() -> impl IntoView {
                     <Route path=path!("services") view=services::Services/>
                     <Route path=path!("services/:id") view=service::ServicePage/>
                     <Route path=path!("graph") view=graph::Graph/>
+                    <Route path=path!("logs") view=logs::Logs/>
                     <Route path=path!("engines") view=engines::Engines/>
                     <Route path=path!("inventory") view=import::Import/>
                     <Route path=path!("runbooks") view=runbooks::Runbooks/>

@@ -48,6 +48,13 @@ const MAIN_NAV: &[NavItem] = &[
         min: Role::Viewer,
     },
     NavItem {
+        key: "logs",
+        href: "/logs",
+        label: "Logs",
+        icon: "≣",
+        min: Role::Operator,
+    },
+    NavItem {
         key: "graph",
         href: "/graph",
         label: "Graph",

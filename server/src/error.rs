@@ -692,6 +692,20 @@ impl From<crate::onboard::OnboardError> for ApiError {
     }
 }
 
+// ---- logs ----
+
+impl From<crate::logs::LogError> for ApiError {
+    fn from(e: crate::logs::LogError) -> Self {
+        use crate::logs::LogError as E;
+        match e {
+            E::Invalid(m) => ApiError::from_validation(m),
+            E::NotFound(what) => ApiError::NotFound(what),
+            E::Database(e) => e.into(),
+            E::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 // ---- cleanup ----
 
 impl From<crate::cleanup::CleanupError> for ApiError {

@@ -55,6 +55,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::inventory::router())
         .merge(crate::onboard::router())
         .merge(crate::actions::router())
+        .merge(crate::logs::router())
         .merge(crate::checks::router())
         .merge(crate::runbooks::api::router())
         .merge(crate::runbooks::approvals::router())

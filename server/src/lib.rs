@@ -23,6 +23,7 @@ pub mod http;
 pub mod incidents;
 pub mod inventory;
 pub mod jobs;
+pub mod logs;
 pub mod maintenance;
 pub mod metrics;
 pub mod net;

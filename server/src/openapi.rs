@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi as _};
         (name = "engines", description = "Docker Engines: registration, reachability, containers"),
         (name = "inventory", description = "Services, the dependency graph, imports and discovery"),
         (name = "actions", description = "Container and stack actions, logs, stats, inspect, exec"),
+        (name = "logs", description = "Log search across services, stacks and time"),
     )
 )]
 struct ApiDoc;

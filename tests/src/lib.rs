@@ -6,6 +6,8 @@
 //!   each role and logged-in HTTP clients.
 //! - [`dockerd`]: a private Docker Engine (bridge none, own socket and data
 //!   root) and busybox images built `FROM scratch`.
+//! - [`relay`]: a Unix-socket relay in front of the engine, to take it
+//!   away mid-request and bring it back.
 //! - [`stack`]: a busybox stand-in of the MosAIc stack on the private
 //!   engine (compose labels, health endpoints), and its compose file.
 //! - [`browser`]: headless Chromium driven over WebDriver (chromedriver).
@@ -46,6 +48,7 @@ pub mod process;
 pub mod receiver;
 pub mod redis;
 pub mod registry;
+pub mod relay;
 pub mod require;
 pub mod s3;
 pub mod server;

@@ -425,6 +425,27 @@ impl Stack {
         Ok(())
     }
 
+    /// Adds and starts a container `{project}-{service}-1` with the compose
+    /// labels of this project running `script` under `sh -c` (no restart
+    /// policy, no health endpoint). Returns the container's name.
+    pub async fn add_script(&mut self, service: &str, script: &str) -> anyhow::Result<String> {
+        let container = self.container(service);
+        let labels = self.compose_labels(service);
+        self.create(
+            &container,
+            script,
+            vec![format!("SERVICE={service}")],
+            labels,
+            None,
+        )
+        .await?;
+        self.docker
+            .start_container(&container, None::<StartContainerOptions>)
+            .await
+            .with_context(|| format!("starting {container}"))?;
+        Ok(container)
+    }
+
     /// Adds a container `{project}-{name}-1` (no compose labels: map it by
     /// container name) that prints `"<name> starting"` and exits 1, with
     /// restart policy on-failure: the engine keeps restarting it and its

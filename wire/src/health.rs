@@ -152,6 +152,10 @@ pub enum CheckSpec {
     /// A push check: an external job calls the check's secret URL; no call
     /// within period + grace is critical.
     Heartbeat(HeartbeatCheck),
+    /// Lines of the service's containers that match a pattern, counted over
+    /// a window ("≥ 5 ERROR lines in 5 min"): the logs are followed live,
+    /// never re-read each round.
+    LogPattern(LogPatternCheck),
 }
 
 /// The service's containers: running, HEALTHCHECK status, restart loops
@@ -302,6 +306,39 @@ pub struct HeartbeatCheck {
     pub grace_s: u32,
 }
 
+/// Lines of the service's containers that match a pattern, counted over a
+/// window. At least one of `pattern` and `level` is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogPatternCheck {
+    /// Text (case-insensitive) or, with `regex`, a regular expression;
+    /// empty: every line of `level` or worse.
+    #[serde(default)]
+    pub pattern: String,
+    #[serde(default)]
+    pub regex: bool,
+    /// Only lines whose guessed level is this or worse.
+    #[serde(default)]
+    pub level: Option<crate::LogLevel>,
+    /// The window matches are counted over (seconds, 10 s to 1 day).
+    #[serde(default = "d_log_window")]
+    pub window_s: u32,
+    /// Matches in the window from which the check is warning / critical.
+    #[serde(default = "d_log_warn")]
+    pub warning_count: u32,
+    #[serde(default = "d_log_crit")]
+    pub critical_count: u32,
+}
+
+fn d_log_window() -> u32 {
+    300
+}
+fn d_log_warn() -> u32 {
+    5
+}
+fn d_log_crit() -> u32 {
+    50
+}
 fn d_restart_warn() -> u32 {
     1
 }
@@ -361,6 +398,7 @@ impl CheckSpec {
             CheckSpec::Host(_) => "host",
             CheckSpec::ContainerResources(_) => "container_resources",
             CheckSpec::Heartbeat(_) => "heartbeat",
+            CheckSpec::LogPattern(_) => "log_pattern",
         }
     }
 }

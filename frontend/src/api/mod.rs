@@ -17,6 +17,7 @@ pub mod engines;
 pub mod graph;
 pub mod incidents;
 pub mod inventory;
+pub mod logs;
 pub mod maintenance;
 pub mod oncall;
 pub mod reports;

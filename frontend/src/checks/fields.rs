@@ -54,6 +54,13 @@ pub(super) struct Fields {
     // Heartbeat
     pub(super) period_s: RwSignal<String>,
     pub(super) grace_s: RwSignal<String>,
+    // Log pattern
+    pub(super) pattern: RwSignal<String>,
+    pub(super) pattern_regex: RwSignal<bool>,
+    pub(super) level: RwSignal<String>,
+    pub(super) window_s: RwSignal<String>,
+    pub(super) warning_count: RwSignal<String>,
+    pub(super) critical_count: RwSignal<String>,
 }
 
 pub(super) fn s(v: &str) -> RwSignal<String> {
@@ -126,6 +133,12 @@ impl Fields {
             sustained_s: s("300"),
             period_s: s("3600"),
             grace_s: s("60"),
+            pattern: s(""),
+            pattern_regex: RwSignal::new(false),
+            level: s(""),
+            window_s: s("300"),
+            warning_count: s("5"),
+            critical_count: s("50"),
         }
     }
 
@@ -231,6 +244,17 @@ impl Fields {
             CheckSpec::Heartbeat(x) => {
                 set(f.period_s, x.period_s.to_string());
                 set(f.grace_s, x.grace_s.to_string());
+            }
+            CheckSpec::LogPattern(x) => {
+                set(f.pattern, x.pattern.clone());
+                f.pattern_regex.set(x.regex);
+                set(
+                    f.level,
+                    x.level.map(|l| l.as_str().to_string()).unwrap_or_default(),
+                );
+                set(f.window_s, x.window_s.to_string());
+                set(f.warning_count, x.warning_count.to_string());
+                set(f.critical_count, x.critical_count.to_string());
             }
         }
         f
@@ -387,6 +411,19 @@ pub(super) fn build_spec(f: &Fields) -> Result<CheckSpec, FieldError> {
             period_s: num(f.period_s, "period_s")?,
             grace_s: num(f.grace_s, "grace_s")?,
         }),
+        "log_pattern" => CheckSpec::LogPattern(LogPatternCheck {
+            pattern: text(f.pattern),
+            regex: f.pattern_regex.get_untracked(),
+            level: match f.level.get_untracked().as_str() {
+                "warn" => Some(LogLevel::Warn),
+                "error" => Some(LogLevel::Error),
+                "fatal" => Some(LogLevel::Fatal),
+                _ => None,
+            },
+            window_s: num(f.window_s, "window_s")?,
+            warning_count: num(f.warning_count, "warning_count")?,
+            critical_count: num(f.critical_count, "critical_count")?,
+        }),
         other => return Err(("kind", format!("Unknown kind {other}."))),
     })
 }
@@ -440,6 +477,14 @@ pub(super) fn kind_keys(kind: &str) -> &'static [&'static str] {
         ],
         "container_resources" => &["resource", "warning_pct", "critical_pct", "sustained_s"],
         "heartbeat" => &["period_s", "grace_s"],
+        "log_pattern" => &[
+            "pattern",
+            "regex",
+            "level",
+            "window_s",
+            "warning_count",
+            "critical_count",
+        ],
         _ => &[],
     }
 }
@@ -465,6 +510,7 @@ pub(super) fn field_of(field: &str, kind: &str) -> Option<&'static str> {
         ("mysql", "threads") => "threads_critical",
         ("redis", "memory") => "memory_critical_pct",
         ("host", "host") | ("container_resources", "container") => "critical_pct",
+        ("log_pattern", "critical_count") => "critical_count",
         (_, other) => other,
     };
     COMMON_KEYS

@@ -171,6 +171,15 @@ pub fn CheckForm(
                 {number("critical_pct", "Critical (%)", f.critical_pct)}
                 {number("sustained_s", "Sustained for (s)", f.sustained_s)}
             }.into_any(),
+            "log_pattern" => view! {
+                <div class="span-2">{input("pattern", "Lines containing", f.pattern, "text", "ERROR (empty: every line of the level)")}</div>
+                {select("level", "Level", f.level, &[("", "Any level"), ("warn", "Warnings and worse"), ("error", "Errors and worse"), ("fatal", "Fatal only")])}
+                {checkbox("regex", "Regular expression", f.pattern_regex)}
+                {number("window_s", "Counted over (s)", f.window_s)}
+                {number("warning_count", "Warning from (lines)", f.warning_count)}
+                {number("critical_count", "Critical from (lines)", f.critical_count)}
+                <p class="hint span-all">"The service's containers' logs are followed live; the newest matching lines show with the result and on the incident it opens."</p>
+            }.into_any(),
             "heartbeat" => view! {
                 {number("period_s", "Expected every (s)", f.period_s)}
                 {number("grace_s", "Grace (s)", f.grace_s)}

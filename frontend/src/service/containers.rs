@@ -272,6 +272,8 @@ pub(super) fn Logs(id: i64, ov: Memo<Option<ServiceOverview>>) -> impl IntoView 
                 {move || if follow.get() { "■ Stop following" } else { "▶ Follow" }}
             </button>
             <a class="btn" href=download download="" data-testid="logs-download">"Download"</a>
+            <a class="btn" href=format!("/logs?service={id}") data-testid="logs-search"
+                title="Regex, level and time range over this service's logs">"Search…"</a>
         </form>
         {move || match status.get() {
             LogStatus::Loading => view! { <p class="muted small" role="status">"Loading logs…"</p> }.into_any(),

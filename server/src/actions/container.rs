@@ -62,9 +62,10 @@ pub async fn logs(state: &AppState, id: i64, r: &LogRequest) -> Result<Logs, Act
         .map(str::to_lowercase)
         .filter(|f| !f.is_empty());
     let query = ops::LogQuery {
-        tail: r.tail,
+        tail: Some(r.tail),
         timestamps: r.timestamps,
         follow: r.follow,
+        ..Default::default()
     };
     let many = containers.len() > 1;
     let mut streams = Vec::new();

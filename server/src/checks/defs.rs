@@ -174,6 +174,20 @@ pub fn validate_spec(spec: &mut CheckSpec) -> Result<(), String> {
                 return Err(bad("sustained_s", "at most 86400"));
             }
         }
+        CheckSpec::LogPattern(c) => {
+            c.pattern = c.pattern.trim().to_owned();
+            if c.pattern.is_empty() && c.level.is_none() {
+                return Err(bad("pattern", "give a pattern, a level, or both"));
+            }
+            crate::logs::matcher::Matcher::new(&c.pattern, c.regex, c.level)
+                .map_err(|e| e.replacen("query:", "pattern:", 1))?;
+            if !(10..=86_400).contains(&c.window_s) {
+                return Err(bad("window_s", "10 s to 1 day"));
+            }
+            if c.warning_count == 0 || c.warning_count >= c.critical_count {
+                return Err("warning_count/critical_count: need 0 < warning < critical".into());
+            }
+        }
         CheckSpec::Heartbeat(c) => {
             if !(5..=31 * 86_400).contains(&c.period_s) {
                 return Err(bad("period_s", "5 s to 31 days"));
@@ -277,7 +291,7 @@ pub(crate) fn validate_def(v: &mut Valid) -> Result<(), CheckError> {
     }
     let needs_service = matches!(
         v.spec,
-        CheckSpec::Container(_) | CheckSpec::ContainerResources(_)
+        CheckSpec::Container(_) | CheckSpec::ContainerResources(_) | CheckSpec::LogPattern(_)
     );
     if needs_service && v.service_id.is_none() {
         return Err(CheckError::Invalid(format!(

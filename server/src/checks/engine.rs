@@ -221,6 +221,8 @@ pub struct HealthHub {
     leader: AtomicBool,
     permits: Arc<Semaphore>,
     stats: Stats,
+    /// The log-pattern checks' followers, by check id (probing process only).
+    log_watches: Mutex<HashMap<i64, probe::logs::LogWatch>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -272,6 +274,7 @@ impl HealthHub {
             leader: AtomicBool::new(false),
             permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             stats: Stats::default(),
+            log_watches: Mutex::new(HashMap::new()),
         })
     }
 
@@ -369,6 +372,7 @@ impl HealthHub {
             );
             let _ = self.schedule_tx.send((id, generation));
         }
+        lock(&self.log_watches).retain(|id, _| map.contains_key(id));
         *write(&self.checks) = map;
         Ok(())
     }
@@ -381,6 +385,7 @@ impl HealthHub {
         match defs.pop() {
             None => {
                 write(&self.checks).remove(&id);
+                lock(&self.log_watches).remove(&id);
             }
             Some((def, damper, last, hb)) => {
                 let old = read(&self.checks).get(&id).cloned();
@@ -453,6 +458,8 @@ impl HealthHub {
         let known: std::collections::HashSet<i64> =
             read(&self.catalog).services.iter().map(|s| s.id).collect();
         write(&self.checks).retain(|_, c| c.def.service_id.is_none_or(|s| known.contains(&s)));
+        let checks = read(&self.checks);
+        lock(&self.log_watches).retain(|id, _| checks.contains_key(id));
         Ok(())
     }
 
@@ -488,7 +495,11 @@ impl HealthHub {
             hub.leader.store(true, Ordering::SeqCst);
             Ok(())
         })
-        .on_lose(move || hub.leader.store(false, Ordering::SeqCst))
+        .on_lose(move || {
+            hub.leader.store(false, Ordering::SeqCst);
+            // Only the leader probes: nobody reads what these would count.
+            lock(&hub.log_watches).clear();
+        })
         .on_standby(self.clone(), |hub| async move {
             hub.follow().await;
             Ok(())

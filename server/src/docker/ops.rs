@@ -102,13 +102,21 @@ pub fn engine_error(e: bollard::errors::Error) -> anyhow::Error {
 }
 
 /// What to read from a container's log.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LogQuery {
-    /// Last lines to show (the engine's `tail`).
-    pub tail: u32,
+    /// Last lines to show (the engine's `tail`); `None`: all of them.
+    pub tail: Option<u32>,
     pub timestamps: bool,
     pub follow: bool,
+    /// Only lines from this Unix time on (whole seconds, the engine's unit).
+    pub since: Option<i64>,
+    /// Only lines before this Unix time (whole seconds).
+    pub until: Option<i64>,
 }
+
+/// Longest line handed on: a log without newlines never grows a buffer
+/// past this (the rest of such a line comes as further lines).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// A container's log as a stream of lines (stdout and stderr merged, in the
 /// engine's order). Each item is one line without its newline.
@@ -118,15 +126,20 @@ pub fn log_lines(
     q: &LogQuery,
 ) -> impl Stream<Item = anyhow::Result<String>> + Send + 'static {
     let docker = &client.inner;
-    let options = LogsOptionsBuilder::default()
+    let mut options = LogsOptionsBuilder::default()
         .stdout(true)
         .stderr(true)
         .timestamps(q.timestamps)
         .follow(q.follow)
-        .tail(&q.tail.to_string())
-        .build();
-    let raw = docker.logs(container, Some(options));
-    let mut pending = String::new();
+        .tail(&q.tail.map_or_else(|| "all".to_owned(), |t| t.to_string()));
+    if let Some(since) = q.since {
+        options = options.since(clamp_i32(since));
+    }
+    if let Some(until) = q.until {
+        options = options.until(clamp_i32(until));
+    }
+    let raw = docker.logs(container, Some(options.build()));
+    let mut pending: Vec<u8> = Vec::new();
     raw.map(move |chunk| -> Vec<anyhow::Result<String>> {
         match chunk {
             Err(e) => vec![Err(engine_error(e))],
@@ -137,17 +150,65 @@ pub fn log_lines(
                     | LogOutput::Console { message }
                     | LogOutput::StdIn { message } => message,
                 };
-                pending.push_str(&String::from_utf8_lossy(&bytes));
-                let mut lines = Vec::new();
-                while let Some(pos) = pending.find('\n') {
-                    let line: String = pending.drain(..=pos).collect();
-                    lines.push(Ok(line.trim_end_matches(['\n', '\r']).to_owned()));
-                }
-                lines
+                split_lines(&mut pending, &bytes)
+                    .into_iter()
+                    .map(Ok)
+                    .collect()
             }
         }
     })
     .flat_map(futures::stream::iter)
+}
+
+fn clamp_i32(v: i64) -> i32 {
+    i32::try_from(v.max(0)).unwrap_or(i32::MAX)
+}
+
+/// Appends `bytes` to `pending` and takes out every complete line (and any
+/// run of [`MAX_LINE_BYTES`] without a newline), in one pass: the buffer
+/// is shifted once per chunk, never once per line.
+fn split_lines(pending: &mut Vec<u8>, bytes: &[u8]) -> Vec<String> {
+    let text = |b: &[u8]| {
+        let b = b.strip_suffix(b"\n").unwrap_or(b);
+        let b = b.strip_suffix(b"\r").unwrap_or(b);
+        String::from_utf8_lossy(b).into_owned()
+    };
+    let mut lines = Vec::new();
+    // The common case: the engine sends one whole line per frame.
+    if pending.is_empty() && bytes.ends_with(b"\n") && !bytes[..bytes.len() - 1].contains(&b'\n') {
+        lines.push(text(bytes));
+        return lines;
+    }
+    pending.extend_from_slice(bytes);
+    let mut start = 0;
+    while let Some(pos) = pending[start..].iter().position(|&b| b == b'\n') {
+        lines.push(text(&pending[start..=start + pos]));
+        start += pos + 1;
+    }
+    while pending.len() - start >= MAX_LINE_BYTES {
+        lines.push(text(&pending[start..start + MAX_LINE_BYTES]));
+        start += MAX_LINE_BYTES;
+    }
+    pending.drain(..start);
+    lines
+}
+
+/// A log line with the engine's timestamp (asked with `timestamps`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimedLine {
+    pub ts: chrono::DateTime<Utc>,
+    pub text: String,
+}
+
+/// Splits the engine's `2026-12-07T07:17:09.123456789Z ` prefix off a line
+/// read with `timestamps`; `None` when the line has none.
+pub fn split_timestamp(line: &str) -> Option<TimedLine> {
+    let (ts, text) = line.split_once(' ').unwrap_or((line, ""));
+    let ts = chrono::DateTime::parse_from_rfc3339(ts).ok()?;
+    Some(TimedLine {
+        ts: ts.with_timezone(&Utc),
+        text: text.to_owned(),
+    })
 }
 
 /// CPU counters of a previous sample.
@@ -420,6 +481,33 @@ pub async fn exec(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_split_across_frames_and_capped() {
+        let mut pending = Vec::new();
+        assert_eq!(split_lines(&mut pending, b"one\n"), vec!["one"]);
+        assert_eq!(split_lines(&mut pending, b"tw"), Vec::<String>::new());
+        assert_eq!(
+            split_lines(&mut pending, b"o\r\nthree\nfo"),
+            vec!["two", "three"]
+        );
+        assert_eq!(pending, b"fo");
+        let long = vec![b'x'; MAX_LINE_BYTES + 10];
+        let out = split_lines(&mut pending, &long);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].len(), MAX_LINE_BYTES);
+        assert!(out[0].starts_with("fox"));
+        assert_eq!(pending.len(), 12);
+    }
+
+    #[test]
+    fn engine_timestamps_are_split_off() {
+        let l = split_timestamp("2026-12-07T07:17:09.123456789Z GET /health 200").unwrap();
+        assert_eq!(l.text, "GET /health 200");
+        assert_eq!(l.ts.timestamp_subsec_nanos(), 123_456_789);
+        assert_eq!(split_timestamp("2026-12-07T07:17:09Z").unwrap().text, "");
+        assert_eq!(split_timestamp("no timestamp here"), None);
+    }
 
     #[test]
     fn secret_env_values_are_masked() {

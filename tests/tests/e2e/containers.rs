@@ -6,12 +6,12 @@
 //! secrets masked, and an engine that goes away mid-session and comes back.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::query_parameters::EventsOptionsBuilder;
 use futures::StreamExt;
 use opsdeck_e2e::flows::containers::wait_engine;
+use opsdeck_e2e::relay::Relay;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::{ServiceSpec, Stack, DOCS, MOSAIC, SECRET_ENV, SECRET_VALUE, SHOP};
 use opsdeck_e2e::util::{engine, error_code, expect_error, ok_json, poll, release, sse_until};
@@ -20,8 +20,6 @@ use opsdeck_wire::{
     ExecResult, GraphQueryResult, ImportPlan, Role, RunState, Service, ServiceOverview,
 };
 use serde_json::json;
-use tokio::net::{UnixListener, UnixStream};
-use tokio::task::JoinHandle;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -722,61 +720,6 @@ async fn logs_exec_stats_inspect_and_other_actions() {
     drop(stack);
     server.stop().await;
     release(engine).await;
-}
-
-/// A Unix-socket relay to the engine's socket: stopping it takes the
-/// "engine" away (open connections included), starting it again brings it back.
-struct Relay {
-    path: PathBuf,
-    target: PathBuf,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Relay {
-    fn new(path: &Path, target: &Path) -> Relay {
-        Relay {
-            path: path.to_owned(),
-            target: target.to_owned(),
-            task: None,
-        }
-    }
-
-    fn start(&mut self) {
-        self.stop();
-        let listener = UnixListener::bind(&self.path).expect("binding the relay socket");
-        let target = self.target.clone();
-        self.task = Some(tokio::spawn(async move {
-            // Dropped with the task: every open connection ends with it.
-            let mut conns = tokio::task::JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((mut inbound, _)) = accepted else { continue };
-                        let target = target.clone();
-                        conns.spawn(async move {
-                            if let Ok(mut outbound) = UnixStream::connect(&target).await {
-                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                            }
-                        });
-                    }
-                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
-                }
-            }
-        }));
-    }
-
-    fn stop(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

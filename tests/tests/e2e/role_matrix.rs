@@ -71,6 +71,8 @@ const RULES: &[(&str, &str, Access)] = &[
         "/api/v1/engines/{id}/cleanup",
         Access::Role(Role::Operator),
     ),
+    // Log search: operators, like a service's own logs.
+    ("POST", "/api/v1/logs/search", Access::Role(Role::Operator)),
     // The inventory: viewers read, admins write and import.
     ("GET", "/api/v1/services", Access::Role(Role::Viewer)),
     ("POST", "/api/v1/services", Access::Role(Role::Admin)),

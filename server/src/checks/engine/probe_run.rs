@@ -72,7 +72,52 @@ impl HealthHub {
                 let last = lock(&check.rt).last_heartbeat;
                 heartbeat_probe(c, last, def.created_at, Utc::now())
             }
+            CheckSpec::LogPattern(c) => self.log_pattern(def, c),
         }
+    }
+
+    /// Counts what the check's [`LogWatch`](probe::logs::LogWatch) saw,
+    /// after pointing it at the service's current containers.
+    fn log_pattern(&self, def: &CheckDef, c: &opsdeck_wire::LogPatternCheck) -> Probe {
+        let Some(fields) = self.service_fields(def) else {
+            return Probe::new(CheckStatus::Unknown, "not a service check");
+        };
+        let idx = crate::inventory::ContainerIndex::build(&self.engines);
+        let containers = idx.containers_of(&fields);
+        let targets: Vec<probe::logs::Target> = containers
+            .iter()
+            .filter_map(|ci| {
+                let client = self.engines.get(ci.engine_id)?.client().ok()?;
+                Some(probe::logs::Target {
+                    engine_id: ci.engine_id,
+                    id: ci.id.clone(),
+                    name: ci.name.clone(),
+                    client,
+                })
+            })
+            .collect();
+        let mut watches = lock(&self.log_watches);
+        if watches.get(&def.id).is_none_or(|w| !w.is_for(c)) {
+            match probe::logs::LogWatch::new(c) {
+                Ok(w) => {
+                    watches.insert(def.id, w);
+                }
+                Err(e) => return Probe::critical(e),
+            }
+        }
+        let Some(watch) = watches.get_mut(&def.id) else {
+            return Probe::critical("no log watch");
+        };
+        let followed = targets.len();
+        watch.follow(targets);
+        let p = watch.grade(Utc::now(), c);
+        if followed == 0 {
+            return p.at_least(
+                CheckStatus::Unknown,
+                "no container of the service to follow on a reachable engine",
+            );
+        }
+        p
     }
 
     fn service_fields(&self, def: &CheckDef) -> Option<crate::inventory::Fields> {

@@ -14,6 +14,7 @@ use opsdeck_wire::{CheckStatus, Metric};
 
 pub mod host;
 pub mod http;
+pub mod logs;
 pub mod net;
 pub mod redis;
 pub mod sql;

@@ -454,9 +454,9 @@ async fn log_excerpt(
             &docker,
             &c.id,
             &ops::LogQuery {
-                tail: r.lines,
+                tail: Some(r.lines),
                 timestamps: true,
-                follow: false,
+                ..Default::default()
             },
         ));
         let read = tokio::time::timeout(Duration::from_secs(10), async {

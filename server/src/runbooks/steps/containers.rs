@@ -263,9 +263,9 @@ pub(super) async fn logs(cx: &StepCx<'_>, service: &str, lines: u32) -> StepResu
             &docker,
             &c.id,
             &ops::LogQuery {
-                tail: lines,
+                tail: Some(lines),
                 timestamps: true,
-                follow: false,
+                ..Default::default()
             },
         ));
         while let Some(line) = stream.next().await {
