@@ -1,11 +1,12 @@
-//! Container-engine flows through the API: wait for an engine's state.
+//! Container-engine flows through the API: register an engine, wait for
+//! an engine's state.
 
 use std::time::Duration;
 
 use opsdeck_wire::{Engine, EngineState};
 
 use crate::server::Api;
-use crate::util::poll;
+use crate::util::{ok_json, poll};
 
 /// Polls GET /api/v1/engines until `name` is in `state`.
 pub async fn wait_engine(api: &Api, name: &str, state: EngineState) -> Engine {
@@ -26,4 +27,20 @@ pub async fn wait_engine(api: &Api, name: &str, state: EngineState) -> Engine {
         },
     )
     .await
+}
+
+/// Registers engine `name` at `endpoint` (admin) and waits until it is
+/// connected.
+pub async fn connect_engine(admin: &Api, name: &str, endpoint: &str) -> Engine {
+    ok_json::<serde_json::Value>(
+        admin
+            .post(
+                "/api/v1/engines",
+                &serde_json::json!({"name": name, "endpoint": endpoint}),
+            )
+            .await,
+        "registering the engine",
+    )
+    .await;
+    wait_engine(admin, name, EngineState::Connected).await
 }

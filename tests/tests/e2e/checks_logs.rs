@@ -8,15 +8,13 @@ use std::time::Duration;
 
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use futures::StreamExt;
-use opsdeck_e2e::flows::containers::wait_engine;
+use opsdeck_e2e::flows::containers::connect_engine;
 use opsdeck_e2e::flows::incidents::detail;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::Stack;
 use opsdeck_e2e::util::{engine, expect_error, ok_json, poll, release};
-use opsdeck_wire::{
-    Check, CheckStatus, EngineState, IncidentList, ProbeResult, Role, Service, ServiceOverview,
-};
-use serde_json::{json, Value};
+use opsdeck_wire::{Check, CheckStatus, IncidentList, ProbeResult, Role, Service, ServiceOverview};
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -74,17 +72,7 @@ async fn a_log_pattern_check_opens_and_recovers_an_incident_with_the_lines() {
     let server = TestServer::start().await;
     let admin = server.user(Role::Admin).await;
     let operator = server.user(Role::Operator).await;
-    ok_json::<Value>(
-        admin
-            .post(
-                "/api/v1/engines",
-                &json!({"name": "main", "endpoint": engine.host()}),
-            )
-            .await,
-        "registering the engine",
-    )
-    .await;
-    wait_engine(&operator, "main", EngineState::Connected).await;
+    connect_engine(&admin, "main", &engine.host()).await;
     let mut stack = Stack::up(&engine, "logchk", &[]).await.expect("a project");
     let container = stack.add_script("payments", APP).await.expect("the app");
     let svc: Service = ok_json(

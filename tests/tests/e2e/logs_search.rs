@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use opsdeck_e2e::dockerd::PrivateDockerd;
-use opsdeck_e2e::flows::containers::wait_engine;
+use opsdeck_e2e::flows::containers::connect_engine;
 use opsdeck_e2e::relay::Relay;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::Stack;
 use opsdeck_e2e::util::{engine, expect_error, ok_json, poll, release};
 use opsdeck_wire::{
-    AuditPage, EngineState, LogEvent, LogHit, LogLevel, LogSearchEnd, LogSourceError, Role,
-    Service, ServiceOverview,
+    AuditPage, LogEvent, LogHit, LogLevel, LogSearchEnd, LogSourceError, Role, Service,
+    ServiceOverview,
 };
 use serde_json::{json, Value};
 
@@ -157,17 +157,7 @@ pub struct Loggers {
 }
 
 pub async fn loggers(admin: &Api, operator: &Api, engine: &PrivateDockerd) -> Loggers {
-    ok_json::<Value>(
-        admin
-            .post(
-                "/api/v1/engines",
-                &json!({"name": "main", "endpoint": engine.host()}),
-            )
-            .await,
-        "registering the engine",
-    )
-    .await;
-    wait_engine(operator, "main", EngineState::Connected).await;
+    connect_engine(admin, "main", &engine.host()).await;
     let mut stack = Stack::up(engine, "logs", &[]).await.expect("a project");
     let project = stack.project.clone();
     for (name, script) in [("api", API), ("worker", WORKER), ("ticker", TICKER)] {
@@ -408,17 +398,7 @@ async fn a_restart_mid_search_is_read_through_and_an_engine_gone_mid_search_is_r
         ("main", engine.host()),
         ("slow", format!("unix://{}", socket.display())),
     ] {
-        ok_json::<Value>(
-            admin
-                .post(
-                    "/api/v1/engines",
-                    &json!({"name": name, "endpoint": endpoint}),
-                )
-                .await,
-            "registering an engine",
-        )
-        .await;
-        wait_engine(&operator, name, EngineState::Connected).await;
+        connect_engine(&admin, name, &endpoint).await;
     }
     let mut stack = Stack::up(&engine, "logs-big", &[])
         .await
