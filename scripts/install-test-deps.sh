@@ -2,7 +2,7 @@
 # Installs the real parts the tests drive (Debian packages), only when
 # missing: Docker Engine, busybox-static (test images), Chromium and
 # ChromeDriver, the PostgreSQL server binaries, MariaDB and Redis (health
-# checks), Debian's docker-registry (image updates), Python's aiosmtpd (the SMTP sink of the notification tests);
+# checks), Debian's docker-registry (image updates), Prometheus (metric checks), Python's aiosmtpd (the SMTP sink of the notification tests);
 # then moto's S3 server (PyPI moto[server], pinned) in a venv under
 # ~/.cache/opsdeck/tools/moto for the S3 backup tests (tests/src/s3.rs), and
 # schemathesis (PyPI, pinned) in ~/.cache/opsdeck/tools/schemathesis for the
@@ -20,6 +20,8 @@ command -v mariadbd >/dev/null || command -v mysqld >/dev/null || [ -x /usr/sbin
 command -v redis-server >/dev/null || need+=(redis-server)
 # The image registry of the image-update tests (tests/src/registry.rs).
 command -v docker-registry >/dev/null || need+=(docker-registry)
+# The metric-check tests' Prometheus (tests/src/prometheus.rs).
+[ -x /usr/bin/prometheus ] || need+=(prometheus)
 # Debian's package installs for /usr/bin/python3 (a python3 earlier on PATH,
 # e.g. pyenv's, does not see it; tests/src/smtp.rs tries both).
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)

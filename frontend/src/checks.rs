@@ -26,8 +26,8 @@ use leptos::prelude::*;
 use opsdeck_wire::{
     Check, CheckHistory, CheckInput, CheckSpec, CheckStatus, ContainerCheck,
     ContainerResourcesCheck, HealthSettings, HeartbeatCheck, HostCheck, HttpCheck, HttpMethod,
-    LogLevel, LogPatternCheck, MysqlCheck, PostgresCheck, ProbeResult, RedisCheck, Resource, Role,
-    TcpCheck, TlsCheck,
+    LogLevel, LogPatternCheck, MysqlCheck, PostgresCheck, ProbeResult, PrometheusCheck, RedisCheck,
+    Resource, Role, TcpCheck, TlsCheck,
 };
 use wasm_bindgen::JsCast;
 
@@ -44,12 +44,13 @@ use crate::ui::{Confirm, EmptyState, ErrorState, Loading, Pill};
 const PAGE: usize = 500;
 
 /// Every kind, in the order the kind selector lists them.
-pub const ALL_KINDS: [&str; 11] = [
+pub const ALL_KINDS: [&str; 12] = [
     "http",
     "tcp",
     "container",
     "container_resources",
     "log_pattern",
+    "prometheus",
     "postgres",
     "mysql",
     "redis",
@@ -71,6 +72,7 @@ pub fn kind_label(kind: &str) -> &'static str {
         "host" => "Host resource",
         "heartbeat" => "Heartbeat",
         "log_pattern" => "Log pattern",
+        "prometheus" => "Prometheus query",
         _ => "Other",
     }
 }
@@ -85,7 +87,7 @@ fn kind_allowed(kind: &str, has_service: bool) -> bool {
 }
 
 fn uses_password(kind: &str) -> bool {
-    matches!(kind, "postgres" | "mysql" | "redis")
+    matches!(kind, "postgres" | "mysql" | "redis" | "prometheus")
 }
 
 fn resource_str(r: Resource) -> &'static str {
@@ -130,6 +132,7 @@ pub fn target_of(spec: &CheckSpec) -> String {
         },
         CheckSpec::ContainerResources(c) => resource_str(c.resource).into(),
         CheckSpec::Heartbeat(h) => format!("every {} s (+{} s grace)", h.period_s, h.grace_s),
+        CheckSpec::Prometheus(p) => p.query.clone(),
         CheckSpec::LogPattern(l) => {
             let level = l
                 .level

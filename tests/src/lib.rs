@@ -14,6 +14,8 @@
 //! - [`mariadb`]: one MariaDB server per test process, with a check user.
 //! - [`process`]: a real `opsdeck serve` process on a given database
 //!   (several servers on one database, kill mid-work).
+//! - [`prometheus`]: a real Prometheus scraping a target whose traffic
+//!   the test controls.
 //! - [`redis`]: Redis servers (one shared, or a test's own) and a raw RESP
 //!   client.
 //! - [`targets`]: misbehaving HTTP/TCP targets whose behaviour a test
@@ -45,6 +47,7 @@ pub mod mariadb;
 pub mod pg;
 pub mod proc;
 pub mod process;
+pub mod prometheus;
 pub mod receiver;
 pub mod redis;
 pub mod registry;

@@ -156,6 +156,10 @@ pub enum CheckSpec {
     /// a window ("≥ 5 ERROR lines in 5 min"): the logs are followed live,
     /// never re-read each round.
     LogPattern(LogPatternCheck),
+    /// A PromQL instant query against a Prometheus-compatible server: each
+    /// returned series graded against the thresholds (the worst decides).
+    /// The optional bearer token goes in the check's write-only `password`.
+    Prometheus(PrometheusCheck),
 }
 
 /// The service's containers: running, HEALTHCHECK status, restart loops
@@ -330,6 +334,27 @@ pub struct LogPatternCheck {
     pub critical_count: u32,
 }
 
+/// A PromQL instant query (`GET {url}/api/v1/query`), thresholds on each
+/// returned series' value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PrometheusCheck {
+    /// The server's base URL, e.g. `http://prometheus:9090` (http/https).
+    pub url: String,
+    /// The PromQL expression (checked by the server when saved).
+    pub query: String,
+    pub warning: f64,
+    pub critical: f64,
+    /// Lower values are worse (e.g. free disk): warning ≥ critical then.
+    #[serde(default)]
+    pub below: bool,
+    /// How long a bad value must last before it counts (a rule's `for`).
+    #[serde(default)]
+    pub sustained_s: u32,
+    #[serde(default = "default_true")]
+    pub tls_verify: bool,
+}
+
 fn d_log_window() -> u32 {
     300
 }
@@ -399,6 +424,7 @@ impl CheckSpec {
             CheckSpec::ContainerResources(_) => "container_resources",
             CheckSpec::Heartbeat(_) => "heartbeat",
             CheckSpec::LogPattern(_) => "log_pattern",
+            CheckSpec::Prometheus(_) => "prometheus",
         }
     }
 }

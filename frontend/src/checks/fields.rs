@@ -61,6 +61,11 @@ pub(super) struct Fields {
     pub(super) window_s: RwSignal<String>,
     pub(super) warning_count: RwSignal<String>,
     pub(super) critical_count: RwSignal<String>,
+    // Prometheus query
+    pub(super) query: RwSignal<String>,
+    pub(super) warning: RwSignal<String>,
+    pub(super) critical: RwSignal<String>,
+    pub(super) below: RwSignal<bool>,
 }
 
 pub(super) fn s(v: &str) -> RwSignal<String> {
@@ -139,6 +144,10 @@ impl Fields {
             window_s: s("300"),
             warning_count: s("5"),
             critical_count: s("50"),
+            query: s(""),
+            warning: s(""),
+            critical: s(""),
+            below: RwSignal::new(false),
         }
     }
 
@@ -244,6 +253,15 @@ impl Fields {
             CheckSpec::Heartbeat(x) => {
                 set(f.period_s, x.period_s.to_string());
                 set(f.grace_s, x.grace_s.to_string());
+            }
+            CheckSpec::Prometheus(x) => {
+                set(f.url, x.url.clone());
+                set(f.query, x.query.clone());
+                set(f.warning, num_text(x.warning));
+                set(f.critical, num_text(x.critical));
+                f.below.set(x.below);
+                set(f.sustained_s, x.sustained_s.to_string());
+                f.tls_verify.set(x.tls_verify);
             }
             CheckSpec::LogPattern(x) => {
                 set(f.pattern, x.pattern.clone());
@@ -411,6 +429,15 @@ pub(super) fn build_spec(f: &Fields) -> Result<CheckSpec, FieldError> {
             period_s: num(f.period_s, "period_s")?,
             grace_s: num(f.grace_s, "grace_s")?,
         }),
+        "prometheus" => CheckSpec::Prometheus(PrometheusCheck {
+            url: required(f.url, "url")?,
+            query: required(f.query, "query")?,
+            warning: num(f.warning, "warning")?,
+            critical: num(f.critical, "critical")?,
+            below: f.below.get_untracked(),
+            sustained_s: num(f.sustained_s, "sustained_s")?,
+            tls_verify: f.tls_verify.get_untracked(),
+        }),
         "log_pattern" => CheckSpec::LogPattern(LogPatternCheck {
             pattern: text(f.pattern),
             regex: f.pattern_regex.get_untracked(),
@@ -477,6 +504,16 @@ pub(super) fn kind_keys(kind: &str) -> &'static [&'static str] {
         ],
         "container_resources" => &["resource", "warning_pct", "critical_pct", "sustained_s"],
         "heartbeat" => &["period_s", "grace_s"],
+        "prometheus" => &[
+            "url",
+            "query",
+            "password",
+            "warning",
+            "critical",
+            "below",
+            "sustained_s",
+            "tls_verify",
+        ],
         "log_pattern" => &[
             "pattern",
             "regex",
@@ -511,6 +548,7 @@ pub(super) fn field_of(field: &str, kind: &str) -> Option<&'static str> {
         ("redis", "memory") => "memory_critical_pct",
         ("host", "host") | ("container_resources", "container") => "critical_pct",
         ("log_pattern", "critical_count") => "critical_count",
+        ("prometheus", "critical") => "critical",
         (_, other) => other,
     };
     COMMON_KEYS

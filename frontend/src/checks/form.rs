@@ -83,7 +83,7 @@ pub fn CheckForm(
     let password = move || {
         view! {
             <label class:field-invalid=move || err_for("password").is_some()>
-                <span>"Password"</span>
+                <span>{move || if f.kind.get() == "prometheus" { "Bearer token (optional)" } else { "Password" }}</span>
                 <input type="password" name="password" autocomplete="new-password" data-testid="check-field-password"
                     placeholder=move || if moved.get() { "required again: the server changed" } else if has_password { "unchanged" } else { "none" }
                     required=moved
@@ -95,7 +95,11 @@ pub fn CheckForm(
                 })}
             </label>
             {has_password.then(|| checkbox("clear_password", "Remove the stored password", f.clear_password))}
-            <p class="hint span-all">"The password is stored encrypted and never shown again; leave the URL without it."</p>
+            <p class="hint span-all">{move || if f.kind.get() == "prometheus" {
+                "The token is stored encrypted and never shown again."
+            } else {
+                "The password is stored encrypted and never shown again; leave the URL without it."
+            }}</p>
         }
     };
     let latency = move || {
@@ -170,6 +174,17 @@ pub fn CheckForm(
                 {number("warning_pct", "Warning (%)", f.warning_pct)}
                 {number("critical_pct", "Critical (%)", f.critical_pct)}
                 {number("sustained_s", "Sustained for (s)", f.sustained_s)}
+            }.into_any(),
+            "prometheus" => view! {
+                <div class="span-2">{input("url", "Prometheus URL", f.url, "url", "http://prometheus:9090")}</div>
+                <div class="span-all">{input("query", "PromQL query", f.query, "text", "sum(rate(http_requests_total{code=~\"5..\"}[5m])) / sum(rate(http_requests_total[5m]))")}</div>
+                {number("warning", "Warning at", f.warning)}
+                {number("critical", "Critical at", f.critical)}
+                {number("sustained_s", "Sustained for (s)", f.sustained_s)}
+                {checkbox("below", "Lower is worse", f.below)}
+                {checkbox("tls_verify", "Verify the TLS certificate", f.tls_verify)}
+                {password()}
+                <p class="hint span-all">"Each series the query returns is graded; the worst decides. The server checks the query when you save."</p>
             }.into_any(),
             "log_pattern" => view! {
                 <div class="span-2">{input("pattern", "Lines containing", f.pattern, "text", "ERROR (empty: every line of the level)")}</div>

@@ -188,6 +188,26 @@ pub fn validate_spec(spec: &mut CheckSpec) -> Result<(), String> {
                 return Err("warning_count/critical_count: need 0 < warning < critical".into());
             }
         }
+        CheckSpec::Prometheus(c) => {
+            c.url = c.url.trim().to_owned();
+            probe::http::parse_url(&c.url).map_err(|e| bad("url", e))?;
+            c.query = c.query.trim().to_owned();
+            if c.query.is_empty() || c.query.chars().count() > 4000 {
+                return Err(bad("query", "a PromQL expression of 1 to 4000 characters"));
+            }
+            if !(c.warning.is_finite() && c.critical.is_finite()) {
+                return Err(bad("warning", "thresholds must be numbers"));
+            }
+            if c.below && c.warning <= c.critical {
+                return Err("warning/critical: with below, need warning > critical".into());
+            }
+            if !c.below && c.warning >= c.critical {
+                return Err("warning/critical: need warning < critical".into());
+            }
+            if c.sustained_s > 86_400 {
+                return Err(bad("sustained_s", "at most 86400"));
+            }
+        }
         CheckSpec::Heartbeat(c) => {
             if !(5..=31 * 86_400).contains(&c.period_s) {
                 return Err(bad("period_s", "5 s to 31 days"));
@@ -241,10 +261,12 @@ fn validate_http(c: &mut HttpCheck) -> Result<(), String> {
 /// are judged by their DNS answers when probed; loopback and private
 /// ranges are allowed.
 pub(crate) fn validate_target(spec: &CheckSpec, allow_link_local: bool) -> Result<(), CheckError> {
-    let CheckSpec::Http(c) = spec else {
-        return Ok(());
+    let raw = match spec {
+        CheckSpec::Http(c) => &c.url,
+        CheckSpec::Prometheus(c) => &c.url,
+        _ => return Ok(()),
     };
-    let Ok(url) = reqwest::Url::parse(&c.url) else {
+    let Ok(url) = reqwest::Url::parse(raw) else {
         return Ok(());
     };
     crate::net::guard::check_target(&url, crate::net::guard::Policy::checks(allow_link_local))
@@ -370,6 +392,7 @@ pub(crate) fn credential_target(spec: &CheckSpec) -> Option<String> {
         CheckSpec::Postgres(c) => &c.url,
         CheckSpec::Mysql(c) => &c.url,
         CheckSpec::Redis(c) => &c.url,
+        CheckSpec::Prometheus(c) => &c.url,
         _ => return None,
     };
     let Ok(u) = reqwest::Url::parse(url.trim()) else {

@@ -569,6 +569,20 @@ impl HealthHub {
         }
     }
 
+    /// The shared HTTP clients (HTTP and Prometheus checks).
+    pub fn http(&self) -> &HttpClients {
+        &self.http
+    }
+
+    /// A check's stored password (a Prometheus check's token), opened: to
+    /// ask the server when the check changes without a new one.
+    pub fn stored_password(&self, id: i64) -> Option<String> {
+        let sealed = read(&self.checks).get(&id)?.def.secret.clone();
+        crate::secrets::open_opt(crate::secrets::Field::CheckPassword, id, sealed.as_deref())
+            .ok()
+            .flatten()
+    }
+
     pub fn is_leader(&self) -> bool {
         self.leader.load(Ordering::SeqCst)
     }

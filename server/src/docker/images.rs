@@ -59,6 +59,9 @@ pub struct ContainerFacts {
     /// Its restart policy's name (`no`, `always`, `on-failure`,
     /// `unless-stopped`).
     pub restart_policy: String,
+    /// Its HEALTHCHECK's test as an exec argv (`CMD` as given, `CMD-SHELL`
+    /// under `/bin/sh -c`, as the engine runs it); `None` without one.
+    pub healthcheck: Option<Vec<String>>,
 }
 
 /// What the update needs to know about a local image.
@@ -154,6 +157,24 @@ fn facts(i: &ContainerInspectResponse) -> ContainerFacts {
             .map(|n| n.to_string())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "no".into()),
+        healthcheck: i
+            .config
+            .as_ref()
+            .and_then(|c| c.healthcheck.as_ref())
+            .and_then(|h| h.test.as_deref())
+            .and_then(healthcheck_argv),
+    }
+}
+
+/// A HEALTHCHECK test (`["CMD", …]`, `["CMD-SHELL", "…"]`, `["NONE"]`) as
+/// the argv the engine itself would run.
+fn healthcheck_argv(test: &[String]) -> Option<Vec<String>> {
+    match test.split_first()? {
+        (kind, rest) if kind == "CMD" && !rest.is_empty() => Some(rest.to_vec()),
+        (kind, [cmd]) if kind == "CMD-SHELL" => {
+            Some(vec!["/bin/sh".into(), "-c".into(), cmd.clone()])
+        }
+        _ => None,
     }
 }
 
@@ -511,6 +532,22 @@ pub async fn remove(client: &Client, container: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_healthcheck_test_becomes_the_engines_argv() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            healthcheck_argv(&v(&["CMD", "wget", "-q", "http://127.0.0.1/health"])),
+            Some(v(&["wget", "-q", "http://127.0.0.1/health"]))
+        );
+        assert_eq!(
+            healthcheck_argv(&v(&["CMD-SHELL", "curl -f localhost || exit 1"])),
+            Some(v(&["/bin/sh", "-c", "curl -f localhost || exit 1"]))
+        );
+        assert_eq!(healthcheck_argv(&v(&["NONE"])), None);
+        assert_eq!(healthcheck_argv(&v(&["CMD"])), None);
+        assert_eq!(healthcheck_argv(&[]), None);
+    }
 
     #[test]
     fn what_the_old_image_supplied_is_left_to_the_new_image() {

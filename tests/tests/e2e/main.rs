@@ -15,6 +15,7 @@ mod browser;
 mod checks;
 mod checks_containers;
 mod checks_logs;
+mod checks_prometheus;
 mod cleanup;
 mod cleanup_ui;
 mod cli;

@@ -25,6 +25,7 @@ use super::defs::{
     CheckError, Valid, DEFAULT_FAIL_AFTER, DEFAULT_INTERVAL_S, DEFAULT_RECOVER_AFTER,
     DEFAULT_TIMEOUT_MS,
 };
+use super::probe;
 mod public;
 mod report;
 
@@ -122,6 +123,7 @@ async fn create(
     validate_def(&mut v)?;
     validate_target(&v.spec, state.settings.checks_allow_link_local)?;
     let password = clean_password(input.password).flatten();
+    ask_server(&state, &v, password.as_deref()).await?;
     let token = heartbeat.then(crate::auth::random_token);
     let mut tx = state.pool.begin().await?;
     if let Some(sid) = v.service_id {
@@ -159,6 +161,18 @@ async fn create(
         StatusCode::CREATED,
         Json(load_one(&state.pool, state.health(), id, true).await?),
     ))
+}
+
+/// A Prometheus check's query, asked once of its server before it is
+/// saved: a query the server refuses is a 400 in the server's words.
+async fn ask_server(state: &AppState, v: &Valid, token: Option<&str>) -> ApiResult<()> {
+    if let CheckSpec::Prometheus(c) = &v.spec {
+        let timeout = std::time::Duration::from_millis(u64::from(v.timeout_ms));
+        probe::prometheus::validate(state.health().http(), c, token, timeout)
+            .await
+            .map_err(ApiError::from_validation)?;
+    }
+    Ok(())
 }
 
 /// Change a check (only the fields given). `password: ""` removes it.
@@ -208,6 +222,10 @@ async fn update(
              (or send \"\" to remove it)",
         ));
     }
+    let stored = (password.is_none() && cur.has_password)
+        .then(|| state.health().stored_password(id))
+        .flatten();
+    ask_server(&state, &v, password.clone().flatten().or(stored).as_deref()).await?;
     let mut tx = state.pool.begin().await?;
     store::update(
         &mut tx,

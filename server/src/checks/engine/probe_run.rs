@@ -19,6 +19,7 @@ impl HealthHub {
         let window = match &def.spec {
             CheckSpec::Host(h) => h.sustained_s,
             CheckSpec::ContainerResources(c) => c.sustained_s,
+            CheckSpec::Prometheus(c) => c.sustained_s,
             _ => 0,
         };
         if window > 0 {
@@ -73,6 +74,9 @@ impl HealthHub {
                 heartbeat_probe(c, last, def.created_at, Utc::now())
             }
             CheckSpec::LogPattern(c) => self.log_pattern(def, c),
+            CheckSpec::Prometheus(c) => {
+                probe::prometheus::probe(&self.http, c, secret, def.timeout).await
+            }
         }
     }
 

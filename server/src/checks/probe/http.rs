@@ -94,9 +94,14 @@ impl HttpClients {
         cell.get_or_init(|| HttpClients::with_policy(Policy::checks(allow_link_local)))
     }
 
+    /// The SSRF policy these clients apply.
+    pub(crate) fn policy(&self) -> Policy {
+        self.policy
+    }
+
     /// The client for this pair, built on first use (a `Client` is a cheap
     /// handle to its shared pool).
-    fn client(&self, tls_verify: bool, max_redirects: u8) -> Result<Client, String> {
+    pub(crate) fn client(&self, tls_verify: bool, max_redirects: u8) -> Result<Client, String> {
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = clients.get(&(tls_verify, max_redirects)) {
             return Ok(c.clone());
@@ -318,7 +323,7 @@ impl fmt::Display for RedirectRefused {
 impl std::error::Error for RedirectRefused {}
 
 /// One line for a failed request; never the URL.
-fn describe_reqwest(e: &reqwest::Error, timeout: Duration) -> String {
+pub(super) fn describe_reqwest(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return timed_out(timeout);
     }

@@ -16,6 +16,7 @@ pub mod host;
 pub mod http;
 pub mod logs;
 pub mod net;
+pub mod prometheus;
 pub mod redis;
 pub mod sql;
 

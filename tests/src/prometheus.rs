@@ -1,0 +1,321 @@
+//! A real Prometheus on loopback (Debian's `prometheus`) scraping a test
+//! target whose traffic the test controls, for the metric-check tests.
+//!
+//! [`MetricsTarget::start`] serves `/metrics` (Prometheus text format) from
+//! the test process: a counter `http_requests_total{code}` that grows by
+//! the rates the test sets ([`MetricsTarget::set_rates`], ten ticks a
+//! second), a latency histogram `http_request_duration_seconds` fed with
+//! the latency the test sets, and a gauge `app_queue_length`.
+//!
+//! [`Prometheus::start`] runs `prometheus` with a configuration of its own
+//! (TSDB in `/tmp/odk-prometheus-<pid>-<n>`, `127.0.0.1:<free port>`)
+//! scraping the given targets every second; stopped and removed when the
+//! handle is dropped, and with the test process however it exits
+//! (`PR_SET_PDEATHSIG`).
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use nix::sys::signal::Signal;
+
+use crate::proc::{self, Session};
+use crate::require;
+
+const DIR_PREFIX: &str = "odk-prometheus-";
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Upper bounds of the latency histogram (seconds).
+pub const BUCKETS: [f64; 8] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+static NEXT: AtomicU32 = AtomicU32::new(1);
+
+#[derive(Debug, Default)]
+struct Traffic {
+    ok_per_s: f64,
+    err_per_s: f64,
+    latency_s: f64,
+    queue: f64,
+    ok: f64,
+    err: f64,
+    /// Cumulative count per bucket (the last is +Inf), and the sum.
+    buckets: [f64; BUCKETS.len() + 1],
+    sum: f64,
+}
+
+impl Traffic {
+    fn tick(&mut self, secs: f64) {
+        let ok = self.ok_per_s * secs;
+        let err = self.err_per_s * secs;
+        self.ok += ok;
+        self.err += err;
+        let n = ok + err;
+        self.sum += n * self.latency_s;
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if self.latency_s <= *le {
+                self.buckets[i] += n;
+            }
+        }
+        self.buckets[BUCKETS.len()] += n;
+    }
+
+    fn exposition(&self) -> String {
+        let mut s = String::from(
+            "# HELP http_requests_total Requests served.\n# TYPE http_requests_total counter\n",
+        );
+        s += &format!("http_requests_total{{code=\"200\"}} {}\n", self.ok);
+        s += &format!("http_requests_total{{code=\"500\"}} {}\n", self.err);
+        s += "# HELP http_request_duration_seconds Request latency.\n# TYPE http_request_duration_seconds histogram\n";
+        for (i, le) in BUCKETS.iter().enumerate() {
+            s += &format!(
+                "http_request_duration_seconds_bucket{{le=\"{le}\"}} {}\n",
+                self.buckets[i]
+            );
+        }
+        s += &format!(
+            "http_request_duration_seconds_bucket{{le=\"+Inf\"}} {}\n",
+            self.buckets[BUCKETS.len()]
+        );
+        s += &format!("http_request_duration_seconds_sum {}\n", self.sum);
+        s += &format!(
+            "http_request_duration_seconds_count {}\n",
+            self.buckets[BUCKETS.len()]
+        );
+        s += "# HELP app_queue_length Jobs waiting.\n# TYPE app_queue_length gauge\n";
+        s += &format!("app_queue_length {}\n", self.queue);
+        s
+    }
+}
+
+/// The scrape target (see the module docs); stops with its handle.
+pub struct MetricsTarget {
+    addr: std::net::SocketAddr,
+    traffic: Arc<Mutex<Traffic>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn lock(t: &Mutex<Traffic>) -> std::sync::MutexGuard<'_, Traffic> {
+    t.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl MetricsTarget {
+    pub async fn start() -> MetricsTarget {
+        let traffic = Arc::new(Mutex::new(Traffic::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding the metrics target");
+        let addr = listener.local_addr().expect("its address");
+        let t = traffic.clone();
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let t = t.clone();
+                async move {
+                    (
+                        [("content-type", "text/plain; version=0.0.4")],
+                        lock(&t).exposition(),
+                    )
+                }
+            }),
+        );
+        let serve = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let t = traffic.clone();
+        let ticker = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(100));
+            let mut last = Instant::now();
+            loop {
+                every.tick().await;
+                let now = Instant::now();
+                lock(&t).tick(now.duration_since(last).as_secs_f64());
+                last = now;
+            }
+        });
+        MetricsTarget {
+            addr,
+            traffic,
+            tasks: vec![serve, ticker],
+        }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// `http://127.0.0.1:<port>/metrics`.
+    pub fn url(&self) -> String {
+        format!("http://{}/metrics", self.addr)
+    }
+
+    /// Requests per second from now on: served fine, failed (code 500).
+    pub fn set_rates(&self, ok_per_s: f64, err_per_s: f64) {
+        let mut t = lock(&self.traffic);
+        t.ok_per_s = ok_per_s;
+        t.err_per_s = err_per_s;
+    }
+
+    /// The latency every request takes from now on (seconds).
+    pub fn set_latency(&self, secs: f64) {
+        lock(&self.traffic).latency_s = secs;
+    }
+
+    pub fn set_queue(&self, v: f64) {
+        lock(&self.traffic).queue = v;
+    }
+}
+
+impl Drop for MetricsTarget {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// A running Prometheus; see the module docs. Its process is spawned by a
+/// thread of its own that lives as long as it (the death signal follows
+/// the thread that forked).
+pub struct Prometheus {
+    port: u16,
+    dir: PathBuf,
+    stop: Mutex<Option<mpsc::Sender<()>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Where Debian installs it.
+fn binary() -> Option<PathBuf> {
+    ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+impl Prometheus {
+    /// Scrapes `targets` (`host:port`, path `/metrics`) every second.
+    /// `Err(Skipped)` when prometheus is missing, outside CI only (under
+    /// `CI=true` that panics); panics when it does not come up.
+    pub fn start(targets: &[String]) -> Result<Prometheus, require::Skipped> {
+        require::part(
+            binary().is_some(),
+            "prometheus (Debian's package)",
+            "apt-get install prometheus, or scripts/install-test-deps.sh",
+        )?;
+        match Prometheus::spawn(targets) {
+            Ok(p) => Ok(p),
+            Err(e) => panic!("cannot start a test Prometheus: {e:#}"),
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(targets: &[String]) -> anyhow::Result<Prometheus> {
+        let dir = PathBuf::from(format!(
+            "/tmp/{DIR_PREFIX}{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("data"))?;
+        let list = targets
+            .iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        std::fs::write(
+            dir.join("prometheus.yml"),
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                 scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: [{list}]\n"
+            ),
+        )?;
+        let port = proc::try_free_port().context("picking a free loopback port")?;
+        let log = dir.join("prometheus.log");
+        let mut cmd = Command::new(binary().context("no prometheus binary")?);
+        cmd.arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log)?);
+        let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<u32>>();
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("test-prometheus".into())
+            .spawn(move || {
+                proc::die_with_parent(&mut cmd, Signal::SIGTERM, Session::Own);
+                let mut child = match cmd.spawn() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(child.id()));
+                let _ = stop_rx.recv();
+                proc::stop_child(&mut child, STOP_TIMEOUT, Duration::from_millis(20));
+            })
+            .context("spawning the prometheus thread")?;
+        let pid = match ready_rx.recv() {
+            Ok(Ok(pid)) => pid,
+            Ok(Err(e)) => return Err(e).context("starting prometheus"),
+            Err(_) => bail!("the prometheus thread died"),
+        };
+        let p = Prometheus {
+            port,
+            dir,
+            stop: Mutex::new(Some(stop_tx)),
+            thread: Mutex::new(Some(thread)),
+        };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if ready(port) {
+                return Ok(p);
+            }
+            if proc::has_exited(pid) || Instant::now() > deadline {
+                bail!(
+                    "prometheus did not become ready; its log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn ready(port: u16) -> bool {
+    use std::io::{Read, Write};
+    (|| -> std::io::Result<bool> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        s.write_all(b"GET /-/ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        let mut buf = [0u8; 32];
+        let n = s.read(&mut buf)?;
+        Ok(buf[..n].starts_with(b"HTTP/1.0 200") || buf[..n].starts_with(b"HTTP/1.1 200"))
+    })()
+    .unwrap_or(false)
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        drop(self.stop.lock().ok().and_then(|mut s| s.take()));
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
