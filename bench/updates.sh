@@ -324,7 +324,7 @@ if "S" in parts:
         for s in range(per):
             n = p * per + s
             name = f"bench-{p}-s{s}"
-            docker("run", "-d", "--network", "none", "--name", name,
+            docker("run", "-d", "--network", "none", "--no-healthcheck", "--name", name,
                    "--label", f"com.docker.compose.project=disc-{p}", "--label", f"com.docker.compose.service=p{p}s{s}",
                    "--label", "com.docker.compose.container-number=1", "--label", "com.docker.compose.oneoff=False",
                    "--entrypoint", "sleep", f"{reg}/bench/app:r{n % refs}", "3600")

@@ -16,12 +16,13 @@ use crate::time::RelTime;
 use crate::ui::{EmptyState, ErrorState, Loading};
 
 /// Sections in checklist order, with their titles.
-const SECTIONS: [(&str, &str); 6] = [
+const SECTIONS: [(&str, &str); 7] = [
     ("containers", "Containers"),
     ("disk", "Disk"),
     ("memory", "Memory"),
     ("db_connections", "Database connections"),
     ("service_health", "Service health"),
+    ("logs", "Errors in the logs (24 h)"),
     ("backups", "Backups"),
 ];
 

@@ -169,13 +169,111 @@ pub async fn build(state: &AppState) -> Vec<ReportItem> {
         }
         items.push(item("service_health", s.name, status, detail));
     }
-    // 6. Backups: the backup catalog is its own capability (issue 9).
+    // 6. The daily log summary: error lines per service over the last day.
+    items.extend(log_summary(state).await);
+    // 7. Backups: the backup catalog is its own capability (issue 9).
     items.push(item(
         "backups",
         "last backup",
         CheckStatus::Unknown,
         "no backup catalog yet: the age of the last backup appears once backups are recorded",
     ));
+    items
+}
+
+/// How long the log summary may read.
+const LOG_SUMMARY_TIME: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// "Generate daily log summary": lines of level error or worse in every
+/// service's containers over the last 24 h, counted per service with the
+/// newest as a sample (a log search; counts stop at its cap). A service
+/// with errors is a warning; the others are summed up in one line.
+async fn log_summary(state: &AppState) -> Vec<ReportItem> {
+    use crate::logs::search;
+    use futures::StreamExt;
+    use opsdeck_wire::{LogEvent, LogLevel, LogSearch};
+
+    let q = LogSearch {
+        level: Some(LogLevel::Error),
+        since: Some("24h".into()),
+        limit: Some(search::MAX_LIMIT),
+        ..Default::default()
+    };
+    let plan = match search::plan(state, &q).await {
+        Ok(p) if p.sources.is_empty() => return Vec::new(),
+        Ok(p) => p,
+        Err(e) => {
+            return vec![item(
+                "logs",
+                "log summary",
+                CheckStatus::Unknown,
+                e.to_string(),
+            )];
+        }
+    };
+    let mut newest: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+    let mut end = None;
+    let mut stream = std::pin::pin!(search::run(state, plan));
+    let read = tokio::time::timeout(LOG_SUMMARY_TIME, async {
+        while let Some(ev) = stream.next().await {
+            match ev {
+                LogEvent::Line(h) if h.hit => {
+                    let line: String = h.line.chars().take(160).collect();
+                    newest.insert(h.service_id, format!("{}: {line}", h.container));
+                }
+                LogEvent::End(e) => end = Some(e),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    let Some(end) = end else {
+        let why = if read.is_err() {
+            format!("not finished within {} s", LOG_SUMMARY_TIME.as_secs())
+        } else {
+            "the search ended early".into()
+        };
+        return vec![item("logs", "log summary", CheckStatus::Unknown, why)];
+    };
+    let mut items = Vec::new();
+    let mut clean = 0;
+    for c in &end.counts {
+        if c.hits == 0 {
+            clean += 1;
+            continue;
+        }
+        let at_least = if end.truncated { "at least " } else { "" };
+        let sample = newest.get(&c.service_id).cloned().unwrap_or_default();
+        items.push(item(
+            "logs",
+            c.service.clone(),
+            CheckStatus::Warning,
+            format!(
+                "{at_least}{} error line{} in 24 h; newest: {sample}",
+                c.hits,
+                if c.hits == 1 { "" } else { "s" }
+            ),
+        ));
+    }
+    if clean > 0 {
+        items.push(item(
+            "logs",
+            "no errors",
+            CheckStatus::Ok,
+            format!(
+                "{clean} service{} logged no error lines in 24 h",
+                if clean == 1 { "" } else { "s" }
+            ),
+        ));
+    }
+    for e in end.errors.iter().filter(|e| !e.container.is_empty()) {
+        items.push(item(
+            "logs",
+            format!("{} {}", e.service, e.container),
+            CheckStatus::Unknown,
+            format!("its log could not be read: {}", e.message),
+        ));
+    }
     items
 }
 

@@ -15,8 +15,8 @@ use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::Stack;
 use opsdeck_e2e::util::{engine, expect_error, ok_json, poll, release};
 use opsdeck_wire::{
-    AuditPage, LogEvent, LogHit, LogLevel, LogSearchEnd, LogSourceError, Role, Service,
-    ServiceOverview,
+    AuditPage, CheckStatus, LogEvent, LogHit, LogLevel, LogSearchEnd, LogSourceError, Report,
+    ReportItem, Role, Service, ServiceOverview,
 };
 use serde_json::{json, Value};
 
@@ -365,6 +365,45 @@ async fn search_merges_filters_and_bounds_lines_across_services() {
         .post("/api/v1/logs/search", &json!({"query": "x"}))
         .await;
     assert_eq!(res.status(), 403);
+
+    // The daily report's log summary: error lines per service over 24 h.
+    let report: Report = ok_json(
+        operator.post("/api/v1/reports", &json!({})).await,
+        "generating a report",
+    )
+    .await;
+    let logs: Vec<&ReportItem> = report
+        .items
+        .iter()
+        .filter(|i| i.section == "logs")
+        .collect();
+    let api_item = logs.iter().find(|i| i.name == "api").expect("api's errors");
+    assert_eq!(api_item.status, CheckStatus::Warning);
+    assert!(
+        api_item
+            .detail
+            .starts_with("11 error lines in 24 h; newest: ")
+            && api_item
+                .detail
+                .ends_with("ERROR late failure after the pause"),
+        "{}",
+        api_item.detail
+    );
+    let worker_item = logs
+        .iter()
+        .find(|i| i.name == "worker")
+        .expect("worker's errors");
+    assert!(
+        worker_item.detail.starts_with("1 error line in 24 h")
+            && worker_item.detail.contains("job 7 failed"),
+        "{}",
+        worker_item.detail
+    );
+    assert!(
+        logs.iter().any(|i| i.status == CheckStatus::Ok
+            && i.detail == "1 service logged no error lines in 24 h"),
+        "{logs:?}"
+    );
 
     // Audited with the query.
     let page: AuditPage = admin
