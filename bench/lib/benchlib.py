@@ -70,5 +70,6 @@ def http_get(addr, path):
     return c.getresponse().read()
 
 def save(work, name, obj):
+    os.makedirs(f"{work}/results", exist_ok=True)
     with open(f"{work}/results/{name}.json", "w") as f:
         json.dump(obj, f)
