@@ -332,16 +332,36 @@ if "S" in parts:
     wait("containers seen", lambda: ((e := next(e for e in api.json("GET", "/api/v1/engines") if e["name"] == "bench"))["containers"] >= len(names) + 1, e["containers"]), every=0.5)
     for p in range(projects):
         api.json("POST", "/api/v1/inventory/discovered", {"engine": "bench", "project": f"disc-{p}", "apply": True})
-    before = open(f"{work}/registry.log").read().count("/manifests/")
+    def log_lines():
+        return open(f"{work}/registry.log").read().splitlines()
+    # Background discovery (a new engine is due at once) must be over: wait
+    # until the registry has been quiet for 3 s.
+    n, quiet = len(log_lines()), time.time()
+    while time.time() - quiet < 3:
+        time.sleep(0.5)
+        if len(log_lines()) != n:
+            n, quiet = len(log_lines()), time.time()
+    before = len(log_lines())
     t0 = time.time()
     statuses = api.json("POST", "/api/v1/updates/check", {})
     wall = time.time() - t0
-    requests = open(f"{work}/registry.log").read().count("/manifests/") - before
+    time.sleep(1)
+    # Access-log lines only ("HEAD /v2/… HTTP/1.1"): the registry also logs
+    # each request a second time in its own format.
+    new = [l for l in log_lines()[before:] if "/manifests/" in l and re.search(r'"(HEAD|GET) /v2/', l)]
+    kinds = {}
+    for l in new:
+        key = re.search(r'"(HEAD|GET) ', l).group(1)
+        kinds[key] = kinds.get(key, 0) + 1
+    refs_asked = len({re.search(r'/manifests/([^ "?]+)', l).group(1) for l in new if re.search(r'/manifests/([^ "?]+)', l)})
+    requests = len(new)
     checked = [s for s in statuses if s["image_ref"].startswith(f"{reg}/bench/app:r")]
     errors = [s for s in checked if s["error"]]
-    results["discovery"] = {"services": len(checked), "wall_s": wall, "manifest_requests": requests, "refs": refs, "errors": len(errors)}
+    results["discovery"] = {"services": len(checked), "wall_s": wall, "manifest_requests": requests, "by_method": kinds,
+                            "tags_or_digests_asked": refs_asked, "refs": refs, "errors": len(errors)}
     print(f"      {len(checked)} services checked ({len(errors)} errors) in {wall:.2f} s; registry manifest requests: {requests} "
-          f"for {refs} distinct references (goal: one per reference; ratio {requests / refs:.2f})")
+          f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}) for {refs} distinct references, "
+          f"{refs_asked} distinct tags/digests asked (goal: one per reference, not per container; ratio {requests / refs:.2f})")
 
 save(work, "updates", results)
 PY
