@@ -283,7 +283,7 @@ impl Prometheus {
         };
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            if ready(port) {
+            if proc::http_ok(port, "/-/ready") {
                 return Ok(p);
             }
             if proc::has_exited(pid) || Instant::now() > deadline {
@@ -295,19 +295,6 @@ impl Prometheus {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-fn ready(port: u16) -> bool {
-    use std::io::{Read, Write};
-    (|| -> std::io::Result<bool> {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-        s.set_read_timeout(Some(Duration::from_secs(2)))?;
-        s.write_all(b"GET /-/ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-        let mut buf = [0u8; 32];
-        let n = s.read(&mut buf)?;
-        Ok(buf[..n].starts_with(b"HTTP/1.0 200") || buf[..n].starts_with(b"HTTP/1.1 200"))
-    })()
-    .unwrap_or(false)
 }
 
 impl Drop for Prometheus {

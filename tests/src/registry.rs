@@ -269,18 +269,9 @@ fn server_thread(
 
 /// Polls until `GET /v2/` answers 200.
 fn wait_ready(port: u16, pid: u32, log: &Path) -> anyhow::Result<()> {
-    use std::io::{Read, Write};
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        let answered = (|| -> std::io::Result<bool> {
-            let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-            s.set_read_timeout(Some(Duration::from_secs(2)))?;
-            s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-            let mut buf = [0u8; 32];
-            let n = s.read(&mut buf)?;
-            Ok(buf[..n].starts_with(b"HTTP/1.0 200") || buf[..n].starts_with(b"HTTP/1.1 200"))
-        })()
-        .unwrap_or(false);
+        let answered = proc::http_ok(port, "/v2/");
         if answered {
             return Ok(());
         }
