@@ -27,7 +27,7 @@ use opsdeck_wire::{
     Check, CheckHistory, CheckInput, CheckSpec, CheckStatus, ContainerCheck,
     ContainerResourcesCheck, HealthSettings, HeartbeatCheck, HostCheck, HttpCheck, HttpMethod,
     LogLevel, LogPatternCheck, MysqlCheck, PostgresCheck, ProbeResult, PrometheusCheck, RedisCheck,
-    Resource, Role, TcpCheck, TlsCheck,
+    Resource, Role, ScrapeCheck, ScrapeMeasure, TcpCheck, TlsCheck,
 };
 use wasm_bindgen::JsCast;
 
@@ -44,12 +44,13 @@ use crate::ui::{Confirm, EmptyState, ErrorState, Loading, Pill};
 const PAGE: usize = 500;
 
 /// Every kind, in the order the kind selector lists them.
-pub const ALL_KINDS: [&str; 12] = [
+pub const ALL_KINDS: [&str; 13] = [
     "http",
     "tcp",
     "container",
     "container_resources",
     "log_pattern",
+    "scrape",
     "prometheus",
     "postgres",
     "mysql",
@@ -73,6 +74,7 @@ pub fn kind_label(kind: &str) -> &'static str {
         "heartbeat" => "Heartbeat",
         "log_pattern" => "Log pattern",
         "prometheus" => "Prometheus query",
+        "scrape" => "Metric scrape",
         _ => "Other",
     }
 }
@@ -87,7 +89,15 @@ fn kind_allowed(kind: &str, has_service: bool) -> bool {
 }
 
 fn uses_password(kind: &str) -> bool {
-    matches!(kind, "postgres" | "mysql" | "redis" | "prometheus")
+    matches!(
+        kind,
+        "postgres" | "mysql" | "redis" | "prometheus" | "scrape"
+    )
+}
+
+/// Kinds whose optional secret is a bearer token, not a password.
+fn uses_token(kind: &str) -> bool {
+    matches!(kind, "prometheus" | "scrape")
 }
 
 fn resource_str(r: Resource) -> &'static str {
@@ -96,6 +106,7 @@ fn resource_str(r: Resource) -> &'static str {
         Resource::Memory => "memory",
         Resource::Disk => "disk",
         Resource::Inodes => "inodes",
+        Resource::Load => "load",
     }
 }
 
@@ -104,6 +115,7 @@ fn resource_from(s: &str) -> Resource {
         "memory" => Resource::Memory,
         "disk" => Resource::Disk,
         "inodes" => Resource::Inodes,
+        "load" => Resource::Load,
         _ => Resource::Cpu,
     }
 }
@@ -113,6 +125,22 @@ fn method_str(m: HttpMethod) -> &'static str {
         HttpMethod::Get => "GET",
         HttpMethod::Head => "HEAD",
         HttpMethod::Post => "POST",
+    }
+}
+
+/// A scrape check's measure as PromQL would say it, shortened.
+pub fn measure_text(m: &ScrapeMeasure) -> String {
+    match m {
+        ScrapeMeasure::Rate { series } => format!("rate({series})"),
+        ScrapeMeasure::Ratio {
+            numerator,
+            denominator,
+        } => format!("{numerator} / {denominator}"),
+        ScrapeMeasure::Quantile {
+            histogram,
+            quantile,
+        } => format!("p{} {histogram}", quantile * 100.0),
+        ScrapeMeasure::Gauge { series } => series.clone(),
     }
 }
 
@@ -133,6 +161,7 @@ pub fn target_of(spec: &CheckSpec) -> String {
         CheckSpec::ContainerResources(c) => resource_str(c.resource).into(),
         CheckSpec::Heartbeat(h) => format!("every {} s (+{} s grace)", h.period_s, h.grace_s),
         CheckSpec::Prometheus(p) => p.query.clone(),
+        CheckSpec::Scrape(c) => format!("{} of {}", measure_text(&c.measure), c.url),
         CheckSpec::LogPattern(l) => {
             let level = l
                 .level

@@ -5,7 +5,8 @@
 //! the test process: a counter `http_requests_total{code}` that grows by
 //! the rates the test sets ([`MetricsTarget::set_rates`], ten ticks a
 //! second), a latency histogram `http_request_duration_seconds` fed with
-//! the latency the test sets, and a gauge `app_queue_length`.
+//! the latencies the test sets (one, or a mix), and a gauge
+//! `app_queue_length`.
 //!
 //! [`Prometheus::start`] runs `prometheus` with a configuration of its own
 //! (TSDB in `/tmp/odk-prometheus-<pid>-<n>`, `127.0.0.1:<free port>`)
@@ -37,7 +38,8 @@ static NEXT: AtomicU32 = AtomicU32::new(1);
 struct Traffic {
     ok_per_s: f64,
     err_per_s: f64,
-    latency_s: f64,
+    /// (share of requests, latency in seconds); shares add up to 1.
+    latency: Vec<(f64, f64)>,
     queue: f64,
     ok: f64,
     err: f64,
@@ -53,10 +55,13 @@ impl Traffic {
         self.ok += ok;
         self.err += err;
         let n = ok + err;
-        self.sum += n * self.latency_s;
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if self.latency_s <= *le {
-                self.buckets[i] += n;
+        for &(share, secs) in &self.latency {
+            let part = n * share;
+            self.sum += part * secs;
+            for (i, le) in BUCKETS.iter().enumerate() {
+                if secs <= *le {
+                    self.buckets[i] += part;
+                }
             }
         }
         self.buckets[BUCKETS.len()] += n;
@@ -103,7 +108,10 @@ fn lock(t: &Mutex<Traffic>) -> std::sync::MutexGuard<'_, Traffic> {
 
 impl MetricsTarget {
     pub async fn start() -> MetricsTarget {
-        let traffic = Arc::new(Mutex::new(Traffic::default()));
+        let traffic = Arc::new(Mutex::new(Traffic {
+            latency: vec![(1.0, 0.0)],
+            ..Traffic::default()
+        }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding the metrics target");
@@ -161,7 +169,13 @@ impl MetricsTarget {
 
     /// The latency every request takes from now on (seconds).
     pub fn set_latency(&self, secs: f64) {
-        lock(&self.traffic).latency_s = secs;
+        self.set_latency_mix(&[(1.0, secs)]);
+    }
+
+    /// Latencies from now on: `(share, seconds)` pairs, shares adding up
+    /// to 1 (`[(0.8, 0.03), (0.2, 0.2)]`: 80 % take 30 ms, 20 % 200 ms).
+    pub fn set_latency_mix(&self, mix: &[(f64, f64)]) {
+        lock(&self.traffic).latency = mix.to_vec();
     }
 
     pub fn set_queue(&self, v: f64) {
@@ -209,6 +223,30 @@ impl Prometheus {
             Ok(p) => Ok(p),
             Err(e) => panic!("cannot start a test Prometheus: {e:#}"),
         }
+    }
+
+    /// The value of an instant query whose answer is one series (or a
+    /// scalar); panics otherwise: it is the test's reference figure.
+    pub async fn value(&self, query: &str) -> f64 {
+        let body: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/api/v1/query", self.url()))
+            .query(&[("query", query)])
+            .send()
+            .await
+            .expect("asking prometheus")
+            .json()
+            .await
+            .expect("its answer");
+        let v = match body["data"]["resultType"].as_str() {
+            Some("scalar") => &body["data"]["result"][1],
+            Some("vector") if body["data"]["result"].as_array().map(Vec::len) == Some(1) => {
+                &body["data"]["result"][0]["value"][1]
+            }
+            _ => panic!("{query}: not one value: {body}"),
+        };
+        v.as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{query}: not a number: {body}"))
     }
 
     /// `http://127.0.0.1:<port>`.

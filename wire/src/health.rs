@@ -102,6 +102,9 @@ pub enum Resource {
     Memory,
     Disk,
     Inodes,
+    /// Host checks only: the 1-minute load average per core, in percent
+    /// (100 = as many runnable tasks as cores).
+    Load,
 }
 
 /// HTTP method of an HTTP check.
@@ -160,6 +163,10 @@ pub enum CheckSpec {
     /// returned series graded against the thresholds (the worst decides).
     /// The optional bearer token goes in the check's write-only `password`.
     Prometheus(PrometheusCheck),
+    /// A target's `/metrics` scraped every interval, without Prometheus: a
+    /// counter's rate, a ratio of two counters (the error rate), a
+    /// histogram quantile (p95 latency) or a gauge, over a window.
+    Scrape(crate::ScrapeCheck),
 }
 
 /// The service's containers: running, HEALTHCHECK status, restart loops
@@ -425,6 +432,7 @@ impl CheckSpec {
             CheckSpec::Heartbeat(_) => "heartbeat",
             CheckSpec::LogPattern(_) => "log_pattern",
             CheckSpec::Prometheus(_) => "prometheus",
+            CheckSpec::Scrape(_) => "scrape",
         }
     }
 }

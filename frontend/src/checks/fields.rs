@@ -66,6 +66,13 @@ pub(super) struct Fields {
     pub(super) warning: RwSignal<String>,
     pub(super) critical: RwSignal<String>,
     pub(super) below: RwSignal<bool>,
+    // Metric scrape (also url, window_s, warning, critical, below)
+    pub(super) measure: RwSignal<String>,
+    pub(super) series: RwSignal<String>,
+    pub(super) numerator: RwSignal<String>,
+    pub(super) denominator: RwSignal<String>,
+    pub(super) histogram: RwSignal<String>,
+    pub(super) quantile: RwSignal<String>,
 }
 
 pub(super) fn s(v: &str) -> RwSignal<String> {
@@ -148,6 +155,12 @@ impl Fields {
             warning: s(""),
             critical: s(""),
             below: RwSignal::new(false),
+            measure: s("ratio"),
+            series: s(""),
+            numerator: s(r#"http_requests_total{code=~"5.."}"#),
+            denominator: s("http_requests_total"),
+            histogram: s("http_request_duration_seconds"),
+            quantile: s("0.95"),
         }
     }
 
@@ -159,10 +172,19 @@ impl Fields {
         f.fail_after.set(c.fail_after.to_string());
         f.recover_after.set(c.recover_after.to_string());
         f.enabled.set(c.enabled);
+        f.set_spec(&c.spec);
+        f
+    }
+
+    /// Fills the kind and its fields from `spec` (an edited check or a
+    /// preset); fields of other kinds keep what was typed.
+    pub(super) fn set_spec(&self, spec: &CheckSpec) {
+        let f = *self;
+        f.kind.set(spec.kind().to_string());
         let set = |sig: RwSignal<String>, v: String| sig.set(v);
         let opt =
             |sig: RwSignal<String>, v: &Option<String>| sig.set(v.clone().unwrap_or_default());
-        match &c.spec {
+        match spec {
             CheckSpec::Container(x) => {
                 set(f.restarts_warning, x.restarts_warning.to_string());
                 set(f.restarts_critical, x.restarts_critical.to_string());
@@ -274,8 +296,42 @@ impl Fields {
                 set(f.warning_count, x.warning_count.to_string());
                 set(f.critical_count, x.critical_count.to_string());
             }
+            CheckSpec::Scrape(x) => {
+                set(f.url, x.url.clone());
+                match &x.measure {
+                    ScrapeMeasure::Rate { series } => {
+                        set(f.measure, "rate".into());
+                        set(f.series, series.clone());
+                    }
+                    ScrapeMeasure::Gauge { series } => {
+                        set(f.measure, "gauge".into());
+                        set(f.series, series.clone());
+                    }
+                    ScrapeMeasure::Ratio {
+                        numerator,
+                        denominator,
+                    } => {
+                        set(f.measure, "ratio".into());
+                        set(f.numerator, numerator.clone());
+                        set(f.denominator, denominator.clone());
+                    }
+                    ScrapeMeasure::Quantile {
+                        histogram,
+                        quantile,
+                    } => {
+                        set(f.measure, "quantile".into());
+                        set(f.histogram, histogram.clone());
+                        set(f.quantile, num_text(*quantile));
+                    }
+                }
+                set(f.window_s, x.window_s.to_string());
+                set(f.warning, num_text(x.warning));
+                set(f.critical, num_text(x.critical));
+                f.below.set(x.below);
+                set(f.sustained_s, x.sustained_s.to_string());
+                f.tls_verify.set(x.tls_verify);
+            }
         }
-        f
     }
 }
 
@@ -438,6 +494,31 @@ pub(super) fn build_spec(f: &Fields) -> Result<CheckSpec, FieldError> {
             sustained_s: num(f.sustained_s, "sustained_s")?,
             tls_verify: f.tls_verify.get_untracked(),
         }),
+        "scrape" => CheckSpec::Scrape(ScrapeCheck {
+            url: required(f.url, "url")?,
+            measure: match f.measure.get_untracked().as_str() {
+                "rate" => ScrapeMeasure::Rate {
+                    series: required(f.series, "series")?,
+                },
+                "gauge" => ScrapeMeasure::Gauge {
+                    series: required(f.series, "series")?,
+                },
+                "quantile" => ScrapeMeasure::Quantile {
+                    histogram: required(f.histogram, "histogram")?,
+                    quantile: num(f.quantile, "quantile")?,
+                },
+                _ => ScrapeMeasure::Ratio {
+                    numerator: required(f.numerator, "numerator")?,
+                    denominator: required(f.denominator, "denominator")?,
+                },
+            },
+            window_s: num(f.window_s, "window_s")?,
+            warning: num(f.warning, "warning")?,
+            critical: num(f.critical, "critical")?,
+            below: f.below.get_untracked(),
+            sustained_s: num(f.sustained_s, "sustained_s")?,
+            tls_verify: f.tls_verify.get_untracked(),
+        }),
         "log_pattern" => CheckSpec::LogPattern(LogPatternCheck {
             pattern: text(f.pattern),
             regex: f.pattern_regex.get_untracked(),
@@ -514,6 +595,22 @@ pub(super) fn kind_keys(kind: &str) -> &'static [&'static str] {
             "sustained_s",
             "tls_verify",
         ],
+        "scrape" => &[
+            "url",
+            "measure",
+            "series",
+            "numerator",
+            "denominator",
+            "histogram",
+            "quantile",
+            "window_s",
+            "password",
+            "warning",
+            "critical",
+            "below",
+            "sustained_s",
+            "tls_verify",
+        ],
         "log_pattern" => &[
             "pattern",
             "regex",
@@ -548,7 +645,7 @@ pub(super) fn field_of(field: &str, kind: &str) -> Option<&'static str> {
         ("redis", "memory") => "memory_critical_pct",
         ("host", "host") | ("container_resources", "container") => "critical_pct",
         ("log_pattern", "critical_count") => "critical_count",
-        ("prometheus", "critical") => "critical",
+        ("prometheus" | "scrape", "critical") => "critical",
         (_, other) => other,
     };
     COMMON_KEYS

@@ -83,7 +83,7 @@ pub fn CheckForm(
     let password = move || {
         view! {
             <label class:field-invalid=move || err_for("password").is_some()>
-                <span>{move || if f.kind.get() == "prometheus" { "Bearer token (optional)" } else { "Password" }}</span>
+                <span>{move || if uses_token(&f.kind.get()) { "Bearer token (optional)" } else { "Password" }}</span>
                 <input type="password" name="password" autocomplete="new-password" data-testid="check-field-password"
                     placeholder=move || if moved.get() { "required again: the server changed" } else if has_password { "unchanged" } else { "none" }
                     required=moved
@@ -95,7 +95,7 @@ pub fn CheckForm(
                 })}
             </label>
             {has_password.then(|| checkbox("clear_password", "Remove the stored password", f.clear_password))}
-            <p class="hint span-all">{move || if f.kind.get() == "prometheus" {
+            <p class="hint span-all">{move || if uses_token(&f.kind.get()) {
                 "The token is stored encrypted and never shown again."
             } else {
                 "The password is stored encrypted and never shown again; leave the URL without it."
@@ -167,7 +167,7 @@ pub fn CheckForm(
                 {number("sustained_s", "Sustained for (s)", f.sustained_s)}
             }.into_any(),
             "host" => view! {
-                {select("resource", "Resource", f.resource, &[("cpu", "CPU"), ("memory", "Memory"), ("disk", "Disk"), ("inodes", "Inodes")])}
+                {select("resource", "Resource", f.resource, &[("cpu", "CPU"), ("memory", "Memory"), ("disk", "Disk"), ("inodes", "Inodes"), ("load", "Load average per core")])}
                 <Show when=move || matches!(f.resource.get().as_str(), "disk" | "inodes")>
                     {input("path", "Mount point", f.path, "text", "/")}
                 </Show>
@@ -185,6 +185,36 @@ pub fn CheckForm(
                 {checkbox("tls_verify", "Verify the TLS certificate", f.tls_verify)}
                 {password()}
                 <p class="hint span-all">"Each series the query returns is graded; the worst decides. The server checks the query when you save."</p>
+            }.into_any(),
+            "scrape" => view! {
+                <div class="span-2">{input("url", "Metrics URL", f.url, "url", "http://api:8080/metrics")}</div>
+                {select("measure", "Measure", f.measure, &[
+                    ("ratio", "Ratio of two counters (%)"),
+                    ("quantile", "Histogram quantile"),
+                    ("rate", "Counter rate (per second)"),
+                    ("gauge", "Gauge value"),
+                ])}
+                {move || match f.measure.get().as_str() {
+                    "ratio" => view! {
+                        <div class="span-2">{input("numerator", "Numerator series", f.numerator, "text", "http_requests_total{code=~\"5..\"}")}</div>
+                        <div class="span-2">{input("denominator", "Denominator series", f.denominator, "text", "http_requests_total")}</div>
+                    }.into_any(),
+                    "quantile" => view! {
+                        <div class="span-2">{input("histogram", "Histogram (without _bucket)", f.histogram, "text", "http_request_duration_seconds")}</div>
+                        {input("quantile", "Quantile", f.quantile, "number", "0.95")}
+                    }.into_any(),
+                    _ => view! {
+                        <div class="span-2">{input("series", "Series", f.series, "text", "queue_length{queue=\"mail\"}")}</div>
+                    }.into_any(),
+                }}
+                {number("window_s", "Window (s)", f.window_s)}
+                {number("warning", "Warning at", f.warning)}
+                {number("critical", "Critical at", f.critical)}
+                {number("sustained_s", "Sustained for (s)", f.sustained_s)}
+                {checkbox("below", "Lower is worse", f.below)}
+                {checkbox("tls_verify", "Verify the TLS certificate", f.tls_verify)}
+                {password()}
+                <p class="hint span-all">"Opsdeck scrapes the target itself every interval and computes what PromQL would over the window: a ratio in percent (5xx over all requests), a quantile in ms for a *_seconds histogram. Series are PromQL selectors: name{label=\"value\", code=~\"5..\"}."</p>
             }.into_any(),
             "log_pattern" => view! {
                 <div class="span-2">{input("pattern", "Lines containing", f.pattern, "text", "ERROR (empty: every line of the level)")}</div>
@@ -272,6 +302,7 @@ pub fn CheckForm(
                     {kinds.into_iter().map(|k| view! { <option value=k prop:selected=move || f.kind.get() == k>{kind_label(k)}</option> }).collect_view()}
                 </select>
             </label>
+            {editing.is_none().then(|| view! { <PresetPicker fields=f has_service=has_service/> })}
             {input("name", "Name", f.name, "text", "e.g. homepage")}
             {kind_fields}
             <fieldset class="span-all">
@@ -321,4 +352,53 @@ fn server_part(url: &str) -> String {
         authority.to_ascii_lowercase(),
         params.join("&")
     )
+}
+
+/// "Start from a handbook rule": fills the form from one of
+/// [`opsdeck_wire::metric_presets`] (its kind, measure and thresholds),
+/// keeping a URL already typed.
+#[component]
+fn PresetPicker(fields: Fields, has_service: bool) -> impl IntoView {
+    let presets: Vec<_> = opsdeck_wire::metric_presets("")
+        .into_iter()
+        .filter(|p| kind_allowed(p.spec.kind(), has_service))
+        .collect();
+    let chosen = RwSignal::new(String::new());
+    let source = {
+        let presets = presets.clone();
+        move || {
+            let key = chosen.get();
+            presets
+                .iter()
+                .find(|p| p.key == key)
+                .map(|p| format!("From the handbooks: {}.", p.source))
+        }
+    };
+    let pick = {
+        let presets = presets.clone();
+        move |key: String| {
+            chosen.set(key.clone());
+            let Some(p) = presets.iter().find(|p| p.key == key) else {
+                return;
+            };
+            let url = fields.url.get_untracked();
+            fields.set_spec(&p.spec);
+            fields.url.set(url);
+            if fields.name.get_untracked().trim().is_empty() {
+                fields
+                    .name
+                    .set(p.title.split(':').next().unwrap_or(p.title).to_string());
+            }
+        }
+    };
+    view! {
+        <label class="span-all">
+            <span>"Start from a handbook rule"</span>
+            <select name="preset" data-testid="check-preset" on:change=move |e| pick(event_target_value(&e))>
+                <option value="">"None: set the check up yourself"</option>
+                {presets.iter().map(|p| view! { <option value=p.key>{p.title}</option> }).collect_view()}
+            </select>
+            {move || source().map(|s| view! { <span class="hint" data-testid="check-preset-source">{s}</span> })}
+        </label>
+    }
 }

@@ -52,6 +52,20 @@ fn check_pct(field: &str, warning: f64, critical: f64, max: f64) -> Result<(), S
     Ok(())
 }
 
+/// Thresholds of a metric check: numbers, in the order `below` says.
+fn check_limits(warning: f64, critical: f64, below: bool) -> Result<(), String> {
+    if !(warning.is_finite() && critical.is_finite()) {
+        return Err(bad("warning", "thresholds must be numbers"));
+    }
+    if below && warning <= critical {
+        return Err("warning/critical: with below, need warning > critical".into());
+    }
+    if !below && warning >= critical {
+        return Err("warning/critical: need warning < critical".into());
+    }
+    Ok(())
+}
+
 fn check_ms(warning: u32, critical: u32) -> Result<(), String> {
     if warning == 0 || warning >= critical || critical > 120_000 {
         return Err("warning_ms/critical_ms: need 0 < warning < critical ≤ 120000".into());
@@ -145,7 +159,13 @@ pub fn validate_spec(spec: &mut CheckSpec) -> Result<(), String> {
             }
         }
         CheckSpec::Host(c) => {
-            check_pct("host", c.warning_pct, c.critical_pct, 100.0)?;
+            // Load per core passes 100 % on a busy host.
+            let max = if c.resource == Resource::Load {
+                10_000.0
+            } else {
+                100.0
+            };
+            check_pct("host", c.warning_pct, c.critical_pct, max)?;
             match c.resource {
                 Resource::Disk | Resource::Inodes => {
                     let p = c.path.get_or_insert_with(|| "/".into());
@@ -195,15 +215,15 @@ pub fn validate_spec(spec: &mut CheckSpec) -> Result<(), String> {
             if c.query.is_empty() || c.query.chars().count() > 4000 {
                 return Err(bad("query", "a PromQL expression of 1 to 4000 characters"));
             }
-            if !(c.warning.is_finite() && c.critical.is_finite()) {
-                return Err(bad("warning", "thresholds must be numbers"));
+            check_limits(c.warning, c.critical, c.below)?;
+            if c.sustained_s > 86_400 {
+                return Err(bad("sustained_s", "at most 86400"));
             }
-            if c.below && c.warning <= c.critical {
-                return Err("warning/critical: with below, need warning > critical".into());
-            }
-            if !c.below && c.warning >= c.critical {
-                return Err("warning/critical: need warning < critical".into());
-            }
+        }
+        CheckSpec::Scrape(c) => {
+            c.url = c.url.trim().to_owned();
+            probe::http::parse_url(&c.url).map_err(|e| bad("url", e))?;
+            check_limits(c.warning, c.critical, c.below)?;
             if c.sustained_s > 86_400 {
                 return Err(bad("sustained_s", "at most 86400"));
             }
@@ -264,6 +284,7 @@ pub(crate) fn validate_target(spec: &CheckSpec, allow_link_local: bool) -> Resul
     let raw = match spec {
         CheckSpec::Http(c) => &c.url,
         CheckSpec::Prometheus(c) => &c.url,
+        CheckSpec::Scrape(c) => &c.url,
         _ => return Ok(()),
     };
     let Ok(url) = reqwest::Url::parse(raw) else {
@@ -310,6 +331,10 @@ pub(crate) fn validate_def(v: &mut Valid) -> Result<(), CheckError> {
         if !(1..=20).contains(&n) {
             return Err(CheckError::Invalid(format!("{f}: 1–20")));
         }
+    }
+    if let CheckSpec::Scrape(c) = &v.spec {
+        probe::scrape::check_fields(c, v.interval_s)
+            .map_err(|(f, e)| CheckError::Invalid(format!("{f}: {e}")))?;
     }
     let needs_service = matches!(
         v.spec,
@@ -393,6 +418,7 @@ pub(crate) fn credential_target(spec: &CheckSpec) -> Option<String> {
         CheckSpec::Mysql(c) => &c.url,
         CheckSpec::Redis(c) => &c.url,
         CheckSpec::Prometheus(c) => &c.url,
+        CheckSpec::Scrape(c) => &c.url,
         _ => return None,
     };
     let Ok(u) = reqwest::Url::parse(url.trim()) else {

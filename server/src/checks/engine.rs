@@ -119,6 +119,8 @@ struct CheckRt {
     def: CheckDef,
     generation: u64,
     rt: Mutex<Runtime>,
+    /// A scrape check's recent samples (carried over an edit).
+    scrape: Mutex<probe::scrape::Window>,
 }
 
 /// One minute of one check, accumulating.
@@ -368,6 +370,7 @@ impl HealthHub {
                     def,
                     generation,
                     rt: Mutex::new(Runtime::new(damper, last, hb)),
+                    scrape: Mutex::default(),
                 }),
             );
             let _ = self.schedule_tx.send((id, generation));
@@ -389,6 +392,10 @@ impl HealthHub {
             }
             Some((def, damper, last, hb)) => {
                 let old = read(&self.checks).get(&id).cloned();
+                let scrape = old
+                    .as_ref()
+                    .map(|o| std::mem::take(&mut *lock(&o.scrape)))
+                    .unwrap_or_default();
                 let rt = match old {
                     Some(o) => {
                         let r = lock(&o.rt);
@@ -410,6 +417,7 @@ impl HealthHub {
                         def,
                         generation,
                         rt: Mutex::new(rt),
+                        scrape: Mutex::new(scrape),
                     }),
                 );
                 let _ = self.schedule_tx.send((id, generation));

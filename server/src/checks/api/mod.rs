@@ -164,13 +164,22 @@ async fn create(
 }
 
 /// A Prometheus check's query, asked once of its server before it is
-/// saved: a query the server refuses is a 400 in the server's words.
+/// saved (a query the server refuses is a 400 in the server's words); a
+/// scrape check's target, scraped once (it must answer an exposition).
 async fn ask_server(state: &AppState, v: &Valid, token: Option<&str>) -> ApiResult<()> {
-    if let CheckSpec::Prometheus(c) = &v.spec {
-        let timeout = std::time::Duration::from_millis(u64::from(v.timeout_ms));
-        probe::prometheus::validate(state.health().http(), c, token, timeout)
-            .await
-            .map_err(ApiError::from_validation)?;
+    let timeout = std::time::Duration::from_millis(u64::from(v.timeout_ms));
+    match &v.spec {
+        CheckSpec::Prometheus(c) => {
+            probe::prometheus::validate(state.health().http(), c, token, timeout)
+                .await
+                .map_err(ApiError::from_validation)?;
+        }
+        CheckSpec::Scrape(c) => {
+            probe::scrape::validate(state.health().http(), c, v.interval_s, token, timeout)
+                .await
+                .map_err(|(f, e)| ApiError::from_validation(format!("{f}: {e}")))?;
+        }
+        _ => {}
     }
     Ok(())
 }

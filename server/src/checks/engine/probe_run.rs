@@ -20,6 +20,7 @@ impl HealthHub {
             CheckSpec::Host(h) => h.sustained_s,
             CheckSpec::ContainerResources(c) => c.sustained_s,
             CheckSpec::Prometheus(c) => c.sustained_s,
+            CheckSpec::Scrape(c) => c.sustained_s,
             _ => 0,
         };
         if window > 0 {
@@ -76,6 +77,9 @@ impl HealthHub {
             CheckSpec::LogPattern(c) => self.log_pattern(def, c),
             CheckSpec::Prometheus(c) => {
                 probe::prometheus::probe(&self.http, c, secret, def.timeout).await
+            }
+            CheckSpec::Scrape(c) => {
+                probe::scrape::probe(&self.http, c, &check.scrape, secret, def.timeout).await
             }
         }
     }

@@ -1,7 +1,8 @@
-//! Resources of the Opsdeck host: CPU, memory, disk and inodes.
+//! Resources of the Opsdeck host: CPU, memory, disk, inodes and load.
 //!
 //! One probe reads the one resource its check names and reports one metric:
-//! `cpu_pct`, `memory_pct`, `disk_pct` or `inodes_pct` (0–100), graded
+//! `cpu_pct`, `memory_pct`, `disk_pct`, `inodes_pct` (0–100) or `load_pct`
+//! (the 1-minute load average per online CPU, 100 = one per core), graded
 //! "higher is worse" with `warning_pct` / `critical_pct`. The engine applies
 //! `sustained_s`; a probe is the instantaneous reading.
 //!
@@ -57,6 +58,7 @@ impl HostSampler {
             Resource::Cpu => self.cpu().await,
             Resource::Memory => self.memory(),
             Resource::Disk | Resource::Inodes => fs_usage(path).await,
+            Resource::Load => load_per_core(),
         };
         let reading = match reading {
             Ok(r) => r,
@@ -64,6 +66,14 @@ impl HostSampler {
         };
         let (name, value, text) = match (c.resource, reading) {
             (Resource::Cpu, Reading::Pct(v)) => ("cpu_pct", v, format!("CPU {v:.1} % used")),
+            (Resource::Load, Reading::Load { one, cores }) => {
+                let pct = 100.0 * one / cores as f64;
+                (
+                    "load_pct",
+                    pct,
+                    format!("load {one:.2} on {cores} cores ({pct:.0} % per core)"),
+                )
+            }
             (Resource::Memory, Reading::Memory { pct, used, total }) => (
                 "memory_pct",
                 pct,
@@ -141,8 +151,34 @@ impl HostSampler {
 
 enum Reading {
     Pct(f64),
+    Load { one: f64, cores: usize },
     Memory { pct: f64, used: u64, total: u64 },
     Fs(FsUsage),
+}
+
+/// The 1-minute load average and the online CPUs (`cpuN` lines of
+/// `/proc/stat`, so a CPU limit of Opsdeck's own container does not count).
+fn load_per_core() -> Result<Reading, String> {
+    let one = System::load_average()
+        .map_err(|e| format!("load average unavailable: {e}"))?
+        .one;
+    let cores = std::fs::read_to_string("/proc/stat")
+        .map(|s| {
+            s.lines()
+                .filter(|l| {
+                    l.strip_prefix("cpu")
+                        .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+                })
+                .count()
+        })
+        .ok()
+        .filter(|n| *n > 0)
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .ok_or("the number of CPUs is unknown")?;
+    if one.is_nan() || one < 0.0 {
+        return Err("load average unavailable".into());
+    }
+    Ok(Reading::Load { one, cores })
 }
 
 /// Raw `statvfs` counts of a filesystem.
@@ -268,6 +304,26 @@ mod tests {
         assert!((0.0..=100.0).contains(&v), "{v}");
         assert_eq!(p.status, CheckStatus::Ok);
         assert!(p.message.starts_with("inodes / "), "{}", p.message);
+    }
+
+    #[tokio::test]
+    async fn load_is_per_core() {
+        let p = HostSampler::new()
+            .probe(&check(Resource::Load, 1e6, 2e6))
+            .await;
+        assert_eq!(p.status, CheckStatus::Ok, "{}", p.message);
+        let v = only_metric(&p, "load_pct");
+        assert!(v >= 0.0, "{v}");
+        let cores = std::fs::read_to_string("/proc/stat")
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+            .count();
+        assert!(
+            p.message.contains(&format!("on {cores} cores")),
+            "{}",
+            p.message
+        );
     }
 
     #[tokio::test]

@@ -323,6 +323,42 @@ impl fmt::Display for RedirectRefused {
 impl std::error::Error for RedirectRefused {}
 
 /// One line for a failed request; never the URL.
+/// A reply read whole up to a cap: status, body, and whether it was cut.
+pub(super) struct Capped {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub cut: bool,
+}
+
+/// Sends `req` and reads at most `cap` bytes of the answer, all within
+/// `timeout` (plus a little, so reqwest's own timeout speaks first); the
+/// error is the probe's message.
+pub(super) async fn fetch_capped(
+    req: reqwest::RequestBuilder,
+    cap: usize,
+    timeout: Duration,
+) -> Result<Capped, String> {
+    let exchange = async {
+        let mut resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        let mut cut = false;
+        while let Some(chunk) = resp.chunk().await? {
+            if body.len() + chunk.len() > cap {
+                cut = true;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok::<_, reqwest::Error>(Capped { status, body, cut })
+    };
+    match tokio::time::timeout(timeout + Duration::from_millis(100), exchange).await {
+        Err(_) => Err(timed_out(timeout)),
+        Ok(Err(e)) => Err(describe_reqwest(&e, timeout)),
+        Ok(Ok(r)) => Ok(r),
+    }
+}
+
 pub(super) fn describe_reqwest(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return timed_out(timeout);

@@ -18,6 +18,7 @@ pub mod logs;
 pub mod net;
 pub mod prometheus;
 pub mod redis;
+pub mod scrape;
 pub mod sql;
 
 /// What one probe found.

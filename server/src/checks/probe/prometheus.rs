@@ -20,8 +20,8 @@ use opsdeck_wire::{CheckStatus, PrometheusCheck};
 use reqwest::Url;
 use serde::Deserialize;
 
-use super::http::{describe_reqwest, parse_url, HttpClients};
-use super::net::{one_line, timed_out};
+use super::http::{fetch_capped, parse_url, Capped, HttpClients};
+use super::net::one_line;
 use super::{grade_above, grade_below, Probe};
 use crate::net::guard;
 
@@ -106,17 +106,48 @@ fn parse(body: &[u8]) -> Result<Vec<Series>, String> {
     }
 }
 
-fn grade(c: &PrometheusCheck, v: f64) -> CheckStatus {
-    if v.is_nan() {
-        CheckStatus::Critical
-    } else if c.below {
-        grade_below(v, c.warning, c.critical)
-    } else {
-        grade_above(v, c.warning, c.critical)
+/// Thresholds on a value: higher is worse, or lower with `below`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub warning: f64,
+    pub critical: f64,
+    pub below: bool,
+}
+
+impl Limits {
+    pub fn of(c: &PrometheusCheck) -> Limits {
+        Limits {
+            warning: c.warning,
+            critical: c.critical,
+            below: c.below,
+        }
+    }
+
+    /// NaN is critical: nothing sensible came back.
+    pub fn grade(&self, v: f64) -> CheckStatus {
+        if v.is_nan() {
+            CheckStatus::Critical
+        } else if self.below {
+            grade_below(v, self.warning, self.critical)
+        } else {
+            grade_above(v, self.warning, self.critical)
+        }
+    }
+
+    /// " (critical ≥ 5)" for a bad status, "" for ok.
+    pub fn crossed(&self, status: CheckStatus) -> String {
+        let (what, at) = match status {
+            CheckStatus::Critical => ("critical", self.critical),
+            CheckStatus::Warning => ("warning", self.warning),
+            _ => return String::new(),
+        };
+        let op = if self.below { "≤" } else { "≥" };
+        format!(" ({what} {op} {})", number(at))
     }
 }
 
-fn number(v: f64) -> String {
+/// A value as people read it: integers without decimals, else at most 4.
+pub fn number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.0}")
     } else {
@@ -128,38 +159,32 @@ fn number(v: f64) -> String {
 }
 
 /// Grades every series; the worst decides.
-pub fn judge(c: &PrometheusCheck, mut series: Vec<Series>) -> Probe {
+pub fn judge(c: &PrometheusCheck, series: Vec<Series>) -> Probe {
     if series.is_empty() {
         return Probe::ok("no series (the query returned nothing)");
     }
+    judge_limits(&Limits::of(c), series)
+}
+
+/// Grades every series against `limits` (at least one); the worst decides
+/// and is listed first.
+pub fn judge_limits(limits: &Limits, mut series: Vec<Series>) -> Probe {
     series.sort_by(|a, b| {
-        grade(c, b.value)
-            .cmp(&grade(c, a.value))
+        limits
+            .grade(b.value)
+            .cmp(&limits.grade(a.value))
             .then(a.labels.cmp(&b.labels))
     });
-    let worst = grade(c, series[0].value);
-    let limit = if worst == CheckStatus::Ok {
-        "".to_string()
-    } else if worst == CheckStatus::Critical {
-        format!(
-            " (critical {} {})",
-            if c.below { "≤" } else { "≥" },
-            number(c.critical)
-        )
-    } else {
-        format!(
-            " (warning {} {})",
-            if c.below { "≤" } else { "≥" },
-            number(c.warning)
-        )
-    };
+    let worst = series
+        .first()
+        .map_or(CheckStatus::Ok, |s| limits.grade(s.value));
     let shown: Vec<String> = series
         .iter()
         .take(SHOWN)
         .map(|s| format!("{} {}", s.labels, number(s.value)))
         .collect();
     let more = series.len().saturating_sub(SHOWN);
-    let mut message = format!("{}{limit}", shown.join("; "));
+    let mut message = format!("{}{}", shown.join("; "), limits.crossed(worst));
     if more > 0 {
         message.push_str(&format!("; and {more} more series"));
     }
@@ -193,24 +218,9 @@ async fn ask(
     if let Some(t) = token.filter(|t| !t.is_empty()) {
         req = req.bearer_auth(t);
     }
-    let exchange = async {
-        let mut resp = req.send().await?;
-        let status = resp.status().as_u16();
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await? {
-            if body.len() + chunk.len() > BODY_CAP {
-                break;
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok::<_, reqwest::Error>((status, body))
-    };
-    let (status, body) =
-        match tokio::time::timeout(timeout + Duration::from_millis(100), exchange).await {
-            Err(_) => return Err(Failure::Reach(timed_out(timeout))),
-            Ok(Err(e)) => return Err(Failure::Reach(describe_reqwest(&e, timeout))),
-            Ok(Ok(r)) => r,
-        };
+    let Capped { status, body, .. } = fetch_capped(req, BODY_CAP, timeout)
+        .await
+        .map_err(Failure::Reach)?;
     // Prometheus answers 400/422 with its error document for a bad query.
     match parse(&body) {
         Ok(series) if status == 200 => Ok(series),

@@ -1,0 +1,227 @@
+//! Direct-scrape metric checks (no Prometheus in between) against a target
+//! whose traffic the test controls, with a real Prometheus scraping the
+//! same target as the reference: the error rate, the p95 latency and a
+//! counter's rate computed by Opsdeck equal Prometheus' own `rate()` and
+//! `histogram_quantile()` over the same window within 1 %; the error rate
+//! going 2.7 % → 8 % → 0 % takes the check warning → critical → ok; a bad
+//! selector and a target that is no exposition are refused on save; a
+//! gauge check reads Prometheus' own, real-world `/metrics`.
+
+use std::time::Duration;
+
+use opsdeck_e2e::prometheus::{MetricsTarget, Prometheus};
+use opsdeck_e2e::server::{Api, TestServer};
+use opsdeck_e2e::util::{expect_error, ok_json, poll};
+use opsdeck_wire::{Check, CheckStatus, ProbeResult, Role};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(120);
+/// The window both sides compute over (s).
+const WINDOW: u32 = 30;
+
+async fn run_check(api: &Api, id: i64) -> ProbeResult {
+    ok_json(
+        api.post(&format!("/api/v1/checks/{id}/run"), &json!({}))
+            .await,
+        "running the check",
+    )
+    .await
+}
+
+fn metric(r: &ProbeResult, name: &str) -> f64 {
+    r.metrics
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("no metric {name}: {r:?}"))
+        .value
+}
+
+async fn create(api: &Api, name: &str, url: &str, measure: Value, w: f64, c: f64) -> Check {
+    ok_json(
+        api.post(
+            "/api/v1/checks",
+            &json!({"name": name, "interval_s": 15, "fail_after": 1, "recover_after": 1,
+                    "spec": {"kind": "scrape", "url": url, "measure": measure,
+                             "window_s": WINDOW, "warning": w, "critical": c}}),
+        )
+        .await,
+        &format!("creating {name}"),
+    )
+    .await
+}
+
+/// Runs the checks once a second for a whole window, so each holds a
+/// window's worth of scrapes, as Prometheus does (it scrapes every second).
+async fn fill_window(api: &Api, ids: &[i64]) {
+    for _ in 0..=WINDOW {
+        for id in ids {
+            run_check(api, *id).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn within_1pct(ours: f64, theirs: f64, what: &str) {
+    let rel = (ours - theirs).abs() / theirs.abs();
+    eprintln!(
+        "{what}: Opsdeck {ours}, reference {theirs} ({:.4} % apart)",
+        rel * 100.0
+    );
+    assert!(
+        rel < 0.01,
+        "{what}: Opsdeck {ours} vs Prometheus {theirs} ({:.3} % apart)",
+        rel * 100.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrape_checks_agree_with_prometheus_and_follow_the_traffic() {
+    let target = MetricsTarget::start().await;
+    target.set_rates(97.3, 2.7);
+    // 80 % in the 50 ms bucket, 17 % in (0.1, 0.25], 3 % in (0.5, 1]:
+    // the p95 falls inside (0.1, 0.25] and is interpolated there.
+    target.set_latency_mix(&[(0.8, 0.03), (0.17, 0.2), (0.03, 0.7)]);
+    let host = target.host();
+    let Ok(prom) = tokio::task::spawn_blocking(move || Prometheus::start(&[host]))
+        .await
+        .expect("starting prometheus")
+    else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let admin = server.user(Role::Admin).await;
+    let operator = server.user(Role::Operator).await;
+    let url = target.url();
+
+    // Refused on save: a selector that is PromQL, not a series; a target
+    // that answers HTML; a window that cannot hold two scrapes.
+    let bad = json!({"name": "bad", "interval_s": 60,
+        "spec": {"kind": "scrape", "url": url, "window_s": 300, "warning": 1, "critical": 5,
+                 "measure": {"kind": "rate", "series": "rate(http_requests_total[5m])"}}});
+    let m = expect_error(admin.post("/api/v1/checks", &bad).await, 400).await;
+    assert!(
+        m.starts_with("measure: `rate(http_requests_total[5m])`"),
+        "{m}"
+    );
+    let mut html = bad.clone();
+    html["spec"]["url"] = json!(server.url("/"));
+    html["spec"]["measure"] = json!({"kind": "gauge", "series": "up"});
+    let m = expect_error(admin.post("/api/v1/checks", &html).await, 400).await;
+    assert!(m.starts_with("url: not a metrics exposition"), "{m}");
+    let mut short = bad.clone();
+    short["spec"]["measure"] = json!({"kind": "rate", "series": "http_requests_total"});
+    short["spec"]["window_s"] = json!(60);
+    short["interval_s"] = json!(60);
+    let m = expect_error(admin.post("/api/v1/checks", &short).await, 400).await;
+    assert!(
+        m.starts_with("window_s: the window must hold at least two scrapes"),
+        "{m}"
+    );
+
+    let ratio = create(
+        &admin,
+        "error rate",
+        &url,
+        json!({"kind": "ratio", "numerator": "http_requests_total{code=~\"5..\"}",
+               "denominator": "http_requests_total"}),
+        1.0,
+        5.0,
+    )
+    .await;
+    let p95 = create(
+        &admin,
+        "p95",
+        &url,
+        json!({"kind": "quantile", "histogram": "http_request_duration_seconds", "quantile": 0.95}),
+        500.0,
+        2000.0,
+    )
+    .await;
+    let rate = create(
+        &admin,
+        "requests/s",
+        &url,
+        json!({"kind": "rate", "series": "http_requests_total"}),
+        1000.0,
+        2000.0,
+    )
+    .await;
+    // The first scrape alone cannot make a rate.
+    let first = run_check(&operator, rate.id).await;
+    assert_eq!(first.status, CheckStatus::Unknown, "{first:?}");
+    assert!(first.message.starts_with("collecting"), "{first:?}");
+
+    fill_window(&operator, &[ratio.id, p95.id, rate.id]).await;
+    let r = run_check(&operator, ratio.id).await;
+    let reference = prom
+        .value(&format!(
+            "100 * sum(rate(http_requests_total{{code=~\"5..\"}}[{WINDOW}s])) / sum(rate(http_requests_total[{WINDOW}s]))"
+        ))
+        .await;
+    assert_eq!(r.status, CheckStatus::Warning, "{r:?}");
+    within_1pct(metric(&r, "ratio_pct"), reference, "error rate");
+    within_1pct(
+        metric(&r, "ratio_pct"),
+        2.7,
+        "error rate vs the traffic set",
+    );
+
+    let q = run_check(&operator, p95.id).await;
+    let reference = prom
+        .value(&format!(
+            "1000 * histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[{WINDOW}s])))"
+        ))
+        .await;
+    assert_eq!(q.status, CheckStatus::Ok, "{q:?}");
+    within_1pct(metric(&q, "quantile"), reference, "p95");
+    assert!(q.message.starts_with("p95 232.3"), "{}", q.message);
+
+    let n = run_check(&operator, rate.id).await;
+    let reference = prom
+        .value(&format!("sum(rate(http_requests_total[{WINDOW}s]))"))
+        .await;
+    within_1pct(metric(&n, "rate_per_s"), reference, "request rate");
+
+    // 8 % errors: critical once the window has seen enough of it; none: ok.
+    target.set_rates(92.0, 8.0);
+    poll(WAIT, "the error rate critical", async || {
+        let r = run_check(&operator, ratio.id).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        (r.status == CheckStatus::Critical && r.message.ends_with("(critical ≥ 5)"))
+            .then_some(())
+            .ok_or(format!("{:?}: {}", r.status, r.message))
+    })
+    .await;
+    target.set_rates(100.0, 0.0);
+    poll(WAIT, "the error rate back to ok", async || {
+        let r = run_check(&operator, ratio.id).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        (r.status == CheckStatus::Ok && metric(&r, "ratio_pct") < 1.0)
+            .then_some(())
+            .ok_or(format!("{:?}: {}", r.status, r.message))
+    })
+    .await;
+
+    // Real-world exposition: Prometheus' own /metrics, a gauge per series.
+    let own = create(
+        &admin,
+        "prometheus build",
+        &format!("{}/metrics", prom.url()),
+        json!({"kind": "gauge", "series": "prometheus_build_info{version=~\".+\"}"}),
+        2.0,
+        3.0,
+    )
+    .await;
+    let g = run_check(&operator, own.id).await;
+    assert_eq!(g.status, CheckStatus::Ok, "{g:?}");
+    assert!(g.message.contains("version=\""), "{}", g.message);
+    assert_eq!(
+        g.metrics.iter().filter(|m| m.name.starts_with('{')).count(),
+        1
+    );
+
+    // A target gone away is critical with the reason.
+    drop(target);
+    let gone = run_check(&operator, ratio.id).await;
+    assert_eq!(gone.status, CheckStatus::Critical, "{gone:?}");
+}
