@@ -19,7 +19,7 @@ DIST := frontend/dist/index.html
 FRONTEND_SOURCES := $(shell find frontend/src wire/src static -type f 2>/dev/null) \
 	frontend/index.html frontend/Trunk.toml frontend/Cargo.toml wire/Cargo.toml Cargo.toml Cargo.lock .cargo/config.toml
 
-.PHONY: run demo test chaos bench bench-backups bench-updates bench-logs bench-load bench-ratelimit bench-compare tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
+.PHONY: run demo test chaos bench bench-backups bench-updates bench-logs bench-scrape bench-load bench-ratelimit bench-compare tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
 
 run: tools $(DIST) server
 	@echo "==> starting Opsdeck (Ctrl-C stops it and its Postgres)"
@@ -85,6 +85,13 @@ bench-updates: server
 # BENCH_LOG_MB=64 for a quick run).
 bench-logs: server
 	@bench/logs.sh
+
+# The metric-scrape part alone (bench/health.sh part A with 1,000 metric
+# scrape checks every 10 s, the error rate over 60 s of bench-target's
+# /metrics/<n>): CPU of opsdeck serve and the schedule lag.
+bench-scrape: server
+	cargo build --release -p opsdeck-e2e --bin bench-target
+	@BENCH_PARTS=A BENCH_CHECKS=1000 BENCH_CHECK_KIND=scrape bench/health.sh
 
 # The load part of make bench alone (bench/load.sh: wrk on the main routes,
 # a 10-minute soak with checks running; needs wrk).

@@ -2,7 +2,8 @@
 # make bench, health-check part (called by bench/run.sh): the check engine,
 # the status board and its live updates, each figure next to its goal from
 # the issue.
-#   A. the engine: BENCH_CHECKS (10,000) HTTP checks every BENCH_INTERVAL_S
+#   A. the engine: BENCH_CHECKS (10,000) HTTP checks (BENCH_CHECK_KIND=scrape:
+#      metric scrape checks, the error rate over 60 s of /metrics/<n>) every BENCH_INTERVAL_S
 #      (10 s) against a local target: CPU of `opsdeck serve` (percent of one
 #      core), its RSS, the lag between a probe's scheduled and actual start
 #      (the engine's own figures, GET /api/v1/checks/engine), database
@@ -53,6 +54,7 @@ sse_clients=${BENCH_SSE_CLIENTS:-1000}
 sse_trials=${BENCH_SSE_TRIALS:-3}
 rounds=${BENCH_ROUNDS:-5}
 parts=${BENCH_PARTS:-A B R S C}
+check_kind=${BENCH_CHECK_KIND:-http}
 per_service=10
 target_dir=${CARGO_TARGET_DIR:-$HOME/.cache/opsdeck/target}
 bin=${OPSDECK_BIN:-$target_dir/release/opsdeck}
@@ -147,9 +149,25 @@ port_array="ARRAY[$(IFS=,; echo "${tports[*]}")]"
 # ---------------------------------------------------------------- A. engine
 if [[ " $parts " == *" A "* ]]; then
   n_services=$(( (checks + per_service - 1) / per_service ))
-  echo "   A: $checks HTTP checks every $interval s ($n_services services x $per_service) against $target_ports target port(s); $(load)"
+  echo "   A: $checks $check_kind checks every $interval s ($n_services services x $per_service) against $target_ports target port(s); $(load)"
   data="$work/a"
   start_server "$data"
+  if [ "$check_kind" = scrape ]; then
+    check_sql="SELECT s.id, format('errors-%s', g.n % $per_service), 'scrape',
+           jsonb_build_object('kind', 'scrape',
+             'url', format('http://127.0.0.1:%s/metrics/%s', ($port_array)[1 + g.n % ${#tports[@]}], g.n),
+             'measure', jsonb_build_object('kind', 'ratio',
+               'numerator', 'http_requests_total{code=~\"5..\"}', 'denominator', 'http_requests_total'),
+             'window_s', 60, 'warning', 1, 'critical', 5, 'below', false, 'sustained_s', 0, 'tls_verify', true),
+           $interval, 5000, 2, 2"
+  else
+    check_sql="SELECT s.id, format('http-%s', g.n % $per_service), 'http',
+           jsonb_build_object('kind', 'http',
+             'url', format('http://127.0.0.1:%s/c/%s', ($port_array)[1 + g.n % ${#tports[@]}], g.n),
+             'method', 'GET', 'expect_status', '[]'::jsonb, 'body_contains', NULL, 'body_regex', NULL,
+             'warning_ms', 1000, 'critical_ms', 3000, 'tls_verify', true, 'max_redirects', 0),
+           $interval, 5000, 2, 2"
+  fi
   sql "$data" "
     INSERT INTO services (name, tier, source)
     SELECT format('engine-%s', lpad(i::text, 5, '0')),
@@ -157,12 +175,7 @@ if [[ " $parts " == *" A "* ]]; then
            'manual'
     FROM generate_series(0, $n_services - 1) AS i;
     INSERT INTO checks (service_id, name, kind, spec, interval_s, timeout_ms, fail_after, recover_after)
-    SELECT s.id, format('http-%s', g.n % $per_service), 'http',
-           jsonb_build_object('kind', 'http',
-             'url', format('http://127.0.0.1:%s/c/%s', ($port_array)[1 + g.n % ${#tports[@]}], g.n),
-             'method', 'GET', 'expect_status', '[]'::jsonb, 'body_contains', NULL, 'body_regex', NULL,
-             'warning_ms', 1000, 'critical_ms', 3000, 'tls_verify', true, 'max_redirects', 0),
-           $interval, 5000, 2, 2
+    $check_sql
     FROM generate_series(0, $checks - 1) AS g(n)
     JOIN services s ON s.name = format('engine-%s', lpad((g.n / $per_service)::text, 5, '0'));"
   stop_server

@@ -228,9 +228,17 @@ impl Prometheus {
     /// The value of an instant query whose answer is one series (or a
     /// scalar); panics otherwise: it is the test's reference figure.
     pub async fn value(&self, query: &str) -> f64 {
+        self.value_with(query, None).await
+    }
+
+    async fn value_with(&self, query: &str, at: Option<f64>) -> f64 {
+        let mut params = vec![("query", query.to_string())];
+        if let Some(t) = at {
+            params.push(("time", t.to_string()));
+        }
         let body: serde_json::Value = reqwest::Client::new()
             .get(format!("{}/api/v1/query", self.url()))
-            .query(&[("query", query)])
+            .query(&params)
             .send()
             .await
             .expect("asking prometheus")
@@ -247,6 +255,41 @@ impl Prometheus {
         v.as_str()
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("{query}: not a number: {body}"))
+    }
+
+    /// The raw samples of a one-series range selector (`x[30s]`) at
+    /// `at` (Unix seconds): `(seconds, value)`, oldest first.
+    pub async fn samples(&self, selector: &str, at: f64) -> Vec<(f64, f64)> {
+        let body: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/api/v1/query", self.url()))
+            .query(&[("query", selector), ("time", &at.to_string())])
+            .send()
+            .await
+            .expect("asking prometheus")
+            .json()
+            .await
+            .expect("its answer");
+        let series = &body["data"]["result"];
+        assert_eq!(
+            series.as_array().map(Vec::len),
+            Some(1),
+            "{selector}: {body}"
+        );
+        series[0]["values"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .map(|p| {
+                let t = p[0].as_f64().expect("a time");
+                let v: f64 = p[1].as_str().and_then(|v| v.parse().ok()).expect("a value");
+                (t, v)
+            })
+            .collect()
+    }
+
+    /// An instant query's one value at `at` (Unix seconds).
+    pub async fn value_at(&self, query: &str, at: f64) -> f64 {
+        self.value_with(query, Some(at)).await
     }
 
     /// `http://127.0.0.1:<port>`.

@@ -9,6 +9,10 @@
 //!   parameter `delay_ms=D` (or `--delay-ms`, the default for every request)
 //!   delays the answer by D ms without holding anything else up.
 //!   `GET /__hits` answers the number of requests served so far.
+//!   `GET /metrics/<n>` answers a Prometheus exposition like a small web
+//!   service's (requests by code and method, a latency histogram, a few
+//!   gauges; about 60 series, 5 KB) whose counters grow with time: the
+//!   target of the metric-scrape bench (`BENCH_CHECK_KIND=scrape`).
 //!   One single-threaded Tokio runtime: the target's CPU cost stays small
 //!   next to the server under test on the same machine.
 //!
@@ -30,6 +34,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+
+/// When the target started: its counters grow from there.
+static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
 fn usage() -> ! {
     eprintln!(
@@ -123,7 +130,70 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// A small web service's metrics after `t` seconds at 100 requests/s
+/// (1.5 % of them 5xx), their latencies spread over the buckets.
+fn exposition(t: f64) -> String {
+    use std::fmt::Write;
+    const LE: [&str; 11] = [
+        "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10",
+    ];
+    const SHARE: [f64; 11] = [
+        0.05, 0.15, 0.35, 0.55, 0.75, 0.9, 0.96, 0.985, 0.995, 0.999, 1.0,
+    ];
+    let n = 100.0 * t;
+    let mut s = String::with_capacity(6 * 1024);
+    s += "# HELP http_requests_total Requests served.\n# TYPE http_requests_total counter\n";
+    for (method, m) in [("GET", 0.8), ("POST", 0.2)] {
+        for (code, c) in [
+            ("200", 0.9),
+            ("201", 0.05),
+            ("404", 0.035),
+            ("500", 0.01),
+            ("503", 0.005),
+        ] {
+            let _ = writeln!(
+                s,
+                "http_requests_total{{method=\"{method}\",code=\"{code}\",handler=\"/api/v1/items\"}} {:.0}",
+                n * m * c
+            );
+        }
+    }
+    s += "# HELP http_request_duration_seconds Latency.\n# TYPE http_request_duration_seconds histogram\n";
+    for method in ["GET", "POST"] {
+        for (le, share) in LE.iter().zip(SHARE) {
+            let _ = writeln!(
+                s,
+                "http_request_duration_seconds_bucket{{method=\"{method}\",le=\"{le}\"}} {:.0}",
+                n * share / 2.0
+            );
+        }
+        let _ = writeln!(
+            s,
+            "http_request_duration_seconds_bucket{{method=\"{method}\",le=\"+Inf\"}} {:.0}",
+            n / 2.0
+        );
+        let _ = writeln!(
+            s,
+            "http_request_duration_seconds_sum{{method=\"{method}\"}} {:.3}",
+            n * 0.06
+        );
+        let _ = writeln!(
+            s,
+            "http_request_duration_seconds_count{{method=\"{method}\"}} {:.0}",
+            n / 2.0
+        );
+    }
+    s += "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 5.1e+07\n";
+    s += "# TYPE app_queue_length gauge\n";
+    for q in ["mail", "thumbnails", "webhooks", "exports"] {
+        let _ = writeln!(s, "app_queue_length{{queue=\"{q}\"}} {}", (t as u64) % 17);
+    }
+    s += "# TYPE go_goroutines gauge\ngo_goroutines 42\n";
+    s
+}
+
 async fn connection(mut s: TcpStream, hits: Arc<AtomicU64>, default_delay: u64) {
+    let started = *STARTED.get_or_init(Instant::now);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = [0u8; 8192];
     loop {
@@ -181,6 +251,8 @@ async fn connection(mut s: TcpStream, hits: Arc<AtomicU64>, default_delay: u64) 
         }
         let body = if path == "/__hits" {
             format!("{n}\n")
+        } else if path.starts_with("/metrics") {
+            exposition(started.elapsed().as_secs_f64())
         } else {
             "ok\n".to_owned()
         };
