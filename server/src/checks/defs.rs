@@ -198,10 +198,14 @@ pub fn validate_spec(spec: &mut CheckSpec) -> Result<(), String> {
             if !(c.warning.is_finite() && c.critical.is_finite()) {
                 return Err(bad("warning", "thresholds must be numbers"));
             }
-            if c.below && c.warning <= c.critical {
+            if c.firing.is_some() {
+                // Alerting-rule mode: the thresholds are not used.
+                c.warning = 0.0;
+                c.critical = 0.0;
+                c.below = false;
+            } else if c.below && c.warning <= c.critical {
                 return Err("warning/critical: with below, need warning > critical".into());
-            }
-            if !c.below && c.warning >= c.critical {
+            } else if !c.below && c.warning >= c.critical {
                 return Err("warning/critical: need warning < critical".into());
             }
             if c.sustained_s > 86_400 {

@@ -16,6 +16,7 @@ mod checks;
 mod checks_containers;
 mod checks_logs;
 mod checks_prometheus;
+mod checks_rules_import;
 mod cleanup;
 mod cleanup_ui;
 mod cli;
