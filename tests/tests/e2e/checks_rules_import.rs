@@ -302,7 +302,7 @@ async fn rules_import_preview_apply_and_follow_the_error_rate() {
     assert!(creates
         .iter()
         .all(|e| e.params["import"]["rules"].is_string()));
-    let all: Value = admin.json("/api/v1/audit?limit=500").await;
+    let all: Value = admin.json("/api/v1/audit?limit=200").await;
     assert!(
         !all.to_string().contains(token),
         "the token is in the audit log"
