@@ -335,7 +335,7 @@ pub fn RulesImport() -> impl IntoView {
                         <input type="file" accept=".yml,.yaml,text/yaml" data-testid="rules-file" on:change=on_file/>
                     </label>
                     <label class="span-all">"…or paste it"
-                        <textarea rows="12" class="mono" spellcheck="false" data-testid="rules-yaml"
+                        <textarea rows="8" class="mono" spellcheck="false" data-testid="rules-yaml"
                             placeholder="groups:\n  - name: api\n    rules:\n      - alert: HighErrorRate\n        expr: sum(rate(http_requests_total{code=~\"5..\"}[5m])) / sum(rate(http_requests_total[5m])) > 0.05\n        for: 5m\n        labels: {severity: critical, service: api}"
                             prop:value=move || yaml.get() on:input=move |e| yaml.set(event_target_value(&e))></textarea>
                     </label>
@@ -350,7 +350,7 @@ pub fn RulesImport() -> impl IntoView {
                     <label>"Service label"
                         <input data-testid="rules-label" spellcheck="false" autocomplete="off"
                             prop:value=move || label.get() on:input=move |e| label.set(event_target_value(&e))/>
-                        <span class="hint">"A rule label (or expression matcher) whose value is a service name: service, job, container…"</span>
+                        <span class="hint">"Names the service: service, job…"</span>
                     </label>
                     <label class="check">
                         <input type="checkbox" prop:checked=move || tls_verify.get() on:change=move |e| tls_verify.set(event_target_checked(&e))/>

@@ -401,7 +401,11 @@ async fn rules_import_page() {
              s.value = o.value; s.dispatchEvent(new Event('change', {bubbles: true})); return o.value;",
         )
         .await;
-    b.set_window_size(1400, 1100).await;
+    b.set_window_size(1400, 1000).await;
+    b.execute(
+        "document.querySelector('[data-testid=rules-plan]').scrollIntoView({block: 'start'}); return 'ok';",
+    )
+    .await;
     b.screenshot(&screenshots().join("rules-import.png")).await;
 
     b.wait_for("[data-testid=rules-apply]")
