@@ -1,7 +1,8 @@
 //! Health checks. The checks page (`/checks`): every check with its service,
 //! kind, state and last result, filtered by state and kind; host checks (no
 //! service) are added here; admins see the check engine's figures and the
-//! retention and report settings.
+//! retention and report settings. Operators import a Prometheus rules
+//! file as checks from here ([`RulesImport`], `/checks/import-rules`).
 //!
 //! The pieces the service page shares live here too: [`CheckTable`] (with
 //! "Run now", edit and delete for operators), [`CheckForm`] (add or edit a
@@ -11,11 +12,13 @@
 mod chart;
 mod fields;
 mod form;
+mod rules_import;
 mod settings;
 mod table;
 pub use chart::*;
 pub use fields::*;
 pub use form::*;
+pub use rules_import::RulesImport;
 pub use settings::*;
 pub use table::*;
 
@@ -25,9 +28,9 @@ use std::time::Duration;
 use leptos::prelude::*;
 use opsdeck_wire::{
     Check, CheckHistory, CheckInput, CheckSpec, CheckStatus, ContainerCheck,
-    ContainerResourcesCheck, HealthSettings, HeartbeatCheck, HostCheck, HttpCheck, HttpMethod,
-    LogLevel, LogPatternCheck, MysqlCheck, PostgresCheck, ProbeResult, PrometheusCheck, RedisCheck,
-    Resource, Role, ScrapeCheck, ScrapeMeasure, TcpCheck, TlsCheck,
+    ContainerResourcesCheck, FiringLevel, HealthSettings, HeartbeatCheck, HostCheck, HttpCheck,
+    HttpMethod, LogLevel, LogPatternCheck, MysqlCheck, PostgresCheck, ProbeResult, PrometheusCheck,
+    RedisCheck, Resource, Role, ScrapeCheck, ScrapeMeasure, TcpCheck, TlsCheck,
 };
 use wasm_bindgen::JsCast;
 
@@ -366,6 +369,9 @@ pub fn Checks() -> impl IntoView {
         <div class="page-head">
             <h1>"Checks"</h1>
             <span class="spacer"></span>
+            {(role >= Role::Operator).then(|| view! {
+                <a class="btn" href="/checks/import-rules" data-testid="import-rules">"Import Prometheus rules"</a>
+            })}
             {(role >= Role::Operator).then(|| view! {
                 <button class="btn btn-primary" data-testid="add-check"
                     on:click=move |_| { saved.set(None); form.set(Some(FormMode::Add)); }>"Add host check"</button>

@@ -77,6 +77,7 @@ fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=shell::Shell>
                     <Route path=path!("") view=dashboard::Dashboard/>
                     <Route path=path!("checks") view=checks::Checks/>
+                    <Route path=path!("checks/import-rules") view=checks::RulesImport/>
                     <Route path=path!("reports") view=reports::Reports/>
                     <Route path=path!("services") view=services::Services/>
                     <Route path=path!("services/:id") view=service::ServicePage/>

@@ -360,6 +360,36 @@ pub struct PrometheusCheck {
     pub sustained_s: u32,
     #[serde(default = "default_true")]
     pub tls_verify: bool,
+    /// Alerting-rule mode: the query is an alert expression; any returned
+    /// series is this level, none is ok ("no series firing"), and the
+    /// thresholds are not used. Absent: the thresholds grade each value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firing: Option<FiringLevel>,
+}
+
+/// The level an alerting-rule Prometheus check reports while its
+/// expression returns series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum FiringLevel {
+    Warning,
+    Critical,
+}
+
+impl FiringLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FiringLevel::Warning => "warning",
+            FiringLevel::Critical => "critical",
+        }
+    }
+    pub fn status(self) -> CheckStatus {
+        match self {
+            FiringLevel::Warning => CheckStatus::Warning,
+            FiringLevel::Critical => CheckStatus::Critical,
+        }
+    }
 }
 
 fn d_log_window() -> u32 {

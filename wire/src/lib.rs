@@ -31,6 +31,7 @@ mod inventory;
 mod logs;
 mod maintenance;
 mod metrics;
+mod rules;
 mod runbooks;
 mod updates;
 pub use backups::*;
@@ -42,6 +43,7 @@ pub use inventory::*;
 pub use logs::*;
 pub use maintenance::*;
 pub use metrics::*;
+pub use rules::*;
 pub use runbooks::*;
 pub use updates::*;
 

@@ -150,6 +150,7 @@ pub fn metric_presets(url: &str) -> Vec<MetricPreset> {
                 below: false,
                 sustained_s: 0,
                 tls_verify: true,
+                firing: None,
             }),
         },
     ]

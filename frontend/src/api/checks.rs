@@ -54,3 +54,13 @@ pub async fn settings() -> Result<w::HealthSettings, ApiError> {
 pub async fn save_settings(input: &impl Serialize) -> Result<w::HealthSettings, ApiError> {
     put(&url("/checks/settings"), input).await
 }
+
+/// Previews a Prometheus rules file as checks.
+pub async fn rules_preview(req: &w::RulesImportRequest) -> Result<w::RulesImportPlan, ApiError> {
+    post(&url("/checks/import-rules/preview"), req).await
+}
+
+/// Creates the selected checks of a rules file (one transaction).
+pub async fn rules_apply(req: &w::RulesImportRequest) -> Result<w::RulesImportPlan, ApiError> {
+    post(&url("/checks/import-rules/apply"), req).await
+}

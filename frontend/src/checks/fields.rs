@@ -73,6 +73,8 @@ pub(super) struct Fields {
     pub(super) denominator: RwSignal<String>,
     pub(super) histogram: RwSignal<String>,
     pub(super) quantile: RwSignal<String>,
+    /// `""`: thresholds; `warning`/`critical`: alerting-rule mode.
+    pub(super) firing: RwSignal<String>,
 }
 
 pub(super) fn s(v: &str) -> RwSignal<String> {
@@ -161,6 +163,7 @@ impl Fields {
             denominator: s("http_requests_total"),
             histogram: s("http_request_duration_seconds"),
             quantile: s("0.95"),
+            firing: s(""),
         }
     }
 
@@ -282,6 +285,10 @@ impl Fields {
                 set(f.warning, num_text(x.warning));
                 set(f.critical, num_text(x.critical));
                 f.below.set(x.below);
+                set(
+                    f.firing,
+                    x.firing.map(|l| l.as_str().to_string()).unwrap_or_default(),
+                );
                 set(f.sustained_s, x.sustained_s.to_string());
                 f.tls_verify.set(x.tls_verify);
             }
@@ -485,15 +492,28 @@ pub(super) fn build_spec(f: &Fields) -> Result<CheckSpec, FieldError> {
             period_s: num(f.period_s, "period_s")?,
             grace_s: num(f.grace_s, "grace_s")?,
         }),
-        "prometheus" => CheckSpec::Prometheus(PrometheusCheck {
-            url: required(f.url, "url")?,
-            query: required(f.query, "query")?,
-            warning: num(f.warning, "warning")?,
-            critical: num(f.critical, "critical")?,
-            below: f.below.get_untracked(),
-            sustained_s: num(f.sustained_s, "sustained_s")?,
-            tls_verify: f.tls_verify.get_untracked(),
-        }),
+        "prometheus" => {
+            let firing = match f.firing.get_untracked().as_str() {
+                "warning" => Some(FiringLevel::Warning),
+                "critical" => Some(FiringLevel::Critical),
+                _ => None,
+            };
+            // Alerting-rule mode does not use the thresholds.
+            let (warning, critical) = match firing {
+                Some(_) => (0.0, 0.0),
+                None => (num(f.warning, "warning")?, num(f.critical, "critical")?),
+            };
+            CheckSpec::Prometheus(PrometheusCheck {
+                url: required(f.url, "url")?,
+                query: required(f.query, "query")?,
+                warning,
+                critical,
+                below: firing.is_none() && f.below.get_untracked(),
+                sustained_s: num(f.sustained_s, "sustained_s")?,
+                tls_verify: f.tls_verify.get_untracked(),
+                firing,
+            })
+        }
         "scrape" => CheckSpec::Scrape(ScrapeCheck {
             url: required(f.url, "url")?,
             measure: match f.measure.get_untracked().as_str() {
@@ -592,6 +612,7 @@ pub(super) fn kind_keys(kind: &str) -> &'static [&'static str] {
             "warning",
             "critical",
             "below",
+            "firing",
             "sustained_s",
             "tls_verify",
         ],

@@ -178,13 +178,16 @@ pub fn CheckForm(
             "prometheus" => view! {
                 <div class="span-2">{input("url", "Prometheus URL", f.url, "url", "http://prometheus:9090")}</div>
                 <div class="span-all">{input("query", "PromQL query", f.query, "text", "sum(rate(http_requests_total{code=~\"5..\"}[5m])) / sum(rate(http_requests_total[5m]))")}</div>
-                {number("warning", "Warning at", f.warning)}
-                {number("critical", "Critical at", f.critical)}
+                {select("firing", "Grading", f.firing, &[("", "Thresholds on each value"), ("warning", "Warning while it returns series"), ("critical", "Critical while it returns series")])}
+                <Show when=move || f.firing.get().is_empty()>
+                    {number("warning", "Warning at", f.warning)}
+                    {number("critical", "Critical at", f.critical)}
+                    {checkbox("below", "Lower is worse", f.below)}
+                </Show>
                 {number("sustained_s", "Sustained for (s)", f.sustained_s)}
-                {checkbox("below", "Lower is worse", f.below)}
                 {checkbox("tls_verify", "Verify the TLS certificate", f.tls_verify)}
                 {password()}
-                <p class="hint span-all">"Each series the query returns is graded; the worst decides. The server checks the query when you save."</p>
+                <p class="hint span-all">{move || if f.firing.get().is_empty() { "Each series the query returns is graded; the worst decides. The server checks the query when you save." } else { "An alert expression: any series it returns fires (with its labels shown), none is OK. The server checks the query when you save." }}</p>
             }.into_any(),
             "scrape" => view! {
                 <div class="span-2">{input("url", "Metrics URL", f.url, "url", "http://api:8080/metrics")}</div>

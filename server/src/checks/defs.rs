@@ -215,7 +215,14 @@ pub fn validate_spec(spec: &mut CheckSpec) -> Result<(), String> {
             if c.query.is_empty() || c.query.chars().count() > 4000 {
                 return Err(bad("query", "a PromQL expression of 1 to 4000 characters"));
             }
-            check_limits(c.warning, c.critical, c.below)?;
+            if c.firing.is_some() {
+                // Alerting-rule mode: the thresholds are not used.
+                c.warning = 0.0;
+                c.critical = 0.0;
+                c.below = false;
+            } else {
+                check_limits(c.warning, c.critical, c.below)?;
+            }
             if c.sustained_s > 86_400 {
                 return Err(bad("sustained_s", "at most 86400"));
             }

@@ -6,10 +6,13 @@
 //! - [`damping`]: the flap-damping and "sustained for" state machines.
 //! - [`status`]: the dependency-aware status model.
 //! - [`report`]: the daily check report (built and stored).
+//! - [`rules`]: a Prometheus rules file as Prometheus-query checks
+//!   (mapping, preview, one-transaction apply).
 //! - [`defs`]: check definitions validated at the boundary, the
 //!   [`CheckError`] enum, reading checks for the API; [`store`]: the SQL;
 //!   `api`: the HTTP layer: the `/api/v1/checks`, `/api/v1/status` and
-//!   heartbeat routes, `api::report` (the report routes) and `api::public`
+//!   heartbeat routes, `api::report` (the report routes), `api::rules`
+//!   (the rules import) and `api::public`
 //!   (the public status page, [`page`] and [`css`]).
 //!
 //! Roles: viewers read checks, history and the board; operators create,
@@ -26,6 +29,7 @@ pub mod defs;
 pub mod engine;
 pub mod probe;
 pub mod report;
+pub mod rules;
 pub mod status;
 pub mod store;
 

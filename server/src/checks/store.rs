@@ -600,3 +600,47 @@ pub async fn day_counts(pool: &PgPool) -> sqlx::Result<Vec<(i64, f64, f64)>> {
     .map(|r| (r.check_id, r.good, r.total))
     .collect())
 }
+
+/// A stored Prometheus check as a rules import compares it: its server,
+/// query and name.
+pub struct PromRow {
+    pub id: i64,
+    pub service_id: Option<i64>,
+    pub name: String,
+    pub url: String,
+    pub query: String,
+}
+
+/// Every Prometheus check (a rules import never creates one twice).
+pub async fn prometheus_checks(conn: &mut PgConnection) -> sqlx::Result<Vec<PromRow>> {
+    sqlx::query_as!(
+        PromRow,
+        r#"SELECT id, service_id, name, spec->>'url' AS "url!", spec->>'query' AS "query!"
+           FROM checks WHERE kind = 'prometheus' ORDER BY id"#
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// `(service id or 0, name)` of every check with one of `names`.
+pub async fn names_taken(
+    conn: &mut PgConnection,
+    names: &[String],
+) -> sqlx::Result<Vec<(i64, String)>> {
+    let rows = sqlx::query!(
+        r#"SELECT COALESCE(service_id, 0) AS "service_id!", name FROM checks
+           WHERE name = ANY($1)"#,
+        names
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.service_id, r.name)).collect())
+}
+
+/// Every service's id and name.
+pub async fn service_names(conn: &mut PgConnection) -> sqlx::Result<Vec<(i64, String)>> {
+    let rows = sqlx::query!("SELECT id, name FROM services ORDER BY name")
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.name)).collect())
+}

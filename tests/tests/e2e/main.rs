@@ -17,6 +17,7 @@ mod checks_containers;
 mod checks_logs;
 mod checks_prometheus;
 mod checks_scrape;
+mod checks_rules_import;
 mod cleanup;
 mod cleanup_ui;
 mod cli;

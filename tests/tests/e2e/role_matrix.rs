@@ -178,6 +178,17 @@ const RULES: &[(&str, &str, Access)] = &[
         "/api/v1/checks/{id}/heartbeat",
         Access::Role(Role::Operator),
     ),
+    // A Prometheus rules file as checks: operators, as adding a check.
+    (
+        "POST",
+        "/api/v1/checks/import-rules/preview",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "POST",
+        "/api/v1/checks/import-rules/apply",
+        Access::Role(Role::Operator),
+    ),
     ("GET", "/api/v1/checks/engine", Access::Role(Role::Admin)),
     ("GET", "/api/v1/checks/settings", Access::Role(Role::Admin)),
     ("PUT", "/api/v1/checks/settings", Access::Role(Role::Admin)),

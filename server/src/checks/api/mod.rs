@@ -28,6 +28,7 @@ use super::defs::{
 use super::probe;
 mod public;
 mod report;
+mod rules;
 
 pub use public::{css, page};
 
@@ -49,6 +50,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(events))
         .routes(routes!(set_public))
         .merge(report::router())
+        .merge(rules::router())
 }
 
 // ------------------------------------------------------------------ reading

@@ -6,8 +6,11 @@
 //!   (labels and value), worst first, at most [`SHOWN`] of them; each
 //!   value is a metric named by its labels.
 //! - No series is `ok` ("no series"): like an alerting rule that does not
-//!   fire. A scalar result is one series without labels; a string or a
-//!   NaN is critical with what came back.
+//!   fire. In alerting-rule mode (`firing`, what a rules import makes of
+//!   an expression it cannot split into query and threshold) every
+//!   returned series is the check's level and none is "no series firing".
+//!   A scalar result is one series without labels; a string or a NaN is
+//!   critical with what came back.
 //! - The server's own error (`bad_data: parse error at char 5: …`) is the
 //!   message, critical. The same query is asked once when the check is
 //!   saved ([`validate`]), so a typo is refused with the server's words.
@@ -16,7 +19,7 @@
 
 use std::time::{Duration, Instant};
 
-use opsdeck_wire::{CheckStatus, PrometheusCheck};
+use opsdeck_wire::{CheckStatus, FiringLevel, PrometheusCheck};
 use reqwest::Url;
 use serde::Deserialize;
 
@@ -158,8 +161,39 @@ pub fn number(v: f64) -> String {
     }
 }
 
+/// Alerting-rule mode (`firing`): every returned series fires at the
+/// check's level, shown with its labels and value; none is ok.
+fn judge_firing(level: FiringLevel, mut series: Vec<Series>) -> Probe {
+    if series.is_empty() {
+        return Probe::ok("no series firing");
+    }
+    series.sort_by(|a, b| a.labels.cmp(&b.labels));
+    let shown: Vec<String> = series
+        .iter()
+        .take(SHOWN)
+        .map(|s| format!("{} {}", s.labels, number(s.value)))
+        .collect();
+    let n = series.len();
+    let mut message = format!(
+        "{n} series firing ({}): {}",
+        level.as_str(),
+        shown.join("; ")
+    );
+    if n > SHOWN {
+        message.push_str(&format!("; and {} more series", n - SHOWN));
+    }
+    let mut p = Probe::new(level.status(), message).metric("series_firing", n as f64);
+    for s in series.iter().take(20) {
+        p = p.metric(&s.labels, s.value);
+    }
+    p
+}
+
 /// Grades every series; the worst decides.
 pub fn judge(c: &PrometheusCheck, series: Vec<Series>) -> Probe {
+    if let Some(level) = c.firing {
+        return judge_firing(level, series);
+    }
     if series.is_empty() {
         return Probe::ok("no series (the query returned nothing)");
     }
@@ -282,6 +316,7 @@ mod tests {
             below,
             sustained_s: 0,
             tls_verify: true,
+            firing: None,
         }
     }
 
@@ -342,6 +377,42 @@ mod tests {
         );
         assert_eq!(p.status, CheckStatus::Warning);
         assert!(p.message.ends_with("(warning ≤ 20)"), "{}", p.message);
+    }
+
+    #[test]
+    fn alerting_rule_mode_fires_on_any_series() {
+        let mut c = check(0.0, 0.0, false);
+        c.firing = Some(FiringLevel::Warning);
+        let p = judge(&c, vec![]);
+        assert_eq!(
+            (p.status, p.message.as_str()),
+            (CheckStatus::Ok, "no series firing")
+        );
+        let p = judge(
+            &c,
+            vec![
+                Series {
+                    labels: r#"{job="b"}"#.into(),
+                    value: 0.2,
+                },
+                Series {
+                    labels: r#"{job="a"}"#.into(),
+                    value: 1.0,
+                },
+            ],
+        );
+        assert_eq!(p.status, CheckStatus::Warning);
+        assert_eq!(
+            p.message,
+            r#"2 series firing (warning): {job="a"} 1; {job="b"} 0.2"#
+        );
+        assert_eq!(p.metrics[0].name, "series_firing");
+        c.firing = Some(FiringLevel::Critical);
+        let one = vec![Series {
+            labels: "{}".into(),
+            value: 1.0,
+        }];
+        assert_eq!(judge(&c, one).status, CheckStatus::Critical);
     }
 
     #[test]
