@@ -243,3 +243,115 @@ async fn scrape_checks_agree_with_prometheus_and_follow_the_traffic() {
     let gone = run_check(&operator, ratio.id).await;
     assert_eq!(gone.status, CheckStatus::Critical, "{gone:?}");
 }
+
+/// The check form in headless Chromium: "Start from a handbook rule" fills
+/// a metric scrape check with the error-rate rule (ratio, 1 % / 5 %, the
+/// handbooks named); with the target's URL typed it saves and runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_from_a_handbook_preset_in_the_browser() {
+    use opsdeck_e2e::browser::{screenshots, Browser};
+    use opsdeck_e2e::server::{web_root, PASSWORD};
+    use opsdeck_wire::Service;
+
+    let spa = opsdeck_e2e::require::part(
+        web_root().join("index.html").is_file(),
+        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
+        "make frontend",
+    );
+    if spa.is_err() {
+        return;
+    }
+    let target = MetricsTarget::start().await;
+    target.set_rates(99.0, 1.0);
+    let server = TestServer::start().await;
+    let admin = server.user(Role::Admin).await;
+    server.user(Role::Operator).await;
+    let svc: Service = ok_json(
+        admin
+            .post(
+                "/api/v1/services",
+                &json!({"name": "shop-api", "tier": "critical"}),
+            )
+            .await,
+        "creating the service",
+    )
+    .await;
+    let Ok(b) = Browser::start().await else {
+        return;
+    };
+    b.sign_in(&server.url("/login"), "operator-user", PASSWORD)
+        .await;
+    b.goto(&server.url(&format!("/services/{}", svc.id))).await;
+    b.wait_for("[data-testid=add-check]")
+        .await
+        .click()
+        .await
+        .expect("clicking Add check");
+    b.wait_for("[data-testid=check-preset]").await;
+    // Host-only presets (load per core) are not offered on a service.
+    let offered = b
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=check-preset] option')].map(o => o.value).join(',');",
+        )
+        .await;
+    assert!(
+        offered.contains("error-rate") && offered.contains("p95-latency"),
+        "{offered}"
+    );
+    assert!(!offered.contains("load-per-core"), "{offered}");
+    b.execute(
+        "const p = document.querySelector('[data-testid=check-preset]');
+         p.value = 'error-rate'; p.dispatchEvent(new Event('change', {bubbles: true}));
+         return 'ok';",
+    )
+    .await;
+    b.wait_for_contains("[data-testid=check-preset-source]", "StackForge")
+        .await;
+    let filled = b
+        .execute(
+            "const v = k => document.querySelector(`[data-testid=check-field-${k}]`).value;
+             return [document.querySelector('[data-testid=check-kind]').value, v('numerator'),
+                     v('denominator'), v('warning'), v('critical'), v('name')].join('|');",
+        )
+        .await;
+    assert_eq!(
+        filled,
+        r#"scrape|http_requests_total{code=~"5.."}|http_requests_total|1|5|Error rate"#
+    );
+    b.execute(&format!(
+        "const u = document.querySelector('[data-testid=check-field-url]');
+         u.value = '{}'; u.dispatchEvent(new Event('input', {{bubbles: true}}));
+         const i = document.querySelector('[data-testid=check-field-interval_s]');
+         i.value = '10'; i.dispatchEvent(new Event('input', {{bubbles: true}}));
+         return 'ok';",
+        target.url()
+    ))
+    .await;
+    b.screenshot(&screenshots().join("check-scrape-preset.png"))
+        .await;
+    b.wait_for("[data-testid=check-save]")
+        .await
+        .click()
+        .await
+        .expect("saving");
+    b.wait_for_contains("main", "Error rate").await;
+    let checks: Vec<Check> = ok_json(
+        admin
+            .get(&format!("/api/v1/checks?service_id={}", svc.id))
+            .await,
+        "listing the checks",
+    )
+    .await;
+    let c = checks
+        .iter()
+        .find(|c| c.name == "Error rate")
+        .expect("the check saved");
+    match &c.spec {
+        opsdeck_wire::CheckSpec::Scrape(s) => {
+            assert_eq!(s.url, target.url());
+            assert_eq!((s.warning, s.critical, s.window_s), (1.0, 5.0, 300));
+        }
+        other => panic!("not a scrape check: {other:?}"),
+    }
+    b.close().await;
+}
