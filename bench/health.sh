@@ -597,10 +597,13 @@ fi
 [ -z "$server_pid" ] || stop_server
 
 # ---------------------------------------------------------------- table
-python3 - "$work" "$(nproc)" "$target_ports" "$interval" <<'PY'
+python3 - "$work" "$(nproc)" "$target_ports" "$interval" "$check_kind" <<'PY'
 import json, os, sys
 from benchlib import median
-work, cores, tports, interval = sys.argv[1:]
+work, cores, tports, interval, kind = sys.argv[1:]
+# The goal for CPU: 10,000 HTTP checks < 100 % (issue 5); 1,000 metric
+# scrape checks < 25 % (issue 21).
+what, cpu_goal = ("metric scrape checks (error rate over 60 s of a 5 KB exposition)", 25) if kind == "scrape" else ("HTTP checks", 100)
 def load(name):
     p = f"{work}/results/{name}.json"
     return json.load(open(p)) if os.path.exists(p) else None
@@ -610,7 +613,7 @@ rows = []
 if e:
     n = f"{e['checks']:,}"
     rows += [
-        (f"{n} HTTP checks every {interval} s ({tports} target port{'s' if tports != '1' else ''}, keep-alive): CPU of `opsdeck serve`, {e['window_s']:.0f} s after {e['warmup_s']} s warm-up", f"{e['cpu_pct']:.1f} % of one core", "< 100 %", f"{e['cpu_pct']/100:.2f}"),
+        (f"{n} {what} every {interval} s ({tports} target port{'s' if tports != '1' else ''}, keep-alive): CPU of `opsdeck serve`, {e['window_s']:.0f} s after {e['warmup_s']} s warm-up", f"{e['cpu_pct']:.1f} % of one core", f"< {cpu_goal} %", f"{e['cpu_pct']/cpu_goal:.2f}"),
         ("same: RSS at the end (max sampled every 10 s / VmHWM)", f"{e['rss_mb']:.1f} MB ({e['rss_max_mb']:.1f} / {e['hwm_mb']:.1f})", "< 300 MB", f"{e['rss_max_mb']/300:.2f}"),
         ("same: lag scheduled → started, last 10,000 probes at the end: p50 / p99 / max (worst p99 / max sampled)", f"{e['lag_p50_ms']:.2f} / {e['lag_p99_ms']:.2f} / {e['lag_max_ms']:.1f} ms ({e['lag_p99_worst_ms']:.2f} / {e['lag_max_worst_ms']:.1f})", "p99 < 1 s", f"{e['lag_p99_worst_ms']/1000:.3f}"),
         ("same: probes/s (engine) / requests/s (target)", f"{e['probes_per_s']:.0f} / {e['target_req_per_s']:.0f}", "report", ""),
