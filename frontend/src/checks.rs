@@ -25,9 +25,9 @@ use std::time::Duration;
 use leptos::prelude::*;
 use opsdeck_wire::{
     Check, CheckHistory, CheckInput, CheckSpec, CheckStatus, ContainerCheck,
-    ContainerResourcesCheck, HealthSettings, HeartbeatCheck, HostCheck, HttpCheck, HttpMethod,
-    LogLevel, LogPatternCheck, MysqlCheck, PostgresCheck, ProbeResult, PrometheusCheck, RedisCheck,
-    Resource, Role, TcpCheck, TlsCheck,
+    ContainerResourcesCheck, ForecastCheck, HealthSettings, HeartbeatCheck, HostCheck, HttpCheck,
+    HttpMethod, LogLevel, LogPatternCheck, MysqlCheck, PostgresCheck, ProbeResult, PrometheusCheck,
+    RedisCheck, Resource, Role, TcpCheck, TlsCheck,
 };
 use wasm_bindgen::JsCast;
 
@@ -44,7 +44,7 @@ use crate::ui::{Confirm, EmptyState, ErrorState, Loading, Pill};
 const PAGE: usize = 500;
 
 /// Every kind, in the order the kind selector lists them.
-pub const ALL_KINDS: [&str; 12] = [
+pub const ALL_KINDS: [&str; 13] = [
     "http",
     "tcp",
     "container",
@@ -56,6 +56,7 @@ pub const ALL_KINDS: [&str; 12] = [
     "redis",
     "tls",
     "host",
+    "forecast",
     "heartbeat",
 ];
 
@@ -73,6 +74,7 @@ pub fn kind_label(kind: &str) -> &'static str {
         "heartbeat" => "Heartbeat",
         "log_pattern" => "Log pattern",
         "prometheus" => "Prometheus query",
+        "forecast" => "Capacity forecast",
         _ => "Other",
     }
 }
@@ -133,6 +135,16 @@ pub fn target_of(spec: &CheckSpec) -> String {
         CheckSpec::ContainerResources(c) => resource_str(c.resource).into(),
         CheckSpec::Heartbeat(h) => format!("every {} s (+{} s grace)", h.period_s, h.grace_s),
         CheckSpec::Prometheus(p) => p.query.clone(),
+        CheckSpec::Forecast(c) => match &c.path {
+            Some(p) => format!(
+                "disk {p} full within {} / {} days",
+                c.warning_days, c.critical_days
+            ),
+            None => format!(
+                "memory full within {} / {} days",
+                c.warning_days, c.critical_days
+            ),
+        },
         CheckSpec::LogPattern(l) => {
             let level = l
                 .level

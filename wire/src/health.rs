@@ -160,6 +160,11 @@ pub enum CheckSpec {
     /// returned series graded against the thresholds (the worst decides).
     /// The optional bearer token goes in the check's write-only `password`.
     Prometheus(PrometheusCheck),
+    /// Days until a resource is full at the last 14 days' rate (least
+    /// squares on the resource history's hourly series): a mount of the
+    /// Opsdeck host (`disk`, a host check) or memory (`memory`: the
+    /// service's containers, or the host for a host check).
+    Forecast(ForecastCheck),
 }
 
 /// The service's containers: running, HEALTHCHECK status, restart loops
@@ -355,6 +360,29 @@ pub struct PrometheusCheck {
     pub tls_verify: bool,
 }
 
+fn d_forecast_warning() -> f64 {
+    14.0
+}
+fn d_forecast_critical() -> f64 {
+    3.0
+}
+
+/// Days until full at the last 14 days' rate; fewer than
+/// `warning_days` / `critical_days` is a warning / critical.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ForecastCheck {
+    /// `disk` or `memory`.
+    pub resource: Resource,
+    /// The mount point, for disk (default `/`).
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default = "d_forecast_warning")]
+    pub warning_days: f64,
+    #[serde(default = "d_forecast_critical")]
+    pub critical_days: f64,
+}
+
 fn d_log_window() -> u32 {
     300
 }
@@ -425,6 +453,7 @@ impl CheckSpec {
             CheckSpec::Heartbeat(_) => "heartbeat",
             CheckSpec::LogPattern(_) => "log_pattern",
             CheckSpec::Prometheus(_) => "prometheus",
+            CheckSpec::Forecast(_) => "forecast",
         }
     }
 }

@@ -30,6 +30,7 @@ mod incidents;
 mod inventory;
 mod logs;
 mod maintenance;
+mod resources;
 mod runbooks;
 mod updates;
 pub use backups::*;
@@ -40,6 +41,7 @@ pub use incidents::*;
 pub use inventory::*;
 pub use logs::*;
 pub use maintenance::*;
+pub use resources::*;
 pub use runbooks::*;
 pub use updates::*;
 

@@ -77,6 +77,7 @@ impl HealthHub {
             CheckSpec::Prometheus(c) => {
                 probe::prometheus::probe(&self.http, c, secret, def.timeout).await
             }
+            CheckSpec::Forecast(c) => probe::forecast::probe(&self.pool, def.service_id, c).await,
         }
     }
 
