@@ -47,7 +47,7 @@ pub fn rate(v: f64) -> String {
 pub fn days_text(days: f64) -> String {
     if days < 1.0 / 24.0 {
         "less than an hour".into()
-    } else if days < 2.0 {
+    } else if days < 1.5 {
         format!("about {} hours", (days * 24.0).round())
     } else {
         format!("about {} days", days.round())

@@ -158,12 +158,15 @@ pub fn line_chart(
                 let (cx, cy) = run[0];
                 shapes.push(view! { <circle class=format!("{class} chart-dot") cx=format!("{cx:.2}") cy=format!("{cy:.2}") r="2"/> }.into_any());
             } else {
-                let points = run
+                let d = run
                     .iter()
-                    .map(|(px, py)| format!("{px:.2},{py:.2}"))
+                    .enumerate()
+                    .map(|(i, (px, py))| {
+                        format!("{}{px:.2},{py:.2}", if i == 0 { "M" } else { "L" })
+                    })
                     .collect::<Vec<_>>()
                     .join(" ");
-                shapes.push(view! { <polyline class=class points=points/> }.into_any());
+                shapes.push(view! { <path class=class d=d/> }.into_any());
             }
         }
     }

@@ -106,7 +106,7 @@ pub fn days_to_full(used: f64, capacity: f64, slope_per_day: f64) -> Option<f64>
 pub fn days_text(days: f64) -> String {
     if days < 1.0 / 24.0 {
         "less than an hour".into()
-    } else if days < 2.0 {
+    } else if days < 1.5 {
         let h = (days * 24.0).round() as i64;
         format!("about {h} hour{}", if h == 1 { "" } else { "s" })
     } else {
