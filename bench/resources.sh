@@ -4,7 +4,8 @@
 # each mapped to a service of its own, sampled every BENCH_INTERVAL (10s).
 # After a warm-up minute, over BENCH_MINUTES (3) minutes: the CPU of
 # `opsdeck serve` (utime + stime from /proc/<pid>/stat, percent of one core)
-# and of its embedded Postgres (the postmaster and its backends), and the
+# and of its embedded Postgres (the postmaster and its backends) and of the
+# engine's dockerd (which answers the stats calls), and the
 # rows written per minute (the minute table: one row per service, engine,
 # the host and each mount; the hour table gets the same batch added up),
 # with the number of samples in them (containers × ticks per minute).
@@ -57,7 +58,7 @@ seq 1 "$containers" | xargs -P 4 -I{} sh -c \
 data="$work/data"
 OPSDECK_RESOURCE_SAMPLE_INTERVAL="$interval" bench_server_start "$data"
 
-BENCH_HOST="$host" python3 - "$base" "$password" "$containers" "$minutes" "$server_pid" "$data" "$work" "$interval" "$engine_version" <<'PY'
+BENCH_HOST="$host" BENCH_DOCKERD_PID="$(cat "$engine_dir/docker.pid")" python3 - "$base" "$password" "$containers" "$minutes" "$server_pid" "$data" "$work" "$interval" "$engine_version" <<'PY'
 import sys, time
 from benchlib import *
 
@@ -90,9 +91,10 @@ time.sleep(60)
 start = (int(time.time()) // 60 + 1) * 60
 time.sleep(start - time.time())
 pg = postmaster_pid(data)
-t0, c0, p0 = time.time(), cpu_ticks(pid), tree_ticks(pg)
+dockerd = int(os.environ["BENCH_DOCKERD_PID"])
+t0, c0, p0, d0 = time.time(), cpu_ticks(pid), tree_ticks(pg), cpu_ticks(dockerd)
 time.sleep(minutes * 60)
-t1, c1, p1 = time.time(), cpu_ticks(pid), tree_ticks(pg)
+t1, c1, p1, d1 = time.time(), cpu_ticks(pid), tree_ticks(pg), cpu_ticks(dockerd)
 end = start + minutes * 60
 # The last minute is written a tick after it ends.
 time.sleep(25)
@@ -100,13 +102,14 @@ rows, samples, buckets = minute_rows(start, end)
 wall = t1 - t0
 cpu = 100 * (c1 - c0) / HZ / wall
 pgcpu = 100 * (p1 - p0) / HZ / wall
+dcpu = 100 * (d1 - d0) / HZ / wall
 svc_rows = int(psql(data, f"SELECT count(*) FROM resource_rollups_minute r JOIN resource_series s ON s.id = r.series_id "
                           f"WHERE s.kind = 'service' AND bucket >= to_timestamp({start}) AND bucket < to_timestamp({end})")[0][0])
 print(f"   {n} containers (one service each), sampling every {interval}, engine {engine_version}; {minutes} min measured; {bench_load()}")
-print(f"   opsdeck serve CPU: {cpu:.1f} % of one core; its Postgres: {pgcpu:.1f} %")
+print(f"   opsdeck serve CPU: {cpu:.1f} % of one core; its Postgres: {pgcpu:.1f} %; dockerd (answering the stats calls): {dcpu:.1f} %")
 print(f"   rows written per minute: {rows / max(buckets, 1):.0f} (minute table; {svc_rows / max(buckets, 1):.0f} of them services), "
       f"the same batch added into the hour table; {samples / max(buckets, 1):.0f} samples per minute in them")
 print(f"   RSS of opsdeck serve: {status_kb(pid) // 1024} MiB")
-save(work, "resources", {"containers": n, "cpu_pct": cpu, "pg_cpu_pct": pgcpu, "rows_per_min": rows / max(buckets, 1),
+save(work, "resources", {"containers": n, "cpu_pct": cpu, "pg_cpu_pct": pgcpu, "dockerd_cpu_pct": dcpu, "rows_per_min": rows / max(buckets, 1),
                          "samples_per_min": samples / max(buckets, 1)})
 PY
