@@ -19,7 +19,7 @@ DIST := frontend/dist/index.html
 FRONTEND_SOURCES := $(shell find frontend/src wire/src static -type f 2>/dev/null) \
 	frontend/index.html frontend/Trunk.toml frontend/Cargo.toml wire/Cargo.toml Cargo.toml Cargo.lock .cargo/config.toml
 
-.PHONY: run demo test chaos bench bench-backups bench-updates bench-logs bench-scrape bench-load bench-ratelimit bench-compare tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
+.PHONY: run demo test chaos bench bench-backups bench-updates bench-logs bench-scrape bench-resources bench-load bench-ratelimit bench-compare tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
 
 run: tools $(DIST) server
 	@echo "==> starting Opsdeck (Ctrl-C stops it and its Postgres)"
@@ -92,6 +92,12 @@ bench-logs: server
 bench-scrape: server
 	cargo build --release -p opsdeck-e2e --bin bench-target
 	@BENCH_PARTS=A BENCH_CHECKS=1000 BENCH_CHECK_KIND=scrape bench/health.sh
+
+# The resources part of make bench alone (bench/resources.sh: 500 sleeping
+# busybox containers sampled every 10 s for 3 minutes on a private dockerd;
+# CPU of opsdeck serve and rows written per minute; root).
+bench-resources: server
+	@bench/resources.sh
 
 # The load part of make bench alone (bench/load.sh: wrk on the main routes,
 # a 10-minute soak with checks running; needs wrk).

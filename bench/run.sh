@@ -29,6 +29,9 @@
 #   - then bench/logs.sh: a regex search over 10 services × 1 GiB of logs,
 #     Opsdeck's log search vs the handbook's `docker logs | grep` loop, and
 #     the server's peak RSS above idle
+#   - then bench/resources.sh: resource history of 500 sleeping containers
+#     sampled every 10 s: CPU of the server and its Postgres, rows written
+#     per minute
 #   - then bench/load.sh: wrk on the dashboard and the main API routes with
 #     60 checks running, and a 10-minute soak sampling the server's RSS
 #   - then bench/ratelimit.sh: 10,000 anonymous POSTs/s for 30 s while a
@@ -146,6 +149,9 @@ bench/updates.sh
 
 echo
 bench/logs.sh
+
+echo
+bench/resources.sh
 
 echo
 bench/load.sh

@@ -28,9 +28,10 @@ use std::time::Duration;
 use leptos::prelude::*;
 use opsdeck_wire::{
     Check, CheckHistory, CheckInput, CheckSpec, CheckStatus, ContainerCheck,
-    ContainerResourcesCheck, FiringLevel, HealthSettings, HeartbeatCheck, HostCheck, HttpCheck,
-    HttpMethod, LogLevel, LogPatternCheck, MysqlCheck, PostgresCheck, ProbeResult, PrometheusCheck,
-    RedisCheck, Resource, Role, ScrapeCheck, ScrapeMeasure, TcpCheck, TlsCheck,
+    ContainerResourcesCheck, FiringLevel, ForecastCheck, HealthSettings, HeartbeatCheck,
+    HostCheck, HttpCheck, HttpMethod, LogLevel, LogPatternCheck, MysqlCheck, PostgresCheck,
+    ProbeResult, PrometheusCheck, RedisCheck, Resource, Role, ScrapeCheck, ScrapeMeasure, TcpCheck,
+    TlsCheck,
 };
 use wasm_bindgen::JsCast;
 
@@ -47,7 +48,7 @@ use crate::ui::{Confirm, EmptyState, ErrorState, Loading, Pill};
 const PAGE: usize = 500;
 
 /// Every kind, in the order the kind selector lists them.
-pub const ALL_KINDS: [&str; 13] = [
+pub const ALL_KINDS: [&str; 14] = [
     "http",
     "tcp",
     "container",
@@ -60,6 +61,7 @@ pub const ALL_KINDS: [&str; 13] = [
     "redis",
     "tls",
     "host",
+    "forecast",
     "heartbeat",
 ];
 
@@ -78,6 +80,7 @@ pub fn kind_label(kind: &str) -> &'static str {
         "log_pattern" => "Log pattern",
         "prometheus" => "Prometheus query",
         "scrape" => "Metric scrape",
+        "forecast" => "Capacity forecast",
         _ => "Other",
     }
 }
@@ -165,6 +168,16 @@ pub fn target_of(spec: &CheckSpec) -> String {
         CheckSpec::Heartbeat(h) => format!("every {} s (+{} s grace)", h.period_s, h.grace_s),
         CheckSpec::Prometheus(p) => p.query.clone(),
         CheckSpec::Scrape(c) => format!("{} of {}", measure_text(&c.measure), c.url),
+        CheckSpec::Forecast(c) => match &c.path {
+            Some(p) => format!(
+                "disk {p} full within {} / {} days",
+                c.warning_days, c.critical_days
+            ),
+            None => format!(
+                "memory full within {} / {} days",
+                c.warning_days, c.critical_days
+            ),
+        },
         CheckSpec::LogPattern(l) => {
             let level = l
                 .level

@@ -117,6 +117,7 @@ pub fn Dashboard() -> impl IntoView {
             </a>
         </div>
         <crate::backups::BackupAlerts/>
+        <crate::resources::ForecastNotice/>
         {move || match phase.get() {
             0 => view! { <Loading rows=6/> }.into_any(),
             2 => {

@@ -43,6 +43,7 @@ mod logs;
 mod maintenance;
 mod pages;
 mod reports;
+mod resources;
 mod runbooks;
 mod runs;
 mod schedules;
@@ -96,6 +97,8 @@ fn App() -> impl IntoView {
                     <Route path=path!("incidents/:id") view=incidents::IncidentPage/>
                     <Route path=path!("incidents/:id/postmortem") view=incidents::PostmortemPage/>
                     <Route path=path!("reports/incidents") view=incidents::IncidentReports/>
+                    <Route path=path!("reports/capacity") view=resources::capacity::CapacityPage/>
+                    <Route path=path!("hosts/local") view=resources::HostPage/>
                     <Route path=path!("backups") view=backups::Backups/>
                     <Route path=path!("backups/:id") view=backups::BackupPage/>
                     <Route path=path!("oncall") view=contacts::OnCallPage/>

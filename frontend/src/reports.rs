@@ -124,6 +124,7 @@ pub fn Reports() -> impl IntoView {
             <h1>"Daily reports"</h1>
             <span class="spacer"></span>
             <a class="btn" href="/reports/incidents" data-testid="incident-reports-link">"▤ Incident reports"</a>
+            <a class="btn" href="/reports/capacity" data-testid="capacity-report-link">"▤ Capacity"</a>
             {(role >= Role::Operator).then(|| view! {
                 <button class="btn btn-primary" data-testid="report-generate" disabled=move || busy.get() on:click=generate>
                     {move || if busy.get() { "Generating…" } else { "Generate now" }}

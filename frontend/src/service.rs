@@ -163,6 +163,9 @@ fn ServiceView(id: i64) -> impl IntoView {
                     <Logs id ov/>
                 </Section>
             })}
+            <Section title="Resources" open=true testid="section-resources">
+                <crate::resources::ResourceCharts source=crate::resources::Source::Service(id)/>
+            </Section>
             <Section title="Stats" open=true>
                 <Stats id/>
             </Section>

@@ -62,6 +62,13 @@ const MAIN_NAV: &[NavItem] = &[
         min: Role::Viewer,
     },
     NavItem {
+        key: "host",
+        href: "/hosts/local",
+        label: "Host",
+        icon: "▣",
+        min: Role::Viewer,
+    },
+    NavItem {
         key: "engines",
         href: "/engines",
         label: "Engines",

@@ -1,9 +1,10 @@
 //! Small shared pieces: theme, loading/empty/error states, the
-//! confirmation dialog, a detail page's record ([`Detail`]), and the
-//! parts of a list-with-CRUD section ([`crud`]).
+//! confirmation dialog, a detail page's record ([`Detail`]), the
+//! parts of a list-with-CRUD section ([`crud`]) and time charts ([`chart`]).
 
 use leptos::prelude::*;
 
+pub mod chart;
 mod crud;
 pub use crud::{
     Crud, CrudDelete, CrudForm, CrudList, CrudTable, EnabledPill, EnabledSwitch, FormMode, Notice,

@@ -217,6 +217,13 @@ pub struct SettingsArgs {
     #[arg(long, env = "OPSDECK_UPDATE_CHECK_INTERVAL", global = true)]
     pub update_check_interval: Option<String>,
 
+    /// How often the resource history samples every running container and
+    /// the host (see `resources::sample`): seconds, or a number with `s`,
+    /// `m` or `h` (default `10s`, 1 s to 1 h); `0` or `off` turns sampling
+    /// off (the history stops; charts show what was kept).
+    #[arg(long, env = "OPSDECK_RESOURCE_SAMPLE_INTERVAL", global = true)]
+    pub resource_sample_interval: Option<String>,
+
     /// Read-only mode: refuse every change to containers (container and
     /// stack actions, exec, runbook steps of kind container, stack, scale,
     /// exec and prune, maintenance proxy pages) with 403 `read_only`.
@@ -270,6 +277,7 @@ struct FileSettings {
     metrics_listen: Option<SocketAddr>,
     read_only: Option<bool>,
     update_check_interval: Option<String>,
+    resource_sample_interval: Option<String>,
 }
 
 /// Per-source request budgets, each in requests per minute (a token bucket
@@ -349,6 +357,8 @@ pub struct Settings {
     /// Scheduled update discovery per engine (`None`: off; see
     /// `updates::discover`).
     pub update_check_interval: Option<Duration>,
+    /// The resource sampler's period (`None`: off; see `resources`).
+    pub resource_sample_interval: Option<Duration>,
     /// `OPSDECK_SECRET_KEY` (see `crate::secrets`); the key file otherwise.
     pub secret_key: Option<Secret>,
 }
@@ -400,6 +410,15 @@ impl Settings {
                 .unwrap_or("24h"),
         )
         .context("update_check_interval")?;
+        let resource_sample_interval = parse_duration(
+            args.resource_sample_interval
+                .as_deref()
+                .or(file.resource_sample_interval.as_deref())
+                .unwrap_or("10s"),
+            1,
+            3600,
+        )
+        .context("resource_sample_interval")?;
         if idle == 0 || max == 0 {
             bail!("session_idle_minutes and session_max_hours must be at least 1");
         }
@@ -517,6 +536,7 @@ impl Settings {
             metrics_listen: args.metrics_listen.or(file.metrics_listen),
             read_only: args.read_only.or(file.read_only).unwrap_or(false),
             update_check_interval,
+            resource_sample_interval,
             secret_key: args
                 .secret_key
                 .clone()
@@ -536,6 +556,16 @@ impl Settings {
 /// `90`, `90s`, `30m`, `24h`, `7d` → a duration of at least a minute;
 /// `0` or `off` → `None` (off).
 pub fn parse_interval(text: &str) -> anyhow::Result<Option<Duration>> {
+    parse_duration(text, 60, u64::MAX)
+}
+
+/// A period from `min_secs` to `max_secs`: seconds, or a number with `s`,
+/// `m`, `h` or `d`; `0` or `off` is `None`.
+pub fn parse_duration(
+    text: &str,
+    min_secs: u64,
+    max_secs: u64,
+) -> anyhow::Result<Option<Duration>> {
     let t = text.trim().to_ascii_lowercase();
     if t == "off" || t == "0" {
         return Ok(None);
@@ -546,16 +576,19 @@ pub fn parse_interval(text: &str) -> anyhow::Result<Option<Duration>> {
     };
     let n: u64 = num
         .parse()
-        .map_err(|_| anyhow::anyhow!("{text:?}: expected e.g. 3600, 30m, 24h, 7d or off"))?;
+        .map_err(|_| anyhow::anyhow!("{text:?}: expected e.g. 10, 30s, 30m, 24h, 7d or off"))?;
     let secs = match unit.trim() {
         "s" => n,
         "m" => n.saturating_mul(60),
         "h" => n.saturating_mul(3600),
         "d" => n.saturating_mul(86_400),
-        _ => bail!("{text:?}: expected e.g. 3600, 30m, 24h, 7d or off"),
+        _ => bail!("{text:?}: expected e.g. 10, 30s, 30m, 24h, 7d or off"),
     };
-    if secs < 60 {
-        bail!("{text:?}: at least one minute (or off)");
+    if secs < min_secs {
+        bail!("{text:?}: at least {min_secs} s (or off)");
+    }
+    if secs > max_secs {
+        bail!("{text:?}: at most {max_secs} s");
     }
     Ok(Some(Duration::from_secs(secs)))
 }
@@ -675,6 +708,24 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 19, "only {checked} settings found");
+    }
+
+    #[test]
+    fn resource_sample_intervals_are_read() {
+        let d = |s: &str| parse_duration(s, 1, 3600).unwrap().map(|d| d.as_secs());
+        assert_eq!(d("10s"), Some(10));
+        assert_eq!(d("1"), Some(1));
+        assert_eq!(d("1h"), Some(3600));
+        assert_eq!(d("off"), None);
+        for bad in ["2h", "x", "-1"] {
+            assert!(parse_duration(bad, 1, 3600).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            Settings::resolve(&SettingsArgs::default())
+                .unwrap()
+                .resource_sample_interval,
+            Some(Duration::from_secs(10))
+        );
     }
 
     #[test]

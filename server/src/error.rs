@@ -734,5 +734,18 @@ impl From<crate::updates::discover::DiscoverError> for ApiError {
     }
 }
 
+// ---- resources ----
+
+impl From<crate::resources::ResourceError> for ApiError {
+    fn from(e: crate::resources::ResourceError) -> Self {
+        use crate::resources::ResourceError as E;
+        match e {
+            E::Invalid(m) => ApiError::from_validation(m),
+            E::NotFound(what) => ApiError::NotFound(what),
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -67,6 +67,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::backups::api::router())
         .merge(crate::cleanup::router())
         .merge(crate::updates::router())
+        .merge(crate::resources::router())
 }
 
 /// The whole application.

@@ -31,6 +31,7 @@ pub mod notify;
 pub mod onboard;
 pub mod oncall;
 pub mod openapi;
+pub mod resources;
 pub mod runbooks;
 pub mod scrape;
 pub mod secrets;

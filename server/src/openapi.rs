@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi as _};
         (name = "inventory", description = "Services, the dependency graph, imports and discovery"),
         (name = "actions", description = "Container and stack actions, logs, stats, inspect, exec"),
         (name = "logs", description = "Log search across services, stacks and time"),
+        (name = "resources", description = "Resource history of services and the host, forecasts"),
     )
 )]
 struct ApiDoc;

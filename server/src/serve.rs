@@ -193,6 +193,9 @@ fn add_tasks(state: &AppState) -> anyhow::Result<()> {
     if settings.schedules {
         jobs.add(crate::runbooks::schedules::task(state.clone())?);
     }
+    if let Some(t) = crate::resources::task(state.clone()) {
+        jobs.add(t);
+    }
     if settings.daily_report {
         jobs.add(crate::checks::report::task(state.clone())?);
     }

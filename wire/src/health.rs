@@ -167,6 +167,11 @@ pub enum CheckSpec {
     /// counter's rate, a ratio of two counters (the error rate), a
     /// histogram quantile (p95 latency) or a gauge, over a window.
     Scrape(crate::ScrapeCheck),
+    /// Days until a resource is full at the last 14 days' rate (least
+    /// squares on the resource history's hourly series): a mount of the
+    /// Opsdeck host (`disk`, a host check) or memory (`memory`: the
+    /// service's containers, or the host for a host check).
+    Forecast(ForecastCheck),
 }
 
 /// The service's containers: running, HEALTHCHECK status, restart loops
@@ -392,6 +397,29 @@ impl FiringLevel {
     }
 }
 
+fn d_forecast_warning() -> f64 {
+    14.0
+}
+fn d_forecast_critical() -> f64 {
+    3.0
+}
+
+/// Days until full at the last 14 days' rate; fewer than
+/// `warning_days` / `critical_days` is a warning / critical.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ForecastCheck {
+    /// `disk` or `memory`.
+    pub resource: Resource,
+    /// The mount point, for disk (default `/`).
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default = "d_forecast_warning")]
+    pub warning_days: f64,
+    #[serde(default = "d_forecast_critical")]
+    pub critical_days: f64,
+}
+
 fn d_log_window() -> u32 {
     300
 }
@@ -463,6 +491,7 @@ impl CheckSpec {
             CheckSpec::LogPattern(_) => "log_pattern",
             CheckSpec::Prometheus(_) => "prometheus",
             CheckSpec::Scrape(_) => "scrape",
+            CheckSpec::Forecast(_) => "forecast",
         }
     }
 }

@@ -32,6 +32,7 @@ mod logs;
 mod maintenance;
 mod metrics;
 mod rules;
+mod resources;
 mod runbooks;
 mod updates;
 pub use backups::*;
@@ -44,6 +45,7 @@ pub use logs::*;
 pub use maintenance::*;
 pub use metrics::*;
 pub use rules::*;
+pub use resources::*;
 pub use runbooks::*;
 pub use updates::*;
 

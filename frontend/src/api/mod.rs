@@ -21,6 +21,7 @@ pub mod logs;
 pub mod maintenance;
 pub mod oncall;
 pub mod reports;
+pub mod resources;
 pub mod runbooks;
 pub mod runs;
 pub mod schedules;

@@ -2,44 +2,12 @@
 //! week or a month, uptime figures and the state changes.
 
 use super::*;
-
-pub(super) fn span_ms(range: &str) -> f64 {
-    match range {
-        "week" => 7.0 * 86_400_000.0,
-        "month" => 30.0 * 86_400_000.0,
-        _ => 86_400_000.0,
-    }
-}
-
-/// A round number at or above `v` (1, 2 or 5 times a power of ten).
-pub(super) fn nice_ceil(v: f64) -> f64 {
-    if v <= 0.0 {
-        return 1.0;
-    }
-    let p = 10f64.powf(v.log10().floor());
-    for m in [1.0, 2.0, 5.0, 10.0] {
-        if m * p >= v {
-            return m * p;
-        }
-    }
-    10.0 * p
-}
-
-pub(super) fn time_label(ms: f64, range: &str) -> String {
-    let Some(t) = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms as i64) else {
-        return String::new();
-    };
-    match range {
-        "day" => t.format("%H:%M UTC").to_string(),
-        _ => t.format("%b %d").to_string(),
-    }
-}
+use crate::ui::chart::{frame, nice_ceil, span_ms};
 
 /// The latency chart: average line over a min–max band, failed buckets in
 /// red, warnings in amber. Time runs over the whole range, ending now.
 pub(super) fn history_chart(h: &CheckHistory, range: &str) -> AnyView {
-    const W: f64 = 720.0;
-    const H: f64 = 160.0;
+    use crate::ui::chart::{H, W};
     let end = now_ms();
     let span = span_ms(range);
     let start = end - span;
@@ -153,46 +121,15 @@ pub(super) fn history_chart(h: &CheckHistory, range: &str) -> AnyView {
             }
         })
         .collect_view();
-    let grid = [0.25, 0.5, 0.75]
-        .into_iter()
-        .map(|g| {
-            let gy = H - g * H;
-            view! { <line class="chart-grid" x1="0" x2=format!("{W}") y1=format!("{gy:.1}") y2=format!("{gy:.1}")/> }
-        })
-        .collect_view();
     let failed: u32 = rollups.iter().map(|r| r.critical).sum();
     let label = format!(
         "Latency over the last {}: highest {}; {failed} failed probes",
-        match range {
-            "week" => "7 days",
-            "month" => "30 days",
-            _ => "24 hours",
-        },
+        crate::ui::chart::range_text(range),
         duration_ms(max.round() as i64)
     );
-    let title = label.clone();
+    let content = view! { {marks} {shapes} }.into_any();
     view! {
-        <div class="chart-wrap">
-            <div class="chart-y muted small" aria-hidden="true">
-                <span>{duration_ms(ymax as i64)}</span>
-                <span>{duration_ms((ymax / 2.0) as i64)}</span>
-                <span>"0"</span>
-            </div>
-            <div class="chart-plot">
-                <svg class="chart" data-testid="check-chart" viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none"
-                    role="img" aria-label=label>
-                    <title>{title}</title>
-                    {grid}
-                    {marks}
-                    {shapes}
-                </svg>
-                <div class="chart-x muted small" aria-hidden="true">
-                    <span>{time_label(start, range)}</span>
-                    <span>{time_label(start + span / 2.0, range)}</span>
-                    <span>"now"</span>
-                </div>
-            </div>
-        </div>
+        {frame("check-chart", label, range, duration_ms(ymax as i64), duration_ms((ymax / 2.0) as i64), content)}
         <div class="legend small">
             <span class="legend-item"><span class="swatch swatch-line" aria-hidden="true"></span>"average latency"</span>
             <span class="legend-item"><span class="swatch swatch-band" aria-hidden="true"></span>"min–max"</span>

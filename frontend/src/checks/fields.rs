@@ -75,6 +75,10 @@ pub(super) struct Fields {
     pub(super) quantile: RwSignal<String>,
     /// `""`: thresholds; `warning`/`critical`: alerting-rule mode.
     pub(super) firing: RwSignal<String>,
+    // Capacity forecast
+    pub(super) forecast_resource: RwSignal<String>,
+    pub(super) forecast_warning_days: RwSignal<String>,
+    pub(super) forecast_critical_days: RwSignal<String>,
 }
 
 pub(super) fn s(v: &str) -> RwSignal<String> {
@@ -164,6 +168,9 @@ impl Fields {
             histogram: s("http_request_duration_seconds"),
             quantile: s("0.95"),
             firing: s(""),
+            forecast_resource: s("disk"),
+            forecast_warning_days: s("14"),
+            forecast_critical_days: s("3"),
         }
     }
 
@@ -291,6 +298,12 @@ impl Fields {
                 );
                 set(f.sustained_s, x.sustained_s.to_string());
                 f.tls_verify.set(x.tls_verify);
+            }
+            CheckSpec::Forecast(x) => {
+                set(f.forecast_resource, resource_str(x.resource).into());
+                opt(f.path, &x.path);
+                set(f.forecast_warning_days, num_text(x.warning_days));
+                set(f.forecast_critical_days, num_text(x.critical_days));
             }
             CheckSpec::LogPattern(x) => {
                 set(f.pattern, x.pattern.clone());
@@ -539,6 +552,20 @@ pub(super) fn build_spec(f: &Fields) -> Result<CheckSpec, FieldError> {
             sustained_s: num(f.sustained_s, "sustained_s")?,
             tls_verify: f.tls_verify.get_untracked(),
         }),
+        "forecast" => {
+            let resource = match f.forecast_resource.get_untracked().as_str() {
+                "memory" => Resource::Memory,
+                _ => Resource::Disk,
+            };
+            CheckSpec::Forecast(ForecastCheck {
+                resource,
+                path: (resource == Resource::Disk)
+                    .then(|| opt_text(f.path))
+                    .flatten(),
+                warning_days: num(f.forecast_warning_days, "warning_days")?,
+                critical_days: num(f.forecast_critical_days, "critical_days")?,
+            })
+        }
         "log_pattern" => CheckSpec::LogPattern(LogPatternCheck {
             pattern: text(f.pattern),
             regex: f.pattern_regex.get_untracked(),
@@ -605,6 +632,7 @@ pub(super) fn kind_keys(kind: &str) -> &'static [&'static str] {
         ],
         "container_resources" => &["resource", "warning_pct", "critical_pct", "sustained_s"],
         "heartbeat" => &["period_s", "grace_s"],
+        "forecast" => &["resource", "path", "warning_days", "critical_days"],
         "prometheus" => &[
             "url",
             "query",

@@ -23,6 +23,10 @@ pub fn CheckForm(
         Some(c) => Fields::from_check(c),
         None => Fields::new(if has_service { "http" } else { "host" }),
     };
+    if has_service && existing.is_none() {
+        // A service's forecast is of its memory (disks are the host's).
+        f.forecast_resource.set("memory".into());
+    }
     let error = RwSignal::new(None::<(Option<&'static str>, String)>);
     let busy = RwSignal::new(false);
     // The stored password never follows the check to another server: when
@@ -227,6 +231,15 @@ pub fn CheckForm(
                 {number("warning_count", "Warning from (lines)", f.warning_count)}
                 {number("critical_count", "Critical from (lines)", f.critical_count)}
                 <p class="hint span-all">"The service's containers' logs are followed live; the newest matching lines show with the result and on the incident it opens."</p>
+            }.into_any(),
+            "forecast" => view! {
+                {select("resource", "Resource", f.forecast_resource, if has_service { &[("memory", "Memory of the service")] } else { &[("disk", "Disk (a mount)"), ("memory", "Memory of the host")] })}
+                <Show when=move || f.forecast_resource.get() == "disk">
+                    {input("path", "Mount point", f.path, "text", "/")}
+                </Show>
+                {number("warning_days", "Warning when full within (days)", f.forecast_warning_days)}
+                {number("critical_days", "Critical when full within (days)", f.forecast_critical_days)}
+                <p class="hint span-all">"A least-squares line through the last 14 days of the resource history (hourly): days until full at that rate. Unknown until a day of history exists."</p>
             }.into_any(),
             "heartbeat" => view! {
                 {number("period_s", "Expected every (s)", f.period_s)}

@@ -235,6 +235,26 @@ pub fn validate_spec(spec: &mut CheckSpec) -> Result<(), String> {
                 return Err(bad("sustained_s", "at most 86400"));
             }
         }
+        CheckSpec::Forecast(c) => {
+            match c.resource {
+                Resource::Disk => {
+                    let p = c.path.get_or_insert_with(|| "/".into());
+                    *p = p.trim().to_owned();
+                    if !p.starts_with('/') || p.contains('\0') {
+                        return Err(bad("path", "a mount point of the Opsdeck host"));
+                    }
+                }
+                Resource::Memory => c.path = None,
+                _ => return Err(bad("resource", "disk or memory")),
+            }
+            let ok = |d: f64| d.is_finite() && (0.0..=3650.0).contains(&d);
+            if !(ok(c.warning_days) && ok(c.critical_days)) {
+                return Err(bad("warning_days", "days from 0 to 3650"));
+            }
+            if c.critical_days >= c.warning_days {
+                return Err("warning_days/critical_days: need critical < warning".into());
+            }
+        }
         CheckSpec::Heartbeat(c) => {
             if !(5..=31 * 86_400).contains(&c.period_s) {
                 return Err(bad("period_s", "5 s to 31 days"));
@@ -352,6 +372,13 @@ pub(crate) fn validate_def(v: &mut Valid) -> Result<(), CheckError> {
             "service_id: a {} check belongs to a service",
             v.spec.kind()
         )));
+    }
+    if let CheckSpec::Forecast(f) = &v.spec {
+        if f.resource == Resource::Disk && v.service_id.is_some() {
+            return Err(CheckError::Invalid(
+                "resource: a disk forecast is a host check (the mounts of the Opsdeck host); a service's forecast is of memory".into(),
+            ));
+        }
     }
     Ok(())
 }

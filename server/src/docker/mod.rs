@@ -36,6 +36,7 @@ pub mod hostfiles;
 pub mod images;
 pub mod list;
 pub mod ops;
+pub mod stats;
 pub mod usage;
 pub mod volumes;
 
@@ -205,7 +206,7 @@ pub struct EngineConn {
     /// Container id → services named by its `com.docker.compose.depends_on` label.
     compose_deps: RwLock<HashMap<String, Vec<String>>>,
     /// Previous stats sample per container, for CPU % between one-shot samples.
-    pub(crate) stats_prev: std::sync::Mutex<HashMap<String, ops::CpuSample>>,
+    pub(crate) stats_prev: std::sync::Mutex<HashMap<String, stats::CpuSample>>,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 

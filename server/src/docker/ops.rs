@@ -20,6 +20,7 @@ use chrono::Utc;
 use futures::{Stream, StreamExt};
 use opsdeck_wire::{ContainerActionKind, ContainerStats, ExecResult};
 
+use super::stats::cpu_percent;
 use super::{Client, EngineConn};
 
 /// Largest captured exec output, per stream.
@@ -211,33 +212,10 @@ pub fn split_timestamp(line: &str) -> Option<TimedLine> {
     })
 }
 
-/// CPU counters of a previous sample.
-#[derive(Debug, Clone, Copy)]
-pub struct CpuSample {
-    pub total: u64,
-    pub system: u64,
-    pub online: u32,
-    pub at: Instant,
-}
-
-fn cpu_sample(s: &ContainerStatsResponse) -> Option<CpuSample> {
-    let cpu = s.cpu_stats.as_ref()?;
-    Some(CpuSample {
-        total: cpu.cpu_usage.as_ref()?.total_usage?,
-        system: cpu.system_cpu_usage?,
-        online: cpu.online_cpus.unwrap_or(1).max(1),
-        at: Instant::now(),
-    })
-}
-
-/// CPU % between two samples, as `docker stats` computes it (100 = one core).
-fn cpu_percent(prev: CpuSample, now: CpuSample) -> Option<f64> {
-    let cpu = now.total.checked_sub(prev.total)? as f64;
-    let sys = now.system.checked_sub(prev.system)? as f64;
-    (sys > 0.0).then(|| cpu / sys * f64::from(now.online) * 100.0)
-}
-
-async fn one_shot(client: &Client, container: &str) -> anyhow::Result<ContainerStatsResponse> {
+pub(super) async fn one_shot(
+    client: &Client,
+    container: &str,
+) -> anyhow::Result<ContainerStatsResponse> {
     let docker = &client.inner;
     let options = StatsOptionsBuilder::default()
         .stream(false)
@@ -261,7 +239,7 @@ pub async fn stats(
     container: &str,
     name: &str,
 ) -> anyhow::Result<ContainerStats> {
-    let first = one_shot(client, container).await?;
+    let first = super::stats::counters(client, container).await?;
     let prev = conn
         .stats_prev
         .lock()
@@ -269,61 +247,33 @@ pub async fn stats(
         .get(container)
         .copied()
         .filter(|p| p.at.elapsed() < Duration::from_secs(60));
-    let (sample, cpu) = match (prev, cpu_sample(&first)) {
+    let (sample, cpu) = match (prev, first.cpu()) {
         (Some(p), Some(now)) => (first, cpu_percent(p, now)),
         (None, Some(a)) => {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let second = one_shot(client, container).await?;
-            let cpu = cpu_sample(&second).and_then(|b| cpu_percent(a, b));
+            let second = super::stats::counters(client, container).await?;
+            let cpu = second.cpu().and_then(|b| cpu_percent(a, b));
             (second, cpu)
         }
         (_, None) => (first, None),
     };
-    if let Some(s) = cpu_sample(&sample) {
+    if let Some(s) = sample.cpu() {
         conn.stats_prev
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(container.to_owned(), s);
     }
-    let mem = sample.memory_stats.as_ref();
-    // Like `docker stats`: usage minus the page cache.
-    let cache = mem
-        .and_then(|m| m.stats.as_ref())
-        .and_then(|s| s.get("inactive_file").or_else(|| s.get("cache")).copied())
-        .unwrap_or(0);
-    let usage = mem.and_then(|m| m.usage).unwrap_or(0).saturating_sub(cache);
-    let (mut rx, mut tx) = (0, 0);
-    for n in sample.networks.iter().flat_map(|m| m.values()) {
-        rx += n.rx_bytes.unwrap_or(0);
-        tx += n.tx_bytes.unwrap_or(0);
-    }
-    let (mut br, mut bw) = (0, 0);
-    for e in sample
-        .blkio_stats
-        .iter()
-        .flat_map(|b| b.io_service_bytes_recursive.iter().flatten())
-    {
-        match e.op.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            Some("read") => br += e.value.unwrap_or(0),
-            Some("write") => bw += e.value.unwrap_or(0),
-            _ => {}
-        }
-    }
     Ok(ContainerStats {
         container: container.to_owned(),
         name: name.to_owned(),
         cpu_percent: cpu.map(|c| (c * 100.0).round() / 100.0),
-        memory_bytes: usage,
-        memory_limit_bytes: mem.and_then(|m| m.limit).unwrap_or(0),
-        net_rx_bytes: rx,
-        net_tx_bytes: tx,
-        block_read_bytes: br,
-        block_write_bytes: bw,
-        pids: sample
-            .pids_stats
-            .as_ref()
-            .and_then(|p| p.current)
-            .unwrap_or(0),
+        memory_bytes: sample.mem_bytes,
+        memory_limit_bytes: sample.mem_limit,
+        net_rx_bytes: sample.net_rx,
+        net_tx_bytes: sample.net_tx,
+        block_read_bytes: sample.blk_read,
+        block_write_bytes: sample.blk_write,
+        pids: sample.pids,
         sampled_at: Utc::now(),
     })
 }
@@ -533,27 +483,6 @@ mod tests {
                 "EMPTY",
             ]
         );
-    }
-
-    #[test]
-    fn cpu_percent_matches_docker_formula() {
-        let at = Instant::now();
-        let prev = CpuSample {
-            total: 1_000,
-            system: 10_000,
-            online: 2,
-            at,
-        };
-        let now = CpuSample {
-            total: 1_500,
-            system: 12_000,
-            online: 2,
-            at,
-        };
-        // 500 / 2000 * 2 cores * 100 = 50 %
-        assert_eq!(cpu_percent(prev, now), Some(50.0));
-        // Counters that went backwards (container restarted) give no figure.
-        assert_eq!(cpu_percent(now, prev), None);
     }
 }
 

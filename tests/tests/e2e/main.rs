@@ -47,6 +47,8 @@ mod notify;
 mod oncall;
 mod read_only;
 mod replicas;
+mod resources;
+mod resources_ui;
 mod role_matrix;
 mod runbooks;
 mod runbooks_containers;

@@ -202,6 +202,28 @@ const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/reports", Access::Role(Role::Viewer)),
     ("POST", "/api/v1/reports", Access::Role(Role::Operator)),
     ("GET", "/api/v1/reports/{id}", Access::Role(Role::Viewer)),
+    // Resource history, forecasts and the capacity report: viewers
+    // (managers) read; nothing writes.
+    (
+        "GET",
+        "/api/v1/services/{id}/resources",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "GET",
+        "/api/v1/hosts/local/resources",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "GET",
+        "/api/v1/resources/forecasts",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "GET",
+        "/api/v1/reports/capacity",
+        Access::Role(Role::Viewer),
+    ),
     // Runbooks: viewers read, operators run, admins define.
     ("GET", "/api/v1/runbooks", Access::Role(Role::Viewer)),
     ("POST", "/api/v1/runbooks", Access::Role(Role::Admin)),

@@ -81,6 +81,7 @@ impl HealthHub {
             CheckSpec::Scrape(c) => {
                 probe::scrape::probe(&self.http, c, &check.scrape, secret, def.timeout).await
             }
+            CheckSpec::Forecast(c) => probe::forecast::probe(&self.pool, def.service_id, c).await,
         }
     }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use opsdeck_wire::{CheckStatus, Metric};
 
+pub mod forecast;
 pub mod host;
 pub mod http;
 pub mod logs;
