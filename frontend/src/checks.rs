@@ -28,10 +28,9 @@ use std::time::Duration;
 use leptos::prelude::*;
 use opsdeck_wire::{
     Check, CheckHistory, CheckInput, CheckSpec, CheckStatus, ContainerCheck,
-    ContainerResourcesCheck, FiringLevel, ForecastCheck, HealthSettings, HeartbeatCheck,
-    HostCheck, HttpCheck, HttpMethod, LogLevel, LogPatternCheck, MysqlCheck, PostgresCheck,
-    ProbeResult, PrometheusCheck, RedisCheck, Resource, Role, ScrapeCheck, ScrapeMeasure, TcpCheck,
-    TlsCheck,
+    ContainerResourcesCheck, FiringLevel, ForecastCheck, HealthSettings, HeartbeatCheck, HostCheck,
+    HttpCheck, HttpMethod, LogLevel, LogPatternCheck, MysqlCheck, PostgresCheck, ProbeResult,
+    PrometheusCheck, RedisCheck, Resource, Role, ScrapeCheck, ScrapeMeasure, TcpCheck, TlsCheck,
 };
 use wasm_bindgen::JsCast;
 
