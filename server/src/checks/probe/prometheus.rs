@@ -168,21 +168,30 @@ fn judge_firing(level: FiringLevel, mut series: Vec<Series>) -> Probe {
         return Probe::ok("no series firing");
     }
     series.sort_by(|a, b| a.labels.cmp(&b.labels));
+    let (shown, more) = listing(&series);
+    let n = series.len();
+    let message = format!("{n} series firing ({}): {shown}{more}", level.as_str());
+    let p = Probe::new(level.status(), message).metric("series_firing", n as f64);
+    with_series(p, &series)
+}
+
+/// The first [`SHOWN`] series as `labels value; …`, and `; and N more
+/// series` when there are more.
+fn listing(series: &[Series]) -> (String, String) {
     let shown: Vec<String> = series
         .iter()
         .take(SHOWN)
         .map(|s| format!("{} {}", s.labels, number(s.value)))
         .collect();
-    let n = series.len();
-    let mut message = format!(
-        "{n} series firing ({}): {}",
-        level.as_str(),
-        shown.join("; ")
-    );
-    if n > SHOWN {
-        message.push_str(&format!("; and {} more series", n - SHOWN));
-    }
-    let mut p = Probe::new(level.status(), message).metric("series_firing", n as f64);
+    let more = match series.len().saturating_sub(SHOWN) {
+        0 => String::new(),
+        n => format!("; and {n} more series"),
+    };
+    (shown.join("; "), more)
+}
+
+/// Each of the first 20 series as a metric named by its labels.
+fn with_series(mut p: Probe, series: &[Series]) -> Probe {
     for s in series.iter().take(20) {
         p = p.metric(&s.labels, s.value);
     }
@@ -212,21 +221,9 @@ pub fn judge_limits(limits: &Limits, mut series: Vec<Series>) -> Probe {
     let worst = series
         .first()
         .map_or(CheckStatus::Ok, |s| limits.grade(s.value));
-    let shown: Vec<String> = series
-        .iter()
-        .take(SHOWN)
-        .map(|s| format!("{} {}", s.labels, number(s.value)))
-        .collect();
-    let more = series.len().saturating_sub(SHOWN);
-    let mut message = format!("{}{}", shown.join("; "), limits.crossed(worst));
-    if more > 0 {
-        message.push_str(&format!("; and {more} more series"));
-    }
-    let mut p = Probe::new(worst, message);
-    for s in series.iter().take(20) {
-        p = p.metric(&s.labels, s.value);
-    }
-    p
+    let (shown, more) = listing(&series);
+    let message = format!("{shown}{}{more}", limits.crossed(worst));
+    with_series(Probe::new(worst, message), &series)
 }
 
 fn query_url(base: &str, query: &str) -> Result<Url, String> {
