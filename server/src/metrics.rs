@@ -6,7 +6,8 @@
 //!   `AppState` (servers in one test process never share counters): HTTP
 //!   request latencies per route template and status class, runbook runs
 //!   started and finished by outcome, escalation levels fired, SLA breaches
-//!   marked, probes per check and result, and per background task its
+//!   marked, probes per check and result, containers read by log searches
+//!   (from the log file or through the API), and per background task its
 //!   ticks, failures, last duration and (one-process tasks) whether this
 //!   process holds it ([`crate::jobs`]). With several replicas, sum them.
 //! - **state read at scrape time** into a fresh registry: each check's
@@ -59,6 +60,7 @@ pub struct Metrics {
     runs_finished: Family<Labels, Counter>,
     escalations: Family<Labels, Counter>,
     breaches: Counter,
+    log_sources: Family<Labels, Counter>,
     tasks: crate::jobs::TaskMetrics,
 }
 
@@ -104,6 +106,12 @@ impl Metrics {
             "Incident SLA milestones this process marked breached",
             breaches.clone(),
         );
+        let log_sources = Family::<Labels, Counter>::default();
+        registry.register(
+            "log_search_sources",
+            "Containers read by log searches, by how: file (the engine's json-file log read on this machine) or api (the engine's logs API)",
+            log_sources.clone(),
+        );
         let tasks = crate::jobs::TaskMetrics::default();
         tasks.register(&mut registry);
         Metrics {
@@ -113,6 +121,7 @@ impl Metrics {
             runs_finished,
             escalations,
             breaches,
+            log_sources,
             tasks,
         }
     }
@@ -160,6 +169,13 @@ impl Metrics {
             ("status", class.to_owned()),
         ];
         self.http.get_or_create(&labels).observe(took.as_secs_f64());
+    }
+
+    /// A log search read one container (`via`: `file` or `api`).
+    pub fn log_source_read(&self, via: &'static str) {
+        self.log_sources
+            .get_or_create(&vec![("via", via.to_owned())])
+            .inc();
     }
 
     /// A run was queued.

@@ -35,6 +35,7 @@ pub mod distribution;
 pub mod hostfiles;
 pub mod images;
 pub mod list;
+pub mod logfile;
 pub mod ops;
 pub mod stats;
 pub mod usage;

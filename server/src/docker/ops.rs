@@ -204,12 +204,17 @@ pub struct TimedLine {
 /// Splits the engine's `2026-12-07T07:17:09.123456789Z ` prefix off a line
 /// read with `timestamps`; `None` when the line has none.
 pub fn split_timestamp(line: &str) -> Option<TimedLine> {
-    let (ts, text) = line.split_once(' ').unwrap_or((line, ""));
-    let ts = chrono::DateTime::parse_from_rfc3339(ts).ok()?;
-    Some(TimedLine {
-        ts: ts.with_timezone(&Utc),
+    split_timestamp_ref(line).map(|(ts, text)| TimedLine {
+        ts,
         text: text.to_owned(),
     })
+}
+
+/// [`split_timestamp`] without copying the text.
+pub fn split_timestamp_ref(line: &str) -> Option<(chrono::DateTime<Utc>, &str)> {
+    let (ts, text) = line.split_once(' ').unwrap_or((line, ""));
+    let ts = chrono::DateTime::parse_from_rfc3339(ts).ok()?;
+    Some((ts.with_timezone(&Utc), text))
 }
 
 pub(super) async fn one_shot(

@@ -1,13 +1,17 @@
 //! One search: which containers (a [`Plan`]), and the stream of its answer
 //! ([`run`]).
 //!
-//! Every container is read by its own task (in parallel, through its
-//! engine's logs API with the time range, never more than its bounded
-//! channel ahead of the reader of the answer), which keeps hits and their
-//! context and sends them to the [merge](super::merge). Nothing is
-//! collected: memory is bounded by the number of containers, whatever the
-//! size of the logs. Dropping the stream (the client went away, cancel)
-//! aborts every reader.
+//! Every container is read by its own reader (in parallel, never more
+//! than its bounded channel ahead of the reader of the answer), which
+//! keeps hits and their context and sends them to the
+//! [merge](super::merge). A container of a local engine logging to
+//! `json-file` is read from its log files on a thread of its own
+//! ([`logfile`]: the engine's own decoding is the cost of a search through
+//! the API); any other through its engine's logs API with the time range.
+//! Nothing is collected: memory is bounded by the number of containers,
+//! whatever the size of the logs. Dropping the stream (the client went
+//! away, cancel) aborts every API reader and closes every channel, which
+//! ends the file readers at their next line.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +28,7 @@ use tokio::task::JoinHandle;
 use super::matcher::{guess_level, parse_time, Matcher};
 use super::merge::{Item, Merge, Merged};
 use super::LogError;
+use crate::docker::logfile::{self, LocalLog};
 use crate::docker::ops::{self, LogQuery};
 use crate::inventory::{overview, Snapshot};
 use crate::state::AppState;
@@ -41,6 +46,9 @@ pub const DEFAULT_RANGE: &str = "1h";
 const PROGRESS_EVERY: u32 = 512;
 /// Items a reader may be ahead of the answer.
 const CHANNEL: usize = 64;
+/// Stack of a thread reading a local log file (parsing and matching need
+/// little; a search may start hundreds).
+const READER_STACK: usize = 512 * 1024;
 
 /// One container to read, with its service.
 #[derive(Debug, Clone)]
@@ -207,25 +215,49 @@ pub fn run(state: &AppState, plan: Plan) -> impl Stream<Item = LogEvent> + Send 
         scanned.push((src.service_id, counter.clone()));
         let (tx, rx) = mpsc::channel(CHANNEL);
         receivers.push(rx);
-        let reader = Reader {
+        let scan = Scan {
             src: src.clone(),
             since: plan.since,
             until: plan.until,
             matcher: matcher.clone(),
             context: plan.context,
-            scanned: counter,
+            before: VecDeque::with_capacity(plan.context),
+            spare: Vec::new(),
+            after: 0,
+            since_progress: 0,
+            scanned: 0,
+            counter,
         };
-        let client = state
+        let engine = state
             .engines
             .get(src.container.engine_id)
             .ok_or_else(|| format!("engine \"{}\" is not registered", src.container.engine))
-            .and_then(|conn| conn.client().map_err(|e| e.to_string()));
+            .and_then(|conn| Ok((conn.client().map_err(|e| e.to_string())?, conn)));
+        let metrics = state.metrics.clone();
         handles.push(tokio::spawn(async move {
-            match client {
-                Ok(client) => reader.read(&client, tx).await,
+            let (client, conn) = match engine {
+                Ok(e) => e,
                 Err(message) => {
-                    let _ = tx.send(Item::Error(reader.error(message))).await;
+                    let _ = tx.send(Item::Error(scan.error(message))).await;
+                    return;
                 }
+            };
+            let Some(log) = logfile::find(&conn, &client, &scan.src.container.id).await else {
+                metrics.log_source_read("api");
+                return scan.read_api(&client, tx).await;
+            };
+            metrics.log_source_read("file");
+            let failed = (tx.clone(), scan.error(String::new()));
+            let thread = std::thread::Builder::new()
+                .name("log-read".into())
+                .stack_size(READER_STACK)
+                .spawn(move || scan.read_file(log, tx));
+            if let Err(e) = thread {
+                let (tx, error) = failed;
+                let message = format!("could not start a reader: {e}");
+                let _ = tx
+                    .send(Item::Error(LogSourceError { message, ..error }))
+                    .await;
             }
         }));
     }
@@ -298,17 +330,26 @@ impl Run {
     }
 }
 
-/// Reads one container's log in the range and sends its hits with context.
-struct Reader {
+/// What one container's reader decides line by line, the same for both
+/// sources (the engine's API, the local log file): the range cut, the
+/// matcher, context before and after a hit, progress marks.
+struct Scan {
     src: Source,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
     matcher: Arc<Matcher>,
     context: usize,
-    scanned: Arc<AtomicU64>,
+    /// Up to `context` lines before the next hit; `spare` keeps the
+    /// strings of lines that left it, so a line is copied, not allocated.
+    before: VecDeque<(DateTime<Utc>, String)>,
+    spare: Vec<String>,
+    after: usize,
+    since_progress: u32,
+    scanned: u64,
+    counter: Arc<AtomicU64>,
 }
 
-impl Reader {
+impl Scan {
     fn error(&self, message: String) -> LogSourceError {
         LogSourceError {
             service: self.src.service.clone(),
@@ -317,20 +358,62 @@ impl Reader {
         }
     }
 
-    fn line(&self, l: ops::TimedLine, hit: bool) -> Item {
+    fn item(&self, ts: DateTime<Utc>, text: String, hit: bool) -> Item {
         Item::Line(LogHit {
-            ts: l.ts,
+            ts,
             service_id: self.src.service_id,
             service: self.src.service.clone(),
             container: self.src.container.name.clone(),
-            level: guess_level(&l.text),
-            line: l.text,
+            level: guess_level(&text),
+            line: text,
             hit,
         })
     }
 
-    /// Returns when the log is read, on an error, or when the answer is gone.
-    async fn read(self, client: &crate::docker::Client, tx: mpsc::Sender<Item>) {
+    /// Takes one line; pushes what is to be sent (context before a hit,
+    /// the hit, context after it, or a progress mark) to `out`.
+    fn line(&mut self, ts: DateTime<Utc>, text: &str, out: &mut Vec<Item>) {
+        if ts < self.since || ts >= self.until {
+            return;
+        }
+        self.scanned += 1;
+        self.since_progress += 1;
+        if self.matcher.is_hit(text) {
+            while let Some((t, b)) = self.before.pop_front() {
+                out.push(self.item(t, b, false));
+            }
+            self.after = self.context;
+            out.push(self.item(ts, text.to_owned(), true));
+        } else if self.after > 0 {
+            self.after -= 1;
+            out.push(self.item(ts, text.to_owned(), false));
+        } else if self.context > 0 {
+            let mut kept = if self.before.len() == self.context {
+                self.before.pop_front().map(|(_, s)| s)
+            } else {
+                self.spare.pop()
+            }
+            .unwrap_or_default();
+            kept.clear();
+            kept.push_str(text);
+            self.before.push_back((ts, kept));
+        }
+        if !out.is_empty() {
+            self.since_progress = 0;
+        } else if self.since_progress >= PROGRESS_EVERY {
+            self.since_progress = 0;
+            self.counter.store(self.scanned, Ordering::Relaxed);
+            out.push(Item::Progress(ts));
+        }
+    }
+
+    fn finish(&self) {
+        self.counter.store(self.scanned, Ordering::Relaxed);
+    }
+
+    /// Reads through the engine's logs API; returns when the log is read,
+    /// on an error, or when the answer is gone.
+    async fn read_api(mut self, client: &crate::docker::Client, tx: mpsc::Sender<Item>) {
         // The engine counts whole seconds: ask a little wider, then cut
         // exactly by the lines' own timestamps.
         let query = LogQuery {
@@ -341,71 +424,46 @@ impl Reader {
             until: Some((self.until + Duration::seconds(1)).timestamp()),
         };
         let mut lines = std::pin::pin!(ops::log_lines(client, &self.src.container.id, &query));
-        let mut before: VecDeque<ops::TimedLine> = VecDeque::with_capacity(self.context);
-        let mut after = 0usize;
-        let mut since_progress = 0u32;
-        let mut scanned = 0u64;
+        let mut out = Vec::new();
         while let Some(line) = lines.next().await {
             let line = match line {
                 Ok(l) => l,
                 Err(e) => {
-                    self.scanned.store(scanned, Ordering::Relaxed);
-                    let _ = tx
-                        .send(Item::Error(self.error(format!(
-                            "the log broke off on engine \"{}\": {e:#}",
-                            self.src.container.engine
-                        ))))
-                        .await;
+                    self.finish();
+                    let message = format!(
+                        "the log broke off on engine \"{}\": {e:#}",
+                        self.src.container.engine
+                    );
+                    let _ = tx.send(Item::Error(self.error(message))).await;
                     return;
                 }
             };
-            let Some(t) = ops::split_timestamp(&line) else {
+            let Some((ts, text)) = ops::split_timestamp_ref(&line) else {
                 continue;
             };
-            if t.ts < self.since || t.ts >= self.until {
-                continue;
-            }
-            scanned += 1;
-            let ts = t.ts;
-            let sent = if self.matcher.is_hit(&t.text) {
-                for b in before.drain(..) {
-                    if tx.send(self.line(b, false)).await.is_err() {
-                        return;
-                    }
-                }
-                after = self.context;
-                Some(self.line(t, true))
-            } else if after > 0 {
-                after -= 1;
-                Some(self.line(t, false))
-            } else {
-                if self.context > 0 {
-                    if before.len() == self.context {
-                        before.pop_front();
-                    }
-                    before.push_back(t);
-                }
-                None
-            };
-            since_progress += 1;
-            let item = match sent {
-                Some(item) => {
-                    since_progress = 0;
-                    Some(item)
-                }
-                None if since_progress >= PROGRESS_EVERY => {
-                    since_progress = 0;
-                    self.scanned.store(scanned, Ordering::Relaxed);
-                    Some(Item::Progress(ts))
-                }
-                None => None,
-            };
-            if let Some(item) = item {
+            self.line(ts, text, &mut out);
+            for item in out.drain(..) {
                 if tx.send(item).await.is_err() {
                     return;
                 }
             }
         }
-        self.scanned.store(scanned, Ordering::Relaxed);
+        self.finish();
+    }
+
+    /// Reads the engine's log files on a thread of its own (blocking
+    /// reads); ends like [`Scan::read_api`], and when the answer is gone.
+    fn read_file(mut self, log: LocalLog, tx: mpsc::Sender<Item>) {
+        let mut out = Vec::new();
+        let (since, until) = (self.since, self.until);
+        let read = log.read(since, until, |ts, text| {
+            self.line(ts, text, &mut out);
+            out.drain(..).all(|item| tx.blocking_send(item).is_ok()) && !tx.is_closed()
+        });
+        self.finish();
+        if let Err(e) = read {
+            let message = format!("reading the log file: {e}");
+            let _ = tx.blocking_send(Item::Error(self.error(message)));
+        }
     }
 }

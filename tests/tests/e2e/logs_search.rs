@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use opsdeck::config::Secret;
 use opsdeck_e2e::dockerd::PrivateDockerd;
 use opsdeck_e2e::flows::containers::connect_engine;
 use opsdeck_e2e::relay::Relay;
@@ -421,22 +422,16 @@ async fn search_merges_filters_and_bounds_lines_across_services() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_mid_search_is_read_through_and_an_engine_gone_mid_search_is_reported() {
     let Some(engine) = engine().await else { return };
-    let server = TestServer::start().await;
+    const TOKEN: &str = "scrape-me-0123456789abcdef";
+    let server = TestServer::start_with(|s| s.metrics_token = Some(Secret::new(TOKEN))).await;
     let admin = server.user(Role::Admin).await;
     let operator = server.user(Role::Operator).await;
-    let dir = tempfile::Builder::new()
-        .prefix("odk-logs-")
-        .tempdir_in("/tmp")
-        .expect("a temporary directory");
-    let socket = dir.path().join("slow.sock");
-    // About 200 KB/s: the big log (~1.5 MB with frames and timestamps)
-    // takes several seconds to read.
-    let mut relay = Relay::slow(&socket, &engine.dir().join("docker.sock"), 200 * 1024);
+    // About 200 KB/s on a TCP port (a remote engine for Opsdeck: read
+    // through the logs API): the big log (~1.5 MB with frames and
+    // timestamps) takes several seconds to read.
+    let mut relay = Relay::slow_tcp(&engine.dir().join("docker.sock"), 200 * 1024);
     relay.start();
-    for (name, endpoint) in [
-        ("main", engine.host()),
-        ("slow", format!("unix://{}", socket.display())),
-    ] {
+    for (name, endpoint) in [("main", engine.host()), ("slow", relay.endpoint())] {
         connect_engine(&admin, name, &endpoint).await;
     }
     let mut stack = Stack::up(&engine, "logs-big", &[])
@@ -467,6 +462,59 @@ async fn a_restart_mid_search_is_read_through_and_an_engine_gone_mid_search_is_r
             .ok_or("not yet".to_owned())
     })
     .await;
+
+    // The same container as a service of the local engine: read from its
+    // log file, the answer is the API's, line for line and time for time.
+    let direct: Service = ok_json(
+        admin
+            .post(
+                "/api/v1/services",
+                &json!({"name": "big-direct", "engine": "main", "compose_project": project,
+                        "compose_service": "big"}),
+            )
+            .await,
+        "creating a second service on the same container",
+    )
+    .await;
+    wait_containers(&operator, &["big-direct"]).await;
+    let window = json!({"query": "needle|line 1\\d{3}$", "regex": true, "context": 1, "limit": 2000,
+                        "since": "1h", "until": Utc::now().to_rfc3339()});
+    let mut through_api = window.clone();
+    through_api["services"] = json!([big.id]);
+    let mut from_file = window;
+    from_file["services"] = json!([direct.id]);
+    let (a, f) = (
+        search(&operator, through_api).await,
+        search(&operator, from_file).await,
+    );
+    assert!(
+        a.errors.is_empty() && f.errors.is_empty(),
+        "{:?} {:?}",
+        a.errors,
+        f.errors
+    );
+    assert!(a.lines.len() > 1_000, "{} lines", a.lines.len());
+    let key = |l: &LogHit| (l.ts, l.line.clone(), l.hit);
+    assert!(
+        a.lines.iter().map(key).eq(f.lines.iter().map(key)),
+        "the API's and the file's answers differ"
+    );
+    assert_eq!(a.end.counts[0].scanned, f.end.counts[0].scanned);
+    let scraper = Api::with_token(&server.base, TOKEN);
+    let metrics = scraper
+        .get("/metrics")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    for via in ["file", "api"] {
+        let series = format!("opsdeck_log_search_sources_total{{via=\"{via}\"}} ");
+        assert!(metrics.contains(&series), "no {series} in {metrics}");
+    }
+    let removed = admin
+        .delete(&format!("/api/v1/services/{}", direct.id))
+        .await;
+    assert!(removed.status().is_success(), "{}", removed.status());
 
     // A restart while the slow engine is still sending: the search reads on.
     let mut res = operator
@@ -541,7 +589,6 @@ async fn a_restart_mid_search_is_read_through_and_an_engine_gone_mid_search_is_r
     drop(relay);
     server.stop().await;
     release(engine).await;
-    drop(dir);
 }
 
 /// The container's whole log, straight from the engine.
