@@ -46,6 +46,7 @@
 //! | `updates.auto` | 30 s | every process | the `auto` update policy: queues `image-update` for a service with an update inside an active maintenance period, one at a time (transaction advisory lock) |
 //! | `updates.recover` | 10 s | one process | puts back a good state (old or new container, never none) for image updates an ended run left unfinished (see `updates::recover`) |
 //! | `updates.discover` | 1 min (each engine once per `update_check_interval`, default a day, spread by a hash of its id) | one process | asks the registries about the due engines' images (`updates::discover`), writes `image_status`, notifies once per new digest |
+//! | `resources.sample` | `resource_sample_interval` (10 s, start to start; `off`: not added) | one process | samples every running container and the host, writes finished minutes (see `resources`) |
 //! | `report` | cron `0 * * * * *` (every minute, UTC) | every process | writes the daily check report once its time has passed (one per day: unique index) |
 //! | `upkeep` | 10 min | every process | closes actions a crash left running; removes expired sessions |
 //! | `checks.leader` | lock held, pinged every 10 s | one process | the process holding it probes the checks; the others follow the `checks` table every 5 s |

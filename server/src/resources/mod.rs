@@ -5,7 +5,8 @@
 //! monthly capacity report.
 //!
 //! * `sample.rs` the sampler (task `resources.sample`, one process): every
-//!   `resource_sample_interval` (10 s) one one-shot stats call per running
+//!   `resource_sample_interval` (10 s, counted from round start to round
+//!   start) one one-shot stats call per running
 //!   container (`docker::stats`), rates from the previous counters kept in
 //!   memory, and the host's figures (`host.rs`); samples add into per-minute
 //!   accumulators, written once the minute is over (one row per series,
@@ -162,9 +163,12 @@ pub fn task(state: AppState) -> Option<Task> {
             every,
             Scope::OneProcess,
             sampler,
-            |s| async move {
-                s.lock().await.tick().await?;
-                Ok(Pace::Normal)
+            move |s| async move {
+                let mut s = s.lock().await;
+                s.tick().await?;
+                // A fixed rate: the next round starts `every` after this
+                // one started (a round takes a while with many containers).
+                Ok(Pace::Soon(every.saturating_sub(s.last_round())))
             },
         )
         .on_lose(move || {

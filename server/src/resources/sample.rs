@@ -175,6 +175,11 @@ impl Sampler {
     }
 
     /// Forgets counters and unwritten minutes (the lock was lost).
+    /// How long the last round took.
+    pub fn last_round(&self) -> Duration {
+        self.last_round
+    }
+
     pub fn reset(&mut self) {
         self.prev.clear();
         self.host_prev = None;
