@@ -2,7 +2,9 @@
 # Installs the real parts the tests drive (Debian packages), only when
 # missing: Docker Engine, busybox-static (test images), Chromium and
 # ChromeDriver, the PostgreSQL server binaries, MariaDB and Redis (health
-# checks), Debian's docker-registry (image updates), Prometheus (metric checks), Python's aiosmtpd (the SMTP sink of the notification tests);
+# checks), Debian's docker-registry (image updates), Prometheus (metric
+# checks), OpenSSH's server (SSH engines) and a login without Docker access,
+# Python's aiosmtpd (the SMTP sink of the notification tests);
 # then moto's S3 server (PyPI moto[server], pinned) in a venv under
 # ~/.cache/opsdeck/tools/moto for the S3 backup tests (tests/src/s3.rs), and
 # schemathesis (PyPI, pinned) in ~/.cache/opsdeck/tools/schemathesis for the
@@ -22,6 +24,10 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 # The metric-check tests' Prometheus (tests/src/prometheus.rs).
 [ -x /usr/bin/prometheus ] || need+=(prometheus)
+# The SSH-engine tests' sshd (tests/src/sshd.rs; it runs on a loopback port
+# of its own: the package's service is kept from starting, below).
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null || need+=(openssh-client)
 # Debian's package installs for /usr/bin/python3 (a python3 earlier on PATH,
 # e.g. pyenv's, does not see it; tests/src/smtp.rs tries both).
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
@@ -36,7 +42,27 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
   apt-get update -qq
+  # No service starts on installation (openssh-server would listen on
+  # 0.0.0.0:22): a policy-rc.d of our own for the duration, when none exists.
+  policy=""
+  trap '[ -z "${policy:-}" ] || rm -f "$policy"' EXIT
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy"
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+  [ -z "$policy" ] || rm -f "$policy"
+fi
+
+# The SSH-engine tests' login without access to the Docker socket: a
+# system user, no password ("*": key logins work, nothing else does).
+if ! getent passwd opsdeck-nodocker >/dev/null; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "need root to add the test user opsdeck-nodocker" >&2
+    exit 1
+  fi
+  useradd --system --shell /bin/sh --home-dir /nonexistent --no-create-home opsdeck-nodocker
+  usermod -p '*' opsdeck-nodocker
 fi
 
 # The test S3 server: PyPI is reachable where GitHub-hosted MinIO builds are

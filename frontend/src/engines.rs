@@ -142,22 +142,29 @@ fn AddEngine(
     let ca = RwSignal::new(String::new());
     let cert = RwSignal::new(String::new());
     let key = RwSignal::new(String::new());
+    let ssh_key = RwSignal::new(String::new());
+    // The host key confirmed from the scan, or a fingerprint typed in.
+    let host_key = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
+    let is_ssh = move || endpoint.get().trim().starts_with("ssh://");
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        let ssh = endpoint.get_untracked().trim().starts_with("ssh://");
         let req = CreateEngineRequest {
             name: name.get_untracked().trim().to_string(),
             endpoint: endpoint.get_untracked().trim().to_string(),
             tls_ca: non_empty(ca.get_untracked()),
             tls_cert: non_empty(cert.get_untracked()),
             tls_key: non_empty(key.get_untracked()),
+            ssh_host_key: non_empty(host_key.get_untracked()).filter(|_| ssh),
+            ssh_key: non_empty(ssh_key.get_untracked()).filter(|_| ssh),
         };
         busy.set(true);
         leptos::task::spawn_local(async move {
             match api::engines::create(&req).await {
                 Ok(e) => {
                     notice.set(Some(Ok(format!("Added {}: connecting…", e.name))));
-                    for s in [name, endpoint, ca, cert, key] {
+                    for s in [name, endpoint, ca, cert, key, ssh_key, host_key] {
                         s.set(String::new());
                     }
                     reload.update(|n| *n += 1);
@@ -186,10 +193,14 @@ fn AddEngine(
                     prop:value=move || name.get() on:input=move |e| name.set(event_target_value(&e))/>
             </label>
             <label class="span-2">"Endpoint"
-                <input required placeholder="unix:///var/run/docker.sock or tcp://host:2376" data-testid="engine-endpoint"
+                <input required placeholder="unix:///var/run/docker.sock, tcp://host:2376 or ssh://user@host" data-testid="engine-endpoint"
                     prop:value=move || endpoint.get() on:input=move |e| endpoint.set(event_target_value(&e))/>
             </label>
-            <button class="btn btn-primary" type="submit" data-testid="engine-submit" disabled=move || busy.get()>"Add engine"</button>
+            <button class="btn btn-primary" type="submit" data-testid="engine-submit"
+                disabled=move || busy.get() || (is_ssh() && host_key.get().trim().is_empty())>"Add engine"</button>
+            <Show when=is_ssh>
+                <SshFields endpoint ssh_key host_key/>
+            </Show>
             <details class="span-all">
                 <summary>"TLS client certificates (for tcp://)"</summary>
                 <p class="hint">"Paths on the Opsdeck host of PEM files: all three or none."</p>
@@ -200,5 +211,70 @@ fn AddEngine(
                 </div>
             </details>
         </form>
+    }
+}
+
+/// SSH engines: the private key's path and the host key, fetched and
+/// confirmed by its fingerprint (or a fingerprint typed in up front).
+#[component]
+fn SshFields(
+    endpoint: RwSignal<String>,
+    ssh_key: RwSignal<String>,
+    host_key: RwSignal<String>,
+) -> impl IntoView {
+    let offered = RwSignal::new(None::<Result<Vec<opsdeck_wire::SshHostKey>, String>>);
+    let fetching = RwSignal::new(false);
+    let fetch = move |_| {
+        let ep = endpoint.get_untracked().trim().to_string();
+        fetching.set(true);
+        host_key.set(String::new());
+        leptos::task::spawn_local(async move {
+            let got = api::engines::ssh_host_keys(&ep)
+                .await
+                .map_err(|e| e.message);
+            offered.set(Some(got));
+            fetching.set(false);
+        });
+    };
+    view! {
+        <fieldset class="span-all form-grid" data-testid="engine-ssh">
+            <legend>"SSH"</legend>
+            <label class="span-2">"Private key file on the Opsdeck host"
+                <input placeholder="/etc/opsdeck/ssh/id_ed25519 (empty: ssh's default keys)" data-testid="engine-ssh-key"
+                    prop:value=move || ssh_key.get() on:input=move |e| ssh_key.set(event_target_value(&e))/>
+            </label>
+            <button class="btn" type="button" data-testid="engine-ssh-fetch" on:click=fetch
+                disabled=move || fetching.get()>{move || if fetching.get() { "Fetching…" } else { "Fetch host key" }}</button>
+            <div class="span-all">
+                {move || match offered.get() {
+                    None => view! {
+                        <p class="hint">"Fetch the host's key and compare its fingerprint with "
+                            <code>"ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub"</code>" on the host, or type the fingerprint below."</p>
+                    }.into_any(),
+                    Some(Err(e)) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
+                    Some(Ok(keys)) => view! {
+                        <ul class="plain" data-testid="engine-ssh-keys">
+                            {keys.into_iter().map(|k| {
+                                let line = k.key.clone();
+                                let chosen = line.clone();
+                                view! {
+                                    <li><label class="check">
+                                        <input type="radio" name="ssh-host-key"
+                                            prop:checked=move || host_key.get() == chosen
+                                            on:change=move |_| host_key.set(line.clone())/>
+                                        " I checked this fingerprint on the host: "<code>{k.fingerprint}</code>" ("{k.key_type}")"
+                                    </label></li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                }}
+            </div>
+            <label class="span-2">"Or the host key's fingerprint"
+                <input placeholder="SHA256:…" data-testid="engine-ssh-fingerprint"
+                    prop:value=move || if host_key.get().starts_with("SHA256:") { host_key.get() } else { String::new() }
+                    on:input=move |e| host_key.set(event_target_value(&e).trim().to_string())/>
+            </label>
+        </fieldset>
     }
 }

@@ -464,6 +464,7 @@ impl From<crate::engines::EngineError> for ApiError {
         match e {
             E::Invalid(m) => ApiError::BadRequest(m),
             E::NotFound(what) => ApiError::NotFound(what),
+            E::Unreachable(m) => ApiError::EngineError(m),
             E::Database(e) => e.into(),
         }
     }

@@ -56,6 +56,7 @@ pub mod require;
 pub mod s3;
 pub mod server;
 pub mod smtp;
+pub mod sshd;
 pub mod stack;
 pub mod targets;
 pub mod tlscert;

@@ -83,6 +83,22 @@ pub fn has_exited(pid: u32) -> bool {
         .unwrap_or(true)
 }
 
+/// The processes whose parent is `pid` (from `/proc`).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                s.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
+}
+
 /// SIGTERM to a running child, then waits up to `grace` (checking every
 /// `every`) for it to exit. Returns whether it exited (or cannot be waited
 /// for); the child is left running otherwise.
@@ -132,4 +148,67 @@ pub fn http_ok(port: u16, path: &str) -> bool {
         Ok(buf[..n].starts_with(b"HTTP/1.0 200") || buf[..n].starts_with(b"HTTP/1.1 200"))
     })()
     .unwrap_or(false)
+}
+
+/// A child spawned on a thread of its own that lives exactly as long as it
+/// (so the death signal fires with the test process, not with a runtime
+/// thread): stopped with SIGTERM (SIGKILL after `grace`) by [`Owned::stop`]
+/// or when dropped. The child leads its own session.
+pub struct Owned {
+    pid: u32,
+    stop: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Owned {
+    pub fn spawn(name: &str, mut cmd: Command, grace: Duration) -> std::io::Result<Owned> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<u32>>();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                die_with_parent(&mut cmd, Signal::SIGTERM, Session::Own);
+                let mut child = match cmd.spawn() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(child.id()));
+                let _ = stop_rx.recv();
+                stop_child(&mut child, grace, Duration::from_millis(20));
+            })?;
+        let pid = ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the spawning thread died"))??;
+        Ok(Owned {
+            pid,
+            stop: std::sync::Mutex::new(Some(stop_tx)),
+            thread: std::sync::Mutex::new(Some(thread)),
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Whether the child has exited (it may not be reaped yet).
+    pub fn exited(&self) -> bool {
+        has_exited(self.pid)
+    }
+
+    /// Stops the child and waits for it.
+    pub fn stop(&self) {
+        drop(self.stop.lock().ok().and_then(|mut s| s.take()));
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

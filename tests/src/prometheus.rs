@@ -17,13 +17,12 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use nix::sys::signal::Signal;
 
-use crate::proc::{self, Session};
+use crate::proc::{self, Owned};
 use crate::require;
 
 const DIR_PREFIX: &str = "odk-prometheus-";
@@ -191,14 +190,12 @@ impl Drop for MetricsTarget {
     }
 }
 
-/// A running Prometheus; see the module docs. Its process is spawned by a
-/// thread of its own that lives as long as it (the death signal follows
-/// the thread that forked).
+/// A running Prometheus; see the module docs ([`Owned`]: its process dies
+/// with the test process).
 pub struct Prometheus {
     port: u16,
     dir: PathBuf,
-    stop: Mutex<Option<mpsc::Sender<()>>>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    child: Owned,
 }
 
 /// Where Debian installs it.
@@ -333,35 +330,10 @@ impl Prometheus {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log)?);
-        let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<u32>>();
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("test-prometheus".into())
-            .spawn(move || {
-                proc::die_with_parent(&mut cmd, Signal::SIGTERM, Session::Own);
-                let mut child = match cmd.spawn() {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(child.id()));
-                let _ = stop_rx.recv();
-                proc::stop_child(&mut child, STOP_TIMEOUT, Duration::from_millis(20));
-            })
-            .context("spawning the prometheus thread")?;
-        let pid = match ready_rx.recv() {
-            Ok(Ok(pid)) => pid,
-            Ok(Err(e)) => return Err(e).context("starting prometheus"),
-            Err(_) => bail!("the prometheus thread died"),
-        };
-        let p = Prometheus {
-            port,
-            dir,
-            stop: Mutex::new(Some(stop_tx)),
-            thread: Mutex::new(Some(thread)),
-        };
+        let child =
+            Owned::spawn("test-prometheus", cmd, STOP_TIMEOUT).context("starting prometheus")?;
+        let pid = child.pid();
+        let p = Prometheus { port, dir, child };
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if proc::http_ok(port, "/-/ready") {
@@ -380,10 +352,7 @@ impl Prometheus {
 
 impl Drop for Prometheus {
     fn drop(&mut self) {
-        drop(self.stop.lock().ok().and_then(|mut s| s.take()));
-        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
-            let _ = t.join();
-        }
+        self.child.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -190,10 +190,14 @@ wire! {
     pub struct Engine {
         pub id: i64,
         pub name: String,
-        /// `unix:///var/run/docker.sock` or `tcp://host:2376`.
+        /// `unix:///var/run/docker.sock`, `tcp://host:2376` or
+        /// `ssh://user@host[:port]`.
         pub endpoint: String,
         /// TLS client certificates are configured.
         pub tls: bool,
+        /// SSH engines: the pinned host key's fingerprint (`SHA256:…`).
+        #[serde(default)]
+        pub ssh_host_key_fingerprint: Option<String>,
         pub state: EngineState,
         /// Engine version, e.g. `20.10.24`, once connected.
         pub version: Option<String>,
@@ -210,7 +214,8 @@ wire! {
     /// `POST /api/v1/engines`.
     pub struct CreateEngineRequest {
         pub name: String,
-        /// `unix:///path/docker.sock`, or `tcp://host:port`.
+        /// `unix:///path/docker.sock`, `tcp://host:port` or
+        /// `ssh://[user@]host[:port]`.
         pub endpoint: String,
         /// For TLS: paths on the Opsdeck host of the CA, client certificate
         /// and client key (PEM). All three or none.
@@ -220,6 +225,33 @@ wire! {
         pub tls_cert: Option<String>,
         #[serde(default)]
         pub tls_key: Option<String>,
+        /// For SSH (required): the host key to pin, either the key as
+        /// `POST /api/v1/engines/ssh-host-keys` showed it (`ssh-ed25519
+        /// AAAA…`) or its fingerprint (`SHA256:…`), which the host's key
+        /// must match.
+        #[serde(default)]
+        pub ssh_host_key: Option<String>,
+        /// For SSH: path of the private key file on the Opsdeck host (the
+        /// key itself is never stored); none: ssh's default keys.
+        #[serde(default)]
+        pub ssh_key: Option<String>,
+    }
+
+    /// `POST /api/v1/engines/ssh-host-keys`: the host keys an SSH engine's
+    /// host offers, to be confirmed before the engine is registered.
+    pub struct SshHostKeysRequest {
+        /// `ssh://[user@]host[:port]`.
+        pub endpoint: String,
+    }
+
+    /// One host key offered by an SSH host.
+    pub struct SshHostKey {
+        /// `ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`, …
+        pub key_type: String,
+        /// `<type> <base64>`: what `ssh_host_key` takes.
+        pub key: String,
+        /// `SHA256:…`, as `ssh-keygen -lf` shows it on the host.
+        pub fingerprint: String,
     }
 
     /// A container as the engine hub's cache knows it.

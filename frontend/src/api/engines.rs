@@ -13,6 +13,14 @@ pub async fn create(req: &impl Serialize) -> Result<w::Engine, ApiError> {
     post(&url("/engines"), req).await
 }
 
+/// The host keys an SSH engine's host offers (to confirm before adding it).
+pub async fn ssh_host_keys(endpoint: &str) -> Result<Vec<w::SshHostKey>, ApiError> {
+    let req = w::SshHostKeysRequest {
+        endpoint: endpoint.to_owned(),
+    };
+    post(&url("/engines/ssh-host-keys"), &req).await
+}
+
 pub async fn remove(id: i64) -> Result<(), ApiError> {
     delete(&url(&format!("/engines/{id}"))).await
 }

@@ -37,6 +37,7 @@ pub mod images;
 pub mod list;
 pub mod logfile;
 pub mod ops;
+pub mod ssh;
 pub mod stats;
 pub mod usage;
 pub mod volumes;
@@ -87,12 +88,23 @@ impl std::fmt::Debug for Client {
 }
 
 /// Where an engine is and how to authenticate to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Endpoint {
-    /// `unix:///path`, a plain socket path, `tcp://host:port` or `http://…`.
+    /// `unix:///path`, a plain socket path, `tcp://host:port`, `http://…`
+    /// or `ssh://[user@]host[:port]`.
     pub url: String,
     /// TLS client authentication: CA, certificate, key (PEM file paths).
     pub tls: Option<TlsPaths>,
+    /// For `ssh://`: the pinned host key and the private key's path.
+    pub ssh: Option<SshAuth>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshAuth {
+    /// `<type> <base64>`.
+    pub host_key: String,
+    /// Private key file on the Opsdeck host; `None`: ssh's defaults.
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +120,7 @@ pub struct TlsPaths {
 pub async fn connect(host: Option<&str>) -> anyhow::Result<Docker> {
     let endpoint = Endpoint {
         url: host.unwrap_or(DEFAULT_LOCAL).to_owned(),
-        tls: None,
+        ..Endpoint::default()
     };
     connect_endpoint(&endpoint).await
 }
@@ -122,7 +134,22 @@ pub async fn connect_endpoint(endpoint: &Endpoint) -> anyhow::Result<Docker> {
     let host = endpoint.url.as_str();
     let secs = REQUEST_TIMEOUT.as_secs();
     let v = bollard::API_DEFAULT_VERSION;
-    let docker = if let Some(tls) = &endpoint.tls {
+    let docker = if host.starts_with("ssh://") {
+        let (user, h, port) = ssh::parse_url(host).map_err(|e| anyhow::anyhow!("{host}: {e}"))?;
+        let auth = endpoint
+            .ssh
+            .as_ref()
+            .context("an ssh:// engine needs its pinned host key")?;
+        let target = ssh::SshTarget {
+            user,
+            host: h,
+            port,
+            key: auth.key.clone(),
+            host_key: auth.host_key.clone(),
+        };
+        ssh::preflight(&target).await?;
+        ssh::client(&target, secs)?
+    } else if let Some(tls) = &endpoint.tls {
         Docker::connect_with_ssl(
             host,
             Path::new(&tls.key),
@@ -131,15 +158,18 @@ pub async fn connect_endpoint(endpoint: &Endpoint) -> anyhow::Result<Docker> {
             secs,
             v,
         )
+        .with_context(|| format!("Docker engine at {host}"))?
     } else if let Some(path) = host.strip_prefix("unix://") {
         Docker::connect_with_unix(path, secs, v)
+            .with_context(|| format!("Docker engine at {host}"))?
     } else if host.starts_with('/') {
         Docker::connect_with_unix(host, secs, v)
+            .with_context(|| format!("Docker engine at {host}"))?
     } else {
         let url = host.replacen("tcp://", "http://", 1);
         Docker::connect_with_http(&url, secs, v)
-    }
-    .with_context(|| format!("Docker engine at {host}"))?;
+            .with_context(|| format!("Docker engine at {host}"))?
+    };
     tokio::time::timeout(REQUEST_TIMEOUT, docker.negotiate_version())
         .await
         .map_err(|_| anyhow::anyhow!("no answer within {secs} s"))?
@@ -148,6 +178,11 @@ pub async fn connect_endpoint(endpoint: &Endpoint) -> anyhow::Result<Docker> {
 
 /// Checks an endpoint's syntax (not its reachability).
 pub fn validate_endpoint(url: &str) -> Result<(), String> {
+    if url.starts_with("ssh://") {
+        return ssh::parse_url(url)
+            .map(|_| ())
+            .map_err(|e| format!("{e} (ssh://[user@]host[:port])"));
+    }
     let ok = if let Some(path) = url.strip_prefix("unix://") {
         path.starts_with('/') && path.len() > 1
     } else if let Some(rest) = url
@@ -164,7 +199,10 @@ pub fn validate_endpoint(url: &str) -> Result<(), String> {
     if ok && !url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         Ok(())
     } else {
-        Err("endpoint must be unix:///path/to/docker.sock or tcp://host:port".into())
+        Err(
+            "endpoint must be unix:///path/to/docker.sock, tcp://host:port or ssh://[user@]host[:port]"
+                .into(),
+        )
     }
 }
 
@@ -475,7 +513,9 @@ async fn supervise(hub: std::sync::Weak<EngineHub>, conn: Arc<EngineConn>) {
         });
         h.bump();
         drop(h);
-        tokio::time::sleep(backoff).await;
+        // Jitter (0.5 to 1.5 times): engines lost together (a network
+        // blip, a restart of Opsdeck's host) do not retry in step.
+        tokio::time::sleep(backoff.mul_f64(0.5 + rand::random::<f64>())).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }

@@ -4,11 +4,11 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use opsdeck_wire::{ContainerInfo, CreateEngineRequest, Engine};
+use opsdeck_wire::{ContainerInfo, CreateEngineRequest, Engine, SshHostKey, SshHostKeysRequest};
 use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{list_wire, store, sync_hub, validate, validate_name, EngineError};
+use super::{list_wire, pin_host_key, scan, store, sync_hub, validate, validate_name, EngineError};
 use crate::auth::{Admin, Auth, RequestCtx, Viewer};
 use crate::error::{ApiError, ApiResult, Json, Path};
 use crate::state::AppState;
@@ -16,6 +16,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
+        .routes(routes!(ssh_host_keys))
         .routes(routes!(delete))
         .routes(routes!(containers))
 }
@@ -53,14 +54,41 @@ async fn create(
         clean(&req.tls_key),
     );
     validate(&endpoint, &ca, &cert, &key)?;
+    let ssh_key = clean(&req.ssh_key);
+    let host_key = if endpoint.starts_with("ssh://") {
+        if let Some(k) = &ssh_key {
+            if !k.starts_with('/') || !crate::docker::ssh::readable(std::path::Path::new(k)) {
+                return Err(EngineError::Invalid(format!(
+                    "ssh_key: {k} is not a readable file on the Opsdeck host (give an absolute path)"
+                ))
+                .into());
+            }
+        }
+        Some(pin_host_key(&endpoint, req.ssh_host_key.as_deref()).await?)
+    } else if ssh_key.is_some() || clean(&req.ssh_host_key).is_some() {
+        return Err(EngineError::Invalid(
+            "ssh_host_key, ssh_key: for ssh:// endpoints only".into(),
+        )
+        .into());
+    } else {
+        None
+    };
     let mut tx = state.pool.begin().await?;
-    let id = store::insert(&mut tx, name, &endpoint, (&ca, &cert, &key)).await?;
+    let new = store::NewEngine {
+        name,
+        endpoint: &endpoint,
+        tls: (&ca, &cert, &key),
+        ssh_host_key: host_key.as_ref().map(|k| k.key.as_str()),
+        ssh_key: ssh_key.as_deref(),
+    };
+    let id = store::insert(&mut tx, new).await?;
     ctx.audit(
         &mut tx,
         &auth.principal,
         "engine.create",
         Some(format!("engine:{name}")),
-        json!({"id": id, "endpoint": endpoint, "tls": ca.is_some()}),
+        json!({"id": id, "endpoint": endpoint, "tls": ca.is_some(),
+               "ssh_host_key": host_key.as_ref().map(|k| &k.fingerprint), "ssh_key": ssh_key}),
     )
     .await?;
     ctx.commit(tx).await?;
@@ -72,6 +100,28 @@ async fn create(
         .find(|e| e.id == id)
         .ok_or_else(|| EngineError::NotFound(format!("engine {id}")))?;
     Ok((StatusCode::CREATED, Json(engine)))
+}
+
+/// The host keys an SSH engine's host offers, with their fingerprints, to
+/// confirm before registering it (nothing is stored).
+#[utoipa::path(post, path = "/api/v1/engines/ssh-host-keys", tag = "engines",
+    request_body = SshHostKeysRequest,
+    responses((status = 200, body = Vec<SshHostKey>), (status = 400), (status = 502)),
+    security(("session" = ["admin"]), ("token" = ["admin"])))]
+async fn ssh_host_keys(
+    _auth: Auth<Admin>,
+    Json(req): Json<SshHostKeysRequest>,
+) -> ApiResult<Json<Vec<SshHostKey>>> {
+    let keys = scan(req.endpoint.trim()).await?;
+    Ok(Json(
+        keys.into_iter()
+            .map(|k| SshHostKey {
+                key_type: k.key_type,
+                key: k.key,
+                fingerprint: k.fingerprint,
+            })
+            .collect(),
+    ))
 }
 
 /// Remove an engine; services mapped to it fall back to "any engine".

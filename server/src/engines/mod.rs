@@ -21,7 +21,7 @@ use sqlx::PgPool;
 
 pub use api::router;
 
-use crate::docker::validate_endpoint;
+use crate::docker::{ssh, validate_endpoint};
 use crate::state::AppState;
 
 /// What can go wrong with engines; `error.rs` turns it into an answer.
@@ -33,6 +33,9 @@ pub enum EngineError {
     /// What was not found, e.g. `engine 3` (404).
     #[error("{0} not found")]
     NotFound(String),
+    /// The engine's host could not be asked (502), e.g. no host key.
+    #[error("{0}")]
+    Unreachable(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -62,6 +65,47 @@ pub fn validate_name(name: &str) -> Result<(), EngineError> {
     }
 }
 
+/// The host key to pin for an SSH engine: `given` is a key line (taken
+/// as is) or a fingerprint, which one of the keys the host offers now must
+/// match.
+pub async fn pin_host_key(
+    endpoint: &str,
+    given: Option<&str>,
+) -> Result<ssh::HostKey, EngineError> {
+    let given = given
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .ok_or_else(|| {
+            EngineError::Invalid(
+                "ssh_host_key: an SSH engine needs its host key pinned: fetch the host's keys, \
+             confirm the fingerprint, and send the key (or the fingerprint)"
+                    .into(),
+            )
+        })?;
+    if !given.starts_with("SHA256:") {
+        return ssh::parse_host_key(given)
+            .map_err(|e| EngineError::Invalid(format!("ssh_host_key: {e}")));
+    }
+    let offered = scan(endpoint).await?;
+    let found = offered.iter().find(|k| k.fingerprint == given).cloned();
+    found.ok_or_else(|| {
+        let list: Vec<&str> = offered.iter().map(|k| k.fingerprint.as_str()).collect();
+        EngineError::Invalid(format!(
+            "ssh_host_key: the host offers {}, not {given}: refused",
+            list.join(", ")
+        ))
+    })
+}
+
+/// The host keys an SSH endpoint's host offers now.
+pub async fn scan(endpoint: &str) -> Result<Vec<ssh::HostKey>, EngineError> {
+    let (_, host, port) =
+        ssh::parse_url(endpoint).map_err(|e| EngineError::Invalid(format!("endpoint: {e}")))?;
+    ssh::scan_host_keys(&host, port)
+        .await
+        .map_err(|e| EngineError::Unreachable(format!("{e:#}")))
+}
+
 /// Checks an engine's endpoint and TLS paths.
 pub fn validate(
     endpoint: &str,
@@ -80,7 +124,7 @@ pub fn validate(
                     )));
                 }
             }
-            if endpoint.starts_with("unix://") {
+            if !endpoint.starts_with("tcp://") && !endpoint.starts_with("https://") {
                 return Err(EngineError::Invalid(
                     "TLS applies to tcp:// endpoints only".into(),
                 ));
@@ -161,6 +205,11 @@ fn to_wire(state: &AppState, rows: Vec<store::EngineRow>) -> Vec<Engine> {
                 name: r.name,
                 endpoint: r.endpoint,
                 tls: r.tls,
+                ssh_host_key_fingerprint: r
+                    .ssh_host_key
+                    .as_deref()
+                    .and_then(|k| ssh::parse_host_key(k).ok())
+                    .map(|k| k.fingerprint),
                 state: status
                     .as_ref()
                     .map(|s| s.state)

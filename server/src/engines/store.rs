@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
-use crate::docker::{Endpoint, TlsPaths};
+use crate::docker::{Endpoint, SshAuth, TlsPaths};
 
 /// An engine as the API lists it.
 pub struct EngineRow {
@@ -11,13 +11,23 @@ pub struct EngineRow {
     pub name: String,
     pub endpoint: String,
     pub tls: bool,
+    pub ssh_host_key: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// What an engine is registered with.
+pub struct NewEngine<'a> {
+    pub name: &'a str,
+    pub endpoint: &'a str,
+    pub tls: (&'a Option<String>, &'a Option<String>, &'a Option<String>),
+    pub ssh_host_key: Option<&'a str>,
+    pub ssh_key: Option<&'a str>,
 }
 
 /// The engines table, for the hub: (id, name, endpoint).
 pub async fn load(pool: &PgPool) -> sqlx::Result<Vec<(i64, String, Endpoint)>> {
     let rows = sqlx::query!(
-        "SELECT id, name, endpoint, tls_ca, tls_cert, tls_key FROM engines ORDER BY id"
+        "SELECT id, name, endpoint, tls_ca, tls_cert, tls_key, ssh_host_key, ssh_key FROM engines ORDER BY id"
     )
     .fetch_all(pool)
     .await?;
@@ -34,6 +44,10 @@ pub async fn load(pool: &PgPool) -> sqlx::Result<Vec<(i64, String, Endpoint)>> {
                 Endpoint {
                     url: r.endpoint,
                     tls,
+                    ssh: r.ssh_host_key.map(|host_key| SshAuth {
+                        host_key,
+                        key: r.ssh_key,
+                    }),
                 },
             )
         })
@@ -43,7 +57,8 @@ pub async fn load(pool: &PgPool) -> sqlx::Result<Vec<(i64, String, Endpoint)>> {
 pub async fn rows(pool: &PgPool) -> sqlx::Result<Vec<EngineRow>> {
     sqlx::query_as!(
         EngineRow,
-        r#"SELECT id, name, endpoint, tls_ca IS NOT NULL AS "tls!", created_at FROM engines ORDER BY name"#
+        r#"SELECT id, name, endpoint, tls_ca IS NOT NULL AS "tls!", ssh_host_key, created_at
+           FROM engines ORDER BY name"#
     )
     .fetch_all(pool)
     .await
@@ -68,19 +83,17 @@ pub async fn insert_default(tx: &mut PgConnection, endpoint: &str) -> sqlx::Resu
     .await
 }
 
-pub async fn insert(
-    tx: &mut PgConnection,
-    name: &str,
-    endpoint: &str,
-    tls: (&Option<String>, &Option<String>, &Option<String>),
-) -> sqlx::Result<i64> {
+pub async fn insert(tx: &mut PgConnection, e: NewEngine<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
-        "INSERT INTO engines (name, endpoint, tls_ca, tls_cert, tls_key) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        name,
-        endpoint,
-        tls.0.as_deref(),
-        tls.1.as_deref(),
-        tls.2.as_deref()
+        "INSERT INTO engines (name, endpoint, tls_ca, tls_cert, tls_key, ssh_host_key, ssh_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        e.name,
+        e.endpoint,
+        e.tls.0.as_deref(),
+        e.tls.1.as_deref(),
+        e.tls.2.as_deref(),
+        e.ssh_host_key,
+        e.ssh_key
     )
     .fetch_one(tx)
     .await

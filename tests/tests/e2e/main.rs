@@ -64,6 +64,7 @@ mod security_runs;
 mod security_secrets;
 mod security_sessions;
 mod security_ssrf;
+mod ssh_engines;
 mod status_ui;
 mod updates_apply;
 mod updates_auto;

@@ -49,6 +49,11 @@ const RULES: &[(&str, &str, Access)] = &[
     // Docker engines: viewers see them, admins add and remove.
     ("GET", "/api/v1/engines", Access::Role(Role::Viewer)),
     ("POST", "/api/v1/engines", Access::Role(Role::Admin)),
+    (
+        "POST",
+        "/api/v1/engines/ssh-host-keys",
+        Access::Role(Role::Admin),
+    ),
     ("DELETE", "/api/v1/engines/{id}", Access::Role(Role::Admin)),
     (
         "GET",
