@@ -170,3 +170,39 @@ impl Drop for Relay {
         self.stop();
     }
 }
+
+/// A Unix socket that accepts connections and never answers: an engine
+/// that hangs (a wedged dockerd, a half-dead network path). Connections
+/// are held until it is dropped.
+pub struct Hang {
+    path: PathBuf,
+    task: JoinHandle<()>,
+}
+
+impl Hang {
+    pub fn start(path: &Path) -> Hang {
+        let listener = UnixListener::bind(path).expect("binding the hanging socket");
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        Hang {
+            path: path.to_owned(),
+            task,
+        }
+    }
+
+    /// `unix://…`.
+    pub fn endpoint(&self) -> String {
+        format!("unix://{}", self.path.display())
+    }
+}
+
+impl Drop for Hang {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

@@ -170,10 +170,11 @@ pub async fn connect_endpoint(endpoint: &Endpoint) -> anyhow::Result<Docker> {
         Docker::connect_with_http(&url, secs, v)
             .with_context(|| format!("Docker engine at {host}"))?
     };
-    tokio::time::timeout(REQUEST_TIMEOUT, docker.negotiate_version())
-        .await
-        .map_err(|_| anyhow::anyhow!("no answer within {secs} s"))?
-        .with_context(|| format!("negotiating the API version with {host}"))
+    let no_answer = || anyhow::anyhow!("{host}: no answer within {secs} s");
+    match tokio::time::timeout(REQUEST_TIMEOUT, docker.negotiate_version()).await {
+        Err(_) | Ok(Err(bollard::errors::Error::RequestTimeoutError)) => Err(no_answer()),
+        Ok(r) => r.with_context(|| format!("negotiating the API version with {host}")),
+    }
 }
 
 /// Checks an endpoint's syntax (not its reachability).

@@ -29,6 +29,7 @@ mod embedded_pg;
 mod error_fields;
 mod escalation;
 mod faults;
+mod fleet;
 mod fuzz;
 mod harness_parts;
 mod import_checks;
