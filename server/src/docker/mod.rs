@@ -9,8 +9,12 @@
 //!   container an event names. The panel reads container state from this
 //!   cache and never waits on an engine to draw a page: an unreachable or
 //!   slow engine is marked `unreachable` (its cache kept, flagged stale)
-//!   while the supervisor retries with backoff, and actions on it fail fast
-//!   with a clear error.
+//!   while the supervisor retries with backoff (jittered, so engines lost
+//!   together do not retry in step), and actions on it fail fast with a
+//!   clear error. At most 16 engines connect and reconcile at once.
+//! - [`ssh`]: `ssh://` engines (OpenSSH's `docker system dial-stdio` as
+//!   the transport); [`logfile`]: a local engine's `json-file` logs read
+//!   directly (log search).
 //! - [`ops`]: actions, logs, stats, inspect and exec on one container;
 //!   [`archive`]: files in and out of a container as tar archives;
 //!   [`hostfiles`]: a compose project's own files on the engine's host;
@@ -64,6 +68,8 @@ const PING_EVERY: Duration = Duration::from_secs(15);
 /// Backoff between reconnection attempts: doubles up to the maximum.
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(15);
+/// Engines connecting and reconciling at once.
+const CONNECT_CONCURRENCY: usize = 16;
 /// Containers inspected at once while reconciling.
 const RECONCILE_CONCURRENCY: usize = 16;
 
@@ -370,6 +376,10 @@ pub struct EngineHub {
     /// Set when the server shuts down: long-lived responses (SSE, log
     /// follow) end so the graceful shutdown can finish.
     closing: watch::Sender<bool>,
+    /// Engines connecting and reconciling at once (a fleet starting, a
+    /// network blip over many hosts): bounded, so the first engines are up
+    /// quickly and the database and runtime are not flooded.
+    connecting: Arc<tokio::sync::Semaphore>,
 }
 
 impl Default for EngineHub {
@@ -378,6 +388,7 @@ impl Default for EngineHub {
             engines: RwLock::new(HashMap::new()),
             changed: watch::channel(0).0,
             closing: watch::channel(false).0,
+            connecting: Arc::new(tokio::sync::Semaphore::new(CONNECT_CONCURRENCY)),
         }
     }
 }
@@ -527,6 +538,11 @@ async fn run_session(
     conn: &Arc<EngineConn>,
     backoff: &mut Duration,
 ) -> anyhow::Result<()> {
+    let slots = hub.upgrade().map(|h| h.connecting.clone());
+    let permit = match slots {
+        Some(s) => Some(s.acquire_owned().await.context("the hub is closing")?),
+        None => return Ok(()),
+    };
     let docker = connect_endpoint(&conn.endpoint).await?;
     let info = engine_info(&docker).await?;
     // Subscribe from a moment before the listing, so no event between the
@@ -534,6 +550,7 @@ async fn run_session(
     let since = (Utc::now().timestamp() - 2).to_string();
     let client = Client::from(docker.clone());
     let listed = reconcile(conn, &client).await?;
+    drop(permit);
     *write(&conn.compose_deps) = listed
         .iter()
         .map(|(info, deps)| (info.id.clone(), deps.clone()))
