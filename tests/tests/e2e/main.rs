@@ -31,6 +31,7 @@ mod escalation;
 mod faults;
 mod fuzz;
 mod harness_parts;
+mod host_engine;
 mod import_checks;
 mod import_ui;
 mod incidents;
