@@ -656,6 +656,10 @@ wire! {
         pub services: Vec<ServiceStatus>,
         /// Host-level checks (no service).
         pub host_checks: Vec<Check>,
+        /// The hosts those checks watch, one entry per host (an engine's
+        /// host, or the Opsdeck host), worst first.
+        #[serde(default)]
+        pub hosts: Vec<HostStatus>,
         pub engines: Vec<crate::Engine>,
         /// Monotonic version; the SSE stream sends it with each change.
         pub version: u64,
@@ -663,6 +667,24 @@ wire! {
         /// Maintenance periods in effect (the panel's banner).
         #[serde(default)]
         pub maintenance: Vec<crate::MaintenanceBanner>,
+    }
+
+    /// A host on the board: its host checks together. A critical engine's
+    /// host opens an incident (`host:<engine>`) listing the services on it.
+    pub struct HostStatus {
+        /// The engine whose host this is; `None`: the Opsdeck host.
+        pub engine: Option<String>,
+        /// "host db01", or "Opsdeck host".
+        pub name: String,
+        /// The worst settled state of its enabled host checks.
+        pub status: CheckStatus,
+        /// The failing checks' last results, worst first
+        /// ("disk /srv 93.0 % used (critical at 90 %)").
+        pub problems: Vec<String>,
+        /// Services on that host: their containers run on the engine, or
+        /// they name it. Sorted.
+        pub services: Vec<String>,
+        pub checks: u32,
     }
 
     /// A change pushed on `GET /api/v1/status/events` (event `status`).

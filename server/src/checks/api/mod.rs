@@ -422,6 +422,7 @@ async fn board(_auth: Auth<Viewer>, State(state): State<AppState>) -> ApiResult<
         counts,
         services,
         host_checks: state.health().host_checks(),
+        hosts: state.health().hosts(),
         engines,
         version,
         generated_at: Utc::now(),
