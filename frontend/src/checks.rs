@@ -159,10 +159,16 @@ pub fn target_of(spec: &CheckSpec) -> String {
         CheckSpec::Mysql(m) => m.url.clone(),
         CheckSpec::Redis(r) => r.url.clone(),
         CheckSpec::Tls(t) => format!("{}:{}", t.host, t.port),
-        CheckSpec::Host(h) => match &h.path {
-            Some(p) => format!("{} {p}", resource_str(h.resource)),
-            None => resource_str(h.resource).into(),
-        },
+        CheckSpec::Host(h) => {
+            let what = match &h.path {
+                Some(p) => format!("{} {p}", resource_str(h.resource)),
+                None => resource_str(h.resource).into(),
+            };
+            match &h.engine {
+                Some(e) => format!("{what} on the host of {e}"),
+                None => what,
+            }
+        }
         CheckSpec::ContainerResources(c) => resource_str(c.resource).into(),
         CheckSpec::Heartbeat(h) => format!("every {} s (+{} s grace)", h.period_s, h.grace_s),
         CheckSpec::Prometheus(p) => p.query.clone(),

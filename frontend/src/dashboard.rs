@@ -393,6 +393,37 @@ fn service_row(r: Row) -> impl IntoView {
     }
 }
 
+/// One line per host: its worst state, what fails, the services on it.
+#[component]
+fn Hosts(store: StatusStore) -> impl IntoView {
+    move || {
+        store.hosts.with(|hosts| {
+            (hosts.iter().any(|h| h.engine.is_some())).then(|| {
+                view! {
+                    <ul class="host-list" data-testid="hosts">
+                        {hosts.iter().map(|h| {
+                            let detail = if h.problems.is_empty() {
+                                format!("{} checks", h.checks)
+                            } else {
+                                h.problems.join("; ")
+                            };
+                            let services = (!h.services.is_empty())
+                                .then(|| format!("Services on it: {}", h.services.join(", ")));
+                            view! {
+                                <li data-testid=format!("host-{}", h.name) data-status=h.status.as_str()>
+                                    <CheckStatusPill status=h.status/>" "
+                                    <strong>{h.name.clone()}</strong>": "{detail}
+                                    {services.map(|s| view! { <div class="muted small">{s}</div> })}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }
+            })
+        })
+    }
+}
+
 #[component]
 fn HostChecks(store: StatusStore) -> impl IntoView {
     move || {
@@ -401,6 +432,7 @@ fn HostChecks(store: StatusStore) -> impl IntoView {
                 view! {
                     <section class="tier-group" data-testid="host-checks">
                         <h2>"Host checks "<span class="count">{list.len()}</span></h2>
+                        <Hosts store=store/>
                         <div class="table-wrap"><table class="table">
                             <thead><tr><th class="col-state">"Status"</th><th>"Check"</th><th>"Last result"</th><th class="num">"Latency"</th><th>"Last probe"</th></tr></thead>
                             <tbody>{list.iter().map(|c| view! {

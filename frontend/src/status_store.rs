@@ -68,6 +68,8 @@ pub struct StatusStore {
     /// Sorted by tier, then name.
     pub services: RwSignal<Vec<Row>>,
     pub host_checks: RwSignal<Vec<Check>>,
+    /// The hosts those checks watch (an engine's host, the Opsdeck host).
+    pub hosts: RwSignal<Vec<opsdeck_wire::HostStatus>>,
     pub engines: RwSignal<Vec<Engine>>,
     /// Maintenance periods in effect (the panel's banner; the board is
     /// fetched again on `resync`, which the server sends when they change).
@@ -123,6 +125,7 @@ impl StatusStore {
             overall: RwSignal::new(None),
             services: RwSignal::new(Vec::new()),
             host_checks: RwSignal::new(Vec::new()),
+            hosts: RwSignal::new(Vec::new()),
             engines: RwSignal::new(Vec::new()),
             maintenance: RwSignal::new(Vec::new()),
             version: RwSignal::new(0),
@@ -256,6 +259,7 @@ impl StatusStore {
             self.services.set(rows);
         }
         set_if_changed(self.host_checks, b.host_checks);
+        set_if_changed(self.hosts, b.hosts);
         set_if_changed(self.engines, b.engines);
         set_if_changed(self.maintenance, b.maintenance);
         set_if_changed(self.overall, Some(b.overall));

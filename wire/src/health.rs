@@ -107,6 +107,20 @@ pub enum Resource {
     Load,
 }
 
+impl Resource {
+    /// The handbooks' host-check thresholds (warning, critical) in percent:
+    /// CPU 70/90, memory 80/95, disk 80/90, inodes 80/90, load per core
+    /// 80/100. The check form and the daily report use these.
+    pub fn host_thresholds(self) -> (f64, f64) {
+        match self {
+            Resource::Cpu => (70.0, 90.0),
+            Resource::Memory => (80.0, 95.0),
+            Resource::Disk | Resource::Inodes => (80.0, 90.0),
+            Resource::Load => (80.0, 100.0),
+        }
+    }
+}
+
 /// HTTP method of an HTTP check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -147,7 +161,7 @@ pub enum CheckSpec {
     Redis(RedisCheck),
     /// Days until the endpoint's TLS certificate expires.
     Tls(TlsCheck),
-    /// A resource of the Opsdeck host.
+    /// A resource of the Opsdeck host, or of an engine's host.
     Host(HostCheck),
     /// CPU or memory of the service's containers (CPU: percent of one core
     /// summed; memory: percent of the container's limit).
@@ -284,14 +298,18 @@ pub struct TlsCheck {
     pub critical_days: u32,
 }
 
-/// A resource of the Opsdeck host.
+/// A resource of a host: the Opsdeck host itself, or with `engine` the host
+/// of that Docker engine (read through a short-lived helper container).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostCheck {
     pub resource: Resource,
-    /// Mount point for disk and inodes.
+    /// Mount point for disk and inodes (an absolute path on that host).
     #[serde(default)]
     pub path: Option<String>,
+    /// The engine (by name) whose host is read; `None`: the Opsdeck host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
     pub warning_pct: f64,
     pub critical_pct: f64,
     /// A threshold counts only once crossed for this long ("CPU > 80 %
@@ -638,6 +656,10 @@ wire! {
         pub services: Vec<ServiceStatus>,
         /// Host-level checks (no service).
         pub host_checks: Vec<Check>,
+        /// The hosts those checks watch, one entry per host (an engine's
+        /// host, or the Opsdeck host), worst first.
+        #[serde(default)]
+        pub hosts: Vec<HostStatus>,
         pub engines: Vec<crate::Engine>,
         /// Monotonic version; the SSE stream sends it with each change.
         pub version: u64,
@@ -645,6 +667,24 @@ wire! {
         /// Maintenance periods in effect (the panel's banner).
         #[serde(default)]
         pub maintenance: Vec<crate::MaintenanceBanner>,
+    }
+
+    /// A host on the board: its host checks together. A critical engine's
+    /// host opens an incident (`host:<engine>`) listing the services on it.
+    pub struct HostStatus {
+        /// The engine whose host this is; `None`: the Opsdeck host.
+        pub engine: Option<String>,
+        /// "host db01", or "Opsdeck host".
+        pub name: String,
+        /// The worst settled state of its enabled host checks.
+        pub status: CheckStatus,
+        /// The failing checks' last results, worst first
+        /// ("disk /srv 93.0 % used (critical at 90 %)").
+        pub problems: Vec<String>,
+        /// Services on that host: their containers run on the engine, or
+        /// they name it. Sorted.
+        pub services: Vec<String>,
+        pub checks: u32,
     }
 
     /// A change pushed on `GET /api/v1/status/events` (event `status`).

@@ -133,6 +133,7 @@ pub fn metric_presets(url: &str) -> Vec<MetricPreset> {
             spec: CheckSpec::Host(HostCheck {
                 resource: Resource::Load,
                 path: None,
+                engine: None,
                 warning_pct: 80.0,
                 critical_pct: 100.0,
                 sustained_s: 300,

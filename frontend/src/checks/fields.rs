@@ -48,6 +48,8 @@ pub(super) struct Fields {
     pub(super) restarts_critical: RwSignal<String>,
     pub(super) resource: RwSignal<String>,
     pub(super) path: RwSignal<String>,
+    /// A host check's engine (empty: the Opsdeck host).
+    pub(super) engine: RwSignal<String>,
     pub(super) warning_pct: RwSignal<String>,
     pub(super) critical_pct: RwSignal<String>,
     pub(super) sustained_s: RwSignal<String>,
@@ -146,6 +148,7 @@ impl Fields {
             restarts_critical: s("3"),
             resource: s("cpu"),
             path: s(""),
+            engine: s(""),
             warning_pct: s("80"),
             critical_pct: s("95"),
             sustained_s: s("300"),
@@ -272,6 +275,7 @@ impl Fields {
             CheckSpec::Host(x) => {
                 set(f.resource, resource_str(x.resource).into());
                 opt(f.path, &x.path);
+                opt(f.engine, &x.engine);
                 set(f.warning_pct, num_text(x.warning_pct));
                 set(f.critical_pct, num_text(x.critical_pct));
                 set(f.sustained_s, x.sustained_s.to_string());
@@ -487,6 +491,7 @@ pub(super) fn build_spec(f: &Fields) -> Result<CheckSpec, FieldError> {
                 path: matches!(resource, Resource::Disk | Resource::Inodes)
                     .then(|| opt_text(f.path))
                     .flatten(),
+                engine: opt_text(f.engine),
                 warning_pct: num(f.warning_pct, "warning_pct")?,
                 critical_pct: num(f.critical_pct, "critical_pct")?,
                 sustained_s: num(f.sustained_s, "sustained_s")?,
@@ -625,6 +630,7 @@ pub(super) fn kind_keys(kind: &str) -> &'static [&'static str] {
         ],
         "host" => &[
             "resource",
+            "engine",
             "path",
             "warning_pct",
             "critical_pct",

@@ -27,6 +27,11 @@ pub fn CheckForm(
         // A service's forecast is of its memory (disks are the host's).
         f.forecast_resource.set("memory".into());
     }
+    if !has_service && existing.is_none() {
+        // A new host check starts at the handbooks' CPU thresholds.
+        set_host_thresholds(&f, Resource::Cpu);
+    }
+    let engines = LocalResource::new(api::engines::list);
     let error = RwSignal::new(None::<(Option<&'static str>, String)>);
     let busy = RwSignal::new(false);
     // The stored password never follows the check to another server: when
@@ -171,10 +176,47 @@ pub fn CheckForm(
                 {number("sustained_s", "Sustained for (s)", f.sustained_s)}
             }.into_any(),
             "host" => view! {
-                {select("resource", "Resource", f.resource, &[("cpu", "CPU"), ("memory", "Memory"), ("disk", "Disk"), ("inodes", "Inodes"), ("load", "Load average per core")])}
+                <label class:field-invalid=move || err_for("engine").is_some()>
+                    <span>"Host"</span>
+                    <select name="engine" data-testid="check-field-engine" on:change=move |e| f.engine.set(event_target_value(&e))>
+                        <option value="" prop:selected=move || f.engine.get().is_empty()>"The Opsdeck host"</option>
+                        {move || {
+                            let current = f.engine.get_untracked();
+                            let mut names: Vec<String> = engines.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|e| e.name).collect();
+                            if !current.is_empty() && !names.contains(&current) {
+                                names.push(current.clone());
+                            }
+                            names.into_iter().map(|n| {
+                                let label = format!("Host of engine {n}");
+                                let value = n.clone();
+                                view! { <option value=value prop:selected=move || f.engine.get() == n>{label}</option> }
+                            }).collect_view()
+                        }}
+                    </select>
+                    {move || err_for("engine").map(|m| view! { <span class="field-error" role="alert">{m}</span> })}
+                </label>
+                <label class:field-invalid=move || err_for("resource").is_some()>
+                    <span>"Resource"</span>
+                    <select name="resource" data-testid="check-field-resource" on:change=move |e| {
+                        let v = event_target_value(&e);
+                        if editing.is_none() {
+                            // The handbooks' thresholds of the new resource.
+                            set_host_thresholds(&f, resource_from(&v));
+                        }
+                        f.resource.set(v);
+                    }>
+                        {[("cpu", "CPU"), ("memory", "Memory"), ("disk", "Disk"), ("inodes", "Inodes"), ("load", "Load average per core")].into_iter().map(|(v, l)| view! { <option value=v prop:selected=move || f.resource.get() == v>{l}</option> }).collect_view()}
+                    </select>
+                    {move || err_for("resource").map(|m| view! { <span class="field-error" role="alert">{m}</span> })}
+                </label>
                 <Show when=move || matches!(f.resource.get().as_str(), "disk" | "inodes")>
                     {input("path", "Mount point", f.path, "text", "/")}
                 </Show>
+                <p class="hint span-all">{move || if f.engine.get().is_empty() {
+                    "Read on the machine Opsdeck runs on."
+                } else {
+                    "Read on the engine's host by a short-lived helper container (busybox, no network, read-only, only the mount point bound); removed after each probe."
+                }}</p>
                 {number("warning_pct", "Warning (%)", f.warning_pct)}
                 {number("critical_pct", "Critical (%)", f.critical_pct)}
                 {number("sustained_s", "Sustained for (s)", f.sustained_s)}
@@ -351,6 +393,13 @@ pub fn CheckForm(
             </div>
         </form>
     }
+}
+
+/// The handbooks' host-check thresholds of `resource` in the form.
+fn set_host_thresholds(f: &Fields, resource: Resource) {
+    let (warning, critical) = resource.host_thresholds();
+    f.warning_pct.set(num_text(warning));
+    f.critical_pct.set(num_text(critical));
 }
 
 /// A database URL without its path (the database): what a stored password

@@ -2,7 +2,7 @@
 //! (`Valid`, `validate_spec`), the checks capability's error enum, and
 //! reading checks for the API (stored row + the engine's live state).
 
-use opsdeck_wire::{Check, CheckSpec, CheckStatus, HealthSettings, HttpCheck, Resource};
+use opsdeck_wire::{Check, CheckSpec, CheckStatus, HealthSettings, HostCheck, HttpCheck, Resource};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -166,12 +166,25 @@ pub fn validate_spec(spec: &mut CheckSpec) -> Result<(), String> {
                 100.0
             };
             check_pct("host", c.warning_pct, c.critical_pct, max)?;
+            c.engine = c
+                .engine
+                .as_deref()
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned);
+            if c.engine.as_ref().is_some_and(|e| e.chars().count() > 100) {
+                return Err(bad("engine", "an engine name of at most 100 characters"));
+            }
             match c.resource {
                 Resource::Disk | Resource::Inodes => {
                     let p = c.path.get_or_insert_with(|| "/".into());
-                    if !p.starts_with('/') || p.contains('\0') {
-                        return Err(bad("path", "an absolute path on the Opsdeck host"));
-                    }
+                    *p = clean_path(p).map_err(|e| {
+                        let host = match &c.engine {
+                            Some(_) => "the engine's host",
+                            None => "the Opsdeck host",
+                        };
+                        bad("path", format!("{e}: an absolute path on {host}"))
+                    })?;
                 }
                 _ => c.path = None,
             }
@@ -267,6 +280,24 @@ pub fn validate_spec(spec: &mut CheckSpec) -> Result<(), String> {
     Ok(())
 }
 
+/// A host path as a check may name it: absolute, without `.` or `..`
+/// components, NUL or control characters, at most 4096 bytes; repeated and
+/// trailing slashes are dropped (`/srv//data/` is `/srv/data`).
+pub fn clean_path(p: &str) -> Result<String, &'static str> {
+    let p = p.trim();
+    if !p.starts_with('/') {
+        return Err("not absolute");
+    }
+    if p.len() > 4096 || p.chars().any(char::is_control) {
+        return Err("too long or with control characters");
+    }
+    let parts: Vec<&str> = p.split('/').filter(|c| !c.is_empty()).collect();
+    if parts.iter().any(|c| matches!(*c, "." | "..")) {
+        return Err("with . or .. in it");
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
 fn validate_http(c: &mut HttpCheck) -> Result<(), String> {
     c.url = c.url.trim().to_owned();
     let u = reqwest::Url::parse(&c.url).map_err(|e| bad("url", e))?;
@@ -319,6 +350,29 @@ pub(crate) fn validate_target(spec: &CheckSpec, allow_link_local: bool) -> Resul
     };
     crate::net::guard::check_target(&url, crate::net::guard::Policy::checks(allow_link_local))
         .map_err(|r| CheckError::Invalid(format!("url: {r}")))
+}
+
+/// A host check's engine must be registered (`engine: no Docker engine
+/// named "x"`, a 400 naming the field).
+pub(crate) async fn validate_engine(
+    conn: &mut sqlx::PgConnection,
+    spec: &CheckSpec,
+) -> Result<(), CheckError> {
+    let CheckSpec::Host(HostCheck {
+        engine: Some(name), ..
+    }) = spec
+    else {
+        return Ok(());
+    };
+    match crate::inventory::store::engine_id(conn, Some(name.as_str())).await {
+        Ok(_) => Ok(()),
+        Err(crate::inventory::InventoryError::Invalid(_)) => Err(CheckError::Invalid(format!(
+            "engine: no Docker engine named \"{}\"",
+            name.escape_default()
+        ))),
+        Err(crate::inventory::InventoryError::Database(e)) => Err(e.into()),
+        Err(e) => Err(CheckError::Internal(e.into())),
+    }
 }
 
 /// A complete, valid definition (after merging an update).
@@ -556,7 +610,7 @@ pub async fn load_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opsdeck_wire::{HostCheck, MysqlCheck, PostgresCheck, RedisCheck};
+    use opsdeck_wire::{MysqlCheck, PostgresCheck, RedisCheck};
 
     fn http(url: &str) -> CheckSpec {
         serde_json::from_value(json!({"kind": "http", "url": url})).unwrap()
@@ -636,6 +690,7 @@ mod tests {
             CheckSpec::Host(HostCheck {
                 resource: Resource::Disk,
                 path: None,
+                engine: None,
                 warning_pct: w,
                 critical_pct: c,
                 sustained_s: 0,
@@ -650,6 +705,52 @@ mod tests {
         assert!(validate_spec(&mut host(90.0, 80.0)).is_err());
         assert!(validate_spec(&mut host(80.0, 101.0)).is_err());
         assert!(validate_spec(&mut host(f64::NAN, 90.0)).is_err());
+    }
+
+    #[test]
+    fn host_paths_are_absolute_and_clean() {
+        assert_eq!(clean_path("/").unwrap(), "/");
+        assert_eq!(clean_path(" /srv//data/ ").unwrap(), "/srv/data");
+        for bad_path in ["etc", "", "/srv/../etc", "/srv/./x", "/a\0b", "/a\nb"] {
+            assert!(clean_path(bad_path).is_err(), "{bad_path:?}");
+        }
+        let mut spec = CheckSpec::Host(HostCheck {
+            resource: Resource::Inodes,
+            path: Some("/var/lib/docker/".into()),
+            engine: Some(" db01 ".into()),
+            warning_pct: 80.0,
+            critical_pct: 90.0,
+            sustained_s: 0,
+        });
+        validate_spec(&mut spec).unwrap();
+        let CheckSpec::Host(h) = &spec else {
+            unreachable!()
+        };
+        assert_eq!(h.path.as_deref(), Some("/var/lib/docker"));
+        assert_eq!(h.engine.as_deref(), Some("db01"));
+        let mut spec = CheckSpec::Host(HostCheck {
+            path: Some("/srv/../etc".into()),
+            ..h.clone()
+        });
+        let e = validate_spec(&mut spec).unwrap_err();
+        assert!(e.starts_with("path: with . or .."), "{e}");
+        assert!(e.ends_with("the engine's host"), "{e}");
+        let mut spec = CheckSpec::Host(HostCheck {
+            resource: Resource::Load,
+            path: Some("/x".into()),
+            engine: Some("".into()),
+            ..h.clone()
+        });
+        validate_spec(&mut spec).unwrap();
+        assert_eq!(
+            spec,
+            CheckSpec::Host(HostCheck {
+                resource: Resource::Load,
+                path: None,
+                engine: None,
+                ..h.clone()
+            })
+        );
     }
 
     #[test]

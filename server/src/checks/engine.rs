@@ -43,8 +43,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use opsdeck_wire::{
-    Check, CheckEngineStats, CheckSpec, CheckStatus, MaintenanceBanner, MaintenanceMark, Metric,
-    ProbeResult, ServiceHealth, ServiceStatus, StatusChange, Tier, Uptime,
+    Check, CheckEngineStats, CheckSpec, CheckStatus, HostStatus, MaintenanceBanner,
+    MaintenanceMark, Metric, ProbeResult, ServiceHealth, ServiceStatus, StatusChange, Tier, Uptime,
 };
 use sqlx::PgPool;
 use tokio::sync::{broadcast, mpsc, Notify, Semaphore};

@@ -96,14 +96,16 @@ pub async fn build(state: &AppState) -> Vec<ReportItem> {
         items.push(item("containers", &e.name, status, detail));
     }
     // 2–3. Disk and memory of the Opsdeck host, at the handbook's thresholds.
-    for (section, resource, warn, crit) in [
-        ("disk", Resource::Disk, 80.0, 90.0),
-        ("disk", Resource::Inodes, 80.0, 90.0),
-        ("memory", Resource::Memory, 80.0, 95.0),
+    for (section, resource) in [
+        ("disk", Resource::Disk),
+        ("disk", Resource::Inodes),
+        ("memory", Resource::Memory),
     ] {
+        let (warn, crit) = resource.host_thresholds();
         let c = HostCheck {
             resource,
             path: matches!(resource, Resource::Disk | Resource::Inodes).then(|| "/".into()),
+            engine: None,
             warning_pct: warn,
             critical_pct: crit,
             sustained_s: 0,

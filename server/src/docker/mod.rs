@@ -18,6 +18,8 @@
 //! - [`ops`]: actions, logs, stats, inspect and exec on one container;
 //!   [`archive`]: files in and out of a container as tar archives;
 //!   [`hostfiles`]: a compose project's own files on the engine's host;
+//!   [`hostprobe`]: the engine's host figures (CPU, memory, load, disk)
+//!   through a short-lived helper container;
 //!   [`images`]: pull, image and container inspect, recreate with another
 //!   image (image updates);
 //!   [`list`]: containers by label or by volume; [`volumes`]: volumes and
@@ -37,6 +39,7 @@
 pub mod archive;
 pub mod distribution;
 pub mod hostfiles;
+pub mod hostprobe;
 pub mod images;
 pub mod list;
 pub mod logfile;

@@ -9,6 +9,10 @@
 //!   P2, support P3); the first event names the failing checks and values;
 //! * an **impacted** service is attached to its root causes' incidents as a
 //!   `symptom` (a timeline event, never a new incident);
+//! * an engine's **host** whose host checks settled critical opens — or
+//!   finds — the incident keyed `host:<engine>` ("host db01: disk / 93.0 %
+//!   used"), the services on that host listed as symptoms; it is marked
+//!   recovered like a service once its checks are ok or warning again;
 //! * a root service that is operational or degraded again marks its open
 //!   incident **recovered**: with `on_recovery = propose` (default) the
 //!   timeline says so and the page offers "resolve"; with `resolve` it is
@@ -30,7 +34,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use opsdeck_wire::{
-    AlertmanagerAlert, AlertmanagerResult, ServiceHealth, ServiceStatus, Severity, Tier,
+    AlertmanagerAlert, AlertmanagerResult, CheckStatus, HostStatus, ServiceHealth, ServiceStatus,
+    Severity, Tier,
 };
 use serde_json::json;
 use sqlx::PgConnection;
@@ -152,19 +157,9 @@ pub async fn reconcile(
         let mut opened = false;
         let mut tx = state.pool.begin().await?;
         let key = format!("health:{}", s.service_id);
-        let existing: Option<(i64, Option<DateTime<Utc>>)> = sqlx::query!(
-            "SELECT id, recovered_at FROM incidents WHERE dedup_key = $1
-               AND status IN ('triggered', 'acknowledged', 'mitigated')",
-            &key
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| (r.id, r.recovered_at));
-        match existing {
+        match open_incident(&mut tx, &key).await? {
             Some((id, Some(_))) => {
-                sqlx::query!("UPDATE incidents SET recovered_at = NULL WHERE id = $1", id)
-                    .execute(&mut *tx)
-                    .await?;
+                clear_recovered(&mut tx, id).await?;
                 timeline::append(
                     &mut tx,
                     "incident",
@@ -220,6 +215,9 @@ pub async fn reconcile(
             super::escalation::wake();
         }
     }
+    // Hosts of engines.
+    let hosts = state.health().hosts();
+    critical_hosts(state, &hosts, &by_name, &pol, &actor, now).await?;
     // Symptoms attach to their root causes' incidents.
     for s in statuses
         .iter()
@@ -278,6 +276,19 @@ pub async fn reconcile(
     .collect();
     let by_id: HashMap<i64, &ServiceStatus> = statuses.iter().map(|s| (s.service_id, s)).collect();
     for (id, key) in open {
+        if let Some(engine) = key.strip_prefix("host:") {
+            let host = hosts.iter().find(|h| h.engine.as_deref() == Some(engine));
+            let Some(h) =
+                host.filter(|h| matches!(h.status, CheckStatus::Ok | CheckStatus::Warning))
+            else {
+                continue;
+            };
+            let mut tx = state.pool.begin().await?;
+            let message = format!("Host checks recovered: {} is {}", h.name, h.status.as_str());
+            recovered(&mut tx, id, &pol, &actor, &message).await?;
+            tx.commit().await?;
+            continue;
+        }
         let Some(sid) = key
             .strip_prefix("health:")
             .and_then(|x| x.parse::<i64>().ok())
@@ -300,6 +311,120 @@ pub async fn reconcile(
         )
         .await?;
         tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// The open incident with `key`: its id and when it was marked recovered.
+async fn open_incident(
+    conn: &mut PgConnection,
+    key: &str,
+) -> sqlx::Result<Option<(i64, Option<DateTime<Utc>>)>> {
+    Ok(sqlx::query!(
+        "SELECT id, recovered_at FROM incidents WHERE dedup_key = $1
+               AND status IN ('triggered', 'acknowledged', 'mitigated')",
+        key
+    )
+    .fetch_optional(conn)
+    .await?
+    .map(|r| (r.id, r.recovered_at)))
+}
+
+/// Down again: the recovered mark goes.
+async fn clear_recovered(conn: &mut PgConnection, id: i64) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE incidents SET recovered_at = NULL WHERE id = $1", id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Critical hosts (an engine's host whose host checks settled critical)
+/// open — or find — the incident keyed `host:<engine>`, listing the
+/// services on that host as symptoms; severity from the most critical tier
+/// among them (P2 without services). Down again after a recovery clears
+/// the mark. Recovery is in [`reconcile`]'s last loop.
+async fn critical_hosts(
+    state: &AppState,
+    hosts: &[HostStatus],
+    services: &HashMap<&str, &ServiceStatus>,
+    pol: &Policy,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    for h in hosts.iter().filter(|h| h.status == CheckStatus::Critical) {
+        let Some(engine) = h.engine.as_deref() else {
+            continue;
+        };
+        let key = format!("host:{engine}");
+        let problems = h.problems.join("; ");
+        let on_host: Vec<&ServiceStatus> = h
+            .services
+            .iter()
+            .filter_map(|n| services.get(n.as_str()).copied())
+            .collect();
+        let mut opened = false;
+        let mut tx = state.pool.begin().await?;
+        match open_incident(&mut tx, &key).await? {
+            Some((id, Some(_))) => {
+                clear_recovered(&mut tx, id).await?;
+                timeline::append(
+                    &mut tx,
+                    "incident",
+                    id,
+                    "detected",
+                    Some(actor),
+                    None,
+                    &format!("{} is critical again: {problems}", h.name),
+                    json!({ "engine": engine, "problems": h.problems }),
+                )
+                .await?;
+                touch(&mut tx, id).await?;
+            }
+            Some(_) => {}
+            None if pol.auto_open => {
+                opened = true;
+                let severity = on_host
+                    .iter()
+                    .map(|s| severity_of(s.tier))
+                    .min()
+                    .unwrap_or(Severity::P2);
+                let first = h.problems.first().map_or("critical", String::as_str);
+                let names = if h.services.is_empty() {
+                    "no service is known on it".to_owned()
+                } else {
+                    format!("services on it: {}", h.services.join(", "))
+                };
+                model::open(
+                    &mut tx,
+                    Opening {
+                        title: format!("{}: {first}", h.name),
+                        severity,
+                        source: "health",
+                        dedup_key: Some(key),
+                        summary: String::new(),
+                        services: on_host.iter().map(|s| (s.service_id, "symptom")).collect(),
+                        commander_id: None,
+                        policy: PolicyChoice::Default,
+                        actor: actor.clone(),
+                        first_event: (
+                            "detected".into(),
+                            format!(
+                                "Detected by host checks: {} is critical — {problems}; {names}",
+                                h.name
+                            ),
+                            json!({ "engine": engine, "problems": h.problems, "services": h.services }),
+                        ),
+                        now,
+                    },
+                )
+                .await?;
+            }
+            None => {}
+        }
+        tx.commit().await?;
+        if opened {
+            super::escalation::wake();
+        }
     }
     Ok(())
 }

@@ -32,6 +32,7 @@ mod faults;
 mod fleet;
 mod fuzz;
 mod harness_parts;
+mod host_engine;
 mod import_checks;
 mod import_ui;
 mod incidents;

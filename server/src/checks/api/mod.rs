@@ -128,6 +128,7 @@ async fn create(
     ask_server(&state, &v, password.as_deref()).await?;
     let token = heartbeat.then(crate::auth::random_token);
     let mut tx = state.pool.begin().await?;
+    defs::validate_engine(&mut tx, &v.spec).await?;
     if let Some(sid) = v.service_id {
         if !store::service_exists(&mut tx, sid).await? {
             return Err(ApiError::BadRequest(format!(
@@ -238,6 +239,7 @@ async fn update(
         .flatten();
     ask_server(&state, &v, password.clone().flatten().or(stored).as_deref()).await?;
     let mut tx = state.pool.begin().await?;
+    defs::validate_engine(&mut tx, &v.spec).await?;
     store::update(
         &mut tx,
         id,
@@ -420,6 +422,7 @@ async fn board(_auth: Auth<Viewer>, State(state): State<AppState>) -> ApiResult<
         counts,
         services,
         host_checks: state.health().host_checks(),
+        hosts: state.health().hosts(),
         engines,
         version,
         generated_at: Utc::now(),

@@ -245,6 +245,65 @@ impl HealthHub {
         v
     }
 
+    /// The hosts of the host checks (see [`HostStatus`]): the Opsdeck host
+    /// first, then engines' hosts by name; each with the services on it.
+    pub fn hosts(&self) -> Vec<HostStatus> {
+        #[derive(Default)]
+        struct Acc {
+            worst: Option<CheckStatus>,
+            problems: Vec<(CheckStatus, String)>,
+            checks: u32,
+        }
+        let mut by_host: std::collections::BTreeMap<Option<String>, Acc> = Default::default();
+        for c in read(&self.checks).values() {
+            let CheckSpec::Host(h) = &c.def.spec else {
+                continue;
+            };
+            if c.def.service_id.is_some() || !c.def.enabled {
+                continue;
+            }
+            let rt = lock(&c.rt);
+            let a = by_host.entry(h.engine.clone()).or_default();
+            let status = rt.damper.status;
+            a.checks += 1;
+            a.worst = a.worst.max(Some(status));
+            if status >= CheckStatus::Warning {
+                let message = rt.last.as_ref().map_or("", |l| l.message.as_str());
+                // The uptime the result ends with is no problem.
+                let message = message.split("; host up ").next().unwrap_or_default();
+                a.problems
+                    .push((status, format!("{}: {message}", c.def.name)));
+            }
+        }
+        if by_host.keys().all(Option::is_none) {
+            return by_host
+                .into_iter()
+                .map(|(engine, a)| host_status(engine, a.worst, a.problems, Vec::new(), a.checks))
+                .collect();
+        }
+        let idx = crate::inventory::ContainerIndex::build(&self.engines);
+        let catalog = read(&self.catalog);
+        by_host
+            .into_iter()
+            .map(|(engine, a)| {
+                let services = engine.as_deref().map_or_else(Vec::new, |e| {
+                    catalog
+                        .services
+                        .iter()
+                        .filter(|s| {
+                            catalog.fields.get(&s.id).is_some_and(|f| {
+                                f.engine.as_deref() == Some(e)
+                                    || idx.containers_of(f).iter().any(|c| c.engine == e)
+                            })
+                        })
+                        .map(|s| s.name.clone())
+                        .collect()
+                });
+                host_status(engine, a.worst, a.problems, services, a.checks)
+            })
+            .collect()
+    }
+
     // ---------------------------------------------------------------- views
 
     pub fn fill(&self, check: &mut Check) {
@@ -299,6 +358,27 @@ impl HealthHub {
     /// Host check sampler (the daily report reads disk and memory).
     pub fn host(&self) -> &HostSampler {
         &self.host
+    }
+}
+
+fn host_status(
+    engine: Option<String>,
+    worst: Option<CheckStatus>,
+    mut problems: Vec<(CheckStatus, String)>,
+    mut services: Vec<String>,
+    checks: u32,
+) -> HostStatus {
+    problems.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    services.sort();
+    HostStatus {
+        name: engine
+            .as_deref()
+            .map_or_else(|| "Opsdeck host".to_owned(), |e| format!("host {e}")),
+        engine,
+        status: worst.unwrap_or_default(),
+        problems: problems.into_iter().map(|(_, p)| p).collect(),
+        services,
+        checks,
     }
 }
 

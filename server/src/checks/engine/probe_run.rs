@@ -67,6 +67,9 @@ impl HealthHub {
             CheckSpec::Postgres(c) => probe::sql::postgres(c, secret, def.timeout).await,
             CheckSpec::Mysql(c) => probe::sql::mysql(c, secret, def.timeout).await,
             CheckSpec::Redis(c) => probe::redis::redis(c, secret, def.timeout).await,
+            CheckSpec::Host(c) if c.engine.is_some() => {
+                probe::host_engine::probe(self.host.remote(), &self.engines, c).await
+            }
             CheckSpec::Host(c) => self.host.probe(c).await,
             CheckSpec::Container(c) => self.container_probe(check, c),
             CheckSpec::ContainerResources(c) => self.container_resources(def, c).await,

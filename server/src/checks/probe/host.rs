@@ -1,4 +1,6 @@
-//! Resources of the Opsdeck host: CPU, memory, disk, inodes and load.
+//! Resources of the Opsdeck host: CPU, memory, disk, inodes and load. (A
+//! host check that names an engine reads that engine's host instead:
+//! [`super::host_engine`], with the same metrics and grading.)
 //!
 //! One probe reads the one resource its check names and reports one metric:
 //! `cpu_pct`, `memory_pct`, `disk_pct`, `inodes_pct` (0–100) or `load_pct`
@@ -33,6 +35,8 @@ use super::{grade_above, Probe};
 pub struct HostSampler {
     /// Created on first use (`System::new` can fail on exotic platforms).
     state: Mutex<Option<Sampler>>,
+    /// Engines' hosts: their helper images and build gates.
+    remote: crate::docker::hostprobe::HostProbe,
 }
 
 struct Sampler {
@@ -44,6 +48,11 @@ struct Sampler {
 impl HostSampler {
     pub fn new() -> HostSampler {
         HostSampler::default()
+    }
+
+    /// What reads the hosts of engines (host checks with an engine).
+    pub fn remote(&self) -> &crate::docker::hostprobe::HostProbe {
+        &self.remote
     }
 
     /// The instantaneous reading and its grade (the engine applies `sustained_s`).
@@ -183,17 +192,17 @@ fn load_per_core() -> Result<Reading, String> {
 
 /// Raw `statvfs` counts of a filesystem.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct FsUsage {
-    blocks: u64,
-    blocks_free: u64,
-    blocks_available: u64,
-    files: u64,
-    files_free: u64,
+pub(super) struct FsUsage {
+    pub(super) blocks: u64,
+    pub(super) blocks_free: u64,
+    pub(super) blocks_available: u64,
+    pub(super) files: u64,
+    pub(super) files_free: u64,
 }
 
 impl FsUsage {
     /// Used share as `df` computes it: used / (used + available).
-    fn disk_pct(&self) -> f64 {
+    pub(super) fn disk_pct(&self) -> f64 {
         let used = self.blocks.saturating_sub(self.blocks_free);
         let denominator = used + self.blocks_available;
         if denominator == 0 {
@@ -203,7 +212,7 @@ impl FsUsage {
     }
 
     /// Used share of inodes; `None` when the filesystem has no inode limit.
-    fn inodes_pct(&self) -> Option<f64> {
+    pub(super) fn inodes_pct(&self) -> Option<f64> {
         if self.files == 0 {
             return None;
         }
@@ -229,7 +238,7 @@ async fn fs_usage(path: &str) -> Result<Reading, String> {
 }
 
 /// A graded probe with one metric.
-fn grade(name: &str, value: f64, text: String, warning: f64, critical: f64) -> Probe {
+pub(super) fn grade(name: &str, value: f64, text: String, warning: f64, critical: f64) -> Probe {
     let status = grade_above(value, warning, critical);
     let msg = match status {
         CheckStatus::Critical => format!("{text} (critical at {critical} %)"),
@@ -239,7 +248,7 @@ fn grade(name: &str, value: f64, text: String, warning: f64, critical: f64) -> P
     Probe::new(status, msg).metric(name, value)
 }
 
-fn clamp_pct(v: f64) -> f64 {
+pub(super) fn clamp_pct(v: f64) -> f64 {
     if v.is_nan() {
         0.0
     } else {
@@ -248,7 +257,7 @@ fn clamp_pct(v: f64) -> f64 {
 }
 
 /// "15.6 GiB"
-fn gib(bytes: u64) -> String {
+pub(super) fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / (1024.0 * 1024.0 * 1024.0))
 }
 
@@ -260,6 +269,7 @@ mod tests {
         HostCheck {
             resource,
             path: None,
+            engine: None,
             warning_pct,
             critical_pct,
             sustained_s: 0,

@@ -14,6 +14,7 @@ use opsdeck_wire::{CheckStatus, Metric};
 
 pub mod forecast;
 pub mod host;
+pub mod host_engine;
 pub mod http;
 pub mod logs;
 pub mod net;
