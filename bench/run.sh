@@ -29,6 +29,8 @@
 #   - then bench/logs.sh: a regex search over 10 services × 1 GiB of logs,
 #     Opsdeck's log search vs the handbook's `docker logs | grep` loop, and
 #     the server's peak RSS above idle
+#   - then bench/ssh.sh: inspect and restart over an ssh:// engine vs the
+#     Unix socket vs `docker -H ssh://` (a private sshd)
 #   - then bench/resources.sh: resource history of 500 sleeping containers
 #     sampled every 10 s: CPU of the server and its Postgres, rows written
 #     per minute
@@ -149,6 +151,9 @@ bench/updates.sh
 
 echo
 bench/logs.sh
+
+echo
+bench/ssh.sh
 
 echo
 bench/resources.sh
