@@ -2,7 +2,8 @@
 //! (Critical, Application, Support), with the overall banner, the engines'
 //! state, host checks, search and a health filter; and the status pill of the
 //! top bar. Each tier shows its first [`PAGE_ROWS`] rows (problems first)
-//! and more on request, so thousands of services never render at once. Both read the [`StatusStore`] (`status_store.rs`).
+//! and more on request, so thousands of services never render at once.
+//! Both read the [`StatusStore`] (`status_store.rs`).
 
 use std::time::Duration;
 

@@ -210,10 +210,10 @@ fn pager(p: &ServicePage, offset: RwSignal<usize>) -> AnyView {
     };
     view! {
         <nav class="pager" aria-label="Pages of services" data-testid="services-pager">
-            <button class="btn btn-small" data-testid="services-prev" disabled=at == 0
+            <button class="btn btn-small" data-testid="services-prev" disabled={at == 0}
                 on:click=move |_| offset.set(at.saturating_sub(limit))>"← Previous"</button>
             <span class="muted small" data-testid="services-range">{of}</span>
-            <button class="btn btn-small" data-testid="services-next" disabled=last >= matched
+            <button class="btn btn-small" data-testid="services-next" disabled={last >= matched}
                 on:click=move |_| offset.set(at + limit)>"Next →"</button>
         </nav>
     }

@@ -36,6 +36,17 @@ pub fn web_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../frontend/dist")))
 }
 
+/// Whether the built SPA is there for a browser test: `Ok` when it is;
+/// missing, a failure under `CI=true` and a skip elsewhere
+/// ([`crate::require::part`]).
+pub fn spa() -> Result<(), crate::require::Skipped> {
+    crate::require::part(
+        web_root().join("index.html").is_file(),
+        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
+        "make frontend",
+    )
+}
+
 impl TestServer {
     /// Starts a server on a fresh database with default settings.
     pub async fn start() -> TestServer {

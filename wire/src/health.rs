@@ -707,6 +707,10 @@ wire! {
         pub lag_max_ms: f64,
         pub rollup_rows_written: u64,
         pub events_written: u64,
+        /// Container checks probed at once because an engine event changed
+        /// one of their containers (besides their schedule).
+        #[serde(default)]
+        pub event_probes_total: u64,
     }
 
     /// Retention and report settings (`GET/PUT /api/v1/checks/settings`, admins).

@@ -13,6 +13,8 @@
 //!   previous *due time* (no drift). A due check is handed to its own task,
 //!   which waits for one of [`MAX_IN_FLIGHT`] permits and runs the probe
 //!   under the check's timeout: a hanging target delays nothing else.
+//!   Container checks are also probed at once when an engine event changes
+//!   one of their containers (`events.rs`).
 //! - **Results.** Each result goes through the check's "sustained for"
 //!   window and its [`Damper`]; a settled change is queued for the writer
 //!   (one transaction per batch: `checks` row + `check_events` row), and
@@ -28,7 +30,7 @@
 //!
 //! ## Files
 //! This file holds the types, loading, the lease and `start`; the sections
-//! are in `engine/`: `scheduler.rs`, `probe_run.rs` (probing, heartbeats,
+//! are in `engine/`: `scheduler.rs`, `events.rs`, `probe_run.rs` (probing, heartbeats,
 //! container grading), `recorder.rs` (damping, state-change writer,
 //! rollups, sparklines, uptime), `board.rs` (the board and read views). The
 //! SQL is in [`super::store`], except the lease's own statements.
@@ -196,6 +198,8 @@ struct Stats {
     in_flight: AtomicU32,
     rollup_rows: AtomicU64,
     events: AtomicU64,
+    /// Container checks probed on an engine event (`engine/events.rs`).
+    event_probes: AtomicU64,
     lags: Mutex<VecDeque<f64>>,
     /// Probes recorded per check: ok, warning, critical, unknown (`/metrics`).
     per_check: Mutex<HashMap<i64, [u64; 4]>>,
@@ -315,6 +319,12 @@ impl HealthHub {
             every,
             self.clone(),
             |hub, _| hub.board_task(),
+        ));
+        jobs.add(Task::service(
+            "checks.events",
+            every,
+            self.clone(),
+            |hub, _| hub.events_task(),
         ));
         Ok(())
     }
@@ -599,6 +609,7 @@ impl HealthHub {
 }
 
 mod board;
+mod events;
 mod probe_run;
 mod recorder;
 mod scheduler;

@@ -38,6 +38,7 @@
 
 pub mod archive;
 pub mod distribution;
+mod events;
 pub mod hostfiles;
 pub mod hostprobe;
 pub mod images;
@@ -49,13 +50,16 @@ pub mod stats;
 pub mod usage;
 pub mod volumes;
 
+use events::handle_event;
+pub use events::ContainerEvent;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use bollard::models::{ContainerInspectResponse, EventMessage};
+use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{EventsOptionsBuilder, InspectContainerOptions};
 use bollard::Docker;
 use chrono::{DateTime, Utc};
@@ -376,6 +380,9 @@ impl std::fmt::Display for EngineUnavailable {
 pub struct EngineHub {
     engines: RwLock<HashMap<i64, Arc<EngineConn>>>,
     changed: watch::Sender<u64>,
+    /// State-changing container events of every engine, after the cache
+    /// took them (lossy: a lagging receiver is told how many it missed).
+    container_events: tokio::sync::broadcast::Sender<ContainerEvent>,
     /// Set when the server shuts down: long-lived responses (SSE, log
     /// follow) end so the graceful shutdown can finish.
     closing: watch::Sender<bool>,
@@ -390,6 +397,7 @@ impl Default for EngineHub {
         EngineHub {
             engines: RwLock::new(HashMap::new()),
             changed: watch::channel(0).0,
+            container_events: tokio::sync::broadcast::channel(1024).0,
             closing: watch::channel(false).0,
             connecting: Arc::new(tokio::sync::Semaphore::new(CONNECT_CONCURRENCY)),
         }
@@ -418,6 +426,13 @@ impl EngineHub {
     /// A receiver that sees a new value whenever a cache or engine status changes.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
+    }
+
+    /// Containers whose state an event just changed, on every engine: for
+    /// whatever must react at once rather than at its next poll (container
+    /// checks).
+    pub fn container_events(&self) -> tokio::sync::broadcast::Receiver<ContainerEvent> {
+        self.container_events.subscribe()
     }
 
     pub(crate) fn bump(&self) {
@@ -594,9 +609,14 @@ async fn run_session(
                     Some(Err(e)) => return Err(e).context("reading the events stream"),
                     Some(Ok(ev)) => ev,
                 };
-                handle_event(conn, &client, ev).await;
+                let changed = handle_event(conn, &client, ev).await;
                 conn.set_status(|s| s.last_ok_at = Some(Utc::now()));
-                if let Some(h) = hub.upgrade() { h.bump(); } else { return Ok(()); }
+                let Some(h) = hub.upgrade() else { return Ok(()) };
+                h.bump();
+                if let Some(e) = changed {
+                    // No receiver (no container checks yet) is fine.
+                    let _ = h.container_events.send(e);
+                }
             }
             _ = ping.tick() => {
                 if hub.upgrade().is_none() {
@@ -609,24 +629,6 @@ async fn run_session(
                 conn.set_status(|s| s.last_ok_at = Some(Utc::now()));
             }
         }
-    }
-}
-
-async fn handle_event(conn: &EngineConn, docker: &Client, ev: EventMessage) {
-    let action = ev.action.unwrap_or_default();
-    let Some(id) = ev.actor.and_then(|a| a.id) else {
-        return;
-    };
-    if action.starts_with("exec_") || action == "attach" || action == "top" || action == "resize" {
-        return;
-    }
-    if action == "destroy" {
-        write(&conn.containers).remove(&id);
-        write(&conn.compose_deps).remove(&id);
-        return;
-    }
-    if let Err(e) = conn.refresh_container(docker, &id).await {
-        tracing::warn!(engine = %conn.name, container = %id, error = %format!("{e:#}"), "could not refresh a container after an event");
     }
 }
 

@@ -139,81 +139,41 @@ pub async fn reconcile(
             m.period_id,
             "health",
             &format!("service:{}", s.name),
-            &format!(
-                "{} is down ({} tier) — {}; no incident opened",
-                s.name,
-                s.tier.as_str(),
-                if s.problems.is_empty() {
-                    "critical".to_owned()
-                } else {
-                    s.problems.join("; ")
-                }
-            ),
+            &format!("{}; no incident opened", down_text(s)),
         )
         .await?;
     }
     // Root causes.
     for s in statuses.iter().filter(|s| s.health == ServiceHealth::Down) {
-        let mut opened = false;
-        let mut tx = state.pool.begin().await?;
-        let key = format!("health:{}", s.service_id);
-        match open_incident(&mut tx, &key).await? {
-            Some((id, Some(_))) => {
-                clear_recovered(&mut tx, id).await?;
-                timeline::append(
-                    &mut tx,
-                    "incident",
-                    id,
-                    "detected",
-                    Some(&actor),
-                    None,
-                    &format!("{} is down again: {}", s.name, s.problems.join("; ")),
-                    json!({ "problems": s.problems }),
-                )
-                .await?;
-                touch(&mut tx, id).await?;
-            }
-            Some(_) => {}
-            None if pol.auto_open => {
-                opened = true;
-                let severity = severity_of(s.tier);
-                model::open(
-                    &mut tx,
-                    Opening {
-                        title: format!("{} is down", s.name),
-                        severity,
-                        source: "health",
-                        dedup_key: Some(key),
-                        summary: String::new(),
-                        services: vec![(s.service_id, "root")],
-                        commander_id: None,
-                        policy: PolicyChoice::Default,
-                        actor: actor.clone(),
-                        first_event: (
-                            "detected".into(),
-                            format!(
-                                "Detected by health checks: {} is down ({} tier) — {}",
-                                s.name,
-                                s.tier.as_str(),
-                                if s.problems.is_empty() {
-                                    "critical".to_owned()
-                                } else {
-                                    s.problems.join("; ")
-                                }
-                            ),
-                            json!({ "service_id": s.service_id, "problems": s.problems, "since": s.since }),
-                        ),
-                        now,
-                    },
-                )
-                .await?;
-            }
-            None => {}
-        }
-        tx.commit().await?;
-        if opened {
-            super::escalation::wake();
-        }
+        let again = (
+            format!("{} is down again: {}", s.name, s.problems.join("; ")),
+            json!({ "problems": s.problems }),
+        );
+        open_or_note(
+            state,
+            &pol,
+            &actor,
+            format!("health:{}", s.service_id),
+            again,
+            || Opening {
+                title: format!("{} is down", s.name),
+                severity: severity_of(s.tier),
+                source: "health",
+                dedup_key: None,
+                summary: String::new(),
+                services: vec![(s.service_id, "root")],
+                commander_id: None,
+                policy: PolicyChoice::Default,
+                actor: actor.clone(),
+                first_event: (
+                    "detected".into(),
+                    format!("Detected by health checks: {}", down_text(s)),
+                    json!({ "service_id": s.service_id, "problems": s.problems, "since": s.since }),
+                ),
+                now,
+            },
+        )
+        .await?;
     }
     // Hosts of engines.
     let hosts = state.health().hosts();
@@ -362,69 +322,103 @@ async fn critical_hosts(
             .iter()
             .filter_map(|n| services.get(n.as_str()).copied())
             .collect();
-        let mut opened = false;
-        let mut tx = state.pool.begin().await?;
-        match open_incident(&mut tx, &key).await? {
-            Some((id, Some(_))) => {
-                clear_recovered(&mut tx, id).await?;
-                timeline::append(
-                    &mut tx,
-                    "incident",
-                    id,
-                    "detected",
-                    Some(actor),
-                    None,
-                    &format!("{} is critical again: {problems}", h.name),
-                    json!({ "engine": engine, "problems": h.problems }),
-                )
-                .await?;
-                touch(&mut tx, id).await?;
-            }
-            Some(_) => {}
-            None if pol.auto_open => {
-                opened = true;
-                let severity = on_host
+        let again = (
+            format!("{} is critical again: {problems}", h.name),
+            json!({ "engine": engine, "problems": h.problems }),
+        );
+        open_or_note(state, pol, actor, key, again, || {
+            let first = h.problems.first().map_or("critical", String::as_str);
+            let names = if h.services.is_empty() {
+                "no service is known on it".to_owned()
+            } else {
+                format!("services on it: {}", h.services.join(", "))
+            };
+            Opening {
+                title: format!("{}: {first}", h.name),
+                severity: on_host
                     .iter()
                     .map(|s| severity_of(s.tier))
                     .min()
-                    .unwrap_or(Severity::P2);
-                let first = h.problems.first().map_or("critical", String::as_str);
-                let names = if h.services.is_empty() {
-                    "no service is known on it".to_owned()
-                } else {
-                    format!("services on it: {}", h.services.join(", "))
-                };
-                model::open(
-                    &mut tx,
-                    Opening {
-                        title: format!("{}: {first}", h.name),
-                        severity,
-                        source: "health",
-                        dedup_key: Some(key),
-                        summary: String::new(),
-                        services: on_host.iter().map(|s| (s.service_id, "symptom")).collect(),
-                        commander_id: None,
-                        policy: PolicyChoice::Default,
-                        actor: actor.clone(),
-                        first_event: (
-                            "detected".into(),
-                            format!(
-                                "Detected by host checks: {} is critical — {problems}; {names}",
-                                h.name
-                            ),
-                            json!({ "engine": engine, "problems": h.problems, "services": h.services }),
-                        ),
-                        now,
-                    },
-                )
-                .await?;
+                    .unwrap_or(Severity::P2),
+                source: "health",
+                dedup_key: None,
+                summary: String::new(),
+                services: on_host.iter().map(|s| (s.service_id, "symptom")).collect(),
+                commander_id: None,
+                policy: PolicyChoice::Default,
+                actor: actor.clone(),
+                first_event: (
+                    "detected".into(),
+                    format!(
+                        "Detected by host checks: {} is critical — {problems}; {names}",
+                        h.name
+                    ),
+                    json!({ "engine": engine, "problems": h.problems, "services": h.services }),
+                ),
+                now,
             }
-            None => {}
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// "api is down (critical tier) — <problems>".
+fn down_text(s: &ServiceStatus) -> String {
+    let problems = if s.problems.is_empty() {
+        "critical".to_owned()
+    } else {
+        s.problems.join("; ")
+    };
+    format!("{} is down ({} tier) — {problems}", s.name, s.tier.as_str())
+}
+
+/// One detected problem under dedup `key`: an open incident already
+/// marked recovered gets `again` (message, data) on its timeline and is
+/// active again; an open one is left alone; with none open, `opening`
+/// opens one (when the policy opens incidents by itself) and escalation is
+/// woken after the commit.
+async fn open_or_note(
+    state: &AppState,
+    pol: &Policy,
+    actor: &Actor,
+    key: String,
+    again: (String, serde_json::Value),
+    opening: impl FnOnce() -> Opening,
+) -> anyhow::Result<()> {
+    let mut opened = false;
+    let mut tx = state.pool.begin().await?;
+    match open_incident(&mut tx, &key).await? {
+        Some((id, Some(_))) => {
+            clear_recovered(&mut tx, id).await?;
+            let (message, data) = again;
+            timeline::append(
+                &mut tx,
+                "incident",
+                id,
+                "detected",
+                Some(actor),
+                None,
+                &message,
+                data,
+            )
+            .await?;
+            touch(&mut tx, id).await?;
         }
-        tx.commit().await?;
-        if opened {
-            super::escalation::wake();
+        Some(_) => {}
+        None if pol.auto_open => {
+            opened = true;
+            let opening = Opening {
+                dedup_key: Some(key),
+                ..opening()
+            };
+            model::open(&mut tx, opening).await?;
         }
+        None => {}
+    }
+    tx.commit().await?;
+    if opened {
+        super::escalation::wake();
     }
     Ok(())
 }

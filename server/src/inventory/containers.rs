@@ -8,6 +8,21 @@ use opsdeck_wire::{ContainerInfo, EngineState, RunState, ServiceOverview};
 use super::{Fields, Snapshot};
 use crate::docker::EngineHub;
 
+impl Fields {
+    /// Whether container `c` is one of this service's: its compose project
+    /// and service, or its name, match, on the service's engine if it names
+    /// one (the rule [`ContainerIndex::containers_of`] applies through its
+    /// indexes).
+    pub fn maps_to(&self, c: &ContainerInfo) -> bool {
+        let compose = matches!(
+            (&self.compose_project, &self.compose_service, &c.compose_project, &c.compose_service),
+            (Some(p), Some(s), Some(cp), Some(cs)) if p == cp && s == cs
+        );
+        let named = self.container_name.as_ref() == Some(&c.name);
+        (compose || named) && self.engine.as_ref().is_none_or(|e| &c.engine == e)
+    }
+}
+
 /// Index of the hub's containers for mapping services to containers.
 pub struct ContainerIndex {
     /// Every cached container, copied once.

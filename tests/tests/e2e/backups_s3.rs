@@ -869,12 +869,8 @@ async fn store_create(store: &S3Store, key: &str) -> Upload {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_adds_an_s3_target_in_the_browser() {
     use opsdeck_e2e::browser::Browser;
-    use opsdeck_e2e::server::{web_root, PASSWORD};
-    let spa = opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    );
+    use opsdeck_e2e::server::PASSWORD;
+    let spa = opsdeck_e2e::server::spa();
     if spa.is_err() {
         return;
     }

@@ -920,14 +920,8 @@ async fn new_source_kinds_are_validated_and_only_admins_write_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_adds_a_files_plan_in_the_browser_and_sees_its_contents() {
     use opsdeck_e2e::browser::Browser;
-    use opsdeck_e2e::server::{web_root, PASSWORD};
-    if opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    )
-    .is_err()
-    {
+    use opsdeck_e2e::server::PASSWORD;
+    if opsdeck_e2e::server::spa().is_err() {
         return;
     }
     let s = TestServer::start().await;

@@ -626,12 +626,8 @@ async fn drills_prove_the_newest_backup_and_failures_reach_the_dashboard() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_a_failed_backup_and_the_plan_form_starts_with_the_handbook() {
     use opsdeck_e2e::browser::Browser;
-    use opsdeck_e2e::server::{web_root, PASSWORD};
-    let spa = opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    );
+    use opsdeck_e2e::server::PASSWORD;
+    let spa = opsdeck_e2e::server::spa();
     if spa.is_err() {
         return;
     }

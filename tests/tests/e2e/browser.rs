@@ -7,17 +7,12 @@
 //! Screenshots for the docs land in `<workspace>/target/screenshots/`.
 
 use opsdeck_e2e::browser::{screenshots, Browser};
-use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
+use opsdeck_e2e::server::{TestServer, PASSWORD};
 use opsdeck_wire::Role;
 
 /// The SPA must be built (`make frontend`); outside CI a missing build skips.
 fn spa_built() -> bool {
-    opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    )
-    .is_ok()
+    opsdeck_e2e::server::spa().is_ok()
 }
 
 /// Fills the login form (already open) and submits it.

@@ -225,3 +225,127 @@ async fn host_checks_and_sustained_thresholds() {
     let b: StatusBoard = op.json("/api/v1/status").await;
     assert_eq!(b.host_checks.len(), 3, "{:?}", b.host_checks);
 }
+
+/// A check's current state and latest result (`GET /api/v1/checks/{id}`).
+async fn check(api: &Api, id: i64) -> Check {
+    api.json(&format!("/api/v1/checks/{id}")).await
+}
+
+async fn event_probes(admin: &Api) -> u64 {
+    let s: opsdeck_wire::CheckEngineStats = admin.json("/api/v1/checks/engine").await;
+    s.event_probes_total
+}
+
+/// Container checks follow the engine's events: with a day between
+/// scheduled probes, a container killed and started again is seen at once,
+/// and only the checks of the services it belongs to are probed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_checks_are_probed_when_the_engine_reports_a_change() {
+    let Some(engine) = engine().await else { return };
+    let server = TestServer::start().await;
+    let admin = server.user(Role::Admin).await;
+    let op = server.user(Role::Operator).await;
+    let specs = [
+        opsdeck_e2e::stack::ServiceSpec {
+            name: "victim",
+            image: "odk/victim:1",
+            requires: &[],
+            tier: None,
+            description: "",
+            docs: None,
+        },
+        opsdeck_e2e::stack::ServiceSpec {
+            name: "bystander",
+            image: "odk/bystander:1",
+            requires: &[],
+            tier: None,
+            description: "",
+            docs: None,
+        },
+    ];
+    let stack = Stack::up(&engine, "evt", &specs).await.expect("the stack");
+    opsdeck_e2e::flows::containers::connect_engine(&admin, "main", &engine.host()).await;
+    let mut checks = Vec::new();
+    for s in &specs {
+        let svc: Service = ok_json(
+            admin
+                .post(
+                    "/api/v1/services",
+                    &json!({"name": format!("evt-{}", s.name), "compose_project": stack.project,
+                            "compose_service": s.name}),
+                )
+                .await,
+            "a service",
+        )
+        .await;
+        let c: Check = ok_json(
+            op.post(
+                "/api/v1/checks",
+                &json!({"service_id": svc.id, "name": "containers", "interval_s": DAY,
+                        "timeout_ms": 5000, "fail_after": 1, "recover_after": 1,
+                        "spec": {"kind": "container"}}),
+            )
+            .await,
+            "a container check",
+        )
+        .await;
+        // Once the health engine has the new service's mapping.
+        poll(Duration::from_secs(30), "the check ok", async || {
+            let r = run(&op, c.id).await;
+            (r.status == CheckStatus::Ok)
+                .then_some(())
+                .ok_or(format!("{r:?}"))
+        })
+        .await;
+        checks.push(c.id);
+    }
+    let (victim, bystander) = (checks[0], checks[1]);
+    let before = check(&op, bystander).await.last.expect("a result").at;
+    let probes = event_probes(&admin).await;
+
+    // Killed behind Opsdeck's back; nobody runs the check.
+    stack
+        .docker()
+        .kill_container(
+            &stack.container("victim"),
+            None::<bollard::query_parameters::KillContainerOptions>,
+        )
+        .await
+        .expect("kill");
+    let c = poll(Duration::from_secs(10), "the kill seen", async || {
+        let c = check(&op, victim).await;
+        (c.status == CheckStatus::Critical)
+            .then_some(c.clone())
+            .ok_or(format!("{:?} {:?}", c.status, c.last))
+    })
+    .await;
+    assert!(
+        c.last
+            .as_ref()
+            .is_some_and(|l| l.message.contains("stopped")),
+        "{:?}",
+        c.last
+    );
+    assert!(event_probes(&admin).await > probes);
+
+    stack
+        .docker()
+        .start_container(
+            &stack.container("victim"),
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .expect("start");
+    poll(Duration::from_secs(10), "the start seen", async || {
+        let c = check(&op, victim).await;
+        (c.status == CheckStatus::Ok)
+            .then_some(())
+            .ok_or(format!("{:?} {:?}", c.status, c.last))
+    })
+    .await;
+    // The other service's check was not probed by these events.
+    let after = check(&op, bystander).await.last.expect("a result").at;
+    assert_eq!(before, after, "the bystander's check was probed");
+    drop(stack);
+    release(engine).await;
+}

@@ -20,7 +20,7 @@ use opsdeck_e2e::browser::{screenshots, Browser};
 use opsdeck_e2e::flows::audit::audit;
 use opsdeck_e2e::flows::checks::run_until;
 use opsdeck_e2e::prometheus::{MetricsTarget, Prometheus};
-use opsdeck_e2e::server::{web_root, Api, TestServer, PASSWORD};
+use opsdeck_e2e::server::{Api, TestServer, PASSWORD};
 use opsdeck_e2e::util::{expect_error, ok_json, poll};
 use opsdeck_wire::{
     Check, CheckStatus, FiringLevel, ProbeResult, Role, RuleCheckState, RulesImportPlan, Service,
@@ -299,13 +299,7 @@ async fn rules_import_preview_apply_and_follow_the_error_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_import_page() {
-    if opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    )
-    .is_err()
-    {
+    if opsdeck_e2e::server::spa().is_err() {
         return;
     }
     let target = MetricsTarget::start().await;

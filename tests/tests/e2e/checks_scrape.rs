@@ -234,14 +234,10 @@ async fn scrape_checks_agree_with_prometheus_and_follow_the_traffic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_from_a_handbook_preset_in_the_browser() {
     use opsdeck_e2e::browser::{screenshots, Browser};
-    use opsdeck_e2e::server::{web_root, PASSWORD};
+    use opsdeck_e2e::server::PASSWORD;
     use opsdeck_wire::Service;
 
-    let spa = opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    );
+    let spa = opsdeck_e2e::server::spa();
     if spa.is_err() {
         return;
     }

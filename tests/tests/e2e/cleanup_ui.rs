@@ -11,7 +11,7 @@ use std::time::Duration;
 use opsdeck_e2e::browser::{screenshots, Browser};
 use opsdeck_e2e::dockerd::PrivateDockerd;
 use opsdeck_e2e::flows::runbooks::wait_status;
-use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
+use opsdeck_e2e::server::{TestServer, PASSWORD};
 use opsdeck_e2e::stack::IMAGE;
 use opsdeck_e2e::util::{ok_json, poll, release};
 use opsdeck_wire::{Role, RunStatus};
@@ -28,11 +28,7 @@ fn docker(engine: &PrivateDockerd, args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_previews_and_confirms_a_cleanup_on_the_engines_page() {
-    let spa = opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    );
+    let spa = opsdeck_e2e::server::spa();
     if spa.is_err() {
         return;
     }

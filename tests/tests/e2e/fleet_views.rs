@@ -7,14 +7,16 @@
 use std::time::Duration;
 
 use bollard::query_parameters::StopContainerOptions;
+use opsdeck_e2e::browser::{screenshots, Browser};
 use opsdeck_e2e::dockerd::PrivateDockerd;
 use opsdeck_e2e::flows::checks::{metric, run_check};
 use opsdeck_e2e::flows::containers::connect_engine;
 use opsdeck_e2e::flows::services::create_service;
-use opsdeck_e2e::server::{Api, TestServer};
+use opsdeck_e2e::relay::Relay;
+use opsdeck_e2e::server::{Api, TestServer, PASSWORD};
 use opsdeck_e2e::stack::{ServiceSpec, Stack};
 use opsdeck_e2e::util::{expect_error, ok_json, poll, release};
-use opsdeck_wire::{Check, CheckStatus, EngineOverview, Role, ServicePage};
+use opsdeck_wire::{Check, CheckStatus, EngineOverview, ProbeResult, Role, ServicePage};
 use serde_json::json;
 
 async fn page(api: &Api, query: &str) -> ServicePage {
@@ -228,9 +230,82 @@ async fn the_engines_overview_shows_each_hosts_containers_services_updates_and_f
     assert!(r.host.cpu_pct.is_none(), "no CPU check: no CPU figure");
     assert!(r.host.status.is_some_and(|s| s != CheckStatus::Unknown));
 
+    let spa = opsdeck_e2e::server::spa();
+    if spa.is_ok() {
+        overview_in_the_browser(&server, &admin, &engine, &mem).await;
+    }
     drop(stack);
     server.stop().await;
     release(engine).await;
+}
+
+/// The engines page: the row's figures as the API gave them; a second
+/// engine without host checks sorts last by disk, first once reversed; the
+/// filters.
+async fn overview_in_the_browser(
+    server: &TestServer,
+    admin: &Api,
+    engine: &PrivateDockerd,
+    mem: &ProbeResult,
+) {
+    let dir = tempfile::Builder::new()
+        .prefix("odk-fleetview-")
+        .tempdir_in("/tmp")
+        .expect("a temporary directory");
+    let mut relay = Relay::new(
+        &dir.path().join("e2.sock"),
+        &engine.dir().join("docker.sock"),
+    );
+    relay.start();
+    connect_engine(admin, "fleet2", &relay.endpoint()).await;
+    let Ok(b) = Browser::start().await else {
+        return;
+    };
+    b.sign_in(&server.url("/login"), "admin-user", PASSWORD)
+        .await;
+    b.goto(&server.url("/engines")).await;
+    b.wait_for_text("[data-testid=engine-containers-fleet1]", "1/2")
+        .await;
+    let shown = format!("{:.1} %", metric(mem, "memory_pct"));
+    b.wait_for_text("[data-testid=engine-memory-fleet1]", &shown)
+        .await;
+    b.wait_for_text("[data-testid=engine-cpu-fleet1]", "—")
+        .await;
+    b.wait_for_contains("[data-testid=engine-updates-fleet1]", "1 update")
+        .await;
+    b.wait_for_contains("[data-testid=engine-row-fleet2]", "no host checks")
+        .await;
+    b.screenshot(&screenshots().join("engines-overview.png"))
+        .await;
+
+    let order = async || {
+        b.execute(
+            "return [...document.querySelectorAll('[data-testid^=engine-row-]')]\
+               .map(r => r.dataset.testid.slice(11)).join(',')",
+        )
+        .await
+    };
+    for want in ["fleet1,fleet2", "fleet2,fleet1"] {
+        // The table renders again on each click: find the head anew.
+        b.wait_for("[data-testid=engines-sort-worst-disk]")
+            .await
+            .click()
+            .await
+            .expect("sorting by disk");
+        poll(Duration::from_secs(10), want, async || {
+            let got = order().await;
+            (got == want).then_some(()).ok_or(got)
+        })
+        .await;
+    }
+    b.execute(
+        "const s = document.querySelector('[data-testid=engines-show]');\
+         s.value = 'down'; s.dispatchEvent(new Event('change')); return ''",
+    )
+    .await;
+    b.wait_for_contains("main", "No engines match").await;
+    b.close().await;
+    drop(relay);
 }
 
 async fn create_named(admin: &Api) {
@@ -244,4 +319,89 @@ async fn create_named(admin: &Api) {
         "a service naming the engine",
     )
     .await;
+}
+
+/// Rows matching `css` on the page now.
+async fn count(b: &Browser, css: &str) -> usize {
+    let n = b
+        .execute(&format!(
+            "return String(document.querySelectorAll('{css}').length)"
+        ))
+        .await;
+    n.parse().unwrap_or_else(|_| panic!("a count: {n}"))
+}
+
+/// Waits until `css` matches `want` elements.
+async fn until_count(b: &Browser, css: &str, want: usize) {
+    poll(
+        Duration::from_secs(20),
+        &format!("{want} × {css}"),
+        async || match count(b, css).await {
+            n if n == want => Ok(()),
+            n => Err(format!("{n}")),
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_inventory_pages_on_the_services_page_and_the_dashboard() {
+    let spa = opsdeck_e2e::server::spa();
+    if spa.is_err() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let admin = server.user(Role::Admin).await;
+    for i in 0..120 {
+        create_service(&admin, &format!("svc-{i:03}"), "application", &[]).await;
+    }
+    let Ok(b) = Browser::start().await else {
+        return;
+    };
+    b.sign_in(&server.url("/login"), "admin-user", PASSWORD)
+        .await;
+
+    // The services page: 100 rows, the range, the next page.
+    b.goto(&server.url("/services")).await;
+    b.wait_for_contains("[data-testid=services-range]", "1–100 of 120")
+        .await;
+    until_count(&b, "[data-testid^=service-row-]", 100).await;
+    b.screenshot(&screenshots().join("services-paged.png"))
+        .await;
+    b.wait_for("[data-testid=services-next]")
+        .await
+        .click()
+        .await
+        .expect("next page");
+    b.wait_for_contains("[data-testid=services-range]", "101–120 of 120")
+        .await;
+    until_count(&b, "[data-testid^=service-row-]", 20).await;
+    b.wait_for("[data-testid=service-row-svc-119]").await;
+    assert!(!b.exists("[data-testid=service-row-svc-000]").await);
+    // A search goes to the server and starts from the first page again.
+    b.wait_for("[data-testid=services-search]")
+        .await
+        .send_keys("svc-07")
+        .await
+        .expect("typing");
+    // svc-070 … svc-079.
+    until_count(&b, "[data-testid^=service-row-]", 10).await;
+    b.wait_for("[data-testid=service-row-svc-079]").await;
+    assert!(
+        !b.exists("[data-testid=services-pager]").await,
+        "one page holds every match"
+    );
+
+    // The dashboard: the first 100 rows of the tier, then the rest on request.
+    b.goto(&server.url("/")).await;
+    until_count(&b, "[data-testid=status-tier-application] .health-row", 100).await;
+    b.wait_for_contains("[data-testid=show-more-application]", "Show 20 more")
+        .await
+        .click()
+        .await
+        .expect("show more");
+    until_count(&b, "[data-testid=status-tier-application] .health-row", 120).await;
+    assert!(!b.exists("[data-testid=show-more-application]").await);
+    b.close().await;
+    server.stop().await;
 }

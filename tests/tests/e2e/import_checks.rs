@@ -623,11 +623,7 @@ async fn the_board_and_the_public_page_say_not_monitored_until_a_check_settles()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_banner_says_not_monitored_yet_with_the_way_to_add_checks() {
-    let spa = opsdeck_e2e::require::part(
-        opsdeck_e2e::server::web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    );
+    let spa = opsdeck_e2e::server::spa();
     if spa.is_err() {
         return;
     }

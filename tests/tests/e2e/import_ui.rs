@@ -25,17 +25,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use opsdeck_e2e::browser::{screenshots, Browser, WAIT};
-use opsdeck_e2e::server::{web_root, Api, TestServer, PASSWORD};
+use opsdeck_e2e::server::{Api, TestServer, PASSWORD};
 use opsdeck_wire::{Check, ImportPlan, Role, ServiceOverview};
 
 /// The SPA must be built (`make frontend`); outside CI a missing build skips.
 fn spa_built() -> bool {
-    opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    )
-    .is_ok()
+    opsdeck_e2e::server::spa().is_ok()
 }
 
 /// Writes `files` into `dir`; returns their paths, one per line, as a file

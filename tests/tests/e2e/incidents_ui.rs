@@ -8,18 +8,14 @@
 //! Screenshots land in `<workspace>/target/screenshots/`.
 
 use opsdeck_e2e::browser::{screenshots, Browser};
-use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
+use opsdeck_e2e::server::{TestServer, PASSWORD};
 use opsdeck_e2e::util::ok_json;
 use opsdeck_wire::{Incident, Role, Service};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_acknowledges_and_notes_an_incident_live() {
-    let spa = opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    );
+    let spa = opsdeck_e2e::server::spa();
     if spa.is_err() {
         return;
     }
@@ -276,11 +272,7 @@ async fn operator_acknowledges_and_notes_an_incident_live() {
 /// the API's refusal in the form and adds nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_adds_a_person_and_sees_a_duplicate_refused() {
-    let spa = opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    );
+    let spa = opsdeck_e2e::server::spa();
     if spa.is_err() {
         return;
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bollard::query_parameters::StopContainerOptionsBuilder;
 use opsdeck_e2e::browser::{screenshots, Browser};
 use opsdeck_e2e::dockerd::PrivateDockerd;
-use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
+use opsdeck_e2e::server::{TestServer, PASSWORD};
 use opsdeck_e2e::stack::Stack;
 use opsdeck_e2e::util::{ok_json, poll};
 use opsdeck_wire::{Engine, EngineState, Role, RunState, ServiceOverview};
@@ -27,11 +27,7 @@ async fn services(api: &opsdeck_e2e::server::Api) -> Vec<ServiceOverview> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inventory_pages_live_actions_graph_engines() {
-    let spa = opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    );
+    let spa = opsdeck_e2e::server::spa();
     if spa.is_err() {
         return;
     }

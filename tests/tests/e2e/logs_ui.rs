@@ -4,7 +4,7 @@
 //! lines come dimmed; a search that finds nothing says so.
 
 use opsdeck_e2e::browser::{screenshots, Browser};
-use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
+use opsdeck_e2e::server::{TestServer, PASSWORD};
 use opsdeck_e2e::util::{engine, release};
 use opsdeck_wire::Role;
 
@@ -12,11 +12,7 @@ use super::logs_search::{loggers, Loggers};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_search_from_the_logs_page() {
-    let spa = opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    );
+    let spa = opsdeck_e2e::server::spa();
     if spa.is_err() {
         return;
     }

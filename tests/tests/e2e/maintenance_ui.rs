@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use opsdeck_e2e::browser::{screenshots, Browser};
-use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
+use opsdeck_e2e::server::{TestServer, PASSWORD};
 use opsdeck_e2e::util::{ok_json, poll};
 use opsdeck_wire::{MaintenancePeriod, PeriodStatus, Role, StatusBoard};
 use serde_json::json;
@@ -29,11 +29,7 @@ async fn wait_gone(b: &Browser, css: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_toggles_maintenance_and_sees_the_banner() {
-    let spa = opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    );
+    let spa = opsdeck_e2e::server::spa();
     if spa.is_err() {
         return;
     }

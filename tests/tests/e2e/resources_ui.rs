@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use opsdeck_e2e::browser::{screenshots, Browser};
-use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
+use opsdeck_e2e::server::{TestServer, PASSWORD};
 use opsdeck_e2e::util::ok_json;
 use opsdeck_wire::{Role, Service};
 use serde_json::json;
@@ -16,11 +16,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_page_draws_resource_charts() {
-    let spa = opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    );
+    let spa = opsdeck_e2e::server::spa();
     if spa.is_err() {
         return;
     }

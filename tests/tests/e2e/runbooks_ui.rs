@@ -7,7 +7,7 @@
 
 use opsdeck_e2e::browser::{screenshots, Browser};
 use opsdeck_e2e::flows::runbooks::create;
-use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
+use opsdeck_e2e::server::{TestServer, PASSWORD};
 use opsdeck_wire::Role;
 
 const UI: &str = r#"
@@ -36,11 +36,7 @@ steps:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_a_runbook_with_one_click_and_approve_it_as_a_second_user() {
-    let spa = opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    );
+    let spa = opsdeck_e2e::server::spa();
     if spa.is_err() {
         return;
     }

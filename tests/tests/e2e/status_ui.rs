@@ -6,7 +6,7 @@
 //! Screenshots for the README land in `<workspace>/target/screenshots/`.
 
 use opsdeck_e2e::browser::{screenshots, Browser};
-use opsdeck_e2e::server::{web_root, Api, TestServer, PASSWORD};
+use opsdeck_e2e::server::{Api, TestServer, PASSWORD};
 use opsdeck_e2e::targets::{Behaviour, Target};
 use opsdeck_e2e::util::ok_json;
 use opsdeck_wire::{Check, ProbeResult, Role, Service};
@@ -23,11 +23,7 @@ async fn run(api: &Api, id: i64) -> ProbeResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_follows_status_changes_live() {
-    let spa = opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    );
+    let spa = opsdeck_e2e::server::spa();
     if spa.is_err() {
         return;
     }

@@ -8,7 +8,7 @@
 //! history.
 
 use opsdeck_e2e::browser::{screenshots, Browser};
-use opsdeck_e2e::server::{web_root, TestServer, PASSWORD};
+use opsdeck_e2e::server::{TestServer, PASSWORD};
 use opsdeck_e2e::util::{engine, release};
 use opsdeck_wire::{UpdatePolicy, UpdateSettings};
 
@@ -16,11 +16,7 @@ use super::updates_discover::{check, name, of, push, registry, remove, run, serv
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_update_badge_and_the_image_panel() {
-    let spa = opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    );
+    let spa = opsdeck_e2e::server::spa();
     if spa.is_err() {
         return;
     }

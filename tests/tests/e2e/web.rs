@@ -27,13 +27,7 @@ async fn security_headers_and_csp_on_every_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spa_assets_are_cached_and_deep_links_get_the_index() {
-    if opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA",
-        "make frontend",
-    )
-    .is_err()
-    {
+    if opsdeck_e2e::server::spa().is_err() {
         return;
     }
     let server = TestServer::start().await;

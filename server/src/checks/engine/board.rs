@@ -346,6 +346,7 @@ impl HealthHub {
             lag_max_ms: lags.last().copied().unwrap_or(0.0),
             rollup_rows_written: self.stats.rollup_rows.load(Ordering::Relaxed),
             events_written: self.stats.events.load(Ordering::Relaxed),
+            event_probes_total: self.stats.event_probes.load(Ordering::Relaxed),
         }
     }
 

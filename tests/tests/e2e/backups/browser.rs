@@ -10,12 +10,8 @@ use opsdeck_e2e::browser::screenshots;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_runs_a_plan_in_the_browser_and_sees_it_verified() {
     use opsdeck_e2e::browser::Browser;
-    use opsdeck_e2e::server::{web_root, PASSWORD};
-    let spa = opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    );
+    use opsdeck_e2e::server::PASSWORD;
+    let spa = opsdeck_e2e::server::spa();
     if spa.is_err() {
         return;
     }

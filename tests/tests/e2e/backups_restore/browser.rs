@@ -13,14 +13,8 @@ use opsdeck_e2e::browser::screenshots;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_asks_for_a_restore_in_the_browser() {
     use opsdeck_e2e::browser::Browser;
-    use opsdeck_e2e::server::{web_root, PASSWORD};
-    if opsdeck_e2e::require::part(
-        web_root().join("index.html").is_file(),
-        "the built SPA (frontend/dist/index.html, or OPSDECK_WEB_ROOT)",
-        "make frontend",
-    )
-    .is_err()
-    {
+    use opsdeck_e2e::server::PASSWORD;
+    if opsdeck_e2e::server::spa().is_err() {
         return;
     }
     let s = TestServer::start().await;
