@@ -37,7 +37,8 @@
 #     BENCH_RENDERS (5) loads with cached assets and as many cold (goal
 #     < 1 s); all rows painted for reference
 #   - VmRSS and VmHWM of `opsdeck serve` at the end of the round (goal
-#     < 300 MB)
+#     < 300 MB); CPU of the server, the dockerds, the relay and the whole
+#     machine while the GETs and renders ran
 # and round 2 / round 1 for each (goal ≤ 1.10).
 #
 # Environment: BENCH_FLEET_ENGINES, BENCH_FLEET_DOCKERDS, BENCH_FLEET_CONTAINERS,
@@ -141,7 +142,7 @@ relay_start 0
 
 # Measuring one round, from the server's start (ms since the epoch).
 cat >"$work/round.py" <<'PY'
-import json, sys, time
+import json, os, sys, time
 from benchlib import *
 (work, base, password, rnd, engines, per, hung, t0_ms, pid, requests, renders,
  browser, driver_port, chromium) = sys.argv[1:]
@@ -174,6 +175,15 @@ while t_live is None or (hung and t_hung is None):
 out["live_s"], out["hung_s"] = t_live, t_hung
 print(f"      {engines - hung} live engines connected and reconciled {t_live:.1f} s after the start"
       + (f"; {hung} hung reported unreachable after {t_hung:.1f} s ({out['hung_error']})" if hung else ""))
+
+# CPU over the measurements below: the server, the real dockerds behind
+# the relays with their containerd (answering 100 engines' stats calls
+# and inspects: on 100 hosts that work would not be on this machine), the
+# relay, the whole machine.
+others = [int(p) for p in os.environ["BENCH_FLEET_PIDS"].split()]
+def cpu_snapshot():
+    return time.monotonic(), cpu_ticks(pid), sum(tree_ticks(p) for p in others[1:]), cpu_ticks(others[0]), machine_busy_ticks()
+c0 = cpu_snapshot()
 
 pages = {
     "services_page": "/api/v1/services/page?offset=0&limit=100",
@@ -215,6 +225,11 @@ if browser == "1":
     out["browser"] = {k: [{kk: vv for kk, vv in r.items() if kk != "log"} for r in v] for k, v in runs.items()}
     for kind, rs in runs.items():
         print(f"      dashboard ({kind}): " + ", ".join(f"{r['first_rows_ms']:.0f} / {r['render_ms']:.0f} ms ({r['rows']} rows)" for r in rs))
+c1 = cpu_snapshot()
+dt = c1[0] - c0[0]
+out["cpu"] = {k: 100 * (c1[i] - c0[i]) / HZ / dt for i, k in enumerate(["", "opsdeck", "dockerds", "relay", "machine"]) if k}
+print(f"      CPU over those {dt:.0f} s: opsdeck serve {out['cpu']['opsdeck']:.0f} %, the dockerds {out['cpu']['dockerds']:.0f} %, "
+      f"the relay {out['cpu']['relay']:.0f} %, the machine {out['cpu']['machine']:.0f} % (200 % = both cores)")
 out["rss_mb"], out["hwm_mb"] = status_kb(pid) / 1024, status_kb(pid, "VmHWM") / 1024
 print(f"      opsdeck serve: VmRSS {out['rss_mb']:.0f} MB, VmHWM {out['hwm_mb']:.0f} MB")
 save(work, rnd, out)
@@ -260,7 +275,7 @@ fleet_round() {  # name, hung engines
   local t0
   t0=$(now_ms)
   bench_server_start "$data"
-  python3 "$work/round.py" "$work" "$base" "$password" "$1" "$engines" "$per" "$2" "$t0" "$server_pid" \
+  BENCH_FLEET_PIDS="$relay_pid ${dockerd_pids[*]}" python3 "$work/round.py" "$work" "$base" "$password" "$1" "$engines" "$per" "$2" "$t0" "$server_pid" \
     "$requests" "$renders" "$browser" "${driver_port:-0}" "$chromium"
   bench_server_stop
 }
@@ -312,6 +327,10 @@ if a.get("browser") and b.get("browser"):
                      f"{median(da):.0f} ({max(da):.0f}) ms", f"{median(db):.0f} ({max(db):.0f}) ms", "report", ratio(median(da), median(db)) + " (median)"))
 else:
     rows.append(("dashboard in headless Chromium: first rows painted", "not run", "not run", "< 1 s", ""))
+ca, cb = a["cpu"], b["cpu"]
+rows.append(("CPU during the GETs and renders above: opsdeck serve / the dockerds with their containerd / the relay / the whole machine (200 % = both cores)",
+             f"{ca['opsdeck']:.0f} / {ca['dockerds']:.0f} / {ca['relay']:.0f} / {ca['machine']:.0f} %",
+             f"{cb['opsdeck']:.0f} / {cb['dockerds']:.0f} / {cb['relay']:.0f} / {cb['machine']:.0f} %", "report", ""))
 rows.append(("RSS of `opsdeck serve` at the end of the round: VmRSS / VmHWM",
              f"{a['rss_mb']:.0f} / {a['hwm_mb']:.0f} MB", f"{b['rss_mb']:.0f} / {b['hwm_mb']:.0f} MB", "< 300 MB",
              ratio(a["hwm_mb"], b["hwm_mb"]) + " (VmHWM)"))
