@@ -1,7 +1,8 @@
 //! The dashboard (`/`): the status board of every service, grouped by tier
 //! (Critical, Application, Support), with the overall banner, the engines'
 //! state, host checks, search and a health filter; and the status pill of the
-//! top bar. Both read the [`StatusStore`] (`status_store.rs`).
+//! top bar. Each tier shows its first [`PAGE_ROWS`] rows (problems first)
+//! and more on request, so thousands of services never render at once. Both read the [`StatusStore`] (`status_store.rs`).
 
 use std::time::Duration;
 
@@ -18,9 +19,13 @@ use crate::status_store::{use_status_store, Phase, Row, StatusStore};
 use crate::time::{duration_ms, RelTime};
 use crate::ui::{EmptyState, ErrorState, Loading, Pill};
 
-/// Rows rendered per tier at once; the rest follow in steps of as many,
-/// one step per frame, so the first rows (problems first) show at once even
-/// with thousands of services.
+/// Rows a tier shows until asked for more (problems come first, so they
+/// are always among them): a fleet of thousands of services never renders
+/// at once.
+const PAGE_ROWS: usize = 100;
+
+/// Rows rendered per frame once more are asked for, so the page keeps
+/// painting in between.
 const STEP: usize = 200;
 
 /// The top bar's status pill, linking to the dashboard.
@@ -140,8 +145,8 @@ pub fn Dashboard() -> impl IntoView {
 fn Board(store: StatusStore, role: Role) -> impl IntoView {
     let query = RwSignal::new(String::new());
     let filter = RwSignal::new("all".to_string());
-    // Bumped when the search or the filter changes: the tier groups render
-    // their rows in steps again.
+    // Bumped when the search or the filter changes: the tier groups show
+    // their first page again.
     let epoch = RwSignal::new(0u64);
     let bump = move || epoch.update(|e| *e += 1);
     let monitored = store.monitored();
@@ -298,27 +303,44 @@ fn EngineStrip(store: StatusStore) -> impl IntoView {
 
 #[component]
 fn TierGroup(tier: Tier, rows: Memo<Vec<Row>>, epoch: RwSignal<u64>) -> impl IntoView {
-    // (epoch, rows to render): a new search or filter starts from one step.
-    let steps = RwSignal::new((0u64, STEP));
-    let limit = move || {
+    // (epoch, rows asked for, rows rendered): a new search or filter starts
+    // again from one page.
+    let state = RwSignal::new((0u64, PAGE_ROWS, PAGE_ROWS));
+    let current = move || {
         let e = epoch.get();
-        steps.with(|(se, n)| if *se == e { *n } else { STEP })
+        state.with(|&(se, want, have)| {
+            if se == e {
+                (want, have)
+            } else {
+                (PAGE_ROWS, PAGE_ROWS)
+            }
+        })
     };
-    // Render the rest in steps, letting the browser paint in between.
+    let limit = move || current().1;
+    let ask = move |more: usize| {
+        let e = epoch.get_untracked();
+        state.update(|s| {
+            if s.0 != e {
+                *s = (e, PAGE_ROWS, PAGE_ROWS);
+            }
+            s.1 = s.1.saturating_add(more);
+        });
+    };
+    // Render what was asked for in steps, letting the browser paint in
+    // between.
     Effect::new(move |_| {
-        if rows.with(Vec::len) > limit() {
+        let (want, have) = current();
+        if have < want && rows.with(Vec::len) > have {
             request_animation_frame(move || {
                 set_timeout(
                     move || {
                         let Some(e) = epoch.try_get_untracked() else {
                             return;
                         };
-                        steps.try_update(|(se, n)| {
-                            if *se != e {
-                                *se = e;
-                                *n = STEP;
+                        state.try_update(|s| {
+                            if s.0 == e {
+                                s.2 = (s.2 + STEP).min(s.1);
                             }
-                            *n += STEP;
                         });
                     },
                     Duration::ZERO,
@@ -329,9 +351,10 @@ fn TierGroup(tier: Tier, rows: Memo<Vec<Row>>, epoch: RwSignal<u64>) -> impl Int
     let problems = Memo::new(move |_| {
         rows.with(|v| v.iter().filter(|r| is_health_problem(r.s.health)).count())
     });
+    let slug = tier.as_str();
     view! {
         <Show when=move || rows.with(|v| !v.is_empty())>
-            <section class="tier-group" data-testid=format!("status-tier-{}", tier.as_str())>
+            <section class="tier-group" data-testid=format!("status-tier-{slug}")>
                 <h2>
                     {tier_label(tier)}" "<span class="count">{move || rows.with(Vec::len)}</span>
                     {move || match problems.get() {
@@ -344,9 +367,27 @@ fn TierGroup(tier: Tier, rows: Memo<Vec<Row>>, epoch: RwSignal<u64>) -> impl Int
                         key=|r: &Row| r.rev
                         children=service_row/>
                 </ul>
-                {move || (rows.with(Vec::len) > limit()).then(|| view! {
-                    <p class="muted small more-row" role="status">"Showing more…"</p>
-                })}
+                {move || {
+                    let (total, (want, have)) = (rows.with(Vec::len), current());
+                    if have < want.min(total) {
+                        view! { <p class="muted small more-row" role="status">"Showing more…"</p> }.into_any()
+                    } else if total > have {
+                        let rest = total - have;
+                        view! {
+                            <p class="more-row">
+                                <span class="muted small">{format!("{have} of {total} shown")}</span>" "
+                                <button class="btn btn-small" data-testid=format!("show-more-{slug}")
+                                    on:click=move |_| ask(PAGE_ROWS)>{format!("Show {} more", rest.min(PAGE_ROWS))}</button>
+                                {(rest > PAGE_ROWS).then(|| view! {
+                                    " "<button class="btn btn-small" data-testid=format!("show-all-{slug}")
+                                        on:click=move |_| ask(usize::MAX)>{format!("Show all {total}")}</button>
+                                })}
+                            </p>
+                        }.into_any()
+                    } else {
+                        ().into_any()
+                    }
+                }}
             </section>
         </Show>
     }

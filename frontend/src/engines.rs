@@ -1,5 +1,7 @@
-//! Docker Engines (`/engines`): which engines Opsdeck watches, whether they
-//! answer, their version and negotiated API, how many containers each has.
+//! Docker Engines (`/engines`), the fleet's overview: one row per engine
+//! with whether it answers, its containers (running of all), its host's
+//! CPU, memory and fullest disk (from the host checks naming it), version
+//! and pending image updates; filtered and sorted by any column.
 //! Admins add engines (Unix socket or TCP with TLS files on the Opsdeck
 //! host) and remove them. Live through the inventory events, plus a slow
 //! poll for connection state changes. Each engine's disk usage and
@@ -7,18 +9,83 @@
 
 mod cleanup;
 
+use std::cmp::Ordering;
 use std::time::Duration;
 
 use leptos::prelude::*;
-use opsdeck_wire::{CreateEngineRequest, Engine, Role};
+use opsdeck_wire::{CheckStatus, CreateEngineRequest, EngineOverview, EngineState, Resource, Role};
 
 use crate::api;
 use crate::live::{use_interval, use_inventory_events};
+use crate::resources::pct;
 use crate::services::non_empty;
 use crate::session::current_role;
 use crate::states::EngineStatePill;
 use crate::time::RelTime;
 use crate::ui::{Confirm, EmptyState, ErrorState, Loading};
+
+/// What the table is ordered by (a click on a column's head; again: the
+/// other way round).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SortBy {
+    Name,
+    State,
+    Containers,
+    Cpu,
+    Memory,
+    Disk,
+    Updates,
+}
+
+/// Order of `a` and `b` by `by`, the worst first for figures (a missing
+/// figure last), then by name.
+fn compare(a: &EngineOverview, b: &EngineOverview, by: SortBy) -> Ordering {
+    let fig = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => y.total_cmp(&x),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    };
+    let rank = |e: &EngineOverview| match e.engine.state {
+        EngineState::Unreachable => 0,
+        EngineState::Connecting => 1,
+        EngineState::Connected => {
+            2 + usize::from(e.host.status.is_none_or(|s| s < CheckStatus::Warning))
+        }
+    };
+    let first = match by {
+        SortBy::Name => Ordering::Equal,
+        SortBy::State => rank(a).cmp(&rank(b)),
+        SortBy::Containers => b.engine.containers.cmp(&a.engine.containers),
+        SortBy::Cpu => fig(a.host.cpu_pct, b.host.cpu_pct),
+        SortBy::Memory => fig(a.host.memory_pct, b.host.memory_pct),
+        SortBy::Disk => fig(
+            a.host.disk.as_ref().map(|d| d.pct),
+            b.host.disk.as_ref().map(|d| d.pct),
+        ),
+        SortBy::Updates => b.updates.cmp(&a.updates),
+    };
+    first.then_with(|| a.engine.name.cmp(&b.engine.name))
+}
+
+/// A host figure with the handbooks' default thresholds for its kind
+/// (`Resource::host_thresholds`) marking it, or "—".
+fn figure(v: Option<f64>, resource: Resource, testid: String) -> AnyView {
+    match v {
+        None => view! { <span class="muted" data-testid=testid>"—"</span> }.into_any(),
+        Some(v) => {
+            let (warn, crit) = resource.host_thresholds();
+            let class = if v >= crit {
+                "problem-text"
+            } else if v >= warn {
+                "warn-text"
+            } else {
+                ""
+            };
+            view! { <span class=class data-testid=testid>{pct(v)}</span> }.into_any()
+        }
+    }
+}
 
 #[component]
 pub fn Engines() -> impl IntoView {
@@ -29,22 +96,60 @@ pub fn Engines() -> impl IntoView {
     use_interval(Duration::from_secs(15), move || reload.update(|n| *n += 1));
     let engines = LocalResource::new(move || {
         reload.get();
-        api::engines::list()
+        api::engines::overview()
     });
     let query = RwSignal::new(String::new());
+    let show = RwSignal::new("all".to_string());
+    let sort = RwSignal::new((SortBy::Name, false));
     let notice = RwSignal::new(None::<Result<String, String>>);
     let remove_target = RwSignal::new(None::<(i64, String)>);
     let confirm_open = RwSignal::new(false);
     let disk_for = RwSignal::new(None::<(i64, String)>);
 
-    let row = move |e: Engine| {
+    let head = move |label: &'static str, by: SortBy, num: bool| {
+        let aria = move || match sort.get() {
+            (b, false) if b == by => "ascending",
+            (b, true) if b == by => "descending",
+            _ => "none",
+        };
+        view! {
+            <th class:num=num aria-sort=aria>
+                <button class="th-sort" data-testid=format!("engines-sort-{}", label.to_lowercase().replace(' ', "-"))
+                    on:click=move |_| sort.update(|(b, rev)| if *b == by { *rev = !*rev } else { *b = by; *rev = false })>
+                    {label}{move || match sort.get() { (b, false) if b == by => " ▾", (b, true) if b == by => " ▴", _ => "" }}
+                </button>
+            </th>
+        }
+    };
+
+    let row = move |o: EngineOverview| {
+        let e = o.engine;
+        let n = e.name.clone();
         let target = (e.id, e.name.clone());
         let disk_target = (e.id, e.name.clone());
+        let disk = o.host.disk.clone();
         view! {
-            <tr data-testid=format!("engine-row-{}", e.name)>
-                <td class="nowrap"><strong>{e.name.clone()}</strong>{e.tls.then(|| view! { <div class="muted small" title="TLS client certificates configured">"TLS"</div> })}</td>
-                <td><code class="wrap-anywhere">{e.endpoint.clone()}</code></td>
-                <td><EngineStatePill state=e.state testid=format!("engine-state-{}", e.name)/></td>
+            <tr data-testid=format!("engine-row-{n}")>
+                <td class="cell-main">
+                    <strong>{e.name.clone()}</strong>{e.tls.then(|| view! { <span class="muted small" title="TLS client certificates configured">" · TLS"</span> })}
+                    <div><code class="wrap-anywhere small">{e.endpoint.clone()}</code></div>
+                </td>
+                <td>
+                    <EngineStatePill state=e.state testid=format!("engine-state-{n}")/>
+                    {e.last_error.clone().map(|err| {
+                        let full = err.clone();
+                        view! { <div class="error-text small clamp" title=full>{err}</div> }
+                    })}
+                    <div class="muted small">"answered "<RelTime at=e.last_ok_at/></div>
+                </td>
+                <td class="num nowrap" data-testid=format!("engine-containers-{n}")>{format!("{}/{}", o.running, e.containers)}</td>
+                <td class="num">{figure(o.host.cpu_pct, Resource::Cpu, format!("engine-cpu-{n}"))}</td>
+                <td class="num">{figure(o.host.memory_pct, Resource::Memory, format!("engine-memory-{n}"))}</td>
+                <td class="num">
+                    {figure(disk.as_ref().map(|d| d.pct), if disk.as_ref().is_some_and(|d| d.kind == "inodes") { Resource::Inodes } else { Resource::Disk }, format!("engine-worst-disk-{n}"))}
+                    {disk.map(|d| view! { <div class="muted small">{d.path}{(d.kind == "inodes").then_some(" inodes")}</div> })}
+                    {(o.host.checks == 0).then(|| view! { <div class="muted small" title="Add host checks naming this engine on the Checks page">"no host checks"</div> })}
+                </td>
                 <td>{match (&e.version, &e.api_version) {
                     (None, None) => view! { <span class="muted">"—"</span> }.into_any(),
                     (v, a) => view! {
@@ -52,21 +157,18 @@ pub fn Engines() -> impl IntoView {
                         {a.clone().map(|a| view! { <div class="muted small">"API "{a}</div> })}
                     }.into_any(),
                 }}</td>
-                <td class="num">{e.containers}</td>
-                <td class="cell-error">{match e.last_error.clone() {
-                    Some(err) => {
-                        let full = err.clone();
-                        view! { <span class="error-text small clamp" title=full>{err}</span> }.into_any()
-                    }
-                    None => view! { <span class="muted">"—"</span> }.into_any(),
+                <td class="num" data-testid=format!("engine-updates-{n}")>{match o.updates {
+                    0 => view! { <span class="muted">{format!("0 of {}", o.services)}</span> }.into_any(),
+                    u => view! { <span class="pill pill-update" title=format!("{u} of the {} services on this engine have a newer image", o.services)><span aria-hidden="true">"⬆"</span>" "{format!("{u} update{}", if u == 1 { "" } else { "s" })}</span> }.into_any(),
                 }}</td>
-                <td><RelTime at=e.last_ok_at/></td>
-                <td><button class="btn btn-small" data-testid=format!("engine-disk-{}", e.name)
-                    on:click=move |_| disk_for.set(Some(disk_target.clone()))>"Disk & clean-up"</button></td>
-                {admin.then(|| view! {
-                    <td><button class="btn btn-small btn-danger" data-testid=format!("engine-remove-{}", e.name)
-                        on:click=move |_| { remove_target.set(Some(target.clone())); confirm_open.set(true); }>"Remove"</button></td>
-                })}
+                <td class="nowrap">
+                    <button class="btn btn-small" data-testid=format!("engine-disk-{n}")
+                        on:click=move |_| disk_for.set(Some(disk_target.clone()))>"Disk & clean-up"</button>
+                    {admin.then(|| view! {
+                        " "<button class="btn btn-small btn-danger" data-testid=format!("engine-remove-{n}")
+                            on:click=move |_| { remove_target.set(Some(target.clone())); confirm_open.set(true); }>"Remove"</button>
+                    })}
+                </td>
             </tr>
         }
     };
@@ -75,7 +177,7 @@ pub fn Engines() -> impl IntoView {
         <div class="page-head">
             <h1>"Docker Engines"</h1>
         </div>
-        <p class="lede">"Opsdeck watches these engines' events to know the state of every container."</p>
+        <p class="lede">"Every engine's host at a glance: Opsdeck watches each engine's events for the state of its containers; CPU, memory and disk come from the host checks that name the engine."</p>
         {move || notice.get().map(|n| match n {
             Ok(m) => view! { <div class="notice notice-ok" role="status">{m}</div> }.into_any(),
             Err(m) => view! { <div class="notice notice-error" role="alert">{m}</div> }.into_any(),
@@ -93,6 +195,12 @@ pub fn Engines() -> impl IntoView {
         <div class="toolbar">
             <input class="search" type="search" placeholder="Filter by name or endpoint" aria-label="Filter engines" data-testid="engines-search"
                 prop:value=move || query.get() on:input=move |e| query.set(event_target_value(&e))/>
+            <select aria-label="Show engines" data-testid="engines-show" on:change=move |e| show.set(event_target_value(&e))>
+                <option value="all">"All engines"</option>
+                <option value="down">"Not connected"</option>
+                <option value="problems">"Host problems"</option>
+                <option value="updates">"With updates"</option>
+            </select>
         </div>
         <Transition fallback=|| view! { <Loading rows=3/> }>
             {move || engines.get().map(|r| match r {
@@ -107,18 +215,45 @@ pub fn Engines() -> impl IntoView {
                     </EmptyState>
                 }.into_any(),
                 Ok(list) => {
+                    let total = list.len();
+                    let down = list.iter().filter(|o| o.engine.state != EngineState::Connected).count();
                     let q = query.get().trim().to_lowercase();
-                    let shown: Vec<Engine> = list.into_iter()
-                        .filter(|e| q.is_empty() || e.name.to_lowercase().contains(&q) || e.endpoint.to_lowercase().contains(&q))
+                    let which = show.get();
+                    let mut shown: Vec<EngineOverview> = list.into_iter()
+                        .filter(|o| q.is_empty() || o.engine.name.to_lowercase().contains(&q) || o.engine.endpoint.to_lowercase().contains(&q))
+                        .filter(|o| match which.as_str() {
+                            "down" => o.engine.state != EngineState::Connected,
+                            "problems" => o.host.status.is_some_and(|s| s >= CheckStatus::Warning),
+                            "updates" => o.updates > 0,
+                            _ => true,
+                        })
                         .collect();
+                    let (by, rev) = sort.get();
+                    shown.sort_by(|a, b| compare(a, b, by));
+                    if rev {
+                        shown.reverse();
+                    }
+                    let summary = view! {
+                        <p class="summary muted" data-testid="engines-summary">
+                            {format!("{total} engine{}", if total == 1 { "" } else { "s" })}" · "
+                            {if down == 0 {
+                                view! { <span class="ok-text">"✓ all connected"</span> }.into_any()
+                            } else {
+                                view! { <span class="problem-text">{format!("▲ {down} not connected")}</span> }.into_any()
+                            }}
+                        </p>
+                    };
                     if shown.is_empty() {
-                        view! { <EmptyState title="No engines match"><p>"Change the filter."</p></EmptyState> }.into_any()
+                        view! { {summary}<EmptyState title="No engines match"><p>"Change the filter."</p></EmptyState> }.into_any()
                     } else {
                         view! {
+                            {summary}
                             <div class="table-wrap"><table class="table" data-testid="engines-table">
                                 <thead><tr>
-                                    <th>"Name"</th><th>"Endpoint"</th><th>"State"</th><th>"Version"</th><th class="num">"Containers"</th>
-                                    <th>"Last error"</th><th>"Last answered"</th><th></th>{admin.then(|| view! { <th></th> })}
+                                    {head("Name", SortBy::Name, false)}{head("State", SortBy::State, false)}
+                                    {head("Containers", SortBy::Containers, true)}{head("CPU", SortBy::Cpu, true)}
+                                    {head("Memory", SortBy::Memory, true)}{head("Worst disk", SortBy::Disk, true)}
+                                    <th>"Version"</th>{head("Updates", SortBy::Updates, true)}<th></th>
                                 </tr></thead>
                                 <tbody>{shown.into_iter().map(row).collect_view()}</tbody>
                             </table></div>

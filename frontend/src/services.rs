@@ -1,16 +1,18 @@
 //! The services page: the inventory grouped by tier (Critical, Application,
 //! Support, as on the handbooks' status dashboard), each service with its
-//! run state, containers, image and compose project. Search and a
-//! problems-only filter; live through the inventory events. Admins add
+//! run state, containers, image and compose project. Search, the
+//! problems-only filter and paging happen on the server
+//! (`GET /api/v1/services/page`, [`PAGE`] rows at a time); live through the
+//! inventory events. Admins add
 //! services by hand here (imports live on the inventory import page).
 
 use leptos::prelude::*;
-use opsdeck_wire::{Role, ServiceInput, ServiceOverview, Tier};
+use opsdeck_wire::{Role, ServiceInput, ServiceOverview, ServicePage, Tier};
 
 use crate::api;
 use crate::live::use_inventory_events;
 use crate::session::current_role;
-use crate::states::{is_problem, tier_from, tier_label, RunStatePill};
+use crate::states::{tier_from, tier_label, RunStatePill};
 use crate::ui::{EmptyState, ErrorState, Loading};
 
 /// `Some(trimmed)` unless empty.
@@ -32,27 +34,6 @@ pub fn containers_summary(o: &ServiceOverview) -> String {
     } else {
         format!("{running}/{total} running")
     }
-}
-
-fn matches(o: &ServiceOverview, q: &str, problems_only: bool) -> bool {
-    if problems_only && !is_problem(o.run_state) {
-        return false;
-    }
-    if q.is_empty() {
-        return true;
-    }
-    let s = &o.service;
-    s.name.to_lowercase().contains(q)
-        || s.description.to_lowercase().contains(q)
-        || s.image
-            .as_deref()
-            .is_some_and(|i| i.to_lowercase().contains(q))
-        || s.compose_project
-            .as_deref()
-            .is_some_and(|p| p.to_lowercase().contains(q))
-        || o.containers
-            .iter()
-            .any(|c| c.image.to_lowercase().contains(q))
 }
 
 fn row(o: ServiceOverview) -> impl IntoView {
@@ -80,18 +61,48 @@ fn row(o: ServiceOverview) -> impl IntoView {
     }
 }
 
+/// Rows per page; the server searches, filters and orders, so the browser
+/// never holds a fleet's thousands of rows at once.
+const PAGE: usize = 100;
+
 #[component]
 pub fn Services() -> impl IntoView {
     let role = current_role();
     let reload = RwSignal::new(0u32);
     use_inventory_events(reload);
-    let services = LocalResource::new(move || {
-        reload.get();
-        api::services::list()
-    });
     crate::updates::provide_update_statuses();
+    // What the box says now, and what was last asked of the server (a
+    // quarter second after the last keystroke).
+    let typed = RwSignal::new(String::new());
     let query = RwSignal::new(String::new());
     let problems_only = RwSignal::new(false);
+    let offset = RwSignal::new(0usize);
+    let typing = StoredValue::new(0u32);
+    let on_type = move |text: String| {
+        typed.set(text);
+        let gen = typing.get_value() + 1;
+        typing.set_value(gen);
+        set_timeout(
+            move || {
+                if typing.try_get_value() == Some(gen) {
+                    offset.set(0);
+                    query.set(typed.get_untracked());
+                }
+            },
+            std::time::Duration::from_millis(250),
+        );
+    };
+    let services = LocalResource::new(move || {
+        reload.get();
+        let (q, only, at) = (query.get(), problems_only.get(), offset.get());
+        async move { api::services::page(&q, only, at, PAGE).await }
+    });
+    let show_all = move || {
+        typed.set(String::new());
+        query.set(String::new());
+        problems_only.set(false);
+        offset.set(0);
+    };
 
     let content = move || {
         services.get().map(|r| match r {
@@ -99,7 +110,7 @@ pub fn Services() -> impl IntoView {
                 <ErrorState message=e.message retry=Callback::new(move |_| reload.update(|n| *n += 1))/>
             }
             .into_any(),
-            Ok(list) if list.is_empty() => view! {
+            Ok(p) if p.total == 0 => view! {
                 <EmptyState title="No services yet">
                     {if role >= Role::Admin {
                         view! {
@@ -113,13 +124,8 @@ pub fn Services() -> impl IntoView {
                 </EmptyState>
             }
             .into_any(),
-            Ok(mut list) => {
-                let total = list.len();
-                let problems = list.iter().filter(|o| is_problem(o.run_state)).count();
-                let q = query.get().trim().to_lowercase();
-                let only = problems_only.get();
-                list.retain(|o| matches(o, &q, only));
-                list.sort_by(|a, b| a.service.name.cmp(&b.service.name));
+            Ok(p) => {
+                let (total, problems) = (p.total, p.problems);
                 let summary = view! {
                     <p class="summary muted" data-testid="services-summary">
                         {format!("{total} service{}", if total == 1 { "" } else { "s" })}" · "
@@ -130,21 +136,22 @@ pub fn Services() -> impl IntoView {
                         }}
                     </p>
                 };
-                if list.is_empty() {
+                if p.matched == 0 {
                     return view! {
                         {summary}
                         <EmptyState title="No services match">
                             <p>"Change the search, or show all states."</p>
-                            <button class="btn" on:click=move |_| { query.set(String::new()); problems_only.set(false); }>"Show all"</button>
+                            <button class="btn" on:click=move |_| show_all()>"Show all"</button>
                         </EmptyState>
                     }
                     .into_any();
                 }
+                let top = pager(&p, offset);
                 let groups = Tier::ALL
                     .iter()
                     .map(|tier| {
                         let rows: Vec<ServiceOverview> =
-                            list.iter().filter(|o| o.service.tier == *tier).cloned().collect();
+                            p.items.iter().filter(|o| o.service.tier == *tier).cloned().collect();
                         (!rows.is_empty()).then(|| view! {
                             <section class="tier-group" data-testid=format!("tier-{}", tier.as_str())>
                                 <h2>{tier_label(*tier)}" "<span class="count">{rows.len()}</span></h2>
@@ -159,7 +166,8 @@ pub fn Services() -> impl IntoView {
                         })
                     })
                     .collect_view();
-                view! { {summary}{groups} }.into_any()
+                let bottom = pager(&p, offset);
+                view! { {summary}{top}{groups}{bottom} }.into_any()
             }
         })
     };
@@ -174,9 +182,9 @@ pub fn Services() -> impl IntoView {
         <div class="toolbar">
             <input class="search" type="search" placeholder="Search name, description, image" aria-label="Search services"
                 data-testid="services-search"
-                prop:value=move || query.get() on:input=move |e| query.set(event_target_value(&e))/>
+                prop:value=move || typed.get() on:input=move |e| on_type(event_target_value(&e))/>
             <select aria-label="State filter" data-testid="services-filter"
-                on:change=move |e| problems_only.set(event_target_value(&e) == "problems")>
+                on:change=move |e| { offset.set(0); problems_only.set(event_target_value(&e) == "problems"); }>
                 <option value="all" prop:selected=move || !problems_only.get()>"All states"</option>
                 <option value="problems" prop:selected=move || problems_only.get()>"Problems only"</option>
             </select>
@@ -184,6 +192,32 @@ pub fn Services() -> impl IntoView {
         <Transition fallback=|| view! { <Loading rows=6/> }>{content}</Transition>
         {(role >= Role::Admin).then(|| view! { <AddService reload/> })}
     }
+}
+
+/// "101–200 of 6,000" with the previous and next pages; nothing when one
+/// page holds every match.
+fn pager(p: &ServicePage, offset: RwSignal<usize>) -> AnyView {
+    if p.offset == 0 && p.matched <= p.items.len() {
+        return ().into_any();
+    }
+    let (at, limit, matched) = (p.offset, p.limit, p.matched);
+    let last = (at + p.items.len()).min(matched);
+    let first = if p.items.is_empty() { at } else { at + 1 };
+    let of = if matched == p.total {
+        format!("{first}–{last} of {matched}")
+    } else {
+        format!("{first}–{last} of {matched} matching")
+    };
+    view! {
+        <nav class="pager" aria-label="Pages of services" data-testid="services-pager">
+            <button class="btn btn-small" data-testid="services-prev" disabled=at == 0
+                on:click=move |_| offset.set(at.saturating_sub(limit))>"← Previous"</button>
+            <span class="muted small" data-testid="services-range">{of}</span>
+            <button class="btn btn-small" data-testid="services-next" disabled=last >= matched
+                on:click=move |_| offset.set(at + limit)>"Next →"</button>
+        </nav>
+    }
+    .into_any()
 }
 
 #[component]

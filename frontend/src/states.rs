@@ -51,11 +51,6 @@ pub const ALL_RUN_STATES: [RunState; 8] = [
     RunState::Unmapped,
 ];
 
-/// A state that needs attention (not running, and mapped to containers).
-pub fn is_problem(s: RunState) -> bool {
-    !matches!(s, RunState::Running | RunState::Unmapped)
-}
-
 #[component]
 pub fn RunStatePill(
     state: RunState,

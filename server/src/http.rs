@@ -52,6 +52,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::users::router())
         .merge(auth::audit_log::router())
         .merge(crate::engines::router())
+        .merge(crate::fleet::router())
         .merge(crate::inventory::router())
         .merge(crate::onboard::router())
         .merge(crate::actions::router())

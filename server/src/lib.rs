@@ -18,6 +18,7 @@ pub mod embedded_pg;
 pub mod engines;
 pub mod error;
 pub mod fanout;
+pub mod fleet;
 pub mod health;
 pub mod http;
 pub mod incidents;

@@ -25,6 +25,7 @@ macro_rules! wire {
 mod backups;
 mod cleanup;
 mod dbops;
+mod fleet;
 mod health;
 mod incidents;
 mod inventory;
@@ -38,6 +39,7 @@ mod updates;
 pub use backups::*;
 pub use cleanup::*;
 pub use dbops::*;
+pub use fleet::*;
 pub use health::*;
 pub use incidents::*;
 pub use inventory::*;

@@ -9,6 +9,12 @@ pub async fn list() -> Result<Vec<w::Engine>, ApiError> {
     get(&url("/engines")).await
 }
 
+/// The engines overview: each engine with its containers, host figures,
+/// services and pending updates.
+pub async fn overview() -> Result<Vec<w::EngineOverview>, ApiError> {
+    get(&url("/engines/overview")).await
+}
+
 pub async fn create(req: &impl Serialize) -> Result<w::Engine, ApiError> {
     post(&url("/engines"), req).await
 }

@@ -10,6 +10,21 @@ pub async fn list() -> Result<Vec<w::ServiceOverview>, ApiError> {
     get(&url("/services")).await
 }
 
+/// One page of the services page: searched, filtered and ordered by the
+/// server.
+pub async fn page(
+    q: &str,
+    problems: bool,
+    offset: usize,
+    limit: usize,
+) -> Result<w::ServicePage, ApiError> {
+    get(&url(&format!(
+        "/services/page?q={}&problems={problems}&offset={offset}&limit={limit}",
+        enc(q)
+    )))
+    .await
+}
+
 pub async fn get_one(id: i64) -> Result<w::ServiceOverview, ApiError> {
     get(&url(&format!("/services/{id}"))).await
 }

@@ -15,7 +15,7 @@ use futures::Stream;
 use opsdeck_wire::{
     ComposeImportRequest, DiscoveredProject, GraphEdge, GraphNode, GraphQueryKind,
     GraphQueryResult, GraphView, ImportPlan, InventoryImportRequest, RunState, Service,
-    ServiceInput, ServiceOverview,
+    ServiceInput, ServiceOverview, ServicePage,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -24,8 +24,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::plan::{desired_from_yaml, discover, export, run_import};
 use super::{
-    apply_input, check_requires, compose, graph, is_failing, lock, overview, set_requires, store,
-    write_service, yaml, Fields, ServiceName, Snapshot,
+    apply_input, check_requires, compose, graph, is_failing, lock, overview, page, set_requires,
+    store, write_service, yaml, Fields, ServiceName, Snapshot,
 };
 use crate::audit::Actor;
 use crate::auth::{Admin, Auth, RequestCtx, Viewer};
@@ -35,6 +35,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_services, create_service))
+        .routes(routes!(page_services))
         .routes(routes!(get_service, update_service, delete_service))
         .routes(routes!(graph_view))
         .routes(routes!(graph_query))
@@ -53,6 +54,47 @@ async fn list_services(
     let mut conn = state.pool.acquire().await?;
     let snapshot = Snapshot::load(&mut conn).await?;
     Ok(Json(overview(&snapshot, &state.engines)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ServicePageParams {
+    /// Matched against name, description, image, project and the
+    /// containers' images (case-insensitive).
+    #[serde(default)]
+    pub q: String,
+    /// Only services whose run state needs attention.
+    #[serde(default)]
+    pub problems: bool,
+    #[serde(default)]
+    pub offset: usize,
+    /// Rows per page: 100 unless given, at most 500.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// One page of the services page: searched, filtered and ordered (tier,
+/// then name) on the server, with the counts the page shows.
+#[utoipa::path(get, path = "/api/v1/services/page", tag = "inventory", params(ServicePageParams),
+    responses((status = 200, body = ServicePage), (status = 400)),
+    security(("session" = ["viewer"]), ("token" = ["viewer"])))]
+async fn page_services(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+    Query(p): Query<ServicePageParams>,
+) -> ApiResult<Json<ServicePage>> {
+    let mut conn = state.pool.acquire().await?;
+    let snapshot = Snapshot::load(&mut conn).await?;
+    drop(conn);
+    let query = page::PageQuery {
+        query: p.q,
+        problems_only: p.problems,
+        offset: p.offset,
+        limit: p.limit.unwrap_or(page::DEFAULT_LIMIT),
+    };
+    Ok(Json(page::page(
+        overview(&snapshot, &state.engines),
+        &query,
+    )))
 }
 
 /// One service with its containers and state.

@@ -27,6 +27,7 @@ mod containers;
 pub mod discovered;
 pub mod graph;
 mod model;
+pub mod page;
 pub mod plan;
 pub mod store;
 pub mod yaml;

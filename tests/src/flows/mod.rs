@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod auth;
 pub mod backups;
+pub mod checks;
 pub mod containers;
 pub mod escalation;
 pub mod incidents;

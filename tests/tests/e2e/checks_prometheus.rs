@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use opsdeck_e2e::flows::checks::{run_check, run_until};
 use opsdeck_e2e::prometheus::{MetricsTarget, Prometheus};
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::util::{expect_error, ok_json, poll};
@@ -16,24 +17,8 @@ const WAIT: Duration = Duration::from_secs(90);
 const ERROR_RATE: &str =
     r#"sum(rate(http_requests_total{code="500"}[5s])) / sum(rate(http_requests_total[5s]))"#;
 
-async fn run_check(api: &Api, id: i64) -> ProbeResult {
-    ok_json(
-        api.post(&format!("/api/v1/checks/{id}/run"), &json!({}))
-            .await,
-        "running the check",
-    )
-    .await
-}
-
-/// Runs the check until it is `status` with a message containing `needle`.
 async fn until(api: &Api, id: i64, status: CheckStatus, needle: &str) -> ProbeResult {
-    poll(WAIT, &format!("{status:?} with {needle:?}"), async || {
-        let r = run_check(api, id).await;
-        (r.status == status && r.message.contains(needle))
-            .then(|| r.clone())
-            .ok_or(format!("{:?}: {}", r.status, r.message))
-    })
-    .await
+    run_until(api, id, WAIT, status, needle).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

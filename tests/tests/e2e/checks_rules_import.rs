@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use opsdeck_e2e::browser::{screenshots, Browser};
 use opsdeck_e2e::flows::audit::audit;
+use opsdeck_e2e::flows::checks::run_until;
 use opsdeck_e2e::prometheus::{MetricsTarget, Prometheus};
 use opsdeck_e2e::server::{web_root, Api, TestServer, PASSWORD};
 use opsdeck_e2e::util::{expect_error, ok_json, poll};
@@ -61,24 +62,8 @@ fn rules_file() -> String {
     )
 }
 
-async fn run_check(api: &Api, id: i64) -> ProbeResult {
-    ok_json(
-        api.post(&format!("/api/v1/checks/{id}/run"), &json!({}))
-            .await,
-        "running the check",
-    )
-    .await
-}
-
-/// Runs the check until it is `status` with a message containing `needle`.
 async fn until(api: &Api, id: i64, status: CheckStatus, needle: &str) -> ProbeResult {
-    poll(WAIT, &format!("{status:?} with {needle:?}"), async || {
-        let r = run_check(api, id).await;
-        (r.status == status && r.message.contains(needle))
-            .then(|| r.clone())
-            .ok_or(format!("{:?}: {}", r.status, r.message))
-    })
-    .await
+    run_until(api, id, WAIT, status, needle).await
 }
 
 async fn start_prometheus(target: &MetricsTarget) -> Option<Prometheus> {

@@ -10,32 +10,16 @@
 
 use std::time::Duration;
 
+use opsdeck_e2e::flows::checks::{metric, run_check};
 use opsdeck_e2e::prometheus::{MetricsTarget, Prometheus};
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::util::{expect_error, ok_json, poll};
-use opsdeck_wire::{Check, CheckStatus, ProbeResult, Role};
+use opsdeck_wire::{Check, CheckStatus, Role};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(120);
 /// The window both sides compute over (s).
 const WINDOW: u32 = 30;
-
-async fn run_check(api: &Api, id: i64) -> ProbeResult {
-    ok_json(
-        api.post(&format!("/api/v1/checks/{id}/run"), &json!({}))
-            .await,
-        "running the check",
-    )
-    .await
-}
-
-fn metric(r: &ProbeResult, name: &str) -> f64 {
-    r.metrics
-        .iter()
-        .find(|m| m.name == name)
-        .unwrap_or_else(|| panic!("no metric {name}: {r:?}"))
-        .value
-}
 
 async fn create(api: &Api, name: &str, url: &str, measure: Value, w: f64, c: f64) -> Check {
     ok_json(

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
+use opsdeck_e2e::flows::checks::{metric, run_check};
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::util::{engine, expect_error, ok_json, poll, release};
 use opsdeck_wire::{
@@ -25,23 +26,6 @@ use serde_json::json;
 
 const DAY: u32 = 86_400;
 const LABEL: &str = "opsdeck.host-probe";
-
-async fn run(api: &Api, id: i64) -> ProbeResult {
-    ok_json(
-        api.post(&format!("/api/v1/checks/{id}/run"), &json!({}))
-            .await,
-        "run",
-    )
-    .await
-}
-
-fn metric(r: &ProbeResult, name: &str) -> f64 {
-    r.metrics
-        .iter()
-        .find(|m| m.name == name)
-        .unwrap_or_else(|| panic!("no {name} in {r:?}"))
-        .value
-}
 
 /// A host check (`spec` fields on top of the kind) probed only when run.
 async fn add(op: &Api, name: &str, spec: serde_json::Value) -> Check {
@@ -79,7 +63,7 @@ async fn helpers(docker: &Docker) -> Vec<String> {
 
 /// Runs check `id` and asserts no helper container is left afterwards.
 async fn probe(op: &Api, docker: &Docker, id: i64) -> ProbeResult {
-    let r = run(op, id).await;
+    let r = run_check(op, id).await;
     let left = helpers(docker).await;
     assert!(
         left.is_empty(),
@@ -287,7 +271,7 @@ async fn host_checks_read_the_engines_host() {
         "{}",
         r.message
     );
-    assert_eq!(metric(&run(&op, here.id).await, "disk_pct"), 50.0);
+    assert_eq!(metric(&run_check(&op, here.id).await, "disk_pct"), 50.0);
     std::fs::write(fs.dir.join("more"), vec![7u8; 3 << 19]).expect("1.5 MiB");
     let r = probe(&op, &docker, disk.id).await;
     assert_eq!(r.status, CheckStatus::Critical, "{r:?}");
@@ -364,7 +348,7 @@ async fn host_checks_read_the_engines_host() {
     )
     .await;
     let r = probe(&op, &docker, inodes.id).await;
-    let mine = run(&op, inodes_here.id).await;
+    let mine = run_check(&op, inodes_here.id).await;
     // 64 inodes: the root and 18 files are used.
     assert!(
         (metric(&r, "inodes_pct") - 100.0 * 19.0 / 64.0).abs() < 1e-6,
@@ -453,7 +437,7 @@ async fn host_check_engines_and_paths_are_checked() {
     assert_eq!(h.path.as_deref(), Some("/var/lib/docker"), "cleaned");
     assert_eq!(h.engine.as_deref(), Some("gone"));
     let r = poll(Duration::from_secs(20), "unreachable", async || {
-        let r = run(&op, c.id).await;
+        let r = run_check(&op, c.id).await;
         (r.status == CheckStatus::Unknown && !r.message.contains("not connected yet"))
             .then_some(r.clone())
             .ok_or(format!("{r:?}"))

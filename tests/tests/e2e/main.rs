@@ -30,6 +30,7 @@ mod error_fields;
 mod escalation;
 mod faults;
 mod fleet;
+mod fleet_views;
 mod fuzz;
 mod harness_parts;
 mod host_engine;

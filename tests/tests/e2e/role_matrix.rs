@@ -48,6 +48,11 @@ const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/audit/verify", Access::Role(Role::Admin)),
     // Docker engines: viewers see them, admins add and remove.
     ("GET", "/api/v1/engines", Access::Role(Role::Viewer)),
+    (
+        "GET",
+        "/api/v1/engines/overview",
+        Access::Role(Role::Viewer),
+    ),
     ("POST", "/api/v1/engines", Access::Role(Role::Admin)),
     (
         "POST",
@@ -80,6 +85,7 @@ const RULES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/logs/search", Access::Role(Role::Operator)),
     // The inventory: viewers read, admins write and import.
     ("GET", "/api/v1/services", Access::Role(Role::Viewer)),
+    ("GET", "/api/v1/services/page", Access::Role(Role::Viewer)),
     ("POST", "/api/v1/services", Access::Role(Role::Admin)),
     ("GET", "/api/v1/services/{id}", Access::Role(Role::Viewer)),
     ("PATCH", "/api/v1/services/{id}", Access::Role(Role::Admin)),
