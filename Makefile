@@ -19,7 +19,7 @@ DIST := frontend/dist/index.html
 FRONTEND_SOURCES := $(shell find frontend/src wire/src static -type f 2>/dev/null) \
 	frontend/index.html frontend/Trunk.toml frontend/Cargo.toml wire/Cargo.toml Cargo.toml Cargo.lock .cargo/config.toml
 
-.PHONY: run demo test chaos bench bench-backups bench-updates bench-logs bench-ssh bench-scrape bench-resources bench-load bench-ratelimit bench-compare tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
+.PHONY: run demo test chaos bench bench-backups bench-updates bench-logs bench-ssh bench-fleet bench-scrape bench-resources bench-load bench-ratelimit bench-compare tools test-deps frontend server check-sqlx sqlx-prepare fmt lint clean-cache
 
 run: tools $(DIST) server
 	@echo "==> starting Opsdeck (Ctrl-C stops it and its Postgres)"
@@ -90,6 +90,14 @@ bench-logs: server
 # ssh:// vs the Unix socket vs docker -H ssh://; root, openssh-server).
 bench-ssh: server
 	@bench/ssh.sh
+
+# The fleet part of make bench alone (bench/fleet.sh: 100 engines x 60
+# containers, the engines socket relays over 4 private dockerds, then 10 of
+# them hung: connect time, services page and engines overview p99, the
+# dashboard in Chromium, RSS; root).
+bench-fleet: tools $(DIST) server
+	cargo build --release -p opsdeck-e2e --bin bench-target
+	@bench/fleet.sh
 
 # The metric-scrape part alone (bench/health.sh part A with 1,000 metric
 # scrape checks every 10 s, the error rate over 60 s of bench-target's

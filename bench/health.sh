@@ -85,15 +85,11 @@ port=$(bench_free_port)
 base="http://127.0.0.1:$port"
 server_pid=""
 target_pid=""
-driver_pid=""
 
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  if [ -n "$driver_pid" ]; then
-    kill -TERM -- "-$driver_pid" 2>/dev/null || true
-    wait "$driver_pid" 2>/dev/null || true
-  fi
+  bench_chromedriver_stop
   if [ -n "$server_pid" ]; then
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -350,139 +346,20 @@ fi
 if [[ " $parts " == *" R "* ]]; then
   # The dashboard in headless Chromium, over plain WebDriver (chromedriver).
   echo "   R: the dashboard in headless Chromium, $renders loads with cached assets and $renders cold; $(load)"
-  driver_port=$(bench_free_port)
-  setsid "$chromedriver" --port="$driver_port" --allowed-ips=127.0.0.1 </dev/null >"$work/chromedriver.log" 2>&1 &
-  driver_pid=$!
+  bench_chromedriver_start
   python3 - "$work" "$base" "$password" "$services" "$renders" "$driver_port" "$chromium" <<'PY'
-import json, sys, time, urllib.request, urllib.error
+import sys
 from benchlib import *
 work, base, password, n, renders, driver_port, chromium = sys.argv[1:]
 n, renders = int(n), int(renders)
-wd_base = f"http://127.0.0.1:{driver_port}"
-
-def wd(method, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(wd_base + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=120) as r:
-            return json.loads(r.read()).get("value")
-    except urllib.error.HTTPError as e:
-        sys.exit(f"WebDriver {method} {path}: {e.code} {e.read()[:500]!r}")
-
-t = time.monotonic()
-while True:
-    try:
-        if wd("GET", "/status").get("ready"):
-            break
-    except (urllib.error.URLError, ConnectionError):
-        pass
-    if time.monotonic() - t > 20:
-        sys.exit("chromedriver did not come up")
-    time.sleep(0.1)
-
-args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1280,900", f"--user-data-dir={work}/profile"]
-sid = wd("POST", "/session", {"capabilities": {"alwaysMatch": {
-    "browserName": "chrome", "goog:chromeOptions": {"binary": chromium, "args": args}}}})["sessionId"]
-S = f"/session/{sid}"
-def cdp(cmd, params=None):
-    return wd("POST", f"{S}/goog/cdp/execute", {"cmd": cmd, "params": params or {}})
-def js(script, *args):
-    return wd("POST", f"{S}/execute/sync", {"script": script, "args": list(args)})
-ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
-def element(css, timeout=15):
-    t = time.monotonic()
-    while True:
-        found = wd("POST", f"{S}/elements", {"using": "css selector", "value": css})
-        if found:
-            return found[0][ELEMENT]
-        if time.monotonic() - t > timeout:
-            sys.exit(f"no {css} within {timeout} s")
-        time.sleep(0.05)
-
-# In every new document, before the app runs: log each change of the
-# number of service rows with its time since navigation start, and the
-# time of the first frame after it (rAF, then a task: after its paint).
-# The rows are tracked from the mutation records (a set of row elements),
-# so the cost stays proportional to what changed, not to the page.
-OBSERVER = r"""
-(() => {
-  if (document.__bench) return;
-  const log = [];
-  document.__bench = log;
-  const sel = '[data-testid^="service-row-"]';
-  const rows = new Set();
-  const each = (node, f) => {
-    if (node.nodeType !== 1) return;
-    if (node.matches(sel)) f(node);
-    node.querySelectorAll(sel).forEach(f);
-  };
-  let last = 0;
-  new MutationObserver(records => {
-    for (const r of records) {
-      r.addedNodes.forEach(n => each(n, e => { if (e.isConnected) rows.add(e); }));
-      r.removedNodes.forEach(n => each(n, e => { if (!e.isConnected) rows.delete(e); }));
-    }
-    const n = rows.size;
-    if (n === last) return;
-    last = n;
-    const e = [performance.now(), n, null];
-    log.push(e);
-    requestAnimationFrame(() => setTimeout(() => { e[2] = performance.now(); }, 0));
-  }).observe(document, {childList: true, subtree: true});
-  log.push([performance.now(), 0, performance.now()]);
-})();
-"""
-cdp("Page.addScriptToEvaluateOnNewDocument", {"source": OBSERVER})
-cdp("Network.enable")
-
-def settled(since_entries=0, want=None, timeout=60):
-    """Waits until the row count is stable for 1.5 s (or reaches `want`) and
-    its frame has been drawn; returns the log."""
-    t = time.monotonic()
-    while True:
-        st = js("return [document.__bench || [], performance.now()]")
-        log, now = st
-        log = log[since_entries:]
-        if log and log[-1][1] > 0 and log[-1][2] is not None:
-            if (want is not None and log[-1][1] >= want) or (want is None and now - log[-1][0] > 1500):
-                return st[0]
-        if time.monotonic() - t > timeout:
-            page = js("return [location.href, (document.body || {}).innerText || '']")
-            sys.exit(f"the dashboard did not settle within {timeout} s: rows log {log[-5:]}; "
-                     f"at {page[0]}: {page[1][:400]!r}")
-        time.sleep(0.1)
-
-# Log in through the form, as a user would.
-wd("POST", f"{S}/url", {"url": base + "/login"})
-wd("POST", f"{S}/element/{element('#username')}/value", {"text": "admin"})
-wd("POST", f"{S}/element/{element('#password')}/value", {"text": password})
-wd("POST", f"{S}/element/{element('button[data-testid=login-submit]')}/click", {})
-t = time.monotonic()
-while js("return location.pathname") != "/":
-    if time.monotonic() - t > 15:
-        sys.exit("no dashboard after logging in")
-    time.sleep(0.05)
-element("[data-testid=dashboard-banner]")
-
-runs = {"cached": [], "cold": []}
-for i in range(2 * renders):
-    kind = "cold" if i % 2 else "cached"
-    wd("POST", f"{S}/url", {"url": "about:blank"})
-    if kind == "cold":
-        cdp("Network.clearBrowserCache")
-    wd("POST", f"{S}/url", {"url": base + "/"})
-    log = settled()
-    first = next(e for e in log if e[1] > 0)
-    done = log[-1]
-    runs[kind].append({"first_rows_ms": first[2], "rows": done[1], "render_ms": done[2], "log": log})
+b = Browser(driver_port, chromium, work)
+b.login(base, password)
+runs = b.dashboard_loads(base, renders)
 
 # A dashboard that pages its rows has "Show all" buttons: click them all
 # and time the rest (the current one renders every row by itself, in steps).
-before = len(js("return document.__bench"))
-t_click = js("""const b = document.querySelectorAll('[data-testid^="show-all-"]');
+before = len(b.js("return document.__bench"))
+t_click = b.js("""const b = document.querySelectorAll('[data-testid^="show-all-"]');
   if (!b.length) return null;
   const t = performance.now();
   b.forEach(x => x.click());
@@ -490,9 +367,9 @@ t_click = js("""const b = document.querySelectorAll('[data-testid^="show-all-"]'
 if t_click is None:
     all_rows = {"rows": runs["cached"][-1]["rows"], "ms": None}
 else:
-    log = settled(since_entries=before, want=n)
+    log = b.settled(since_entries=before, want=n)
     all_rows = {"rows": log[-1][1], "ms": log[-1][2] - t_click}
-wd("DELETE", S)
+b.close()
 save(work, "browser", {"runs": runs, "all": all_rows})
 for kind, rs in runs.items():
     print(f"      render ({kind}): " + ", ".join(f"{r['first_rows_ms']:.0f} / {r['render_ms']:.0f} ms ({r['rows']} rows)" for r in rs))
@@ -503,9 +380,7 @@ if len(steps) > 8:
     steps = steps[:4] + ["…"] + steps[-3:]
 print(f"      last cached run, rows painted at ms: {' '.join(steps)}")
 PY
-  kill -TERM -- "-$driver_pid" 2>/dev/null || true
-  wait "$driver_pid" 2>/dev/null || true
-  driver_pid=""
+  bench_chromedriver_stop
 fi
 
 if [[ " $parts " == *" S "* ]]; then

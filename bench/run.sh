@@ -31,6 +31,10 @@
 #     the server's peak RSS above idle
 #   - then bench/ssh.sh: inspect and restart over an ssh:// engine vs the
 #     Unix socket vs `docker -H ssh://` (a private sshd)
+#   - then bench/fleet.sh: 100 engines × 60 containers (socket relays over
+#     4 private dockerds), then with 10 engines hung: time until connected
+#     and reconciled, the services page and engines overview p99, the
+#     dashboard's first rows in Chromium, RSS
 #   - then bench/resources.sh: resource history of 500 sleeping containers
 #     sampled every 10 s: CPU of the server and its Postgres, rows written
 #     per minute
@@ -154,6 +158,9 @@ bench/logs.sh
 
 echo
 bench/ssh.sh
+
+echo
+bench/fleet.sh
 
 echo
 bench/resources.sh

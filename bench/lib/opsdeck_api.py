@@ -11,6 +11,7 @@ path, status and the start of the body.
     me = api.json("GET", "/api/v1/me")
     raw = api.call("GET", "/api/v1/status", headers={"Accept-Encoding": "br"})
     api.headers["content-encoding"]                        # of the last answer
+    api.status                                             # its status code
     for event, data in api.sse("/api/v1/status/events", timeout=10): ...
 """
 
@@ -35,6 +36,7 @@ class Api:
         self.conn = http.client.HTTPConnection(self.addr, timeout=timeout)
         self.cookie = None
         self.headers = {}
+        self.status = None
         if password:
             self.login(username, password)
 
@@ -72,6 +74,7 @@ class Api:
                     raise
                 self.conn = http.client.HTTPConnection(self.addr, timeout=self.timeout)
         self.headers = {k.lower(): v for k, v in res.getheaders()}
+        self.status = res.status
         accepted = ok or self.ok
         if (res.status not in accepted) if accepted else res.status >= 400:
             hint = self.hint404 if res.status == 404 else ""

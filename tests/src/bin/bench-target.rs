@@ -1,4 +1,4 @@
-//! Load tools for `bench/health.sh` (`make bench`), one binary, two modes.
+//! Load tools for the benches (`make bench`), one binary, three modes.
 //!
 //! `bench-target serve [--ports N] [--delay-ms D]`
 //!   A minimal HTTP/1.1 server answering `200 ok` to every request, on N
@@ -25,14 +25,25 @@
 //!   containing TEXT (after what it matched before). Prints one JSON object
 //!   per trial: the trigger's own answer time and the delays from the
 //!   trigger until each client had the event (p50, p90, p99, max), in ms.
+//!
+//! `bench-target relay --listen DIR --count N --to SOCK[,SOCK…] [--hang M]`
+//!   Simulated Docker Engines for `bench/fleet.sh`: Unix sockets DIR/e1.sock
+//!   … DIR/eN.sock, socket i relaying every connection it accepts, both
+//!   ways, to target socket (i-1) mod T (`unix://` prefixes allowed), so N
+//!   registered engines share T real `dockerd`s while each has its own
+//!   connections, events stream and cache in the server. The last M
+//!   sockets hang instead: they accept, read and discard, and never answer
+//!   (a wedged engine), holding each connection open. Prints `ready` once
+//!   every socket listens, and relays until killed.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
 /// When the target started: its counters grow from there.
@@ -42,7 +53,8 @@ fn usage() -> ! {
     eprintln!(
         "usage: bench-target serve [--ports N] [--delay-ms D]\n       \
          bench-target sse --addr HOST:PORT --path P --token T --clients N \
-         [--trigger PATH --match TEXT]... [--timeout-s S]"
+         [--trigger PATH --match TEXT]... [--timeout-s S]\n       \
+         bench-target relay --listen DIR --count N --to SOCK[,SOCK...] [--hang M]"
     );
     std::process::exit(2)
 }
@@ -56,6 +68,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("serve") => rt.block_on(serve(&args[1..])),
         Some("sse") => rt.block_on(sse(&args[1..])),
+        Some("relay") => rt.block_on(relay(&args[1..])),
         _ => usage(),
     }
 }
@@ -459,4 +472,64 @@ async fn get(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0))
+}
+
+// ------------------------------------------------------------------ relay
+
+async fn relay(args: &[String]) {
+    let o = opts(args);
+    let dir = PathBuf::from(one(&o, "listen").unwrap_or_else(|| usage()));
+    let count: usize = num(&o, "count", 0);
+    let hang: usize = num(&o, "hang", 0);
+    let targets: Vec<Arc<PathBuf>> = one(&o, "to")
+        .unwrap_or_else(|| usage())
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| Arc::new(PathBuf::from(s.strip_prefix("unix://").unwrap_or(s))))
+        .collect();
+    if count == 0 || targets.is_empty() || hang > count {
+        usage();
+    }
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 1..=count {
+        let path = dir.join(format!("e{i}.sock"));
+        // A socket file left by an earlier relay would make bind fail.
+        let _ = std::fs::remove_file(&path);
+        let listener =
+            UnixListener::bind(&path).unwrap_or_else(|e| panic!("binding {}: {e}", path.display()));
+        let target = (i <= count - hang).then(|| targets[(i - 1) % targets.len()].clone());
+        tasks.spawn(relay_listen(listener, target));
+    }
+    println!("ready");
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Accepts on one simulated engine's socket; `None`: the engine hangs.
+async fn relay_listen(listener: UnixListener, target: Option<Arc<PathBuf>>) {
+    loop {
+        match listener.accept().await {
+            Ok((s, _)) => {
+                tokio::spawn(relay_connection(s, target.clone()));
+            }
+            // Out of descriptors, say: try again shortly.
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+async fn relay_connection(mut inbound: UnixStream, target: Option<Arc<PathBuf>>) {
+    let Some(target) = target else {
+        // Hung: take whatever is sent, answer nothing, keep the connection
+        // until the client gives up on it.
+        let mut buf = [0u8; 4096];
+        while matches!(inbound.read(&mut buf).await, Ok(n) if n > 0) {}
+        return;
+    };
+    // The real engine refusing (stopped) closes the client's connection,
+    // as the engine itself would.
+    let Ok(mut outbound) = UnixStream::connect(&*target).await else {
+        return;
+    };
+    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
 }
