@@ -85,6 +85,7 @@ pub fn compose(pool: PgPool, settings: Settings) -> AppState {
     ));
     parts.insert(Arc::new(step_kinds));
     parts.insert(Arc::new(IncidentHub::default()));
+    parts.insert(Arc::new(crate::inventory::SnapshotCache::default()));
     let state = AppState::new(pool, settings, engines, metrics, parts);
     // Every accessor once: a part left out fails here, at start, not in a
     // request.
@@ -94,6 +95,7 @@ pub fn compose(pool: PgPool, settings: Settings) -> AppState {
         state.runs(),
         state.step_kinds(),
         state.incidents(),
+        state.inventory_cache(),
     );
     state
 }

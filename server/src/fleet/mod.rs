@@ -7,27 +7,31 @@
 //! ([`crate::updates::status`]).
 //!
 //! It sits on the top floor: it reads those parts and nothing reads it.
-//! Everything comes from caches and one database read of services and
-//! update statuses; no engine is asked, so a hung engine never delays it.
+//! Everything comes from caches (the engines', the health engine's, the
+//! inventory's) and one read of the services with updates; no engine is
+//! asked, so a hung engine never delays it.
 
 mod api;
 
 use std::collections::{BTreeSet, HashMap};
 
-use opsdeck_wire::{CheckSpec, CheckStatus, DiskUse, EngineOverview, HostFigures, Resource};
+use opsdeck_wire::{CheckStatus, DiskUse, EngineOverview, HostFigures, Resource};
 
 pub use api::router;
 
-use crate::inventory::{ContainerIndex, Snapshot};
+use crate::inventory::ContainerIndex;
 use crate::state::AppState;
 
 /// Every engine with its host figures, services and pending updates, by
 /// engine name.
 pub async fn overview(state: &AppState) -> sqlx::Result<Vec<EngineOverview>> {
     let engines = crate::engines::list_wire(state).await?;
+    let snapshot = state.inventory_cache().get(&state.pool).await?;
     let mut conn = state.pool.acquire().await?;
-    let snapshot = Snapshot::load(&mut conn).await?;
-    let statuses = crate::updates::status::list(&mut conn, None).await?;
+    let with_update: BTreeSet<i64> = crate::updates::status::with_updates(&mut conn)
+        .await?
+        .into_iter()
+        .collect();
     drop(conn);
 
     // Services on each engine: their containers run there, or they name it.
@@ -41,12 +45,7 @@ pub async fn overview(state: &AppState) -> sqlx::Result<Vec<EngineOverview>> {
             services_on.entry(c.engine).or_default().insert(s.id);
         }
     }
-    let with_update: BTreeSet<i64> = statuses
-        .iter()
-        .filter(|s| s.update_available || !s.newer_tags.is_empty())
-        .map(|s| s.service_id)
-        .collect();
-    let checks = state.health().latest_metrics();
+    let checks = state.health().host_results();
 
     Ok(engines
         .into_iter()
@@ -84,7 +83,7 @@ fn host_figures(
     engine: &str,
     local: bool,
     checks: &[(
-        crate::checks::engine::CheckDef,
+        opsdeck_wire::HostCheck,
         CheckStatus,
         Option<opsdeck_wire::ProbeResult>,
     )],
@@ -92,12 +91,8 @@ fn host_figures(
     let of = |want: Option<&str>| {
         checks
             .iter()
-            .filter_map(move |(def, status, last)| match &def.spec {
-                CheckSpec::Host(h) if def.enabled && h.engine.as_deref() == want => {
-                    Some((h, *status, last.as_ref()))
-                }
-                _ => None,
-            })
+            .filter(|(h, ..)| h.engine.as_deref() == want)
+            .map(|(h, status, last)| (h, *status, last.as_ref()))
             .collect::<Vec<_>>()
     };
     let mut mine = of(Some(engine));

@@ -25,7 +25,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::plan::{desired_from_yaml, discover, export, run_import};
 use super::{
     apply_input, check_requires, compose, graph, is_failing, lock, overview, page, set_requires,
-    store, write_service, yaml, Fields, ServiceName, Snapshot,
+    store, write_service, yaml, ContainerIndex, Fields, ServiceName, Snapshot,
 };
 use crate::audit::Actor;
 use crate::auth::{Admin, Auth, RequestCtx, Viewer};
@@ -51,8 +51,7 @@ async fn list_services(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<ServiceOverview>>> {
-    let mut conn = state.pool.acquire().await?;
-    let snapshot = Snapshot::load(&mut conn).await?;
+    let snapshot = state.inventory_cache().get(&state.pool).await?;
     Ok(Json(overview(&snapshot, &state.engines)))
 }
 
@@ -82,19 +81,15 @@ async fn page_services(
     State(state): State<AppState>,
     Query(p): Query<ServicePageParams>,
 ) -> ApiResult<Json<ServicePage>> {
-    let mut conn = state.pool.acquire().await?;
-    let snapshot = Snapshot::load(&mut conn).await?;
-    drop(conn);
+    let snapshot = state.inventory_cache().get(&state.pool).await?;
     let query = page::PageQuery {
         query: p.q,
         problems_only: p.problems,
         offset: p.offset,
         limit: p.limit.unwrap_or(page::DEFAULT_LIMIT),
     };
-    Ok(Json(page::page(
-        overview(&snapshot, &state.engines),
-        &query,
-    )))
+    let idx = ContainerIndex::build(&state.engines);
+    Ok(Json(page::page(&snapshot, &idx, &query)))
 }
 
 /// One service with its containers and state.
@@ -107,13 +102,20 @@ async fn get_service(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ServiceOverview>> {
-    let mut conn = state.pool.acquire().await?;
-    let snapshot = Snapshot::load(&mut conn).await?;
-    overview(&snapshot, &state.engines)
-        .into_iter()
-        .find(|o| o.service.id == id)
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("service {id}")))
+    let snapshot = state.inventory_cache().get(&state.pool).await?;
+    let service = snapshot
+        .wire_where(|r| r.id == id)
+        .pop()
+        .ok_or_else(|| ApiError::NotFound(format!("service {id}")))?;
+    let row = snapshot.services.iter().find(|r| r.id == id);
+    let idx = ContainerIndex::build(&state.engines);
+    let containers = row.map_or_else(Vec::new, |r| idx.containers_of(&r.fields));
+    let run_state = row.map_or(RunState::Unknown, |r| idx.run_state(&r.fields, &containers));
+    Ok(Json(ServiceOverview {
+        service,
+        run_state,
+        containers,
+    }))
 }
 
 /// Create a service by hand.

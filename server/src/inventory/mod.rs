@@ -22,6 +22,7 @@
 //!   (config as code) and clears the marks.
 
 pub mod api;
+mod cache;
 pub mod compose;
 mod containers;
 pub mod discovered;
@@ -34,6 +35,7 @@ pub mod yaml;
 pub mod yamlpos;
 
 pub use api::{router, text_download, GraphQueryParams};
+pub use cache::SnapshotCache;
 pub use containers::{overview, summarise, ContainerIndex};
 pub use model::*;
 pub use store::{engine_id, lock, set_requires, write_service};

@@ -267,6 +267,11 @@ impl Snapshot {
 
     /// Wire form of every service, with requires/supports names.
     pub fn to_wire(&self) -> Vec<Service> {
+        self.wire_where(|_| true)
+    }
+
+    /// Wire form of the services `keep` accepts, in the snapshot's order.
+    pub fn wire_where(&self, keep: impl Fn(&ServiceRow) -> bool) -> Vec<Service> {
         let names = self.by_id();
         let mut requires: HashMap<i64, Vec<String>> = HashMap::new();
         let mut supports: HashMap<i64, Vec<String>> = HashMap::new();
@@ -278,6 +283,7 @@ impl Snapshot {
         }
         self.services
             .iter()
+            .filter(|s| keep(s))
             .map(|s| {
                 let mut req = requires.remove(&s.id).unwrap_or_default();
                 let mut sup = supports.remove(&s.id).unwrap_or_default();

@@ -1,8 +1,14 @@
 //! The services page read a page at a time (`GET /api/v1/services/page`):
 //! search, the problems filter and the order are applied here, so a fleet
-//! of thousands of services never travels to the browser at once.
+//! of thousands of services never travels to the browser at once. Every
+//! service's run state is computed (the problems count covers all), but
+//! only the page's services are turned into their wire form.
 
-use opsdeck_wire::{RunState, ServiceOverview, ServicePage};
+use std::collections::{HashMap, HashSet};
+
+use opsdeck_wire::{ContainerInfo, RunState, ServiceOverview, ServicePage};
+
+use super::{ContainerIndex, ServiceRow, Snapshot};
 
 /// Rows per page when the request does not say.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -10,12 +16,12 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 500;
 
 /// A state that needs attention: not running, and mapped to containers
-/// (the services page's "problems"; the SPA's `is_problem` agrees).
+/// (the services page's "problems").
 pub fn needs_attention(s: RunState) -> bool {
     !matches!(s, RunState::Running | RunState::Unmapped)
 }
 
-/// What to show: `query` (lower-cased words are matched as one string)
+/// What to show: `query` (case-insensitive, matched as one string)
 /// against name, description, image, project and the containers' images.
 #[derive(Debug, Default)]
 pub struct PageQuery {
@@ -25,30 +31,55 @@ pub struct PageQuery {
     pub limit: usize,
 }
 
-fn matches(o: &ServiceOverview, q: &str) -> bool {
-    let s = &o.service;
+fn matches(row: &ServiceRow, containers: &[ContainerInfo], q: &str) -> bool {
     let has = |t: &str| t.to_lowercase().contains(q);
+    let f = &row.fields;
     q.is_empty()
-        || has(&s.name)
-        || has(&s.description)
-        || s.image.as_deref().is_some_and(has)
-        || s.compose_project.as_deref().is_some_and(has)
-        || o.containers.iter().any(|c| has(&c.image))
+        || has(&row.name)
+        || has(&f.description)
+        || f.image.as_deref().is_some_and(has)
+        || f.compose_project.as_deref().is_some_and(has)
+        || containers.iter().any(|c| has(&c.image))
 }
 
-/// The page `p` of `all`, ordered by tier (critical first), then name.
-pub fn page(mut all: Vec<ServiceOverview>, p: &PageQuery) -> ServicePage {
-    let total = all.len();
-    let problems = all.iter().filter(|o| needs_attention(o.run_state)).count();
+/// The page `p` of the inventory, ordered by tier (critical first), then
+/// name.
+pub fn page(snapshot: &Snapshot, idx: &ContainerIndex, p: &PageQuery) -> ServicePage {
     let q = p.query.trim().to_lowercase();
-    all.retain(|o| (!p.problems_only || needs_attention(o.run_state)) && matches(o, &q));
-    let matched = all.len();
-    all.sort_by(|a, b| (a.service.tier, &a.service.name).cmp(&(b.service.tier, &b.service.name)));
+    let mut problems = 0;
+    let mut hits = Vec::new();
+    for row in &snapshot.services {
+        let containers = idx.containers_of(&row.fields);
+        let state = idx.run_state(&row.fields, &containers);
+        let problem = needs_attention(state);
+        problems += usize::from(problem);
+        if (!p.problems_only || problem) && matches(row, &containers, &q) {
+            hits.push((row, state, containers));
+        }
+    }
+    let matched = hits.len();
+    hits.sort_by(|(a, ..), (b, ..)| (a.fields.tier, &a.name).cmp(&(b.fields.tier, &b.name)));
     let limit = p.limit.clamp(1, MAX_LIMIT);
-    let items = all.into_iter().skip(p.offset).take(limit).collect();
+    let shown: Vec<_> = hits.into_iter().skip(p.offset).take(limit).collect();
+    let ids: HashSet<i64> = shown.iter().map(|(r, ..)| r.id).collect();
+    let mut wire: HashMap<i64, _> = snapshot
+        .wire_where(|r| ids.contains(&r.id))
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
+    let items = shown
+        .into_iter()
+        .filter_map(|(row, run_state, containers)| {
+            Some(ServiceOverview {
+                service: wire.remove(&row.id)?,
+                run_state,
+                containers,
+            })
+        })
+        .collect();
     ServicePage {
         items,
-        total,
+        total: snapshot.services.len(),
         matched,
         problems,
         offset: p.offset,
@@ -59,80 +90,70 @@ pub fn page(mut all: Vec<ServiceOverview>, p: &PageQuery) -> ServicePage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opsdeck_wire::{Service, Tier};
+    use crate::docker::EngineHub;
+    use crate::inventory::Fields;
+    use opsdeck_wire::Tier;
 
-    fn svc(name: &str, tier: Tier, state: RunState) -> ServiceOverview {
+    /// With no engine, a service mapped to containers is `unknown` (a
+    /// problem); an unmapped one is not.
+    fn row(id: i64, name: &str, tier: Tier, mapped: bool) -> ServiceRow {
         let at = chrono::Utc::now();
-        ServiceOverview {
-            service: Service {
-                id: 1,
-                name: name.into(),
-                description: String::new(),
+        ServiceRow {
+            id,
+            name: name.into(),
+            fields: Fields {
                 tier,
-                owner_team: None,
-                docs_url: None,
-                repo_url: None,
-                engine: None,
-                compose_project: None,
-                compose_service: None,
-                container_name: None,
-                image: None,
-                ports: Vec::new(),
-                volumes: Vec::new(),
-                labels: Default::default(),
-                requires: Vec::new(),
-                supports: Vec::new(),
-                source: "manual".into(),
-                edited_fields: Vec::new(),
-                created_at: at,
-                updated_at: at,
+                container_name: mapped.then(|| format!("{name}-1")),
+                ..Fields::default()
             },
-            run_state: state,
-            containers: Vec::new(),
+            source: "manual".into(),
+            edited_fields: Vec::new(),
+            created_at: at,
+            updated_at: at,
         }
+    }
+
+    fn names(p: &ServicePage) -> Vec<&str> {
+        p.items.iter().map(|o| o.service.name.as_str()).collect()
     }
 
     #[test]
     fn pages_are_ordered_by_tier_then_name_and_counted_before_slicing() {
-        let all = vec![
-            svc("web", Tier::Application, RunState::Running),
-            svc("db", Tier::Critical, RunState::Stopped),
-            svc("cache", Tier::Support, RunState::Running),
-            svc("api", Tier::Application, RunState::Missing),
-        ];
-        let p = page(
-            all.clone(),
-            &PageQuery {
-                offset: 1,
-                limit: 2,
-                ..Default::default()
-            },
-        );
-        let names: Vec<&str> = p.items.iter().map(|o| o.service.name.as_str()).collect();
-        assert_eq!(names, ["api", "web"]);
-        assert_eq!((p.total, p.matched, p.problems), (4, 4, 2));
+        let snapshot = Snapshot {
+            services: vec![
+                row(1, "api", Tier::Application, true),
+                row(2, "cache", Tier::Support, false),
+                row(3, "db", Tier::Critical, true),
+                row(4, "web", Tier::Application, false),
+            ],
+            edges: Vec::new(),
+        };
+        let idx = ContainerIndex::build(&EngineHub::default());
+        let get = |query: PageQuery| page(&snapshot, &idx, &query);
 
-        let p = page(
-            all.clone(),
-            &PageQuery {
-                problems_only: true,
-                limit: 10,
-                ..Default::default()
-            },
-        );
-        let names: Vec<&str> = p.items.iter().map(|o| o.service.name.as_str()).collect();
-        assert_eq!(names, ["db", "api"]);
+        let p = get(PageQuery {
+            offset: 1,
+            limit: 2,
+            ..Default::default()
+        });
+        assert_eq!(names(&p), ["api", "web"]);
+        assert_eq!((p.total, p.matched, p.problems), (4, 4, 2));
+        assert_eq!(p.items[0].run_state, RunState::Unknown);
+
+        let p = get(PageQuery {
+            problems_only: true,
+            limit: 10,
+            ..Default::default()
+        });
+        assert_eq!(names(&p), ["db", "api"]);
         assert_eq!(p.matched, 2);
 
-        let p = page(
-            all,
-            &PageQuery {
-                query: " WE ".into(),
-                limit: 0,
-                ..Default::default()
-            },
-        );
-        assert_eq!(p.items.len(), 1, "limit 0 is raised to 1");
+        let p = get(PageQuery {
+            query: " WE ".into(),
+            limit: 0,
+            ..Default::default()
+        });
+        assert_eq!(names(&p), ["web"], "limit 0 is raised to 1");
         assert_eq!((p.matched, p.limit), (1, 1));
     }
 }

@@ -170,6 +170,19 @@ pub async fn list(conn: &mut PgConnection, only: Option<&[i64]>) -> sqlx::Result
         .collect())
 }
 
+/// The services with an update: a moved tag, or newer tags their policy
+/// allows (what [`list`]'s `update_available` and `newer_tags` say).
+pub async fn with_updates(conn: &mut PgConnection) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar!(
+        "SELECT service_id FROM image_status
+         WHERE (running_digest IS NOT NULL AND latest_digest IS NOT NULL
+                AND running_digest <> latest_digest)
+            OR cardinality(newer_tags) > 0"
+    )
+    .fetch_all(conn)
+    .await
+}
+
 /// The tag moved: both digests known and different.
 pub fn update_available(running: Option<&str>, latest: Option<&str>) -> bool {
     matches!((running, latest), (Some(r), Some(l)) if r != l)

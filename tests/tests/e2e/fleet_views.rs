@@ -334,7 +334,7 @@ async fn count(b: &Browser, css: &str) -> usize {
 /// Waits until `css` matches `want` elements.
 async fn until_count(b: &Browser, css: &str, want: usize) {
     poll(
-        Duration::from_secs(20),
+        Duration::from_secs(30),
         &format!("{want} × {css}"),
         async || match count(b, css).await {
             n if n == want => Ok(()),

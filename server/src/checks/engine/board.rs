@@ -315,6 +315,22 @@ impl HealthHub {
         }
     }
 
+    /// Every enabled host check's spec, settled state and latest result
+    /// (the engines overview).
+    pub fn host_results(&self) -> Vec<(opsdeck_wire::HostCheck, CheckStatus, Option<ProbeResult>)> {
+        read(&self.checks)
+            .values()
+            .filter(|c| c.def.enabled)
+            .filter_map(|c| match &c.def.spec {
+                CheckSpec::Host(h) => {
+                    let rt = lock(&c.rt);
+                    Some((h.clone(), rt.damper.status, rt.last.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Host-level checks' latest results by id.
     pub fn latest_metrics(&self) -> Vec<(CheckDef, CheckStatus, Option<ProbeResult>)> {
         read(&self.checks)
