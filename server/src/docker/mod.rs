@@ -435,6 +435,12 @@ impl EngineHub {
         self.container_events.subscribe()
     }
 
+    /// A number that moves whenever a cache or an engine's status changes
+    /// (what [`EngineHub::subscribe`] watches).
+    pub fn version(&self) -> u64 {
+        *self.changed.borrow()
+    }
+
     pub(crate) fn bump(&self) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }

@@ -19,14 +19,16 @@ use opsdeck_wire::{CheckStatus, DiskUse, EngineOverview, HostFigures, Resource};
 
 pub use api::router;
 
-use crate::inventory::ContainerIndex;
 use crate::state::AppState;
 
 /// Every engine with its host figures, services and pending updates, by
 /// engine name.
 pub async fn overview(state: &AppState) -> sqlx::Result<Vec<EngineOverview>> {
     let engines = crate::engines::list_wire(state).await?;
-    let snapshot = state.inventory_cache().get(&state.pool).await?;
+    let inventory = state
+        .inventory_cache()
+        .overviews(&state.pool, &state.engines)
+        .await?;
     let mut conn = state.pool.acquire().await?;
     let with_update: BTreeSet<i64> = crate::updates::status::with_updates(&mut conn)
         .await?
@@ -35,14 +37,13 @@ pub async fn overview(state: &AppState) -> sqlx::Result<Vec<EngineOverview>> {
     drop(conn);
 
     // Services on each engine: their containers run there, or they name it.
-    let idx = ContainerIndex::build(&state.engines);
-    let mut services_on: HashMap<String, BTreeSet<i64>> = HashMap::new();
-    for s in &snapshot.services {
+    let mut services_on: HashMap<&str, BTreeSet<i64>> = HashMap::new();
+    for (s, (_, containers)) in inventory.snapshot.services.iter().zip(&inventory.rows) {
         if let Some(e) = &s.fields.engine {
-            services_on.entry(e.clone()).or_default().insert(s.id);
+            services_on.entry(e).or_default().insert(s.id);
         }
-        for c in idx.containers_of(&s.fields) {
-            services_on.entry(c.engine).or_default().insert(s.id);
+        for c in containers {
+            services_on.entry(&c.engine).or_default().insert(s.id);
         }
     }
     let checks = state.health().host_results();

@@ -81,15 +81,17 @@ async fn page_services(
     State(state): State<AppState>,
     Query(p): Query<ServicePageParams>,
 ) -> ApiResult<Json<ServicePage>> {
-    let snapshot = state.inventory_cache().get(&state.pool).await?;
+    let overviews = state
+        .inventory_cache()
+        .overviews(&state.pool, &state.engines)
+        .await?;
     let query = page::PageQuery {
         query: p.q,
         problems_only: p.problems,
         offset: p.offset,
         limit: p.limit.unwrap_or(page::DEFAULT_LIMIT),
     };
-    let idx = ContainerIndex::build(&state.engines);
-    Ok(Json(page::page(&snapshot, &idx, &query)))
+    Ok(Json(page::page(&overviews, &query)))
 }
 
 /// One service with its containers and state.

@@ -35,7 +35,7 @@ pub mod yaml;
 pub mod yamlpos;
 
 pub use api::{router, text_download, GraphQueryParams};
-pub use cache::SnapshotCache;
+pub use cache::{Overviews, SnapshotCache};
 pub use containers::{overview, summarise, ContainerIndex};
 pub use model::*;
 pub use store::{engine_id, lock, set_requires, write_service};

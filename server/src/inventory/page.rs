@@ -8,7 +8,8 @@ use std::collections::{HashMap, HashSet};
 
 use opsdeck_wire::{ContainerInfo, RunState, ServiceOverview, ServicePage};
 
-use super::{ContainerIndex, ServiceRow, Snapshot};
+use super::cache::Overviews;
+use super::ServiceRow;
 
 /// Rows per page when the request does not say.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -44,17 +45,15 @@ fn matches(row: &ServiceRow, containers: &[ContainerInfo], q: &str) -> bool {
 
 /// The page `p` of the inventory, ordered by tier (critical first), then
 /// name.
-pub fn page(snapshot: &Snapshot, idx: &ContainerIndex, p: &PageQuery) -> ServicePage {
+pub fn page(o: &Overviews, p: &PageQuery) -> ServicePage {
     let q = p.query.trim().to_lowercase();
     let mut problems = 0;
     let mut hits = Vec::new();
-    for row in &snapshot.services {
-        let containers = idx.containers_of(&row.fields);
-        let state = idx.run_state(&row.fields, &containers);
-        let problem = needs_attention(state);
+    for (row, (state, containers)) in o.snapshot.services.iter().zip(&o.rows) {
+        let problem = needs_attention(*state);
         problems += usize::from(problem);
-        if (!p.problems_only || problem) && matches(row, &containers, &q) {
-            hits.push((row, state, containers));
+        if (!p.problems_only || problem) && matches(row, containers, &q) {
+            hits.push((row, *state, containers));
         }
     }
     let matched = hits.len();
@@ -62,7 +61,8 @@ pub fn page(snapshot: &Snapshot, idx: &ContainerIndex, p: &PageQuery) -> Service
     let limit = p.limit.clamp(1, MAX_LIMIT);
     let shown: Vec<_> = hits.into_iter().skip(p.offset).take(limit).collect();
     let ids: HashSet<i64> = shown.iter().map(|(r, ..)| r.id).collect();
-    let mut wire: HashMap<i64, _> = snapshot
+    let mut wire: HashMap<i64, _> = o
+        .snapshot
         .wire_where(|r| ids.contains(&r.id))
         .into_iter()
         .map(|s| (s.id, s))
@@ -73,13 +73,13 @@ pub fn page(snapshot: &Snapshot, idx: &ContainerIndex, p: &PageQuery) -> Service
             Some(ServiceOverview {
                 service: wire.remove(&row.id)?,
                 run_state,
-                containers,
+                containers: containers.clone(),
             })
         })
         .collect();
     ServicePage {
         items,
-        total: snapshot.services.len(),
+        total: o.snapshot.services.len(),
         matched,
         problems,
         offset: p.offset,
@@ -89,9 +89,11 @@ pub fn page(snapshot: &Snapshot, idx: &ContainerIndex, p: &PageQuery) -> Service
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::docker::EngineHub;
-    use crate::inventory::Fields;
+    use crate::inventory::{ContainerIndex, Fields, Snapshot};
     use opsdeck_wire::Tier;
 
     /// With no engine, a service mapped to containers is `unknown` (a
@@ -129,7 +131,19 @@ mod tests {
             edges: Vec::new(),
         };
         let idx = ContainerIndex::build(&EngineHub::default());
-        let get = |query: PageQuery| page(&snapshot, &idx, &query);
+        let rows = snapshot
+            .services
+            .iter()
+            .map(|s| {
+                let containers = idx.containers_of(&s.fields);
+                (idx.run_state(&s.fields, &containers), containers)
+            })
+            .collect();
+        let o = Overviews {
+            snapshot: Arc::new(snapshot),
+            rows,
+        };
+        let get = |query: PageQuery| page(&o, &query);
 
         let p = get(PageQuery {
             offset: 1,
