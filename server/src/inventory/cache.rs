@@ -30,6 +30,21 @@ pub struct Overviews {
     pub rows: Vec<(RunState, Vec<ContainerInfo>)>,
 }
 
+impl Overviews {
+    /// Each service's containers and run state from `idx`.
+    pub fn compute(snapshot: Arc<Snapshot>, idx: &ContainerIndex) -> Overviews {
+        let rows = snapshot
+            .services
+            .iter()
+            .map(|s| {
+                let containers = idx.containers_of(&s.fields);
+                (idx.run_state(&s.fields, &containers), containers)
+            })
+            .collect();
+        Overviews { snapshot, rows }
+    }
+}
+
 #[derive(Default)]
 struct Held {
     /// (inventory version, snapshot)
@@ -71,16 +86,7 @@ impl SnapshotCache {
             }
         }
         let (v, snapshot) = Self::snapshot(&mut held, pool, now).await?;
-        let idx = ContainerIndex::build(hub);
-        let rows = snapshot
-            .services
-            .iter()
-            .map(|s| {
-                let containers = idx.containers_of(&s.fields);
-                (idx.run_state(&s.fields, &containers), containers)
-            })
-            .collect();
-        let o = Arc::new(Overviews { snapshot, rows });
+        let o = Arc::new(Overviews::compute(snapshot, &ContainerIndex::build(hub)));
         held.overviews = Some((v, hub_now, o.clone()));
         Ok(o)
     }

@@ -131,18 +131,7 @@ mod tests {
             edges: Vec::new(),
         };
         let idx = ContainerIndex::build(&EngineHub::default());
-        let rows = snapshot
-            .services
-            .iter()
-            .map(|s| {
-                let containers = idx.containers_of(&s.fields);
-                (idx.run_state(&s.fields, &containers), containers)
-            })
-            .collect();
-        let o = Overviews {
-            snapshot: Arc::new(snapshot),
-            rows,
-        };
+        let o = Overviews::compute(Arc::new(snapshot), &idx);
         let get = |query: PageQuery| page(&o, &query);
 
         let p = get(PageQuery {
