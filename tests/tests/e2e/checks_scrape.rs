@@ -314,18 +314,22 @@ async fn a_check_from_a_handbook_preset_in_the_browser() {
         .click()
         .await
         .expect("saving");
-    b.wait_for_contains("main", "Error rate").await;
-    let checks: Vec<Check> = ok_json(
-        admin
-            .get(&format!("/api/v1/checks?service_id={}", svc.id))
-            .await,
-        "listing the checks",
-    )
+    // "Error rate" is on the page before the save too (the preset): wait
+    // for the saved check itself.
+    let c = poll(Duration::from_secs(30), "the check saved", async || {
+        let checks: Vec<Check> = ok_json(
+            admin
+                .get(&format!("/api/v1/checks?service_id={}", svc.id))
+                .await,
+            "listing the checks",
+        )
+        .await;
+        checks
+            .into_iter()
+            .find(|c| c.name == "Error rate")
+            .ok_or_else(|| "not yet".to_owned())
+    })
     .await;
-    let c = checks
-        .iter()
-        .find(|c| c.name == "Error rate")
-        .expect("the check saved");
     match &c.spec {
         opsdeck_wire::CheckSpec::Scrape(s) => {
             assert_eq!(s.url, target.url());
