@@ -51,8 +51,22 @@ async fn list_services(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<ServiceOverview>>> {
-    let snapshot = state.inventory_cache().get(&state.pool).await?;
-    Ok(Json(overview(&snapshot, &state.engines)))
+    let o = state
+        .inventory_cache()
+        .overviews(&state.pool, &state.engines)
+        .await?;
+    let list = o
+        .snapshot
+        .to_wire()
+        .into_iter()
+        .zip(&o.rows)
+        .map(|(service, (run_state, containers))| ServiceOverview {
+            service,
+            run_state: *run_state,
+            containers: containers.clone(),
+        })
+        .collect();
+    Ok(Json(list))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
