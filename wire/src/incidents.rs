@@ -31,6 +31,17 @@ impl Severity {
         }
     }
 
+    /// The severity of a problem on a service of `tier`, as the detector,
+    /// auto-heal and runbook escalations grade it: critical → P1,
+    /// application → P2, support → P3.
+    pub fn of_tier(tier: crate::Tier) -> Severity {
+        match tier {
+            crate::Tier::Critical => Severity::P1,
+            crate::Tier::Application => Severity::P2,
+            crate::Tier::Support => Severity::P3,
+        }
+    }
+
     /// 1 (P1) … 4 (P4), as stored.
     pub fn level(self) -> i16 {
         self as i16 + 1

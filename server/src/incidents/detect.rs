@@ -35,7 +35,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use opsdeck_wire::{
     AlertmanagerAlert, AlertmanagerResult, CheckStatus, HostStatus, ServiceHealth, ServiceStatus,
-    Severity, Tier,
+    Severity,
 };
 use serde_json::json;
 use sqlx::PgConnection;
@@ -86,14 +86,6 @@ impl Wake for BoardChanges {
                 }
             }
         })
-    }
-}
-
-fn severity_of(tier: Tier) -> Severity {
-    match tier {
-        Tier::Critical => Severity::P1,
-        Tier::Application => Severity::P2,
-        Tier::Support => Severity::P3,
     }
 }
 
@@ -157,7 +149,7 @@ pub async fn reconcile(
             again,
             || Opening {
                 title: format!("{} is down", s.name),
-                severity: severity_of(s.tier),
+                severity: Severity::of_tier(s.tier),
                 source: "health",
                 dedup_key: None,
                 summary: String::new(),
@@ -337,7 +329,7 @@ async fn critical_hosts(
                 title: format!("{}: {first}", h.name),
                 severity: on_host
                     .iter()
-                    .map(|s| severity_of(s.tier))
+                    .map(|s| Severity::of_tier(s.tier))
                     .min()
                     .unwrap_or(Severity::P2),
                 source: "health",

@@ -45,7 +45,7 @@ pub mod settings;
 pub mod store;
 
 pub use error::IncidentError;
-pub use model::{acknowledge_via_link, link_run, open, Opening};
+pub use model::{acknowledge_via_link, link_run, open, open_for_run, Opening};
 
 use sqlx::PgConnection;
 use tokio::sync::broadcast;

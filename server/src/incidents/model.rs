@@ -413,6 +413,30 @@ pub async fn link_run(
     Ok(Some(incident))
 }
 
+/// Opens the incident of a run's failure (or joins the open one with the
+/// same dedup key), links the run to it and commits `tx`. A joined
+/// incident gets `again` on its timeline; a new one wakes escalation.
+/// Returns the incident and whether it was opened now.
+pub async fn open_for_run(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    run_id: i64,
+    opening: Opening,
+    again: &str,
+) -> sqlx::Result<(i64, bool)> {
+    let (id, created) = open(&mut tx, opening).await?;
+    store::link_run(&mut tx, run_id, id).await?;
+    if !created {
+        let data = json!({ "run_id": run_id });
+        timeline::append(&mut tx, "incident", id, "run", None, None, again, data).await?;
+        touch(&mut tx, id).await?;
+    }
+    tx.commit().await?;
+    if created {
+        super::escalation::wake();
+    }
+    Ok((id, created))
+}
+
 /// Links a container action on a service to the open incident concerning
 /// that service, in the caller's transaction.
 pub async fn link_action(

@@ -121,18 +121,18 @@ pub async fn escalate(
     .fetch_optional(&mut *tx)
     .await?
     .map(|r| (r.id, r.tier));
-    let severity = match service.as_ref().map(|s| s.1.as_str()) {
-        Some(t) if t == Tier::Critical.as_str() => Severity::P1,
-        Some(t) if t == Tier::Support.as_str() => Severity::P3,
-        _ => Severity::P2,
-    };
+    let tier = service
+        .as_ref()
+        .and_then(|s| Tier::ALL.into_iter().find(|t| t.as_str() == s.1));
+    let severity = tier.map_or(Severity::P2, Severity::of_tier);
     let on = if target == "*" {
         String::new()
     } else {
         format!(" on {target}")
     };
-    let (id, created) = crate::incidents::open(
-        &mut tx,
+    let (id, created) = crate::incidents::open_for_run(
+        tx,
+        run_id,
         Opening {
             title: format!("Runbook {runbook} failed{on}")
                 .chars()
@@ -153,29 +153,9 @@ pub async fn escalate(
             ),
             now: chrono::Utc::now(),
         },
+        &format!("Run #{run_id} of {runbook} failed again: {failure}"),
     )
     .await?;
-    sqlx::query!("UPDATE runs SET incident_id = $2 WHERE id = $1", run_id, id)
-        .execute(&mut *tx)
-        .await?;
-    if !created {
-        timeline::append(
-            &mut tx,
-            "incident",
-            id,
-            "run",
-            None,
-            None,
-            &format!("Run #{run_id} of {runbook} failed again: {failure}"),
-            json!({ "run_id": run_id }),
-        )
-        .await?;
-        crate::incidents::touch(&mut tx, id).await?;
-    }
-    tx.commit().await?;
-    if created {
-        crate::incidents::escalation::wake();
-    }
     tracing::warn!(run = run_id, runbook, incident = id, "runbook escalation");
     Ok(if created {
         format!(

@@ -429,11 +429,7 @@ async fn give_up(
                         .chars()
                         .take(200)
                         .collect(),
-                    severity: match s.tier {
-                        Tier::Critical => Severity::P1,
-                        Tier::Application => Severity::P2,
-                        Tier::Support => Severity::P3,
-                    },
+                    severity: Severity::of_tier(s.tier),
                     source: "health",
                     dedup_key: Some(format!("health:{}", s.id)),
                     summary: message.clone(),

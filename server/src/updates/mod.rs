@@ -30,7 +30,6 @@ use crate::audit::Actor;
 use crate::incidents::model::{Opening, PolicyChoice};
 use crate::jobs::{Pace, Scope, Task};
 use crate::state::AppState;
-use crate::timeline;
 
 pub mod api;
 pub mod apply;
@@ -89,14 +88,11 @@ pub async fn raise(
     tier: Tier,
     message: &str,
 ) -> anyhow::Result<String> {
-    let severity = match tier {
-        Tier::Critical => Severity::P1,
-        Tier::Support => Severity::P3,
-        _ => Severity::P2,
-    };
-    let mut tx = state.pool.begin().await?;
-    let (id, created) = crate::incidents::open(
-        &mut tx,
+    let severity = Severity::of_tier(tier);
+    let tx = state.pool.begin().await?;
+    let (id, created) = crate::incidents::open_for_run(
+        tx,
+        run_id,
         Opening {
             title: format!("Image update of {service} rolled back")
                 .chars()
@@ -117,29 +113,9 @@ pub async fn raise(
             ),
             now: chrono::Utc::now(),
         },
+        &format!("Run #{run_id} rolled back again: {message}"),
     )
     .await?;
-    sqlx::query!("UPDATE runs SET incident_id = $2 WHERE id = $1", run_id, id)
-        .execute(&mut *tx)
-        .await?;
-    if !created {
-        timeline::append(
-            &mut tx,
-            "incident",
-            id,
-            "run",
-            None,
-            None,
-            &format!("Run #{run_id} rolled back again: {message}"),
-            json!({ "run_id": run_id }),
-        )
-        .await?;
-        crate::incidents::touch(&mut tx, id).await?;
-    }
-    tx.commit().await?;
-    if created {
-        crate::incidents::escalation::wake();
-    }
     Ok(if created {
         format!("opened incident #{id} ({})", severity.as_str())
     } else {
