@@ -23,7 +23,7 @@ use crate::ui::{EmptyState, ErrorState, Loading, Pill};
 /// Rows a tier shows until asked for more (problems come first, so they
 /// are always among them): a fleet of thousands of services never renders
 /// at once.
-const PAGE_ROWS: usize = 100;
+const PAGE_ROWS: usize = crate::status_store::FIRST_SCREEN;
 
 /// Rows rendered per frame once more are asked for, so the page keeps
 /// painting in between.
@@ -218,6 +218,9 @@ fn Board(store: StatusStore, role: Role) -> impl IntoView {
                 <span class="muted small" data-testid="dashboard-shown">{move || {
                     let shown = filtered.with(Vec::len);
                     let total = store.services.with(Vec::len);
+                    if let Some(all) = store.tier_totals.with(|t| t.as_ref().map(|t| t.values().sum::<u32>())) {
+                        return format!("first {shown} of {all} services (loading the rest…)");
+                    }
                     if shown == total { format!("{total} service{}", if total == 1 { "" } else { "s" }) } else { format!("{shown} of {total} services") }
                 }}</span>
             </div>
@@ -231,7 +234,12 @@ fn Board(store: StatusStore, role: Role) -> impl IntoView {
                 let rows = Memo::new(move |_| {
                     filtered.with(|v| v.iter().filter(|r| r.s.tier == tier).cloned().collect::<Vec<_>>())
                 });
-                view! { <TierGroup tier rows epoch/> }
+                // While only the first screen is here, the tier's real size.
+                let total = Signal::derive(move || {
+                    let unfiltered = query.with(|q| q.trim().is_empty()) && filter.with(|f| f == "all");
+                    store.tier_totals.with(|t| t.as_ref().filter(|_| unfiltered).map(|t| t.get(&tier).copied().unwrap_or(0) as usize))
+                });
+                view! { <TierGroup tier rows known_total=total epoch/> }
             }).collect_view()}
         </Show>
         <HostChecks store/>
@@ -303,7 +311,13 @@ fn EngineStrip(store: StatusStore) -> impl IntoView {
 }
 
 #[component]
-fn TierGroup(tier: Tier, rows: Memo<Vec<Row>>, epoch: RwSignal<u64>) -> impl IntoView {
+fn TierGroup(
+    tier: Tier,
+    rows: Memo<Vec<Row>>,
+    /// The tier's size while only its first screen is loaded.
+    known_total: Signal<Option<usize>>,
+    epoch: RwSignal<u64>,
+) -> impl IntoView {
     // (epoch, rows asked for, rows rendered): a new search or filter starts
     // again from one page.
     let state = RwSignal::new((0u64, PAGE_ROWS, PAGE_ROWS));
@@ -357,7 +371,7 @@ fn TierGroup(tier: Tier, rows: Memo<Vec<Row>>, epoch: RwSignal<u64>) -> impl Int
         <Show when=move || rows.with(|v| !v.is_empty())>
             <section class="tier-group" data-testid=format!("status-tier-{slug}")>
                 <h2>
-                    {tier_label(tier)}" "<span class="count">{move || rows.with(Vec::len)}</span>
+                    {tier_label(tier)}" "<span class="count">{move || known_total.get().unwrap_or_else(|| rows.with(Vec::len))}</span>
                     {move || match problems.get() {
                         0 => ().into_any(),
                         n => view! { <span class="problem-text small">{format!("▲ {n} need{} attention", if n == 1 { "s" } else { "" })}</span> }.into_any(),
@@ -370,7 +384,9 @@ fn TierGroup(tier: Tier, rows: Memo<Vec<Row>>, epoch: RwSignal<u64>) -> impl Int
                 </ul>
                 {move || {
                     let (total, (want, have)) = (rows.with(Vec::len), current());
-                    if have < want.min(total) {
+                    if let Some(all) = known_total.get().filter(|&all| all > total) {
+                        view! { <p class="muted small more-row" role="status">{format!("{total} of {all} shown; loading the rest…")}</p> }.into_any()
+                    } else if have < want.min(total) {
                         view! { <p class="muted small more-row" role="status">"Showing more…"</p> }.into_any()
                     } else if total > have {
                         let rest = total - have;

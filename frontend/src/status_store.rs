@@ -8,15 +8,20 @@
 //! in place, by service. Each service row is keyed by a revision that changes
 //! only when that service's status does, so a change re-renders only the rows
 //! it touches, even with thousands of services.
+//!
+//! The very first fetch asks for the dashboard's first screen only
+//! ([`FIRST_SCREEN`] services per tier, worst first) and shows it, then
+//! fetches the whole board: with thousands of services the first rows are
+//! painted without waiting for (and parsing) all of them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use leptos::prelude::*;
 use opsdeck_wire::{
-    Check, Engine, MaintenanceBanner, Overall, ServiceStatus, StatusBoard, StatusChange,
+    Check, Engine, MaintenanceBanner, Overall, ServiceStatus, StatusBoard, StatusChange, Tier,
 };
 
 use crate::api::{self, ApiError};
@@ -36,6 +41,10 @@ impl PartialEq for Row {
         self.rev == other.rev
     }
 }
+
+/// Services per tier the first fetch asks for: the dashboard's first page
+/// of each tier.
+pub const FIRST_SCREEN: usize = 100;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Phase {
@@ -67,6 +76,9 @@ pub struct StatusStore {
     pub overall: RwSignal<Option<Overall>>,
     /// Sorted by tier, then name.
     pub services: RwSignal<Vec<Row>>,
+    /// Set while `services` is the first screen only (the whole board is
+    /// on its way): how many services each tier has.
+    pub tier_totals: RwSignal<Option<BTreeMap<Tier, u32>>>,
     pub host_checks: RwSignal<Vec<Check>>,
     /// The hosts those checks watch (an engine's host, the Opsdeck host).
     pub hosts: RwSignal<Vec<opsdeck_wire::HostStatus>>,
@@ -124,6 +136,7 @@ impl StatusStore {
             stale: RwSignal::new(None),
             overall: RwSignal::new(None),
             services: RwSignal::new(Vec::new()),
+            tier_totals: RwSignal::new(None),
             host_checks: RwSignal::new(Vec::new()),
             hosts: RwSignal::new(Vec::new()),
             engines: RwSignal::new(Vec::new()),
@@ -192,6 +205,12 @@ impl StatusStore {
             return;
         }
         leptos::task::spawn_local(async move {
+            if self.phase.try_with_untracked(|p| *p == Phase::Loading) == Some(true) {
+                // A failure here is not shown: the whole board follows.
+                if let Ok(b) = api::status::first_screen(FIRST_SCREEN).await {
+                    self.load(b);
+                }
+            }
             let r = api::status::board().await;
             match r {
                 Ok(b) => self.load(b),
@@ -258,6 +277,7 @@ impl StatusStore {
         if !unchanged {
             self.services.set(rows);
         }
+        set_if_changed(self.tier_totals, b.tier_totals);
         set_if_changed(self.host_checks, b.host_checks);
         set_if_changed(self.hosts, b.hosts);
         set_if_changed(self.engines, b.engines);
@@ -300,7 +320,10 @@ impl StatusStore {
         }
         set_if_changed(self.overall, Some(c.overall));
         self.version.set(c.version);
-        if self.replace(c.services) {
+        // On the first screen, a service not shown is expected (the whole
+        // board is being fetched, and the change is kept for after it).
+        let partial = self.tier_totals.with_untracked(Option::is_some);
+        if self.replace(c.services) && !partial {
             self.fetch();
         }
     }

@@ -667,6 +667,13 @@ wire! {
         /// Maintenance periods in effect (the panel's banner).
         #[serde(default)]
         pub maintenance: Vec<crate::MaintenanceBanner>,
+        /// Set when the board was asked for its first screen only
+        /// (`?first=N`): `services` then holds each tier's first N services
+        /// in the dashboard's order (worst health first, then name), and this
+        /// says how many services each tier has. `counts` and `overall`
+        /// always cover every service.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub tier_totals: Option<std::collections::BTreeMap<crate::Tier, u32>>,
     }
 
     /// A host on the board: its host checks together. A critical engine's

@@ -28,6 +28,9 @@ pub struct Overviews {
     /// Each service's run state and containers, in `snapshot.services`'
     /// order.
     pub rows: Vec<(RunState, Vec<ContainerInfo>)>,
+    /// Positions in `snapshot.services` ordered by tier (critical first),
+    /// then name: the services page's order, sorted once per change.
+    pub order: Vec<usize>,
 }
 
 impl Overviews {
@@ -41,7 +44,16 @@ impl Overviews {
                 (idx.run_state(&s.fields, &containers), containers)
             })
             .collect();
-        Overviews { snapshot, rows }
+        let mut order: Vec<usize> = (0..snapshot.services.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&snapshot.services[a], &snapshot.services[b]);
+            (a.fields.tier, &a.name).cmp(&(b.fields.tier, &b.name))
+        });
+        Overviews {
+            snapshot,
+            rows,
+            order,
+        }
     }
 }
 

@@ -44,12 +44,13 @@ fn matches(row: &ServiceRow, containers: &[ContainerInfo], q: &str) -> bool {
 }
 
 /// The page `p` of the inventory, ordered by tier (critical first), then
-/// name.
+/// name ([`Overviews::order`]).
 pub fn page(o: &Overviews, p: &PageQuery) -> ServicePage {
     let q = p.query.trim().to_lowercase();
     let mut problems = 0;
     let mut hits = Vec::new();
-    for (row, (state, containers)) in o.snapshot.services.iter().zip(&o.rows) {
+    for &at in &o.order {
+        let (row, (state, containers)) = (&o.snapshot.services[at], &o.rows[at]);
         let problem = needs_attention(*state);
         problems += usize::from(problem);
         if (!p.problems_only || problem) && matches(row, containers, &q) {
@@ -57,7 +58,6 @@ pub fn page(o: &Overviews, p: &PageQuery) -> ServicePage {
         }
     }
     let matched = hits.len();
-    hits.sort_by(|(a, ..), (b, ..)| (a.fields.tier, &a.name).cmp(&(b.fields.tier, &b.name)));
     let limit = p.limit.clamp(1, MAX_LIMIT);
     let shown: Vec<_> = hits.into_iter().skip(p.offset).take(limit).collect();
     let ids: HashSet<i64> = shown.iter().map(|(r, ..)| r.id).collect();

@@ -16,7 +16,9 @@ use opsdeck_e2e::relay::Relay;
 use opsdeck_e2e::server::{Api, TestServer, PASSWORD};
 use opsdeck_e2e::stack::{ServiceSpec, Stack};
 use opsdeck_e2e::util::{expect_error, ok_json, poll, release};
-use opsdeck_wire::{Check, CheckStatus, EngineOverview, ProbeResult, Role, ServicePage};
+use opsdeck_wire::{
+    Check, CheckStatus, EngineOverview, ProbeResult, Role, ServicePage, StatusBoard, Tier,
+};
 use serde_json::json;
 
 async fn page(api: &Api, query: &str) -> ServicePage {
@@ -355,6 +357,39 @@ async fn a_long_inventory_pages_on_the_services_page_and_the_dashboard() {
     for i in 0..120 {
         create_service(&admin, &format!("svc-{i:03}"), "application", &[]).await;
     }
+    // The board's first screen: the tier's first 50 in the dashboard's
+    // order (all unknown here, so by name), and the tier's real size.
+    let first: StatusBoard = poll(
+        Duration::from_secs(30),
+        "the board's first screen with 120 services",
+        async || {
+            let b: StatusBoard = admin.json("/api/v1/status?first=50").await;
+            match b
+                .tier_totals
+                .as_ref()
+                .and_then(|t| t.get(&Tier::Application))
+            {
+                Some(120) => Ok(b),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    let shown: Vec<&str> = first.services.iter().map(|s| s.name.as_str()).collect();
+    let want: Vec<String> = (0..50).map(|i| format!("svc-{i:03}")).collect();
+    assert_eq!(shown, want);
+    assert_eq!(first.counts.values().sum::<u32>(), 120, "counts cover all");
+    assert!(
+        admin
+            .json::<StatusBoard>("/api/v1/status")
+            .await
+            .tier_totals
+            .is_none(),
+        "the whole board has no tier totals"
+    );
+    let refused = expect_error(admin.get("/api/v1/status?first=0").await, 400).await;
+    assert!(refused.contains("first"), "{refused}");
+
     let Ok(b) = Browser::start().await else {
         return;
     };

@@ -32,7 +32,7 @@ mod rules;
 
 pub use public::{css, page};
 
-use super::{status, store};
+use super::store;
 use crate::auth::{Admin, Auth, Heartbeat, Operator, RequestCtx, Viewer};
 use crate::error::{ApiError, ApiResult, Json, Path, Query};
 use crate::state::AppState;
@@ -400,36 +400,70 @@ async fn put_settings(
 
 // ------------------------------------------------------------------ board
 
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct BoardParams {
+    /// Only each tier's first N services in the dashboard's order (worst
+    /// health first, then name), with `tier_totals` saying how many each
+    /// tier has: the dashboard's first screen, before the whole board.
+    /// 1 to 1000.
+    pub first: Option<usize>,
+}
+
 /// The dashboard's data: every service's status, host checks, engines.
-#[utoipa::path(get, path = "/api/v1/status", tag = "status",
-    responses((status = 200, body = StatusBoard)),
+#[utoipa::path(get, path = "/api/v1/status", tag = "status", params(BoardParams),
+    responses((status = 200, body = StatusBoard), (status = 400)),
     security(("session" = ["viewer"]), ("token" = ["viewer"])))]
-async fn board(_auth: Auth<Viewer>, State(state): State<AppState>) -> ApiResult<Response> {
+async fn board(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+    Query(q): Query<BoardParams>,
+) -> ApiResult<Response> {
     let json =
         |b: axum::body::Bytes| ([(header::CONTENT_TYPE, "application/json")], b).into_response();
-    if let Some(b) = state.health().cached_board() {
-        return Ok(json(b));
+    let first = match q.first {
+        Some(n @ 1..=1000) => Some(n),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "first",
+                "must be between 1 and 1000",
+            ))
+        }
+        None => None,
+    };
+    if first.is_none() {
+        if let Some(b) = state.health().cached_board() {
+            return Ok(json(b));
+        }
     }
-    let (version, services) = state.health().statuses();
+    let hub = state.health();
+    let (version, services, tier_totals) = match first {
+        Some(n) => {
+            let (v, s, t) = hub.first_statuses(n);
+            (v, s, Some(t))
+        }
+        None => {
+            let (v, s) = hub.statuses();
+            (v, s, None)
+        }
+    };
     let engines = crate::engines::list_wire(&state).await?;
-    let overall = status::overall(services.iter().map(|s| (s.tier, s.health)));
-    let mut counts = std::collections::BTreeMap::new();
-    for s in &services {
-        *counts.entry(s.health.as_str().to_owned()).or_insert(0) += 1;
-    }
+    let (overall, counts) = hub.overall_and_counts();
     let board = StatusBoard {
         overall,
         counts,
         services,
-        host_checks: state.health().host_checks(),
-        hosts: state.health().hosts(),
+        host_checks: hub.host_checks(),
+        hosts: hub.hosts(),
         engines,
         version,
         generated_at: Utc::now(),
-        maintenance: state.health().maintenance_banners(),
+        maintenance: hub.maintenance_banners(),
+        tier_totals,
     };
     let body = axum::body::Bytes::from(serde_json::to_vec(&board).map_err(anyhow::Error::from)?);
-    state.health().store_board(version, body.clone());
+    if first.is_none() {
+        hub.store_board(version, body.clone());
+    }
     Ok(json(body))
 }
 

@@ -1,6 +1,8 @@
 //! The status board: recomputed on change (debounced), serialised once,
 //! changes broadcast to SSE clients; read views of the engine for the API.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 impl HealthHub {
@@ -187,6 +189,45 @@ impl HealthHub {
                 .then_with(|| a.name.cmp(&b.name))
         });
         (board.version, v)
+    }
+
+    /// The dashboard's first screen: each tier's first `n` services in the
+    /// dashboard's order (worst health first, then name, case-insensitive,
+    /// then id), and how many services each tier has. Only the rows chosen
+    /// are cloned.
+    pub fn first_statuses(&self, n: usize) -> (u64, Vec<ServiceStatus>, BTreeMap<Tier, u32>) {
+        let board = read(&self.board);
+        let mut all: Vec<&ServiceStatus> = board.statuses.values().collect();
+        all.sort_by_cached_key(|s| {
+            (
+                tier_rank(s.tier),
+                std::cmp::Reverse(s.health),
+                s.name.to_lowercase(),
+                s.service_id,
+            )
+        });
+        let mut totals = BTreeMap::new();
+        let mut chosen = Vec::new();
+        for s in all {
+            let seen = totals.entry(s.tier).or_insert(0u32);
+            if (*seen as usize) < n {
+                chosen.push(s.clone());
+            }
+            *seen += 1;
+        }
+        (board.version, chosen, totals)
+    }
+
+    /// The overall state and the number of services per health, over every
+    /// service.
+    pub fn overall_and_counts(&self) -> (opsdeck_wire::Overall, BTreeMap<String, u32>) {
+        let board = read(&self.board);
+        let all = || board.statuses.values();
+        let mut counts = BTreeMap::new();
+        for s in all() {
+            *counts.entry(s.health.as_str().to_owned()).or_insert(0) += 1;
+        }
+        (status::overall(all().map(|s| (s.tier, s.health))), counts)
     }
 
     pub fn status_of(&self, service_id: i64) -> Option<ServiceStatus> {
