@@ -535,9 +535,9 @@ async fn supervise(hub: std::sync::Weak<EngineHub>, conn: Arc<EngineConn>) {
         };
         // Warn once per outage (and when the reason changes), not every retry.
         let previous = conn.status();
-        if previous.state != EngineState::Unreachable
-            || previous.last_error.as_deref() != Some(&message)
-        {
+        let news = previous.state != EngineState::Unreachable
+            || previous.last_error.as_deref() != Some(&message);
+        if news {
             tracing::warn!(engine = %conn.name, error = %message, "Docker engine unreachable; retrying");
         } else {
             tracing::debug!(engine = %conn.name, error = %message, "Docker engine still unreachable");
@@ -547,7 +547,12 @@ async fn supervise(hub: std::sync::Weak<EngineHub>, conn: Arc<EngineConn>) {
             s.state = EngineState::Unreachable;
             s.last_error = Some(message);
         });
-        h.bump();
+        // A retry that failed the same way changes nothing anybody shows:
+        // no bump, so the pages' caches keyed on the hub's version stay
+        // valid while engines are down.
+        if news {
+            h.bump();
+        }
         drop(h);
         // Jitter (0.5 to 1.5 times): engines lost together (a network
         // blip, a restart of Opsdeck's host) do not retry in step.
