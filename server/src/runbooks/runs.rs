@@ -166,8 +166,9 @@ pub async fn audit_start(
         json!({"runbook_id": runbook_id, "params": params, "rerun_of": rerun_of}),
     )
     .await?;
+    crate::runbooks::engine::announce(&mut *tx, id).await?;
     ctx.commit(tx).await?;
-    state.runs().changed(id).await;
+    state.runs().changed_here(id);
     load(state, id, Some(p)).await
 }
 
@@ -236,8 +237,9 @@ async fn record_act(
     .await?;
     ctx.audit(&mut tx, p, action, Some(format!("run:{id}")), params)
         .await?;
+    crate::runbooks::engine::announce(&mut *tx, id).await?;
     ctx.commit(tx).await?;
-    state.runs().changed(id).await;
+    state.runs().changed_here(id);
     load(state, id, Some(p)).await
 }
 

@@ -61,7 +61,7 @@ impl RunEngine {
                         outputs.insert(step.name.clone(), r.clone());
                     }
                     i += 1;
-                    self.set_next(id, i as i32, &outputs).await?;
+                    self.set_next(&self.pool, id, i as i32, &outputs).await?;
                     continue;
                 }
                 Some(StepStatus::Failed) => {
@@ -73,7 +73,7 @@ impl RunEngine {
                     {
                         Flow::Next => {
                             i += 1;
-                            self.set_next(id, i as i32, &outputs).await?;
+                            self.set_next(&self.pool, id, i as i32, &outputs).await?;
                             continue;
                         }
                         Flow::End => return Ok(()),
@@ -91,7 +91,7 @@ impl RunEngine {
                 Err(e) => {
                     self.step_begin(id, idx).await?;
                     let msg = format!("cannot fill in the step: {e}");
-                    self.step_end(&run, idx, step, Err(msg.clone()), &Output::new())
+                    self.step_end(&run, idx, step, Err(msg.clone()), &Output::new(), None)
                         .await?;
                     match self
                         .on_failure(state, &run, step, idx, &msg, &mut outputs)
@@ -99,7 +99,7 @@ impl RunEngine {
                     {
                         Flow::Next => {
                             i += 1;
-                            self.set_next(id, i as i32, &outputs).await?;
+                            self.set_next(&self.pool, id, i as i32, &outputs).await?;
                             continue;
                         }
                         Flow::End => return Ok(()),
@@ -190,23 +190,27 @@ impl RunEngine {
                     return self.stopped(&run, h, Some((idx, out))).await;
                 }
             };
-            self.step_end(&run, idx, step, result.clone(), &out).await?;
             match result {
                 Ok(v) => {
-                    outputs.insert(step.name.clone(), v);
+                    outputs.insert(step.name.clone(), v.clone());
                     i += 1;
-                    self.set_next(id, i as i32, &outputs).await?;
+                    let next = Some((i as i32, &outputs));
+                    self.step_end(&run, idx, step, Ok(v), &out, next).await?;
                 }
-                Err(e) => match self
-                    .on_failure(state, &run, step, idx, &e, &mut outputs)
-                    .await?
-                {
-                    Flow::Next => {
-                        i += 1;
-                        self.set_next(id, i as i32, &outputs).await?;
+                Err(e) => {
+                    self.step_end(&run, idx, step, Err(e.clone()), &out, None)
+                        .await?;
+                    match self
+                        .on_failure(state, &run, step, idx, &e, &mut outputs)
+                        .await?
+                    {
+                        Flow::Next => {
+                            i += 1;
+                            self.set_next(&self.pool, id, i as i32, &outputs).await?;
+                        }
+                        Flow::End => return Ok(()),
                     }
-                    Flow::End => return Ok(()),
-                },
+                }
             }
         }
         self.finish(id, RunStatus::Succeeded, None).await?;
@@ -391,7 +395,8 @@ impl RunEngine {
                     }
                 }
             };
-            self.step_end(run, idx, step, result.clone(), &out).await?;
+            self.step_end(run, idx, step, result.clone(), &out, None)
+                .await?;
             if let Ok(v) = result {
                 outputs.insert(step.name.clone(), v);
             }
@@ -602,7 +607,7 @@ impl RunEngine {
                 self.step_begin(run.id, idx).await?;
                 let msg = format!("cannot start runbook {runbook}: {e}");
                 let step = &run.def.steps[idx as usize];
-                self.step_end(run, idx, step, Err(msg.clone()), &Output::new())
+                self.step_end(run, idx, step, Err(msg.clone()), &Output::new(), None)
                     .await?;
                 let mut outputs = run.outputs.clone();
                 if let Flow::Next = self
@@ -794,9 +799,10 @@ impl RunEngine {
             },
         )
         .await?;
+        announce(&mut *tx, id).await?;
         tx.commit().await?;
         self.metrics.run_finished(&runbook, status.as_str());
-        self.changed(id).await;
+        self.changed_here(id);
         self.notify_parent(id).await;
         Ok(())
     }

@@ -168,13 +168,19 @@ impl RunEngine {
     }
 
     /// Announces a change of a run to live views here and in other
-    /// processes, and wakes claimers.
+    /// processes, and wakes claimers. Writers that hold the change's
+    /// transaction use [`announce`] in it and [`Self::changed_here`] after
+    /// its commit instead: one commit, not two.
     pub async fn changed(&self, run_id: i64) {
+        self.changed_here(run_id);
+        let _ = announce(&self.pool, run_id).await;
+    }
+
+    /// After the commit that [`announce`]d `run_id`: this process's live
+    /// views and claimers (the notification reaches the other processes).
+    pub fn changed_here(&self, run_id: i64) {
         let _ = self.changes.send(run_id);
         self.leases.wake();
-        let _ = sqlx::query!("SELECT pg_notify($1, $2)", CHANNEL, run_id.to_string())
-            .execute(&self.pool)
-            .await;
     }
 
     /// Asks the task running `run_id` in this process to stop (cancel).
@@ -294,4 +300,14 @@ impl RunEngine {
         }
         Ok(())
     }
+}
+
+/// Tells every process that run `run_id` changed, as part of `conn`'s
+/// transaction: Postgres delivers the notification at its commit, and not
+/// at all if it rolls back.
+pub async fn announce<'c>(conn: impl sqlx::PgExecutor<'c>, run_id: i64) -> sqlx::Result<()> {
+    sqlx::query!("SELECT pg_notify($1, $2)", CHANNEL, run_id.to_string())
+        .execute(conn)
+        .await
+        .map(drop)
 }

@@ -123,12 +123,15 @@ impl RunEngine {
             json!({}),
         )
         .await?;
+        announce(&mut *tx, id).await?;
         tx.commit().await?;
-        self.changed(id).await;
+        self.changed_here(id);
         Ok(true)
     }
 
-    /// Records a step's end with its audit entry and timeline event.
+    /// Records a step's end with its audit entry and timeline event, and
+    /// with `next` (the step to run next and the outputs so far) the run's
+    /// progress, in one transaction.
     pub(super) async fn step_end(
         &self,
         run: &Claimed,
@@ -136,6 +139,7 @@ impl RunEngine {
         step: &StepDef,
         result: Result<Value, String>,
         out: &Output,
+        next: Option<(i32, &serde_json::Map<String, Value>)>,
     ) -> anyhow::Result<()> {
         let (text, truncated, _) = out.snapshot();
         let mut tx = self.pool.begin().await?;
@@ -208,13 +212,18 @@ impl RunEngine {
             json!({}),
         )
         .await?;
+        if let Some((next, outputs)) = next {
+            self.set_next(&mut *tx, run.id, next, outputs).await?;
+        }
+        announce(&mut *tx, run.id).await?;
         tx.commit().await?;
-        self.changed(run.id).await;
+        self.changed_here(run.id);
         Ok(())
     }
 
-    pub(super) async fn set_next(
+    pub(super) async fn set_next<'c>(
         &self,
+        conn: impl sqlx::PgExecutor<'c>,
         id: i64,
         next: i32,
         outputs: &serde_json::Map<String, Value>,
@@ -226,7 +235,7 @@ impl RunEngine {
             next,
             Value::Object(outputs.clone())
         )
-        .execute(&self.pool)
+        .execute(conn)
         .await?;
         Ok(())
     }
@@ -239,10 +248,11 @@ impl RunEngine {
         actor: Option<&Actor>,
         message: &str,
     ) -> anyhow::Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        timeline::append(&mut conn, "run", id, kind, actor, step, message, json!({})).await?;
-        drop(conn);
-        self.changed(id).await;
+        let mut tx = self.pool.begin().await?;
+        timeline::append(&mut tx, "run", id, kind, actor, step, message, json!({})).await?;
+        announce(&mut *tx, id).await?;
+        tx.commit().await?;
+        self.changed_here(id);
         Ok(())
     }
 }
