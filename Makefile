@@ -49,6 +49,7 @@ test-deps:
 
 test: test-deps tools $(DIST)
 	python3 scripts/check-structure.py --enforce bollard,http,cycles,size
+	python3 scripts/check-bundle.py frontend/dist
 	cargo build -p opsdeck --bin opsdeck
 	cargo test --workspace --exclude opsdeck-frontend -- --test-threads=4
 
