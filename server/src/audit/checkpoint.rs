@@ -5,7 +5,10 @@
 //! and then re-hashed by someone who can write the table (the database
 //! owner can switch the triggers off). A checkpoint closes both: it records
 //! the head (`seq`, `hash`) with an HMAC-SHA256 under a key the database
-//! does not hold, in a file the database does not hold.
+//! does not hold, in a file the database does not hold. The log is 16
+//! chains (see [`super`]); a checkpoint signs every chain's head (chain,
+//! link, hash). A checkpoint written before the chains (one `seq` and
+//! `hash`) is still read, as chain 0's head.
 //!
 //! - **Key**: `OPSDECK_AUDIT_KEY` (at least 32 characters; read from the
 //!   environment only, never from the TOML file or the database; empty is
@@ -54,17 +57,34 @@ pub const FILE: &str = "audit-checkpoint.json";
 pub const KEY_FILE: &str = "audit-checkpoint.key";
 /// The environment variable holding the key (takes precedence over the file).
 pub const KEY_ENV: &str = "OPSDECK_AUDIT_KEY";
-const DOMAIN: &str = "opsdeck-audit-checkpoint-v1";
+const DOMAIN: &str = "opsdeck-audit-checkpoint-v2";
+/// The signature's domain of a checkpoint written before the chains.
+const DOMAIN_V1: &str = "opsdeck-audit-checkpoint-v1";
 
-/// The signed head of the chain, as stored in the file.
+/// A chain's newest entry, as signed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Head {
+    pub chain: i16,
+    pub link: i64,
+    /// The entry's hash, hex.
+    pub hash: String,
+}
+
+/// The signed heads of the chains, as stored in the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    pub seq: i64,
-    /// The head entry's hash, hex.
-    pub hash: String,
+    /// Every chain's newest entry, by chain.
+    #[serde(default)]
+    pub heads: Vec<Head>,
     pub at: DateTime<Utc>,
-    /// HMAC-SHA256 of the fields above under the checkpoint key, hex.
+    /// HMAC-SHA256 of the other fields under the checkpoint key, hex.
     pub mac: String,
+    /// A checkpoint from before the chains: its head's `seq` (chain 0's
+    /// link) and hash. Read, never written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 /// Where a checkpoint and its key live.
@@ -158,67 +178,128 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn mac(key: &[u8], seq: i64, hash: &str, at: &DateTime<Utc>) -> String {
+fn hmac(key: &[u8], text: &str) -> String {
     let mut m = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    m.update(format!("{DOMAIN}\n{seq}\n{hash}\n{}", at.to_rfc3339()).as_bytes());
+    m.update(text.as_bytes());
     hex::encode(m.finalize().into_bytes())
 }
 
+fn mac(key: &[u8], heads: &[Head], at: &DateTime<Utc>) -> String {
+    let mut text = format!("{DOMAIN}\n{}\n", at.to_rfc3339());
+    for h in heads {
+        text.push_str(&format!("{}:{}:{}\n", h.chain, h.link, h.hash));
+    }
+    hmac(key, &text)
+}
+
 impl Checkpoint {
-    fn sign(key: &[u8], seq: i64, hash: &[u8]) -> Checkpoint {
+    fn sign(key: &[u8], heads: Vec<Head>) -> Checkpoint {
         let at = Utc::now();
-        let hash = hex::encode(hash);
         Checkpoint {
-            mac: mac(key, seq, &hash, &at),
-            seq,
-            hash,
+            mac: mac(key, &heads, &at),
+            heads,
             at,
+            seq: None,
+            hash: None,
+        }
+    }
+
+    /// The heads it signs (a checkpoint from before the chains: chain 0's).
+    pub fn signed_heads(&self) -> Vec<Head> {
+        match (&self.seq, &self.hash) {
+            (Some(seq), Some(hash)) if self.heads.is_empty() => vec![Head {
+                chain: 0,
+                link: *seq,
+                hash: hash.clone(),
+            }],
+            _ => self.heads.clone(),
         }
     }
 
     fn signature_ok(&self, key: &[u8]) -> bool {
-        let expected = mac(key, self.seq, &self.hash, &self.at);
+        let expected = match (&self.seq, &self.hash) {
+            (Some(seq), Some(hash)) if self.heads.is_empty() => hmac(
+                key,
+                &format!("{DOMAIN_V1}\n{seq}\n{hash}\n{}", self.at.to_rfc3339()),
+            ),
+            (None, None) => mac(key, &self.heads, &self.at),
+            _ => return false,
+        };
         // Digest comparison: the time taken tells nothing about the MAC.
         use sha2::Digest;
         Sha256::digest(expected.as_bytes()) == Sha256::digest(self.mac.as_bytes())
     }
+
+    /// Heads as the file shows them: `chain:link`, comma-separated.
+    fn summary(&self) -> String {
+        self.signed_heads()
+            .iter()
+            .map(|h| format!("{}:{}", h.chain, h.link))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
-/// How the chain stands against a checkpoint.
+/// How the chains stand against a checkpoint.
 #[derive(Debug, PartialEq)]
 pub enum Standing {
-    /// The chain still holds the checkpoint's head.
+    /// Every chain still holds the checkpoint's head.
     Extends,
-    /// The chain ends before the checkpoint's entry.
-    Truncated { head: i64 },
-    /// The checkpoint's entry has another hash: edited and re-hashed.
-    Forged,
+    /// A chain ends before the checkpoint's head of it.
+    Truncated { chain: i16, head: i64, signed: i64 },
+    /// A checkpoint's head has another hash: edited and re-hashed.
+    Forged { chain: i16, link: i64 },
 }
 
 async fn standing(pool: &PgPool, cp: &Checkpoint) -> sqlx::Result<Standing> {
-    let head = store::head(pool).await?.map(|(seq, _)| seq).unwrap_or(0);
-    if head < cp.seq {
-        return Ok(Standing::Truncated { head });
+    let now: std::collections::HashMap<i16, i64> = store::heads(pool)
+        .await?
+        .into_iter()
+        .map(|(chain, link, _)| (chain, link))
+        .collect();
+    for h in cp.signed_heads() {
+        let head = now.get(&h.chain).copied().unwrap_or(0);
+        if head < h.link {
+            return Ok(Standing::Truncated {
+                chain: h.chain,
+                head,
+                signed: h.link,
+            });
+        }
+        match store::hash_at(pool, h.chain, h.link).await? {
+            Some(hash) if hex::encode(&hash) == h.hash => {}
+            _ => {
+                return Ok(Standing::Forged {
+                    chain: h.chain,
+                    link: h.link,
+                })
+            }
+        }
     }
-    let hash = store::hash_at(pool, cp.seq).await?;
-    Ok(match hash {
-        Some(h) if hex::encode(&h) == cp.hash => Standing::Extends,
-        _ => Standing::Forged,
-    })
+    Ok(Standing::Extends)
 }
 
-/// One tick of the task: a new checkpoint when the head moved on from the
-/// last one (and still extends it).
+/// One tick of the task: a new checkpoint when a head moved on from the
+/// last checkpoint (and every chain still extends it).
 pub async fn tick(pool: &PgPool, place: &Place) -> anyhow::Result<()> {
     let Some(key) = place.key(true)? else {
         return Ok(());
     };
-    let Some((seq, hash)) = store::head(pool).await? else {
+    let heads: Vec<Head> = store::heads(pool)
+        .await?
+        .into_iter()
+        .map(|(chain, link, hash)| Head {
+            chain,
+            link,
+            hash: hex::encode(hash),
+        })
+        .collect();
+    if heads.is_empty() {
         return Ok(());
-    };
+    }
     let last = place.read()?;
     if let Some(last) = &last {
-        if last.seq == seq && last.hash == hex::encode(&hash) {
+        if last.signed_heads() == heads {
             return Ok(());
         }
         if !last.signature_ok(&key) {
@@ -229,16 +310,16 @@ pub async fn tick(pool: &PgPool, place: &Place) -> anyhow::Result<()> {
         match standing(pool, last).await? {
             Standing::Extends => {}
             s => {
-                tracing::error!(checkpoint_seq = last.seq, standing = ?s,
+                tracing::error!(checkpoint = %last.summary(), standing = ?s,
                     "the audit chain no longer extends its last checkpoint: the checkpoint is kept; run `opsdeck audit verify`");
                 return Ok(());
             }
         }
     }
-    let cp = Checkpoint::sign(&key, seq, &hash);
+    let cp = Checkpoint::sign(&key, heads);
     place.write(&cp)?;
-    tracing::info!(seq = cp.seq, hash = %cp.hash, at = %cp.at.to_rfc3339(), mac = %cp.mac,
-        "audit checkpoint");
+    let heads = serde_json::to_string(&cp.heads)?;
+    tracing::info!(heads = %heads, at = %cp.at.to_rfc3339(), mac = %cp.mac, "audit checkpoint");
     Ok(())
 }
 
@@ -313,20 +394,22 @@ pub async fn verify(
         Standing::Extends => Ok((
             report,
             Some(format!(
-                "checkpoint of {} at entry {} matches",
+                "checkpoint of {} matches (chain:link {})",
                 cp.at.to_rfc3339(),
-                cp.seq
+                cp.summary()
             )),
         )),
-        Standing::Truncated { head } => fail(format!(
-            "the chain was truncated: it ends at entry {head}, but the signed checkpoint of {} covers entry {} ({} newest entries removed)",
+        Standing::Truncated {
+            chain,
+            head,
+            signed,
+        } => fail(format!(
+            "the chain was truncated: chain {chain} ends at link {head}, but the signed checkpoint of {} covers link {signed} ({} newest entries removed)",
             cp.at.to_rfc3339(),
-            cp.seq,
-            cp.seq - head
+            signed - head
         )),
-        Standing::Forged => fail(format!(
-            "the chain was forged: entry {} does not match the signed checkpoint of {} (entries were edited and the chain re-hashed)",
-            cp.seq,
+        Standing::Forged { chain, link } => fail(format!(
+            "the chain was forged: link {link} of chain {chain} does not match the signed checkpoint of {} (entries were edited and the chain re-hashed)",
             cp.at.to_rfc3339()
         )),
     }
@@ -336,28 +419,59 @@ pub async fn verify(
 mod tests {
     use super::*;
 
+    fn head(chain: i16, link: i64, hash: &str) -> Head {
+        Head {
+            chain,
+            link,
+            hash: hash.into(),
+        }
+    }
+
     #[test]
     fn signature_covers_every_field() {
         let key = [7u8; 32];
-        let cp = Checkpoint::sign(&key, 12, &[1, 2, 3]);
+        let cp = Checkpoint::sign(&key, vec![head(0, 12, "010203"), head(5, 3, "0a")]);
         assert!(cp.signature_ok(&key));
         assert!(!cp.signature_ok(&[8u8; 32]));
+        let with = |heads: Vec<Head>| Checkpoint {
+            heads,
+            ..cp.clone()
+        };
         for edit in [
-            Checkpoint {
-                seq: 13,
-                ..cp.clone()
-            },
-            Checkpoint {
-                hash: "0102".into(),
-                ..cp.clone()
-            },
+            with(vec![head(0, 13, "010203"), head(5, 3, "0a")]),
+            with(vec![head(1, 12, "010203"), head(5, 3, "0a")]),
+            with(vec![head(0, 12, "0102"), head(5, 3, "0a")]),
+            with(vec![head(0, 12, "010203")]),
             Checkpoint {
                 at: cp.at + chrono::TimeDelta::seconds(1),
+                ..cp.clone()
+            },
+            Checkpoint {
+                seq: Some(12),
+                hash: Some("010203".into()),
                 ..cp.clone()
             },
         ] {
             assert!(!edit.signature_ok(&key), "{edit:?}");
         }
+    }
+
+    #[test]
+    fn a_checkpoint_from_before_the_chains_is_chain_0s_head() {
+        let key = [7u8; 32];
+        let at = Utc::now();
+        let text = format!("{DOMAIN_V1}\n{}\n{}\n{}", 41, "beef", at.to_rfc3339());
+        let old: Checkpoint = serde_json::from_value(serde_json::json!({
+            "seq": 41, "hash": "beef", "at": at, "mac": hmac(&key, &text),
+        }))
+        .unwrap();
+        assert!(old.signature_ok(&key));
+        assert_eq!(old.signed_heads(), vec![head(0, 41, "beef")]);
+        let moved = Checkpoint {
+            seq: Some(42),
+            ..old.clone()
+        };
+        assert!(!moved.signature_ok(&key));
     }
 
     #[test]
@@ -372,9 +486,9 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let cp = Checkpoint::sign(&key, 1, &[9]);
+        let cp = Checkpoint::sign(&key, vec![head(0, 1, "09")]);
         place.write(&cp).unwrap();
-        let cp2 = Checkpoint::sign(&key, 2, &[10]);
+        let cp2 = Checkpoint::sign(&key, vec![head(0, 2, "0a"), head(3, 1, "0b")]);
         place.write(&cp2).unwrap();
         assert_eq!(place.read().unwrap().unwrap(), cp2);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())

@@ -2,10 +2,13 @@
 //!
 //! Invariants (enforced by the database, see the foundation migration):
 //! - append-only: UPDATE, DELETE and TRUNCATE on `audit_log` raise errors;
-//! - hash-chained: each entry's `hash` covers its fields and the previous
-//!   entry's hash, computed by the insert trigger with `audit_entry_hash`;
-//!   [`verify`] recomputes the chain and reports the first changed, missing
-//!   or reordered entry.
+//! - hash-chained: a transaction's entries join one of 16 chains (by
+//!   transaction id, so unrelated writers seldom wait for each other's
+//!   commit); each entry's `hash` covers its fields and the hash of the
+//!   entry before it in its chain, computed by the insert trigger with
+//!   `audit_entry_hash`; [`verify`] recomputes every chain and reports the
+//!   first changed, missing or reordered entry; `seq` is the entry's id and
+//!   order across chains.
 //!
 //! Every mutating handler records its entry with `RequestCtx::audit` (in
 //! `auth`) on the same transaction as its change and commits with
@@ -119,23 +122,35 @@ pub async fn record(conn: &mut PgConnection, mut entry: NewEntry) -> sqlx::Resul
     store::insert(conn, &entry, outcome_str(entry.outcome)).await
 }
 
-/// Result of walking the chain.
+/// Result of walking every chain: in each, links 1, 2, … without a gap,
+/// each entry's `prev_hash` the hash of the entry before it, and each hash
+/// what the entry's fields give. (Removing a chain's newest entries leaves
+/// no trace in the walk; the signed checkpoint catches that.)
 pub async fn verify(pool: &PgPool) -> Result<AuditVerifyReport, AuditError> {
     let mut rows = store::chain(pool);
-    let mut expected_seq = 1i64;
+    let mut at: Option<(i16, i64)> = None; // (chain, seq) of the previous entry
+    let mut expected_link = 1i64;
     let mut prev: Vec<u8> = Vec::new();
     let mut checked = 0i64;
     while let Some(row) = rows.try_next().await? {
-        let problem = if row.seq != expected_seq {
+        if at.is_none_or(|(c, _)| c != row.chain) {
+            at = None;
+            expected_link = 1;
+            prev = Vec::new();
+        }
+        let after = match at {
+            Some((_, seq)) => format!("after entry {seq}"),
+            None => "at its start".to_owned(),
+        };
+        let problem = if row.link != expected_link {
             Some(format!(
-                "entry {expected_seq} is missing (next present entry is {})",
-                row.seq
+                "an entry is missing in chain {} {after} (the next present entry is {}, link {} where {expected_link} was due)",
+                row.chain, row.seq, row.link
             ))
         } else if row.prev_hash != prev {
             Some(format!(
-                "entry {} does not chain onto entry {} (an entry was removed or reordered)",
-                row.seq,
-                row.seq - 1
+                "entry {} does not chain onto the entry before it in chain {} (an entry was removed or reordered)",
+                row.seq, row.chain
             ))
         } else if row.recomputed != row.hash {
             Some(format!(
@@ -153,7 +168,8 @@ pub async fn verify(pool: &PgPool) -> Result<AuditVerifyReport, AuditError> {
             });
         }
         checked += 1;
-        expected_seq += 1;
+        expected_link += 1;
+        at = Some((row.chain, row.seq));
         prev = row.hash;
     }
     Ok(AuditVerifyReport {

@@ -1,5 +1,5 @@
-//! The audit log's SQL (compile-checked). The hash chain itself is the
-//! insert trigger's work (`audit_entry_hash`).
+//! The audit log's SQL (compile-checked). The hash chains themselves are
+//! the insert trigger's work (`audit_log_chain`, `audit_entry_hash`).
 
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
@@ -28,22 +28,24 @@ pub async fn insert(conn: &mut PgConnection, entry: &NewEntry, outcome: &str) ->
     Ok(())
 }
 
-/// One link of the chain: stored and recomputed hashes.
+/// One entry of a chain: its place, stored and recomputed hashes.
 pub struct Link {
+    pub chain: i16,
+    pub link: i64,
     pub seq: i64,
     pub prev_hash: Vec<u8>,
     pub hash: Vec<u8>,
     pub recomputed: Vec<u8>,
 }
 
-/// Every entry's link, in order.
+/// Every entry, chain by chain, in link order.
 pub fn chain(pool: &PgPool) -> BoxStream<'_, sqlx::Result<Link>> {
     sqlx::query_as!(
         Link,
-        r#"SELECT seq, prev_hash, hash,
+        r#"SELECT chain, link, seq, prev_hash, hash,
                   audit_entry_hash(prev_hash, seq, at, actor_id, actor, actor_kind, action, target,
                                    params, source, outcome, detail) AS "recomputed!"
-           FROM audit_log ORDER BY seq"#
+           FROM audit_log ORDER BY chain, link"#
     )
     .fetch(pool)
 }
@@ -93,17 +95,26 @@ pub async fn page(pool: &PgPool, f: PageFilter<'_>, limit: i64) -> sqlx::Result<
     .await
 }
 
-/// The chain's newest entry: `seq` and hash.
-pub async fn head(pool: &PgPool) -> sqlx::Result<Option<(i64, Vec<u8>)>> {
-    let row = sqlx::query!("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.map(|r| (r.seq, r.hash)))
+/// Each chain's newest entry: (chain, link, hash), by chain.
+pub async fn heads(pool: &PgPool) -> sqlx::Result<Vec<(i16, i64, Vec<u8>)>> {
+    let rows = sqlx::query!(
+        "SELECT DISTINCT ON (chain) chain, link, hash FROM audit_log ORDER BY chain, link DESC"
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.chain, r.link, r.hash))
+        .collect())
 }
 
-/// The stored hash of entry `seq`.
-pub async fn hash_at(pool: &PgPool, seq: i64) -> sqlx::Result<Option<Vec<u8>>> {
-    sqlx::query_scalar!("SELECT hash FROM audit_log WHERE seq = $1", seq)
-        .fetch_optional(pool)
-        .await
+/// The stored hash of link `link` of chain `chain`.
+pub async fn hash_at(pool: &PgPool, chain: i16, link: i64) -> sqlx::Result<Option<Vec<u8>>> {
+    sqlx::query_scalar!(
+        "SELECT hash FROM audit_log WHERE chain = $1 AND link = $2",
+        chain,
+        link
+    )
+    .fetch_optional(pool)
+    .await
 }

@@ -168,7 +168,8 @@ async fn the_database_refuses_to_change_the_log() {
 async fn verify_detects_a_changed_or_deleted_entry() {
     let server = TestServer::start().await;
     let admin = server.user(Role::Admin).await;
-    for i in 0..3 {
+    // More entries than chains (16), so one chain holds two or more.
+    for i in 0..20 {
         admin
             .post(
                 "/api/v1/tokens",
@@ -218,7 +219,23 @@ async fn verify_detects_a_changed_or_deleted_entry() {
         report.ok,
         "restoring the row restores the chain: {report:?}"
     );
-    sqlx::query("DELETE FROM audit_log WHERE seq = 2")
+    // The transactions' entries are spread over the chains.
+    let (chains,): (i64,) = sqlx::query_as("SELECT count(DISTINCT chain) FROM audit_log")
+        .fetch_one(&server.pool)
+        .await
+        .unwrap();
+    assert!(chains > 1, "{chains} chain(s)");
+    // An entry with a later one in its chain, deleted: a gap in the chain.
+    let (victim, chain): (i64, i16) = sqlx::query_as(
+        "SELECT a.seq, a.chain FROM audit_log a
+         WHERE EXISTS (SELECT 1 FROM audit_log b WHERE b.chain = a.chain AND b.link > a.link)
+         ORDER BY a.seq LIMIT 1",
+    )
+    .fetch_one(&server.pool)
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE seq = $1")
+        .bind(victim)
         .execute(&server.pool)
         .await
         .unwrap();
@@ -229,8 +246,8 @@ async fn verify_detects_a_changed_or_deleted_entry() {
             .problem
             .as_deref()
             .unwrap()
-            .contains("entry 2 is missing"),
-        "{report:?}"
+            .contains(&format!("an entry is missing in chain {chain} ")),
+        "entry {victim} of chain {chain} deleted: {report:?}"
     );
 }
 
