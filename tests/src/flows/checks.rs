@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use opsdeck_wire::{CheckStatus, ProbeResult};
+use opsdeck_wire::{Check, CheckStatus, ProbeResult};
 use serde_json::json;
 
 use crate::server::Api;
@@ -36,6 +36,26 @@ pub async fn run_until(
             .ok_or(format!("{:?}: {}", r.status, r.message))
     })
     .await
+}
+
+/// Adds a `container` check to service `service_id`, probed once a day by
+/// its schedule (so only a run or an engine event probes it during a test),
+/// and runs it until it is ok: once the health engine has the service's
+/// containers. Returns the check.
+pub async fn add_container_check(api: &Api, service_id: i64) -> Check {
+    let check: Check = ok_json(
+        api.post(
+            "/api/v1/checks",
+            &json!({"service_id": service_id, "name": "containers", "interval_s": 86_400,
+                    "timeout_ms": 5000, "fail_after": 1, "recover_after": 1,
+                    "spec": {"kind": "container"}}),
+        )
+        .await,
+        "a container check",
+    )
+    .await;
+    run_until(api, check.id, Duration::from_secs(30), CheckStatus::Ok, "").await;
+    check
 }
 
 /// The value of metric `name` in `r`; panics naming it when absent.

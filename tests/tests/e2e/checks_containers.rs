@@ -5,22 +5,14 @@
 
 use std::time::Duration;
 
+use opsdeck_e2e::flows::checks::{add_container_check, run_check};
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::Stack;
 use opsdeck_e2e::util::{engine, ok_json, poll, release};
-use opsdeck_wire::{Check, CheckStatus, ProbeResult, Role, Service, ServiceHealth, StatusBoard};
+use opsdeck_wire::{Check, CheckStatus, Role, Service, ServiceHealth, StatusBoard};
 use serde_json::json;
 
 const DAY: u32 = 86_400;
-
-async fn run(api: &Api, id: i64) -> ProbeResult {
-    ok_json(
-        api.post(&format!("/api/v1/checks/{id}/run"), &json!({}))
-            .await,
-        "run",
-    )
-    .await
-}
 
 async fn service_id(api: &Api, name: &str) -> i64 {
     let list: Vec<opsdeck_wire::ServiceOverview> = api.json("/api/v1/services").await;
@@ -66,7 +58,7 @@ async fn container_checks_follow_the_engine() {
     )
     .await;
     let r = poll(Duration::from_secs(60), "gitea running", async || {
-        let r = run(&op, c.id).await;
+        let r = run_check(&op, c.id).await;
         (r.status == CheckStatus::Ok)
             .then_some(r.clone())
             .ok_or(format!("{r:?}"))
@@ -84,7 +76,7 @@ async fn container_checks_follow_the_engine() {
         .await
         .expect("stop");
     let r = poll(Duration::from_secs(30), "gitea stopped", async || {
-        let r = run(&op, c.id).await;
+        let r = run_check(&op, c.id).await;
         (r.status == CheckStatus::Critical)
             .then_some(r.clone())
             .ok_or(format!("{r:?}"))
@@ -133,7 +125,7 @@ async fn container_checks_follow_the_engine() {
     )
     .await;
     let r = poll(Duration::from_secs(60), "restart loop seen", async || {
-        let r = run(&op, loop_check.id).await;
+        let r = run_check(&op, loop_check.id).await;
         let restarts = r
             .metrics
             .iter()
@@ -161,7 +153,7 @@ async fn container_checks_follow_the_engine() {
         "mem",
     )
     .await;
-    let r = run(&op, low.id).await;
+    let r = run_check(&op, low.id).await;
     assert_eq!(r.status, CheckStatus::Ok, "{r:?}");
     assert!(r.metrics.iter().any(|m| m.name == "memory_pct"), "{r:?}");
     // A host check needs no service; a container check does.
@@ -186,7 +178,7 @@ async fn host_checks_and_sustained_thresholds() {
     let disk = add(json!({"name": "disk /", "interval_s": DAY, "timeout_ms": 5000, "fail_after": 1,
                           "spec": {"kind": "host", "resource": "disk", "warning_pct": 80, "critical_pct": 90}}))
     .await;
-    let r = run(&op, disk.id).await;
+    let r = run_check(&op, disk.id).await;
     let pct = r
         .metrics
         .iter()
@@ -202,7 +194,7 @@ async fn host_checks_and_sustained_thresholds() {
                                   "critical_pct": 0.002, "sustained_s": 60}}),
     )
     .await;
-    let r = run(&op, mem.id).await;
+    let r = run_check(&op, mem.id).await;
     assert_eq!(r.status, CheckStatus::Ok, "{r:?}");
     assert!(r.message.contains("must last"), "{}", r.message);
     let now = add(
@@ -211,7 +203,7 @@ async fn host_checks_and_sustained_thresholds() {
                                   "critical_pct": 0.002}}),
     )
     .await;
-    assert_eq!(run(&op, now.id).await.status, CheckStatus::Critical);
+    assert_eq!(run_check(&op, now.id).await.status, CheckStatus::Critical);
     let res = op
         .post(
             "/api/v1/checks",
@@ -278,26 +270,7 @@ async fn container_checks_are_probed_when_the_engine_reports_a_change() {
             "a service",
         )
         .await;
-        let c: Check = ok_json(
-            op.post(
-                "/api/v1/checks",
-                &json!({"service_id": svc.id, "name": "containers", "interval_s": DAY,
-                        "timeout_ms": 5000, "fail_after": 1, "recover_after": 1,
-                        "spec": {"kind": "container"}}),
-            )
-            .await,
-            "a container check",
-        )
-        .await;
-        // Once the health engine has the new service's mapping.
-        poll(Duration::from_secs(30), "the check ok", async || {
-            let r = run(&op, c.id).await;
-            (r.status == CheckStatus::Ok)
-                .then_some(())
-                .ok_or(format!("{r:?}"))
-        })
-        .await;
-        checks.push(c.id);
+        checks.push(add_container_check(&op, svc.id).await.id);
     }
     let (victim, bystander) = (checks[0], checks[1]);
     let before = check(&op, bystander).await.last.expect("a result").at;

@@ -32,6 +32,7 @@ use std::time::Duration;
 use opsdeck::embedded_pg::EmbeddedPg;
 use opsdeck_e2e::dockerd::PrivateDockerd;
 use opsdeck_e2e::flows::auth::log_in;
+use opsdeck_e2e::flows::checks::{add_container_check, run_check};
 use opsdeck_e2e::flows::containers::wait_engine;
 use opsdeck_e2e::flows::runbooks::{create, start, wait_status, RESTART};
 use opsdeck_e2e::process::OpsdeckProcess;
@@ -39,8 +40,8 @@ use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::{Stack, DOCS};
 use opsdeck_e2e::util::{add_admin, expect_error, ok_json, poll, release};
 use opsdeck_wire::{
-    ActionOutcome, ActionRecord, Check, CheckStatus, EngineState, ProbeResult, Role, RunState,
-    RunStatus, ServiceOverview, StatusBoard,
+    ActionOutcome, ActionRecord, CheckStatus, EngineState, Role, RunState, RunStatus,
+    ServiceOverview, StatusBoard,
 };
 use serde_json::{json, Value};
 
@@ -234,15 +235,6 @@ async fn wait_running(api: &Api) -> BTreeMap<String, i64> {
     .await
 }
 
-async fn probe(api: &Api, check: i64) -> ProbeResult {
-    ok_json(
-        api.post(&format!("/api/v1/checks/{check}/run"), &json!({}))
-            .await,
-        "running the check",
-    )
-    .await
-}
-
 async fn restart(api: &Api, service: i64) -> reqwest::Response {
     api.post(
         &format!("/api/v1/services/{service}/actions"),
@@ -285,24 +277,7 @@ async fn docker_engine_killed_gives_clear_errors_and_recovers() {
     wait_engine(&admin, "crashy", EngineState::Connected).await;
     let ids = wait_running(&op).await;
     let docs = ids["docs"];
-    let check: Check = ok_json(
-        op.post(
-            "/api/v1/checks",
-            &json!({"service_id": docs, "name": "containers", "interval_s": 86_400,
-                    "timeout_ms": 5000, "fail_after": 1, "recover_after": 1,
-                    "spec": {"kind": "container"}}),
-        )
-        .await,
-        "a container check",
-    )
-    .await;
-    poll(Duration::from_secs(30), "the check ok", async || {
-        let r = probe(&op, check.id).await;
-        (r.status == CheckStatus::Ok)
-            .then_some(())
-            .ok_or(format!("{r:?}"))
-    })
-    .await;
+    let check = add_container_check(&op, docs).await;
     let runbook = create(&admin, RESTART).await;
 
     // The engine crashes.
@@ -348,7 +323,7 @@ async fn docker_engine_killed_gives_clear_errors_and_recovers() {
     assert!(why.contains("unreachable"), "the step says why: {why}");
 
     // The container check reports the engine, not a guess about the service.
-    let r = probe(&op, check.id).await;
+    let r = run_check(&op, check.id).await;
     assert_ne!(r.status, CheckStatus::Ok, "{r:?}");
     assert!(r.message.contains("unreachable"), "{r:?}");
 
@@ -386,7 +361,7 @@ async fn docker_engine_killed_gives_clear_errors_and_recovers() {
     assert_eq!(record.outcome, ActionOutcome::Succeeded, "{record:#?}");
     wait_running(&op).await;
     let r = poll(Duration::from_secs(30), "the check ok again", async || {
-        let r = probe(&op, check.id).await;
+        let r = run_check(&op, check.id).await;
         (r.status == CheckStatus::Ok)
             .then_some(r.clone())
             .ok_or(format!("{r:?}"))
