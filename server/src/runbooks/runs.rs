@@ -469,12 +469,21 @@ pub async fn dry_run(
     for s in &d.steps {
         let (description, needs) = match def::render_action(&s.action, &scope) {
             Ok(a) => {
-                let by_kind = match steps::policy_kind(state, &a).await {
-                    Some(k) => engine::action_policy(&state.pool, &k).await?.is_some(),
-                    None => false,
+                let mut description = steps::describe(state, &a).await;
+                let by_kind = match steps::kind_gate(state, &a).await {
+                    steps::KindGate::Policy(k) => {
+                        engine::action_policy(&state.pool, &k).await?.is_some()
+                    }
+                    steps::KindGate::Waived { kind, reason } => {
+                        if engine::action_policy(&state.pool, &kind).await?.is_some() {
+                            description = format!("{description}. {reason}");
+                        }
+                        false
+                    }
+                    steps::KindGate::Free => false,
                 };
                 (
-                    steps::describe(state, &a).await,
+                    description,
                     s.approval.is_some() || by_kind || matches!(a, StepAction::Approval { .. }),
                 )
             }

@@ -296,7 +296,7 @@ pub async fn policies(state: &AppState) -> RunbookResult<Vec<ActionPolicy>> {
         .collect())
 }
 
-/// Action kinds a policy can name (see `steps::policy_kind`).
+/// Action kinds a policy can name (see `steps::kind_gate`).
 pub const ACTION_KINDS: &[&str] = &[
     "container.stop.critical",
     "stack.stop",

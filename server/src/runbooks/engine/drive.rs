@@ -14,7 +14,7 @@ use crate::audit::{self, Actor};
 use crate::jobs::{Held, Stop};
 use crate::runbooks::def::{self, Scope};
 use crate::runbooks::output::Output;
-use crate::runbooks::steps::{self, StepCx};
+use crate::runbooks::steps::{self, KindGate, StepCx};
 use crate::state::AppState;
 use crate::timeline;
 
@@ -115,15 +115,23 @@ impl RunEngine {
                     roles: vec![Role::Operator, Role::Admin],
                     expires: "1h".into(),
                 }),
-                (None, a) => match steps::policy_kind(state, a).await {
-                    Some(kind) => match action_policy(&self.pool, &kind).await? {
+                (None, a) => match steps::kind_gate(state, a).await {
+                    KindGate::Policy(kind) => match action_policy(&self.pool, &kind).await? {
                         // The runbook's own approval, already given for
                         // these parameters, covers it when it was at least
                         // as strict: no second request for the same act.
                         Some(p) if self.covered_by_run_approval(&run, &p).await? => None,
                         other => other,
                     },
-                    None => None,
+                    KindGate::Waived { kind, reason } => {
+                        // Only worth saying when a policy would have applied.
+                        if action_policy(&self.pool, &kind).await?.is_some() {
+                            self.event(id, "approval.waived", Some(idx), None, &reason)
+                                .await?;
+                        }
+                        None
+                    }
+                    KindGate::Free => None,
                 },
             };
             if let Some(p) = &policy {

@@ -1,5 +1,5 @@
 //! What a dry run says a step would do ([`describe`]), whether a step
-//! changes something, and which policy kind it counts as.
+//! changes something, and which approval policy kind gates it ([`kind_gate`]).
 
 use opsdeck_wire::StepAction;
 
@@ -187,29 +187,52 @@ pub fn changes_something(action: &StepAction) -> bool {
     }
 }
 
-/// The action kind an approval policy can name for this (rendered) step:
-/// `container.stop.critical` (stop, kill or restart of a critical-tier
-/// service), `stack.stop`, `prune`, `exec`, `scale`, `database.promote`,
-/// `database.terminate`, `database.maintenance` (vacuum, reindex).
-pub async fn policy_kind(state: &AppState, action: &StepAction) -> Option<String> {
+/// What gates a rendered step through the approval policy of its action
+/// kind (see [`kind_gate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KindGate {
+    /// No policy kind names this step.
+    Free,
+    /// The policy of this action kind applies (when one is set).
+    Policy(String),
+    /// The kind's policy does not apply now; `reason` says why, for the
+    /// run's timeline.
+    Waived { kind: String, reason: String },
+}
+
+/// The policy kind of this (rendered) step, looking at the state it acts on.
+///
+/// Kinds: `container.stop.critical` (stop, kill or restart of a
+/// critical-tier service), `stack.stop`, `prune`, `exec`, `scale`,
+/// `database.promote`, `database.terminate`, `database.maintenance`
+/// (vacuum, reindex), `maintenance.enable`, `backup.delete`, `image.update`.
+///
+/// **Bringing back a service that is down is not gated** (issue 25): the
+/// `container.stop.critical` policy protects a running critical service,
+/// so a *restart* of a critical service none of whose containers serves
+/// (each is exited, dead, created, restarting or HEALTHCHECK-unhealthy, as
+/// the engines report it now) is [`KindGate::Waived`]. A stop or kill, a
+/// restart while any container serves or is paused, and a service with no
+/// container on a reachable engine stay gated. The state is read when the
+/// step is about to run; the decision and its reason go on the run's
+/// timeline (`approval.waived`).
+pub async fn kind_gate(state: &AppState, action: &StepAction) -> KindGate {
     use opsdeck_wire::DbOp;
-    Some(match action {
+    let kind: String = match action {
         StepAction::Container { service, action }
             if matches!(action.as_str(), "stop" | "kill" | "restart") =>
         {
-            let tier: Option<String> = sqlx::query_scalar!(
-                r#"SELECT tier::text AS "tier!" FROM services WHERE name = $1"#,
-                service
-            )
-            .fetch_optional(&state.pool)
-            .await
-            .ok()
-            .flatten();
-            if tier.as_deref() == Some("critical") {
-                "container.stop.critical".into()
-            } else {
-                return None;
+            let Ok(t) = actions::service_target(state, service).await else {
+                return KindGate::Free; // not in the inventory: the step fails
+            };
+            if t.tier != opsdeck_wire::Tier::Critical {
+                return KindGate::Free;
             }
+            let kind = "container.stop.critical".to_owned();
+            return match down_reason(service, &t.containers) {
+                Some(reason) if action == "restart" => KindGate::Waived { kind, reason },
+                _ => KindGate::Policy(kind),
+            };
         }
         StepAction::Stack { action, .. } if action != "start" => "stack.stop".into(),
         StepAction::Prune { .. } | StepAction::Cleanup { .. } => "prune".into(),
@@ -222,8 +245,96 @@ pub async fn policy_kind(state: &AppState, action: &StepAction) -> Option<String
             DbOp::Promote => "database.promote".into(),
             DbOp::TerminateIdle | DbOp::TerminateActive => "database.terminate".into(),
             DbOp::VacuumAnalyze | DbOp::Reindex => "database.maintenance".into(),
-            _ => return None,
+            _ => return KindGate::Free,
         },
-        _ => return None,
-    })
+        _ => return KindGate::Free,
+    };
+    KindGate::Policy(kind)
+}
+
+/// Why service `name` counts as down when none of `containers` serves (see
+/// [`kind_gate`]); `None` while one runs healthy or is paused, or when it
+/// has no container at all.
+fn down_reason(name: &str, containers: &[opsdeck_wire::ContainerInfo]) -> Option<String> {
+    let unhealthy = |c: &opsdeck_wire::ContainerInfo| c.health.as_deref() == Some("unhealthy");
+    let serving = |c: &opsdeck_wire::ContainerInfo| {
+        (c.state == "running" && !unhealthy(c)) || c.state == "paused"
+    };
+    if containers.is_empty() || containers.iter().any(serving) {
+        return None;
+    }
+    let states: Vec<String> = containers
+        .iter()
+        .map(|c| {
+            let s = if c.state == "running" {
+                "unhealthy"
+            } else {
+                c.state.as_str()
+            };
+            format!("{} {s}", c.name)
+        })
+        .collect();
+    Some(format!(
+        "No approval needed: service {name} is down ({}); the container.stop.critical policy protects running services, and this restart brings a stopped one back",
+        states.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::down_reason;
+    use opsdeck_wire::ContainerInfo;
+
+    fn c(name: &str, state: &str, health: Option<&str>) -> ContainerInfo {
+        ContainerInfo {
+            engine_id: 1,
+            engine: "main".into(),
+            id: name.into(),
+            name: name.into(),
+            image: "busybox".into(),
+            state: state.into(),
+            status: String::new(),
+            health: health.map(Into::into),
+            restart_count: 0,
+            started_at: None,
+            compose_project: None,
+            compose_service: None,
+        }
+    }
+
+    #[test]
+    fn a_service_is_down_only_when_none_of_its_containers_serves() {
+        let down = down_reason(
+            "db",
+            &[
+                c("db-1", "exited", None),
+                c("db-2", "running", Some("unhealthy")),
+            ],
+        )
+        .expect("down");
+        assert!(
+            down.contains("service db is down (db-1 exited, db-2 unhealthy)"),
+            "{down}"
+        );
+        assert!(down_reason("db", &[c("db-1", "restarting", None)]).is_some());
+        assert!(down_reason("db", &[c("db-1", "dead", None)]).is_some());
+        // One serving replica, a paused one, or none at all: not down.
+        assert_eq!(
+            down_reason(
+                "db",
+                &[c("db-1", "exited", None), c("db-2", "running", None)]
+            ),
+            None
+        );
+        assert_eq!(
+            down_reason("db", &[c("db-1", "running", Some("healthy"))]),
+            None
+        );
+        assert_eq!(
+            down_reason("db", &[c("db-1", "running", Some("starting"))]),
+            None
+        );
+        assert_eq!(down_reason("db", &[c("db-1", "paused", None)]), None);
+        assert_eq!(down_reason("db", &[]), None);
+    }
 }

@@ -18,7 +18,7 @@ mod containers;
 mod describe;
 mod probes;
 
-pub use describe::{changes_something, describe, policy_kind};
+pub use describe::{changes_something, describe, kind_gate, KindGate};
 
 use opsdeck_wire::StepAction;
 use serde_json::json;

@@ -79,3 +79,118 @@ async fn stopping_a_critical_service_parks_for_approval_and_cancel_withdraws_it(
     drop(env);
     release(engine).await;
 }
+
+/// Issue 25's "gates that look at state": the built-in service-down runbook
+/// on a critical service parks at its restart while the service runs, and
+/// brings it back alone, without a second person, once it is down; the run's
+/// timeline says why no approval was asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_critical_service_is_brought_back_without_approval_a_running_one_stays_gated() {
+    let Some(engine) = engine().await else { return };
+    let env = setup(&engine, "rb-gate", VAULT).await;
+    let op = &env.op;
+    let docker = env.stack.docker();
+    let name = env.stack.container("mariadb");
+    let o = service(op, "mariadb").await.expect("mariadb");
+    assert_eq!(o.service.tier, opsdeck_wire::Tier::Critical);
+    let containers = add_check(op, o.service.id, "containers", json!({"kind": "container"})).await;
+    check_until(op, containers.id, CheckStatus::Ok).await;
+    let list: Vec<RunbookSummary> = op.json("/api/v1/runbooks").await;
+    let down = list
+        .iter()
+        .find(|r| r.name == "service-down" && r.builtin)
+        .expect("the built-in service-down runbook");
+    let restart_idx = 2;
+
+    // Running: the restart step waits for a second person.
+    let before = started_at(docker, &name).await;
+    let run = start(op, down.id, json!({"service": "mariadb"})).await;
+    let ap = pending_approval(op, run.summary.id).await;
+    assert_eq!(ap.step, Some(restart_idx));
+    assert!(ap.subject.contains("restart"), "{}", ap.subject);
+    let _: Run = ok_json(
+        op.post(
+            &format!("/api/v1/runs/{}/cancel", run.summary.id),
+            &json!({}),
+        )
+        .await,
+        "cancel",
+    )
+    .await;
+    let cancelled = wait_status(op, run.summary.id, RunStatus::Cancelled).await;
+    assert!(
+        !cancelled
+            .timeline
+            .iter()
+            .any(|e| e.kind == "approval.waived"),
+        "{:?}",
+        cancelled.timeline
+    );
+    assert_eq!(started_at(docker, &name).await, before, "not restarted");
+
+    // Down behind Opsdeck's back: the dry run and the run skip the gate.
+    stop(docker, &name).await;
+    wait_service(op, "mariadb", "stopped", |o| {
+        o.run_state == RunState::Stopped
+    })
+    .await;
+    let plan: opsdeck_wire::DryRun = ok_json(
+        op.post(
+            &format!("/api/v1/runbooks/{}/dry-run", down.id),
+            &json!({"params": {"service": "mariadb"}}),
+        )
+        .await,
+        "dry run",
+    )
+    .await;
+    let planned = &plan.steps[restart_idx as usize];
+    assert!(!planned.needs_approval, "{planned:?}");
+    assert!(
+        planned.description.contains("service mariadb is down"),
+        "{}",
+        planned.description
+    );
+
+    let run = start(op, down.id, json!({"service": "mariadb"})).await;
+    let done = wait_run(op, run.summary.id, "service-down finished", |r| {
+        !r.summary.status.is_active()
+    })
+    .await;
+    assert_eq!(
+        done.summary.status,
+        RunStatus::Succeeded,
+        "{:#?}",
+        done.steps
+            .iter()
+            .map(|s| (&s.name, s.status, &s.error))
+            .collect::<Vec<_>>()
+    );
+    assert!(done.approvals.is_empty(), "{:?}", done.approvals);
+    let waived: Vec<_> = done
+        .timeline
+        .iter()
+        .filter(|e| e.kind == "approval.waived")
+        .collect();
+    assert_eq!(waived.len(), 1, "{:?}", done.timeline);
+    assert_eq!(waived[0].step, Some(restart_idx));
+    assert!(
+        waived[0]
+            .message
+            .contains(&format!("service mariadb is down ({name} exited)")),
+        "{}",
+        waived[0].message
+    );
+    assert!(is_running(docker, &name).await, "brought back");
+    // The restart went through the action path as the operator.
+    let restarts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM container_actions WHERE kind = 'container.restart'
+           AND target = 'mariadb' AND actor = 'operator-user' AND outcome = 'succeeded'",
+    )
+    .fetch_one(&env.server.pool)
+    .await
+    .unwrap();
+    assert_eq!(restarts, 1);
+
+    drop(env);
+    release(engine).await;
+}
