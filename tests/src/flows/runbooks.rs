@@ -61,6 +61,32 @@ pub async fn wait_status(api: &Api, id: i64, status: RunStatus) -> Run {
     .await
 }
 
+/// Waits until the run has ended and asserts that it succeeded, showing
+/// each step's status and error when it did not.
+pub async fn wait_succeeded(api: &Api, id: i64) -> Run {
+    let done = wait_run(api, id, &format!("run {id} finished"), |r| {
+        !r.summary.status.is_active()
+    })
+    .await;
+    assert_succeeded(&done);
+    done
+}
+
+/// Asserts that `run` succeeded, showing each step's status and error when
+/// it did not.
+pub fn assert_succeeded(run: &Run) {
+    assert_eq!(
+        run.summary.status,
+        RunStatus::Succeeded,
+        "run {}: {:#?}",
+        run.summary.id,
+        run.steps
+            .iter()
+            .map(|s| (&s.name, s.status, &s.error))
+            .collect::<Vec<_>>()
+    );
+}
+
 /// Waits for the run's pending approval request.
 pub async fn pending_approval(api: &Api, run: i64) -> Approval {
     poll(Duration::from_secs(60), "an approval request", async || {

@@ -15,7 +15,7 @@ use bollard::query_parameters::{InspectContainerOptions, StopContainerOptions};
 use bollard::Docker;
 use chrono::{DateTime, Utc};
 use opsdeck_e2e::dockerd::PrivateDockerd;
-use opsdeck_e2e::flows::runbooks::wait_run;
+use opsdeck_e2e::flows::runbooks::{assert_succeeded, wait_run};
 use opsdeck_e2e::process::OpsdeckProcess;
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::{ServiceSpec, Stack, MOSAIC};
@@ -270,15 +270,7 @@ async fn auto_heal_restarts_an_unhealthy_service_as_the_system_on_the_incident()
     assert_eq!((by.as_str(), kind.as_str()), ("system:autoheal", "system"));
     assert_eq!(run_incident, Some(incident), "the run is on the incident");
     let done = wait_finished(&env, run).await;
-    assert_eq!(
-        done.summary.status,
-        RunStatus::Succeeded,
-        "{:#?}",
-        done.steps
-            .iter()
-            .map(|s| (&s.name, s.status, &s.error))
-            .collect::<Vec<_>>()
-    );
+    assert_succeeded(&done);
     assert!(is_running(docker, &env.container).await, "gitea runs again");
     wait_gitea(&env.admin, "running again", |o| {
         o.run_state == RunState::Running

@@ -23,7 +23,7 @@ use bollard::Docker;
 use chrono::{DateTime, Utc};
 use opsdeck_e2e::dockerd::PrivateDockerd;
 use opsdeck_e2e::flows::runbooks::{
-    create, pending_approval, start, wait_run, wait_status, RESTART,
+    create, pending_approval, start, wait_run, wait_status, wait_succeeded, RESTART,
 };
 use opsdeck_e2e::server::{Api, TestServer};
 use opsdeck_e2e::stack::{unique_project, ServiceSpec, Stack, IMAGE, MOSAIC};

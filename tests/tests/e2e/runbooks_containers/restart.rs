@@ -125,19 +125,7 @@ async fn the_service_down_runbook_brings_a_stopped_service_back() {
         .find(|r| r.name == "service-down" && r.builtin)
         .expect("the built-in service-down runbook");
     let run = start(op, down.id, json!({"service": "gitea"})).await;
-    let done = wait_run(op, run.summary.id, "service-down finished", |r| {
-        !r.summary.status.is_active()
-    })
-    .await;
-    assert_eq!(
-        done.summary.status,
-        RunStatus::Succeeded,
-        "{:#?}",
-        done.steps
-            .iter()
-            .map(|s| (&s.name, s.status, &s.error, &s.output))
-            .collect::<Vec<_>>()
-    );
+    let done = wait_succeeded(op, run.summary.id).await;
 
     let status = step(&done, "status");
     assert_eq!(status.result["health"], "down", "{:?}", status.result);
