@@ -61,6 +61,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::runbooks::api::router())
         .merge(crate::runbooks::approvals::router())
         .merge(crate::runbooks::schedules::router())
+        .merge(crate::runbooks::bindings::api::router())
         .merge(crate::incidents::router())
         .merge(crate::oncall::api::router())
         .merge(crate::notify::router())

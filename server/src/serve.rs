@@ -71,6 +71,8 @@ pub fn compose(pool: PgPool, settings: Settings) -> AppState {
     step_kinds.add(crate::maintenance::actuate::MaintenanceStep);
     step_kinds.add(crate::updates::apply::ImageStep);
     step_kinds.add(crate::cleanup::CleanupStep);
+    let mut report_sections = crate::checks::report::ReportSections::default();
+    report_sections.add(crate::backups::report::BackupSection);
     let mut parts = Parts::default();
     parts.insert(Arc::new(WebAssets::load(&settings.web_root)));
     parts.insert(HealthHub::new(
@@ -84,6 +86,7 @@ pub fn compose(pool: PgPool, settings: Settings) -> AppState {
         metrics.clone(),
     ));
     parts.insert(Arc::new(step_kinds));
+    parts.insert(Arc::new(report_sections));
     parts.insert(Arc::new(IncidentHub::default()));
     parts.insert(Arc::new(crate::inventory::SnapshotCache::default()));
     let state = AppState::new(pool, settings, engines, metrics, parts);
@@ -94,6 +97,7 @@ pub fn compose(pool: PgPool, settings: Settings) -> AppState {
         state.health(),
         state.runs(),
         state.step_kinds(),
+        state.report_sections(),
         state.incidents(),
         state.inventory_cache(),
     );
@@ -189,9 +193,7 @@ fn add_tasks(state: &AppState) -> anyhow::Result<()> {
         .into_iter()
         .for_each(|t| jobs.add(t));
     jobs.add(crate::backups::task(state.clone()));
-    crate::updates::tasks(state.clone())
-        .into_iter()
-        .for_each(|t| jobs.add(t));
+    jobs.add(crate::runbooks::bindings::task(state.clone()));
     if settings.schedules {
         jobs.add(crate::runbooks::schedules::task(state.clone())?);
     }

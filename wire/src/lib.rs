@@ -23,6 +23,7 @@ macro_rules! wire {
 }
 
 mod backups;
+mod bindings;
 mod cleanup;
 mod dbops;
 mod fleet;
@@ -37,6 +38,7 @@ mod rules;
 mod runbooks;
 mod updates;
 pub use backups::*;
+pub use bindings::*;
 pub use cleanup::*;
 pub use dbops::*;
 pub use fleet::*;

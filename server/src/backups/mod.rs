@@ -62,6 +62,7 @@ pub mod model;
 pub mod own;
 pub mod pipeline;
 pub mod postgres;
+pub mod report;
 pub mod restore;
 pub mod retention;
 pub mod run;

@@ -475,3 +475,27 @@ pub async fn plan_exists(conn: &mut PgConnection, id: i64) -> sqlx::Result<bool>
     .fetch_one(conn)
     .await
 }
+
+/// The newest good backup of a plan, for the daily report.
+pub struct GoodRow {
+    pub plan_id: i64,
+    pub id: i64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub verification: String,
+    pub verify_error: Option<String>,
+}
+
+/// The newest good (succeeded, not deleted) backup of every plan that has one.
+pub async fn newest_good(conn: &mut PgConnection) -> sqlx::Result<Vec<GoodRow>> {
+    sqlx::query_as!(
+        GoodRow,
+        r#"SELECT DISTINCT ON (plan_id) plan_id AS "plan_id!", id, started_at, finished_at,
+                  verification, verify_error
+           FROM backups
+           WHERE status = 'succeeded' AND deleted_at IS NULL AND plan_id IS NOT NULL
+           ORDER BY plan_id, id DESC"#
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -10,6 +10,10 @@
 //! `reports (day) WHERE trigger = 'schedule'` keeps it to one per day across
 //! instances. Operators can generate one at any time ("Generate now").
 //! The HTTP handlers are in `checks::api::report`.
+//!
+//! Capabilities above `checks` add their own lines through a
+//! [`ReportSection`] registered in `serve::compose` (`backups` adds the
+//! catalog's: the last good backup per plan, failures, drills).
 
 use chrono::{NaiveTime, Utc};
 use opsdeck_wire::{
@@ -24,7 +28,33 @@ use crate::state::AppState;
 
 use super::engine::metric;
 
-fn item(
+/// Lines of the daily report that a capability above `checks` contributes
+/// (registered in `serve::compose`, see [`ReportSections`]).
+pub trait ReportSection: Send + Sync + 'static {
+    /// This section's items as of now; a failure to read is an item with
+    /// status `unknown` saying so, never a missing section.
+    fn items<'a>(&'a self, state: &'a AppState) -> futures::future::BoxFuture<'a, Vec<ReportItem>>;
+}
+
+/// The registered report sections, in report order (a part of the state).
+#[derive(Default)]
+pub struct ReportSections(Vec<Box<dyn ReportSection>>);
+
+impl ReportSections {
+    pub fn add(&mut self, section: impl ReportSection) {
+        self.0.push(Box::new(section));
+    }
+}
+
+impl AppState {
+    /// The report sections `serve::compose` registered.
+    pub fn report_sections(&self) -> &std::sync::Arc<ReportSections> {
+        self.part()
+    }
+}
+
+/// One line of the report.
+pub fn item(
     section: &str,
     name: impl Into<String>,
     status: CheckStatus,
@@ -173,13 +203,10 @@ pub async fn build(state: &AppState) -> Vec<ReportItem> {
     }
     // 6. The daily log summary: error lines per service over the last day.
     items.extend(log_summary(state).await);
-    // 7. Backups: the backup catalog is its own capability (issue 9).
-    items.push(item(
-        "backups",
-        "last backup",
-        CheckStatus::Unknown,
-        "no backup catalog yet: the age of the last backup appears once backups are recorded",
-    ));
+    // 7. The registered sections: the backup catalog.
+    for section in &state.report_sections().0 {
+        items.extend(section.items(state).await);
+    }
     items
 }
 

@@ -386,3 +386,22 @@ pub fn milestone_label(m: &str) -> &'static str {
         _ => "milestone",
     }
 }
+
+/// Pages the next escalation level of an unacknowledged incident now (the
+/// escalation ticker fires it); an acknowledged one has someone on it and
+/// is left as it is. Returns whether a level was brought forward.
+pub async fn escalate_now(
+    conn: &mut PgConnection,
+    incident_id: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let r = sqlx::query!(
+        "UPDATE incidents SET next_escalation_at = $2
+         WHERE id = $1 AND status = 'triggered' AND next_escalation_at IS NOT NULL",
+        incident_id,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}

@@ -42,6 +42,7 @@
 //! | `maintenance` | 1 s | every process | starts and ends maintenance periods (row locks) |
 //! | `maintenance.marks` | 5 s | every process | reloads the board's maintenance marks and banners |
 //! | `backups.sweep` | 5 s | every process | backups left `running` by an ended run become `interrupted` |
+//! | `runbooks.bindings` | 5 s | every process | runbooks bound to alerts: starts the automatic bindings' runs for open incidents (once per binding and incident, under the binding's row lock; suppressed in maintenance, limited per hour and by cooldown) and escalates the ones that failed |
 //! | `updates.autoheal` | 5 s | every process | auto-heal: queues the service-down runbook for services unhealthy for their N minutes (at most M an hour, then escalates); each decision under the row lock of the service's settings |
 //! | `updates.auto` | 30 s | every process | the `auto` update policy: queues `image-update` for a service with an update inside an active maintenance period, one at a time (transaction advisory lock) |
 //! | `updates.recover` | 10 s | one process | puts back a good state (old or new container, never none) for image updates an ended run left unfinished (see `updates::recover`) |

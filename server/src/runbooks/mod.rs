@@ -14,9 +14,12 @@
 //! - [`api`]: runbooks and runs routes; [`approvals`]: votes and policies;
 //!   [`schedules`]: cron schedules claimed per tick.
 //! - [`builtins`]: the handbooks' procedures shipped as editable runbooks.
+//! - [`bindings`]: runbooks bound to alerts (suggested on the incident, or
+//!   started by the system within limits).
 
 pub mod api;
 pub mod approvals;
+pub mod bindings;
 pub mod builtins;
 pub mod dbops;
 pub mod def;

@@ -417,7 +417,7 @@ async fn give_up(
                 data.clone(),
             )
             .await?;
-            let paged = store::escalate_now(&mut *tx, id, now).await?;
+            let paged = crate::incidents::escalation::escalate_now(&mut *tx, id, now).await?;
             crate::incidents::touch(&mut *tx, id).await?;
             (id, paged)
         }

@@ -127,25 +127,6 @@ pub async fn gave_up_since(
     .await
 }
 
-/// Pages the next escalation level of an unacknowledged incident now (the
-/// escalation ticker fires it); an acknowledged one has someone on it and
-/// is left as it is. Returns whether a level was brought forward.
-pub async fn escalate_now(
-    conn: &mut PgConnection,
-    incident_id: i64,
-    now: DateTime<Utc>,
-) -> sqlx::Result<bool> {
-    let r = sqlx::query!(
-        "UPDATE incidents SET next_escalation_at = $2
-         WHERE id = $1 AND status = 'triggered' AND next_escalation_at IS NOT NULL",
-        incident_id,
-        now
-    )
-    .execute(conn)
-    .await?;
-    Ok(r.rows_affected() > 0)
-}
-
 /// A service the auto update policy may update now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AutoCandidate {

@@ -150,3 +150,17 @@ pub async fn backup_incidents(api: &Api) -> Vec<opsdeck_wire::Incident> {
         .filter(|i| i.source == "backup")
         .collect()
 }
+
+/// The daily report's line for backup plan `plan`, from a report generated
+/// now (operator).
+pub async fn report_line(operator: &Api, plan: &str) -> opsdeck_wire::ReportItem {
+    let r: opsdeck_wire::Report = ok_json(
+        operator.post("/api/v1/reports", &json!({})).await,
+        "generating a report",
+    )
+    .await;
+    r.items
+        .into_iter()
+        .find(|i| i.section == "backups" && i.name == plan)
+        .unwrap_or_else(|| panic!("no backups line for plan {plan} in report {}", r.id))
+}

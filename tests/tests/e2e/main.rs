@@ -54,6 +54,7 @@ mod resources;
 mod resources_ui;
 mod role_matrix;
 mod runbooks;
+mod runbooks_bindings;
 mod runbooks_containers;
 mod runbooks_db;
 mod runbooks_ui;

@@ -323,6 +323,27 @@ const RULES: &[(&str, &str, Access)] = &[
         Access::Role(Role::Admin),
     ),
     // Schedules: viewers read, admins write.
+    // Runbooks bound to alerts: viewers read, admins bind.
+    (
+        "GET",
+        "/api/v1/runbook-bindings",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "POST",
+        "/api/v1/runbook-bindings",
+        Access::Role(Role::Admin),
+    ),
+    (
+        "DELETE",
+        "/api/v1/runbook-bindings/{id}",
+        Access::Role(Role::Admin),
+    ),
+    (
+        "GET",
+        "/api/v1/incidents/{id}/runbooks",
+        Access::Role(Role::Viewer),
+    ),
     ("GET", "/api/v1/schedules", Access::Role(Role::Viewer)),
     ("POST", "/api/v1/schedules", Access::Role(Role::Admin)),
     (

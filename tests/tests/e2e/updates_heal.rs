@@ -27,7 +27,7 @@ use opsdeck_wire::{
 use serde_json::{json, Value};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(90);
-const DAY: u32 = 86_400;
+pub(crate) const DAY: u32 = 86_400;
 
 /// gitea alone (its dependencies dropped): an application-tier service.
 const FORGE: &[ServiceSpec] = &[ServiceSpec {
@@ -35,19 +35,19 @@ const FORGE: &[ServiceSpec] = &[ServiceSpec {
     ..MOSAIC[3]
 }];
 
-struct Env {
-    server: TestServer,
-    admin: Api,
-    stack: Stack,
+pub(crate) struct Env {
+    pub server: TestServer,
+    pub admin: Api,
+    pub stack: Stack,
     /// gitea's service id.
-    gitea: i64,
+    pub gitea: i64,
     /// gitea's container.
-    container: String,
+    pub container: String,
 }
 
 /// A server whose auto-heal "minute" lasts `unit`, the private engine as
 /// `main`, gitea imported and running.
-async fn setup(engine: &PrivateDockerd, prefix: &str, unit: Duration) -> Env {
+pub(crate) async fn setup(engine: &PrivateDockerd, prefix: &str, unit: Duration) -> Env {
     let server = TestServer::start_with(|s| s.autoheal_unit = unit).await;
     let admin = server.user(Role::Admin).await;
     let res = admin
@@ -79,7 +79,7 @@ async fn setup(engine: &PrivateDockerd, prefix: &str, unit: Duration) -> Env {
     }
 }
 
-async fn wait_gitea(
+pub(crate) async fn wait_gitea(
     api: &Api,
     what: &str,
     want: impl Fn(&ServiceOverview) -> bool,
@@ -111,14 +111,14 @@ async fn heal_policy(env: &Env, after_minutes: i32, max_per_hour: i32) {
     .expect("writing the update settings");
 }
 
-async fn stop(docker: &Docker, name: &str) {
+pub(crate) async fn stop(docker: &Docker, name: &str) {
     docker
         .stop_container(name, None::<StopContainerOptions>)
         .await
         .unwrap_or_else(|e| panic!("stopping {name}: {e}"));
 }
 
-async fn is_running(docker: &Docker, name: &str) -> bool {
+pub(crate) async fn is_running(docker: &Docker, name: &str) -> bool {
     docker
         .inspect_container(name, None::<InspectContainerOptions>)
         .await
@@ -154,7 +154,7 @@ async fn attempts(env: &Env) -> Vec<(Option<i64>, Option<i64>, DateTime<Utc>)> {
 }
 
 /// Audit entries of `action`: (actor, actor_kind, target, params).
-async fn audit(env: &Env, action: &str) -> Vec<(String, String, Option<String>, Value)> {
+pub(crate) async fn audit(env: &Env, action: &str) -> Vec<(String, String, Option<String>, Value)> {
     sqlx::query_as(
         "SELECT actor, actor_kind, target, params FROM audit_log WHERE action = $1 ORDER BY seq",
     )
@@ -165,7 +165,7 @@ async fn audit(env: &Env, action: &str) -> Vec<(String, String, Option<String>, 
 }
 
 /// An incident's timeline: (kind, actor, message).
-async fn timeline(env: &Env, incident: i64) -> Vec<(String, Option<String>, String)> {
+pub(crate) async fn timeline(env: &Env, incident: i64) -> Vec<(String, Option<String>, String)> {
     sqlx::query_as(
         "SELECT kind, actor, message FROM timeline_events
          WHERE subject_type = 'incident' AND subject_id = $1 ORDER BY id",
@@ -202,6 +202,18 @@ pub(crate) async fn maintenance(admin: &Api, services: &[&str]) -> i64 {
     p.id
 }
 
+/// Ends maintenance period `id` and waits until it has ended.
+pub(crate) async fn end_maintenance(admin: &Api, id: i64) {
+    let res = admin
+        .post(
+            &format!("/api/v1/maintenance/periods/{id}/end"),
+            &json!({"note": "done"}),
+        )
+        .await;
+    assert_eq!(res.status(), 202, "ending maintenance");
+    wait_period(admin, id, PeriodStatus::Ended).await;
+}
+
 pub(crate) async fn wait_period(admin: &Api, id: i64, want: PeriodStatus) {
     poll(WAIT, &format!("period {id} {want:?}"), async || {
         let p: Value = admin
@@ -214,30 +226,30 @@ pub(crate) async fn wait_period(admin: &Api, id: i64, want: PeriodStatus) {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auto_heal_restarts_an_unhealthy_service_as_the_system_on_the_incident() {
-    let Some(engine) = engine().await else { return };
-    let env = setup(&engine, "heal-ok", Duration::from_secs(2)).await;
-    let docker = env.stack.docker();
-    // A container check, so the board calls gitea down and health
-    // detection opens its incident.
-    let check: Check = ok_json(
+/// gitea's container check (probed on demand only: a day's interval).
+pub(crate) async fn container_check(env: &Env) -> Check {
+    ok_json(
         env.admin
             .post(
                 "/api/v1/checks",
                 &json!({"service_id": env.gitea, "name": "containers", "interval_s": DAY,
-                        "timeout_ms": 5000, "fail_after": 1, "recover_after": 1,
-                        "spec": {"kind": "container"}}),
+                    "timeout_ms": 5000, "fail_after": 1, "recover_after": 1,
+                    "spec": {"kind": "container"}}),
             )
             .await,
         "adding a check",
     )
-    .await;
-    stop(docker, &env.container).await;
+    .await
+}
+
+/// Stops gitea behind Opsdeck's back, runs its container check until it is
+/// critical and waits for the health incident; returns the incident.
+pub(crate) async fn down_with_incident(env: &Env, check: i64) -> i64 {
+    stop(env.stack.docker(), &env.container).await;
     poll(WAIT, "the container check critical", async || {
         let r: ProbeResult = ok_json(
             env.admin
-                .post(&format!("/api/v1/checks/{}/run", check.id), &json!({}))
+                .post(&format!("/api/v1/checks/{}/run", check), &json!({}))
                 .await,
             "running the check",
         )
@@ -258,6 +270,18 @@ async fn auto_heal_restarts_an_unhealthy_service_as_the_system_on_the_incident()
         .ok_or_else(|| "none yet".to_owned())
     })
     .await;
+    incident
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_heal_restarts_an_unhealthy_service_as_the_system_on_the_incident() {
+    let Some(engine) = engine().await else { return };
+    let env = setup(&engine, "heal-ok", Duration::from_secs(2)).await;
+    let docker = env.stack.docker();
+    // A container check, so the board calls gitea down and health
+    // detection opens its incident.
+    let check = container_check(&env).await;
+    let incident = down_with_incident(&env, check.id).await;
     assert!(heal_runs(&env).await.is_empty(), "auto-heal is off so far");
 
     heal_policy(&env, 1, 3).await;
@@ -448,15 +472,7 @@ async fn auto_heal_leaves_a_service_in_maintenance_alone() {
     assert!(!is_running(docker, &env.container).await);
 
     // Maintenance over: the policy acts (the same service, still stopped).
-    let res = env
-        .admin
-        .post(
-            &format!("/api/v1/maintenance/periods/{period}/end"),
-            &json!({"note": "done"}),
-        )
-        .await;
-    assert_eq!(res.status(), 202, "ending maintenance");
-    wait_period(&env.admin, period, PeriodStatus::Ended).await;
+    end_maintenance(&env.admin, period).await;
     let runs = poll(WAIT, "an auto-heal run after maintenance", async || {
         let r = heal_runs(&env).await;
         (!r.is_empty()).then_some(r).ok_or("none yet".to_owned())

@@ -139,6 +139,16 @@ async fn failed_backups_leave_no_files_and_open_one_incident_per_plan() {
     let created = audit(&admin, "backup.created").await;
     assert_eq!(created.len(), 4, "{created:?}");
     assert!(created.iter().all(|e| e.outcome == Outcome::Failure));
+    // The daily report: no good backup, the newest failed.
+    let line = report_line(&operator, "missing-db").await;
+    assert_eq!(line.status, CheckStatus::Critical, "{line:?}");
+    assert!(
+        line.detail
+            .starts_with("no good backup yet; newest backup #")
+            && line.detail.contains(" failed: "),
+        "{}",
+        line.detail
+    );
     // A failed backup cannot be verified or downloaded.
     for id in &failed_ids {
         expect_error(

@@ -20,13 +20,13 @@ use opsdeck_e2e::fixtures::{
 use opsdeck_e2e::flows::audit::audit;
 use opsdeck_e2e::flows::backups::{
     backup_incidents, backups, cluster_service, create_plan, create_target, detail, finished,
-    pg_service, postgres_plan, run_plan, run_text, started,
+    pg_service, postgres_plan, report_line, run_plan, run_text, started,
 };
 use opsdeck_e2e::server::TestServer;
 use opsdeck_e2e::util::{expect_error, ok_json, poll};
 use opsdeck_wire::{
-    AuditPage, AuditVerifyReport, BackupPlan, BackupStatus, BackupTarget, Outcome, Role, Run,
-    RunStatus, Service, Verification,
+    AuditPage, AuditVerifyReport, BackupPlan, BackupStatus, BackupTarget, CheckStatus, Outcome,
+    Role, Run, RunStatus, Service, Verification,
 };
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor};

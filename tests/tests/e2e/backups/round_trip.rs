@@ -68,6 +68,17 @@ async fn a_backup_round_trips_downloads_and_a_corrupted_copy_is_refused() {
         ("ledger-nightly", "local", "manual")
     );
     assert_eq!(b.requested_by, "operator-user");
+    // The daily report reads the catalog.
+    let line = report_line(&operator, "ledger-nightly").await;
+    assert_eq!(line.status, CheckStatus::Ok, "{line:?}");
+    assert!(
+        line.detail
+            .starts_with(&format!("last good backup #{} ", b.id))
+            && line.detail.contains(" ago, verified;")
+            && line.detail.contains("no backup schedule (by hand only)"),
+        "{}",
+        line.detail
+    );
     assert_eq!(b.run_id, Some(run_id));
     assert_eq!(
         (b.error.as_deref(), b.verify_error.as_deref()),
@@ -291,6 +302,14 @@ async fn a_backup_round_trips_downloads_and_a_corrupted_copy_is_refused() {
     );
     let ve = d3.summary.verify_error.clone().unwrap_or_default();
     assert!(ve.contains("checksum mismatch"), "{ve}");
+    let line = report_line(&operator, "ledger-nightly").await;
+    assert_eq!(line.status, CheckStatus::Critical, "{line:?}");
+    assert!(
+        line.detail.contains("its verification FAILED: ")
+            && line.detail.contains("checksum mismatch"),
+        "{}",
+        line.detail
+    );
     assert!(ve.contains(&a.source), "names the artifact: {ve}");
     let incidents = backup_incidents(&viewer).await;
     assert_eq!(incidents.len(), 1, "{incidents:?}");
