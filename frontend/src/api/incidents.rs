@@ -34,6 +34,11 @@ pub async fn get_one(id: i64) -> Result<w::IncidentDetail, ApiError> {
     get(&url(&format!("/incidents/{id}"))).await
 }
 
+/// The runbooks bound to the incident's alert, with their parameters.
+pub async fn runbooks(id: i64) -> Result<Vec<w::SuggestedRunbook>, ApiError> {
+    get(&url(&format!("/incidents/{id}/runbooks"))).await
+}
+
 /// One incident's changes (Server-Sent Events).
 pub fn incident_events_url(id: i64) -> String {
     url(&format!("/incidents/{id}/events"))

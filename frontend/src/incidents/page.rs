@@ -13,8 +13,9 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use opsdeck_wire::{
-    AddIncidentService, Incident, IncidentAct, IncidentDetail, IncidentPatch, IncidentStatus,
-    LinkedRun, LogExcerptRequest, NewNote, Notification, Role, Severity, TimelineEvent,
+    AddIncidentService, BindingMode, Incident, IncidentAct, IncidentDetail, IncidentPatch,
+    IncidentStatus, LinkedRun, LogExcerptRequest, NewNote, Notification, Role, Severity,
+    SuggestedRunbook, TimelineEvent,
 };
 
 use super::list::source_text;
@@ -319,6 +320,7 @@ fn IncidentView(id: i64) -> impl IntoView {
                 <aside class="incident-side">
                     <Sla ctl/>
                     <Details ctl/>
+                    <BoundRunbooks id runs operator/>
                     <LinkedRuns runs now operator/>
                     <PostmortemCard id inc/>
                 </aside>

@@ -10,7 +10,7 @@
 use opsdeck_e2e::browser::{screenshots, Browser};
 use opsdeck_e2e::server::{TestServer, PASSWORD};
 use opsdeck_e2e::util::ok_json;
-use opsdeck_wire::{Incident, Role, Service};
+use opsdeck_wire::{Incident, Role, RunbookBinding, Service};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,6 +264,111 @@ async fn operator_acknowledges_and_notes_an_incident_live() {
         !b.exists("[data-testid=declare-incident]").await,
         "a viewer cannot declare an incident"
     );
+    b.close().await;
+}
+
+/// A runbook bound to alerts as a suggestion shows on the incident page
+/// with its parameters filled in from the incident, and one click starts it
+/// for that incident as the operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suggested_runbook_starts_from_the_incident_page() {
+    let spa = opsdeck_e2e::server::spa();
+    if spa.is_err() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let admin = server.user(Role::Admin).await;
+    server.create_user("alice", Role::Operator).await;
+    let alice = server.login("alice").await;
+    let svc: Service = ok_json(
+        admin
+            .post(
+                "/api/v1/services",
+                &json!({"name": "gitea", "tier": "application"}),
+            )
+            .await,
+        "service",
+    )
+    .await;
+    let rb = opsdeck_e2e::flows::runbooks::create(
+        &admin,
+        r#"
+name: service-status
+title: Service status
+target_param: service
+params:
+  - name: service
+    type: service
+steps:
+  - name: status
+    kind: status
+    service: "{{params.service}}"
+"#,
+    )
+    .await;
+    let binding: RunbookBinding = ok_json(
+        admin
+            .post(
+                "/api/v1/runbook-bindings",
+                &json!({"runbook": "service-status", "mode": "suggested",
+                        "trigger": {"severity": 2}}),
+            )
+            .await,
+        "binding",
+    )
+    .await;
+    let inc: Incident = ok_json(
+        alice
+            .post(
+                "/api/v1/incidents",
+                &json!({"title": "Git pushes fail", "severity": "P2",
+                        "summary": "", "services": [svc.id]}),
+            )
+            .await,
+        "incident",
+    )
+    .await;
+
+    let Ok(b) = Browser::start().await else {
+        return;
+    };
+    b.set_window_size(1400, 1000).await;
+    b.sign_in(&server.url("/login"), "alice", PASSWORD).await;
+    b.goto(&server.url(&format!("/incidents/{}", inc.id))).await;
+    let item = format!("[data-testid=bound-{}]", binding.id);
+    b.wait_for_contains(&item, "Service status").await;
+    b.wait_for_contains(&item, "service=gitea").await;
+    b.wait_for_contains(&item, "severity P2 or worse").await;
+    b.screenshot(&screenshots().join("incident-bound-runbooks.png"))
+        .await;
+    b.wait_for(&format!("[data-testid=start-bound-{}]", binding.id))
+        .await
+        .click()
+        .await
+        .expect("clicking Start");
+    let run: i64 = opsdeck_e2e::util::poll(
+        std::time::Duration::from_secs(30),
+        "the started run",
+        async || {
+            sqlx::query_scalar::<_, i64>("SELECT id FROM runs WHERE runbook_id = $1")
+                .bind(rb.id)
+                .fetch_optional(&server.pool)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "none yet".to_owned())
+        },
+    )
+    .await;
+    b.wait_for_path(&format!("/runs/{run}")).await;
+    let (by, incident, params): (String, Option<i64>, serde_json::Value) =
+        sqlx::query_as("SELECT requested_by, incident_id, params FROM runs WHERE id = $1")
+            .bind(run)
+            .fetch_one(&server.pool)
+            .await
+            .unwrap();
+    assert_eq!(by, "alice");
+    assert_eq!(incident, Some(inc.id), "started for the incident");
+    assert_eq!(params, json!({"service": "gitea"}));
     b.close().await;
 }
 

@@ -406,6 +406,105 @@ pub(super) fn LinkedRuns(
     }
 }
 
+/// The runbooks bound to this incident's alert (`runbooks::bindings` on
+/// the server): suggested ones start with one click, parameters filled in
+/// from the alert; automatic ones say what the system did. Reloaded with
+/// the incident's runs (a started run changes them).
+#[component]
+pub(super) fn BoundRunbooks(id: i64, runs: Memo<Vec<LinkedRun>>, operator: bool) -> impl IntoView {
+    let list = RwSignal::new(None::<Result<Vec<SuggestedRunbook>, String>>);
+    Effect::new(move |_| {
+        runs.track();
+        leptos::task::spawn_local(async move {
+            let r = api::incidents::runbooks(id).await.map_err(|e| e.message);
+            list.try_set(Some(r));
+        });
+    });
+    let busy = RwSignal::new(None::<i64>);
+    let error = RwSignal::new(None::<String>);
+    let navigate = leptos_router::hooks::use_navigate();
+    let start = move |s: SuggestedRunbook| {
+        busy.set(Some(s.binding_id));
+        error.set(None);
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            let body = serde_json::json!({
+                "params": s.params,
+                "reason": format!("suggested by binding #{} for incident #{id}", s.binding_id),
+                "incident": format!("#{id}"),
+            });
+            match api::runbooks::start(s.runbook_id, &body).await {
+                Ok(run) => navigate(&format!("/runs/{}", run.summary.id), Default::default()),
+                Err(e) => {
+                    busy.try_set(None);
+                    error.try_set(Some(e.message));
+                }
+            }
+        });
+    };
+    let params_text = |p: &std::collections::BTreeMap<String, serde_json::Value>| {
+        p.iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    view! {
+    <section class="card incident-bound-card" data-testid="bound-runbooks">
+        <h2>"Runbooks for this alert"</h2>
+        {move || error.get().map(|m| view! { <div class="notice notice-error" role="alert">{m}</div> })}
+        {move || { let start = start.clone(); match list.get() {
+            None => view! { <p class="muted small">"Loading…"</p> }.into_any(),
+            Some(Err(m)) => view! { <p class="muted small" role="alert">"Cannot list them: "{m}</p> }.into_any(),
+            Some(Ok(v)) if v.is_empty() => view! {
+                <p class="muted small">"No runbook is bound to this alert."</p>
+            }.into_any(),
+            Some(Ok(v)) => view! {
+                <ul class="plain-list bound-runbooks">
+                    {v.into_iter().map(|s| {
+                        let automatic = s.mode == BindingMode::Automatic;
+                        let params = params_text(&s.params);
+                        let fired = s.fired.clone();
+                        let binding = s.binding_id;
+                        let item = s.clone();
+                        let start = start.clone();
+                        view! {
+                        <li data-testid=format!("bound-{}", s.binding_id)>
+                            <div class="row-line">
+                                <span class=if automatic { "pill pill-maintenance" } else { "pill pill-unknown" }>
+                                    {if automatic { "automatic" } else { "suggested" }}
+                                </span>" "
+                                <strong>{s.title.clone()}</strong>
+                            </div>
+                            <div class="muted small">{s.because.clone()}{(!params.is_empty()).then(|| format!(" · {params}"))}</div>
+                            {fired.map(|f| view! {
+                                <div class="small">
+                                    {match f.run_id {
+                                        Some(r) => view! { <a href=format!("/runs/{r}")>{format!("run #{r}")}</a>" " }.into_any(),
+                                        None => view! { <span class="muted">{f.outcome.clone()}": "</span> }.into_any(),
+                                    }}
+                                    <span class="muted">{f.detail.clone()}</span>
+                                </div>
+                            })}
+                            {(operator && !automatic).then(|| view! {
+                                <button class="btn btn-small" data-testid=format!("start-bound-{binding}")
+                                    disabled=move || busy.get().is_some()
+                                    on:click=move |_| start(item.clone())>
+                                    {move || if busy.get() == Some(binding) { "Starting…" } else { "▶ Start" }}
+                                </button>
+                            })}
+                        </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            }.into_any(),
+        }}}
+    </section>
+    }
+}
+
 /// Where the post-mortem stands, with links to it.
 #[component]
 pub(super) fn PostmortemCard(id: i64, inc: Memo<Option<Incident>>) -> impl IntoView {

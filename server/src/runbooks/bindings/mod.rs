@@ -52,8 +52,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use opsdeck_wire::{
-    BindingMode, BindingTrigger, BindingWrite, Outcome, ParamKind, RunbookBinding, RunbookDef,
-    SuggestedRunbook,
+    BindingMode, BindingWrite, Outcome, ParamKind, RunbookBinding, RunbookDef, SuggestedRunbook,
 };
 use serde_json::{json, Value};
 use sqlx::PgConnection;
@@ -608,16 +607,4 @@ async fn settle(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<()> {
         crate::incidents::escalation::wake();
     }
     Ok(())
-}
-
-/// The wire form of a trigger as stored.
-fn trigger_of(b: &BindingRow) -> BindingTrigger {
-    BindingTrigger {
-        check_id: b.check_id,
-        check_kind: b.check_kind.clone(),
-        service: b.service.clone(),
-        alert_name: b.alert_name.clone(),
-        alert_labels: serde_json::from_value(b.alert_labels.clone()).unwrap_or_default(),
-        severity: b.severity.map(|s| s as u8),
-    }
 }

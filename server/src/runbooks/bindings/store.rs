@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use opsdeck_wire::{BindingFiring, BindingMode, BindingWrite, RunbookBinding};
+use opsdeck_wire::{BindingFiring, BindingMode, BindingTrigger, BindingWrite, RunbookBinding};
 use serde_json::Value;
 use sqlx::PgConnection;
 
@@ -31,12 +31,24 @@ pub struct BindingRow {
 }
 
 impl BindingRow {
+    /// The trigger in its wire form.
+    pub fn trigger(&self) -> BindingTrigger {
+        BindingTrigger {
+            check_id: self.check_id,
+            check_kind: self.check_kind.clone(),
+            service: self.service.clone(),
+            alert_name: self.alert_name.clone(),
+            alert_labels: serde_json::from_value(self.alert_labels.clone()).unwrap_or_default(),
+            severity: self.severity.map(|s| s as u8),
+        }
+    }
+
     pub fn into_wire(self) -> RunbookBinding {
         RunbookBinding {
             id: self.id,
             runbook_id: self.runbook_id,
             def: BindingWrite {
-                trigger: super::trigger_of(&self),
+                trigger: self.trigger(),
                 runbook: self.runbook,
                 mode: BindingMode::parse(&self.mode).unwrap_or(BindingMode::Suggested),
                 params: serde_json::from_value(self.params).unwrap_or_default(),
